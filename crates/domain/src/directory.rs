@@ -1,0 +1,265 @@
+//! The directory's plain data: organizations, users, groups, projects, members, tokens, settings, audit events.
+
+use crate::{AccessLevel, Date, Scopes, Timestamp};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: i64,
+    pub name: String,
+    pub path: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserState {
+    Active,
+    Blocked,
+}
+
+impl UserState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserState::Active => "active",
+            UserState::Blocked => "blocked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserState> {
+        match s {
+            "active" => Some(UserState::Active),
+            "blocked" => Some(UserState::Blocked),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserType {
+    Human,
+    ServiceAccount,
+    ProjectBot,
+}
+
+impl UserType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserType::Human => "human",
+            UserType::ServiceAccount => "service_account",
+            UserType::ProjectBot => "project_bot",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserType> {
+        match s {
+            "human" => Some(UserType::Human),
+            "service_account" => Some(UserType::ServiceAccount),
+            "project_bot" => Some(UserType::ProjectBot),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub state: UserState,
+    pub is_admin: bool,
+    pub user_type: UserType,
+    pub bio: String,
+    pub public_email: Option<String>,
+    pub can_create_group: bool,
+    pub external: bool,
+    pub namespace_id: i64,
+    pub organization_id: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl User {
+    pub fn is_active(&self) -> bool {
+        self.state == UserState::Active
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Private,
+    Internal,
+    Public,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "private",
+            Visibility::Internal => "internal",
+            Visibility::Public => "public",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Visibility> {
+        match s {
+            "private" => Some(Visibility::Private),
+            "internal" => Some(Visibility::Internal),
+            "public" => Some(Visibility::Public),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: i64,
+    pub name: String,
+    pub path: String,
+    pub full_path: String,
+    pub full_name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    pub parent_id: Option<i64>,
+    /// Ids of the group's ancestors, root first, then the group itself.
+    pub traversal_ids: Vec<i64>,
+    pub organization_id: i64,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+    pub path: String,
+    pub full_path: String,
+    pub full_name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    pub namespace_id: i64,
+    /// The owning group, when the project is not in a user's namespace.
+    pub group_id: Option<i64>,
+    /// The owning user, when the project is in a user's namespace.
+    pub owner_user_id: Option<i64>,
+    /// Ids of the group ancestors of the project, root first (empty in a user namespace).
+    pub group_traversal_ids: Vec<i64>,
+    pub organization_id: i64,
+    pub creator_id: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberSource {
+    Group(i64),
+    Project(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub source: MemberSource,
+    pub user_id: i64,
+    pub access_level: AccessLevel,
+    pub expires_at: Option<Date>,
+    pub created_at: Timestamp,
+    pub created_by: Option<i64>,
+}
+
+/// A personal (or impersonation) access token's record. Never holds the plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub description: String,
+    pub scopes: Scopes,
+    pub impersonation: bool,
+    pub revoked: bool,
+    pub revoked_at: Option<Timestamp>,
+    pub expires_at: Option<Date>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub last_used_ips: Vec<String>,
+    pub previous_token_id: Option<i64>,
+    pub organization_id: i64,
+}
+
+/// Why a token cannot be used now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenState {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl Token {
+    /// GitLab's order: expired is reported before revoked.
+    pub fn state(&self, now: Timestamp) -> TokenState {
+        if self.is_expired(now) {
+            return TokenState::Expired;
+        }
+        if self.revoked {
+            return TokenState::Revoked;
+        }
+        TokenState::Active
+    }
+
+    /// A token expires at 00:00 UTC of its expiry date.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        match self.expires_at {
+            Some(date) => date.start() <= now,
+            None => false,
+        }
+    }
+
+    pub fn is_active(&self, now: Timestamp) -> bool {
+        self.state(now) == TokenState::Active
+    }
+}
+
+/// Instance-wide settings an administrator changes with `PUT /application/settings`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Days; `None` means GitLab's default of 365.
+    pub max_personal_access_token_lifetime: Option<i64>,
+    pub require_personal_access_token_expiry: bool,
+    pub impersonation_enabled: bool,
+    pub admin_mode: bool,
+}
+
+impl Settings {
+    pub const DEFAULT_MAX_LIFETIME_DAYS: i64 = 365;
+
+    pub fn max_lifetime_days(&self) -> i64 {
+        self.max_personal_access_token_lifetime.unwrap_or(Self::DEFAULT_MAX_LIFETIME_DAYS)
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_personal_access_token_lifetime: None,
+            require_personal_access_token_expiry: true,
+            impersonation_enabled: true,
+            admin_mode: false,
+        }
+    }
+}
+
+/// An audit event as it is written. `details` is a JSON object rendered by the writer; it never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    pub author_id: Option<i64>,
+    pub entity_type: String,
+    pub entity_id: i64,
+    pub event_name: String,
+    pub details: String,
+    pub ip_address: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub event: NewAuditEvent,
+}

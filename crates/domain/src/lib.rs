@@ -1,0 +1,23 @@
+//! Tessera's vocabulary: access levels, scopes, names, dates and the directory's plain data.
+//!
+//! **Architecture Invariant:** this crate does no I/O. It knows nothing of tokio, sqlx, axum or serde,
+//! never reads the clock or the environment, and never panics on input. Values are parsed at the boundary
+//! (`Scopes::parse`, `TokenName::parse`, `Date::parse`) and are valid once they exist.
+
+mod access;
+mod directory;
+mod names;
+mod scope;
+mod time;
+
+pub use access::AccessLevel;
+pub use directory::{
+    AuditEvent, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings, Token,
+    TokenState, User, UserState, UserType, Visibility,
+};
+pub use names::{Email, NameError, Path, TokenName, Username, validate_display_name};
+pub use scope::{Scope, ScopeError, Scopes};
+pub use time::{Date, Timestamp};
+
+/// The identifier of the organization that always exists.
+pub const DEFAULT_ORGANIZATION_ID: i64 = 1;

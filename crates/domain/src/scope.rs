@@ -1,0 +1,200 @@
+//! GitLab's legacy ("classic") token scopes.
+
+use std::fmt;
+
+/// One legacy scope a personal access token may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Api,
+    ReadApi,
+    ReadUser,
+    ReadRepository,
+    WriteRepository,
+    ReadRegistry,
+    WriteRegistry,
+    ReadVirtualRegistry,
+    WriteVirtualRegistry,
+    CreateRunner,
+    ManageRunner,
+    K8sProxy,
+    SelfRotate,
+    AiFeatures,
+    Sudo,
+    AdminMode,
+    ReadServicePing,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 17] = [
+        Scope::Api,
+        Scope::ReadApi,
+        Scope::ReadUser,
+        Scope::ReadRepository,
+        Scope::WriteRepository,
+        Scope::ReadRegistry,
+        Scope::WriteRegistry,
+        Scope::ReadVirtualRegistry,
+        Scope::WriteVirtualRegistry,
+        Scope::CreateRunner,
+        Scope::ManageRunner,
+        Scope::K8sProxy,
+        Scope::SelfRotate,
+        Scope::AiFeatures,
+        Scope::Sudo,
+        Scope::AdminMode,
+        Scope::ReadServicePing,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Api => "api",
+            Scope::ReadApi => "read_api",
+            Scope::ReadUser => "read_user",
+            Scope::ReadRepository => "read_repository",
+            Scope::WriteRepository => "write_repository",
+            Scope::ReadRegistry => "read_registry",
+            Scope::WriteRegistry => "write_registry",
+            Scope::ReadVirtualRegistry => "read_virtual_registry",
+            Scope::WriteVirtualRegistry => "write_virtual_registry",
+            Scope::CreateRunner => "create_runner",
+            Scope::ManageRunner => "manage_runner",
+            Scope::K8sProxy => "k8s_proxy",
+            Scope::SelfRotate => "self_rotate",
+            Scope::AiFeatures => "ai_features",
+            Scope::Sudo => "sudo",
+            Scope::AdminMode => "admin_mode",
+            Scope::ReadServicePing => "read_service_ping",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+
+    /// Scopes only administrators may put on a token (`ADMIN_SCOPES` in GitLab).
+    pub fn is_admin_only(self) -> bool {
+        matches!(self, Scope::Sudo | Scope::AdminMode | Scope::ReadServicePing)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a scope list was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeError {
+    Empty,
+    Unknown(String),
+    AdminOnly(Scope),
+}
+
+impl fmt::Display for ScopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScopeError::Empty => f.write_str("can't be blank"),
+            ScopeError::Unknown(_) => f.write_str("can only contain available scopes"),
+            ScopeError::AdminOnly(_) => f.write_str("can only contain available scopes"),
+        }
+    }
+}
+
+/// A non-empty, duplicate-free, sorted set of known scopes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scopes(Vec<Scope>);
+
+impl Scopes {
+    /// Parses the scope names a client sent. Empty lists and unknown names are errors, never "everything".
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Scopes, ScopeError> {
+        let mut scopes = Vec::with_capacity(names.len());
+        for name in names {
+            let name = name.as_ref().trim();
+            match Scope::parse(name) {
+                Some(scope) => scopes.push(scope),
+                None => return Err(ScopeError::Unknown(name.chars().take(64).collect())),
+            }
+        }
+        if scopes.is_empty() {
+            return Err(ScopeError::Empty);
+        }
+        scopes.sort();
+        scopes.dedup();
+        Ok(Scopes(scopes))
+    }
+
+    /// Parses and checks that a non-administrator asks for no administrator scope.
+    pub fn parse_for<S: AsRef<str>>(names: &[S], owner_is_admin: bool) -> Result<Scopes, ScopeError> {
+        let scopes = Scopes::parse(names)?;
+        if !owner_is_admin {
+            if let Some(scope) = scopes.0.iter().find(|s| s.is_admin_only()) {
+                return Err(ScopeError::AdminOnly(*scope));
+            }
+        }
+        Ok(scopes)
+    }
+
+    /// Reads scopes as stored (space-separated). Unknown stored names are dropped, never widened.
+    pub fn from_stored(text: &str) -> Scopes {
+        let mut scopes: Vec<Scope> = text.split_whitespace().filter_map(Scope::parse).collect();
+        scopes.sort();
+        scopes.dedup();
+        Scopes(scopes)
+    }
+
+    pub fn to_stored(&self) -> String {
+        self.names().collect::<Vec<_>>().join(" ")
+    }
+
+    pub fn contains(&self, scope: Scope) -> bool {
+        self.0.contains(&scope)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.iter().map(|s| s.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_scope_list_is_an_error() {
+        assert_eq!(Scopes::parse::<&str>(&[]), Err(ScopeError::Empty));
+    }
+
+    #[test]
+    fn an_unknown_scope_is_an_error() {
+        assert!(matches!(Scopes::parse(&["api", "everything"]), Err(ScopeError::Unknown(_))));
+    }
+
+    #[test]
+    fn duplicates_collapse_and_order_is_canonical() {
+        let scopes = Scopes::parse(&["read_user", "api", "api"]).unwrap();
+        assert_eq!(scopes.to_stored(), "api read_user");
+    }
+
+    #[test]
+    fn administrator_scopes_are_refused_to_others() {
+        assert_eq!(Scopes::parse_for(&["sudo"], false), Err(ScopeError::AdminOnly(Scope::Sudo)));
+        assert!(Scopes::parse_for(&["sudo", "admin_mode"], true).is_ok());
+    }
+
+    #[test]
+    fn stored_scopes_round_trip() {
+        for scope in Scope::ALL {
+            let scopes = Scopes::parse(&[scope.as_str()]).unwrap();
+            assert_eq!(Scopes::from_stored(&scopes.to_stored()), scopes);
+        }
+    }
+}

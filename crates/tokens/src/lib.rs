@@ -1,0 +1,11 @@
+//! Token formats and digests: minting and parsing GitLab's routable v1 tokens, and the keyed digest that is stored.
+//!
+//! **Architecture Invariant:** this crate does no I/O and reads no clock or RNG: random bytes and keys are passed in.
+//! A string that is not a well-formed token of an expected prefix, with a valid checksum, is refused here,
+//! before anything looks at storage.
+
+mod digest;
+mod routable;
+
+pub use digest::{DIGEST_KEY_LEN, Digester, DigesterError};
+pub use routable::{FormatError, MAX_TOKEN_LEN, Prefix, RANDOM_BYTES, RoutingPayload, mint, parse};
