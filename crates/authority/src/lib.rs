@@ -1,1 +1,90 @@
-//! placeholder
+//! Tessera's use cases: authenticate a token, issue, list, rotate and revoke tokens, manage the directory,
+//! read and write the audit log. It loads facts through the `Store` trait, asks `policy`, mints with `tokens`.
+//!
+//! **Architecture Invariant:** `authority` knows no SQL and no HTTP. It speaks domain types and its `Store` trait.
+//! **API Boundary:** `api` and `server` call only what this crate exports.
+
+mod audit;
+mod auth;
+mod directory;
+mod error;
+mod store;
+mod tokens;
+
+use std::sync::Arc;
+
+use domain::Timestamp;
+
+pub use audit::AuditContext;
+pub use auth::{AuthFailure, Authenticated};
+pub use directory::{
+    CreateGroup, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password, verify_password,
+};
+pub use error::{Error, Result};
+pub use store::*;
+pub use tokens::{CreateToken, IssuedToken, RotateToken};
+
+/// The clock, passed in so that tests can move time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Timestamp::from_millis(ms)
+    }
+}
+
+/// Plain settings the binary reads from configuration and hands in.
+pub struct AuthorityConfig {
+    pub digester: ::tokens::Digester,
+    pub pat_prefix: ::tokens::Prefix,
+    pub cell_id: u64,
+}
+
+/// The token authority: one per process, shared by every way in.
+pub struct Authority {
+    store: Arc<dyn Store>,
+    digester: ::tokens::Digester,
+    pat_prefix: ::tokens::Prefix,
+    cell_id: u64,
+    clock: Arc<dyn Clock>,
+}
+
+impl Authority {
+    pub fn new(store: Arc<dyn Store>, config: AuthorityConfig, clock: Arc<dyn Clock>) -> Authority {
+        Authority {
+            store,
+            digester: config.digester,
+            pat_prefix: config.pat_prefix,
+            cell_id: config.cell_id,
+            clock,
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub async fn settings(&self) -> Result<domain::Settings> {
+        Ok(self.store.settings().await?)
+    }
+}
+
+/// Fills a buffer from the operating system's random source.
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| Error::Internal(anyhow::anyhow!("random source failed: {e}")))?;
+    Ok(buf)
+}

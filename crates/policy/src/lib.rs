@@ -1,1 +1,11 @@
-//! placeholder
+//! Authorization rules, as pure functions of facts the caller loads: which scopes an endpoint accepts,
+//! what administrators may do, and what a member's access level allows on groups, projects and members.
+//!
+//! **Architecture Invariant:** this crate does no I/O and fetches nothing. Every function denies by default:
+//! a case it does not name is a denial, never an allowance.
+
+mod directory;
+mod scopes;
+
+pub use directory::{Action, can, visible};
+pub use scopes::{Denial, ScopeRule, check_admin, check_scopes, check_sudo};

@@ -1,0 +1,144 @@
+//! Authentication of a presented personal access token.
+//!
+//! Every failure looks the same to the caller (`AuthFailure` is rendered as one 401); the precise reason
+//! goes to the audit log (known tokens) or the process log (strings that are not tokens at all).
+
+use domain::{Timestamp, Token, TokenState, User};
+
+use crate::{AuditContext, Authority, Result};
+
+/// A token that passed authentication, with its owner as they are now.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    pub token: Token,
+}
+
+/// Why authentication failed. Never shown to the client: all of these are one 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Malformed,
+    Unknown,
+    Expired,
+    Revoked,
+    ImpersonationDisabled,
+    BlockedUser,
+}
+
+impl AuthFailure {
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthFailure::Malformed => "malformed token",
+            AuthFailure::Unknown => "unknown token",
+            AuthFailure::Expired => "token expired",
+            AuthFailure::Revoked => "token revoked",
+            AuthFailure::ImpersonationDisabled => "impersonation disabled",
+            AuthFailure::BlockedUser => "token owner blocked",
+        }
+    }
+}
+
+/// `last_used_at` is written at most this often, as in GitLab.
+const LAST_USED_INTERVAL_MS: i64 = 10 * 60 * 1000;
+/// A new client address is recorded at most this often.
+const LAST_USED_IPS_INTERVAL_MS: i64 = 60 * 1000;
+const LAST_USED_IPS_KEPT: usize = 5;
+
+impl Authority {
+    /// Authenticates a presented token. `rotate_path` is true when the request is a rotation
+    /// (`…/personal_access_tokens/(\d+|self)/rotate`): a revoked token there revokes its whole family.
+    pub async fn authenticate(
+        &self,
+        presented: &str,
+        ip: Option<&str>,
+        rotate_path: bool,
+    ) -> Result<std::result::Result<Authenticated, AuthFailure>> {
+        if let Err(e) = ::tokens::parse(presented, &self.pat_prefix) {
+            tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: not a token");
+            return Ok(Err(AuthFailure::Malformed));
+        }
+        let digests = self.digester.candidates(presented);
+        let Some(token) = self.store.token_by_digest(&digests).await? else {
+            let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
+            self.audit(&ctx, "authentication_failed", "PersonalAccessToken", 0, "unknown token", &[]).await?;
+            return Ok(Err(AuthFailure::Unknown));
+        };
+        let now = self.now();
+        let failure = match token.state(now) {
+            TokenState::Expired => Some(AuthFailure::Expired),
+            TokenState::Revoked => Some(AuthFailure::Revoked),
+            TokenState::Active => None,
+        };
+        let failure = match failure {
+            Some(f) => Some(f),
+            None if token.impersonation && !self.store.settings().await?.impersonation_enabled => {
+                Some(AuthFailure::ImpersonationDisabled)
+            }
+            None => None,
+        };
+        let user = self.store.user(token.user_id).await?;
+        let failure = match (failure, &user) {
+            (Some(f), _) => Some(f),
+            (None, Some(user)) if !user.is_active() => Some(AuthFailure::BlockedUser),
+            (None, None) => Some(AuthFailure::Unknown),
+            (None, Some(_)) => None,
+        };
+        let ctx = AuditContext {
+            author_id: Some(token.user_id),
+            author_name: user.as_ref().map(|u| u.username.clone()),
+            ip_address: ip.map(str::to_owned),
+        };
+        if let Some(failure) = failure {
+            self.audit(&ctx, "authentication_failed", "PersonalAccessToken", token.id, failure.reason(), &[])
+                .await?;
+            if failure == AuthFailure::Revoked && rotate_path {
+                self.revoke_family_after_reuse(&ctx, &token, now).await?;
+            }
+            return Ok(Err(failure));
+        }
+        let Some(user) = user else { return Ok(Err(AuthFailure::Unknown)) };
+        let token = self.record_use(token, ip, now).await?;
+        Ok(Ok(Authenticated { user, token }))
+    }
+
+    async fn revoke_family_after_reuse(&self, ctx: &AuditContext, token: &Token, now: Timestamp) -> Result<()> {
+        let revoked = self.store.revoke_family(token.id, now).await?;
+        let ids = revoked.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        self.audit(
+            ctx,
+            "personal_access_token_family_revoked",
+            "PersonalAccessToken",
+            token.id,
+            "revoked token reused on a rotation path: its family was revoked",
+            &[("revoked_token_ids", ids)],
+        )
+        .await
+    }
+
+    /// Updates `last_used_at` (at most every 10 minutes) and the last five client addresses.
+    async fn record_use(&self, mut token: Token, ip: Option<&str>, now: Timestamp) -> Result<Token> {
+        let stale = match token.last_used_at {
+            None => true,
+            Some(at) => now.millis() - at.millis() >= LAST_USED_INTERVAL_MS,
+        };
+        let new_ip = match ip {
+            Some(ip) => token.last_used_ips.first().map(String::as_str) != Some(ip),
+            None => false,
+        };
+        let ip_due = match token.last_used_at {
+            None => true,
+            Some(at) => now.millis() - at.millis() >= LAST_USED_IPS_INTERVAL_MS,
+        };
+        if !(stale || new_ip && ip_due) {
+            return Ok(token);
+        }
+        if let Some(ip) = ip {
+            token.last_used_ips.retain(|known| known != ip);
+            token.last_used_ips.insert(0, ip.to_owned());
+            token.last_used_ips.truncate(LAST_USED_IPS_KEPT);
+        }
+        token.last_used_at = Some(now);
+        self.store.touch_token(token.id, now, &token.last_used_ips).await?;
+        Ok(token)
+    }
+}

@@ -1,0 +1,248 @@
+//! The storage contract. `store` implements it for SQLite and PostgreSQL; nothing here knows SQL.
+
+use async_trait::async_trait;
+use domain::{
+    AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings,
+    Timestamp, Token, User, UserState, UserType, Visibility,
+};
+
+/// A storage failure. `Conflict` names the unique field that clashed.
+#[derive(Debug)]
+pub enum StoreError {
+    Conflict(&'static str),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for StoreError {
+    fn from(e: anyhow::Error) -> Self {
+        StoreError::Other(e)
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Conflict(field) => write!(f, "{field} has already been taken"),
+            StoreError::Other(e) => write!(f, "storage error: {e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page of a list: 1-based page number and page size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl Page {
+    pub fn offset(self) -> i64 {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub user_type: UserType,
+    pub bio: String,
+    pub public_email: Option<String>,
+    pub can_create_group: bool,
+    pub external: bool,
+    pub organization_id: i64,
+    pub now: Timestamp,
+}
+
+/// Fields an administrator may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub password_hash: Option<String>,
+    pub is_admin: Option<bool>,
+    pub bio: Option<String>,
+    pub public_email: Option<Option<String>>,
+    pub can_create_group: Option<bool>,
+    pub external: Option<bool>,
+    pub state: Option<UserState>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub username: Option<String>,
+    pub search: Option<String>,
+    pub state: Option<UserState>,
+    pub admins: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    pub name: String,
+    pub path: String,
+    pub description: String,
+    pub visibility: Visibility,
+    pub parent: Option<Group>,
+    pub organization_id: i64,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NamespaceUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub visibility: Option<Visibility>,
+}
+
+/// Which groups or projects a list may show.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryFilter {
+    /// `None`: everything (administrators). `Some(user)`: what the user is a member of (directly or through a
+    /// group), plus what `visible_levels` makes visible.
+    pub viewer: Option<i64>,
+    pub visibilities: Vec<Visibility>,
+    pub search: Option<String>,
+    pub parent_id: Option<i64>,
+    pub top_level_only: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    pub name: String,
+    pub path: String,
+    pub description: String,
+    pub visibility: Visibility,
+    /// The namespace: a group, or a user's namespace.
+    pub namespace_id: i64,
+    pub namespace_full_path: String,
+    pub namespace_full_name: String,
+    pub organization_id: i64,
+    pub creator_id: i64,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub user_id: i64,
+    pub name: String,
+    pub description: String,
+    pub digest: String,
+    pub scopes: domain::Scopes,
+    pub impersonation: bool,
+    pub expires_at: Option<Date>,
+    pub previous_token_id: Option<i64>,
+    pub organization_id: i64,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    pub user_id: Option<i64>,
+    pub impersonation: Option<bool>,
+    pub revoked: Option<bool>,
+    /// `Some(true)`: active (not revoked, not expired on `today`); `Some(false)`: inactive.
+    pub active: Option<bool>,
+    pub today: Option<Date>,
+    pub created_before: Option<Timestamp>,
+    pub created_after: Option<Timestamp>,
+    pub last_used_before: Option<Timestamp>,
+    pub last_used_after: Option<Timestamp>,
+    pub expires_before: Option<Date>,
+    pub expires_after: Option<Date>,
+    pub search: Option<String>,
+    pub sort: TokenSort,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenSort {
+    #[default]
+    IdDesc,
+    IdAsc,
+    CreatedAsc,
+    CreatedDesc,
+    LastUsedAsc,
+    LastUsedDesc,
+    ExpiresAsc,
+    ExpiresDesc,
+    NameAsc,
+    NameDesc,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub entity_type: Option<String>,
+    pub entity_id: Option<i64>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+}
+
+/// Everything Tessera keeps. Implementations must make each method atomic.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn organization(&self, id: i64) -> StoreResult<Option<Organization>>;
+
+    async fn count_users(&self) -> StoreResult<i64>;
+    /// Creates the user and its personal namespace.
+    async fn insert_user(&self, user: &NewUser) -> StoreResult<User>;
+    async fn update_user(&self, id: i64, update: &UserUpdate, now: Timestamp) -> StoreResult<Option<User>>;
+    async fn user(&self, id: i64) -> StoreResult<Option<User>>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn user_by_namespace(&self, namespace_id: i64) -> StoreResult<Option<User>>;
+    async fn password_hash(&self, id: i64) -> StoreResult<Option<String>>;
+    async fn list_users(&self, filter: &UserFilter, page: Page) -> StoreResult<(Vec<User>, i64)>;
+    /// Creates the first administrator and its token, only if there is no user yet.
+    async fn bootstrap(&self, admin: &NewUser, token: &NewToken) -> StoreResult<Option<(User, Token)>>;
+
+    async fn insert_group(&self, group: &NewGroup) -> StoreResult<Group>;
+    async fn group(&self, id: i64) -> StoreResult<Option<Group>>;
+    async fn group_by_path(&self, full_path: &str) -> StoreResult<Option<Group>>;
+    async fn list_groups(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Group>, i64)>;
+    async fn update_group(&self, id: i64, update: &NamespaceUpdate) -> StoreResult<Option<Group>>;
+
+    async fn insert_project(&self, project: &NewProject) -> StoreResult<Project>;
+    async fn project(&self, id: i64) -> StoreResult<Option<Project>>;
+    async fn project_by_path(&self, full_path: &str) -> StoreResult<Option<Project>>;
+    async fn list_projects(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Project>, i64)>;
+    async fn update_project(&self, id: i64, update: &NamespaceUpdate, now: Timestamp) -> StoreResult<Option<Project>>;
+    async fn delete_project(&self, id: i64) -> StoreResult<bool>;
+
+    /// Adds or replaces a membership.
+    async fn upsert_member(&self, member: &Member) -> StoreResult<()>;
+    async fn member(&self, source: MemberSource, user_id: i64) -> StoreResult<Option<Member>>;
+    async fn list_members(&self, sources: &[MemberSource], page: Page) -> StoreResult<(Vec<Member>, i64)>;
+    async fn delete_member(&self, source: MemberSource, user_id: i64) -> StoreResult<bool>;
+    /// The user's memberships among `sources`, unexpired on `today`.
+    async fn member_levels(
+        &self,
+        user_id: i64,
+        sources: &[MemberSource],
+        today: Date,
+    ) -> StoreResult<Vec<(MemberSource, AccessLevel)>>;
+
+    async fn insert_token(&self, token: &NewToken) -> StoreResult<Token>;
+    async fn token(&self, id: i64) -> StoreResult<Option<Token>>;
+    /// The token stored under any of these digests.
+    async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Token>>;
+    async fn list_tokens(&self, filter: &TokenFilter, page: Page) -> StoreResult<(Vec<Token>, i64)>;
+    /// Revokes the token; true only for the one call that changed it.
+    async fn revoke_token(&self, id: i64, now: Timestamp) -> StoreResult<bool>;
+    /// In one transaction: revokes `old_id` (failing with `None` if it was already revoked) and inserts `new`.
+    async fn rotate_token(&self, old_id: i64, new: &NewToken) -> StoreResult<Option<Token>>;
+    /// Revokes every active token descending from `id` through rotations; returns their ids.
+    async fn revoke_family(&self, id: i64, now: Timestamp) -> StoreResult<Vec<i64>>;
+    async fn touch_token(&self, id: i64, last_used_at: Timestamp, ips: &[String]) -> StoreResult<()>;
+
+    async fn settings(&self) -> StoreResult<Settings>;
+    async fn save_settings(&self, settings: &Settings) -> StoreResult<()>;
+
+    async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()>;
+    async fn list_audit_events(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)>;
+}

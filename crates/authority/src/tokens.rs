@@ -1,0 +1,257 @@
+//! Personal and impersonation access tokens: issue, list, show, revoke and rotate.
+
+use domain::{Date, Scopes, Settings, Token, TokenName, User};
+use tokens::RoutingPayload;
+
+use crate::{AuditContext, Authority, Error, NewToken, Page, Result, TokenFilter};
+
+/// What a client asks for when it creates a token.
+#[derive(Debug, Clone, Default)]
+pub struct CreateToken {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub expires_at: Option<String>,
+}
+
+/// What a client asks for when it rotates a token.
+#[derive(Debug, Clone, Default)]
+pub struct RotateToken {
+    pub expires_at: Option<String>,
+}
+
+/// A token just issued: its record and its plaintext, shown once.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub token: Token,
+    pub plaintext: String,
+}
+
+/// Checks a requested expiry date against the instance's rules: not today or earlier, not beyond the maximum
+/// lifetime; when none is given, the maximum lifetime if expiry is required, otherwise none.
+pub fn expiry(requested: Option<&str>, today: Date, settings: &Settings, default_days: Option<i64>) -> Result<Option<Date>> {
+    let max = today.add_days(settings.max_lifetime_days());
+    let Some(text) = requested.map(str::trim).filter(|t| !t.is_empty()) else {
+        if !settings.require_personal_access_token_expiry {
+            return Ok(None);
+        }
+        let days = default_days.unwrap_or_else(|| settings.max_lifetime_days());
+        return Ok(Some(today.add_days(days).min(max)));
+    };
+    let Some(date) = Date::parse(text) else {
+        return Err(Error::BadRequest("expires_at is invalid".to_owned()));
+    };
+    if date <= today {
+        return Err(Error::invalid("expires_at", "must be in the future"));
+    }
+    if date > max {
+        return Err(Error::invalid("expires_at", format!("must be before {}", max.add_days(1))));
+    }
+    Ok(Some(date))
+}
+
+impl Authority {
+    /// Issues a personal (or, for administrators, impersonation) access token to `owner`.
+    pub async fn create_token(
+        &self,
+        ctx: &AuditContext,
+        owner: &User,
+        request: &CreateToken,
+        impersonation: bool,
+    ) -> Result<IssuedToken> {
+        let settings = self.store.settings().await?;
+        if impersonation && !settings.impersonation_enabled {
+            return Err(Error::Forbidden("403 Forbidden - Impersonation is disabled".to_owned()));
+        }
+        let name = request.name.as_deref().ok_or_else(|| Error::BadRequest("name is missing".to_owned()))?;
+        let name = TokenName::parse(name).map_err(|e| Error::invalid("name", e))?;
+        let description = request.description.clone().unwrap_or_default();
+        if description.chars().count() > 255 {
+            return Err(Error::invalid("description", "is too long (maximum is 255 characters)"));
+        }
+        let scopes = request.scopes.as_deref().ok_or_else(|| Error::BadRequest("scopes is missing".to_owned()))?;
+        let scopes = Scopes::parse_for(scopes, owner.is_admin).map_err(|e| Error::invalid("scopes", e))?;
+        let now = self.now();
+        let expires_at = expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
+        let issued = self
+            .issue(owner, name.as_str(), &description, scopes, impersonation, expires_at, None)
+            .await?;
+        self.audit(
+            ctx,
+            if impersonation { "impersonation_token_created" } else { "personal_access_token_created" },
+            "PersonalAccessToken",
+            issued.token.id,
+            &format!("Created {} access token {}", if impersonation { "impersonation" } else { "personal" }, issued.token.id),
+            &[("token_name", issued.token.name.clone()), ("target_user_id", owner.id.to_string())],
+        )
+        .await?;
+        Ok(issued)
+    }
+
+    fn mint(&self, owner: &User) -> Result<(String, String)> {
+        let random = crate::random_bytes::<{ tokens::RANDOM_BYTES }>()?;
+        let payload = RoutingPayload {
+            cell: Some(self.cell_id),
+            organization: u64::try_from(owner.organization_id).ok(),
+            user: u64::try_from(owner.id).ok(),
+            ..RoutingPayload::default()
+        };
+        let plaintext = tokens::mint(&self.pat_prefix.mint, &random, &payload)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("token payload too large")))?;
+        let digest = self.digester.digest(&plaintext);
+        Ok((plaintext, digest))
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "every field of a new token, named")]
+    async fn issue(
+        &self,
+        owner: &User,
+        name: &str,
+        description: &str,
+        scopes: Scopes,
+        impersonation: bool,
+        expires_at: Option<Date>,
+        previous: Option<i64>,
+    ) -> Result<IssuedToken> {
+        let (plaintext, digest) = self.mint(owner)?;
+        let new = NewToken {
+            user_id: owner.id,
+            name: name.to_owned(),
+            description: description.to_owned(),
+            digest,
+            scopes,
+            impersonation,
+            expires_at,
+            previous_token_id: previous,
+            organization_id: owner.organization_id,
+            now: self.now(),
+        };
+        let token = self.store.insert_token(&new).await?;
+        Ok(IssuedToken { token, plaintext })
+    }
+
+    /// Creates the first administrator's token at bootstrap: the only time a token is made without a request.
+    pub(crate) fn bootstrap_token(&self, owner_org: i64, now: domain::Timestamp) -> Result<(String, NewToken)> {
+        let random = crate::random_bytes::<{ tokens::RANDOM_BYTES }>()?;
+        let payload = RoutingPayload {
+            cell: Some(self.cell_id),
+            organization: u64::try_from(owner_org).ok(),
+            ..RoutingPayload::default()
+        };
+        let plaintext = tokens::mint(&self.pat_prefix.mint, &random, &payload)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("token payload too large")))?;
+        let scopes = Scopes::parse(&["api", "admin_mode", "sudo"]).map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
+        let new = NewToken {
+            user_id: 0,
+            name: "bootstrap administrator token".to_owned(),
+            description: "Printed once when Tessera first started".to_owned(),
+            digest: self.digester.digest(&plaintext),
+            scopes,
+            impersonation: false,
+            expires_at: Some(now.date().add_days(Settings::DEFAULT_MAX_LIFETIME_DAYS)),
+            previous_token_id: None,
+            organization_id: owner_org,
+            now,
+        };
+        Ok((plaintext, new))
+    }
+
+    pub async fn token(&self, id: i64) -> Result<Option<Token>> {
+        Ok(self.store.token(id).await?)
+    }
+
+    pub async fn list_tokens(&self, filter: &TokenFilter, page: Page) -> Result<(Vec<Token>, i64)> {
+        Ok(self.store.list_tokens(filter, page).await?)
+    }
+
+    /// Revokes a token. The row is kept; revoking twice is a 400 as in GitLab... except for the same caller
+    /// racing, where exactly one call wins.
+    pub async fn revoke_token(&self, ctx: &AuditContext, token: &Token) -> Result<()> {
+        if !self.store.revoke_token(token.id, self.now()).await? {
+            return Err(Error::BadRequest("Token already revoked".to_owned()));
+        }
+        let kind = if token.impersonation { "impersonation_token_revoked" } else { "personal_access_token_revoked" };
+        self.audit(ctx, kind, "PersonalAccessToken", token.id, &format!("Revoked access token {}", token.id), &[
+            ("token_name", token.name.clone()),
+            ("target_user_id", token.user_id.to_string()),
+        ])
+        .await
+    }
+
+    /// Rotates a token: in one transaction the old one is revoked and a new one with the same name, description,
+    /// scopes and organization is linked to it. The new expiry is the requested date, or one week.
+    pub async fn rotate_token(&self, ctx: &AuditContext, token: &Token, request: &RotateToken) -> Result<IssuedToken> {
+        let now = self.now();
+        if !token.is_active(now) {
+            return Err(Error::BadRequest("Token already revoked".to_owned()));
+        }
+        let owner = self.store.user(token.user_id).await?.ok_or(Error::NotFound("User"))?;
+        let settings = self.store.settings().await?;
+        let expires_at = match request.expires_at.as_deref() {
+            Some(requested) => expiry(Some(requested), now.date(), &settings, None)?,
+            None => Some(now.date().add_days(7).min(now.date().add_days(settings.max_lifetime_days()))),
+        };
+        let (plaintext, digest) = self.mint(&owner)?;
+        let new = NewToken {
+            user_id: token.user_id,
+            name: token.name.clone(),
+            description: token.description.clone(),
+            digest,
+            scopes: token.scopes.clone(),
+            impersonation: token.impersonation,
+            expires_at,
+            previous_token_id: Some(token.id),
+            organization_id: token.organization_id,
+            now,
+        };
+        let Some(rotated) = self.store.rotate_token(token.id, &new).await? else {
+            return Err(Error::BadRequest("Token already revoked".to_owned()));
+        };
+        self.audit(ctx, "personal_access_token_rotated", "PersonalAccessToken", token.id, &format!(
+            "Rotated access token {} into {}",
+            token.id, rotated.id
+        ), &[("new_token_id", rotated.id.to_string()), ("target_user_id", token.user_id.to_string())])
+        .await?;
+        Ok(IssuedToken { token: rotated, plaintext })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> Date {
+        Date::parse("2026-11-22").unwrap()
+    }
+
+    #[test]
+    fn no_expiry_given_means_the_maximum_lifetime() {
+        let got = expiry(None, today(), &Settings::default(), None).unwrap();
+        assert_eq!(got, Some(today().add_days(365)));
+    }
+
+    #[test]
+    fn no_expiry_is_kept_when_expiry_is_not_required() {
+        let settings = Settings { require_personal_access_token_expiry: false, ..Settings::default() };
+        assert_eq!(expiry(None, today(), &settings, None).unwrap(), None);
+    }
+
+    #[test]
+    fn a_date_in_the_past_or_today_is_refused() {
+        assert!(expiry(Some("2026-11-22"), today(), &Settings::default(), None).is_err());
+        assert!(expiry(Some("2020-01-01"), today(), &Settings::default(), None).is_err());
+        assert!(expiry(Some("2026-11-23"), today(), &Settings::default(), None).is_ok());
+    }
+
+    #[test]
+    fn a_date_beyond_the_maximum_lifetime_is_refused() {
+        let settings = Settings { max_personal_access_token_lifetime: Some(30), ..Settings::default() };
+        assert!(expiry(Some("2026-12-22"), today(), &settings, None).is_ok());
+        assert!(expiry(Some("2026-12-23"), today(), &settings, None).is_err());
+    }
+
+    #[test]
+    fn a_malformed_date_is_a_bad_request() {
+        assert!(matches!(expiry(Some("tomorrow"), today(), &Settings::default(), None), Err(Error::BadRequest(_))));
+    }
+}
