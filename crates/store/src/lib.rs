@@ -1,1 +1,806 @@
-//! placeholder
+//! The one crate that knows SQL: `authority::Store` for SQLite (the embedded default) and PostgreSQL,
+//! through one set of statements that both accept.
+//!
+//! **Architecture Invariant:** only `store` depends on sqlx. Differences between the two databases stay in
+//! this crate: the migrations (one directory per backend, same names) and `Backend`.
+
+mod rows;
+mod sql;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use authority::{
+    AuditFilter, DirectoryFilter, NamespaceUpdate, NewGroup, NewProject, NewToken, NewUser, Page, Store, StoreError,
+    StoreResult, TokenFilter, TokenSort, UserFilter, UserUpdate,
+};
+use domain::{
+    AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings,
+    Timestamp, Token, User,
+};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use rows::*;
+use sql::{Arg, Sql, like_pattern};
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> anyhow::Result<Backend> {
+        if url.starts_with("sqlite:") {
+            return Ok(Backend::Sqlite);
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Backend::Postgres);
+        }
+        anyhow::bail!("unsupported database URL: expected sqlite: or postgres://")
+    }
+}
+
+/// The sqlx-backed store.
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    /// Connects, creating the SQLite file if needed, and applies every pending migration.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(url)?;
+        let options = AnyPoolOptions::new().max_connections(max_connections);
+        let pool = match backend {
+            Backend::Sqlite => {
+                options
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("pragma journal_mode = wal; pragma foreign_keys = on; pragma busy_timeout = 10000; pragma synchronous = normal;")
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await
+            }
+            Backend::Postgres => options.connect(url).await,
+        }
+        .with_context(|| format!("cannot connect to the {backend:?} database"))?;
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run(&pool).await.context("cannot migrate the database")?;
+        Ok(SqlStore { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn fetch_all(&self, sql: &Sql) -> StoreResult<Vec<AnyRow>> {
+        sql.query().fetch_all(&self.pool).await.map_err(db_error)
+    }
+
+    async fn fetch_optional(&self, sql: &Sql) -> StoreResult<Option<AnyRow>> {
+        sql.query().fetch_optional(&self.pool).await.map_err(db_error)
+    }
+
+    async fn count(&self, sql: &Sql) -> StoreResult<i64> {
+        let row = sql.query().fetch_one(&self.pool).await.map_err(db_error)?;
+        row.try_get::<i64, _>(0).map_err(db_error)
+    }
+
+    async fn page_of<T>(
+        &self,
+        from_where: &Sql,
+        select: &str,
+        order: &str,
+        page: Page,
+        map: impl Fn(&AnyRow) -> StoreResult<T>,
+    ) -> StoreResult<(Vec<T>, i64)> {
+        let mut count = Sql { text: format!("select count(*) {}", from_where.text), args: from_where.args.clone() };
+        let total = self.count(&count).await?;
+        count.text = format!("select {select} {} order by {order} limit ", from_where.text);
+        count.int(page.per_page).push(" offset ").int(page.offset());
+        let rows = self.fetch_all(&count).await?;
+        let items = rows.iter().map(map).collect::<StoreResult<Vec<_>>>()?;
+        Ok((items, total))
+    }
+}
+
+/// Maps a database error: unique violations name their field; everything else is internal.
+fn db_error(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            let msg = db.message().to_owned() + db.constraint().unwrap_or("");
+            for (needle, field) in [
+                ("username", "username"),
+                ("email", "email"),
+                ("full_path", "path"),
+                ("token_digest", "token"),
+                ("source_kind", "member"),
+            ] {
+                if msg.contains(needle) {
+                    return StoreError::Conflict(field);
+                }
+            }
+            return StoreError::Conflict("value");
+        }
+    }
+    StoreError::Other(anyhow::Error::new(e))
+}
+
+const USER_COLUMNS: &str = "user_id, username, email, name, state, is_admin, user_type, bio, public_email, \
+    can_create_group, external, namespace_id, organization_id, created_at, updated_at";
+const GROUP_COLUMNS: &str = "namespace_id, name, path, full_path, full_name, description, visibility, parent_id, \
+    traversal_ids, organization_id, created_at";
+const PROJECT_FROM: &str = "from project p join namespace n on n.namespace_id = p.namespace_id \
+    left join app_user o on o.namespace_id = n.namespace_id and n.kind = 'user'";
+const PROJECT_COLUMNS: &str = "p.project_id, p.namespace_id, p.name, p.path, p.full_path, p.full_name, p.description, \
+    p.visibility, p.organization_id, p.creator_id, p.created_at, p.updated_at, n.kind as namespace_kind, \
+    n.traversal_ids as namespace_traversal_ids, o.user_id as owner_user_id";
+const TOKEN_COLUMNS: &str = "token_id, user_id, name, description, scopes, impersonation, revoked, revoked_at, \
+    expires_on, created_at, updated_at, last_used_at, last_used_ips, previous_token_id, organization_id";
+const MEMBER_COLUMNS: &str = "source_kind, source_id, user_id, access_level, expires_on, created_by, created_at";
+
+fn source_args(source: MemberSource) -> (&'static str, i64) {
+    match source {
+        MemberSource::Group(id) => ("group", id),
+        MemberSource::Project(id) => ("project", id),
+    }
+}
+
+fn b(v: bool) -> i64 {
+    i64::from(v)
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn organization(&self, id: i64) -> StoreResult<Option<Organization>> {
+        let mut sql = Sql::new("select organization_id, name, path, created_at from organization where organization_id = ");
+        sql.int(id);
+        self.fetch_optional(&sql).await?.as_ref().map(organization_from_row).transpose()
+    }
+
+    async fn count_users(&self) -> StoreResult<i64> {
+        self.count(&Sql::new("select count(*) from app_user")).await
+    }
+
+    async fn insert_user(&self, user: &NewUser) -> StoreResult<User> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let id = insert_user_tx(&mut tx, user).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.user(id).await?.ok_or_else(|| StoreError::Other(anyhow::anyhow!("user vanished after insert")))
+    }
+
+    async fn update_user(&self, id: i64, update: &UserUpdate, now: Timestamp) -> StoreResult<Option<User>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut sql = Sql::new("update app_user set updated_at = ");
+        sql.int(now.millis());
+        if let Some(v) = &update.username {
+            sql.push(", username = ").text_arg(v).push(", username_lower = ").text_arg(&v.to_lowercase());
+        }
+        if let Some(v) = &update.email {
+            sql.push(", email = ").text_arg(v).push(", email_lower = ").text_arg(&v.to_lowercase());
+        }
+        if let Some(v) = &update.name {
+            sql.push(", name = ").text_arg(v);
+        }
+        if let Some(v) = &update.password_hash {
+            sql.push(", password_hash = ").text_arg(v);
+        }
+        if let Some(v) = update.is_admin {
+            sql.push(", is_admin = ").int(b(v));
+        }
+        if let Some(v) = &update.bio {
+            sql.push(", bio = ").text_arg(v);
+        }
+        if let Some(v) = &update.public_email {
+            sql.push(", public_email = ").arg(Arg::OptText(v.clone()));
+        }
+        if let Some(v) = update.can_create_group {
+            sql.push(", can_create_group = ").int(b(v));
+        }
+        if let Some(v) = update.external {
+            sql.push(", external = ").int(b(v));
+        }
+        if let Some(v) = update.state {
+            sql.push(", state = ").text_arg(v.as_str());
+        }
+        sql.push(" where user_id = ").int(id);
+        let done = sql.query().execute(&mut *tx).await.map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if let Some(username) = &update.username {
+            // The personal namespace follows the username, and so do the paths of the user's projects.
+            let mut ns = Sql::new("select namespace_id, full_path from namespace where namespace_id = (select namespace_id from app_user where user_id = ");
+            ns.int(id).push(")");
+            let row = ns.query().fetch_one(&mut *tx).await.map_err(db_error)?;
+            let ns_id: i64 = row.try_get("namespace_id").map_err(db_error)?;
+            let mut upd = Sql::new("update namespace set path = ");
+            upd.text_arg(username).push(", full_path = ").text_arg(username).push(", full_path_lower = ");
+            upd.text_arg(&username.to_lowercase()).push(" where namespace_id = ").int(ns_id);
+            upd.query().execute(&mut *tx).await.map_err(db_error)?;
+            let mut projects = Sql::new("update project set full_path = ");
+            projects.text_arg(username).push(" || '/' || path, full_path_lower = ").text_arg(&username.to_lowercase());
+            projects.push(" || '/' || lower(path) where namespace_id = ").int(ns_id);
+            projects.query().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        self.user(id).await
+    }
+
+    async fn user(&self, id: i64) -> StoreResult<Option<User>> {
+        let mut sql = Sql::new(&format!("select {USER_COLUMNS} from app_user where user_id = "));
+        sql.int(id);
+        self.fetch_optional(&sql).await?.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let mut sql = Sql::new(&format!("select {USER_COLUMNS} from app_user where username_lower = "));
+        sql.text_arg(&username.to_lowercase());
+        self.fetch_optional(&sql).await?.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_namespace(&self, namespace_id: i64) -> StoreResult<Option<User>> {
+        let mut sql = Sql::new(&format!("select {USER_COLUMNS} from app_user where namespace_id = "));
+        sql.int(namespace_id);
+        self.fetch_optional(&sql).await?.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn password_hash(&self, id: i64) -> StoreResult<Option<String>> {
+        let mut sql = Sql::new("select password_hash from app_user where user_id = ");
+        sql.int(id);
+        match self.fetch_optional(&sql).await? {
+            Some(row) => row.try_get::<Option<String>, _>(0).map_err(db_error),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_users(&self, filter: &UserFilter, page: Page) -> StoreResult<(Vec<User>, i64)> {
+        let mut sql = Sql::new("from app_user where 1 = 1");
+        if let Some(username) = &filter.username {
+            sql.push(" and username_lower = ").text_arg(&username.to_lowercase());
+        }
+        if let Some(search) = &filter.search {
+            let pattern = like_pattern(search);
+            sql.push(" and (username_lower like ").text_arg(&pattern).push(" escape '\\' or lower(name) like ");
+            sql.text_arg(&pattern).push(" escape '\\' or email_lower like ").text_arg(&pattern).push(" escape '\\')");
+        }
+        if let Some(state) = filter.state {
+            sql.push(" and state = ").text_arg(state.as_str());
+        }
+        if let Some(admins) = filter.admins {
+            sql.push(" and is_admin = ").int(b(admins));
+        }
+        self.page_of(&sql, USER_COLUMNS, "user_id asc", page, user_from_row).await
+    }
+
+    async fn bootstrap(&self, admin: &NewUser, token: &NewToken) -> StoreResult<Option<(User, Token)>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let users: i64 = sqlx::query("select count(*) from app_user")
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(db_error)?;
+        if users > 0 {
+            return Ok(None);
+        }
+        let user_id = insert_user_tx(&mut tx, admin).await?;
+        let token = NewToken { user_id, ..token.clone() };
+        let token_id = insert_token_tx(&mut tx, &token).await?;
+        tx.commit().await.map_err(db_error)?;
+        let user = self.user(user_id).await?;
+        let token = self.token(token_id).await?;
+        Ok(user.zip(token))
+    }
+
+    async fn insert_group(&self, group: &NewGroup) -> StoreResult<Group> {
+        let (full_path, full_name) = match &group.parent {
+            Some(parent) => (format!("{}/{}", parent.full_path, group.path), format!("{} / {}", parent.full_name, group.name)),
+            None => (group.path.clone(), group.name.clone()),
+        };
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        ensure_path_free(&mut tx, &full_path).await?;
+        let mut sql = Sql::new("insert into namespace (kind, name, path, full_path, full_path_lower, full_name, description, visibility, parent_id, organization_id, created_at) values ('group', ");
+        sql.text_arg(&group.name).push(", ").text_arg(&group.path).push(", ").text_arg(&full_path).push(", ");
+        sql.text_arg(&full_path.to_lowercase()).push(", ").text_arg(&full_name).push(", ").text_arg(&group.description);
+        sql.push(", ").text_arg(group.visibility.as_str()).push(", ").arg(Arg::OptInt(group.parent.as_ref().map(|p| p.id)));
+        sql.push(", ").int(group.organization_id).push(", ").int(group.now.millis()).push(") returning namespace_id");
+        let row = sql.query().fetch_one(&mut *tx).await.map_err(db_error)?;
+        let id: i64 = row.try_get(0).map_err(db_error)?;
+        let mut traversal: Vec<i64> = group.parent.as_ref().map(|p| p.traversal_ids.clone()).unwrap_or_default();
+        traversal.push(id);
+        let mut upd = Sql::new("update namespace set traversal_ids = ");
+        upd.text_arg(&encode_ids(&traversal)).push(" where namespace_id = ").int(id);
+        upd.query().execute(&mut *tx).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.group(id).await?.ok_or_else(|| StoreError::Other(anyhow::anyhow!("group vanished after insert")))
+    }
+
+    async fn group(&self, id: i64) -> StoreResult<Option<Group>> {
+        let mut sql = Sql::new(&format!("select {GROUP_COLUMNS} from namespace where kind = 'group' and namespace_id = "));
+        sql.int(id);
+        self.fetch_optional(&sql).await?.as_ref().map(group_from_row).transpose()
+    }
+
+    async fn group_by_path(&self, full_path: &str) -> StoreResult<Option<Group>> {
+        let mut sql = Sql::new(&format!("select {GROUP_COLUMNS} from namespace where kind = 'group' and full_path_lower = "));
+        sql.text_arg(&full_path.to_lowercase());
+        self.fetch_optional(&sql).await?.as_ref().map(group_from_row).transpose()
+    }
+
+    async fn list_groups(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Group>, i64)> {
+        let mut sql = Sql::new("from namespace n where n.kind = 'group'");
+        if let Some(viewer) = filter.viewer {
+            sql.push(" and (exists (select 1 from member m where m.user_id = ").int(viewer);
+            sql.push(" and m.source_kind = 'group' and n.traversal_ids like '%/' || m.source_id || '/%')");
+            push_visibilities(&mut sql, "n", &filter.visibilities);
+            sql.push(")");
+        }
+        if let Some(search) = &filter.search {
+            let pattern = like_pattern(search);
+            sql.push(" and (lower(n.name) like ").text_arg(&pattern).push(" escape '\\' or n.full_path_lower like ");
+            sql.text_arg(&pattern).push(" escape '\\')");
+        }
+        if let Some(parent) = filter.parent_id {
+            sql.push(" and n.parent_id = ").int(parent);
+        }
+        if filter.top_level_only {
+            sql.push(" and n.parent_id is null");
+        }
+        self.page_of(&sql, GROUP_COLUMNS, "n.full_path_lower asc", page, group_from_row).await
+    }
+
+    async fn update_group(&self, id: i64, update: &NamespaceUpdate) -> StoreResult<Option<Group>> {
+        let mut sql = Sql::new("update namespace set namespace_id = namespace_id");
+        push_namespace_update(&mut sql, update);
+        sql.push(" where kind = 'group' and namespace_id = ").int(id);
+        sql.query().execute(&self.pool).await.map_err(db_error)?;
+        self.group(id).await
+    }
+
+    async fn insert_project(&self, project: &NewProject) -> StoreResult<Project> {
+        let full_path = format!("{}/{}", project.namespace_full_path, project.path);
+        let full_name = format!("{} / {}", project.namespace_full_name, project.name);
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        ensure_path_free(&mut tx, &full_path).await?;
+        let mut sql = Sql::new("insert into project (namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values (");
+        sql.int(project.namespace_id).push(", ").text_arg(&project.name).push(", ").text_arg(&project.path).push(", ");
+        sql.text_arg(&full_path).push(", ").text_arg(&full_path.to_lowercase()).push(", ").text_arg(&full_name);
+        sql.push(", ").text_arg(&project.description).push(", ").text_arg(project.visibility.as_str()).push(", ");
+        sql.int(project.organization_id).push(", ").int(project.creator_id).push(", ").int(project.now.millis());
+        sql.push(", ").int(project.now.millis()).push(") returning project_id");
+        let row = sql.query().fetch_one(&mut *tx).await.map_err(db_error)?;
+        let id: i64 = row.try_get(0).map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.project(id).await?.ok_or_else(|| StoreError::Other(anyhow::anyhow!("project vanished after insert")))
+    }
+
+    async fn project(&self, id: i64) -> StoreResult<Option<Project>> {
+        let mut sql = Sql::new(&format!("select {PROJECT_COLUMNS} {PROJECT_FROM} where p.project_id = "));
+        sql.int(id);
+        self.fetch_optional(&sql).await?.as_ref().map(project_from_row).transpose()
+    }
+
+    async fn project_by_path(&self, full_path: &str) -> StoreResult<Option<Project>> {
+        let mut sql = Sql::new(&format!("select {PROJECT_COLUMNS} {PROJECT_FROM} where p.full_path_lower = "));
+        sql.text_arg(&full_path.to_lowercase());
+        self.fetch_optional(&sql).await?.as_ref().map(project_from_row).transpose()
+    }
+
+    async fn list_projects(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Project>, i64)> {
+        let mut sql = Sql::new(PROJECT_FROM);
+        sql.push(" where 1 = 1");
+        if let Some(viewer) = filter.viewer {
+            sql.push(" and (o.user_id = ").int(viewer).push(" or exists (select 1 from member m where m.user_id = ").int(viewer);
+            sql.push(" and ((m.source_kind = 'project' and m.source_id = p.project_id) or (m.source_kind = 'group' and n.traversal_ids like '%/' || m.source_id || '/%')))");
+            push_visibilities(&mut sql, "p", &filter.visibilities);
+            sql.push(")");
+        }
+        if let Some(search) = &filter.search {
+            let pattern = like_pattern(search);
+            sql.push(" and (lower(p.name) like ").text_arg(&pattern).push(" escape '\\' or p.full_path_lower like ");
+            sql.text_arg(&pattern).push(" escape '\\')");
+        }
+        if let Some(parent) = filter.parent_id {
+            sql.push(" and p.namespace_id = ").int(parent);
+        }
+        self.page_of(&sql, PROJECT_COLUMNS, "p.project_id desc", page, project_from_row).await
+    }
+
+    async fn update_project(&self, id: i64, update: &NamespaceUpdate, now: Timestamp) -> StoreResult<Option<Project>> {
+        let mut sql = Sql::new("update project set updated_at = ");
+        sql.int(now.millis());
+        push_namespace_update(&mut sql, update);
+        sql.push(" where project_id = ").int(id);
+        sql.query().execute(&self.pool).await.map_err(db_error)?;
+        self.project(id).await
+    }
+
+    async fn delete_project(&self, id: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut members = Sql::new("delete from member where source_kind = 'project' and source_id = ");
+        members.int(id);
+        members.query().execute(&mut *tx).await.map_err(db_error)?;
+        let mut sql = Sql::new("delete from project where project_id = ");
+        sql.int(id);
+        let done = sql.query().execute(&mut *tx).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn upsert_member(&self, member: &Member) -> StoreResult<()> {
+        let (kind, id) = source_args(member.source);
+        let mut sql = Sql::new("insert into member (source_kind, source_id, user_id, access_level, expires_on, created_by, created_at) values (");
+        sql.text_arg(kind).push(", ").int(id).push(", ").int(member.user_id).push(", ").int(member.access_level.value());
+        sql.push(", ").arg(Arg::OptInt(member.expires_at.map(Date::days))).push(", ").arg(Arg::OptInt(member.created_by));
+        sql.push(", ").int(member.created_at.millis());
+        sql.push(") on conflict (source_kind, source_id, user_id) do update set access_level = excluded.access_level, expires_on = excluded.expires_on");
+        sql.query().execute(&self.pool).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn member(&self, source: MemberSource, user_id: i64) -> StoreResult<Option<Member>> {
+        let (kind, id) = source_args(source);
+        let mut sql = Sql::new(&format!("select {MEMBER_COLUMNS} from member where source_kind = "));
+        sql.text_arg(kind).push(" and source_id = ").int(id).push(" and user_id = ").int(user_id);
+        self.fetch_optional(&sql).await?.as_ref().map(member_from_row).transpose()
+    }
+
+    async fn list_members(&self, sources: &[MemberSource], page: Page) -> StoreResult<(Vec<Member>, i64)> {
+        let mut sql = Sql::new("from member where (1 = 0");
+        for source in sources {
+            let (kind, id) = source_args(*source);
+            sql.push(" or (source_kind = ").text_arg(kind).push(" and source_id = ").int(id).push(")");
+        }
+        sql.push(")");
+        self.page_of(&sql, MEMBER_COLUMNS, "user_id asc, access_level desc", page, member_from_row).await
+    }
+
+    async fn delete_member(&self, source: MemberSource, user_id: i64) -> StoreResult<bool> {
+        let (kind, id) = source_args(source);
+        let mut sql = Sql::new("delete from member where source_kind = ");
+        sql.text_arg(kind).push(" and source_id = ").int(id).push(" and user_id = ").int(user_id);
+        let done = sql.query().execute(&self.pool).await.map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn member_levels(
+        &self,
+        user_id: i64,
+        sources: &[MemberSource],
+        today: Date,
+    ) -> StoreResult<Vec<(MemberSource, AccessLevel)>> {
+        let mut sql = Sql::new(&format!("select {MEMBER_COLUMNS} from member where user_id = "));
+        sql.int(user_id).push(" and (expires_on is null or expires_on > ").int(today.days()).push(") and (1 = 0");
+        for source in sources {
+            let (kind, id) = source_args(*source);
+            sql.push(" or (source_kind = ").text_arg(kind).push(" and source_id = ").int(id).push(")");
+        }
+        sql.push(")");
+        let rows = self.fetch_all(&sql).await?;
+        rows.iter().map(|row| member_from_row(row).map(|m| (m.source, m.access_level))).collect()
+    }
+
+    async fn insert_token(&self, token: &NewToken) -> StoreResult<Token> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let id = insert_token_tx(&mut tx, token).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.token(id).await?.ok_or_else(|| StoreError::Other(anyhow::anyhow!("token vanished after insert")))
+    }
+
+    async fn token(&self, id: i64) -> StoreResult<Option<Token>> {
+        let mut sql = Sql::new(&format!("select {TOKEN_COLUMNS} from personal_access_token where token_id = "));
+        sql.int(id);
+        self.fetch_optional(&sql).await?.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Token>> {
+        let mut sql = Sql::new(&format!("select {TOKEN_COLUMNS} from personal_access_token where token_digest in ("));
+        for (i, digest) in digests.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.text_arg(digest);
+        }
+        if digests.is_empty() {
+            sql.push("null");
+        }
+        sql.push(")");
+        self.fetch_optional(&sql).await?.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn list_tokens(&self, filter: &TokenFilter, page: Page) -> StoreResult<(Vec<Token>, i64)> {
+        let mut sql = Sql::new("from personal_access_token where 1 = 1");
+        if let Some(user) = filter.user_id {
+            sql.push(" and user_id = ").int(user);
+        }
+        if let Some(v) = filter.impersonation {
+            sql.push(" and impersonation = ").int(b(v));
+        }
+        if let Some(v) = filter.revoked {
+            sql.push(" and revoked = ").int(b(v));
+        }
+        if let (Some(active), Some(today)) = (filter.active, filter.today) {
+            if active {
+                sql.push(" and revoked = 0 and (expires_on is null or expires_on > ").int(today.days()).push(")");
+            } else {
+                sql.push(" and (revoked = 1 or expires_on <= ").int(today.days()).push(")");
+            }
+        }
+        if let Some(t) = filter.created_before {
+            sql.push(" and created_at < ").int(t.millis());
+        }
+        if let Some(t) = filter.created_after {
+            sql.push(" and created_at > ").int(t.millis());
+        }
+        if let Some(t) = filter.last_used_before {
+            sql.push(" and last_used_at < ").int(t.millis());
+        }
+        if let Some(t) = filter.last_used_after {
+            sql.push(" and last_used_at > ").int(t.millis());
+        }
+        if let Some(d) = filter.expires_before {
+            sql.push(" and expires_on < ").int(d.days());
+        }
+        if let Some(d) = filter.expires_after {
+            sql.push(" and expires_on > ").int(d.days());
+        }
+        if let Some(search) = &filter.search {
+            sql.push(" and lower(name) like ").text_arg(&like_pattern(search)).push(" escape '\\'");
+        }
+        let order = match filter.sort {
+            TokenSort::IdDesc => "token_id desc",
+            TokenSort::IdAsc => "token_id asc",
+            TokenSort::CreatedAsc => "created_at asc, token_id asc",
+            TokenSort::CreatedDesc => "created_at desc, token_id desc",
+            TokenSort::LastUsedAsc => "last_used_at asc, token_id asc",
+            TokenSort::LastUsedDesc => "last_used_at desc, token_id desc",
+            TokenSort::ExpiresAsc => "expires_on asc, token_id asc",
+            TokenSort::ExpiresDesc => "expires_on desc, token_id desc",
+            TokenSort::NameAsc => "name asc, token_id asc",
+            TokenSort::NameDesc => "name desc, token_id desc",
+        };
+        self.page_of(&sql, TOKEN_COLUMNS, order, page, token_from_row).await
+    }
+
+    async fn revoke_token(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
+        let mut sql = Sql::new("update personal_access_token set revoked = 1, revoked_at = ");
+        sql.int(now.millis()).push(", updated_at = ").int(now.millis()).push(" where revoked = 0 and token_id = ").int(id);
+        let done = sql.query().execute(&self.pool).await.map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_token(&self, old_id: i64, new: &NewToken) -> StoreResult<Option<Token>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut revoke = Sql::new("update personal_access_token set revoked = 1, revoked_at = ");
+        revoke.int(new.now.millis()).push(", updated_at = ").int(new.now.millis());
+        revoke.push(" where revoked = 0 and token_id = ").int(old_id);
+        let done = revoke.query().execute(&mut *tx).await.map_err(db_error)?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let id = insert_token_tx(&mut tx, new).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.token(id).await
+    }
+
+    async fn revoke_family(&self, id: i64, now: Timestamp) -> StoreResult<Vec<i64>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut find = Sql::new("with recursive family (token_id) as (select ");
+        find.int(id).push(" union all select t.token_id from personal_access_token t join family f on t.previous_token_id = f.token_id) ");
+        find.push("select t.token_id from personal_access_token t join family f on f.token_id = t.token_id where t.revoked = 0 order by t.token_id");
+        let rows = find.query().fetch_all(&mut *tx).await.map_err(db_error)?;
+        let ids = rows.iter().map(|row| row.try_get::<i64, _>(0).map_err(db_error)).collect::<StoreResult<Vec<_>>>()?;
+        if !ids.is_empty() {
+            let mut revoke = Sql::new("update personal_access_token set revoked = 1, revoked_at = ");
+            revoke.int(now.millis()).push(", updated_at = ").int(now.millis()).push(" where revoked = 0 and token_id in ");
+            revoke.int_list(&ids);
+            revoke.query().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(ids)
+    }
+
+    async fn touch_token(&self, id: i64, last_used_at: Timestamp, ips: &[String]) -> StoreResult<()> {
+        let mut sql = Sql::new("update personal_access_token set last_used_at = ");
+        sql.int(last_used_at.millis()).push(", last_used_ips = ").text_arg(&ips.join(",")).push(" where token_id = ").int(id);
+        sql.query().execute(&self.pool).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn settings(&self) -> StoreResult<Settings> {
+        let rows = self.fetch_all(&Sql::new("select name, value from setting")).await?;
+        let mut settings = Settings::default();
+        for row in rows {
+            let name: String = row.try_get("name").map_err(db_error)?;
+            let value: String = row.try_get("value").map_err(db_error)?;
+            apply_setting(&mut settings, &name, &value);
+        }
+        Ok(settings)
+    }
+
+    async fn save_settings(&self, settings: &Settings) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        for (name, value) in settings_pairs(settings) {
+            let mut sql = Sql::new("insert into setting (name, value) values (");
+            sql.text_arg(name).push(", ").text_arg(&value).push(") on conflict (name) do update set value = excluded.value");
+            sql.query().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()> {
+        let mut sql = Sql::new("insert into audit_event (author_id, entity_type, entity_id, event_name, details, ip_address, created_at) values (");
+        sql.arg(Arg::OptInt(event.author_id)).push(", ").text_arg(&event.entity_type).push(", ").int(event.entity_id);
+        sql.push(", ").text_arg(&event.event_name).push(", ").text_arg(&event.details).push(", ");
+        sql.arg(Arg::OptText(event.ip_address.clone())).push(", ").int(event.created_at.millis()).push(")");
+        sql.query().execute(&self.pool).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn list_audit_events(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)> {
+        let mut sql = Sql::new("from audit_event where 1 = 1");
+        if let Some(t) = &filter.entity_type {
+            sql.push(" and entity_type = ").text_arg(t);
+        }
+        if let Some(id) = filter.entity_id {
+            sql.push(" and entity_id = ").int(id);
+        }
+        if let Some(t) = filter.created_after {
+            sql.push(" and created_at >= ").int(t.millis());
+        }
+        if let Some(t) = filter.created_before {
+            sql.push(" and created_at <= ").int(t.millis());
+        }
+        let columns = "audit_event_id, author_id, entity_type, entity_id, event_name, details, ip_address, created_at";
+        self.page_of(&sql, columns, "audit_event_id desc", page, audit_from_row).await
+    }
+}
+
+async fn ensure_path_free(tx: &mut sqlx::Transaction<'_, sqlx::Any>, full_path: &str) -> StoreResult<()> {
+    let lower = full_path.to_lowercase();
+    let mut sql = Sql::new("select (select count(*) from namespace where full_path_lower = ");
+    sql.text_arg(&lower).push(") + (select count(*) from project where full_path_lower = ").text_arg(&lower).push(")");
+    let row = sql.query().fetch_one(&mut **tx).await.map_err(db_error)?;
+    let n: i64 = row.try_get(0).map_err(db_error)?;
+    if n > 0 {
+        return Err(StoreError::Conflict("path"));
+    }
+    Ok(())
+}
+
+async fn insert_user_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, user: &NewUser) -> StoreResult<i64> {
+    ensure_path_free(tx, &user.username).await?;
+    let mut ns = Sql::new("insert into namespace (kind, name, path, full_path, full_path_lower, full_name, visibility, organization_id, created_at) values ('user', ");
+    ns.text_arg(&user.name).push(", ").text_arg(&user.username).push(", ").text_arg(&user.username).push(", ");
+    ns.text_arg(&user.username.to_lowercase()).push(", ").text_arg(&user.name).push(", 'private', ").int(user.organization_id);
+    ns.push(", ").int(user.now.millis()).push(") returning namespace_id");
+    let row = ns.query().fetch_one(&mut **tx).await.map_err(db_error)?;
+    let ns_id: i64 = row.try_get(0).map_err(db_error)?;
+    let mut upd = Sql::new("update namespace set traversal_ids = ");
+    upd.text_arg(&encode_ids(&[ns_id])).push(" where namespace_id = ").int(ns_id);
+    upd.query().execute(&mut **tx).await.map_err(db_error)?;
+    let mut sql = Sql::new("insert into app_user (username, username_lower, email, email_lower, name, password_hash, is_admin, user_type, bio, public_email, can_create_group, external, namespace_id, organization_id, created_at, updated_at) values (");
+    sql.text_arg(&user.username).push(", ").text_arg(&user.username.to_lowercase()).push(", ").text_arg(&user.email);
+    sql.push(", ").text_arg(&user.email.to_lowercase()).push(", ").text_arg(&user.name).push(", ");
+    sql.arg(Arg::OptText(user.password_hash.clone())).push(", ").int(b(user.is_admin)).push(", ");
+    sql.text_arg(user.user_type.as_str()).push(", ").text_arg(&user.bio).push(", ").arg(Arg::OptText(user.public_email.clone()));
+    sql.push(", ").int(b(user.can_create_group)).push(", ").int(b(user.external)).push(", ").int(ns_id).push(", ");
+    sql.int(user.organization_id).push(", ").int(user.now.millis()).push(", ").int(user.now.millis()).push(") returning user_id");
+    let row = sql.query().fetch_one(&mut **tx).await.map_err(db_error)?;
+    row.try_get(0).map_err(db_error)
+}
+
+async fn insert_token_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, token: &NewToken) -> StoreResult<i64> {
+    let mut sql = Sql::new("insert into personal_access_token (user_id, name, description, token_digest, scopes, impersonation, expires_on, created_at, updated_at, previous_token_id, organization_id) values (");
+    sql.int(token.user_id).push(", ").text_arg(&token.name).push(", ").text_arg(&token.description).push(", ");
+    sql.text_arg(&token.digest).push(", ").text_arg(&token.scopes.to_stored()).push(", ").int(b(token.impersonation));
+    sql.push(", ").arg(Arg::OptInt(token.expires_at.map(Date::days))).push(", ").int(token.now.millis()).push(", ");
+    sql.int(token.now.millis()).push(", ").arg(Arg::OptInt(token.previous_token_id)).push(", ").int(token.organization_id);
+    sql.push(") returning token_id");
+    let row = sql.query().fetch_one(&mut **tx).await.map_err(db_error)?;
+    row.try_get(0).map_err(db_error)
+}
+
+fn push_visibilities(sql: &mut Sql, alias: &str, visibilities: &[domain::Visibility]) {
+    for visibility in visibilities {
+        sql.push(&format!(" or {alias}.visibility = ")).text_arg(visibility.as_str());
+    }
+}
+
+fn push_namespace_update(sql: &mut Sql, update: &NamespaceUpdate) {
+    if let Some(name) = &update.name {
+        sql.push(", name = ").text_arg(name);
+    }
+    if let Some(description) = &update.description {
+        sql.push(", description = ").text_arg(description);
+    }
+    if let Some(visibility) = update.visibility {
+        sql.push(", visibility = ").text_arg(visibility.as_str());
+    }
+}
+
+fn apply_setting(settings: &mut Settings, name: &str, value: &str) {
+    match name {
+        "max_personal_access_token_lifetime" => settings.max_personal_access_token_lifetime = value.parse().ok(),
+        "require_personal_access_token_expiry" => settings.require_personal_access_token_expiry = value == "true",
+        "impersonation_enabled" => settings.impersonation_enabled = value == "true",
+        "admin_mode" => settings.admin_mode = value == "true",
+        _ => {}
+    }
+}
+
+fn settings_pairs(settings: &Settings) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "max_personal_access_token_lifetime",
+            settings.max_personal_access_token_lifetime.map(|d| d.to_string()).unwrap_or_default(),
+        ),
+        ("require_personal_access_token_expiry", settings.require_personal_access_token_expiry.to_string()),
+        ("impersonation_enabled", settings.impersonation_enabled.to_string()),
+        ("admin_mode", settings.admin_mode.to_string()),
+    ]
+}
+
+/// Fresh databases for tests: a temporary SQLite file, or, when `TEST_DATABASE_URL` names a PostgreSQL server,
+/// a new database on it that `TestDatabase::drop_database` removes.
+pub mod testing {
+    use sqlx::Connection;
+
+    pub struct TestDatabase {
+        pub url: String,
+        admin_url: Option<String>,
+        name: String,
+        dir: Option<std::path::PathBuf>,
+    }
+
+    impl TestDatabase {
+        pub async fn create() -> anyhow::Result<TestDatabase> {
+            sqlx::any::install_default_drivers();
+            let mut random = [0u8; 8];
+            getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("random source failed: {e}"))?;
+            let name = format!("tessera_test_{}", random.iter().map(|b| format!("{b:02x}")).collect::<String>());
+            match std::env::var("TEST_DATABASE_URL") {
+                Ok(admin_url) if admin_url.starts_with("postgres") => {
+                    let mut conn = sqlx::AnyConnection::connect(&admin_url).await?;
+                    sqlx::query(&format!("create database {name}")).execute(&mut conn).await?;
+                    conn.close().await?;
+                    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+                    Ok(TestDatabase { url: format!("{base}/{name}"), admin_url: Some(admin_url), name, dir: None })
+                }
+                _ => {
+                    let dir = std::env::temp_dir().join(&name);
+                    std::fs::create_dir_all(&dir)?;
+                    let url = format!("sqlite://{}?mode=rwc", dir.join("tessera.db").display());
+                    Ok(TestDatabase { url, admin_url: None, name, dir: Some(dir) })
+                }
+            }
+        }
+
+        /// Removes the database; call it after every pool on it is closed.
+        pub async fn drop_database(self) -> anyhow::Result<()> {
+            if let Some(admin_url) = &self.admin_url {
+                let mut conn = sqlx::AnyConnection::connect(admin_url).await?;
+                sqlx::query(&format!("drop database if exists {} with (force)", self.name)).execute(&mut conn).await?;
+                conn.close().await?;
+            }
+            if let Some(dir) = &self.dir {
+                std::fs::remove_dir_all(dir)?;
+            }
+            Ok(())
+        }
+    }
+}

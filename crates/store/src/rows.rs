@@ -1,0 +1,183 @@
+//! Rows to domain values. Stored text that does not parse is an error, never a default that widens access.
+
+use authority::{StoreError, StoreResult};
+use domain::{
+    AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Scopes,
+    Timestamp, Token, User, UserState, UserType, Visibility,
+};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db_error;
+
+fn get<T>(row: &AnyRow, column: &str) -> StoreResult<T>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get::<T, _>(column).map_err(db_error)
+}
+
+fn bad(what: &str, value: &str) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("stored {what} is not valid: {value:?}"))
+}
+
+fn time(row: &AnyRow, column: &str) -> StoreResult<Timestamp> {
+    get::<i64>(row, column).map(Timestamp::from_millis)
+}
+
+fn opt_time(row: &AnyRow, column: &str) -> StoreResult<Option<Timestamp>> {
+    get::<Option<i64>>(row, column).map(|v| v.map(Timestamp::from_millis))
+}
+
+fn opt_date(row: &AnyRow, column: &str) -> StoreResult<Option<Date>> {
+    get::<Option<i64>>(row, column).map(|v| v.map(Date::from_days))
+}
+
+fn flag(row: &AnyRow, column: &str) -> StoreResult<bool> {
+    get::<i64>(row, column).map(|v| v != 0)
+}
+
+fn visibility(row: &AnyRow, column: &str) -> StoreResult<Visibility> {
+    let text: String = get(row, column)?;
+    Visibility::parse(&text).ok_or_else(|| bad("visibility", &text))
+}
+
+pub fn encode_ids(ids: &[i64]) -> String {
+    let mut out = String::from("/");
+    for id in ids {
+        out.push_str(&id.to_string());
+        out.push('/');
+    }
+    out
+}
+
+fn decode_ids(text: &str) -> StoreResult<Vec<i64>> {
+    text.split('/').filter(|s| !s.is_empty()).map(|s| s.parse::<i64>().map_err(|_| bad("traversal ids", text))).collect()
+}
+
+pub fn organization_from_row(row: &AnyRow) -> StoreResult<Organization> {
+    Ok(Organization {
+        id: get(row, "organization_id")?,
+        name: get(row, "name")?,
+        path: get(row, "path")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub fn user_from_row(row: &AnyRow) -> StoreResult<User> {
+    let state: String = get(row, "state")?;
+    let user_type: String = get(row, "user_type")?;
+    Ok(User {
+        id: get(row, "user_id")?,
+        username: get(row, "username")?,
+        email: get(row, "email")?,
+        name: get(row, "name")?,
+        state: UserState::parse(&state).ok_or_else(|| bad("user state", &state))?,
+        is_admin: flag(row, "is_admin")?,
+        user_type: UserType::parse(&user_type).ok_or_else(|| bad("user type", &user_type))?,
+        bio: get(row, "bio")?,
+        public_email: get(row, "public_email")?,
+        can_create_group: flag(row, "can_create_group")?,
+        external: flag(row, "external")?,
+        namespace_id: get(row, "namespace_id")?,
+        organization_id: get(row, "organization_id")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub fn group_from_row(row: &AnyRow) -> StoreResult<Group> {
+    let traversal: String = get(row, "traversal_ids")?;
+    Ok(Group {
+        id: get(row, "namespace_id")?,
+        name: get(row, "name")?,
+        path: get(row, "path")?,
+        full_path: get(row, "full_path")?,
+        full_name: get(row, "full_name")?,
+        description: get(row, "description")?,
+        visibility: visibility(row, "visibility")?,
+        parent_id: get(row, "parent_id")?,
+        traversal_ids: decode_ids(&traversal)?,
+        organization_id: get(row, "organization_id")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub fn project_from_row(row: &AnyRow) -> StoreResult<Project> {
+    let kind: String = get(row, "namespace_kind")?;
+    let traversal: String = get(row, "namespace_traversal_ids")?;
+    let namespace_id: i64 = get(row, "namespace_id")?;
+    let is_group = kind == "group";
+    Ok(Project {
+        id: get(row, "project_id")?,
+        name: get(row, "name")?,
+        path: get(row, "path")?,
+        full_path: get(row, "full_path")?,
+        full_name: get(row, "full_name")?,
+        description: get(row, "description")?,
+        visibility: visibility(row, "visibility")?,
+        namespace_id,
+        group_id: is_group.then_some(namespace_id),
+        owner_user_id: if is_group { None } else { get(row, "owner_user_id")? },
+        group_traversal_ids: if is_group { decode_ids(&traversal)? } else { Vec::new() },
+        organization_id: get(row, "organization_id")?,
+        creator_id: get(row, "creator_id")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub fn member_from_row(row: &AnyRow) -> StoreResult<Member> {
+    let kind: String = get(row, "source_kind")?;
+    let id: i64 = get(row, "source_id")?;
+    let level: i64 = get(row, "access_level")?;
+    Ok(Member {
+        source: match kind.as_str() {
+            "group" => MemberSource::Group(id),
+            "project" => MemberSource::Project(id),
+            other => return Err(bad("member source", other)),
+        },
+        user_id: get(row, "user_id")?,
+        access_level: AccessLevel::try_from(level).map_err(|_| bad("access level", &level.to_string()))?,
+        expires_at: opt_date(row, "expires_on")?,
+        created_at: time(row, "created_at")?,
+        created_by: get(row, "created_by")?,
+    })
+}
+
+pub fn token_from_row(row: &AnyRow) -> StoreResult<Token> {
+    let ips: String = get(row, "last_used_ips")?;
+    let scopes: String = get(row, "scopes")?;
+    Ok(Token {
+        id: get(row, "token_id")?,
+        user_id: get(row, "user_id")?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        scopes: Scopes::from_stored(&scopes),
+        impersonation: flag(row, "impersonation")?,
+        revoked: flag(row, "revoked")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+        expires_at: opt_date(row, "expires_on")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+        last_used_at: opt_time(row, "last_used_at")?,
+        last_used_ips: ips.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        previous_token_id: get(row, "previous_token_id")?,
+        organization_id: get(row, "organization_id")?,
+    })
+}
+
+pub fn audit_from_row(row: &AnyRow) -> StoreResult<AuditEvent> {
+    Ok(AuditEvent {
+        id: get(row, "audit_event_id")?,
+        event: NewAuditEvent {
+            author_id: get(row, "author_id")?,
+            entity_type: get(row, "entity_type")?,
+            entity_id: get(row, "entity_id")?,
+            event_name: get(row, "event_name")?,
+            details: get(row, "details")?,
+            ip_address: get(row, "ip_address")?,
+            created_at: time(row, "created_at")?,
+        },
+    })
+}

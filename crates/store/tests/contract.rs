@@ -1,0 +1,281 @@
+//! The store contract, run against SQLite, and against PostgreSQL when `TEST_DATABASE_URL` is set.
+
+use authority::{
+    DirectoryFilter, NewGroup, NewToken, NewUser, Page, Store, StoreError, TokenFilter, UserUpdate,
+};
+use domain::{AccessLevel, Date, Member, MemberSource, Scopes, Settings, Timestamp, UserState, UserType, Visibility};
+use store::SqlStore;
+use store::testing::TestDatabase;
+
+const PAGE: Page = Page { page: 1, per_page: 100 };
+
+fn now() -> Timestamp {
+    Timestamp::parse("2026-11-22T10:00:00Z").unwrap()
+}
+
+fn new_user(username: &str) -> NewUser {
+    NewUser {
+        username: username.to_owned(),
+        email: format!("{username}@example.com"),
+        name: username.to_uppercase(),
+        password_hash: None,
+        is_admin: false,
+        user_type: UserType::Human,
+        bio: String::new(),
+        public_email: None,
+        can_create_group: true,
+        external: false,
+        organization_id: 1,
+        now: now(),
+    }
+}
+
+fn new_token(user_id: i64, digest: &str, previous: Option<i64>) -> NewToken {
+    NewToken {
+        user_id,
+        name: "t".to_owned(),
+        description: String::new(),
+        digest: digest.to_owned(),
+        scopes: Scopes::parse(&["api"]).unwrap(),
+        impersonation: false,
+        expires_at: Some(Date::parse("2027-01-01").unwrap()),
+        previous_token_id: previous,
+        organization_id: 1,
+        now: now(),
+    }
+}
+
+async fn with_store<F, Fut>(f: F)
+where
+    F: FnOnce(SqlStore) -> Fut,
+    Fut: std::future::Future<Output = SqlStore>,
+{
+    let db = TestDatabase::create().await.unwrap();
+    let store = SqlStore::connect(&db.url, 4).await.unwrap();
+    let store = f(store).await;
+    store.close().await;
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn bootstrap_creates_the_first_administrator_only_once() {
+    with_store(|store| async move {
+        let admin = NewUser { is_admin: true, ..new_user("root") };
+        let first = store.bootstrap(&admin, &new_token(0, "d1", None)).await.unwrap();
+        let (user, token) = first.unwrap();
+        assert!(user.is_admin);
+        assert_eq!(token.user_id, user.id);
+        let second = store.bootstrap(&admin, &new_token(0, "d2", None)).await.unwrap();
+        assert!(second.is_none());
+        assert_eq!(store.count_users().await.unwrap(), 1);
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn usernames_and_emails_are_unique_whatever_their_case() {
+    with_store(|store| async move {
+        store.insert_user(&new_user("alice")).await.unwrap();
+        let clash = store.insert_user(&NewUser { email: "other@example.com".into(), ..new_user("ALICE") }).await;
+        assert!(matches!(clash, Err(StoreError::Conflict("path" | "username"))));
+        let clash = store.insert_user(&NewUser { email: "Alice@Example.com".into(), ..new_user("bob") }).await;
+        assert!(matches!(clash, Err(StoreError::Conflict("email"))));
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_is_found_by_any_of_its_candidate_digests() {
+    with_store(|store| async move {
+        let user = store.insert_user(&new_user("alice")).await.unwrap();
+        let token = store.insert_token(&new_token(user.id, "digest-a", None)).await.unwrap();
+        let found = store.token_by_digest(&["other".into(), "digest-a".into()]).await.unwrap();
+        assert_eq!(found.map(|t| t.id), Some(token.id));
+        assert!(store.token_by_digest(&["nothing".into()]).await.unwrap().is_none());
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rotation_has_exactly_one_winner() {
+    with_store(|store| async move {
+        let user = store.insert_user(&new_user("alice")).await.unwrap();
+        let old = store.insert_token(&new_token(user.id, "old", None)).await.unwrap();
+        let first = store.rotate_token(old.id, &new_token(user.id, "new1", Some(old.id))).await.unwrap();
+        let second = store.rotate_token(old.id, &new_token(user.id, "new2", Some(old.id))).await.unwrap();
+        assert!(first.is_some());
+        assert!(second.is_none());
+        assert!(store.token_by_digest(&["new2".into()]).await.unwrap().is_none(), "the loser wrote nothing");
+        assert!(store.token(old.id).await.unwrap().unwrap().revoked);
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revoking_a_family_reaches_every_active_descendant() {
+    with_store(|store| async move {
+        let user = store.insert_user(&new_user("alice")).await.unwrap();
+        let a = store.insert_token(&new_token(user.id, "a", None)).await.unwrap();
+        let b = store.rotate_token(a.id, &new_token(user.id, "b", Some(a.id))).await.unwrap().unwrap();
+        let c = store.rotate_token(b.id, &new_token(user.id, "c", Some(b.id))).await.unwrap().unwrap();
+        let unrelated = store.insert_token(&new_token(user.id, "x", None)).await.unwrap();
+        let revoked = store.revoke_family(a.id, now()).await.unwrap();
+        assert_eq!(revoked, vec![c.id]);
+        assert!(!store.token(unrelated.id).await.unwrap().unwrap().revoked);
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revocation_happens_once() {
+    with_store(|store| async move {
+        let user = store.insert_user(&new_user("alice")).await.unwrap();
+        let t = store.insert_token(&new_token(user.id, "a", None)).await.unwrap();
+        assert!(store.revoke_token(t.id, now()).await.unwrap());
+        assert!(!store.revoke_token(t.id, now()).await.unwrap());
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn token_lists_filter_by_state_and_owner() {
+    with_store(|store| async move {
+        let alice = store.insert_user(&new_user("alice")).await.unwrap();
+        let bob = store.insert_user(&new_user("bob")).await.unwrap();
+        let a1 = store.insert_token(&new_token(alice.id, "a1", None)).await.unwrap();
+        store.insert_token(&new_token(alice.id, "a2", None)).await.unwrap();
+        store.insert_token(&new_token(bob.id, "b1", None)).await.unwrap();
+        store.revoke_token(a1.id, now()).await.unwrap();
+        let filter = TokenFilter { user_id: Some(alice.id), active: Some(true), today: Some(now().date()), ..TokenFilter::default() };
+        let (tokens, total) = store.list_tokens(&filter, PAGE).await.unwrap();
+        assert_eq!(total, 1);
+        assert_eq!(tokens.len(), 1);
+        let (_, total) = store.list_tokens(&TokenFilter::default(), Page { page: 2, per_page: 2 }).await.unwrap();
+        assert_eq!(total, 3);
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn members_inherit_down_the_group_tree() {
+    with_store(|store| async move {
+        let alice = store.insert_user(&new_user("alice")).await.unwrap();
+        let top = store
+            .insert_group(&NewGroup {
+                name: "Top".into(),
+                path: "top".into(),
+                description: String::new(),
+                visibility: Visibility::Private,
+                parent: None,
+                organization_id: 1,
+                now: now(),
+            })
+            .await
+            .unwrap();
+        let sub = store
+            .insert_group(&NewGroup {
+                name: "Sub".into(),
+                path: "sub".into(),
+                description: String::new(),
+                visibility: Visibility::Private,
+                parent: Some(top.clone()),
+                organization_id: 1,
+                now: now(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(sub.full_path, "top/sub");
+        assert_eq!(sub.traversal_ids, vec![top.id, sub.id]);
+        let member = Member {
+            source: MemberSource::Group(top.id),
+            user_id: alice.id,
+            access_level: AccessLevel::Developer,
+            expires_at: None,
+            created_at: now(),
+            created_by: None,
+        };
+        store.upsert_member(&member).await.unwrap();
+        let sources: Vec<_> = sub.traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
+        let levels = store.member_levels(alice.id, &sources, now().date()).await.unwrap();
+        assert_eq!(levels, vec![(MemberSource::Group(top.id), AccessLevel::Developer)]);
+        let filter = DirectoryFilter { viewer: Some(alice.id), ..DirectoryFilter::default() };
+        let (groups, _) = store.list_groups(&filter, PAGE).await.unwrap();
+        assert_eq!(groups.len(), 2, "a member of a group sees its subgroups");
+        let expired = Member { expires_at: Some(now().date()), ..member };
+        store.upsert_member(&expired).await.unwrap();
+        assert!(store.member_levels(alice.id, &sources, now().date()).await.unwrap().is_empty());
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_group_path_taken_by_a_user_is_refused() {
+    with_store(|store| async move {
+        store.insert_user(&new_user("alice")).await.unwrap();
+        let clash = store
+            .insert_group(&NewGroup {
+                name: "A".into(),
+                path: "Alice".into(),
+                description: String::new(),
+                visibility: Visibility::Public,
+                parent: None,
+                organization_id: 1,
+                now: now(),
+            })
+            .await;
+        assert!(matches!(clash, Err(StoreError::Conflict("path"))));
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn blocking_a_user_is_stored() {
+    with_store(|store| async move {
+        let alice = store.insert_user(&new_user("alice")).await.unwrap();
+        let update = UserUpdate { state: Some(UserState::Blocked), ..UserUpdate::default() };
+        let blocked = store.update_user(alice.id, &update, now()).await.unwrap().unwrap();
+        assert_eq!(blocked.state, UserState::Blocked);
+        assert!(store.update_user(9999, &update, now()).await.unwrap().is_none());
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn settings_round_trip() {
+    with_store(|store| async move {
+        assert_eq!(store.settings().await.unwrap(), Settings::default());
+        let changed = Settings {
+            max_personal_access_token_lifetime: Some(30),
+            require_personal_access_token_expiry: false,
+            impersonation_enabled: false,
+            admin_mode: true,
+        };
+        store.save_settings(&changed).await.unwrap();
+        assert_eq!(store.settings().await.unwrap(), changed);
+        store
+    })
+    .await;
+}
+
+#[test]
+fn both_backends_have_the_same_migrations() {
+    let names = |dir: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names("sqlite"), names("postgres"));
+}
