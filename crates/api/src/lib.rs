@@ -1,1 +1,82 @@
-//! placeholder
+//! The GitLab-compatible REST API v4: routes, credential extraction, parameters, entities and errors.
+//!
+//! **Architecture Invariant:** `api` holds no rule of its own: handlers parse, ask `authority` and `policy`,
+//! and render. Only `api` knows GitLab's JSON shapes.
+
+mod admin;
+mod auth;
+mod directory;
+mod entities;
+mod error;
+mod pagination;
+mod params;
+mod tokens;
+mod users;
+
+use std::sync::Arc;
+
+use authority::Authority;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::Uri;
+use axum::http::request::Parts;
+
+pub use auth::{Caller, Principal};
+pub use error::{ApiError, ApiResult};
+pub use params::{MAX_BODY_BYTES, Params};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub authority: Arc<Authority>,
+    /// The URL clients reach Tessera at (for `web_url` and `Link`); the request's Host when absent.
+    pub external_url: Option<String>,
+}
+
+/// The whole HTTP application. Tests call it without a server; `server` serves it.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(users::router())
+        .merge(tokens::router())
+        .merge(directory::router())
+        .merge(admin::router())
+        .fallback(|| async { ApiError::RouteNotFound });
+    Router::new()
+        .nest("/api/v4", api)
+        .route("/-/health", axum::routing::get(|| async { "GitLab OK" }))
+        .fallback(|| async { ApiError::RouteNotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The request's own URL parts, for links: the external base and the URI.
+pub struct Here {
+    pub base: String,
+    pub uri: Uri,
+}
+
+impl FromRequestParts<AppState> for Here {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let base = match &state.external_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let host = parts
+                    .headers
+                    .get(axum::http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+                    .unwrap_or("localhost");
+                format!("http://{host}")
+            }
+        };
+        // Nested routers see the path without `/api/v4`; links need the original.
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map(|o| o.0.clone())
+            .unwrap_or_else(|| parts.uri.clone());
+        Ok(Here { base, uri })
+    }
+}

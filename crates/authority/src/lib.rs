@@ -80,6 +80,16 @@ impl Authority {
     pub async fn settings(&self) -> Result<domain::Settings> {
         Ok(self.store.settings().await?)
     }
+
+    /// Saves instance settings and records the change.
+    pub async fn update_settings(&self, ctx: &AuditContext, settings: &domain::Settings) -> Result<domain::Settings> {
+        self.store.save_settings(settings).await?;
+        let saved = self.store.settings().await?;
+        let detail = format!("{saved:?}");
+        self.audit(ctx, "application_settings_updated", "Instance", 0, "Changed application settings", &[("settings", detail)])
+            .await?;
+        Ok(saved)
+    }
 }
 
 /// Fills a buffer from the operating system's random source.

@@ -245,4 +245,5 @@ pub trait Store: Send + Sync {
 
     async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()>;
     async fn list_audit_events(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)>;
+    async fn audit_event(&self, id: i64) -> StoreResult<Option<AuditEvent>>;
 }

@@ -8,4 +8,4 @@ mod directory;
 mod scopes;
 
 pub use directory::{Action, can, visible};
-pub use scopes::{Denial, ScopeRule, check_admin, check_scopes, check_sudo};
+pub use scopes::{Denial, ScopeRule, check_admin, check_grant, check_scopes, check_sudo};

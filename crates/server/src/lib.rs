@@ -1,1 +1,119 @@
-//! placeholder
+//! `tessera serve`: configuration (defaults, then a TOML file, then `TESSERA_*` variables, then flags), the
+//! database and its migrations, the first administrator, and the HTTP server with graceful shutdown.
+//!
+//! **Architecture Invariant:** only `server` and `cli` read configuration; everything below receives plain values.
+
+mod config;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use authority::{Authority, AuthorityConfig, SystemClock};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use config::{Config, ConfigOverrides, KNOWN_ENV};
+
+/// A running server: its address, the administrator token printed at first start, and a way to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub admin_token: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests and closes the database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.context("server task failed")?
+    }
+
+    /// Waits until the server stops by itself (Ctrl-C or SIGTERM).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task failed")?
+    }
+}
+
+/// Starts Tessera with `config`. On a database without users it creates the first administrator and returns
+/// its token (the caller prints it once).
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    restrict_permissions(&config.data_dir, 0o700);
+    let keys = config::digest_keys(config)?;
+    let digester = tokens::Digester::new(&keys).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let database_url = config.database_url();
+    let store = store::SqlStore::connect(&database_url, config.max_connections).await?;
+    let store = Arc::new(store);
+    let pat_prefix = tokens::Prefix::new(&config.token_prefix, config.instance_prefix.as_deref(), "glpat-");
+    let authority = Arc::new(Authority::new(
+        store.clone(),
+        AuthorityConfig { digester, pat_prefix, cell_id: config.cell_id },
+        Arc::new(SystemClock),
+    ));
+    let admin_token = match authority.bootstrap(&config.admin_email).await {
+        Ok(Some((_user, token))) => Some(token),
+        Ok(None) => None,
+        Err(e) => anyhow::bail!("cannot create the first administrator: {e:?}"),
+    };
+    let listener = TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = api::AppState { authority, external_url: config.external_url.clone() };
+    let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            tokio::select! {
+                _ = rx => {}
+                _ = terminate() => {}
+            }
+        };
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        store.close().await;
+        served.context("server failed")
+    });
+    tracing::info!(%addr, "Tessera is listening");
+    Ok(Running { addr, admin_token, shutdown: Some(tx), task })
+}
+
+async fn terminate() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path, _mode: u32) {}
+
+/// Sets up structured logs on stderr, filtered by `TESSERA_LOG` (default `info`).
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

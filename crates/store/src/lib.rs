@@ -150,6 +150,7 @@ const PROJECT_COLUMNS: &str = "p.project_id, p.namespace_id, p.name, p.path, p.f
     n.traversal_ids as namespace_traversal_ids, o.user_id as owner_user_id";
 const TOKEN_COLUMNS: &str = "token_id, user_id, name, description, scopes, impersonation, revoked, revoked_at, \
     expires_on, created_at, updated_at, last_used_at, last_used_ips, previous_token_id, organization_id";
+const AUDIT_COLUMNS: &str = "audit_event_id, author_id, entity_type, entity_id, event_name, details, ip_address, created_at";
 const MEMBER_COLUMNS: &str = "source_kind, source_id, user_id, access_level, expires_on, created_by, created_at";
 
 fn source_args(source: MemberSource) -> (&'static str, i64) {
@@ -665,8 +666,13 @@ impl Store for SqlStore {
         if let Some(t) = filter.created_before {
             sql.push(" and created_at <= ").int(t.millis());
         }
-        let columns = "audit_event_id, author_id, entity_type, entity_id, event_name, details, ip_address, created_at";
-        self.page_of(&sql, columns, "audit_event_id desc", page, audit_from_row).await
+        self.page_of(&sql, AUDIT_COLUMNS, "audit_event_id desc", page, audit_from_row).await
+    }
+
+    async fn audit_event(&self, id: i64) -> StoreResult<Option<AuditEvent>> {
+        let mut sql = Sql::new(&format!("select {AUDIT_COLUMNS} from audit_event where audit_event_id = "));
+        sql.int(id);
+        self.fetch_optional(&sql).await?.as_ref().map(audit_from_row).transpose()
     }
 }
 

@@ -1,1 +1,137 @@
-fn main() {}
+//! `tessera`: the one binary. Parses the command line and dispatches to `serve` or a client command.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about = "A least-privilege access-token authority for GitLab-style platforms")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the server (SQLite in --data-dir unless --database-url names PostgreSQL).
+    Serve(ServeArgs),
+    /// Manage personal access tokens on a running server.
+    Token {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::TokenCommand,
+    },
+    /// Manage users on a running server.
+    User {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::UserCommand,
+    },
+    /// Manage groups on a running server.
+    Group {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::GroupCommand,
+    },
+    /// Manage projects on a running server.
+    Project {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::ProjectCommand,
+    },
+    /// Manage members of groups and projects on a running server.
+    Member {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::MemberCommand,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// A TOML file with any of the settings below (flags and TESSERA_* variables win over it).
+    #[arg(long, env = "TESSERA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the SQLite database and the token digest secret live [default: ./tessera-data].
+    #[arg(long, env = "TESSERA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TESSERA_LISTEN")]
+    listen: Option<String>,
+    /// sqlite:… or postgres://… [default: SQLite in the data directory].
+    #[arg(long, env = "TESSERA_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Comma-separated hex secrets (32 bytes or more) for token digests; the first is current.
+    #[arg(long, env = "TESSERA_TOKEN_SECRETS", value_delimiter = ',', hide_env_values = true)]
+    token_secrets: Option<Vec<String>>,
+    /// Prefix of personal access tokens [default: glpat-].
+    #[arg(long, env = "TESSERA_TOKEN_PREFIX")]
+    token_prefix: Option<String>,
+    /// Instance prefix put before every token type's prefix, such as `acme-`.
+    #[arg(long, env = "TESSERA_INSTANCE_PREFIX")]
+    instance_prefix: Option<String>,
+    /// This deployment's cell id, carried in every token [default: 1].
+    #[arg(long, env = "TESSERA_CELL_ID")]
+    cell_id: Option<u64>,
+    /// The URL clients reach Tessera at, for links [default: the request's Host].
+    #[arg(long, env = "TESSERA_EXTERNAL_URL")]
+    external_url: Option<String>,
+    /// E-mail address of the first administrator [default: admin@example.com].
+    #[arg(long, env = "TESSERA_ADMIN_EMAIL")]
+    admin_email: Option<String>,
+    /// Database connections in the pool [default: 16].
+    #[arg(long, env = "TESSERA_MAX_CONNECTIONS")]
+    max_connections: Option<u32>,
+    /// Log filter [default: info].
+    #[arg(long, env = "TESSERA_LOG", default_value = "info")]
+    log: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Token { connection, command } => cli::token(&connection, command),
+        Command::User { connection, command } => cli::user(&connection, command),
+        Command::Group { connection, command } => cli::group(&connection, command),
+        Command::Project { connection, command } => cli::project(&connection, command),
+        Command::Member { connection, command } => cli::member(&connection, command),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    server::init_logging(&args.log);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TESSERA_") && !server::KNOWN_ENV.contains(&key.as_str()) {
+            tracing::warn!(variable = %key, "unknown TESSERA_ variable ignored");
+        }
+    }
+    let overrides = server::ConfigOverrides {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        database_url: args.database_url,
+        token_secrets: args.token_secrets,
+        token_prefix: args.token_prefix,
+        instance_prefix: args.instance_prefix,
+        cell_id: args.cell_id,
+        external_url: args.external_url,
+        admin_email: args.admin_email,
+        max_connections: args.max_connections,
+    };
+    let config = server::Config::resolve(overrides, args.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let running = server::start(&config).await?;
+        if let Some(token) = &running.admin_token {
+            println!("Created the first administrator, root. Its personal access token is shown only this once:");
+            println!("{token}");
+        }
+        println!("Tessera is serving the API on http://{}/api/v4", running.addr);
+        running.wait().await
+    })
+}

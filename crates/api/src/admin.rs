@@ -1,0 +1,83 @@
+//! Administrator endpoints: instance settings and the audit log.
+
+use authority::AuditFilter;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use domain::Settings;
+use policy::ScopeRule;
+use serde_json::json;
+
+use crate::error::{ApiResult, bad_request, not_found};
+use crate::users::parse_id;
+use crate::{AppState, Caller, Here, Params, pagination};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/application/settings", get(show_settings).put(update_settings))
+        .route("/audit_events", get(list_audit_events))
+        .route("/audit_events/{id}", get(show_audit_event))
+}
+
+fn settings_json(settings: &Settings) -> serde_json::Value {
+    json!({
+        "max_personal_access_token_lifetime": settings.max_personal_access_token_lifetime,
+        "require_personal_access_token_expiry": settings.require_personal_access_token_expiry,
+        "impersonation_enabled": settings.impersonation_enabled,
+        "admin_mode": settings.admin_mode,
+    })
+}
+
+async fn show_settings(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require_admin(ScopeRule::Api)?;
+    Ok(axum::Json(settings_json(&state.authority.settings().await?)).into_response())
+}
+
+async fn update_settings(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
+    caller.require_admin(ScopeRule::Api)?;
+    let mut settings = state.authority.settings().await?;
+    if params.has("max_personal_access_token_lifetime") {
+        settings.max_personal_access_token_lifetime = match params.int("max_personal_access_token_lifetime")? {
+            None => None,
+            Some(days) if (1..=Settings::DEFAULT_MAX_LIFETIME_DAYS).contains(&days) => Some(days),
+            Some(_) => return Err(authority::Error::invalid("max_personal_access_token_lifetime", "must be between 1 and 365").into()),
+        };
+    }
+    if let Some(v) = params.bool("require_personal_access_token_expiry")? {
+        settings.require_personal_access_token_expiry = v;
+    }
+    if let Some(v) = params.bool("impersonation_enabled")? {
+        settings.impersonation_enabled = v;
+    }
+    if let Some(v) = params.bool("admin_mode")? {
+        settings.admin_mode = v;
+    }
+    let saved = state.authority.update_settings(&caller.audit(), &settings).await?;
+    Ok(axum::Json(settings_json(&saved)).into_response())
+}
+
+async fn list_audit_events(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
+    caller.require_admin(ScopeRule::Api)?;
+    let page = pagination::page(&params)?;
+    let entity_type = params.str("entity_type")?;
+    if entity_type.as_ref().is_some_and(|t| t.len() > 64) {
+        return Err(bad_request("entity_type is invalid"));
+    }
+    let filter = AuditFilter {
+        entity_type,
+        entity_id: params.int("entity_id")?,
+        created_after: params.time("created_after")?,
+        created_before: params.time("created_before")?,
+    };
+    let (events, total) = state.authority.store().list_audit_events(&filter, page).await.map_err(authority::Error::from)?;
+    let items = events.iter().map(crate::entities::audit_event).collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+async fn show_audit_event(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    caller.require_admin(ScopeRule::Api)?;
+    let id = parse_id(&id, "Audit Event")?;
+    let event = state.authority.store().audit_event(id).await.map_err(authority::Error::from)?.ok_or(not_found("Audit Event"))?;
+    Ok(axum::Json(crate::entities::audit_event(&event)).into_response())
+}

@@ -1,0 +1,356 @@
+//! Groups, projects and their members. `:id` is a numeric id or a URL-encoded full path (`group%2Fsub`).
+
+use authority::{CreateGroup, CreateProject, DirectoryFilter, MemberChange, NamespaceRef, NamespaceUpdate};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use domain::{AccessLevel, Group, MemberSource, Project, User, Visibility};
+use policy::ScopeRule;
+
+use crate::error::{ApiResult, bad_request, forbidden, not_found};
+use crate::users::parse_id;
+use crate::{AppState, Caller, Here, Params, entities, pagination};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/groups", get(list_groups).post(create_group))
+        .route("/groups/{id}", get(show_group).put(update_group))
+        .route("/groups/{id}/subgroups", get(list_subgroups))
+        .route("/groups/{id}/projects", get(list_group_projects))
+        .route("/groups/{id}/members", get(list_group_members).post(add_group_member))
+        .route("/groups/{id}/members/all", get(list_all_group_members))
+        .route("/groups/{id}/members/{user_id}", get(show_group_member).put(edit_group_member).delete(remove_group_member))
+        .route("/projects", get(list_projects).post(create_project))
+        .route("/projects/{id}", get(show_project).put(update_project).delete(delete_project))
+        .route("/projects/{id}/members", get(list_project_members).post(add_project_member))
+        .route("/projects/{id}/members/all", get(list_all_project_members))
+        .route(
+            "/projects/{id}/members/{user_id}",
+            get(show_project_member).put(edit_project_member).delete(remove_project_member),
+        )
+}
+
+fn store_err(e: authority::StoreError) -> crate::ApiError {
+    authority::Error::from(e).into()
+}
+
+/// What the caller sees: everything for administrators, otherwise memberships plus what visibility allows.
+fn viewer_filter(caller: &Caller) -> DirectoryFilter {
+    match &caller.principal {
+        Some(_) if caller.is_admin() => DirectoryFilter::default(),
+        Some(p) if p.user.external => DirectoryFilter { viewer: Some(p.user.id), visibilities: vec![Visibility::Public], ..DirectoryFilter::default() },
+        Some(p) => DirectoryFilter {
+            viewer: Some(p.user.id),
+            visibilities: vec![Visibility::Public, Visibility::Internal],
+            ..DirectoryFilter::default()
+        },
+        None => DirectoryFilter { viewer: Some(0), visibilities: vec![Visibility::Public], ..DirectoryFilter::default() },
+    }
+}
+
+fn viewer(caller: &Caller) -> Option<&User> {
+    caller.principal.as_ref().map(|p| &p.user)
+}
+
+/// Reads are open to anonymous callers (public things); a token must have `api` or `read_api`.
+fn require_read(caller: &Caller) -> ApiResult<()> {
+    if caller.principal.is_some() {
+        caller.require(ScopeRule::Api)?;
+    }
+    Ok(())
+}
+
+async fn group_level(state: &AppState, caller: &Caller, group: &Group) -> ApiResult<Option<AccessLevel>> {
+    match viewer(caller) {
+        Some(user) => Ok(state.authority.group_access(user, group).await?),
+        None => Ok(None),
+    }
+}
+
+async fn project_level(state: &AppState, caller: &Caller, project: &Project) -> ApiResult<Option<AccessLevel>> {
+    match viewer(caller) {
+        Some(user) => Ok(state.authority.project_access(user, project).await?),
+        None => Ok(None),
+    }
+}
+
+/// The group `:id` names, if the caller may see it (otherwise 404, as GitLab hides it), with the caller's level.
+async fn visible_group(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(Group, Option<AccessLevel>)> {
+    let group = state.authority.find_group(&NamespaceRef::parse(id)).await?.ok_or(not_found("Group"))?;
+    let level = group_level(state, caller, &group).await?;
+    let user = viewer(caller);
+    if !policy::visible(group.visibility, level, caller.is_admin(), user.is_some(), user.is_some_and(|u| u.external)) {
+        return Err(not_found("Group"));
+    }
+    Ok((group, level))
+}
+
+async fn visible_project(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(Project, Option<AccessLevel>)> {
+    let project = state.authority.find_project(&NamespaceRef::parse(id)).await?.ok_or(not_found("Project"))?;
+    let level = project_level(state, caller, &project).await?;
+    let user = viewer(caller);
+    if !policy::visible(project.visibility, level, caller.is_admin(), user.is_some(), user.is_some_and(|u| u.external)) {
+        return Err(not_found("Project"));
+    }
+    Ok((project, level))
+}
+
+fn namespace_update(params: &Params) -> ApiResult<NamespaceUpdate> {
+    let name = params.str("name")?;
+    if let Some(name) = &name {
+        domain::validate_display_name(name).map_err(|e| authority::Error::invalid("name", e))?;
+    }
+    let description = params.str("description")?;
+    if description.as_ref().is_some_and(|d| d.chars().count() > 2000) {
+        return Err(authority::Error::invalid("description", "is too long (maximum is 2000 characters)").into());
+    }
+    let visibility = match params.str("visibility")? {
+        None => None,
+        Some(v) => Some(Visibility::parse(&v).ok_or_else(|| bad_request("visibility does not have a valid value"))?),
+    };
+    Ok(NamespaceUpdate { name, description, visibility })
+}
+
+async fn list_groups(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
+    require_read(&caller)?;
+    let page = pagination::page(&params)?;
+    let filter = DirectoryFilter {
+        search: params.str("search")?,
+        top_level_only: params.bool("top_level_only")?.unwrap_or(false),
+        ..viewer_filter(&caller)
+    };
+    let (groups, total) = state.authority.store().list_groups(&filter, page).await.map_err(store_err)?;
+    let items = groups.iter().map(|g| entities::group(g, &here.base)).collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+async fn list_subgroups(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    require_read(&caller)?;
+    let (group, _) = visible_group(&state, &caller, &id).await?;
+    let page = pagination::page(&params)?;
+    let filter = DirectoryFilter { parent_id: Some(group.id), search: params.str("search")?, ..viewer_filter(&caller) };
+    let (groups, total) = state.authority.store().list_groups(&filter, page).await.map_err(store_err)?;
+    let items = groups.iter().map(|g| entities::group(g, &here.base)).collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+async fn show_group(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>) -> ApiResult<Response> {
+    require_read(&caller)?;
+    let (group, _) = visible_group(&state, &caller, &id).await?;
+    Ok(axum::Json(entities::group(&group, &here.base)).into_response())
+}
+
+async fn create_group(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
+    let principal = caller.require(ScopeRule::Api)?;
+    let request = CreateGroup {
+        name: params.str("name")?,
+        path: params.str("path")?,
+        description: params.str("description")?,
+        visibility: params.str("visibility")?,
+        parent_id: params.int("parent_id")?,
+        organization_id: params.int("organization_id")?,
+    };
+    let group = state.authority.create_group(&caller.audit(), &principal.user, &request).await?;
+    Ok((StatusCode::CREATED, axum::Json(entities::group(&group, &here.base))).into_response())
+}
+
+async fn update_group(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    caller.require(ScopeRule::Api)?;
+    let (group, level) = visible_group(&state, &caller, &id).await?;
+    if !policy::can(caller.is_admin(), level, true, policy::Action::Update) {
+        return Err(forbidden());
+    }
+    let group = state.authority.update_group(&caller.audit(), &group, &namespace_update(&params)?).await?;
+    Ok(axum::Json(entities::group(&group, &here.base)).into_response())
+}
+
+async fn list_group_projects(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    require_read(&caller)?;
+    let (group, _) = visible_group(&state, &caller, &id).await?;
+    let page = pagination::page(&params)?;
+    let filter = DirectoryFilter { parent_id: Some(group.id), search: params.str("search")?, ..viewer_filter(&caller) };
+    let (projects, total) = state.authority.store().list_projects(&filter, page).await.map_err(store_err)?;
+    let items = projects.iter().map(|p| entities::project(p, &here.base)).collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+async fn list_projects(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
+    require_read(&caller)?;
+    let page = pagination::page(&params)?;
+    let mut filter = DirectoryFilter { search: params.str("search")?, ..viewer_filter(&caller) };
+    if params.bool("membership")?.unwrap_or(false) {
+        if let Some(user) = viewer(&caller) {
+            filter.viewer = Some(user.id);
+            filter.visibilities.clear();
+        }
+    }
+    let (projects, total) = state.authority.store().list_projects(&filter, page).await.map_err(store_err)?;
+    let items = projects.iter().map(|p| entities::project(p, &here.base)).collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+async fn show_project(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>) -> ApiResult<Response> {
+    require_read(&caller)?;
+    let (project, _) = visible_project(&state, &caller, &id).await?;
+    Ok(axum::Json(entities::project(&project, &here.base)).into_response())
+}
+
+async fn create_project(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
+    let principal = caller.require(ScopeRule::Api)?;
+    let request = CreateProject {
+        name: params.str("name")?,
+        path: params.str("path")?,
+        description: params.str("description")?,
+        visibility: params.str("visibility")?,
+        namespace_id: params.int("namespace_id")?,
+    };
+    let project = state.authority.create_project(&caller.audit(), &principal.user, &request).await?;
+    Ok((StatusCode::CREATED, axum::Json(entities::project(&project, &here.base))).into_response())
+}
+
+async fn update_project(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    caller.require(ScopeRule::Api)?;
+    let (project, level) = visible_project(&state, &caller, &id).await?;
+    if !policy::can(caller.is_admin(), level, false, policy::Action::Update) {
+        return Err(forbidden());
+    }
+    let project = state.authority.update_project(&caller.audit(), &project, &namespace_update(&params)?).await?;
+    Ok(axum::Json(entities::project(&project, &here.base)).into_response())
+}
+
+async fn delete_project(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    caller.require(ScopeRule::Api)?;
+    let (project, level) = visible_project(&state, &caller, &id).await?;
+    if !policy::can(caller.is_admin(), level, false, policy::Action::Delete) {
+        return Err(forbidden());
+    }
+    state.authority.delete_project(&caller.audit(), &project).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"message": "202 Accepted"}))).into_response())
+}
+
+/// The member source `:id` names, the sources whose members count for it (itself and its ancestors, for `all`),
+/// and the caller's level there.
+async fn member_source(state: &AppState, caller: &Caller, id: &str, is_group: bool) -> ApiResult<(MemberSource, Vec<MemberSource>, Option<AccessLevel>)> {
+    if is_group {
+        let (group, level) = visible_group(state, caller, id).await?;
+        let inherited = group.traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
+        Ok((MemberSource::Group(group.id), inherited, level))
+    } else {
+        let (project, level) = visible_project(state, caller, id).await?;
+        let mut inherited: Vec<MemberSource> = project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
+        inherited.push(MemberSource::Project(project.id));
+        Ok((MemberSource::Project(project.id), inherited, level))
+    }
+}
+
+async fn render_members(state: &AppState, members: Vec<domain::Member>, base: &str) -> ApiResult<Vec<serde_json::Value>> {
+    let mut items = Vec::with_capacity(members.len());
+    for member in members {
+        if let Some(user) = state.authority.store().user(member.user_id).await.map_err(store_err)? {
+            items.push(entities::member(&member, &user, base));
+        }
+    }
+    Ok(items)
+}
+
+async fn list_members(state: AppState, caller: Caller, here: Here, id: String, params: Params, is_group: bool, all: bool) -> ApiResult<Response> {
+    require_read(&caller)?;
+    let (source, inherited, _) = member_source(&state, &caller, &id, is_group).await?;
+    let page = pagination::page(&params)?;
+    let sources = if all { inherited } else { vec![source] };
+    let (members, total) = state.authority.store().list_members(&sources, page).await.map_err(store_err)?;
+    let members = if all { highest_per_user(members) } else { members };
+    let items = render_members(&state, members, &here.base).await?;
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+/// For `members/all`: one entry per user, with their highest level.
+fn highest_per_user(members: Vec<domain::Member>) -> Vec<domain::Member> {
+    let mut out: Vec<domain::Member> = Vec::with_capacity(members.len());
+    for member in members {
+        match out.iter_mut().find(|m| m.user_id == member.user_id) {
+            Some(existing) if existing.access_level < member.access_level => *existing = member,
+            Some(_) => {}
+            None => out.push(member),
+        }
+    }
+    out
+}
+
+async fn show_member(state: AppState, caller: Caller, here: Here, id: String, user_id: String, is_group: bool) -> ApiResult<Response> {
+    require_read(&caller)?;
+    let (source, _, _) = member_source(&state, &caller, &id, is_group).await?;
+    let user_id = parse_id(&user_id, "Member")?;
+    let member = state.authority.store().member(source, user_id).await.map_err(store_err)?.ok_or(not_found("Member"))?;
+    let items = render_members(&state, vec![member], &here.base).await?;
+    let item = items.into_iter().next().ok_or(not_found("Member"))?;
+    Ok(axum::Json(item).into_response())
+}
+
+fn member_change(params: &Params, user_id: i64) -> ApiResult<MemberChange> {
+    let level = params.int("access_level")?.ok_or_else(|| bad_request("access_level is missing"))?;
+    let access_level = AccessLevel::try_from(level).map_err(|_| bad_request("access_level does not have a valid value"))?;
+    Ok(MemberChange { user_id, access_level, expires_at: params.date("expires_at")? })
+}
+
+async fn set_member(state: AppState, caller: Caller, here: Here, id: String, user_id: Option<String>, params: Params, is_group: bool) -> ApiResult<Response> {
+    let principal = caller.require(ScopeRule::Api)?;
+    let (source, _, level) = member_source(&state, &caller, &id, is_group).await?;
+    let (user_id, must_exist, status) = match user_id {
+        Some(u) => (parse_id(&u, "Member")?, Some(true), StatusCode::OK),
+        None => (params.int("user_id")?.ok_or_else(|| bad_request("user_id is missing"))?, Some(false), StatusCode::CREATED),
+    };
+    let change = member_change(&params, user_id)?;
+    let level = if caller.is_admin() { Some(AccessLevel::Owner) } else { level };
+    let member = state.authority.set_member(&caller.audit(), &principal.user, level, source, &change, must_exist).await?;
+    let items = render_members(&state, vec![member], &here.base).await?;
+    let item = items.into_iter().next().ok_or(not_found("Member"))?;
+    Ok((status, axum::Json(item)).into_response())
+}
+
+async fn remove_member(state: AppState, caller: Caller, id: String, user_id: String, is_group: bool) -> ApiResult<Response> {
+    let principal = caller.require(ScopeRule::Api)?;
+    let (source, _, level) = member_source(&state, &caller, &id, is_group).await?;
+    let user_id = parse_id(&user_id, "Member")?;
+    state.authority.remove_member(&caller.audit(), &principal.user, level, source, user_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_group_members(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+    list_members(s, c, h, id, p, true, false).await
+}
+async fn list_all_group_members(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+    list_members(s, c, h, id, p, true, true).await
+}
+async fn list_project_members(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+    list_members(s, c, h, id, p, false, false).await
+}
+async fn list_all_project_members(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+    list_members(s, c, h, id, p, false, true).await
+}
+async fn show_group_member(State(s): State<AppState>, c: Caller, h: Here, Path((id, u)): Path<(String, String)>) -> ApiResult<Response> {
+    show_member(s, c, h, id, u, true).await
+}
+async fn show_project_member(State(s): State<AppState>, c: Caller, h: Here, Path((id, u)): Path<(String, String)>) -> ApiResult<Response> {
+    show_member(s, c, h, id, u, false).await
+}
+async fn add_group_member(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+    set_member(s, c, h, id, None, p, true).await
+}
+async fn add_project_member(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+    set_member(s, c, h, id, None, p, false).await
+}
+async fn edit_group_member(State(s): State<AppState>, c: Caller, h: Here, Path((id, u)): Path<(String, String)>, p: Params) -> ApiResult<Response> {
+    set_member(s, c, h, id, Some(u), p, true).await
+}
+async fn edit_project_member(State(s): State<AppState>, c: Caller, h: Here, Path((id, u)): Path<(String, String)>, p: Params) -> ApiResult<Response> {
+    set_member(s, c, h, id, Some(u), p, false).await
+}
+async fn remove_group_member(State(s): State<AppState>, c: Caller, Path((id, u)): Path<(String, String)>) -> ApiResult<Response> {
+    remove_member(s, c, id, u, true).await
+}
+async fn remove_project_member(State(s): State<AppState>, c: Caller, Path((id, u)): Path<(String, String)>) -> ApiResult<Response> {
+    remove_member(s, c, id, u, false).await
+}

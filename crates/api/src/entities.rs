@@ -1,0 +1,148 @@
+//! GitLab's JSON entities, built from domain values. Domain types are never `Serialize`: the wire shape lives here.
+
+use domain::{AuditEvent, Group, Member, Project, Timestamp, Token, User};
+use serde_json::{Value, json};
+
+fn date_or_null(date: Option<domain::Date>) -> Value {
+    date.map(|d| Value::String(d.to_string())).unwrap_or(Value::Null)
+}
+
+fn time_or_null(t: Option<Timestamp>) -> Value {
+    t.map(|t| Value::String(t.to_string())).unwrap_or(Value::Null)
+}
+
+/// `PersonalAccessToken` (with `impersonation` for impersonation tokens and `token` once, at creation).
+pub fn token(token: &Token, now: Timestamp, plaintext: Option<&str>, impersonation_entity: bool) -> Value {
+    let mut v = json!({
+        "id": token.id,
+        "name": token.name,
+        "description": token.description,
+        "revoked": token.revoked,
+        "created_at": token.created_at.to_string(),
+        "scopes": token.scopes.names().collect::<Vec<_>>(),
+        "user_id": token.user_id,
+        "last_used_at": time_or_null(token.last_used_at),
+        "active": token.is_active(now),
+        "expires_at": date_or_null(token.expires_at),
+        "expired": token.is_expired(now),
+        "granular": false,
+        "last_used_ips": token.last_used_ips,
+    });
+    if impersonation_entity {
+        v["impersonation"] = json!(token.impersonation);
+    }
+    if let Some(plaintext) = plaintext {
+        v["token"] = json!(plaintext);
+    }
+    v
+}
+
+fn web_url(base: &str, path: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), path)
+}
+
+/// `UserBasic`, as anyone may see it.
+pub fn user_basic(user: &User, base: &str) -> Value {
+    json!({
+        "id": user.id,
+        "username": user.username,
+        "name": user.name,
+        "state": user.state.as_str(),
+        "locked": false,
+        "avatar_url": null,
+        "web_url": web_url(base, &user.username),
+    })
+}
+
+/// `User` for the user themself and administrators (`UserWithAdmin` adds `is_admin`).
+pub fn user_full(user: &User, base: &str, admin_view: bool) -> Value {
+    let mut v = user_basic(user, base);
+    let extra = json!({
+        "created_at": user.created_at.to_string(),
+        "bio": user.bio,
+        "public_email": user.public_email,
+        "email": user.email,
+        "bot": user.user_type != domain::UserType::Human,
+        "user_type": user.user_type.as_str(),
+        "can_create_group": user.can_create_group,
+        "external": user.external,
+        "namespace_id": user.namespace_id,
+        "organization_id": user.organization_id,
+        "two_factor_enabled": false,
+        "private_profile": false,
+    });
+    if let (Some(target), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+        target.extend(extra.clone());
+        if admin_view {
+            target.insert("is_admin".to_owned(), json!(user.is_admin));
+        }
+    }
+    v
+}
+
+pub fn group(group: &Group, base: &str) -> Value {
+    json!({
+        "id": group.id,
+        "name": group.name,
+        "path": group.path,
+        "full_path": group.full_path,
+        "full_name": group.full_name,
+        "description": group.description,
+        "visibility": group.visibility.as_str(),
+        "parent_id": group.parent_id,
+        "organization_id": group.organization_id,
+        "created_at": group.created_at.to_string(),
+        "web_url": web_url(base, &format!("groups/{}", group.full_path)),
+        "avatar_url": null,
+    })
+}
+
+pub fn project(project: &Project, base: &str) -> Value {
+    let kind = if project.group_id.is_some() { "group" } else { "user" };
+    let namespace_path = project.full_path.rsplit_once('/').map(|(ns, _)| ns).unwrap_or("");
+    json!({
+        "id": project.id,
+        "name": project.name,
+        "path": project.path,
+        "path_with_namespace": project.full_path,
+        "name_with_namespace": project.full_name,
+        "description": project.description,
+        "visibility": project.visibility.as_str(),
+        "organization_id": project.organization_id,
+        "creator_id": project.creator_id,
+        "created_at": project.created_at.to_string(),
+        "last_activity_at": project.updated_at.to_string(),
+        "web_url": web_url(base, &project.full_path),
+        "namespace": {
+            "id": project.namespace_id,
+            "kind": kind,
+            "full_path": namespace_path,
+            "path": namespace_path.rsplit('/').next().unwrap_or(""),
+            "parent_id": null,
+        },
+    })
+}
+
+pub fn member(member: &Member, user: &User, base: &str) -> Value {
+    let mut v = user_basic(user, base);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("access_level".to_owned(), json!(member.access_level.value()));
+        obj.insert("created_at".to_owned(), json!(member.created_at.to_string()));
+        obj.insert("expires_at".to_owned(), date_or_null(member.expires_at));
+        obj.insert("created_by".to_owned(), json!(member.created_by.map(|id| json!({"id": id}))));
+    }
+    v
+}
+
+pub fn audit_event(event: &AuditEvent) -> Value {
+    let details: Value = serde_json::from_str(&event.event.details).unwrap_or_else(|_| json!({}));
+    json!({
+        "id": event.id,
+        "author_id": event.event.author_id.unwrap_or(-1),
+        "entity_id": event.event.entity_id,
+        "entity_type": event.event.entity_type,
+        "event_name": event.event.event_name,
+        "details": details,
+        "created_at": event.event.created_at.to_string(),
+    })
+}

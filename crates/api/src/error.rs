@@ -1,0 +1,97 @@
+//! Errors rendered in GitLab's JSON shapes and status codes.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Everything a handler can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No credential where one is needed, or any credential failure: one indistinguishable 401.
+    Unauthorized,
+    /// The token lacks a scope; names the scopes that would allow the request.
+    InsufficientScope(Vec<domain::Scope>),
+    /// The route does not exist.
+    RouteNotFound,
+    /// The body could not be read as its Content-Type says.
+    UnsupportedMediaType,
+    Authority(authority::Error),
+}
+
+impl From<authority::Error> for ApiError {
+    fn from(e: authority::Error) -> Self {
+        ApiError::Authority(e)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+pub fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::Authority(authority::Error::BadRequest(message.into()))
+}
+
+pub fn not_found(thing: &'static str) -> ApiError {
+    ApiError::Authority(authority::Error::NotFound(thing))
+}
+
+pub fn forbidden() -> ApiError {
+    ApiError::Authority(authority::Error::forbidden())
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Unauthorized => unauthorized(),
+            ApiError::InsufficientScope(scopes) => {
+                let scope = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+                let body = json!({
+                    "error": "insufficient_scope",
+                    "error_description": "The request requires higher privileges than provided by the access token.",
+                    "scope": scope,
+                });
+                let mut res = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+                if let Ok(v) = HeaderValue::from_str(&scope) {
+                    res.headers_mut().insert("x-tessera-required-scopes", v);
+                }
+                res
+            }
+            ApiError::RouteNotFound => (StatusCode::NOT_FOUND, axum::Json(json!({"error": "404 Not Found"}))).into_response(),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                axum::Json(json!({"error": "The provided content-type is not supported"})),
+            )
+                .into_response(),
+            ApiError::Authority(e) => authority_error(e),
+        }
+    }
+}
+
+/// The one 401 every credential failure gets, so nobody learns whether a string was ever a token.
+pub fn unauthorized() -> Response {
+    let mut res = (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "401 Unauthorized"}))).into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"The API\", error=\"invalid_token\""),
+    );
+    res
+}
+
+fn authority_error(e: authority::Error) -> Response {
+    use authority::Error;
+    match e {
+        Error::BadRequest(message) => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": message}))).into_response(),
+        Error::Invalid { field, message } => {
+            (StatusCode::BAD_REQUEST, axum::Json(json!({"message": {field: [message]}}))).into_response()
+        }
+        Error::Unauthorized => unauthorized(),
+        Error::Forbidden(message) => (StatusCode::FORBIDDEN, axum::Json(json!({"message": message}))).into_response(),
+        Error::NotFound(thing) => {
+            (StatusCode::NOT_FOUND, axum::Json(json!({"message": format!("404 {thing} Not Found")}))).into_response()
+        }
+        Error::Conflict(message) => (StatusCode::CONFLICT, axum::Json(json!({"message": message}))).into_response(),
+        Error::Internal(e) => {
+            tracing::error!(error = %format!("{e:#}"), "internal error");
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"message": "500 Internal Server Error"}))).into_response()
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Personal access tokens (`/personal_access_tokens`, `/user/personal_access_tokens`,
+//! `/users/:id/personal_access_tokens`) and impersonation tokens (`/users/:id/impersonation_tokens`).
+
+use authority::{CreateToken, RotateToken, TokenFilter, TokenSort};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use domain::{Scopes, Token, User};
+use policy::ScopeRule;
+
+use crate::error::{ApiError, ApiResult, bad_request, not_found};
+use crate::users::parse_id;
+use crate::{AppState, Caller, Here, Params, Principal, entities, pagination};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/personal_access_tokens", get(list_tokens))
+        .route("/personal_access_tokens/{id}", get(show_token).delete(revoke_token))
+        .route("/personal_access_tokens/{id}/rotate", post(rotate_token))
+        .route("/user/personal_access_tokens", post(create_own_token))
+        .route("/users/{id}/personal_access_tokens", post(create_token_for_user))
+        .route("/users/{id}/impersonation_tokens", get(list_impersonation_tokens).post(create_impersonation_token))
+        .route("/users/{id}/impersonation_tokens/{token_id}", get(show_impersonation_token).delete(revoke_impersonation_token))
+}
+
+fn create_request(params: &Params) -> ApiResult<CreateToken> {
+    if params.has("granular_scopes") {
+        return Err(bad_request("granular_scopes are not supported yet; use scopes"));
+    }
+    Ok(CreateToken {
+        name: params.str("name")?,
+        description: params.str("description")?,
+        scopes: params.list("scopes")?,
+        expires_at: params.str("expires_at")?,
+    })
+}
+
+/// A token never mints a token with administrator scopes it does not hold itself.
+fn check_grant(principal: &Principal, request: &CreateToken) -> ApiResult<()> {
+    let Some(names) = &request.scopes else { return Ok(()) };
+    let Ok(requested) = Scopes::parse(names) else { return Ok(()) };
+    match policy::check_grant(&principal.token.scopes, &requested) {
+        Ok(()) => Ok(()),
+        Err(missing) => Err(ApiError::InsufficientScope(missing)),
+    }
+}
+
+async fn create_own_token(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
+    let principal = caller.require(ScopeRule::Api)?;
+    let request = create_request(&params)?;
+    check_grant(principal, &request)?;
+    let issued = state.authority.create_token(&caller.audit(), &principal.user, &request, false).await?;
+    let now = state.authority.now();
+    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false))).into_response())
+}
+
+async fn target_user(state: &AppState, id: &str) -> ApiResult<User> {
+    let id = parse_id(id, "User")?;
+    state.authority.store().user(id).await.map_err(authority::Error::from)?.ok_or(not_found("User"))
+}
+
+async fn create_token_for_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let principal = caller.require_admin(ScopeRule::Api)?;
+    let user = target_user(&state, &id).await?;
+    let request = create_request(&params)?;
+    check_grant(principal, &request)?;
+    let issued = state.authority.create_token(&caller.audit(), &user, &request, false).await?;
+    let now = state.authority.now();
+    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false))).into_response())
+}
+
+fn sort(params: &Params) -> ApiResult<TokenSort> {
+    Ok(match params.str("sort")?.as_deref() {
+        None | Some("id_desc") => TokenSort::IdDesc,
+        Some("id_asc") => TokenSort::IdAsc,
+        Some("created_asc") => TokenSort::CreatedAsc,
+        Some("created_desc") => TokenSort::CreatedDesc,
+        Some("last_used_asc") => TokenSort::LastUsedAsc,
+        Some("last_used_desc") => TokenSort::LastUsedDesc,
+        Some("expires_asc") => TokenSort::ExpiresAsc,
+        Some("expires_desc") => TokenSort::ExpiresDesc,
+        Some("name_asc") => TokenSort::NameAsc,
+        Some("name_desc") => TokenSort::NameDesc,
+        Some(_) => return Err(bad_request("sort does not have a valid value")),
+    })
+}
+
+fn state_filter(params: &Params) -> ApiResult<Option<bool>> {
+    match params.str("state")?.as_deref() {
+        None | Some("all") => Ok(None),
+        Some("active") => Ok(Some(true)),
+        Some("inactive") => Ok(Some(false)),
+        Some(_) => Err(bad_request("state does not have a valid value")),
+    }
+}
+
+async fn list_tokens(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
+    let principal = caller.require(ScopeRule::Api)?;
+    let page = pagination::page(&params)?;
+    let admin = caller.is_admin();
+    let user_id = params.int("user_id")?;
+    if !admin && user_id.is_some_and(|id| id != principal.user.id) {
+        return Err(ApiError::Unauthorized);
+    }
+    let now = state.authority.now();
+    let filter = TokenFilter {
+        user_id: if admin { user_id } else { Some(principal.user.id) },
+        impersonation: if admin { None } else { Some(false) },
+        revoked: params.bool("revoked")?,
+        active: state_filter(&params)?,
+        today: Some(now.date()),
+        created_before: params.time("created_before")?,
+        created_after: params.time("created_after")?,
+        last_used_before: params.time("last_used_before")?,
+        last_used_after: params.time("last_used_after")?,
+        expires_before: params.date("expires_before")?,
+        expires_after: params.date("expires_after")?,
+        search: params.str("search")?,
+        sort: sort(&params)?,
+    };
+    let (tokens, total) = state.authority.list_tokens(&filter, page).await?;
+    let items = tokens.iter().map(|t| entities::token(t, now, None, false)).collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+/// The token `:id` names (`self` is the presented token), if the caller may see it.
+/// Non-administrators get the same 401 for someone else's token as for a missing one.
+async fn visible_token(state: &AppState, caller: &Caller, principal: &Principal, id: &str) -> ApiResult<Token> {
+    if id == "self" {
+        return Ok(principal.token.clone());
+    }
+    let admin = caller.is_admin();
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(if admin { not_found("Personal Access Token") } else { ApiError::Unauthorized });
+    };
+    let token = state.authority.token(id).await?;
+    match token {
+        Some(token) if admin => Ok(token),
+        Some(token) if token.user_id == principal.user.id && !token.impersonation => Ok(token),
+        None if admin => Err(not_found("Personal Access Token")),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+async fn show_token(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let rule = if id == "self" { ScopeRule::AnyScope } else { ScopeRule::Api };
+    let principal = caller.require(rule)?;
+    let token = visible_token(&state, &caller, principal, &id).await?;
+    Ok(axum::Json(entities::token(&token, state.authority.now(), None, false)).into_response())
+}
+
+async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let rule = if id == "self" { ScopeRule::AnyScope } else { ScopeRule::Api };
+    let principal = caller.require(rule)?;
+    let token = visible_token(&state, &caller, principal, &id).await?;
+    state.authority.revoke_token(&caller.audit(), &token).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn rotate_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let rule = if id == "self" { ScopeRule::SelfRotate } else { ScopeRule::Api };
+    let principal = caller.require(rule)?;
+    let token = visible_token(&state, &caller, principal, &id).await?;
+    let request = RotateToken { expires_at: params.str("expires_at")? };
+    let issued = state.authority.rotate_token(&caller.audit(), &token, &request).await?;
+    let now = state.authority.now();
+    Ok(axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false)).into_response())
+}
+
+async fn list_impersonation_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    caller.require_admin(ScopeRule::Api)?;
+    let user = target_user(&state, &id).await?;
+    let page = pagination::page(&params)?;
+    let now = state.authority.now();
+    let filter = TokenFilter {
+        user_id: Some(user.id),
+        impersonation: Some(true),
+        active: state_filter(&params)?,
+        today: Some(now.date()),
+        ..TokenFilter::default()
+    };
+    let (tokens, total) = state.authority.list_tokens(&filter, page).await?;
+    let items = tokens.iter().map(|t| entities::token(t, now, None, true)).collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+async fn create_impersonation_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let principal = caller.require_admin(ScopeRule::Api)?;
+    let user = target_user(&state, &id).await?;
+    let request = create_request(&params)?;
+    check_grant(principal, &request)?;
+    let issued = state.authority.create_token(&caller.audit(), &user, &request, true).await?;
+    let now = state.authority.now();
+    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), true))).into_response())
+}
+
+async fn impersonation_token(state: &AppState, user_id: &str, token_id: &str) -> ApiResult<Token> {
+    let user = target_user(state, user_id).await?;
+    let id = parse_id(token_id, "Impersonation Token")?;
+    match state.authority.token(id).await? {
+        Some(token) if token.user_id == user.id && token.impersonation => Ok(token),
+        _ => Err(not_found("Impersonation Token")),
+    }
+}
+
+async fn show_impersonation_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, token_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    caller.require_admin(ScopeRule::Api)?;
+    let token = impersonation_token(&state, &id, &token_id).await?;
+    Ok(axum::Json(entities::token(&token, state.authority.now(), None, true)).into_response())
+}
+
+async fn revoke_impersonation_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, token_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    caller.require_admin(ScopeRule::Api)?;
+    let token = impersonation_token(&state, &id, &token_id).await?;
+    state.authority.revoke_token(&caller.audit(), &token).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
