@@ -199,9 +199,9 @@ mod tests {
 
     #[test]
     fn a_database_password_is_not_printed() {
-        let cli = ConfigOverrides { database_url: Some("postgres://u:secret@h/db".into()), ..ConfigOverrides::default() };
+        let cli = ConfigOverrides { database_url: Some("postgres://u:hunter2pw@h/db".into()), ..ConfigOverrides::default() };
         let config = Config::resolve(cli, None).unwrap();
-        assert!(!format!("{config:?}").contains("secret"));
+        assert!(!format!("{config:?}").contains("hunter2pw"));
     }
 
     #[test]

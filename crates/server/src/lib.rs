@@ -42,6 +42,11 @@ impl Running {
 /// Starts Tessera with `config`. On a database without users it creates the first administrator and returns
 /// its token (the caller prints it once).
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// As `start`, with a clock of the caller's (tests move time with it).
+pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     restrict_permissions(&config.data_dir, 0o700);
@@ -54,7 +59,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let authority = Arc::new(Authority::new(
         store.clone(),
         AuthorityConfig { digester, pat_prefix, cell_id: config.cell_id },
-        Arc::new(SystemClock),
+        clock,
     ));
     let admin_token = match authority.bootstrap(&config.admin_email).await {
         Ok(Some((_user, token))) => Some(token),

@@ -1,0 +1,146 @@
+//! Authentication: where a token may come from, and the one 401 for every failure.
+
+use base64::Engine;
+use serde_json::json;
+
+use crate::helpers::{Reply, TestApp};
+
+fn assert_generic_401(reply: &Reply) {
+    assert_eq!(reply.status, 401, "{}", reply.text);
+    assert_eq!(reply.text, r#"{"message":"401 Unauthorized"}"#);
+    assert_eq!(reply.header("www-authenticate"), Some(r#"Bearer realm="The API", error="invalid_token""#));
+}
+
+#[test]
+fn a_token_is_accepted_in_every_place_gitlab_reads_it() {
+    let app = TestApp::spawn();
+    let t = app.admin_token.as_str();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("whoever:{t}"));
+    let cases: Vec<(String, Vec<(&str, String)>)> = vec![
+        ("/api/v4/user".into(), vec![("PRIVATE-TOKEN", t.to_owned())]),
+        ("/api/v4/user".into(), vec![("Authorization", format!("Bearer {t}"))]),
+        ("/api/v4/user".into(), vec![("Authorization", format!("Basic {basic}"))]),
+        (format!("/api/v4/user?private_token={t}"), vec![]),
+    ];
+    for (path, headers) in cases {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let reply = app.raw("GET", &path, &headers, None);
+        assert_eq!(reply.status, 200, "{path} {headers:?}");
+        assert_eq!(reply.body["username"], "root");
+    }
+}
+
+#[test]
+fn every_credential_failure_gets_the_same_401() {
+    let app = TestApp::spawn();
+    let user = app.create_user("alice");
+    let (revoked_id, revoked) = app.token_for(user, &["api"]);
+    assert_eq!(app.call(&app.admin_token, "DELETE", &format!("/personal_access_tokens/{revoked_id}"), None).status, 204);
+    let (_, blocked) = app.token_for(user, &["api"]);
+    let (_, good) = app.token_for(user, &["api"]);
+    // A well-formed token with a valid checksum that was never issued.
+    let payload = tokens::RoutingPayload { cell: Some(1), organization: Some(1), ..Default::default() };
+    let unknown = tokens::mint("glpat-", &[9; 16], &payload).unwrap();
+    let long = format!("glpat-{}", "a".repeat(10_000));
+    for bad in ["glpat-malformed", "not-a-token", unknown.as_str(), revoked.as_str(), long.as_str()] {
+        assert_generic_401(&app.get(bad, "/user"));
+    }
+    assert_eq!(app.get(&blocked, "/user").status, 200);
+    assert_eq!(app.post(&app.admin_token, &format!("/users/{user}/block"), json!({})).status, 201);
+    assert_generic_401(&app.get(&blocked, "/user"));
+    assert_generic_401(&app.get(&good, "/user"));
+    app.advance_days(400);
+    assert_generic_401(&app.get(&app.admin_token, "/user"));
+}
+
+#[test]
+fn no_credential_on_a_protected_endpoint_is_a_401() {
+    let app = TestApp::spawn();
+    let reply = app.raw("GET", "/api/v4/user", &[], None);
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.body["message"], "401 Unauthorized");
+}
+
+#[test]
+fn two_different_credentials_are_refused() {
+    let app = TestApp::spawn();
+    let user = app.create_user("alice");
+    let (_, other) = app.token_for(user, &["api"]);
+    let bearer = format!("Bearer {other}");
+    let reply = app.raw("GET", "/api/v4/user", &[("PRIVATE-TOKEN", &app.admin_token), ("Authorization", &bearer)], None);
+    assert_generic_401(&reply);
+}
+
+#[test]
+fn read_api_reads_but_cannot_write() {
+    let app = TestApp::spawn();
+    let user = app.create_user("alice");
+    let (_, token) = app.token_for(user, &["read_api"]);
+    assert_eq!(app.get(&token, "/personal_access_tokens").status, 200);
+    let reply = app.post(&token, "/groups", json!({"name": "G", "path": "g"}));
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.body["error"], "insufficient_scope");
+    assert_eq!(reply.body["scope"], "api");
+}
+
+#[test]
+fn read_user_reaches_the_user_endpoints_only() {
+    let app = TestApp::spawn();
+    let user = app.create_user("alice");
+    let (_, token) = app.token_for(user, &["read_user"]);
+    assert_eq!(app.get(&token, "/user").status, 200);
+    assert_eq!(app.get(&token, &format!("/users/{user}")).status, 200);
+    assert_eq!(app.get(&token, "/personal_access_tokens").status, 403);
+    assert_eq!(app.get(&token, "/groups").status, 403);
+}
+
+#[test]
+fn repository_scopes_reach_no_api_endpoint() {
+    let app = TestApp::spawn();
+    let user = app.create_user("alice");
+    let (_, token) = app.token_for(user, &["read_repository", "write_repository"]);
+    assert_eq!(app.get(&token, "/user").status, 403);
+    assert_eq!(app.get(&token, "/projects").status, 403);
+    assert_eq!(app.get(&token, "/personal_access_tokens/self").status, 200, "a token may always read itself");
+}
+
+#[test]
+fn sudo_acts_as_another_user_only_with_the_sudo_scope() {
+    let app = TestApp::spawn();
+    let user = app.create_user("alice");
+    let as_alice = app.raw("GET", "/api/v4/user", &[("PRIVATE-TOKEN", &app.admin_token), ("Sudo", "alice")], None);
+    assert_eq!(as_alice.status, 200);
+    assert_eq!(as_alice.body["id"], user);
+    let (_, plain_admin) = app.token_for(1, &["api"]);
+    let refused = app.raw("GET", "/api/v4/user", &[("PRIVATE-TOKEN", &plain_admin), ("Sudo", "alice")], None);
+    assert_eq!(refused.status, 403);
+    let (_, alice_token) = app.token_for(user, &["api"]);
+    let refused = app.raw("GET", "/api/v4/user", &[("PRIVATE-TOKEN", &alice_token), ("Sudo", "root")], None);
+    assert_eq!(refused.status, 403);
+}
+
+#[test]
+fn with_admin_mode_on_administrator_actions_need_the_admin_mode_scope() {
+    let app = TestApp::spawn();
+    let (_, api_only) = app.token_for(1, &["api"]);
+    assert_eq!(app.call(&app.admin_token, "PUT", "/application/settings", Some(json!({"admin_mode": true}))).status, 200);
+    assert_eq!(app.get(&api_only, "/users").status, 200, "non-admin reads still work");
+    assert_eq!(app.get(&api_only, "/audit_events").status, 403);
+    assert_eq!(app.get(&app.admin_token, "/audit_events").status, 200);
+}
+
+#[test]
+fn audit_events_record_failures_and_never_a_secret() {
+    let app = TestApp::spawn();
+    let user = app.create_user("alice");
+    let (id, token) = app.token_for(user, &["api"]);
+    app.call(&token, "DELETE", "/personal_access_tokens/self", None);
+    assert_eq!(app.get(&token, "/user").status, 401);
+    let events = app.get(&app.admin_token, "/audit_events?per_page=100");
+    assert_eq!(events.status, 200);
+    assert!(!events.text.contains("glpat-"), "{}", events.text);
+    let failed = events.body.as_array().unwrap().iter().find(|e| e["event_name"] == "authentication_failed").unwrap();
+    assert_eq!(failed["entity_id"], id);
+    assert_eq!(failed["details"]["custom_message"], "token revoked");
+    assert_eq!(failed["details"]["ip_address"], "127.0.0.1");
+}

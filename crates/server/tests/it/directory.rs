@@ -1,0 +1,89 @@
+//! Users, groups, projects and members.
+
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[test]
+fn group_membership_is_inherited_by_subgroups_and_their_projects() {
+    let app = TestApp::spawn();
+    let alice = app.create_user("alice");
+    let (_, alice_token) = app.token_for(alice, &["api"]);
+    let top = app.post(&app.admin_token, "/groups", json!({"name": "Top", "path": "top"}));
+    assert_eq!(top.status, 201);
+    let top_id = top.body["id"].as_i64().unwrap();
+    let sub = app.post(&app.admin_token, "/groups", json!({"name": "Sub", "path": "sub", "parent_id": top_id}));
+    assert_eq!(sub.body["full_path"], "top/sub");
+    let project = app.post(&app.admin_token, "/projects", json!({"name": "Proj", "namespace_id": sub.body["id"]}));
+    assert_eq!(project.status, 201, "{}", project.text);
+    assert_eq!(project.body["path_with_namespace"], "top/sub/proj");
+    assert_eq!(app.get(&alice_token, "/projects/top%2Fsub%2Fproj").status, 404, "private and not a member");
+    let added = app.post(&app.admin_token, &format!("/groups/{top_id}/members"), json!({"user_id": alice, "access_level": "30"}));
+    assert_eq!(added.status, 201, "{}", added.text);
+    assert_eq!(added.body["access_level"], 30);
+    let by_path = app.get(&alice_token, "/projects/top%2Fsub%2Fproj");
+    assert_eq!(by_path.status, 200);
+    let by_id = app.get(&alice_token, &format!("/projects/{}", project.body["id"]));
+    assert_eq!(by_id.body, by_path.body);
+    let all = app.get(&alice_token, "/projects/top%2Fsub%2Fproj/members/all");
+    assert!(all.body.as_array().unwrap().iter().any(|m| m["id"] == alice && m["access_level"] == 30));
+    assert_eq!(app.get(&alice_token, "/groups?per_page=100").body.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_developer_creates_projects_but_cannot_change_members_or_make_owners() {
+    let app = TestApp::spawn();
+    let alice = app.create_user("alice");
+    let bob = app.create_user("bob");
+    let (_, alice_token) = app.token_for(alice, &["api"]);
+    let group = app.post(&app.admin_token, "/groups", json!({"name": "G", "path": "g"}));
+    let gid = group.body["id"].as_i64().unwrap();
+    app.post(&app.admin_token, &format!("/groups/{gid}/members"), json!({"user_id": alice, "access_level": 30}));
+    let project = app.post(&alice_token, "/projects", json!({"name": "P", "namespace_id": gid}));
+    assert_eq!(project.status, 201);
+    let refused = app.post(&alice_token, &format!("/groups/{gid}/members"), json!({"user_id": bob, "access_level": 10}));
+    assert_eq!(refused.status, 403);
+    app.call(&app.admin_token, "PUT", &format!("/groups/{gid}/members/{alice}"), Some(json!({"access_level": 40})));
+    let ok = app.post(&alice_token, &format!("/groups/{gid}/members"), json!({"user_id": bob, "access_level": 40}));
+    assert_eq!(ok.status, 201);
+    let owner = app.call(&alice_token, "PUT", &format!("/groups/{gid}/members/{bob}"), Some(json!({"access_level": 50})));
+    assert_eq!(owner.status, 403, "a maintainer cannot make an owner");
+    let bad = app.post(&alice_token, &format!("/groups/{gid}/members"), json!({"user_id": bob, "access_level": 35}));
+    assert_eq!(bad.status, 400);
+}
+
+#[test]
+fn public_projects_are_readable_without_a_token_and_private_ones_are_hidden() {
+    let app = TestApp::spawn();
+    let public = app.post(&app.admin_token, "/projects", json!({"name": "Open", "visibility": "public"}));
+    let private = app.post(&app.admin_token, "/projects", json!({"name": "Closed"}));
+    assert_eq!(app.raw("GET", &format!("/api/v4/projects/{}", public.body["id"]), &[], None).status, 200);
+    assert_eq!(app.raw("GET", &format!("/api/v4/projects/{}", private.body["id"]), &[], None).status, 404);
+    assert_eq!(app.raw("GET", "/api/v4/projects/root%2Fopen", &[], None).status, 200);
+    let anonymous = app.raw("GET", "/api/v4/projects", &[], None);
+    assert_eq!(anonymous.body.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn administrators_manage_users() {
+    let app = TestApp::spawn();
+    let alice = app.create_user("alice");
+    let updated = app.call(&app.admin_token, "PUT", &format!("/users/{alice}"), Some(json!({"name": "Alice A.", "bio": "hi"})));
+    assert_eq!(updated.status, 200);
+    assert_eq!(updated.body["name"], "Alice A.");
+    let (_, alice_token) = app.token_for(alice, &["api"]);
+    assert_eq!(app.post(&alice_token, "/users", json!({"username": "x", "email": "x@example.com", "name": "x", "password": "long password"})).status, 403);
+    assert_eq!(app.call(&alice_token, "PUT", &format!("/users/{alice}"), Some(json!({"admin": true}))).status, 403);
+    let others = app.get(&alice_token, "/users");
+    assert!(others.body[0].get("email").is_none(), "non-admins see basic fields");
+}
+
+#[test]
+fn a_group_path_must_be_free() {
+    let app = TestApp::spawn();
+    app.create_user("alice");
+    let clash = app.post(&app.admin_token, "/groups", json!({"name": "A", "path": "alice"}));
+    assert_eq!(clash.status, 409);
+    let bad = app.post(&app.admin_token, "/groups", json!({"name": "A", "path": "a/b"}));
+    assert_eq!(bad.status, 400);
+}

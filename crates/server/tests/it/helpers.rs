@@ -1,0 +1,175 @@
+//! `TestApp::spawn()`: a real Tessera on port 0 with a fresh database and a clock the test can move.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use serde_json::{Value, json};
+
+/// A clock that starts at the real time and moves when told.
+pub struct TestClock {
+    offset_ms: AtomicI64,
+}
+
+impl authority::Clock for TestClock {
+    fn now(&self) -> domain::Timestamp {
+        authority::SystemClock.now().add_millis(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub admin_token: String,
+    pub clock: Arc<TestClock>,
+    pub data_dir: std::path::PathBuf,
+    agent: ureq::Agent,
+    runtime: Option<tokio::runtime::Runtime>,
+    running: Option<server::Running>,
+    database: Option<store::testing::TestDatabase>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+pub fn config(data_dir: &std::path::Path, database_url: &str) -> server::Config {
+    let overrides = server::ConfigOverrides {
+        data_dir: Some(data_dir.to_path_buf()),
+        listen: Some("127.0.0.1:0".to_owned()),
+        database_url: Some(database_url.to_owned()),
+        token_secrets: Some(vec!["11".repeat(32)]),
+        ..server::ConfigOverrides::default()
+    };
+    server::Config::resolve(overrides, None).unwrap()
+}
+
+impl TestApp {
+    pub fn spawn() -> TestApp {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let database = runtime.block_on(store::testing::TestDatabase::create()).unwrap();
+        let data_dir = std::env::temp_dir().join(format!("tessera-it-{}", database.url.len() as u64 ^ rand_u64()));
+        let clock = Arc::new(TestClock { offset_ms: AtomicI64::new(0) });
+        let config = config(&data_dir, &database.url);
+        let running = runtime.block_on(server::start_with_clock(&config, clock.clone())).unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        TestApp {
+            base: format!("http://{}", running.addr),
+            admin_token: running.admin_token.clone().expect("a fresh database prints an admin token"),
+            clock,
+            data_dir,
+            agent,
+            runtime: Some(runtime),
+            running: Some(running),
+            database: Some(database),
+        }
+    }
+
+    /// Moves the server's clock forward.
+    pub fn advance_days(&self, days: i64) {
+        self.clock.offset_ms.fetch_add(days * 86_400_000, Ordering::SeqCst);
+    }
+
+    /// Sends a request with the given headers and raw body.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<(&str, &[u8])>) -> Reply {
+        let url = format!("{}{}", self.base, path);
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let response = match body {
+            Some((content_type, bytes)) => {
+                let request = builder.header("Content-Type", content_type).body(bytes.to_vec()).unwrap();
+                self.agent.run(request)
+            }
+            None => self.agent.run(builder.body(()).unwrap()),
+        }
+        .unwrap();
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = response.into_body().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, headers, body, text }
+    }
+
+    /// A JSON request authenticated with `PRIVATE-TOKEN`.
+    pub fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let headers = [("PRIVATE-TOKEN", token)];
+        let text = body.map(|b| b.to_string());
+        self.raw(method, &format!("/api/v4{path}"), &headers, text.as_ref().map(|t| ("application/json", t.as_bytes())))
+    }
+
+    pub fn get(&self, token: &str, path: &str) -> Reply {
+        self.call(token, "GET", path, None)
+    }
+
+    pub fn post(&self, token: &str, path: &str, body: Value) -> Reply {
+        self.call(token, "POST", path, Some(body))
+    }
+
+    /// Creates a user with a password, as the administrator; returns its id.
+    pub fn create_user(&self, username: &str) -> i64 {
+        let reply = self.post(
+            &self.admin_token,
+            "/users",
+            json!({"username": username, "email": format!("{username}@example.com"), "name": username, "password": "a long password"}),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.body["id"].as_i64().unwrap()
+    }
+
+    /// Issues a token to `user_id` with `scopes`, as the administrator; returns (id, plaintext).
+    pub fn token_for(&self, user_id: i64, scopes: &[&str]) -> (i64, String) {
+        let reply = self.post(&self.admin_token, &format!("/users/{user_id}/personal_access_tokens"), json!({"name": "t", "scopes": scopes}));
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        (reply.body["id"].as_i64().unwrap(), reply.body["token"].as_str().unwrap().to_owned())
+    }
+
+    /// Stops the server and keeps the database (for a restart), returning its URL and data directory.
+    pub fn stop_keeping_data(mut self) -> (tokio::runtime::Runtime, store::testing::TestDatabase, std::path::PathBuf) {
+        let runtime = self.runtime.take().unwrap();
+        if let Some(running) = self.running.take() {
+            runtime.block_on(running.stop()).unwrap();
+        }
+        (runtime, self.database.take().unwrap(), self.data_dir.clone())
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            if let Some(running) = self.running.take() {
+                let _ = runtime.block_on(running.stop());
+            }
+            if let Some(database) = self.database.take() {
+                let _ = runtime.block_on(database.drop_database());
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+impl TestApp {
+    /// Today, by the server's clock.
+    pub fn clock_today(&self) -> domain::Date {
+        use authority::Clock;
+        self.clock.now().date()
+    }
+}

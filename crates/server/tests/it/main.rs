@@ -1,0 +1,11 @@
+//! The one integration-test binary: each test spawns the real server on port 0 with a fresh database
+//! (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set) and talks to it over HTTP.
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod directory;
+mod lifecycle;
+mod startup;
+mod tokens;
