@@ -41,7 +41,13 @@ async fn update_settings(State(state): State<AppState>, caller: Caller, params: 
         settings.max_personal_access_token_lifetime = match params.int("max_personal_access_token_lifetime")? {
             None => None,
             Some(days) if (1..=Settings::DEFAULT_MAX_LIFETIME_DAYS).contains(&days) => Some(days),
-            Some(_) => return Err(authority::Error::invalid("max_personal_access_token_lifetime", "must be between 1 and 365").into()),
+            Some(_) => {
+                return Err(authority::Error::invalid(
+                    "max_personal_access_token_lifetime",
+                    "must be between 1 and 365",
+                )
+                .into());
+            }
         };
     }
     if let Some(v) = params.bool("require_personal_access_token_expiry")? {
@@ -57,7 +63,12 @@ async fn update_settings(State(state): State<AppState>, caller: Caller, params: 
     Ok(axum::Json(settings_json(&saved)).into_response())
 }
 
-async fn list_audit_events(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
+async fn list_audit_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    params: Params,
+) -> ApiResult<Response> {
     caller.require_admin(ScopeRule::Api)?;
     let page = pagination::page(&params)?;
     let entity_type = params.str("entity_type")?;
@@ -70,14 +81,25 @@ async fn list_audit_events(State(state): State<AppState>, caller: Caller, here: 
         created_after: params.time("created_after")?,
         created_before: params.time("created_before")?,
     };
-    let (events, total) = state.authority.store().list_audit_events(&filter, page).await.map_err(authority::Error::from)?;
+    let (events, total) =
+        state.authority.store().list_audit_events(&filter, page).await.map_err(authority::Error::from)?;
     let items = events.iter().map(crate::entities::audit_event).collect();
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
-async fn show_audit_event(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+async fn show_audit_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     caller.require_admin(ScopeRule::Api)?;
     let id = parse_id(&id, "Audit Event")?;
-    let event = state.authority.store().audit_event(id).await.map_err(authority::Error::from)?.ok_or(not_found("Audit Event"))?;
+    let event = state
+        .authority
+        .store()
+        .audit_event(id)
+        .await
+        .map_err(authority::Error::from)?
+        .ok_or(not_found("Audit Event"))?;
     Ok(axum::Json(crate::entities::audit_event(&event)).into_response())
 }

@@ -46,7 +46,8 @@ impl Caller {
     /// Requires an administrator (and, with Admin Mode on, the `admin_mode` scope).
     pub fn require_admin(&self, rule: ScopeRule) -> ApiResult<&Principal> {
         let principal = self.require(rule)?;
-        policy::check_admin(principal.user.is_admin, &principal.token.scopes, self.settings.admin_mode).map_err(denial)?;
+        policy::check_admin(principal.user.is_admin, &principal.token.scopes, self.settings.admin_mode)
+            .map_err(denial)?;
         Ok(principal)
     }
 
@@ -88,7 +89,10 @@ impl FromRequestParts<AppState> for Caller {
         let credential = match credential(&parts.headers, parts.uri.query()) {
             Ok(credential) => credential,
             Err(()) => {
-                tracing::info!(ip = ip.as_deref().unwrap_or("-"), "authentication failed: conflicting or malformed credentials");
+                tracing::info!(
+                    ip = ip.as_deref().unwrap_or("-"),
+                    "authentication failed: conflicting or malformed credentials"
+                );
                 return Err(ApiError::Unauthorized);
             }
         };
@@ -96,10 +100,11 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller { principal: None, ip, safe, settings });
         };
         let rotate_path = is_rotate_path(parts.uri.path());
-        let Authenticated { user: owner, token } = match authority.authenticate(&credential, ip.as_deref(), rotate_path).await? {
-            Ok(authenticated) => authenticated,
-            Err(_) => return Err(ApiError::Unauthorized),
-        };
+        let Authenticated { user: owner, token } =
+            match authority.authenticate(&credential, ip.as_deref(), rotate_path).await? {
+                Ok(authenticated) => authenticated,
+                Err(_) => return Err(ApiError::Unauthorized),
+            };
         let user = match parts.headers.get("sudo") {
             None => owner.clone(),
             Some(value) => {
@@ -119,7 +124,8 @@ impl FromRequestParts<AppState> for Caller {
 fn is_rotate_path(path: &str) -> bool {
     let Some(rest) = path.strip_suffix("/rotate") else { return false };
     let Some((before, id)) = rest.rsplit_once('/') else { return false };
-    before.ends_with("personal_access_tokens") && (id == "self" || (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())))
+    before.ends_with("personal_access_tokens")
+        && (id == "self" || (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())))
 }
 
 /// The one credential a request carries, from `PRIVATE-TOKEN`, `Authorization` (Bearer, or Basic with the

@@ -21,7 +21,10 @@ pub fn router() -> Router<AppState> {
         .route("/groups/{id}/projects", get(list_group_projects))
         .route("/groups/{id}/members", get(list_group_members).post(add_group_member))
         .route("/groups/{id}/members/all", get(list_all_group_members))
-        .route("/groups/{id}/members/{user_id}", get(show_group_member).put(edit_group_member).delete(remove_group_member))
+        .route(
+            "/groups/{id}/members/{user_id}",
+            get(show_group_member).put(edit_group_member).delete(remove_group_member),
+        )
         .route("/projects", get(list_projects).post(create_project))
         .route("/projects/{id}", get(show_project).put(update_project).delete(delete_project))
         .route("/projects/{id}/members", get(list_project_members).post(add_project_member))
@@ -40,13 +43,19 @@ fn store_err(e: authority::StoreError) -> crate::ApiError {
 fn viewer_filter(caller: &Caller) -> DirectoryFilter {
     match &caller.principal {
         Some(_) if caller.is_admin() => DirectoryFilter::default(),
-        Some(p) if p.user.external => DirectoryFilter { viewer: Some(p.user.id), visibilities: vec![Visibility::Public], ..DirectoryFilter::default() },
+        Some(p) if p.user.external => DirectoryFilter {
+            viewer: Some(p.user.id),
+            visibilities: vec![Visibility::Public],
+            ..DirectoryFilter::default()
+        },
         Some(p) => DirectoryFilter {
             viewer: Some(p.user.id),
             visibilities: vec![Visibility::Public, Visibility::Internal],
             ..DirectoryFilter::default()
         },
-        None => DirectoryFilter { viewer: Some(0), visibilities: vec![Visibility::Public], ..DirectoryFilter::default() },
+        None => {
+            DirectoryFilter { viewer: Some(0), visibilities: vec![Visibility::Public], ..DirectoryFilter::default() }
+        }
     }
 }
 
@@ -91,7 +100,8 @@ async fn visible_project(state: &AppState, caller: &Caller, id: &str) -> ApiResu
     let project = state.authority.find_project(&NamespaceRef::parse(id)).await?.ok_or(not_found("Project"))?;
     let level = project_level(state, caller, &project).await?;
     let user = viewer(caller);
-    if !policy::visible(project.visibility, level, caller.is_admin(), user.is_some(), user.is_some_and(|u| u.external)) {
+    if !policy::visible(project.visibility, level, caller.is_admin(), user.is_some(), user.is_some_and(|u| u.external))
+    {
         return Err(not_found("Project"));
     }
     Ok((project, level))
@@ -126,7 +136,13 @@ async fn list_groups(State(state): State<AppState>, caller: Caller, here: Here, 
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
-async fn list_subgroups(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+async fn list_subgroups(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
     require_read(&caller)?;
     let (group, _) = visible_group(&state, &caller, &id).await?;
     let page = pagination::page(&params)?;
@@ -136,13 +152,23 @@ async fn list_subgroups(State(state): State<AppState>, caller: Caller, here: Her
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
-async fn show_group(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>) -> ApiResult<Response> {
+async fn show_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     require_read(&caller)?;
     let (group, _) = visible_group(&state, &caller, &id).await?;
     Ok(axum::Json(entities::group(&group, &here.base)).into_response())
 }
 
-async fn create_group(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
+async fn create_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    params: Params,
+) -> ApiResult<Response> {
     let principal = caller.require(ScopeRule::Api)?;
     let request = CreateGroup {
         name: params.str("name")?,
@@ -156,7 +182,13 @@ async fn create_group(State(state): State<AppState>, caller: Caller, here: Here,
     Ok((StatusCode::CREATED, axum::Json(entities::group(&group, &here.base))).into_response())
 }
 
-async fn update_group(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+async fn update_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
     caller.require(ScopeRule::Api)?;
     let (group, level) = visible_group(&state, &caller, &id).await?;
     if !policy::can(caller.is_admin(), level, true, policy::Action::Update) {
@@ -166,7 +198,13 @@ async fn update_group(State(state): State<AppState>, caller: Caller, here: Here,
     Ok(axum::Json(entities::group(&group, &here.base)).into_response())
 }
 
-async fn list_group_projects(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+async fn list_group_projects(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
     require_read(&caller)?;
     let (group, _) = visible_group(&state, &caller, &id).await?;
     let page = pagination::page(&params)?;
@@ -176,28 +214,43 @@ async fn list_group_projects(State(state): State<AppState>, caller: Caller, here
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
-async fn list_projects(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
+async fn list_projects(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    params: Params,
+) -> ApiResult<Response> {
     require_read(&caller)?;
     let page = pagination::page(&params)?;
     let mut filter = DirectoryFilter { search: params.str("search")?, ..viewer_filter(&caller) };
-    if params.bool("membership")?.unwrap_or(false) {
-        if let Some(user) = viewer(&caller) {
-            filter.viewer = Some(user.id);
-            filter.visibilities.clear();
-        }
+    if params.bool("membership")?.unwrap_or(false)
+        && let Some(user) = viewer(&caller)
+    {
+        filter.viewer = Some(user.id);
+        filter.visibilities.clear();
     }
     let (projects, total) = state.authority.store().list_projects(&filter, page).await.map_err(store_err)?;
     let items = projects.iter().map(|p| entities::project(p, &here.base)).collect();
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
-async fn show_project(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>) -> ApiResult<Response> {
+async fn show_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     require_read(&caller)?;
     let (project, _) = visible_project(&state, &caller, &id).await?;
     Ok(axum::Json(entities::project(&project, &here.base)).into_response())
 }
 
-async fn create_project(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
+async fn create_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    params: Params,
+) -> ApiResult<Response> {
     let principal = caller.require(ScopeRule::Api)?;
     let request = CreateProject {
         name: params.str("name")?,
@@ -210,7 +263,13 @@ async fn create_project(State(state): State<AppState>, caller: Caller, here: Her
     Ok((StatusCode::CREATED, axum::Json(entities::project(&project, &here.base))).into_response())
 }
 
-async fn update_project(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+async fn update_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
     caller.require(ScopeRule::Api)?;
     let (project, level) = visible_project(&state, &caller, &id).await?;
     if !policy::can(caller.is_admin(), level, false, policy::Action::Update) {
@@ -232,20 +291,30 @@ async fn delete_project(State(state): State<AppState>, caller: Caller, Path(id):
 
 /// The member source `:id` names, the sources whose members count for it (itself and its ancestors, for `all`),
 /// and the caller's level there.
-async fn member_source(state: &AppState, caller: &Caller, id: &str, is_group: bool) -> ApiResult<(MemberSource, Vec<MemberSource>, Option<AccessLevel>)> {
+async fn member_source(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    is_group: bool,
+) -> ApiResult<(MemberSource, Vec<MemberSource>, Option<AccessLevel>)> {
     if is_group {
         let (group, level) = visible_group(state, caller, id).await?;
         let inherited = group.traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
         Ok((MemberSource::Group(group.id), inherited, level))
     } else {
         let (project, level) = visible_project(state, caller, id).await?;
-        let mut inherited: Vec<MemberSource> = project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
+        let mut inherited: Vec<MemberSource> =
+            project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
         inherited.push(MemberSource::Project(project.id));
         Ok((MemberSource::Project(project.id), inherited, level))
     }
 }
 
-async fn render_members(state: &AppState, members: Vec<domain::Member>, base: &str) -> ApiResult<Vec<serde_json::Value>> {
+async fn render_members(
+    state: &AppState,
+    members: Vec<domain::Member>,
+    base: &str,
+) -> ApiResult<Vec<serde_json::Value>> {
     let mut items = Vec::with_capacity(members.len());
     for member in members {
         if let Some(user) = state.authority.store().user(member.user_id).await.map_err(store_err)? {
@@ -255,7 +324,15 @@ async fn render_members(state: &AppState, members: Vec<domain::Member>, base: &s
     Ok(items)
 }
 
-async fn list_members(state: AppState, caller: Caller, here: Here, id: String, params: Params, is_group: bool, all: bool) -> ApiResult<Response> {
+async fn list_members(
+    state: AppState,
+    caller: Caller,
+    here: Here,
+    id: String,
+    params: Params,
+    is_group: bool,
+    all: bool,
+) -> ApiResult<Response> {
     require_read(&caller)?;
     let (source, inherited, _) = member_source(&state, &caller, &id, is_group).await?;
     let page = pagination::page(&params)?;
@@ -279,11 +356,19 @@ fn highest_per_user(members: Vec<domain::Member>) -> Vec<domain::Member> {
     out
 }
 
-async fn show_member(state: AppState, caller: Caller, here: Here, id: String, user_id: String, is_group: bool) -> ApiResult<Response> {
+async fn show_member(
+    state: AppState,
+    caller: Caller,
+    here: Here,
+    id: String,
+    user_id: String,
+    is_group: bool,
+) -> ApiResult<Response> {
     require_read(&caller)?;
     let (source, _, _) = member_source(&state, &caller, &id, is_group).await?;
     let user_id = parse_id(&user_id, "Member")?;
-    let member = state.authority.store().member(source, user_id).await.map_err(store_err)?.ok_or(not_found("Member"))?;
+    let member =
+        state.authority.store().member(source, user_id).await.map_err(store_err)?.ok_or(not_found("Member"))?;
     let items = render_members(&state, vec![member], &here.base).await?;
     let item = items.into_iter().next().ok_or(not_found("Member"))?;
     Ok(axum::Json(item).into_response())
@@ -291,26 +376,44 @@ async fn show_member(state: AppState, caller: Caller, here: Here, id: String, us
 
 fn member_change(params: &Params, user_id: i64) -> ApiResult<MemberChange> {
     let level = params.int("access_level")?.ok_or_else(|| bad_request("access_level is missing"))?;
-    let access_level = AccessLevel::try_from(level).map_err(|_| bad_request("access_level does not have a valid value"))?;
+    let access_level =
+        AccessLevel::try_from(level).map_err(|_| bad_request("access_level does not have a valid value"))?;
     Ok(MemberChange { user_id, access_level, expires_at: params.date("expires_at")? })
 }
 
-async fn set_member(state: AppState, caller: Caller, here: Here, id: String, user_id: Option<String>, params: Params, is_group: bool) -> ApiResult<Response> {
+async fn set_member(
+    state: AppState,
+    caller: Caller,
+    here: Here,
+    id: String,
+    user_id: Option<String>,
+    params: Params,
+    is_group: bool,
+) -> ApiResult<Response> {
     let principal = caller.require(ScopeRule::Api)?;
     let (source, _, level) = member_source(&state, &caller, &id, is_group).await?;
     let (user_id, must_exist, status) = match user_id {
         Some(u) => (parse_id(&u, "Member")?, Some(true), StatusCode::OK),
-        None => (params.int("user_id")?.ok_or_else(|| bad_request("user_id is missing"))?, Some(false), StatusCode::CREATED),
+        None => {
+            (params.int("user_id")?.ok_or_else(|| bad_request("user_id is missing"))?, Some(false), StatusCode::CREATED)
+        }
     };
     let change = member_change(&params, user_id)?;
     let level = if caller.is_admin() { Some(AccessLevel::Owner) } else { level };
-    let member = state.authority.set_member(&caller.audit(), &principal.user, level, source, &change, must_exist).await?;
+    let member =
+        state.authority.set_member(&caller.audit(), &principal.user, level, source, &change, must_exist).await?;
     let items = render_members(&state, vec![member], &here.base).await?;
     let item = items.into_iter().next().ok_or(not_found("Member"))?;
     Ok((status, axum::Json(item)).into_response())
 }
 
-async fn remove_member(state: AppState, caller: Caller, id: String, user_id: String, is_group: bool) -> ApiResult<Response> {
+async fn remove_member(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    user_id: String,
+    is_group: bool,
+) -> ApiResult<Response> {
     let principal = caller.require(ScopeRule::Api)?;
     let (source, _, level) = member_source(&state, &caller, &id, is_group).await?;
     let user_id = parse_id(&user_id, "Member")?;
@@ -318,39 +421,105 @@ async fn remove_member(state: AppState, caller: Caller, id: String, user_id: Str
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list_group_members(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+async fn list_group_members(
+    State(s): State<AppState>,
+    c: Caller,
+    h: Here,
+    Path(id): Path<String>,
+    p: Params,
+) -> ApiResult<Response> {
     list_members(s, c, h, id, p, true, false).await
 }
-async fn list_all_group_members(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+async fn list_all_group_members(
+    State(s): State<AppState>,
+    c: Caller,
+    h: Here,
+    Path(id): Path<String>,
+    p: Params,
+) -> ApiResult<Response> {
     list_members(s, c, h, id, p, true, true).await
 }
-async fn list_project_members(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+async fn list_project_members(
+    State(s): State<AppState>,
+    c: Caller,
+    h: Here,
+    Path(id): Path<String>,
+    p: Params,
+) -> ApiResult<Response> {
     list_members(s, c, h, id, p, false, false).await
 }
-async fn list_all_project_members(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+async fn list_all_project_members(
+    State(s): State<AppState>,
+    c: Caller,
+    h: Here,
+    Path(id): Path<String>,
+    p: Params,
+) -> ApiResult<Response> {
     list_members(s, c, h, id, p, false, true).await
 }
-async fn show_group_member(State(s): State<AppState>, c: Caller, h: Here, Path((id, u)): Path<(String, String)>) -> ApiResult<Response> {
+async fn show_group_member(
+    State(s): State<AppState>,
+    c: Caller,
+    h: Here,
+    Path((id, u)): Path<(String, String)>,
+) -> ApiResult<Response> {
     show_member(s, c, h, id, u, true).await
 }
-async fn show_project_member(State(s): State<AppState>, c: Caller, h: Here, Path((id, u)): Path<(String, String)>) -> ApiResult<Response> {
+async fn show_project_member(
+    State(s): State<AppState>,
+    c: Caller,
+    h: Here,
+    Path((id, u)): Path<(String, String)>,
+) -> ApiResult<Response> {
     show_member(s, c, h, id, u, false).await
 }
-async fn add_group_member(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+async fn add_group_member(
+    State(s): State<AppState>,
+    c: Caller,
+    h: Here,
+    Path(id): Path<String>,
+    p: Params,
+) -> ApiResult<Response> {
     set_member(s, c, h, id, None, p, true).await
 }
-async fn add_project_member(State(s): State<AppState>, c: Caller, h: Here, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
+async fn add_project_member(
+    State(s): State<AppState>,
+    c: Caller,
+    h: Here,
+    Path(id): Path<String>,
+    p: Params,
+) -> ApiResult<Response> {
     set_member(s, c, h, id, None, p, false).await
 }
-async fn edit_group_member(State(s): State<AppState>, c: Caller, h: Here, Path((id, u)): Path<(String, String)>, p: Params) -> ApiResult<Response> {
+async fn edit_group_member(
+    State(s): State<AppState>,
+    c: Caller,
+    h: Here,
+    Path((id, u)): Path<(String, String)>,
+    p: Params,
+) -> ApiResult<Response> {
     set_member(s, c, h, id, Some(u), p, true).await
 }
-async fn edit_project_member(State(s): State<AppState>, c: Caller, h: Here, Path((id, u)): Path<(String, String)>, p: Params) -> ApiResult<Response> {
+async fn edit_project_member(
+    State(s): State<AppState>,
+    c: Caller,
+    h: Here,
+    Path((id, u)): Path<(String, String)>,
+    p: Params,
+) -> ApiResult<Response> {
     set_member(s, c, h, id, Some(u), p, false).await
 }
-async fn remove_group_member(State(s): State<AppState>, c: Caller, Path((id, u)): Path<(String, String)>) -> ApiResult<Response> {
+async fn remove_group_member(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, u)): Path<(String, String)>,
+) -> ApiResult<Response> {
     remove_member(s, c, id, u, true).await
 }
-async fn remove_project_member(State(s): State<AppState>, c: Caller, Path((id, u)): Path<(String, String)>) -> ApiResult<Response> {
+async fn remove_project_member(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, u)): Path<(String, String)>,
+) -> ApiResult<Response> {
     remove_member(s, c, id, u, false).await
 }

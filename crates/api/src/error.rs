@@ -55,7 +55,9 @@ impl IntoResponse for ApiError {
                 }
                 res
             }
-            ApiError::RouteNotFound => (StatusCode::NOT_FOUND, axum::Json(json!({"error": "404 Not Found"}))).into_response(),
+            ApiError::RouteNotFound => {
+                (StatusCode::NOT_FOUND, axum::Json(json!({"error": "404 Not Found"}))).into_response()
+            }
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 axum::Json(json!({"error": "The provided content-type is not supported"})),
@@ -91,7 +93,8 @@ fn authority_error(e: authority::Error) -> Response {
         Error::Conflict(message) => (StatusCode::CONFLICT, axum::Json(json!({"message": message}))).into_response(),
         Error::Internal(e) => {
             tracing::error!(error = %format!("{e:#}"), "internal error");
-            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"message": "500 Internal Server Error"}))).into_response()
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"message": "500 Internal Server Error"})))
+                .into_response()
         }
     }
 }

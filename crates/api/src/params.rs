@@ -61,7 +61,8 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 
 fn parse_json(body: &[u8]) -> Result<BTreeMap<String, Value>, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let map = UniqueMap::deserialize(&mut de).map_err(|e| bad_request(format!("body is not a valid JSON object: {e}")))?;
+    let map =
+        UniqueMap::deserialize(&mut de).map_err(|e| bad_request(format!("body is not a valid JSON object: {e}")))?;
     de.end().map_err(|_| bad_request("body is not a valid JSON object: trailing characters"))?;
     Ok(map.0)
 }

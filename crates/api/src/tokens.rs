@@ -22,7 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/user/personal_access_tokens", post(create_own_token))
         .route("/users/{id}/personal_access_tokens", post(create_token_for_user))
         .route("/users/{id}/impersonation_tokens", get(list_impersonation_tokens).post(create_impersonation_token))
-        .route("/users/{id}/impersonation_tokens/{token_id}", get(show_impersonation_token).delete(revoke_impersonation_token))
+        .route(
+            "/users/{id}/impersonation_tokens/{token_id}",
+            get(show_impersonation_token).delete(revoke_impersonation_token),
+        )
 }
 
 fn create_request(params: &Params) -> ApiResult<CreateToken> {
@@ -53,7 +56,8 @@ async fn create_own_token(State(state): State<AppState>, caller: Caller, params:
     check_grant(principal, &request)?;
     let issued = state.authority.create_token(&caller.audit(), &principal.user, &request, false).await?;
     let now = state.authority.now();
-    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false)))
+        .into_response())
 }
 
 async fn target_user(state: &AppState, id: &str) -> ApiResult<User> {
@@ -73,7 +77,8 @@ async fn create_token_for_user(
     check_grant(principal, &request)?;
     let issued = state.authority.create_token(&caller.audit(), &user, &request, false).await?;
     let now = state.authority.now();
-    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false)))
+        .into_response())
 }
 
 fn sort(params: &Params) -> ApiResult<TokenSort> {
@@ -214,7 +219,8 @@ async fn create_impersonation_token(
     check_grant(principal, &request)?;
     let issued = state.authority.create_token(&caller.audit(), &user, &request, true).await?;
     let now = state.authority.now();
-    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), true))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), true)))
+        .into_response())
 }
 
 async fn impersonation_token(state: &AppState, user_id: &str, token_id: &str) -> ApiResult<Token> {

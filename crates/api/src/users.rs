@@ -57,7 +57,12 @@ async fn list_users(State(state): State<AppState>, caller: Caller, here: Here, p
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
-async fn show_user(State(state): State<AppState>, caller: Caller, here: Here, Path(id): Path<String>) -> ApiResult<Response> {
+async fn show_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let principal = caller.require(ScopeRule::ApiOrReadUser)?;
     let id = parse_id(&id, "User")?;
     let user = state.authority.store().user(id).await.map_err(authority::Error::from)?.ok_or(not_found("User"))?;

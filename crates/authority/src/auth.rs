@@ -89,8 +89,7 @@ impl Authority {
             ip_address: ip.map(str::to_owned),
         };
         if let Some(failure) = failure {
-            self.audit(&ctx, "authentication_failed", "PersonalAccessToken", token.id, failure.reason(), &[])
-                .await?;
+            self.audit(&ctx, "authentication_failed", "PersonalAccessToken", token.id, failure.reason(), &[]).await?;
             if failure == AuthFailure::Revoked && rotate_path {
                 self.revoke_family_after_reuse(&ctx, &token, now).await?;
             }

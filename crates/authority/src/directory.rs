@@ -99,7 +99,9 @@ fn check_password(password: &str) -> Result<()> {
 fn parse_visibility(s: Option<&str>, default: Visibility) -> Result<Visibility> {
     match s {
         None => Ok(default),
-        Some(s) => Visibility::parse(s).ok_or_else(|| Error::BadRequest("visibility does not have a valid value".to_owned())),
+        Some(s) => {
+            Visibility::parse(s).ok_or_else(|| Error::BadRequest("visibility does not have a valid value".to_owned()))
+        }
     }
 }
 
@@ -128,12 +130,21 @@ impl Authority {
         let (plaintext, token) = self.bootstrap_token(domain::DEFAULT_ORGANIZATION_ID, now)?;
         let Some((user, token)) = self.store.bootstrap(&admin, &token).await? else { return Ok(None) };
         let ctx = AuditContext { author_id: Some(user.id), author_name: Some(user.username.clone()), ip_address: None };
-        self.audit(&ctx, "personal_access_token_created", "PersonalAccessToken", token.id, "Created the first administrator's token", &[]).await?;
+        self.audit(
+            &ctx,
+            "personal_access_token_created",
+            "PersonalAccessToken",
+            token.id,
+            "Created the first administrator's token",
+            &[],
+        )
+        .await?;
         Ok(Some((user, plaintext)))
     }
 
     pub async fn create_user(&self, ctx: &AuditContext, request: &CreateUser) -> Result<User> {
-        let username = request.username.as_deref().ok_or_else(|| Error::BadRequest("username is missing".to_owned()))?;
+        let username =
+            request.username.as_deref().ok_or_else(|| Error::BadRequest("username is missing".to_owned()))?;
         let email = request.email.as_deref().ok_or_else(|| Error::BadRequest("email is missing".to_owned()))?;
         let name = request.name.as_deref().ok_or_else(|| Error::BadRequest("name is missing".to_owned()))?;
         let username = Username::parse(username).map_err(|e| Error::invalid("username", e))?;
@@ -150,7 +161,9 @@ impl Authority {
             }
         };
         let public_email = match &request.public_email {
-            Some(e) if !e.is_empty() => Some(Email::parse(e).map_err(|err| Error::invalid("public_email", err))?.as_str().to_owned()),
+            Some(e) if !e.is_empty() => {
+                Some(Email::parse(e).map_err(|err| Error::invalid("public_email", err))?.as_str().to_owned())
+            }
             _ => None,
         };
         let bio = request.bio.clone().unwrap_or_default();
@@ -177,7 +190,13 @@ impl Authority {
     }
 
     /// Applies an administrator's change. Fields are validated as on creation.
-    pub async fn update_user(&self, ctx: &AuditContext, id: i64, mut update: UserUpdate, password: Option<&str>) -> Result<User> {
+    pub async fn update_user(
+        &self,
+        ctx: &AuditContext,
+        id: i64,
+        mut update: UserUpdate,
+        password: Option<&str>,
+    ) -> Result<User> {
         if let Some(username) = &update.username {
             Username::parse(username).map_err(|e| Error::invalid("username", e))?;
         }
@@ -194,10 +213,8 @@ impl Authority {
                 Email::parse(email).map_err(|e| Error::invalid("public_email", e))?;
             }
         }
-        if let Some(bio) = &update.bio {
-            if bio.chars().count() > 255 {
-                return Err(Error::invalid("bio", "is too long (maximum is 255 characters)"));
-            }
+        if update.bio.as_ref().is_some_and(|bio| bio.chars().count() > 255) {
+            return Err(Error::invalid("bio", "is too long (maximum is 255 characters)"));
         }
         if let Some(password) = password {
             check_password(password)?;
@@ -214,7 +231,15 @@ impl Authority {
         let update = UserUpdate { state: Some(state), ..UserUpdate::default() };
         let user = self.store.update_user(id, &update, self.now()).await?.ok_or(Error::NotFound("User"))?;
         let event = if blocked { "user_blocked" } else { "user_unblocked" };
-        self.audit(ctx, event, "User", user.id, &format!("{} user {}", if blocked { "Blocked" } else { "Unblocked" }, user.username), &[]).await?;
+        self.audit(
+            ctx,
+            event,
+            "User",
+            user.id,
+            &format!("{} user {}", if blocked { "Blocked" } else { "Unblocked" }, user.username),
+            &[],
+        )
+        .await?;
         Ok(user)
     }
 
@@ -244,7 +269,8 @@ impl Authority {
         if project.owner_user_id == Some(user.id) {
             return Ok(Some(AccessLevel::Owner));
         }
-        let mut sources: Vec<MemberSource> = project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
+        let mut sources: Vec<MemberSource> =
+            project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
         sources.push(MemberSource::Project(project.id));
         self.highest_level(user, &sources).await
     }
@@ -323,7 +349,11 @@ impl Authority {
 
     pub async fn create_project(&self, ctx: &AuditContext, actor: &User, request: &CreateProject) -> Result<Project> {
         let (name, path) = match (request.name.as_deref(), request.path.as_deref()) {
-            (None, None) => return Err(Error::BadRequest("name, path are missing, at least one parameter must be provided".to_owned())),
+            (None, None) => {
+                return Err(Error::BadRequest(
+                    "name, path are missing, at least one parameter must be provided".to_owned(),
+                ));
+            }
             (Some(name), Some(path)) => (name.to_owned(), path.to_owned()),
             (Some(name), None) => (name.to_owned(), name.to_lowercase().replace(' ', "-")),
             (None, Some(path)) => (path.to_owned(), path.to_owned()),
@@ -367,13 +397,35 @@ impl Authority {
             now: self.now(),
         };
         let project = self.store.insert_project(&new).await?;
-        self.audit(ctx, "project_created", "Project", project.id, &format!("Created project {}", project.full_path), &[]).await?;
+        self.audit(
+            ctx,
+            "project_created",
+            "Project",
+            project.id,
+            &format!("Created project {}", project.full_path),
+            &[],
+        )
+        .await?;
         Ok(project)
     }
 
-    pub async fn update_project(&self, ctx: &AuditContext, project: &Project, update: &NamespaceUpdate) -> Result<Project> {
-        let project = self.store.update_project(project.id, update, self.now()).await?.ok_or(Error::NotFound("Project"))?;
-        self.audit(ctx, "project_updated", "Project", project.id, &format!("Updated project {}", project.full_path), &[]).await?;
+    pub async fn update_project(
+        &self,
+        ctx: &AuditContext,
+        project: &Project,
+        update: &NamespaceUpdate,
+    ) -> Result<Project> {
+        let project =
+            self.store.update_project(project.id, update, self.now()).await?.ok_or(Error::NotFound("Project"))?;
+        self.audit(
+            ctx,
+            "project_updated",
+            "Project",
+            project.id,
+            &format!("Updated project {}", project.full_path),
+            &[],
+        )
+        .await?;
         Ok(project)
     }
 
@@ -381,7 +433,15 @@ impl Authority {
         if !self.store.delete_project(project.id).await? {
             return Err(Error::NotFound("Project"));
         }
-        self.audit(ctx, "project_deleted", "Project", project.id, &format!("Deleted project {}", project.full_path), &[]).await
+        self.audit(
+            ctx,
+            "project_deleted",
+            "Project",
+            project.id,
+            &format!("Deleted project {}", project.full_path),
+            &[],
+        )
+        .await
     }
 
     /// Adds or changes a membership, checking that the actor may grant that level.
@@ -409,10 +469,8 @@ impl Authority {
             return Err(Error::forbidden());
         }
         self.store.user(change.user_id).await?.ok_or(Error::NotFound("User"))?;
-        if let Some(date) = change.expires_at {
-            if date <= self.now().date() {
-                return Err(Error::invalid("expires_at", "must be in the future"));
-            }
+        if change.expires_at.is_some_and(|date| date <= self.now().date()) {
+            return Err(Error::invalid("expires_at", "must be in the future"));
         }
         let member = Member {
             source,
@@ -424,9 +482,14 @@ impl Authority {
         };
         self.store.upsert_member(&member).await?;
         let (kind, id) = source_parts(source);
-        self.audit(ctx, "member_updated", kind, id, &format!("Set user {} to {}", change.user_id, change.access_level.name()), &[
-            ("access_level", change.access_level.value().to_string()),
-        ])
+        self.audit(
+            ctx,
+            "member_updated",
+            kind,
+            id,
+            &format!("Set user {} to {}", change.user_id, change.access_level.name()),
+            &[("access_level", change.access_level.value().to_string())],
+        )
         .await?;
         Ok(member)
     }
@@ -442,7 +505,9 @@ impl Authority {
         let existing = self.store.member(source, user_id).await?.ok_or(Error::NotFound("Member"))?;
         let is_group = matches!(source, MemberSource::Group(_));
         let leaving = user_id == actor.id;
-        if !leaving && !policy::can(actor.is_admin, actor_level, is_group, policy::Action::ManageMember(existing.access_level)) {
+        if !leaving
+            && !policy::can(actor.is_admin, actor_level, is_group, policy::Action::ManageMember(existing.access_level))
+        {
             return Err(Error::forbidden());
         }
         self.store.delete_member(source, user_id).await?;

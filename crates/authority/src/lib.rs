@@ -60,13 +60,7 @@ pub struct Authority {
 
 impl Authority {
     pub fn new(store: Arc<dyn Store>, config: AuthorityConfig, clock: Arc<dyn Clock>) -> Authority {
-        Authority {
-            store,
-            digester: config.digester,
-            pat_prefix: config.pat_prefix,
-            cell_id: config.cell_id,
-            clock,
-        }
+        Authority { store, digester: config.digester, pat_prefix: config.pat_prefix, cell_id: config.cell_id, clock }
     }
 
     pub fn now(&self) -> Timestamp {
@@ -86,8 +80,15 @@ impl Authority {
         self.store.save_settings(settings).await?;
         let saved = self.store.settings().await?;
         let detail = format!("{saved:?}");
-        self.audit(ctx, "application_settings_updated", "Instance", 0, "Changed application settings", &[("settings", detail)])
-            .await?;
+        self.audit(
+            ctx,
+            "application_settings_updated",
+            "Instance",
+            0,
+            "Changed application settings",
+            &[("settings", detail)],
+        )
+        .await?;
         Ok(saved)
     }
 }

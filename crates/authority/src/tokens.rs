@@ -29,7 +29,12 @@ pub struct IssuedToken {
 
 /// Checks a requested expiry date against the instance's rules: not today or earlier, not beyond the maximum
 /// lifetime; when none is given, the maximum lifetime if expiry is required, otherwise none.
-pub fn expiry(requested: Option<&str>, today: Date, settings: &Settings, default_days: Option<i64>) -> Result<Option<Date>> {
+pub fn expiry(
+    requested: Option<&str>,
+    today: Date,
+    settings: &Settings,
+    default_days: Option<i64>,
+) -> Result<Option<Date>> {
     let max = today.add_days(settings.max_lifetime_days());
     let Some(text) = requested.map(str::trim).filter(|t| !t.is_empty()) else {
         if !settings.require_personal_access_token_expiry {
@@ -73,15 +78,17 @@ impl Authority {
         let scopes = Scopes::parse_for(scopes, owner.is_admin).map_err(|e| Error::invalid("scopes", e))?;
         let now = self.now();
         let expires_at = expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
-        let issued = self
-            .issue(owner, name.as_str(), &description, scopes, impersonation, expires_at, None)
-            .await?;
+        let issued = self.issue(owner, name.as_str(), &description, scopes, impersonation, expires_at, None).await?;
         self.audit(
             ctx,
             if impersonation { "impersonation_token_created" } else { "personal_access_token_created" },
             "PersonalAccessToken",
             issued.token.id,
-            &format!("Created {} access token {}", if impersonation { "impersonation" } else { "personal" }, issued.token.id),
+            &format!(
+                "Created {} access token {}",
+                if impersonation { "impersonation" } else { "personal" },
+                issued.token.id
+            ),
             &[("token_name", issued.token.name.clone()), ("target_user_id", owner.id.to_string())],
         )
         .await?;
@@ -140,7 +147,8 @@ impl Authority {
         };
         let plaintext = tokens::mint(&self.pat_prefix.mint, &random, &payload)
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("token payload too large")))?;
-        let scopes = Scopes::parse(&["api", "admin_mode", "sudo"]).map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
+        let scopes =
+            Scopes::parse(&["api", "admin_mode", "sudo"]).map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
         let new = NewToken {
             user_id: 0,
             name: "bootstrap administrator token".to_owned(),
@@ -171,10 +179,14 @@ impl Authority {
             return Err(Error::BadRequest("Token already revoked".to_owned()));
         }
         let kind = if token.impersonation { "impersonation_token_revoked" } else { "personal_access_token_revoked" };
-        self.audit(ctx, kind, "PersonalAccessToken", token.id, &format!("Revoked access token {}", token.id), &[
-            ("token_name", token.name.clone()),
-            ("target_user_id", token.user_id.to_string()),
-        ])
+        self.audit(
+            ctx,
+            kind,
+            "PersonalAccessToken",
+            token.id,
+            &format!("Revoked access token {}", token.id),
+            &[("token_name", token.name.clone()), ("target_user_id", token.user_id.to_string())],
+        )
         .await
     }
 
@@ -207,10 +219,14 @@ impl Authority {
         let Some(rotated) = self.store.rotate_token(token.id, &new).await? else {
             return Err(Error::BadRequest("Token already revoked".to_owned()));
         };
-        self.audit(ctx, "personal_access_token_rotated", "PersonalAccessToken", token.id, &format!(
-            "Rotated access token {} into {}",
-            token.id, rotated.id
-        ), &[("new_token_id", rotated.id.to_string()), ("target_user_id", token.user_id.to_string())])
+        self.audit(
+            ctx,
+            "personal_access_token_rotated",
+            "PersonalAccessToken",
+            token.id,
+            &format!("Rotated access token {} into {}", token.id, rotated.id),
+            &[("new_token_id", rotated.id.to_string()), ("target_user_id", token.user_id.to_string())],
+        )
         .await?;
         Ok(IssuedToken { token: rotated, plaintext })
     }

@@ -62,7 +62,9 @@ pub enum UserCommand {
         #[arg(long)]
         search: Option<String>,
     },
-    Show { id: String },
+    Show {
+        id: String,
+    },
     /// Show the user the token belongs to.
     Me,
     Create {
@@ -78,8 +80,12 @@ pub enum UserCommand {
         #[arg(long)]
         admin: bool,
     },
-    Block { id: String },
-    Unblock { id: String },
+    Block {
+        id: String,
+    },
+    Unblock {
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,7 +115,9 @@ pub enum ProjectCommand {
         search: Option<String>,
     },
     /// Show a project by id or full path.
-    Show { id: String },
+    Show {
+        id: String,
+    },
     Create {
         #[arg(long)]
         name: String,
@@ -120,7 +128,9 @@ pub enum ProjectCommand {
         #[arg(long)]
         visibility: Option<String>,
     },
-    Delete { id: String },
+    Delete {
+        id: String,
+    },
 }
 
 /// A group or project whose members to manage.
@@ -173,7 +183,12 @@ impl Client {
     pub fn new(connection: &Connection) -> anyhow::Result<Client> {
         let token = std::env::var("TESSERA_TOKEN").context("set TESSERA_TOKEN to a personal access token")?;
         let config = ureq::Agent::config_builder().http_status_as_error(false).build();
-        Ok(Client { base: connection.url.trim_end_matches('/').to_owned(), token, agent: config.into(), json: connection.json })
+        Ok(Client {
+            base: connection.url.trim_end_matches('/').to_owned(),
+            token,
+            agent: config.into(),
+            json: connection.json,
+        })
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
@@ -189,7 +204,11 @@ impl Client {
         .with_context(|| format!("cannot reach {}", self.base))?;
         let status = response.status();
         let text = response.into_body().read_to_string().unwrap_or_default();
-        let value: Value = if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         if !status.is_success() {
             let message = value.get("message").or_else(|| value.get("error")).cloned().unwrap_or(value.clone());
             bail!("{} {}: {}", status.as_u16(), method, message);
@@ -228,7 +247,12 @@ fn print_table(rows: &[&Value], columns: &[&str]) {
         .map(|(i, c)| cells.iter().map(|r| r.get(i).map_or(0, |s| s.chars().count())).max().unwrap_or(0).max(c.len()))
         .collect();
     let line = |items: Vec<String>| {
-        items.iter().enumerate().map(|(i, s)| format!("{s:<w$}", w = widths.get(i).copied().unwrap_or(0))).collect::<Vec<_>>().join("  ")
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{s:<w$}", w = widths.get(i).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join("  ")
     };
     println!("{}", line(columns.iter().map(|c| c.to_uppercase()).collect()).trim_end());
     for row in cells {
@@ -269,14 +293,22 @@ pub fn token(connection: &Connection, command: TokenCommand) -> anyhow::Result<(
             print_issued(&client, &created);
         }
         TokenCommand::List { user_id, state } => {
-            let q = query(&[("user_id", user_id.map(|u| u.to_string())), ("state", state), ("per_page", Some("100".into()))]);
+            let q = query(&[
+                ("user_id", user_id.map(|u| u.to_string())),
+                ("state", state),
+                ("per_page", Some("100".into())),
+            ]);
             client.print(&client.call("GET", &format!("/personal_access_tokens{q}"), None)?, TOKEN_COLUMNS);
         }
         TokenCommand::Show { id } => {
             client.print(&client.call("GET", &format!("/personal_access_tokens/{}", enc(&id)), None)?, TOKEN_COLUMNS);
         }
         TokenCommand::Rotate { id, expires_at } => {
-            let rotated = client.call("POST", &format!("/personal_access_tokens/{}/rotate", enc(&id)), Some(json!({"expires_at": expires_at})))?;
+            let rotated = client.call(
+                "POST",
+                &format!("/personal_access_tokens/{}/rotate", enc(&id)),
+                Some(json!({"expires_at": expires_at})),
+            )?;
             print_issued(&client, &rotated);
         }
         TokenCommand::Revoke { id } => {
@@ -300,7 +332,11 @@ fn print_issued(client: &Client, value: &Value) {
 pub fn user(connection: &Connection, command: UserCommand) -> anyhow::Result<()> {
     let client = Client::new(connection)?;
     let value = match command {
-        UserCommand::List { search } => client.call("GET", &format!("/users{}", query(&[("search", search), ("per_page", Some("100".into()))])), None)?,
+        UserCommand::List { search } => client.call(
+            "GET",
+            &format!("/users{}", query(&[("search", search), ("per_page", Some("100".into()))])),
+            None,
+        )?,
         UserCommand::Show { id } => client.call("GET", &format!("/users/{}", enc(&id)), None)?,
         UserCommand::Me => client.call("GET", "/user", None)?,
         UserCommand::Create { username, email, name, password, admin } => {
@@ -327,11 +363,17 @@ pub fn user(connection: &Connection, command: UserCommand) -> anyhow::Result<()>
 pub fn group(connection: &Connection, command: GroupCommand) -> anyhow::Result<()> {
     let client = Client::new(connection)?;
     let value = match command {
-        GroupCommand::List { search } => client.call("GET", &format!("/groups{}", query(&[("search", search), ("per_page", Some("100".into()))])), None)?,
+        GroupCommand::List { search } => client.call(
+            "GET",
+            &format!("/groups{}", query(&[("search", search), ("per_page", Some("100".into()))])),
+            None,
+        )?,
         GroupCommand::Show { id } => client.call("GET", &format!("/groups/{}", enc(&id)), None)?,
-        GroupCommand::Create { name, path, parent_id, visibility } => {
-            client.call("POST", "/groups", Some(json!({"name": name, "path": path, "parent_id": parent_id, "visibility": visibility})))?
-        }
+        GroupCommand::Create { name, path, parent_id, visibility } => client.call(
+            "POST",
+            "/groups",
+            Some(json!({"name": name, "path": path, "parent_id": parent_id, "visibility": visibility})),
+        )?,
     };
     client.print(&value, GROUP_COLUMNS);
     Ok(())
@@ -340,7 +382,11 @@ pub fn group(connection: &Connection, command: GroupCommand) -> anyhow::Result<(
 pub fn project(connection: &Connection, command: ProjectCommand) -> anyhow::Result<()> {
     let client = Client::new(connection)?;
     let value = match command {
-        ProjectCommand::List { search } => client.call("GET", &format!("/projects{}", query(&[("search", search), ("per_page", Some("100".into()))])), None)?,
+        ProjectCommand::List { search } => client.call(
+            "GET",
+            &format!("/projects{}", query(&[("search", search), ("per_page", Some("100".into()))])),
+            None,
+        )?,
         ProjectCommand::Show { id } => client.call("GET", &format!("/projects/{}", enc(&id)), None)?,
         ProjectCommand::Create { name, path, namespace_id, visibility } => client.call(
             "POST",

@@ -12,8 +12,8 @@ mod time;
 
 pub use access::AccessLevel;
 pub use directory::{
-    AuditEvent, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings, Token,
-    TokenState, User, UserState, UserType, Visibility,
+    AuditEvent, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings, Token, TokenState, User,
+    UserState, UserType, Visibility,
 };
 pub use names::{Email, NameError, Path, TokenName, Username, validate_display_name};
 pub use scope::{Scope, ScopeError, Scopes};

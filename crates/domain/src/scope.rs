@@ -127,10 +127,8 @@ impl Scopes {
     /// Parses and checks that a non-administrator asks for no administrator scope.
     pub fn parse_for<S: AsRef<str>>(names: &[S], owner_is_admin: bool) -> Result<Scopes, ScopeError> {
         let scopes = Scopes::parse(names)?;
-        if !owner_is_admin {
-            if let Some(scope) = scopes.0.iter().find(|s| s.is_admin_only()) {
-                return Err(ScopeError::AdminOnly(*scope));
-            }
+        if let Some(scope) = scopes.0.iter().find(|s| !owner_is_admin && s.is_admin_only()) {
+            return Err(ScopeError::AdminOnly(*scope));
         }
         Ok(scopes)
     }

@@ -83,7 +83,8 @@ impl Config {
         let file = match config_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-                toml::from_str::<ConfigOverrides>(&text).with_context(|| format!("invalid configuration in {}", path.display()))?
+                toml::from_str::<ConfigOverrides>(&text)
+                    .with_context(|| format!("invalid configuration in {}", path.display()))?
             }
             None => ConfigOverrides::default(),
         };
@@ -127,7 +128,11 @@ fn check_prefix(prefix: &str, what: &str) -> anyhow::Result<()> {
 /// The digest keys: the configured secrets, or one kept in the data directory (created at first start).
 pub fn digest_keys(config: &Config) -> anyhow::Result<Vec<Vec<u8>>> {
     if !config.token_secrets.is_empty() {
-        return config.token_secrets.iter().map(|s| decode_hex(s.trim()).context("token_secrets must be hex")).collect();
+        return config
+            .token_secrets
+            .iter()
+            .map(|s| decode_hex(s.trim()).context("token_secrets must be hex"))
+            .collect();
     }
     let path = config.data_dir.join("token-digest.key");
     if !path.exists() {
@@ -162,7 +167,7 @@ fn encode_hex(bytes: &[u8]) -> String {
 }
 
 fn decode_hex(s: &str) -> anyhow::Result<Vec<u8>> {
-    anyhow::ensure!(s.len() % 2 == 0 && s.is_ascii(), "odd-length or non-ASCII hex");
+    anyhow::ensure!(s.len().is_multiple_of(2) && s.is_ascii(), "odd-length or non-ASCII hex");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(s.get(i..i + 2).unwrap_or("zz"), 16).map_err(|_| anyhow::anyhow!("invalid hex")))
@@ -199,7 +204,8 @@ mod tests {
 
     #[test]
     fn a_database_password_is_not_printed() {
-        let cli = ConfigOverrides { database_url: Some("postgres://u:hunter2pw@h/db".into()), ..ConfigOverrides::default() };
+        let cli =
+            ConfigOverrides { database_url: Some("postgres://u:hunter2pw@h/db".into()), ..ConfigOverrides::default() };
         let config = Config::resolve(cli, None).unwrap();
         assert!(!format!("{config:?}").contains("hunter2pw"));
     }

@@ -66,7 +66,8 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
         Ok(None) => None,
         Err(e) => anyhow::bail!("cannot create the first administrator: {e:?}"),
     };
-    let listener = TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener =
+        TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let state = api::AppState { authority, external_url: config.external_url.clone() };
     let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -119,6 +120,7 @@ fn restrict_permissions(_path: &Path, _mode: u32) {}
 
 /// Sets up structured logs on stderr, filtered by `TESSERA_LOG` (default `info`).
 pub fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -119,22 +119,22 @@ impl SqlStore {
 
 /// Maps a database error: unique violations name their field; everything else is internal.
 fn db_error(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            let msg = db.message().to_owned() + db.constraint().unwrap_or("");
-            for (needle, field) in [
-                ("username", "username"),
-                ("email", "email"),
-                ("full_path", "path"),
-                ("token_digest", "token"),
-                ("source_kind", "member"),
-            ] {
-                if msg.contains(needle) {
-                    return StoreError::Conflict(field);
-                }
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        let msg = db.message().to_owned() + db.constraint().unwrap_or("");
+        for (needle, field) in [
+            ("username", "username"),
+            ("email", "email"),
+            ("full_path", "path"),
+            ("token_digest", "token"),
+            ("source_kind", "member"),
+        ] {
+            if msg.contains(needle) {
+                return StoreError::Conflict(field);
             }
-            return StoreError::Conflict("value");
         }
+        return StoreError::Conflict("value");
     }
     StoreError::Other(anyhow::Error::new(e))
 }
@@ -150,7 +150,8 @@ const PROJECT_COLUMNS: &str = "p.project_id, p.namespace_id, p.name, p.path, p.f
     n.traversal_ids as namespace_traversal_ids, o.user_id as owner_user_id";
 const TOKEN_COLUMNS: &str = "token_id, user_id, name, description, scopes, impersonation, revoked, revoked_at, \
     expires_on, created_at, updated_at, last_used_at, last_used_ips, previous_token_id, organization_id";
-const AUDIT_COLUMNS: &str = "audit_event_id, author_id, entity_type, entity_id, event_name, details, ip_address, created_at";
+const AUDIT_COLUMNS: &str =
+    "audit_event_id, author_id, entity_type, entity_id, event_name, details, ip_address, created_at";
 const MEMBER_COLUMNS: &str = "source_kind, source_id, user_id, access_level, expires_on, created_by, created_at";
 
 fn source_args(source: MemberSource) -> (&'static str, i64) {
@@ -167,7 +168,8 @@ fn b(v: bool) -> i64 {
 #[async_trait]
 impl Store for SqlStore {
     async fn organization(&self, id: i64) -> StoreResult<Option<Organization>> {
-        let mut sql = Sql::new("select organization_id, name, path, created_at from organization where organization_id = ");
+        let mut sql =
+            Sql::new("select organization_id, name, path, created_at from organization where organization_id = ");
         sql.int(id);
         self.fetch_optional(&sql).await?.as_ref().map(organization_from_row).transpose()
     }
@@ -224,7 +226,9 @@ impl Store for SqlStore {
         }
         if let Some(username) = &update.username {
             // The personal namespace follows the username, and so do the paths of the user's projects.
-            let mut ns = Sql::new("select namespace_id, full_path from namespace where namespace_id = (select namespace_id from app_user where user_id = ");
+            let mut ns = Sql::new(
+                "select namespace_id, full_path from namespace where namespace_id = (select namespace_id from app_user where user_id = ",
+            );
             ns.int(id).push(")");
             let row = ns.query().fetch_one(&mut *tx).await.map_err(db_error)?;
             let ns_id: i64 = row.try_get("namespace_id").map_err(db_error)?;
@@ -308,15 +312,22 @@ impl Store for SqlStore {
 
     async fn insert_group(&self, group: &NewGroup) -> StoreResult<Group> {
         let (full_path, full_name) = match &group.parent {
-            Some(parent) => (format!("{}/{}", parent.full_path, group.path), format!("{} / {}", parent.full_name, group.name)),
+            Some(parent) => {
+                (format!("{}/{}", parent.full_path, group.path), format!("{} / {}", parent.full_name, group.name))
+            }
             None => (group.path.clone(), group.name.clone()),
         };
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         ensure_path_free(&mut tx, &full_path).await?;
-        let mut sql = Sql::new("insert into namespace (kind, name, path, full_path, full_path_lower, full_name, description, visibility, parent_id, organization_id, created_at) values ('group', ");
+        let mut sql = Sql::new(
+            "insert into namespace (kind, name, path, full_path, full_path_lower, full_name, description, visibility, parent_id, organization_id, created_at) values ('group', ",
+        );
         sql.text_arg(&group.name).push(", ").text_arg(&group.path).push(", ").text_arg(&full_path).push(", ");
         sql.text_arg(&full_path.to_lowercase()).push(", ").text_arg(&full_name).push(", ").text_arg(&group.description);
-        sql.push(", ").text_arg(group.visibility.as_str()).push(", ").arg(Arg::OptInt(group.parent.as_ref().map(|p| p.id)));
+        sql.push(", ")
+            .text_arg(group.visibility.as_str())
+            .push(", ")
+            .arg(Arg::OptInt(group.parent.as_ref().map(|p| p.id)));
         sql.push(", ").int(group.organization_id).push(", ").int(group.now.millis()).push(") returning namespace_id");
         let row = sql.query().fetch_one(&mut *tx).await.map_err(db_error)?;
         let id: i64 = row.try_get(0).map_err(db_error)?;
@@ -330,13 +341,15 @@ impl Store for SqlStore {
     }
 
     async fn group(&self, id: i64) -> StoreResult<Option<Group>> {
-        let mut sql = Sql::new(&format!("select {GROUP_COLUMNS} from namespace where kind = 'group' and namespace_id = "));
+        let mut sql =
+            Sql::new(&format!("select {GROUP_COLUMNS} from namespace where kind = 'group' and namespace_id = "));
         sql.int(id);
         self.fetch_optional(&sql).await?.as_ref().map(group_from_row).transpose()
     }
 
     async fn group_by_path(&self, full_path: &str) -> StoreResult<Option<Group>> {
-        let mut sql = Sql::new(&format!("select {GROUP_COLUMNS} from namespace where kind = 'group' and full_path_lower = "));
+        let mut sql =
+            Sql::new(&format!("select {GROUP_COLUMNS} from namespace where kind = 'group' and full_path_lower = "));
         sql.text_arg(&full_path.to_lowercase());
         self.fetch_optional(&sql).await?.as_ref().map(group_from_row).transpose()
     }
@@ -376,7 +389,9 @@ impl Store for SqlStore {
         let full_name = format!("{} / {}", project.namespace_full_name, project.name);
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         ensure_path_free(&mut tx, &full_path).await?;
-        let mut sql = Sql::new("insert into project (namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values (");
+        let mut sql = Sql::new(
+            "insert into project (namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values (",
+        );
         sql.int(project.namespace_id).push(", ").text_arg(&project.name).push(", ").text_arg(&project.path).push(", ");
         sql.text_arg(&full_path).push(", ").text_arg(&full_path.to_lowercase()).push(", ").text_arg(&full_name);
         sql.push(", ").text_arg(&project.description).push(", ").text_arg(project.visibility.as_str()).push(", ");
@@ -404,7 +419,10 @@ impl Store for SqlStore {
         let mut sql = Sql::new(PROJECT_FROM);
         sql.push(" where 1 = 1");
         if let Some(viewer) = filter.viewer {
-            sql.push(" and (o.user_id = ").int(viewer).push(" or exists (select 1 from member m where m.user_id = ").int(viewer);
+            sql.push(" and (o.user_id = ")
+                .int(viewer)
+                .push(" or exists (select 1 from member m where m.user_id = ")
+                .int(viewer);
             sql.push(" and ((m.source_kind = 'project' and m.source_id = p.project_id) or (m.source_kind = 'group' and n.traversal_ids like '%/' || m.source_id || '/%')))");
             push_visibilities(&mut sql, "p", &filter.visibilities);
             sql.push(")");
@@ -443,9 +461,20 @@ impl Store for SqlStore {
 
     async fn upsert_member(&self, member: &Member) -> StoreResult<()> {
         let (kind, id) = source_args(member.source);
-        let mut sql = Sql::new("insert into member (source_kind, source_id, user_id, access_level, expires_on, created_by, created_at) values (");
-        sql.text_arg(kind).push(", ").int(id).push(", ").int(member.user_id).push(", ").int(member.access_level.value());
-        sql.push(", ").arg(Arg::OptInt(member.expires_at.map(Date::days))).push(", ").arg(Arg::OptInt(member.created_by));
+        let mut sql = Sql::new(
+            "insert into member (source_kind, source_id, user_id, access_level, expires_on, created_by, created_at) values (",
+        );
+        sql.text_arg(kind)
+            .push(", ")
+            .int(id)
+            .push(", ")
+            .int(member.user_id)
+            .push(", ")
+            .int(member.access_level.value());
+        sql.push(", ")
+            .arg(Arg::OptInt(member.expires_at.map(Date::days)))
+            .push(", ")
+            .arg(Arg::OptInt(member.created_by));
         sql.push(", ").int(member.created_at.millis());
         sql.push(") on conflict (source_kind, source_id, user_id) do update set access_level = excluded.access_level, expires_on = excluded.expires_on");
         sql.query().execute(&self.pool).await.map_err(db_error)?;
@@ -578,7 +607,11 @@ impl Store for SqlStore {
 
     async fn revoke_token(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
         let mut sql = Sql::new("update personal_access_token set revoked = 1, revoked_at = ");
-        sql.int(now.millis()).push(", updated_at = ").int(now.millis()).push(" where revoked = 0 and token_id = ").int(id);
+        sql.int(now.millis())
+            .push(", updated_at = ")
+            .int(now.millis())
+            .push(" where revoked = 0 and token_id = ")
+            .int(id);
         let done = sql.query().execute(&self.pool).await.map_err(db_error)?;
         Ok(done.rows_affected() == 1)
     }
@@ -606,7 +639,11 @@ impl Store for SqlStore {
         let ids = rows.iter().map(|row| row.try_get::<i64, _>(0).map_err(db_error)).collect::<StoreResult<Vec<_>>>()?;
         if !ids.is_empty() {
             let mut revoke = Sql::new("update personal_access_token set revoked = 1, revoked_at = ");
-            revoke.int(now.millis()).push(", updated_at = ").int(now.millis()).push(" where revoked = 0 and token_id in ");
+            revoke
+                .int(now.millis())
+                .push(", updated_at = ")
+                .int(now.millis())
+                .push(" where revoked = 0 and token_id in ");
             revoke.int_list(&ids);
             revoke.query().execute(&mut *tx).await.map_err(db_error)?;
         }
@@ -616,7 +653,11 @@ impl Store for SqlStore {
 
     async fn touch_token(&self, id: i64, last_used_at: Timestamp, ips: &[String]) -> StoreResult<()> {
         let mut sql = Sql::new("update personal_access_token set last_used_at = ");
-        sql.int(last_used_at.millis()).push(", last_used_ips = ").text_arg(&ips.join(",")).push(" where token_id = ").int(id);
+        sql.int(last_used_at.millis())
+            .push(", last_used_ips = ")
+            .text_arg(&ips.join(","))
+            .push(" where token_id = ")
+            .int(id);
         sql.query().execute(&self.pool).await.map_err(db_error)?;
         Ok(())
     }
@@ -636,7 +677,10 @@ impl Store for SqlStore {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         for (name, value) in settings_pairs(settings) {
             let mut sql = Sql::new("insert into setting (name, value) values (");
-            sql.text_arg(name).push(", ").text_arg(&value).push(") on conflict (name) do update set value = excluded.value");
+            sql.text_arg(name)
+                .push(", ")
+                .text_arg(&value)
+                .push(") on conflict (name) do update set value = excluded.value");
             sql.query().execute(&mut *tx).await.map_err(db_error)?;
         }
         tx.commit().await.map_err(db_error)?;
@@ -644,7 +688,9 @@ impl Store for SqlStore {
     }
 
     async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()> {
-        let mut sql = Sql::new("insert into audit_event (author_id, entity_type, entity_id, event_name, details, ip_address, created_at) values (");
+        let mut sql = Sql::new(
+            "insert into audit_event (author_id, entity_type, entity_id, event_name, details, ip_address, created_at) values (",
+        );
         sql.arg(Arg::OptInt(event.author_id)).push(", ").text_arg(&event.entity_type).push(", ").int(event.entity_id);
         sql.push(", ").text_arg(&event.event_name).push(", ").text_arg(&event.details).push(", ");
         sql.arg(Arg::OptText(event.ip_address.clone())).push(", ").int(event.created_at.millis()).push(")");
@@ -690,32 +736,55 @@ async fn ensure_path_free(tx: &mut sqlx::Transaction<'_, sqlx::Any>, full_path: 
 
 async fn insert_user_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, user: &NewUser) -> StoreResult<i64> {
     ensure_path_free(tx, &user.username).await?;
-    let mut ns = Sql::new("insert into namespace (kind, name, path, full_path, full_path_lower, full_name, visibility, organization_id, created_at) values ('user', ");
+    let mut ns = Sql::new(
+        "insert into namespace (kind, name, path, full_path, full_path_lower, full_name, visibility, organization_id, created_at) values ('user', ",
+    );
     ns.text_arg(&user.name).push(", ").text_arg(&user.username).push(", ").text_arg(&user.username).push(", ");
-    ns.text_arg(&user.username.to_lowercase()).push(", ").text_arg(&user.name).push(", 'private', ").int(user.organization_id);
+    ns.text_arg(&user.username.to_lowercase())
+        .push(", ")
+        .text_arg(&user.name)
+        .push(", 'private', ")
+        .int(user.organization_id);
     ns.push(", ").int(user.now.millis()).push(") returning namespace_id");
     let row = ns.query().fetch_one(&mut **tx).await.map_err(db_error)?;
     let ns_id: i64 = row.try_get(0).map_err(db_error)?;
     let mut upd = Sql::new("update namespace set traversal_ids = ");
     upd.text_arg(&encode_ids(&[ns_id])).push(" where namespace_id = ").int(ns_id);
     upd.query().execute(&mut **tx).await.map_err(db_error)?;
-    let mut sql = Sql::new("insert into app_user (username, username_lower, email, email_lower, name, password_hash, is_admin, user_type, bio, public_email, can_create_group, external, namespace_id, organization_id, created_at, updated_at) values (");
+    let mut sql = Sql::new(
+        "insert into app_user (username, username_lower, email, email_lower, name, password_hash, is_admin, user_type, bio, public_email, can_create_group, external, namespace_id, organization_id, created_at, updated_at) values (",
+    );
     sql.text_arg(&user.username).push(", ").text_arg(&user.username.to_lowercase()).push(", ").text_arg(&user.email);
     sql.push(", ").text_arg(&user.email.to_lowercase()).push(", ").text_arg(&user.name).push(", ");
     sql.arg(Arg::OptText(user.password_hash.clone())).push(", ").int(b(user.is_admin)).push(", ");
-    sql.text_arg(user.user_type.as_str()).push(", ").text_arg(&user.bio).push(", ").arg(Arg::OptText(user.public_email.clone()));
+    sql.text_arg(user.user_type.as_str())
+        .push(", ")
+        .text_arg(&user.bio)
+        .push(", ")
+        .arg(Arg::OptText(user.public_email.clone()));
     sql.push(", ").int(b(user.can_create_group)).push(", ").int(b(user.external)).push(", ").int(ns_id).push(", ");
-    sql.int(user.organization_id).push(", ").int(user.now.millis()).push(", ").int(user.now.millis()).push(") returning user_id");
+    sql.int(user.organization_id)
+        .push(", ")
+        .int(user.now.millis())
+        .push(", ")
+        .int(user.now.millis())
+        .push(") returning user_id");
     let row = sql.query().fetch_one(&mut **tx).await.map_err(db_error)?;
     row.try_get(0).map_err(db_error)
 }
 
 async fn insert_token_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, token: &NewToken) -> StoreResult<i64> {
-    let mut sql = Sql::new("insert into personal_access_token (user_id, name, description, token_digest, scopes, impersonation, expires_on, created_at, updated_at, previous_token_id, organization_id) values (");
+    let mut sql = Sql::new(
+        "insert into personal_access_token (user_id, name, description, token_digest, scopes, impersonation, expires_on, created_at, updated_at, previous_token_id, organization_id) values (",
+    );
     sql.int(token.user_id).push(", ").text_arg(&token.name).push(", ").text_arg(&token.description).push(", ");
     sql.text_arg(&token.digest).push(", ").text_arg(&token.scopes.to_stored()).push(", ").int(b(token.impersonation));
     sql.push(", ").arg(Arg::OptInt(token.expires_at.map(Date::days))).push(", ").int(token.now.millis()).push(", ");
-    sql.int(token.now.millis()).push(", ").arg(Arg::OptInt(token.previous_token_id)).push(", ").int(token.organization_id);
+    sql.int(token.now.millis())
+        .push(", ")
+        .arg(Arg::OptInt(token.previous_token_id))
+        .push(", ")
+        .int(token.organization_id);
     sql.push(") returning token_id");
     let row = sql.query().fetch_one(&mut **tx).await.map_err(db_error)?;
     row.try_get(0).map_err(db_error)

@@ -52,7 +52,10 @@ pub fn encode_ids(ids: &[i64]) -> String {
 }
 
 fn decode_ids(text: &str) -> StoreResult<Vec<i64>> {
-    text.split('/').filter(|s| !s.is_empty()).map(|s| s.parse::<i64>().map_err(|_| bad("traversal ids", text))).collect()
+    text.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<i64>().map_err(|_| bad("traversal ids", text)))
+        .collect()
 }
 
 pub fn organization_from_row(row: &AnyRow) -> StoreResult<Organization> {

@@ -1,8 +1,8 @@
 //! A small builder for statements whose WHERE clauses depend on filters, with `$n` placeholders that
 //! both SQLite and PostgreSQL accept.
 
-use sqlx::any::AnyArguments;
 use sqlx::Any;
+use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
 #[derive(Debug, Clone)]

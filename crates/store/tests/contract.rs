@@ -1,8 +1,8 @@
 //! The store contract, run against SQLite, and against PostgreSQL when `TEST_DATABASE_URL` is set.
 
-use authority::{
-    DirectoryFilter, NewGroup, NewToken, NewUser, Page, Store, StoreError, TokenFilter, UserUpdate,
-};
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly on anything unexpected")]
+
+use authority::{DirectoryFilter, NewGroup, NewToken, NewUser, Page, Store, StoreError, TokenFilter, UserUpdate};
 use domain::{AccessLevel, Date, Member, MemberSource, Scopes, Settings, Timestamp, UserState, UserType, Visibility};
 use store::SqlStore;
 use store::testing::TestDatabase;
@@ -152,7 +152,12 @@ async fn token_lists_filter_by_state_and_owner() {
         store.insert_token(&new_token(alice.id, "a2", None)).await.unwrap();
         store.insert_token(&new_token(bob.id, "b1", None)).await.unwrap();
         store.revoke_token(a1.id, now()).await.unwrap();
-        let filter = TokenFilter { user_id: Some(alice.id), active: Some(true), today: Some(now().date()), ..TokenFilter::default() };
+        let filter = TokenFilter {
+            user_id: Some(alice.id),
+            active: Some(true),
+            today: Some(now().date()),
+            ..TokenFilter::default()
+        };
         let (tokens, total) = store.list_tokens(&filter, PAGE).await.unwrap();
         assert_eq!(total, 1);
         assert_eq!(tokens.len(), 1);

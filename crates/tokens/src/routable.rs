@@ -74,7 +74,7 @@ impl RoutingPayload {
             }
             out.push(key);
             out.push(':');
-            out.push_str(&base36(u64::from(value), 0));
+            out.push_str(&base36(value, 0));
         }
         out
     }
@@ -184,7 +184,8 @@ pub fn parse<'a>(token: &str, prefix: &'a Prefix) -> Result<(&'a str, RoutingPay
     if len_text.len() != 2 {
         return Err(FormatError::Shape);
     }
-    let body_len = usize::try_from(parse_base36(len_text).ok_or(FormatError::Shape)?).map_err(|_| FormatError::Shape)?;
+    let body_len =
+        usize::try_from(parse_base36(len_text).ok_or(FormatError::Shape)?).map_err(|_| FormatError::Shape)?;
     let body = prefixed_body.strip_prefix(matched.as_str()).ok_or(FormatError::Prefix)?;
     if body.len() != body_len {
         return Err(FormatError::Shape);

@@ -35,7 +35,10 @@ fn every_credential_failure_gets_the_same_401() {
     let app = TestApp::spawn();
     let user = app.create_user("alice");
     let (revoked_id, revoked) = app.token_for(user, &["api"]);
-    assert_eq!(app.call(&app.admin_token, "DELETE", &format!("/personal_access_tokens/{revoked_id}"), None).status, 204);
+    assert_eq!(
+        app.call(&app.admin_token, "DELETE", &format!("/personal_access_tokens/{revoked_id}"), None).status,
+        204
+    );
     let (_, blocked) = app.token_for(user, &["api"]);
     let (_, good) = app.token_for(user, &["api"]);
     // A well-formed token with a valid checksum that was never issued.
@@ -67,7 +70,8 @@ fn two_different_credentials_are_refused() {
     let user = app.create_user("alice");
     let (_, other) = app.token_for(user, &["api"]);
     let bearer = format!("Bearer {other}");
-    let reply = app.raw("GET", "/api/v4/user", &[("PRIVATE-TOKEN", &app.admin_token), ("Authorization", &bearer)], None);
+    let reply =
+        app.raw("GET", "/api/v4/user", &[("PRIVATE-TOKEN", &app.admin_token), ("Authorization", &bearer)], None);
     assert_generic_401(&reply);
 }
 
@@ -123,7 +127,10 @@ fn sudo_acts_as_another_user_only_with_the_sudo_scope() {
 fn with_admin_mode_on_administrator_actions_need_the_admin_mode_scope() {
     let app = TestApp::spawn();
     let (_, api_only) = app.token_for(1, &["api"]);
-    assert_eq!(app.call(&app.admin_token, "PUT", "/application/settings", Some(json!({"admin_mode": true}))).status, 200);
+    assert_eq!(
+        app.call(&app.admin_token, "PUT", "/application/settings", Some(json!({"admin_mode": true}))).status,
+        200
+    );
     assert_eq!(app.get(&api_only, "/users").status, 200, "non-admin reads still work");
     assert_eq!(app.get(&api_only, "/audit_events").status, 403);
     assert_eq!(app.get(&app.admin_token, "/audit_events").status, 200);

@@ -28,7 +28,12 @@ fn malformed_bodies_are_refused_and_change_nothing() {
     ];
     for (content_type, body) in cases {
         let reply = app.raw("POST", path, &auth, Some((content_type, body)));
-        assert!((400..500).contains(&reply.status), "{content_type} {:?} -> {}", String::from_utf8_lossy(body), reply.status);
+        assert!(
+            (400..500).contains(&reply.status),
+            "{content_type} {:?} -> {}",
+            String::from_utf8_lossy(body),
+            reply.status
+        );
         assert!(reply.body.get("error").is_some() || reply.body.get("message").is_some(), "{}", reply.text);
     }
     assert_eq!(token_count(&app), before);
@@ -38,7 +43,12 @@ fn malformed_bodies_are_refused_and_change_nothing() {
 fn form_encoded_bodies_work_like_json() {
     let app = TestApp::spawn();
     let auth = [("PRIVATE-TOKEN", app.admin_token.as_str())];
-    let reply = app.raw("POST", "/api/v4/user/personal_access_tokens", &auth, Some(("application/x-www-form-urlencoded", b"name=n&scopes%5B%5D=api&scopes%5B%5D=read_user")));
+    let reply = app.raw(
+        "POST",
+        "/api/v4/user/personal_access_tokens",
+        &auth,
+        Some(("application/x-www-form-urlencoded", b"name=n&scopes%5B%5D=api&scopes%5B%5D=read_user")),
+    );
     assert_eq!(reply.status, 201, "{}", reply.text);
     assert_eq!(reply.body["scopes"], json!(["api", "read_user"]));
 }
@@ -47,12 +57,21 @@ fn form_encoded_bodies_work_like_json() {
 fn names_over_255_characters_and_past_dates_are_refused() {
     let app = TestApp::spawn();
     let before = token_count(&app);
-    let long = app.post(&app.admin_token, "/user/personal_access_tokens", json!({"name": "x".repeat(256), "scopes": ["api"]}));
+    let long =
+        app.post(&app.admin_token, "/user/personal_access_tokens", json!({"name": "x".repeat(256), "scopes": ["api"]}));
     assert_eq!(long.status, 400);
     assert!(long.body["message"]["name"].is_array());
-    let past = app.post(&app.admin_token, "/user/personal_access_tokens", json!({"name": "x", "scopes": ["api"], "expires_at": "2020-01-01"}));
+    let past = app.post(
+        &app.admin_token,
+        "/user/personal_access_tokens",
+        json!({"name": "x", "scopes": ["api"], "expires_at": "2020-01-01"}),
+    );
     assert_eq!(past.status, 400);
-    let garbage = app.post(&app.admin_token, "/user/personal_access_tokens", json!({"name": "x", "scopes": ["api"], "expires_at": "soon"}));
+    let garbage = app.post(
+        &app.admin_token,
+        "/user/personal_access_tokens",
+        json!({"name": "x", "scopes": ["api"], "expires_at": "soon"}),
+    );
     assert_eq!(garbage.status, 400);
     assert_eq!(garbage.body["error"], "expires_at is invalid");
     assert_eq!(token_count(&app), before);
@@ -61,12 +80,15 @@ fn names_over_255_characters_and_past_dates_are_refused() {
 #[test]
 fn ids_that_do_not_exist_are_404s() {
     let app = TestApp::spawn();
-    for path in ["/users/9999", "/projects/9999", "/groups/9999", "/groups/nope%2Fnothing", "/users/abc", "/audit_events/9999"] {
+    for path in
+        ["/users/9999", "/projects/9999", "/groups/9999", "/groups/nope%2Fnothing", "/users/abc", "/audit_events/9999"]
+    {
         let reply = app.get(&app.admin_token, path);
         assert_eq!(reply.status, 404, "{path}");
         assert!(reply.body["message"].as_str().unwrap().starts_with("404 "), "{path}");
     }
-    let reply = app.post(&app.admin_token, "/users/9999/personal_access_tokens", json!({"name": "x", "scopes": ["api"]}));
+    let reply =
+        app.post(&app.admin_token, "/users/9999/personal_access_tokens", json!({"name": "x", "scopes": ["api"]}));
     assert_eq!(reply.status, 404);
     assert_eq!(app.get(&app.admin_token, "/no/such/route").status, 404);
 }
@@ -85,7 +107,12 @@ fn wrong_pagination_parameters_are_refused() {
 fn an_oversized_body_is_refused() {
     let app = TestApp::spawn();
     let body = json!({"name": "x", "scopes": ["api"], "description": "d".repeat(100_000)}).to_string();
-    let reply = app.raw("POST", "/api/v4/user/personal_access_tokens", &[("PRIVATE-TOKEN", &app.admin_token)], Some(("application/json", body.as_bytes())));
+    let reply = app.raw(
+        "POST",
+        "/api/v4/user/personal_access_tokens",
+        &[("PRIVATE-TOKEN", &app.admin_token)],
+        Some(("application/json", body.as_bytes())),
+    );
     assert!((400..500).contains(&reply.status));
 }
 
@@ -104,6 +131,10 @@ fn user_fields_are_validated() {
         assert_eq!(reply.status, 400, "{body}");
     }
     app.create_user("alice");
-    let dup = app.post(&app.admin_token, "/users", json!({"username": "ALICE", "email": "x@example.com", "name": "A", "password": "long enough pw"}));
+    let dup = app.post(
+        &app.admin_token,
+        "/users",
+        json!({"username": "ALICE", "email": "x@example.com", "name": "A", "password": "long enough pw"}),
+    );
     assert_eq!(dup.status, 409);
 }

@@ -18,7 +18,11 @@ fn group_membership_is_inherited_by_subgroups_and_their_projects() {
     assert_eq!(project.status, 201, "{}", project.text);
     assert_eq!(project.body["path_with_namespace"], "top/sub/proj");
     assert_eq!(app.get(&alice_token, "/projects/top%2Fsub%2Fproj").status, 404, "private and not a member");
-    let added = app.post(&app.admin_token, &format!("/groups/{top_id}/members"), json!({"user_id": alice, "access_level": "30"}));
+    let added = app.post(
+        &app.admin_token,
+        &format!("/groups/{top_id}/members"),
+        json!({"user_id": alice, "access_level": "30"}),
+    );
     assert_eq!(added.status, 201, "{}", added.text);
     assert_eq!(added.body["access_level"], 30);
     let by_path = app.get(&alice_token, "/projects/top%2Fsub%2Fproj");
@@ -41,12 +45,14 @@ fn a_developer_creates_projects_but_cannot_change_members_or_make_owners() {
     app.post(&app.admin_token, &format!("/groups/{gid}/members"), json!({"user_id": alice, "access_level": 30}));
     let project = app.post(&alice_token, "/projects", json!({"name": "P", "namespace_id": gid}));
     assert_eq!(project.status, 201);
-    let refused = app.post(&alice_token, &format!("/groups/{gid}/members"), json!({"user_id": bob, "access_level": 10}));
+    let refused =
+        app.post(&alice_token, &format!("/groups/{gid}/members"), json!({"user_id": bob, "access_level": 10}));
     assert_eq!(refused.status, 403);
     app.call(&app.admin_token, "PUT", &format!("/groups/{gid}/members/{alice}"), Some(json!({"access_level": 40})));
     let ok = app.post(&alice_token, &format!("/groups/{gid}/members"), json!({"user_id": bob, "access_level": 40}));
     assert_eq!(ok.status, 201);
-    let owner = app.call(&alice_token, "PUT", &format!("/groups/{gid}/members/{bob}"), Some(json!({"access_level": 50})));
+    let owner =
+        app.call(&alice_token, "PUT", &format!("/groups/{gid}/members/{bob}"), Some(json!({"access_level": 50})));
     assert_eq!(owner.status, 403, "a maintainer cannot make an owner");
     let bad = app.post(&alice_token, &format!("/groups/{gid}/members"), json!({"user_id": bob, "access_level": 35}));
     assert_eq!(bad.status, 400);
@@ -68,11 +74,20 @@ fn public_projects_are_readable_without_a_token_and_private_ones_are_hidden() {
 fn administrators_manage_users() {
     let app = TestApp::spawn();
     let alice = app.create_user("alice");
-    let updated = app.call(&app.admin_token, "PUT", &format!("/users/{alice}"), Some(json!({"name": "Alice A.", "bio": "hi"})));
+    let updated =
+        app.call(&app.admin_token, "PUT", &format!("/users/{alice}"), Some(json!({"name": "Alice A.", "bio": "hi"})));
     assert_eq!(updated.status, 200);
     assert_eq!(updated.body["name"], "Alice A.");
     let (_, alice_token) = app.token_for(alice, &["api"]);
-    assert_eq!(app.post(&alice_token, "/users", json!({"username": "x", "email": "x@example.com", "name": "x", "password": "long password"})).status, 403);
+    assert_eq!(
+        app.post(
+            &alice_token,
+            "/users",
+            json!({"username": "x", "email": "x@example.com", "name": "x", "password": "long password"})
+        )
+        .status,
+        403
+    );
     assert_eq!(app.call(&alice_token, "PUT", &format!("/users/{alice}"), Some(json!({"admin": true}))).status, 403);
     let others = app.get(&alice_token, "/users");
     assert!(others.body[0].get("email").is_none(), "non-admins see basic fields");

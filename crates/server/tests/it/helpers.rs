@@ -131,7 +131,11 @@ impl TestApp {
 
     /// Issues a token to `user_id` with `scopes`, as the administrator; returns (id, plaintext).
     pub fn token_for(&self, user_id: i64, scopes: &[&str]) -> (i64, String) {
-        let reply = self.post(&self.admin_token, &format!("/users/{user_id}/personal_access_tokens"), json!({"name": "t", "scopes": scopes}));
+        let reply = self.post(
+            &self.admin_token,
+            &format!("/users/{user_id}/personal_access_tokens"),
+            json!({"name": "t", "scopes": scopes}),
+        );
         assert_eq!(reply.status, 201, "{}", reply.text);
         (reply.body["id"].as_i64().unwrap(), reply.body["token"].as_str().unwrap().to_owned())
     }

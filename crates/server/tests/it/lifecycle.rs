@@ -9,7 +9,11 @@ fn a_token_expires_at_midnight_utc_of_its_expiry_date() {
     let app = TestApp::spawn();
     let user = app.create_user("alice");
     let tomorrow = app.clock_today().add_days(1).to_string();
-    let created = app.post(&app.admin_token, &format!("/users/{user}/personal_access_tokens"), json!({"name": "t", "scopes": ["api"], "expires_at": tomorrow}));
+    let created = app.post(
+        &app.admin_token,
+        &format!("/users/{user}/personal_access_tokens"),
+        json!({"name": "t", "scopes": ["api"], "expires_at": tomorrow}),
+    );
     assert_eq!(created.status, 201);
     let token = created.body["token"].as_str().unwrap().to_owned();
     assert_eq!(app.get(&token, "/user").status, 200);
@@ -38,12 +42,21 @@ fn the_maximum_lifetime_and_required_expiry_follow_the_settings() {
     assert_eq!(settings.status, 200);
     assert_eq!(settings.body["max_personal_access_token_lifetime"], 30);
     let too_late = app.clock_today().add_days(31).to_string();
-    let refused = app.post(&app.admin_token, "/user/personal_access_tokens", json!({"name": "t", "scopes": ["api"], "expires_at": too_late}));
+    let refused = app.post(
+        &app.admin_token,
+        "/user/personal_access_tokens",
+        json!({"name": "t", "scopes": ["api"], "expires_at": too_late}),
+    );
     assert_eq!(refused.status, 400);
     assert!(refused.body["message"]["expires_at"][0].as_str().unwrap().starts_with("must be before"));
     let open = app.post(&app.admin_token, "/user/personal_access_tokens", json!({"name": "t", "scopes": ["api"]}));
     assert_eq!(open.body["expires_at"], serde_json::Value::Null);
-    let bad = app.call(&app.admin_token, "PUT", "/application/settings", Some(json!({"max_personal_access_token_lifetime": 1000})));
+    let bad = app.call(
+        &app.admin_token,
+        "PUT",
+        "/application/settings",
+        Some(json!({"max_personal_access_token_lifetime": 1000})),
+    );
     assert_eq!(bad.status, 400);
 }
 

@@ -11,11 +11,8 @@ fn a_second_start_on_the_same_data_prints_no_token_and_keeps_the_first_one_worki
     let running = runtime.block_on(server::start(&config)).unwrap();
     assert!(running.admin_token.is_none());
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let response = agent
-        .get(&format!("http://{}/api/v4/user", running.addr))
-        .header("PRIVATE-TOKEN", &token)
-        .call()
-        .unwrap();
+    let response =
+        agent.get(&format!("http://{}/api/v4/user", running.addr)).header("PRIVATE-TOKEN", &token).call().unwrap();
     assert_eq!(response.status().as_u16(), 200);
     runtime.block_on(running.stop()).unwrap();
     runtime.block_on(database.drop_database()).unwrap();

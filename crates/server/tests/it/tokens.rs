@@ -9,9 +9,26 @@ fn a_user_creates_lists_shows_and_revokes_their_own_token() {
     let app = TestApp::spawn();
     let user = app.create_user("alice");
     let (_, token) = app.token_for(user, &["api"]);
-    let created = app.post(&token, "/user/personal_access_tokens", json!({"name": "ci", "scopes": ["read_api"], "description": "for CI"}));
+    let created = app.post(
+        &token,
+        "/user/personal_access_tokens",
+        json!({"name": "ci", "scopes": ["read_api"], "description": "for CI"}),
+    );
     assert_eq!(created.status, 201, "{}", created.text);
-    for field in ["id", "name", "revoked", "created_at", "scopes", "user_id", "last_used_at", "active", "expires_at", "token", "expired", "description"] {
+    for field in [
+        "id",
+        "name",
+        "revoked",
+        "created_at",
+        "scopes",
+        "user_id",
+        "last_used_at",
+        "active",
+        "expires_at",
+        "token",
+        "expired",
+        "description",
+    ] {
         assert!(created.body.get(field).is_some(), "missing {field}");
     }
     assert_eq!(created.body["scopes"], json!(["read_api"]));
@@ -49,7 +66,11 @@ fn someone_elses_token_looks_like_no_token_at_all() {
 fn administrator_scopes_are_refused_to_other_users() {
     let app = TestApp::spawn();
     let user = app.create_user("alice");
-    let reply = app.post(&app.admin_token, &format!("/users/{user}/personal_access_tokens"), json!({"name": "x", "scopes": ["sudo"]}));
+    let reply = app.post(
+        &app.admin_token,
+        &format!("/users/{user}/personal_access_tokens"),
+        json!({"name": "x", "scopes": ["sudo"]}),
+    );
     assert_eq!(reply.status, 400);
     assert!(reply.body["message"]["scopes"].is_array());
 }
@@ -116,7 +137,11 @@ fn self_rotate_rotates_only_itself() {
     let (_, rotator) = app.token_for(user, &["self_rotate"]);
     assert_eq!(app.post(&rotator, &format!("/personal_access_tokens/{other_id}/rotate"), json!({})).status, 403);
     assert_eq!(app.get(&rotator, "/user").status, 403);
-    let rotated = app.post(&rotator, "/personal_access_tokens/self/rotate", json!({"expires_at": app.clock_today().add_days(30).to_string()}));
+    let rotated = app.post(
+        &rotator,
+        "/personal_access_tokens/self/rotate",
+        json!({"expires_at": app.clock_today().add_days(30).to_string()}),
+    );
     assert_eq!(rotated.status, 200, "{}", rotated.text);
     assert_eq!(rotated.body["scopes"], json!(["self_rotate"]));
 }
@@ -134,7 +159,11 @@ fn a_token_revokes_itself_with_any_scope() {
 fn impersonation_tokens_are_hidden_from_their_user_and_refused_when_impersonation_is_disabled() {
     let app = TestApp::spawn();
     let user = app.create_user("alice");
-    let created = app.post(&app.admin_token, &format!("/users/{user}/impersonation_tokens"), json!({"name": "imp", "scopes": ["api"]}));
+    let created = app.post(
+        &app.admin_token,
+        &format!("/users/{user}/impersonation_tokens"),
+        json!({"name": "imp", "scopes": ["api"]}),
+    );
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.body["impersonation"], true);
     let token = created.body["token"].as_str().unwrap().to_owned();
@@ -145,7 +174,11 @@ fn impersonation_tokens_are_hidden_from_their_user_and_refused_when_impersonatio
     assert_eq!(listed.body.as_array().unwrap().len(), 1);
     app.call(&app.admin_token, "PUT", "/application/settings", Some(json!({"impersonation_enabled": false})));
     assert_eq!(app.get(&token, "/user").status, 401);
-    let refused = app.post(&app.admin_token, &format!("/users/{user}/impersonation_tokens"), json!({"name": "imp", "scopes": ["api"]}));
+    let refused = app.post(
+        &app.admin_token,
+        &format!("/users/{user}/impersonation_tokens"),
+        json!({"name": "imp", "scopes": ["api"]}),
+    );
     assert_eq!(refused.status, 403);
 }
 

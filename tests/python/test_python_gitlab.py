@@ -1,0 +1,106 @@
+"""python-gitlab 8.x drives Tessera's token endpoints unchanged."""
+
+import datetime
+
+import gitlab
+import pytest
+
+
+def client_for(server, token):
+    client = gitlab.Gitlab(server["url"], private_token=token)
+    client.auth()
+    return client
+
+
+def in_days(n):
+    return (datetime.date.today() + datetime.timedelta(days=n)).isoformat()
+
+
+def test_auth_sets_the_current_user(gl):
+    assert gl.user.username == "root"
+
+
+def test_a_bad_token_raises_an_authentication_error(server):
+    with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
+        gitlab.Gitlab(server["url"], private_token="glpat-not-a-token").auth()
+
+
+def test_an_administrator_creates_a_token_for_a_user_who_then_uses_it(gl, server, user):
+    created = gl.users.get(user.id, lazy=True).personal_access_tokens.create(
+        {"name": "cli", "scopes": ["api"], "expires_at": in_days(30)}
+    )
+    assert created.token.startswith("glpat-")
+    assert created.expires_at == in_days(30)
+    as_user = client_for(server, created.token)
+    assert as_user.user.id == user.id
+    mine = as_user.personal_access_tokens.list()
+    assert [t.id for t in mine] == [created.id]
+
+
+def test_get_list_and_delete_by_id_and_self(gl, server, user):
+    created = gl.users.get(user.id, lazy=True).personal_access_tokens.create({"name": "t", "scopes": ["api"]})
+    as_user = client_for(server, created.token)
+    assert as_user.personal_access_tokens.get(created.id).name == "t"
+    assert as_user.personal_access_tokens.get("self").id == created.id
+    listed = gl.personal_access_tokens.list(user_id=user.id, get_all=True)
+    assert created.id in [t.id for t in listed]
+    gl.personal_access_tokens.delete(created.id)
+    assert gl.personal_access_tokens.get(created.id).revoked is True
+    with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
+        as_user.auth()
+
+
+def test_rotation_by_id_returns_the_new_token(gl, server, user):
+    created = gl.users.get(user.id, lazy=True).personal_access_tokens.create({"name": "r", "scopes": ["api"]})
+    rotated = gl.personal_access_tokens.rotate(created.id, expires_at=in_days(10))
+    assert rotated["id"] != created.id
+    assert rotated["expires_at"] == in_days(10)
+    assert client_for(server, rotated["token"]).user.id == user.id
+
+
+def test_an_object_rotates_itself_and_takes_the_new_id(gl, server, user):
+    created = gl.users.get(user.id, lazy=True).personal_access_tokens.create({"name": "s", "scopes": ["api"]})
+    as_user = client_for(server, created.token)
+    pat = as_user.personal_access_tokens.get("self")
+    old_id = pat.id
+    pat.rotate(self_rotate=True)
+    assert pat.id != old_id
+    as_new = client_for(server, pat.token)
+    as_new.personal_access_tokens.delete(pat.id)
+    assert gl.personal_access_tokens.get(pat.id).revoked is True
+
+
+def test_impersonation_tokens(gl, server, user):
+    tokens = gl.users.get(user.id, lazy=True).impersonationtokens
+    created = tokens.create({"name": "imp", "scopes": ["api"]})
+    assert created.impersonation is True
+    assert client_for(server, created.token).user.id == user.id
+    assert [t.id for t in tokens.list(state="active")] == [created.id]
+    assert tokens.get(created.id).name == "imp"
+    tokens.delete(created.id)
+    assert tokens.list(state="active") == []
+
+
+def test_lists_follow_pagination_links(gl, user):
+    manager = gl.users.get(user.id, lazy=True).personal_access_tokens
+    for i in range(5):
+        manager.create({"name": f"p{i}", "scopes": ["read_api"]})
+    everything = gl.personal_access_tokens.list(user_id=user.id, per_page=2, get_all=True)
+    assert len(everything) == 5
+    pages = gl.personal_access_tokens.list(user_id=user.id, per_page=2, iterator=True)
+    assert pages.total == 5
+    assert len(list(pages)) == 5
+
+
+def test_scope_errors_are_reported(gl, server, user):
+    created = gl.users.get(user.id, lazy=True).personal_access_tokens.create({"name": "ro", "scopes": ["read_api"]})
+    as_user = client_for(server, created.token)
+    with pytest.raises(gitlab.exceptions.GitlabHttpError) as err:
+        as_user.http_post("/user/personal_access_tokens", post_data={"name": "x", "scopes": ["api"]})
+    assert err.value.response_code == 403
+
+
+def test_raw_calls_create_own_tokens(gl):
+    created = gl.http_post("/user/personal_access_tokens", post_data={"name": "raw", "scopes": ["read_api"]})
+    assert created["token"].startswith("glpat-")
+    assert created["scopes"] == ["read_api"]
