@@ -284,7 +284,11 @@ impl Authority {
         let name = request.name.as_deref().ok_or_else(|| Error::BadRequest("name is missing".to_owned()))?;
         let path = request.path.as_deref().ok_or_else(|| Error::BadRequest("path is missing".to_owned()))?;
         validate_display_name(name).map_err(|e| Error::invalid("name", e))?;
-        let path = Path::parse(path).map_err(|e| Error::invalid("path", e))?;
+        let path = match request.parent_id {
+            Some(_) => Path::parse(path),
+            None => Path::parse_top_level(path),
+        }
+        .map_err(|e| Error::invalid("path", e))?;
         let visibility = parse_visibility(request.visibility.as_deref(), Visibility::Private)?;
         let parent = match request.parent_id {
             None => None,

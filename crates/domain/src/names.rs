@@ -81,10 +81,21 @@ impl Path {
                 "can contain only letters, digits, '_', '-' and '.'. Cannot start with '-', end in '.git' or end in '.atom'",
             ));
         }
-        if matches!(lower.as_str(), "-" | "api" | "help" | "admin" | "users" | "groups" | "projects" | "oauth" | "v2") {
+        Ok(Path(s.to_owned()))
+    }
+
+    /// Parses a path at the top of the namespace tree (a user or a top-level group), where the routes of the
+    /// platform itself are reserved.
+    pub fn parse_top_level(s: &str) -> Result<Path, NameError> {
+        let path = Path::parse(s)?;
+        let lower = s.to_ascii_lowercase();
+        if matches!(
+            lower.as_str(),
+            "api" | "help" | "admin" | "users" | "groups" | "projects" | "oauth" | "v2" | "explore" | "dashboard"
+        ) {
             return Err(NameError::Invalid("is a reserved name"));
         }
-        Ok(Path(s.to_owned()))
+        Ok(path)
     }
 
     pub fn as_str(&self) -> &str {
@@ -98,7 +109,7 @@ pub struct Username(Path);
 
 impl Username {
     pub fn parse(s: &str) -> Result<Username, NameError> {
-        Path::parse(s).map(Username)
+        Path::parse_top_level(s).map(Username)
     }
 
     pub fn as_str(&self) -> &str {
@@ -151,9 +162,16 @@ mod tests {
     #[test]
     fn paths_follow_gitlab_rules() {
         assert!(Path::parse("my-group.sub_1").is_ok());
-        for bad in ["-x", "x.git", "a/b", "a b", "x.", "a..b", "api"] {
+        for bad in ["-x", "x.git", "a/b", "a b", "x.", "a..b"] {
             assert!(Path::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn platform_routes_are_reserved_only_at_the_top() {
+        assert!(Path::parse("api").is_ok());
+        assert!(Path::parse_top_level("api").is_err());
+        assert!(Username::parse("Admin").is_err());
     }
 
     #[test]

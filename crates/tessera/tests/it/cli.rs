@@ -1,0 +1,156 @@
+//! `tessera serve` started as a process, and the client commands run against it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Served {
+    child: Child,
+    url: String,
+    token: String,
+    data_dir: std::path::PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn serve() -> Served {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).unwrap();
+    let data_dir = std::env::temp_dir().join(format!("tessera-cli-{}", u64::from_le_bytes(random)));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .env("TESSERA_LOG", "warn")
+        .env_remove("TESSERA_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut token = String::new();
+    let mut url = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.starts_with("glpat-") {
+            token = line.trim().to_owned();
+        }
+        if let Some(rest) = line.strip_prefix("Tessera is serving the API on ") {
+            url = rest.trim().trim_end_matches("/api/v4").to_owned();
+            break;
+        }
+    }
+    assert!(!token.is_empty() && !url.is_empty(), "the server printed its token and address");
+    Served { child, url, token, data_dir }
+}
+
+fn run(served: &Served, token: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env("TESSERA_URL", &served.url)
+        .env("TESSERA_TOKEN", token)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_manages_users_tokens_groups_projects_and_members() {
+    let served = serve();
+    let t = served.token.clone();
+    let (ok, out, err) = run(
+        &served,
+        &t,
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--name",
+            "Alice",
+            "--password",
+            "a long password",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("alice"));
+    let (ok, out, _) = run(
+        &served,
+        &t,
+        &["token", "create", "--user", "2", "--name", "deploy", "--scopes", "read_api,read_user", "--json"],
+    );
+    assert!(ok);
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let alice_token = created["token"].as_str().unwrap().to_owned();
+    let (ok, out, _) = run(&served, &alice_token, &["user", "me"]);
+    assert!(ok);
+    assert!(out.lines().next().unwrap().starts_with("ID"), "a table with a header: {out}");
+    assert!(out.contains("alice"));
+    let (ok, out, _) = run(&served, &t, &["token", "list", "--user-id", "2"]);
+    assert!(ok);
+    assert!(out.contains("deploy") && out.contains("read_api,read_user"), "{out}");
+    assert!(!out.contains("glpat-"), "listings never show a secret");
+    let id = created["id"].to_string();
+    let (ok, out, _) = run(&served, &t, &["token", "rotate", &id]);
+    assert!(ok);
+    assert!(out.contains("Token (shown once): glpat-"));
+    let (ok, _, err) = run(&served, &alice_token, &["user", "me"]);
+    assert!(!ok, "the rotated token is revoked");
+    assert!(err.contains("401"), "{err}");
+    let (ok, _, err) = run(&served, &t, &["group", "create", "--name", "Platform", "--path", "platform"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&served, &t, &["project", "create", "--name", "API", "--namespace-id", "3"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("platform/api"));
+    let (ok, _, err) =
+        run(&served, &t, &["member", "add", "--group", "platform", "--user-id", "2", "--access-level", "30"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = run(&served, &t, &["member", "list", "--project", "platform/api", "--all"]);
+    assert!(ok);
+    assert!(out.contains("alice") && out.contains("30"), "{out}");
+    let (ok, _, _) = run(&served, &t, &["token", "revoke", "1"]);
+    assert!(ok);
+    let (ok, _, err) = run(&served, &t, &["token", "list"]);
+    assert!(!ok && err.contains("401"));
+}
+
+#[test]
+fn a_second_start_prints_no_token() {
+    let first = serve();
+    let data_dir = first.data_dir.clone();
+    let mut first = first;
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = out;
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let done = line.starts_with("Tessera is serving");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(lines.iter().all(|l| !l.contains("glpat-")), "{lines:?}");
+}
