@@ -127,8 +127,21 @@ impl Authority {
             organization_id: domain::DEFAULT_ORGANIZATION_ID,
             now,
         };
-        let (plaintext, token) = self.bootstrap_token(domain::DEFAULT_ORGANIZATION_ID, now)?;
-        let Some((user, token)) = self.store.bootstrap(&admin, &token).await? else { return Ok(None) };
+        let random = crate::random_bytes::<{ tokens::RANDOM_BYTES }>()?;
+        let plaintext = std::sync::Mutex::new(None::<String>);
+        let mint = |user_id: i64| {
+            let (text, token) = self.bootstrap_token(&random, user_id, now)?;
+            if let Ok(mut slot) = plaintext.lock() {
+                *slot = Some(text);
+            }
+            Some(token)
+        };
+        let Some((user, token)) = self.store.bootstrap(&admin, &mint).await? else { return Ok(None) };
+        let plaintext = plaintext
+            .into_inner()
+            .ok()
+            .flatten()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("the first token was not minted")))?;
         let ctx = AuditContext { author_id: Some(user.id), author_name: Some(user.username.clone()), ip_address: None };
         self.audit(
             &ctx,

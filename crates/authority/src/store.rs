@@ -184,6 +184,9 @@ pub struct AuditFilter {
     pub created_before: Option<Timestamp>,
 }
 
+/// Makes the first administrator's token from its id; `None` aborts the bootstrap.
+pub type MintFirstToken<'a> = dyn Fn(i64) -> Option<NewToken> + Send + Sync + 'a;
+
 /// Everything Tessera keeps. Implementations must make each method atomic.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -198,8 +201,9 @@ pub trait Store: Send + Sync {
     async fn user_by_namespace(&self, namespace_id: i64) -> StoreResult<Option<User>>;
     async fn password_hash(&self, id: i64) -> StoreResult<Option<String>>;
     async fn list_users(&self, filter: &UserFilter, page: Page) -> StoreResult<(Vec<User>, i64)>;
-    /// Creates the first administrator and its token, only if there is no user yet.
-    async fn bootstrap(&self, admin: &NewUser, token: &NewToken) -> StoreResult<Option<(User, Token)>>;
+    /// Creates the first administrator and its token in one transaction, only if there is no user yet.
+    /// `mint` makes the token once the administrator's id is known.
+    async fn bootstrap(&self, admin: &NewUser, mint: &MintFirstToken<'_>) -> StoreResult<Option<(User, Token)>>;
 
     async fn insert_group(&self, group: &NewGroup) -> StoreResult<Group>;
     async fn group(&self, id: i64) -> StoreResult<Option<Group>>;

@@ -137,20 +137,24 @@ impl Authority {
         Ok(IssuedToken { token, plaintext })
     }
 
-    /// Creates the first administrator's token at bootstrap: the only time a token is made without a request.
-    pub(crate) fn bootstrap_token(&self, owner_org: i64, now: domain::Timestamp) -> Result<(String, NewToken)> {
-        let random = crate::random_bytes::<{ tokens::RANDOM_BYTES }>()?;
+    /// The first administrator's token, minted once the administrator's id is known: the only token made without
+    /// a request. Returns the plaintext and the record to store.
+    pub(crate) fn bootstrap_token(
+        &self,
+        random: &[u8; tokens::RANDOM_BYTES],
+        user_id: i64,
+        now: domain::Timestamp,
+    ) -> Option<(String, NewToken)> {
         let payload = RoutingPayload {
             cell: Some(self.cell_id),
-            organization: u64::try_from(owner_org).ok(),
+            organization: u64::try_from(domain::DEFAULT_ORGANIZATION_ID).ok(),
+            user: u64::try_from(user_id).ok(),
             ..RoutingPayload::default()
         };
-        let plaintext = tokens::mint(&self.pat_prefix.mint, &random, &payload)
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("token payload too large")))?;
-        let scopes =
-            Scopes::parse(&["api", "admin_mode", "sudo"]).map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
+        let plaintext = tokens::mint(&self.pat_prefix.mint, random, &payload)?;
+        let scopes = Scopes::parse(&["api", "admin_mode", "sudo"]).ok()?;
         let new = NewToken {
-            user_id: 0,
+            user_id,
             name: "bootstrap administrator token".to_owned(),
             description: "Printed once when Tessera first started".to_owned(),
             digest: self.digester.digest(&plaintext),
@@ -158,10 +162,10 @@ impl Authority {
             impersonation: false,
             expires_at: Some(now.date().add_days(Settings::DEFAULT_MAX_LIFETIME_DAYS)),
             previous_token_id: None,
-            organization_id: owner_org,
+            organization_id: domain::DEFAULT_ORGANIZATION_ID,
             now,
         };
-        Ok((plaintext, new))
+        Some((plaintext, new))
     }
 
     pub async fn token(&self, id: i64) -> Result<Option<Token>> {

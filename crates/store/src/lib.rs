@@ -10,8 +10,8 @@ mod sql;
 use anyhow::Context;
 use async_trait::async_trait;
 use authority::{
-    AuditFilter, DirectoryFilter, NamespaceUpdate, NewGroup, NewProject, NewToken, NewUser, Page, Store, StoreError,
-    StoreResult, TokenFilter, TokenSort, UserFilter, UserUpdate,
+    AuditFilter, DirectoryFilter, MintFirstToken, NamespaceUpdate, NewGroup, NewProject, NewToken, NewUser, Page,
+    Store, StoreError, StoreResult, TokenFilter, TokenSort, UserFilter, UserUpdate,
 };
 use domain::{
     AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings,
@@ -291,7 +291,7 @@ impl Store for SqlStore {
         self.page_of(&sql, USER_COLUMNS, "user_id asc", page, user_from_row).await
     }
 
-    async fn bootstrap(&self, admin: &NewUser, token: &NewToken) -> StoreResult<Option<(User, Token)>> {
+    async fn bootstrap(&self, admin: &NewUser, mint: &MintFirstToken<'_>) -> StoreResult<Option<(User, Token)>> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let users: i64 = sqlx::query("select count(*) from app_user")
             .fetch_one(&mut *tx)
@@ -302,7 +302,8 @@ impl Store for SqlStore {
             return Ok(None);
         }
         let user_id = insert_user_tx(&mut tx, admin).await?;
-        let token = NewToken { user_id, ..token.clone() };
+        let token =
+            mint(user_id).ok_or_else(|| StoreError::Other(anyhow::anyhow!("the first token could not be minted")))?;
         let token_id = insert_token_tx(&mut tx, &token).await?;
         tx.commit().await.map_err(db_error)?;
         let user = self.user(user_id).await?;

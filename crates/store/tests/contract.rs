@@ -61,11 +61,11 @@ where
 async fn bootstrap_creates_the_first_administrator_only_once() {
     with_store(|store| async move {
         let admin = NewUser { is_admin: true, ..new_user("root") };
-        let first = store.bootstrap(&admin, &new_token(0, "d1", None)).await.unwrap();
+        let first = store.bootstrap(&admin, &|id| Some(new_token(id, "d1", None))).await.unwrap();
         let (user, token) = first.unwrap();
         assert!(user.is_admin);
         assert_eq!(token.user_id, user.id);
-        let second = store.bootstrap(&admin, &new_token(0, "d2", None)).await.unwrap();
+        let second = store.bootstrap(&admin, &|id| Some(new_token(id, "d2", None))).await.unwrap();
         assert!(second.is_none());
         assert_eq!(store.count_users().await.unwrap(), 1);
         store

@@ -36,4 +36,10 @@ fn the_printed_token_has_gitlabs_routable_format() {
     let tail: Vec<&str> = token.rsplitn(3, '.').collect();
     assert_eq!(tail[1], "01");
     assert_eq!(tail[0].len(), 9);
+    let prefix = tokens::Prefix::new("glpat-", None, "glpat-");
+    let (_, payload) = tokens::parse(token, &prefix).unwrap();
+    let me = app.get(token, "/user");
+    assert_eq!(payload.user, me.body["id"].as_u64(), "the payload names the owner");
+    assert_eq!(payload.organization, Some(1));
+    assert_eq!(payload.cell, Some(1));
 }
