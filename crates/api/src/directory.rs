@@ -123,6 +123,28 @@ fn namespace_update(params: &Params) -> ApiResult<NamespaceUpdate> {
     Ok(NamespaceUpdate { name, description, visibility })
 }
 
+async fn group_page(
+    state: &AppState,
+    here: &Here,
+    filter: &DirectoryFilter,
+    page: authority::Page,
+) -> ApiResult<Response> {
+    let (groups, total) = state.authority.store().list_groups(filter, page).await.map_err(store_err)?;
+    let items = groups.iter().map(|g| entities::group(g, &here.base)).collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+async fn project_page(
+    state: &AppState,
+    here: &Here,
+    filter: &DirectoryFilter,
+    page: authority::Page,
+) -> ApiResult<Response> {
+    let (projects, total) = state.authority.store().list_projects(filter, page).await.map_err(store_err)?;
+    let items = projects.iter().map(|p| entities::project(p, &here.base)).collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
 async fn list_groups(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
     require_read(&caller)?;
     let page = pagination::page(&params)?;
@@ -131,9 +153,7 @@ async fn list_groups(State(state): State<AppState>, caller: Caller, here: Here, 
         top_level_only: params.bool("top_level_only")?.unwrap_or(false),
         ..viewer_filter(&caller)
     };
-    let (groups, total) = state.authority.store().list_groups(&filter, page).await.map_err(store_err)?;
-    let items = groups.iter().map(|g| entities::group(g, &here.base)).collect();
-    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+    group_page(&state, &here, &filter, page).await
 }
 
 async fn list_subgroups(
@@ -147,9 +167,7 @@ async fn list_subgroups(
     let (group, _) = visible_group(&state, &caller, &id).await?;
     let page = pagination::page(&params)?;
     let filter = DirectoryFilter { parent_id: Some(group.id), search: params.str("search")?, ..viewer_filter(&caller) };
-    let (groups, total) = state.authority.store().list_groups(&filter, page).await.map_err(store_err)?;
-    let items = groups.iter().map(|g| entities::group(g, &here.base)).collect();
-    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+    group_page(&state, &here, &filter, page).await
 }
 
 async fn show_group(
@@ -209,9 +227,7 @@ async fn list_group_projects(
     let (group, _) = visible_group(&state, &caller, &id).await?;
     let page = pagination::page(&params)?;
     let filter = DirectoryFilter { parent_id: Some(group.id), search: params.str("search")?, ..viewer_filter(&caller) };
-    let (projects, total) = state.authority.store().list_projects(&filter, page).await.map_err(store_err)?;
-    let items = projects.iter().map(|p| entities::project(p, &here.base)).collect();
-    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+    project_page(&state, &here, &filter, page).await
 }
 
 async fn list_projects(
@@ -229,9 +245,7 @@ async fn list_projects(
         filter.viewer = Some(user.id);
         filter.visibilities.clear();
     }
-    let (projects, total) = state.authority.store().list_projects(&filter, page).await.map_err(store_err)?;
-    let items = projects.iter().map(|p| entities::project(p, &here.base)).collect();
-    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+    project_page(&state, &here, &filter, page).await
 }
 
 async fn show_project(

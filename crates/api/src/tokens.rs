@@ -50,14 +50,27 @@ fn check_grant(principal: &Principal, request: &CreateToken) -> ApiResult<()> {
     }
 }
 
+/// Issues a token to `owner` as the caller asks, and answers 201 with the plaintext, once.
+async fn issue(
+    state: &AppState,
+    caller: &Caller,
+    owner: &User,
+    params: &Params,
+    impersonation: bool,
+) -> ApiResult<Response> {
+    let principal = caller.principal.as_ref().ok_or(ApiError::Unauthorized)?;
+    let request = create_request(params)?;
+    check_grant(principal, &request)?;
+    let issued = state.authority.create_token(&caller.audit(), owner, &request, impersonation).await?;
+    let now = state.authority.now();
+    let body = entities::token(&issued.token, now, Some(&issued.plaintext), impersonation);
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
 async fn create_own_token(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
     let principal = caller.require(ScopeRule::Api)?;
-    let request = create_request(&params)?;
-    check_grant(principal, &request)?;
-    let issued = state.authority.create_token(&caller.audit(), &principal.user, &request, false).await?;
-    let now = state.authority.now();
-    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false)))
-        .into_response())
+    let owner = principal.user.clone();
+    issue(&state, &caller, &owner, &params, false).await
 }
 
 async fn target_user(state: &AppState, id: &str) -> ApiResult<User> {
@@ -71,14 +84,9 @@ async fn create_token_for_user(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    let principal = caller.require_admin(ScopeRule::Api)?;
+    caller.require_admin(ScopeRule::Api)?;
     let user = target_user(&state, &id).await?;
-    let request = create_request(&params)?;
-    check_grant(principal, &request)?;
-    let issued = state.authority.create_token(&caller.audit(), &user, &request, false).await?;
-    let now = state.authority.now();
-    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false)))
-        .into_response())
+    issue(&state, &caller, &user, &params, false).await
 }
 
 fn sort(params: &Params) -> ApiResult<TokenSort> {
@@ -213,14 +221,9 @@ async fn create_impersonation_token(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    let principal = caller.require_admin(ScopeRule::Api)?;
+    caller.require_admin(ScopeRule::Api)?;
     let user = target_user(&state, &id).await?;
-    let request = create_request(&params)?;
-    check_grant(principal, &request)?;
-    let issued = state.authority.create_token(&caller.audit(), &user, &request, true).await?;
-    let now = state.authority.now();
-    Ok((StatusCode::CREATED, axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), true)))
-        .into_response())
+    issue(&state, &caller, &user, &params, true).await
 }
 
 async fn impersonation_token(state: &AppState, user_id: &str, token_id: &str) -> ApiResult<Token> {
