@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
             "/groups/{id}/members/{user_id}",
             get(show_group_member).put(edit_group_member).delete(remove_group_member),
         )
+        .route("/organizations", get(list_organizations))
+        .route("/organizations/{id}", get(show_organization))
         .route("/projects", get(list_projects).post(create_project))
         .route("/projects/{id}", get(show_project).put(update_project).delete(delete_project))
         .route("/projects/{id}/members", get(list_project_members).post(add_project_member))
@@ -143,6 +145,32 @@ async fn project_page(
     let (projects, total) = state.authority.store().list_projects(filter, page).await.map_err(store_err)?;
     let items = projects.iter().map(|p| entities::project(p, &here.base)).collect();
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+async fn list_organizations(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    params: Params,
+) -> ApiResult<Response> {
+    caller.require(ScopeRule::Api)?;
+    let page = pagination::page(&params)?;
+    let (organizations, total) = state.authority.store().list_organizations(page).await.map_err(store_err)?;
+    let items = organizations.iter().map(|o| entities::organization(o, &here.base)).collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+async fn show_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(ScopeRule::Api)?;
+    let id = parse_id(&id, "Organization")?;
+    let organization =
+        state.authority.store().organization(id).await.map_err(store_err)?.ok_or(not_found("Organization"))?;
+    Ok(axum::Json(entities::organization(&organization, &here.base)).into_response())
 }
 
 async fn list_groups(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {

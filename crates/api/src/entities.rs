@@ -134,6 +134,17 @@ pub fn member(member: &Member, user: &User, base: &str) -> Value {
     v
 }
 
+pub fn organization(organization: &domain::Organization, base: &str) -> Value {
+    json!({
+        "id": organization.id,
+        "name": organization.name,
+        "path": organization.path,
+        "description": "",
+        "created_at": organization.created_at.to_string(),
+        "web_url": web_url(base, &format!("-/organizations/{}", organization.path)),
+    })
+}
+
 pub fn audit_event(event: &AuditEvent) -> Value {
     let details: Value = serde_json::from_str(&event.event.details).unwrap_or_else(|_| json!({}));
     json!({

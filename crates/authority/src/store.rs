@@ -191,6 +191,7 @@ pub type MintFirstToken<'a> = dyn Fn(i64) -> Option<NewToken> + Send + Sync + 'a
 #[async_trait]
 pub trait Store: Send + Sync {
     async fn organization(&self, id: i64) -> StoreResult<Option<Organization>>;
+    async fn list_organizations(&self, page: Page) -> StoreResult<(Vec<Organization>, i64)>;
 
     async fn count_users(&self) -> StoreResult<i64>;
     /// Creates the user and its personal namespace.

@@ -174,6 +174,18 @@ impl Store for SqlStore {
         self.fetch_optional(&sql).await?.as_ref().map(organization_from_row).transpose()
     }
 
+    async fn list_organizations(&self, page: Page) -> StoreResult<(Vec<Organization>, i64)> {
+        let sql = Sql::new("from organization");
+        self.page_of(
+            &sql,
+            "organization_id, name, path, created_at",
+            "organization_id asc",
+            page,
+            organization_from_row,
+        )
+        .await
+    }
+
     async fn count_users(&self) -> StoreResult<i64> {
         self.count(&Sql::new("select count(*) from app_user")).await
     }

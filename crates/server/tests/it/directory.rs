@@ -102,3 +102,19 @@ fn a_group_path_must_be_free() {
     let bad = app.post(&app.admin_token, "/groups", json!({"name": "A", "path": "a/b"}));
     assert_eq!(bad.status, 400);
 }
+
+#[test]
+fn the_default_organization_always_exists_and_owns_new_groups_projects_and_tokens() {
+    let app = TestApp::spawn();
+    let orgs = app.get(&app.admin_token, "/organizations");
+    assert_eq!(orgs.status, 200);
+    assert_eq!(orgs.body[0]["id"], 1);
+    assert_eq!(app.get(&app.admin_token, "/organizations/1").body["path"], "default");
+    assert_eq!(app.get(&app.admin_token, "/organizations/2").status, 404);
+    let group = app.post(&app.admin_token, "/groups", json!({"name": "G", "path": "g"}));
+    assert_eq!(group.body["organization_id"], 1);
+    let project = app.post(&app.admin_token, "/projects", json!({"name": "P", "namespace_id": group.body["id"]}));
+    assert_eq!(project.body["organization_id"], 1);
+    let missing = app.post(&app.admin_token, "/groups", json!({"name": "H", "path": "h", "organization_id": 9}));
+    assert_eq!(missing.status, 404);
+}
