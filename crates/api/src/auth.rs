@@ -85,7 +85,6 @@ impl FromRequestParts<AppState> for Caller {
         let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
         let safe = parts.method == Method::GET || parts.method == Method::HEAD;
         let authority = &state.authority;
-        let settings = authority.settings().await?;
         let credential = match credential(&parts.headers, parts.uri.query()) {
             Ok(credential) => credential,
             Err(()) => {
@@ -97,7 +96,8 @@ impl FromRequestParts<AppState> for Caller {
             }
         };
         let Some(credential) = credential else {
-            return Ok(Caller { principal: None, ip, safe, settings });
+            // Settings matter only to principals; an anonymous request touches no storage here.
+            return Ok(Caller { principal: None, ip, safe, settings: Settings::default() });
         };
         let rotate_path = is_rotate_path(parts.uri.path());
         let Authenticated { user: owner, token } =
@@ -105,6 +105,7 @@ impl FromRequestParts<AppState> for Caller {
                 Ok(authenticated) => authenticated,
                 Err(_) => return Err(ApiError::Unauthorized),
             };
+        let settings = authority.settings().await?;
         let user = match parts.headers.get("sudo") {
             None => owner.clone(),
             Some(value) => {
