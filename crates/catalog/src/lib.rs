@@ -1,0 +1,233 @@
+//! The permission catalog as data: raw permissions, the role → permission matrix and the route catalog, read
+//! from `data/*.txt` (compiled in), and the matcher that maps a canonical request to its route.
+//!
+//! **Architecture Invariant:** `catalog` does no I/O and knows nothing of HTTP frameworks or storage; the data
+//! files are part of the binary and a test validates them.
+
+mod canonical;
+mod parse;
+mod perms;
+mod routes;
+
+pub use canonical::{CanonicalPath, PathError, canonical_method, canonical_path};
+pub use parse::CatalogError;
+pub use perms::{PermSet, Permission};
+pub use routes::{Boundary, Param, Route, RouteMatch, Surface};
+
+use domain::AccessLevel;
+
+/// The whole catalog, built once at start.
+#[derive(Debug)]
+pub struct Catalog {
+    names: Vec<String>,
+    /// Cumulative permissions of each access level, Guest first.
+    levels: [PermSet; 6],
+    public: PermSet,
+    internal: PermSet,
+    admin: PermSet,
+    signed_in: PermSet,
+    own_user: PermSet,
+    routes: Vec<Route>,
+}
+
+/// The catalog files compiled into the binary.
+pub const ROLES: &str = include_str!("../data/roles.txt");
+pub const ROUTES: &str = include_str!("../data/routes.txt");
+
+impl Catalog {
+    /// The catalog shipped with Tessera.
+    pub fn builtin() -> Result<Catalog, CatalogError> {
+        Catalog::parse(ROLES, ROUTES)
+    }
+
+    pub fn parse(roles: &str, routes: &str) -> Result<Catalog, CatalogError> {
+        parse::catalog(roles, routes)
+    }
+
+    /// Every raw permission, by name.
+    pub fn permission_names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn permission(&self, name: &str) -> Option<Permission> {
+        self.names.iter().position(|n| n == name).and_then(|i| u8::try_from(i).ok()).map(Permission)
+    }
+
+    pub fn name(&self, permission: Permission) -> &str {
+        self.names.get(usize::from(permission.0)).map(String::as_str).unwrap_or("unknown")
+    }
+
+    /// What a member with `level` holds.
+    pub fn level(&self, level: AccessLevel) -> PermSet {
+        let idx = AccessLevel::ALL.iter().position(|l| *l == level).unwrap_or(0);
+        self.levels.get(idx).copied().unwrap_or_default()
+    }
+
+    pub fn public(&self) -> PermSet {
+        self.public
+    }
+
+    pub fn internal(&self) -> PermSet {
+        self.internal
+    }
+
+    pub fn admin(&self) -> PermSet {
+        self.admin
+    }
+
+    pub fn signed_in(&self) -> PermSet {
+        self.signed_in
+    }
+
+    pub fn own_user(&self) -> PermSet {
+        self.own_user
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Finds the route for a canonical method and path (and its query). The most specific template wins:
+    /// literal segments before parameters before multi-segment wildcards.
+    pub fn find(&self, method: &str, path: &CanonicalPath, query: Option<&str>) -> Option<RouteMatch<'_>> {
+        routes::find(&self.routes, method, path, query)
+    }
+}
+
+impl Catalog {
+    /// The reference table of the catalog, as committed in `docs/catalog.md`.
+    pub fn reference_markdown(&self) -> String {
+        let mut out = String::from(
+            "# Permission catalog\n\nGenerated from `crates/catalog/data/` by `UPDATE_EXPECT=1 cargo test -p catalog`; do not edit by hand.\n\n## Roles\n\n| role | permissions (cumulative) |\n| --- | --- |\n",
+        );
+        let row = |out: &mut String, role: &str, set: PermSet| {
+            let names: Vec<&str> = set.iter().map(|p| self.name(p)).collect();
+            out.push_str(&format!("| {role} | {} |\n", names.join(", ")));
+        };
+        for level in AccessLevel::ALL {
+            row(&mut out, &format!("{} ({})", level.name(), level.value()), self.level(level));
+        }
+        row(&mut out, "Administrator", self.admin);
+        row(&mut out, "anyone, on public resources", self.public);
+        row(&mut out, "signed-in users, on internal resources", self.internal);
+        row(&mut out, "signed-in users, at the instance", self.signed_in);
+        row(&mut out, "a user, on their own user", self.own_user);
+        out.push_str("\n## Routes\n\n| method | path | boundary | surface | job token | required (any line of) |\n| --- | --- | --- | --- | --- | --- |\n");
+        for route in &self.routes {
+            let required: Vec<String> = route.required_names.iter().map(|g| g.join(" AND ")).collect();
+            out.push_str(&format!(
+                "| {} | `{}` | {} | {} | {} | {} |\n",
+                route.method,
+                route.template,
+                route.boundary.as_str(),
+                route.surface.as_str(),
+                if route.job_token { "yes" } else { "no" },
+                required.join(" OR "),
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::builtin().unwrap()
+    }
+
+    fn find(method: &str, path: &str) -> Option<(String, Vec<(String, String)>)> {
+        let catalog = catalog();
+        let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+        let canonical = canonical_path(path).unwrap();
+        catalog.find(method, &canonical, query).map(|m| {
+            (m.route.template.clone(), m.params.iter().map(|p| (p.name.to_owned(), p.value.clone())).collect())
+        })
+    }
+
+    #[test]
+    fn the_shipped_catalog_is_valid() {
+        let catalog = catalog();
+        assert!(catalog.routes().len() > 150);
+        assert!(catalog.permission("read_project").is_some());
+    }
+
+    #[test]
+    fn the_reference_table_in_docs_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/catalog.md");
+        let want = catalog().reference_markdown();
+        if std::env::var("UPDATE_EXPECT").is_ok() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(have == want, "docs/catalog.md is out of date: run UPDATE_EXPECT=1 cargo test -p catalog");
+    }
+
+    #[test]
+    fn levels_are_cumulative() {
+        let catalog = catalog();
+        for pair in AccessLevel::ALL.windows(2) {
+            assert!(catalog.level(pair[1]).covers(&catalog.level(pair[0])));
+        }
+        assert!(catalog.admin().covers(&catalog.level(AccessLevel::Owner)));
+        let push = catalog.permission("push_code").unwrap();
+        assert!(!catalog.level(AccessLevel::Reporter).contains(push));
+        assert!(catalog.level(AccessLevel::Developer).contains(push));
+    }
+
+    #[test]
+    fn literal_segments_win_over_parameters() {
+        assert_eq!(
+            find("GET", "/api/v4/personal_access_tokens/self").unwrap().0,
+            "/api/v4/personal_access_tokens/self"
+        );
+        assert_eq!(
+            find("GET", "/api/v4/personal_access_tokens/5").unwrap().0,
+            "/api/v4/personal_access_tokens/:token_id"
+        );
+        assert_eq!(
+            find("DELETE", "/api/v4/projects/1/environments/review_apps").unwrap().0,
+            "/api/v4/projects/:id/environments/review_apps"
+        );
+    }
+
+    #[test]
+    fn git_paths_span_several_segments() {
+        let (template, params) = find("GET", "/group/sub/proj.git/info/refs?service=git-receive-pack").unwrap();
+        assert_eq!(template, "/*project.git/info/refs?service=git-receive-pack");
+        assert_eq!(params, vec![("project".to_owned(), "group/sub/proj".to_owned())]);
+        let (template, _) = find("GET", "/group/proj.git/info/refs?service=git-upload-pack").unwrap();
+        assert_eq!(template, "/*project.git/info/refs?service=git-upload-pack");
+        assert!(find("GET", "/group/proj.git/info/refs").is_none(), "no service, no route");
+        assert!(find("GET", "/group/proj.git/info/refs?service=git-upload-pack&service=git-receive-pack").is_none());
+    }
+
+    #[test]
+    fn an_encoded_project_path_is_one_parameter() {
+        let (_, params) = find("GET", "/api/v4/projects/group%2Fsub%2Fproj/issues").unwrap();
+        assert_eq!(params, vec![("id".to_owned(), "group/sub/proj".to_owned())]);
+    }
+
+    #[test]
+    fn unknown_routes_match_nothing() {
+        assert!(find("GET", "/api/v4/nothing/here").is_none());
+        assert!(find("PATCH", "/api/v4/projects/1").is_none());
+    }
+
+    #[test]
+    fn a_bad_catalog_is_refused() {
+        let roles = ROLES;
+        for routes in [
+            "GET /api/v4/x instance api no",
+            "GET /api/v4/x instance api no READ",
+            "GET /api/v4/x somewhere api no read_x",
+            "GET /api/v4/x instance api maybe read_x",
+            "GET /api/v4/x instance api no read_x\nGET /api/v4/x instance api no read_y",
+            "GET /api/v4/x project api no read_x",
+        ] {
+            assert!(Catalog::parse(roles, routes).is_err(), "{routes}");
+        }
+        assert!(Catalog::parse("guest:\n", "").is_err());
+    }
+}

@@ -1,0 +1,213 @@
+//! Route templates and the matcher.
+
+use crate::{CanonicalPath, PermSet};
+
+/// Where a route's resource lives: the boundary its permissions are checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Boundary {
+    Project,
+    Group,
+    /// The authenticated caller's own user.
+    OwnUser,
+    Instance,
+}
+
+impl Boundary {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Boundary::Project => "project",
+            Boundary::Group => "group",
+            Boundary::OwnUser => "self",
+            Boundary::Instance => "instance",
+        }
+    }
+}
+
+/// Which credential scopes reach a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Surface {
+    Api,
+    User,
+    TokenSelf,
+    TokenSelfRotate,
+    GitRead,
+    GitWrite,
+    RegistryRead,
+    RegistryWrite,
+    Packages,
+}
+
+impl Surface {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::Api => "api",
+            Surface::User => "user",
+            Surface::TokenSelf => "token_self",
+            Surface::TokenSelfRotate => "token_self_rotate",
+            Surface::GitRead => "git_read",
+            Surface::GitWrite => "git_write",
+            Surface::RegistryRead => "registry_read",
+            Surface::RegistryWrite => "registry_write",
+            Surface::Packages => "packages",
+        }
+    }
+
+    pub fn is_git(self) -> bool {
+        matches!(self, Surface::GitRead | Surface::GitWrite)
+    }
+}
+
+/// One segment of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Literal(String),
+    /// One segment, optionally ending in a literal suffix (`:module_version.info`).
+    Param {
+        name: String,
+        suffix: String,
+    },
+    /// One or more segments, optionally ending in a literal suffix (`*project.git`).
+    Multi {
+        name: String,
+        suffix: String,
+    },
+}
+
+/// A protected route from the catalog.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: String,
+    pub template: String,
+    pub segments: Vec<Segment>,
+    pub query: Option<(String, String)>,
+    pub boundary: Boundary,
+    pub surface: Surface,
+    pub job_token: bool,
+    /// Alternatives: the request is allowed if the caller holds every permission of any one set.
+    pub required: Vec<PermSet>,
+    /// The same, by name, for explanations.
+    pub required_names: Vec<Vec<String>>,
+}
+
+/// A named parameter taken from the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param<'a> {
+    pub name: &'a str,
+    pub value: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteMatch<'a> {
+    pub route: &'a Route,
+    pub params: Vec<Param<'a>>,
+}
+
+impl RouteMatch<'_> {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|p| p.name == name).map(|p| p.value.as_str())
+    }
+}
+
+pub(crate) fn find<'a>(
+    routes: &'a [Route],
+    method: &str,
+    path: &CanonicalPath,
+    query: Option<&str>,
+) -> Option<RouteMatch<'a>> {
+    let segments = path.segments();
+    let mut best: Option<(Vec<u8>, RouteMatch<'a>)> = None;
+    for route in routes.iter().filter(|r| r.method == method) {
+        if let Some((key, value)) = &route.query
+            && !query_has(query, key, value)
+        {
+            continue;
+        }
+        let mut params = Vec::new();
+        let mut score = Vec::new();
+        if !match_segments(&route.segments, segments, &mut params, &mut score) {
+            continue;
+        }
+        // Routes with a query condition are more specific than the same path without one.
+        score.push(u8::from(route.query.is_some()));
+        let better = match &best {
+            None => true,
+            Some((best_score, _)) => score > *best_score,
+        };
+        if better {
+            best = Some((score, RouteMatch { route, params }));
+        }
+    }
+    best.map(|(_, m)| m)
+}
+
+fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
+    let Some(query) = query else { return false };
+    let mut found = None;
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == key {
+            if found.is_some() {
+                // A repeated key is ambiguous: refuse to match rather than pick one.
+                return false;
+            }
+            found = Some(v);
+        }
+    }
+    found == Some(value)
+}
+
+/// Matches segments; `score` records, per template segment, 3 for a literal, 2 for a parameter, 1 for a
+/// multi-segment wildcard, so that the most specific template wins.
+fn match_segments<'a>(
+    template: &'a [Segment],
+    path: &[String],
+    params: &mut Vec<Param<'a>>,
+    score: &mut Vec<u8>,
+) -> bool {
+    let Some((first, rest)) = template.split_first() else {
+        return path.is_empty();
+    };
+    match first {
+        Segment::Literal(lit) => {
+            let Some((seg, path_rest)) = path.split_first() else { return false };
+            if seg != lit {
+                return false;
+            }
+            score.push(3);
+            match_segments(rest, path_rest, params, score)
+        }
+        Segment::Param { name, suffix } => {
+            let Some((seg, path_rest)) = path.split_first() else { return false };
+            let Some(value) = seg.strip_suffix(suffix.as_str()).filter(|v| !v.is_empty()) else { return false };
+            if value.contains('/') && !suffix.is_empty() {
+                return false;
+            }
+            let mark = (params.len(), score.len());
+            params.push(Param { name, value: value.to_owned() });
+            score.push(2);
+            if match_segments(rest, path_rest, params, score) {
+                return true;
+            }
+            params.truncate(mark.0);
+            score.truncate(mark.1);
+            false
+        }
+        Segment::Multi { name, suffix } => {
+            // Longest first: the wildcard takes as much as the rest of the template allows.
+            for take in (1..=path.len()).rev() {
+                let (taken, path_rest) = path.split_at(take);
+                let joined = taken.join("/");
+                let Some(value) = joined.strip_suffix(suffix.as_str()).filter(|v| !v.is_empty()) else { continue };
+                let mark = (params.len(), score.len());
+                params.push(Param { name, value: value.to_owned() });
+                score.push(1);
+                if match_segments(rest, path_rest, params, score) {
+                    return true;
+                }
+                params.truncate(mark.0);
+                score.truncate(mark.1);
+            }
+            false
+        }
+    }
+}
