@@ -12,7 +12,7 @@ mod routes;
 pub use canonical::{CanonicalPath, PathError, canonical_method, canonical_path};
 pub use parse::CatalogError;
 pub use perms::{PermSet, Permission};
-pub use routes::{Boundary, Param, Route, RouteMatch, Surface};
+pub use routes::{Boundary, Param, Route, RouteMatch, Segment, Surface};
 
 use domain::AccessLevel;
 

@@ -122,6 +122,9 @@ pub(crate) fn find<'a>(
         {
             continue;
         }
+        if !could_match(&route.segments, segments) {
+            continue;
+        }
         let mut params = Vec::new();
         let mut score = Vec::new();
         if !match_segments(&route.segments, segments, &mut params, &mut score) {
@@ -138,6 +141,20 @@ pub(crate) fn find<'a>(
         }
     }
     best.map(|(_, m)| m)
+}
+
+/// A cheap test that rules most routes out before any allocation: the segment count, and the literal segments
+/// of templates without a multi-segment wildcard.
+fn could_match(template: &[Segment], path: &[String]) -> bool {
+    let has_multi = template.iter().any(|s| matches!(s, Segment::Multi { .. }));
+    if has_multi {
+        return path.len() >= template.len();
+    }
+    path.len() == template.len()
+        && template.iter().zip(path).all(|(t, p)| match t {
+            Segment::Literal(lit) => lit == p,
+            _ => true,
+        })
 }
 
 fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {

@@ -1,0 +1,248 @@
+//! The decision function: one pure answer to "may this credential do this action on this resource?",
+//! with the layer that decided, the permissions that would have been needed, and a reason fit for a user.
+//!
+//! effective rights = user's current role rights ∩ token reach ∩ scopes ∩ organization ∩ visibility.
+//! The caller loads the facts; nothing is fetched here. Whatever is not allowed is denied.
+
+use catalog::{Catalog, PermSet, Route, Surface};
+use domain::{AccessLevel, Scope, Scopes, Visibility};
+
+/// The credential presented, as loaded and checked by the caller.
+#[derive(Debug, Clone)]
+pub struct CredentialFacts {
+    pub scopes: Scopes,
+    /// Not expired, not revoked, not refused by instance settings.
+    pub active: bool,
+    pub organization_id: i64,
+}
+
+/// The user the request acts as.
+#[derive(Debug, Clone, Copy)]
+pub struct UserFacts {
+    pub id: i64,
+    pub is_admin: bool,
+    pub external: bool,
+    pub active: bool,
+}
+
+/// The resource at the route's boundary, with the user's access level on it.
+#[derive(Debug, Clone, Copy)]
+pub enum ResourceFacts {
+    Instance,
+    OwnUser,
+    Group {
+        organization_id: i64,
+        visibility: Visibility,
+        level: Option<AccessLevel>,
+    },
+    Project {
+        organization_id: i64,
+        visibility: Visibility,
+        level: Option<AccessLevel>,
+    },
+    /// The route names a group or project that does not exist.
+    Missing,
+}
+
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub credential: Option<CredentialFacts>,
+    pub user: Option<UserFacts>,
+    pub resource: ResourceFacts,
+    /// Instance setting: administrator powers need the `admin_mode` scope.
+    pub admin_mode: bool,
+}
+
+/// Which layer decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Route,
+    Credential,
+    TokenReach,
+    Scope,
+    Organization,
+    Visibility,
+    Role,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Route => "route",
+            Layer::Credential => "credential",
+            Layer::TokenReach => "token_reach",
+            Layer::Scope => "scope",
+            Layer::Organization => "organization",
+            Layer::Visibility => "visibility",
+            Layer::Role => "role",
+        }
+    }
+}
+
+/// Why, in words a user can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Allowed,
+    UnknownRoute,
+    NoCredential,
+    InactiveCredential,
+    InactiveUser,
+    OutsideReach,
+    ReadOnlyScope,
+    InsufficientScope,
+    OtherOrganization,
+    NotFound,
+    MissingPermission,
+}
+
+impl Reason {
+    pub fn text(self) -> &'static str {
+        match self {
+            Reason::Allowed => "allowed",
+            Reason::UnknownRoute => "the route is not in the catalog, so it is denied",
+            Reason::NoCredential => "the request carries no credential and the resource is not public",
+            Reason::InactiveCredential => "the credential is expired, revoked or not accepted",
+            Reason::InactiveUser => "the user is blocked",
+            Reason::OutsideReach => "the token's scopes do not reach this kind of route",
+            Reason::ReadOnlyScope => "a read-only scope allows only GET and HEAD",
+            Reason::InsufficientScope => "the token's scopes do not allow this request",
+            Reason::OtherOrganization => "the resource belongs to another organization than the token",
+            Reason::NotFound => "the resource does not exist or is not visible to this user",
+            Reason::MissingPermission => "the user's role does not grant the required permissions",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'c> {
+    pub allowed: bool,
+    pub layer: Layer,
+    pub reason: Reason,
+    /// Alternatives of permissions that would allow the request (empty for an unknown route).
+    pub required: &'c [Vec<String>],
+}
+
+impl Decision<'_> {
+    fn deny(layer: Layer, reason: Reason, route: &Route) -> Decision<'_> {
+        Decision { allowed: false, layer, reason, required: &route.required_names }
+    }
+}
+
+/// Denies an unknown route.
+pub fn unknown_route() -> Decision<'static> {
+    Decision { allowed: false, layer: Layer::Route, reason: Reason::UnknownRoute, required: &[] }
+}
+
+/// Scopes that reach a surface at all, and those that allow a request of this method on it.
+fn accepted(surface: Surface, safe: bool) -> (&'static [Scope], &'static [Scope]) {
+    use Scope::*;
+    match surface {
+        Surface::Api | Surface::Packages => (&[Api, ReadApi], if safe { &[Api, ReadApi] } else { &[Api] }),
+        Surface::User => (&[Api, ReadApi, ReadUser], if safe { &[Api, ReadApi, ReadUser] } else { &[Api] }),
+        Surface::TokenSelf => (&Scope::ALL, &Scope::ALL),
+        Surface::TokenSelfRotate => (&[Api, SelfRotate], &[Api, SelfRotate]),
+        Surface::GitRead => (
+            &[Api, ReadApi, ReadRepository, WriteRepository],
+            if safe {
+                &[Api, ReadApi, ReadRepository, WriteRepository]
+            } else {
+                &[Api, ReadRepository, WriteRepository]
+            },
+        ),
+        Surface::GitWrite => (&[Api, ReadApi, ReadRepository, WriteRepository], &[Api, WriteRepository]),
+        Surface::RegistryRead => (
+            &[Api, ReadApi, ReadRegistry, WriteRegistry],
+            if safe { &[Api, ReadApi, ReadRegistry, WriteRegistry] } else { &[Api, ReadRegistry, WriteRegistry] },
+        ),
+        Surface::RegistryWrite => (&[Api, ReadApi, ReadRegistry, WriteRegistry], &[Api, WriteRegistry]),
+    }
+}
+
+/// Decides one request on a matched route. `safe` is true for GET (and HEAD, canonicalised to GET).
+pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: &Facts) -> Decision<'c> {
+    if let Some(credential) = &facts.credential {
+        if !credential.active {
+            return Decision::deny(Layer::Credential, Reason::InactiveCredential, route);
+        }
+        let (reach, allowed) = accepted(route.surface, safe);
+        if !reach.iter().any(|s| credential.scopes.contains(*s)) {
+            return Decision::deny(Layer::TokenReach, Reason::OutsideReach, route);
+        }
+        if !allowed.iter().any(|s| credential.scopes.contains(*s)) {
+            let read_only = !safe && reach.iter().any(|s| credential.scopes.contains(*s));
+            let reason = if read_only && credential.scopes.contains(Scope::ReadApi) {
+                Reason::ReadOnlyScope
+            } else {
+                Reason::InsufficientScope
+            };
+            return Decision::deny(Layer::Scope, reason, route);
+        }
+    }
+    if facts.user.is_some_and(|u| !u.active) {
+        return Decision::deny(Layer::Credential, Reason::InactiveUser, route);
+    }
+    let admin = match (&facts.user, &facts.credential) {
+        (Some(user), Some(credential)) => {
+            user.is_admin && (!facts.admin_mode || credential.scopes.contains(Scope::AdminMode))
+        }
+        (Some(user), None) => user.is_admin && !facts.admin_mode,
+        _ => false,
+    };
+    let signed_in = facts.user.is_some();
+    let external = facts.user.is_some_and(|u| u.external);
+    let held = match facts.resource {
+        ResourceFacts::Missing => return Decision::deny(Layer::Visibility, Reason::NotFound, route),
+        ResourceFacts::Instance => {
+            let mut held = if signed_in { catalog.signed_in() } else { PermSet::default() };
+            if admin {
+                held = held.union(catalog.admin());
+            }
+            held
+        }
+        ResourceFacts::OwnUser => {
+            if !signed_in {
+                return Decision::deny(Layer::Credential, Reason::NoCredential, route);
+            }
+            catalog.own_user()
+        }
+        ResourceFacts::Group { organization_id, visibility, level }
+        | ResourceFacts::Project { organization_id, visibility, level } => {
+            if let Some(credential) = &facts.credential
+                && credential.organization_id != organization_id
+            {
+                return Decision::deny(Layer::Organization, Reason::OtherOrganization, route);
+            }
+            let mut held = level.map(|l| catalog.level(l)).unwrap_or_default();
+            let visible = admin
+                || level.is_some()
+                || match visibility {
+                    Visibility::Public => true,
+                    Visibility::Internal => signed_in && !external,
+                    Visibility::Private => false,
+                };
+            if !visible {
+                let reason = if signed_in { Reason::NotFound } else { Reason::NoCredential };
+                return Decision::deny(Layer::Visibility, reason, route);
+            }
+            match visibility {
+                Visibility::Public => held = held.union(catalog.public()),
+                Visibility::Internal if signed_in && !external => held = held.union(catalog.internal()),
+                _ => {}
+            }
+            if admin {
+                held = held.union(catalog.admin());
+            }
+            held
+        }
+    };
+    if route.required.iter().any(|needed| held.covers(needed)) {
+        return Decision {
+            allowed: true,
+            layer: Layer::Role,
+            reason: Reason::Allowed,
+            required: &route.required_names,
+        };
+    }
+    let reason = if signed_in { Reason::MissingPermission } else { Reason::NoCredential };
+    Decision::deny(Layer::Role, reason, route)
+}
