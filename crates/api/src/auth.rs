@@ -132,7 +132,7 @@ fn is_rotate_path(path: &str) -> bool {
 /// The one credential a request carries, from `PRIVATE-TOKEN`, `Authorization` (Bearer, or Basic with the
 /// token as password) or the `private_token` parameter. Two different credentials, or an unreadable one, are an
 /// error; the same token sent twice is one credential.
-fn credential(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, ()> {
+pub(crate) fn credential(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, ()> {
     let mut found: Option<String> = None;
     let mut offer = |value: String| -> Result<(), ()> {
         if value.is_empty() || value.len() > MAX_CREDENTIAL_LEN {
@@ -146,8 +146,10 @@ fn credential(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>
             }
         }
     };
-    for value in headers.get_all("private-token") {
-        offer(value.to_str().map_err(|_| ())?.trim().to_owned())?;
+    for name in ["private-token", "job-token", "deploy-token"] {
+        for value in headers.get_all(name) {
+            offer(value.to_str().map_err(|_| ())?.trim().to_owned())?;
+        }
     }
     for value in headers.get_all(header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| ())?.trim();
@@ -165,7 +167,7 @@ fn credential(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>
     }
     if let Some(query) = query {
         for (key, value) in serde_urlencoded::from_str::<Vec<(String, String)>>(query).map_err(|_| ())? {
-            if key == "private_token" {
+            if key == "private_token" || key == "job_token" {
                 offer(value)?;
             }
         }

@@ -8,6 +8,7 @@ mod auth;
 mod directory;
 mod entities;
 mod error;
+mod forward_auth;
 mod pagination;
 mod params;
 mod tokens;
@@ -43,6 +44,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::RouteNotFound });
     Router::new()
         .nest("/api/v4", api)
+        .merge(forward_auth::router())
         .route("/-/health", axum::routing::get(|| async { "GitLab OK" }))
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod decide;
 mod directory;
 mod error;
 mod store;
@@ -17,6 +18,7 @@ use domain::Timestamp;
 
 pub use audit::AuditContext;
 pub use auth::{AuthFailure, Authenticated};
+pub use decide::Outcome;
 pub use directory::{
     CreateGroup, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password, verify_password,
 };
@@ -47,6 +49,7 @@ pub struct AuthorityConfig {
     pub digester: ::tokens::Digester,
     pub pat_prefix: ::tokens::Prefix,
     pub cell_id: u64,
+    pub catalog: catalog::Catalog,
 }
 
 /// The token authority: one per process, shared by every way in.
@@ -55,16 +58,28 @@ pub struct Authority {
     digester: ::tokens::Digester,
     pat_prefix: ::tokens::Prefix,
     cell_id: u64,
+    catalog: catalog::Catalog,
     clock: Arc<dyn Clock>,
 }
 
 impl Authority {
     pub fn new(store: Arc<dyn Store>, config: AuthorityConfig, clock: Arc<dyn Clock>) -> Authority {
-        Authority { store, digester: config.digester, pat_prefix: config.pat_prefix, cell_id: config.cell_id, clock }
+        Authority {
+            store,
+            digester: config.digester,
+            pat_prefix: config.pat_prefix,
+            cell_id: config.cell_id,
+            catalog: config.catalog,
+            clock,
+        }
     }
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    pub fn catalog(&self) -> &catalog::Catalog {
+        &self.catalog
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -55,10 +55,11 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
     let database_url = config.database_url();
     let store = store::SqlStore::connect(&database_url, config.max_connections).await?;
     let store = Arc::new(store);
+    let catalog = catalog::Catalog::builtin().map_err(|e| anyhow::anyhow!("the permission catalog is invalid: {e}"))?;
     let pat_prefix = tokens::Prefix::new(&config.token_prefix, config.instance_prefix.as_deref(), "glpat-");
     let authority = Arc::new(Authority::new(
         store.clone(),
-        AuthorityConfig { digester, pat_prefix, cell_id: config.cell_id },
+        AuthorityConfig { digester, pat_prefix, cell_id: config.cell_id, catalog },
         clock,
     ));
     let admin_token = match authority.bootstrap(&config.admin_email).await {

@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod bad_input;
 mod directory;
+mod forward_auth;
 mod lifecycle;
 mod startup;
 mod tokens;
