@@ -44,6 +44,12 @@ run() {
   echo "== $label"
   wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "$header" "$url/user" | grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx"
 }
+curl -s -o /dev/null -H "PRIVATE-TOKEN: $token" -H 'Content-Type: application/json' -d '{"name":"Load","path":"load"}' "$url/projects"
+base=${url%/api/v4}
+echo "== forward-auth: allowed POST /api/v4/projects/root%2Fload/issues (decision through /-/auth)"
+wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "PRIVATE-TOKEN: $token" -s /dev/stdin "$base/-/auth/api/v4/projects/root%2Fload/issues" <<'LUA' | grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx"
+wrk.method = "POST"
+LUA
 run "authenticated GET /api/v4/user (token, owner and settings read from SQLite)" "PRIVATE-TOKEN: $token"
 run "malformed token (refused by prefix and checksum, no storage access)" "PRIVATE-TOKEN: glpat-not-a-token"
 run "well-formed unknown token (one lookup and an audit entry)" "PRIVATE-TOKEN: $unknown"
