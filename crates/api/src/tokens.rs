@@ -11,7 +11,7 @@ use domain::{Scopes, Token, User};
 use policy::ScopeRule;
 
 use crate::error::{ApiError, ApiResult, bad_request, not_found};
-use crate::users::parse_id;
+use crate::users::{parse_id, user_by_id};
 use crate::{AppState, Caller, Here, Params, Principal, entities, pagination};
 
 pub fn router() -> Router<AppState> {
@@ -73,11 +73,6 @@ async fn create_own_token(State(state): State<AppState>, caller: Caller, params:
     issue(&state, &caller, &owner, &params, false).await
 }
 
-async fn target_user(state: &AppState, id: &str) -> ApiResult<User> {
-    let id = parse_id(id, "User")?;
-    state.authority.store().user(id).await.map_err(authority::Error::from)?.ok_or(not_found("User"))
-}
-
 async fn create_token_for_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -85,7 +80,7 @@ async fn create_token_for_user(
     params: Params,
 ) -> ApiResult<Response> {
     caller.require_admin(ScopeRule::Api)?;
-    let user = target_user(&state, &id).await?;
+    let user = user_by_id(&state, &id).await?;
     issue(&state, &caller, &user, &params, false).await
 }
 
@@ -200,7 +195,7 @@ async fn list_impersonation_tokens(
     params: Params,
 ) -> ApiResult<Response> {
     caller.require_admin(ScopeRule::Api)?;
-    let user = target_user(&state, &id).await?;
+    let user = user_by_id(&state, &id).await?;
     let page = pagination::page(&params)?;
     let now = state.authority.now();
     let filter = TokenFilter {
@@ -222,12 +217,12 @@ async fn create_impersonation_token(
     params: Params,
 ) -> ApiResult<Response> {
     caller.require_admin(ScopeRule::Api)?;
-    let user = target_user(&state, &id).await?;
+    let user = user_by_id(&state, &id).await?;
     issue(&state, &caller, &user, &params, true).await
 }
 
 async fn impersonation_token(state: &AppState, user_id: &str, token_id: &str) -> ApiResult<Token> {
-    let user = target_user(state, user_id).await?;
+    let user = user_by_id(state, user_id).await?;
     let id = parse_id(token_id, "Impersonation Token")?;
     match state.authority.token(id).await? {
         Some(token) if token.user_id == user.id && token.impersonation => Ok(token),

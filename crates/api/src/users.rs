@@ -27,6 +27,12 @@ pub(crate) fn parse_id(s: &str, thing: &'static str) -> ApiResult<i64> {
     }
 }
 
+/// The user `:id` names, or 404.
+pub(crate) async fn user_by_id(state: &AppState, id: &str) -> ApiResult<domain::User> {
+    let id = parse_id(id, "User")?;
+    state.authority.store().user(id).await.map_err(authority::Error::from)?.ok_or(not_found("User"))
+}
+
 async fn current_user(State(state): State<AppState>, caller: Caller, here: Here) -> ApiResult<Response> {
     let principal = caller.require(ScopeRule::ApiOrReadUser)?;
     let _ = state;
@@ -64,8 +70,7 @@ async fn show_user(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let principal = caller.require(ScopeRule::ApiOrReadUser)?;
-    let id = parse_id(&id, "User")?;
-    let user = state.authority.store().user(id).await.map_err(authority::Error::from)?.ok_or(not_found("User"))?;
+    let user = user_by_id(&state, &id).await?;
     let admin = caller.is_admin();
     let body = if admin || principal.user.id == user.id {
         entities::user_full(&user, &here.base, admin)
