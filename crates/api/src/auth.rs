@@ -5,7 +5,8 @@
 
 use std::net::SocketAddr;
 
-use authority::{AuditContext, Authenticated};
+use authority::{AuditContext, Authenticated, Outcome};
+use catalog::Boundary;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
@@ -119,6 +120,27 @@ impl FromRequestParts<AppState> for Caller {
             }
         };
         Ok(Caller { principal: Some(Principal { token, owner, user }), ip, safe, settings })
+    }
+}
+
+/// The REST answer to a denied decision, in GitLab's shapes: 401 for a missing or refused credential, 403
+/// `insufficient_scope` naming the scopes that would do, 404 for what the caller may not see (another
+/// organization's or a private resource looks absent), 403 when the role falls short.
+pub(crate) fn denied(outcome: &Outcome) -> ApiError {
+    if outcome.bad_credential || outcome.needs_credential {
+        return ApiError::Unauthorized;
+    }
+    let thing = match outcome.boundary {
+        Some(Boundary::Project) => "Project",
+        Some(Boundary::Group) => "Group",
+        _ => "Resource",
+    };
+    match outcome.layer {
+        "route" => ApiError::RouteNotFound,
+        "credential" => ApiError::Unauthorized,
+        "token_reach" | "scope" => ApiError::InsufficientScope(outcome.allowing_scopes.to_vec()),
+        "visibility" | "organization" => crate::error::not_found(thing),
+        _ => forbidden(),
     }
 }
 

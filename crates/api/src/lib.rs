@@ -5,6 +5,7 @@
 
 mod admin;
 mod auth;
+mod decisions;
 mod directory;
 mod entities;
 mod error;
@@ -41,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(directory::router())
         .merge(admin::router())
+        .merge(decisions::router())
         .fallback(|| async { ApiError::RouteNotFound });
     Router::new()
         .nest("/api/v4", api)

@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}", get(show_user).put(update_user))
         .route("/users/{id}/block", post(block_user))
         .route("/users/{id}/unblock", post(unblock_user))
+        .route("/service_accounts", post(create_service_account))
 }
 
 pub(crate) fn parse_id(s: &str, thing: &'static str) -> ApiResult<i64> {
@@ -142,4 +143,15 @@ async fn block_user(State(state): State<AppState>, caller: Caller, Path(id): Pat
 
 async fn unblock_user(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     set_blocked(state, caller, id, false).await
+}
+
+/// `POST /service_accounts` (administrators): a user that authenticates only with tokens.
+async fn create_service_account(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
+    caller.require_admin(ScopeRule::Api)?;
+    let user = state
+        .authority
+        .create_service_account(&caller.audit(), params.str("name")?, params.str("username")?, params.str("email")?)
+        .await?;
+    let body = serde_json::json!({"id": user.id, "username": user.username, "name": user.name, "email": user.email});
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }

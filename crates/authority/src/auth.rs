@@ -3,6 +3,8 @@
 //! Every failure looks the same to the caller (`AuthFailure` is rendered as one 401); the precise reason
 //! goes to the audit log (known tokens) or the process log (strings that are not tokens at all).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use domain::{Timestamp, Token, TokenState, User};
 
 use crate::{AuditContext, Authority, Result};
@@ -43,6 +45,39 @@ const LAST_USED_INTERVAL_MS: i64 = 10 * 60 * 1000;
 /// A new client address is recorded at most this often.
 const LAST_USED_IPS_INTERVAL_MS: i64 = 60 * 1000;
 const LAST_USED_IPS_KEPT: usize = 5;
+/// Unknown-token attempts written to the audit log per second at most; the rest are counted in the process log.
+const UNKNOWN_AUDITS_PER_SECOND: u64 = 10;
+
+/// A per-second budget of audit rows for unknown tokens.
+#[derive(Default)]
+pub(crate) struct AuditBudget {
+    /// The current second (high 32 bits) and the attempts seen in it (low 32 bits).
+    window: AtomicU64,
+}
+
+impl AuditBudget {
+    pub(crate) fn allow(&self, now: Timestamp) -> bool {
+        let second = u64::try_from(now.millis() / 1000).unwrap_or(0) & 0xffff_ffff;
+        let mut current = self.window.load(Ordering::Relaxed);
+        loop {
+            let (seen_second, count) = (current >> 32, current & 0xffff_ffff);
+            let next = if seen_second == second { (second << 32) | (count + 1).min(0xffff_ffff) } else { second << 32 | 1 };
+            match self.window.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => {
+                    if seen_second != second && count > UNKNOWN_AUDITS_PER_SECOND {
+                        tracing::warn!(
+                            attempts = count,
+                            audited = UNKNOWN_AUDITS_PER_SECOND,
+                            "unknown tokens presented in one second; only the first ones were audited"
+                        );
+                    }
+                    return (next & 0xffff_ffff) <= UNKNOWN_AUDITS_PER_SECOND;
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
 
 impl Authority {
     /// Authenticates a presented token. `rotate_path` is true when the request is a rotation
@@ -53,14 +88,28 @@ impl Authority {
         ip: Option<&str>,
         rotate_path: bool,
     ) -> Result<std::result::Result<Authenticated, AuthFailure>> {
-        if let Err(e) = ::tokens::parse(presented, &self.pat_prefix) {
+        if let Err(e) = ::tokens::check(presented, &self.pat_prefix) {
             tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: not a token");
             return Ok(Err(AuthFailure::Malformed));
         }
-        let digests = self.digester.candidates(presented);
-        let Some(token) = self.store.token_by_digest(&digests).await? else {
-            let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
-            self.audit(&ctx, "authentication_failed", "PersonalAccessToken", 0, "unknown token", &[]).await?;
+        let key = self.cache.presented_key(presented);
+        let token = match self.cache.presented(key) {
+            Some(Some(id)) => self.store.token(id).await?,
+            Some(None) => None,
+            None => {
+                let generation = self.cache.snapshot();
+                let digests = self.digester.candidates(presented);
+                let token = self.store.token_by_digest(&digests).await?;
+                self.cache.remember_presented(generation, key, token.as_ref().map(|t| t.id));
+                token
+            }
+        };
+        let Some(token) = token else {
+            // The checksum is public, so unknown tokens are cheap to make: audit at most a few per second.
+            if self.unknown_audit.allow(self.now()) {
+                let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
+                self.audit(&ctx, "authentication_failed", "PersonalAccessToken", 0, "unknown token", &[]).await?;
+            }
             return Ok(Err(AuthFailure::Unknown));
         };
         let now = self.now();
@@ -139,5 +188,19 @@ impl Authority {
         token.last_used_at = Some(now);
         self.store.touch_token(token.id, now, &token.last_used_ips).await?;
         Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_token_audits_are_capped_per_second() {
+        let budget = AuditBudget::default();
+        let second = Timestamp::from_millis(5_000);
+        let allowed = (0..50).filter(|_| budget.allow(second)).count();
+        assert_eq!(allowed, UNKNOWN_AUDITS_PER_SECOND as usize);
+        assert!(budget.allow(Timestamp::from_millis(6_000)), "a new second has a new budget");
     }
 }

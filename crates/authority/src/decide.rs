@@ -24,6 +24,10 @@ pub struct Outcome {
     pub needs_credential: bool,
     /// The route is Git over HTTP (the 401 challenge is Basic so that git prompts).
     pub git: bool,
+    /// The boundary of the matched route (`None` for an unknown route), to name what was not found.
+    pub boundary: Option<Boundary>,
+    /// Scopes that would allow a request of this kind on the route, for an `insufficient_scope` answer.
+    pub allowing_scopes: &'static [domain::Scope],
 }
 
 impl Outcome {
@@ -37,6 +41,8 @@ impl Outcome {
             bad_credential: false,
             needs_credential: false,
             git: false,
+            boundary: None,
+            allowing_scopes: &[],
         }
     }
 }
@@ -63,6 +69,8 @@ impl Authority {
             return Ok(Outcome::refused("route", policy::Reason::UnknownRoute.text()));
         };
         let git = found.route.surface.is_git();
+        let boundary = Some(found.route.boundary);
+        let allowing_scopes = policy::scopes_allowing(found.route.surface, method == "GET");
         let principal = match credential {
             None => None,
             Some(credential) => match self.authenticate(credential, ip, false).await? {
@@ -71,6 +79,7 @@ impl Authority {
                     let mut outcome = Outcome::refused("credential", policy::Reason::InactiveCredential.text());
                     outcome.bad_credential = true;
                     outcome.git = git;
+                    outcome.boundary = boundary;
                     return Ok(outcome);
                 }
             },
@@ -91,6 +100,7 @@ impl Authority {
                 is_admin: p.user.is_admin,
                 external: p.user.external,
                 active: p.user.is_active(),
+                service_account: p.user.user_type == domain::UserType::ServiceAccount,
             }),
             resource,
             admin_mode,
@@ -105,6 +115,8 @@ impl Authority {
             principal,
             bad_credential: false,
             git,
+            boundary,
+            allowing_scopes,
         })
     }
 

@@ -202,6 +202,28 @@ impl Authority {
         Ok(user)
     }
 
+    /// Creates an instance service account (`POST /service_accounts`): a user without a password that signs in
+    /// only with tokens. Missing fields get GitLab's defaults.
+    pub async fn create_service_account(
+        &self,
+        ctx: &AuditContext,
+        name: Option<String>,
+        username: Option<String>,
+        email: Option<String>,
+    ) -> Result<User> {
+        let suffix: String = crate::random_bytes::<8>()?.iter().map(|b| format!("{b:02x}")).collect();
+        let request = CreateUser {
+            username: Some(username.unwrap_or_else(|| format!("service_account_{suffix}"))),
+            email: Some(email.unwrap_or_else(|| format!("service_account_{suffix}@noreply.tessera.localhost"))),
+            name: Some(name.unwrap_or_else(|| "Service account user".to_owned())),
+            force_random_password: true,
+            can_create_group: Some(false),
+            service_account: true,
+            ..CreateUser::default()
+        };
+        self.create_user(ctx, &request).await
+    }
+
     /// Applies an administrator's change. Fields are validated as on creation.
     pub async fn update_user(
         &self,

@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod cache;
 mod decide;
 mod directory;
 mod error;
@@ -18,6 +19,7 @@ use domain::Timestamp;
 
 pub use audit::AuditContext;
 pub use auth::{AuthFailure, Authenticated};
+pub use cache::{CachedStore, Change, FactCache};
 pub use decide::Outcome;
 pub use directory::{
     CreateGroup, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password, verify_password,
@@ -50,6 +52,8 @@ pub struct AuthorityConfig {
     pub pat_prefix: ::tokens::Prefix,
     pub cell_id: u64,
     pub catalog: catalog::Catalog,
+    /// Entries of each kind the fact cache holds at most.
+    pub cache_capacity: usize,
 }
 
 /// The token authority: one per process, shared by every way in.
@@ -60,12 +64,20 @@ pub struct Authority {
     cell_id: u64,
     catalog: catalog::Catalog,
     clock: Arc<dyn Clock>,
+    cache: Arc<FactCache>,
+    unknown_audit: auth::AuditBudget,
 }
 
 impl Authority {
+    /// The authority over `store`, reading through a fact cache that starts disabled: call
+    /// `cache().enable()` once changes made by other processes will reach `cache().forget` (always, for a store
+    /// only this process uses).
     pub fn new(store: Arc<dyn Store>, config: AuthorityConfig, clock: Arc<dyn Clock>) -> Authority {
+        let cache = Arc::new(FactCache::new(config.cache_capacity));
         Authority {
-            store,
+            store: Arc::new(CachedStore::new(store, cache.clone())),
+            cache,
+            unknown_audit: auth::AuditBudget::default(),
             digester: config.digester,
             pat_prefix: config.pat_prefix,
             cell_id: config.cell_id,
@@ -76,6 +88,10 @@ impl Authority {
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    pub fn cache(&self) -> &Arc<FactCache> {
+        &self.cache
     }
 
     pub fn catalog(&self) -> &catalog::Catalog {

@@ -251,4 +251,10 @@ pub trait Store: Send + Sync {
     async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()>;
     async fn list_audit_events(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)>;
     async fn audit_event(&self, id: i64) -> StoreResult<Option<AuditEvent>>;
+
+    /// Tells other nodes on the same database that something changed (`cache::Change`, encoded). A store that
+    /// cannot be shared between processes has no one to tell.
+    async fn publish(&self, _change: &str) -> StoreResult<()> {
+        Ok(())
+    }
 }

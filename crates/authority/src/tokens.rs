@@ -1,6 +1,6 @@
 //! Personal and impersonation access tokens: issue, list, show, revoke and rotate.
 
-use domain::{Date, Scopes, Settings, Token, TokenName, User};
+use domain::{Date, Scope, Scopes, Settings, Token, TokenName, User, UserType};
 use tokens::RoutingPayload;
 
 use crate::{AuditContext, Authority, Error, NewToken, Page, Result, TokenFilter};
@@ -76,6 +76,10 @@ impl Authority {
         }
         let scopes = request.scopes.as_deref().ok_or_else(|| Error::BadRequest("scopes is missing".to_owned()))?;
         let scopes = Scopes::parse_for(scopes, owner.is_admin).map_err(|e| Error::invalid("scopes", e))?;
+        // The decision API's scope is for service accounts (and administrators), not for people's tokens.
+        if scopes.contains(Scope::Authorize) && !owner.is_admin && owner.user_type != UserType::ServiceAccount {
+            return Err(Error::invalid("scopes", "can only contain available scopes"));
+        }
         let now = self.now();
         let expires_at = expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
         let issued = self.issue(owner, name.as_str(), &description, scopes, impersonation, expires_at, None).await?;
@@ -106,6 +110,7 @@ impl Authority {
         let plaintext = tokens::mint(&self.pat_prefix.mint, &random, &payload)
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("token payload too large")))?;
         let digest = self.digester.digest(&plaintext);
+        self.cache.issued(&plaintext);
         Ok((plaintext, digest))
     }
 

@@ -27,6 +27,7 @@ pub struct Catalog {
     admin: PermSet,
     signed_in: PermSet,
     own_user: PermSet,
+    service_account: PermSet,
     routes: Vec<Route>,
 }
 
@@ -83,6 +84,11 @@ impl Catalog {
         self.own_user
     }
 
+    /// What a service account holds at the instance when its token carries the `authorize` scope.
+    pub fn service_account(&self) -> PermSet {
+        self.service_account
+    }
+
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }
@@ -112,6 +118,7 @@ impl Catalog {
         row(&mut out, "signed-in users, on internal resources", self.internal);
         row(&mut out, "signed-in users, at the instance", self.signed_in);
         row(&mut out, "a user, on their own user", self.own_user);
+        row(&mut out, "a service account, with the authorize scope", self.service_account);
         out.push_str("\n## Routes\n\n| method | path | boundary | surface | job token | required (any line of) |\n| --- | --- | --- | --- | --- | --- |\n");
         for route in &self.routes {
             let required: Vec<String> = route.required_names.iter().map(|g| g.join(" AND ")).collect();

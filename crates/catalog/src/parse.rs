@@ -52,7 +52,8 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
     let level_names = ["guest", "planner", "reporter", "developer", "maintainer", "owner"];
     let mut levels = [PermSet::default(); 6];
     let mut seen_levels = [false; 6];
-    let (mut public, mut internal, mut admin, mut signed_in, mut own_user) = (None, None, None, None, None);
+    let (mut public, mut internal, mut admin, mut signed_in, mut own_user, mut service_account) =
+        (None, None, None, None, None, None);
     for (n, line) in lines(roles) {
         let (role, perms) = line.split_once(':').ok_or_else(|| err("roles.txt", n, "expected `role: permissions`"))?;
         let mut set = PermSet::default();
@@ -71,6 +72,7 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
             "admin" => &mut admin,
             "signed_in" => &mut signed_in,
             "self" => &mut own_user,
+            "service_account" => &mut service_account,
             _ => {
                 let idx = level_names
                     .iter()
@@ -101,6 +103,7 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
     let internal = internal.ok_or_else(|| missing("internal"))?;
     let signed_in = signed_in.ok_or_else(|| missing("signed_in"))?;
     let own_user = own_user.ok_or_else(|| missing("self"))?;
+    let service_account = service_account.ok_or_else(|| missing("service_account"))?;
 
     let mut parsed = Vec::new();
     for (n, line) in lines(routes) {
@@ -128,6 +131,7 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
             "registry_read" => Surface::RegistryRead,
             "registry_write" => Surface::RegistryWrite,
             "packages" => Surface::Packages,
+            "decide" => Surface::Decide,
             other => return Err(err("routes.txt", n, format!("unknown surface {other}"))),
         };
         let job_token = match *job {
@@ -180,7 +184,7 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
         }
         parsed.push(route);
     }
-    Ok(Catalog { names, levels, public, internal, admin, signed_in, own_user, routes: parsed })
+    Ok(Catalog { names, levels, public, internal, admin, signed_in, own_user, service_account, routes: parsed })
 }
 
 fn is_named(segment: &Segment, want: &str) -> bool {

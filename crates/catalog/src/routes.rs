@@ -35,6 +35,8 @@ pub enum Surface {
     RegistryRead,
     RegistryWrite,
     Packages,
+    /// The decision API: the `authorize` scope (or `api`).
+    Decide,
 }
 
 impl Surface {
@@ -49,6 +51,7 @@ impl Surface {
             Surface::RegistryRead => "registry_read",
             Surface::RegistryWrite => "registry_write",
             Surface::Packages => "packages",
+            Surface::Decide => "decide",
         }
     }
 

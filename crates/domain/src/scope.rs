@@ -22,10 +22,12 @@ pub enum Scope {
     Sudo,
     AdminMode,
     ReadServicePing,
+    /// Tessera's own: may ask the decision API about other credentials (service accounts and administrators).
+    Authorize,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 17] = [
+    pub const ALL: [Scope; 18] = [
         Scope::Api,
         Scope::ReadApi,
         Scope::ReadUser,
@@ -43,6 +45,7 @@ impl Scope {
         Scope::Sudo,
         Scope::AdminMode,
         Scope::ReadServicePing,
+        Scope::Authorize,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl Scope {
             Scope::Sudo => "sudo",
             Scope::AdminMode => "admin_mode",
             Scope::ReadServicePing => "read_service_ping",
+            Scope::Authorize => "authorize",
         }
     }
 

@@ -16,7 +16,7 @@ fn bench(c: &mut Criterion) {
             active: true,
             organization_id: 1,
         }),
-        user: Some(UserFacts { id: 7, is_admin: false, external: false, active: true }),
+        user: Some(UserFacts { id: 7, is_admin: false, external: false, active: true, service_account: false }),
         resource: ResourceFacts::Project {
             organization_id: 1,
             visibility: Visibility::Private,

@@ -23,6 +23,7 @@ pub struct UserFacts {
     pub is_admin: bool,
     pub external: bool,
     pub active: bool,
+    pub service_account: bool,
 }
 
 /// The resource at the route's boundary, with the user's access level on it.
@@ -133,6 +134,11 @@ pub fn unknown_route() -> Decision<'static> {
     Decision { allowed: false, layer: Layer::Route, reason: Reason::UnknownRoute, required: &[] }
 }
 
+/// The scopes that would allow a request of this kind (`safe`: GET or HEAD) on `surface`.
+pub fn scopes_allowing(surface: Surface, safe: bool) -> &'static [Scope] {
+    accepted(surface, safe).1
+}
+
 /// Scopes that reach a surface at all, and those that allow a request of this method on it.
 fn accepted(surface: Surface, safe: bool) -> (&'static [Scope], &'static [Scope]) {
     use Scope::*;
@@ -155,6 +161,7 @@ fn accepted(surface: Surface, safe: bool) -> (&'static [Scope], &'static [Scope]
             if safe { &[Api, ReadApi, ReadRegistry, WriteRegistry] } else { &[Api, ReadRegistry, WriteRegistry] },
         ),
         Surface::RegistryWrite => (&[Api, ReadApi, ReadRegistry, WriteRegistry], &[Api, WriteRegistry]),
+        Surface::Decide => (&[Api, Authorize], &[Api, Authorize]),
     }
 }
 
@@ -196,6 +203,10 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
             let mut held = if signed_in { catalog.signed_in() } else { PermSet::default() };
             if admin {
                 held = held.union(catalog.admin());
+            }
+            let service_account = facts.user.is_some_and(|u| u.service_account);
+            if service_account && facts.credential.as_ref().is_some_and(|c| c.scopes.contains(Scope::Authorize)) {
+                held = held.union(catalog.service_account());
             }
             held
         }

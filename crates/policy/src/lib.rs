@@ -8,7 +8,9 @@ mod decide;
 mod directory;
 mod scopes;
 
-pub use decide::{CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, UserFacts, authorize, unknown_route};
+pub use decide::{
+    CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, UserFacts, authorize, scopes_allowing, unknown_route,
+};
 pub use directory::{Action, can, visible};
 #[cfg(test)]
 mod tests;

@@ -49,6 +49,7 @@ fn fixture_facts(scopes: &str, role: &str, visibility: &str, org: i64, boundary:
             is_admin: r.starts_with("admin"),
             external: r == "external",
             active: r != "blocked",
+            service_account: r == "service_account",
         }),
     };
     let visibility = match visibility {
@@ -144,7 +145,7 @@ proptest! {
     ) {
         let catalog = catalog();
         let route = route_idx.get(catalog.routes());
-        let user = UserFacts { id: 1, is_admin, external: false, active: true };
+        let user = UserFacts { id: 1, is_admin, external: false, active: true, service_account: false };
         let resource = ResourceFacts::Project { organization_id: 1, visibility, level };
         let with_token = Facts {
             credential: Some(CredentialFacts { scopes, active: true, organization_id: 1 }),
@@ -172,7 +173,7 @@ proptest! {
         let route = *route_idx.get(&unsafe_routes);
         let facts = Facts {
             credential: Some(CredentialFacts { scopes: Scopes::parse(&["read_api"]).expect("scope"), active: true, organization_id: 1 }),
-            user: Some(UserFacts { id: 1, is_admin, external: false, active: true }),
+            user: Some(UserFacts { id: 1, is_admin, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level },
             admin_mode: false,
         };
@@ -206,7 +207,7 @@ proptest! {
         };
         let facts = |_| Facts {
             credential: Some(CredentialFacts { scopes: scopes.clone(), active: true, organization_id: 1 }),
-            user: Some(UserFacts { id: 1, is_admin: false, external: false, active: true }),
+            user: Some(UserFacts { id: 1, is_admin: false, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level },
             admin_mode: false,
         };

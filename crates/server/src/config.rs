@@ -20,6 +20,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "TESSERA_EXTERNAL_URL",
     "TESSERA_ADMIN_EMAIL",
     "TESSERA_MAX_CONNECTIONS",
+    "TESSERA_CACHE_CAPACITY",
     "TESSERA_LOG",
     "TESSERA_URL",
     "TESSERA_TOKEN",
@@ -40,6 +41,7 @@ pub struct ConfigOverrides {
     pub external_url: Option<String>,
     pub admin_email: Option<String>,
     pub max_connections: Option<u32>,
+    pub cache_capacity: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -55,6 +57,7 @@ pub struct Config {
     pub external_url: Option<String>,
     pub admin_email: String,
     pub max_connections: u32,
+    pub cache_capacity: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -105,6 +108,7 @@ impl Config {
             external_url: cli.external_url.or(file.external_url),
             admin_email: cli.admin_email.or(file.admin_email).unwrap_or_else(|| "admin@example.com".to_owned()),
             max_connections: cli.max_connections.or(file.max_connections).unwrap_or(16).clamp(1, 1000),
+            cache_capacity: cli.cache_capacity.or(file.cache_capacity).unwrap_or(100_000).clamp(16, 10_000_000),
         })
     }
 

@@ -53,15 +53,24 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
     let keys = config::digest_keys(config)?;
     let digester = tokens::Digester::new(&keys).map_err(|e| anyhow::anyhow!("{e}"))?;
     let database_url = config.database_url();
+    let exclusive = store::ExclusiveUse::acquire(&database_url)?;
     let store = store::SqlStore::connect(&database_url, config.max_connections).await?;
+    let backend = store.backend();
     let store = Arc::new(store);
     let catalog = catalog::Catalog::builtin().map_err(|e| anyhow::anyhow!("the permission catalog is invalid: {e}"))?;
     let pat_prefix = tokens::Prefix::new(&config.token_prefix, config.instance_prefix.as_deref(), "glpat-");
     let authority = Arc::new(Authority::new(
         store.clone(),
-        AuthorityConfig { digester, pat_prefix, cell_id: config.cell_id, catalog },
+        AuthorityConfig { digester, pat_prefix, cell_id: config.cell_id, catalog, cache_capacity: config.cache_capacity },
         clock,
     ));
+    let feed = match backend {
+        store::Backend::Sqlite => {
+            authority.cache().enable();
+            None
+        }
+        store::Backend::Postgres => Some(tokio::spawn(follow_changes(database_url.clone(), authority.cache().clone()))),
+    };
     let admin_token = match authority.bootstrap(&config.admin_email).await {
         Ok(Some((_user, token))) => Some(token),
         Ok(None) => None,
@@ -81,11 +90,37 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
             }
         };
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        if let Some(feed) = feed {
+            feed.abort();
+        }
         store.close().await;
+        drop(exclusive);
         served.context("server failed")
     });
     tracing::info!(%addr, "Tessera is listening");
     Ok(Running { addr, admin_token, shutdown: Some(tx), task })
+}
+
+/// Keeps the fact cache in step with other nodes: it serves from memory only while the change feed is up, and
+/// starts from empty each time the feed (re)connects, so that nothing missed while it was down survives.
+async fn follow_changes(database_url: String, cache: Arc<authority::FactCache>) {
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        match store::ChangeFeed::connect(&database_url).await {
+            Ok(mut feed) => {
+                cache.enable();
+                delay = std::time::Duration::from_millis(100);
+                while let Some(change) = feed.next().await {
+                    cache.forget(authority::Change::decode(&change));
+                }
+                cache.disable();
+                tracing::warn!("the change feed was lost; reading every fact from the database until it is back");
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot follow changes; the fact cache stays off"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    }
 }
 
 async fn terminate() {

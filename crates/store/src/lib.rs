@@ -733,6 +733,88 @@ impl Store for SqlStore {
         sql.int(id);
         self.fetch_optional(&sql).await?.as_ref().map(audit_from_row).transpose()
     }
+
+    async fn publish(&self, change: &str) -> StoreResult<()> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        // `pg_notify` returns void, which the Any driver cannot decode: select a plain value around it.
+        sqlx::query("select 1 as sent from (select pg_notify($1, $2)) as notified")
+            .bind(CHANGES_CHANNEL)
+            .bind(change)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+}
+
+/// The PostgreSQL channel on which nodes tell each other what changed.
+pub const CHANGES_CHANNEL: &str = "tessera_changes";
+
+/// What other nodes publish, as it arrives (PostgreSQL `LISTEN`). The feed never reconnects by itself: a lost
+/// connection ends it, so that the caller knows it may have missed changes.
+pub struct ChangeFeed {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl ChangeFeed {
+    /// Connects to `url` (a PostgreSQL URL) and listens; changes published after this returns are received.
+    pub async fn connect(url: &str) -> anyhow::Result<ChangeFeed> {
+        let mut listener =
+            sqlx::postgres::PgListener::connect(url).await.context("cannot connect the change feed")?;
+        listener.listen(CHANGES_CHANNEL).await.context("cannot listen for changes")?;
+        Ok(ChangeFeed { listener })
+    }
+
+    /// The next change; `None` when the connection is lost (changes may have been missed since).
+    pub async fn next(&mut self) -> Option<String> {
+        match self.listener.try_recv().await {
+            Ok(Some(notification)) => Some(notification.payload().to_owned()),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "the change feed failed");
+                None
+            }
+        }
+    }
+}
+
+/// Holds a SQLite database for this process alone: its fact cache cannot hear another process's writes.
+pub struct ExclusiveUse {
+    _file: Option<std::fs::File>,
+}
+
+impl ExclusiveUse {
+    /// Locks `<database file>.lock` for a `sqlite:` URL naming a file; nothing to do for PostgreSQL (nodes share
+    /// it and hear each other) or an in-memory database.
+    pub fn acquire(url: &str) -> anyhow::Result<ExclusiveUse> {
+        let Some(path) = sqlite_file(url) else { return Ok(ExclusiveUse { _file: None }) };
+        let lock_path = format!("{path}.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {lock_path}"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(ExclusiveUse { _file: Some(file) }),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another Tessera process is using the SQLite database {path}; several nodes need PostgreSQL"
+            ),
+            Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {lock_path}")),
+        }
+    }
+}
+
+/// The file a `sqlite:` URL names, if any.
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(path.to_owned())
 }
 
 async fn ensure_path_free(tx: &mut sqlx::Transaction<'_, sqlx::Any>, full_path: &str) -> StoreResult<()> {

@@ -87,6 +87,9 @@ struct ServeArgs {
     /// Database connections in the pool [default: 16].
     #[arg(long, env = "TESSERA_MAX_CONNECTIONS")]
     max_connections: Option<u32>,
+    /// Entries of each kind (tokens, users, projects, …) kept in memory [default: 100000].
+    #[arg(long, env = "TESSERA_CACHE_CAPACITY")]
+    cache_capacity: Option<usize>,
     /// Log filter [default: info].
     #[arg(long, env = "TESSERA_LOG", default_value = "info")]
     log: String,
@@ -122,6 +125,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         external_url: args.external_url,
         admin_email: args.admin_email,
         max_connections: args.max_connections,
+        cache_capacity: args.cache_capacity,
     };
     let config = server::Config::resolve(overrides, args.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

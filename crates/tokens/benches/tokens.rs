@@ -19,6 +19,7 @@ fn bench(c: &mut Criterion) {
     let rotated = Digester::new(&[vec![7; 32], vec![8; 32]]).expect("two keys");
 
     c.bench_function("parse a valid token", |b| b.iter(|| tokens::parse(black_box(&token), &prefix)));
+    c.bench_function("check a valid token (no decoding)", |b| b.iter(|| tokens::check(black_box(&token), &prefix)));
     c.bench_function("refuse a bad checksum", |b| b.iter(|| tokens::parse(black_box(&bad_checksum), &prefix)));
     c.bench_function("refuse a wrong prefix", |b| {
         b.iter(|| tokens::parse(black_box("ghp_abcdefghijklmnopqrstuvwxyz0123456789"), &prefix))

@@ -8,4 +8,4 @@ mod digest;
 mod routable;
 
 pub use digest::{DIGEST_KEY_LEN, Digester, DigesterError};
-pub use routable::{FormatError, MAX_TOKEN_LEN, Prefix, RANDOM_BYTES, RoutingPayload, mint, parse};
+pub use routable::{FormatError, MAX_TOKEN_LEN, Prefix, RANDOM_BYTES, RoutingPayload, check, mint, parse};

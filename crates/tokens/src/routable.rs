@@ -157,9 +157,10 @@ pub fn mint(prefix: &str, random: &[u8; RANDOM_BYTES], payload: &RoutingPayload)
     Some(token)
 }
 
-/// Parses a presented token: prefix, checksum, version, length and payload. No storage is involved.
-/// Returns the accepted prefix it starts with and its routing payload.
-pub fn parse<'a>(token: &str, prefix: &'a Prefix) -> Result<(&'a str, RoutingPayload), FormatError> {
+/// The checks that need no decoding: length, prefix, shape, checksum and version. This is all the hot path
+/// asks before looking a token up (a string that passes and is not stored is simply unknown); `parse` goes on to
+/// decode the routing payload. Returns the accepted prefix and the part of the token before the version.
+pub fn check<'t, 'p>(token: &'t str, prefix: &'p Prefix) -> Result<(&'p str, &'t str), FormatError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(FormatError::TooLong);
     }
@@ -186,10 +187,17 @@ pub fn parse<'a>(token: &str, prefix: &'a Prefix) -> Result<(&'a str, RoutingPay
     }
     let body_len =
         usize::try_from(parse_base36(len_text).ok_or(FormatError::Shape)?).map_err(|_| FormatError::Shape)?;
-    let body = prefixed_body.strip_prefix(matched.as_str()).ok_or(FormatError::Prefix)?;
-    if body.len() != body_len {
+    if prefixed_body.len() != matched.len() + body_len {
         return Err(FormatError::Shape);
     }
+    Ok((matched.as_str(), prefixed_body))
+}
+
+/// Parses a presented token: the checks of `check`, then the routing payload. No storage is involved.
+/// Returns the accepted prefix it starts with and its routing payload.
+pub fn parse<'a>(token: &str, prefix: &'a Prefix) -> Result<(&'a str, RoutingPayload), FormatError> {
+    let (matched, prefixed_body) = check(token, prefix)?;
+    let body = prefixed_body.strip_prefix(matched).ok_or(FormatError::Prefix)?;
     let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| FormatError::Shape)?;
     let (&n, rest) = raw.split_last().ok_or(FormatError::Shape)?;
     if rest.len() != RANDOM_BYTES + usize::from(n) || n == 0 {
@@ -201,7 +209,7 @@ pub fn parse<'a>(token: &str, prefix: &'a Prefix) -> Result<(&'a str, RoutingPay
     if payload.organization.is_none() {
         return Err(FormatError::Payload);
     }
-    Ok((matched.as_str(), payload))
+    Ok((matched, payload))
 }
 
 fn base36(mut n: u64, width: usize) -> String {
@@ -303,6 +311,7 @@ mod tests {
             let payload = RoutingPayload { cell, organization: Some(organization), user, project, ..RoutingPayload::default() };
             let token = mint("glpat-", &random, &payload).unwrap();
             let prefix = glpat();
+            prop_assert_eq!(check(&token, &prefix).map(|(p, _)| p), Ok("glpat-"));
             prop_assert_eq!(parse(&token, &prefix), Ok(("glpat-", payload)));
         }
 
@@ -319,6 +328,7 @@ mod tests {
             let mut changed = token.clone().into_bytes();
             changed[i] = replacement as u8;
             let changed = String::from_utf8(changed).unwrap();
+            prop_assert!(check(&changed, &glpat()).is_err());
             prop_assert!(parse(&changed, &glpat()).is_err());
         }
     }

@@ -1,0 +1,147 @@
+//! `POST /api/v4/internal/authorize`: the decision API. A gateway or service that cannot use forward-auth asks
+//! about up to 1,000 requests at once; each is decided by `Authority::decide`, the function every way in uses,
+//! and the answers come back in order with the layer that decided, the permissions that would have been
+//! needed and the reasons.
+//!
+//! The caller is itself decided first: an administrator's token, or a service account's token with the
+//! `authorize` scope (the catalog's `POST /api/v4/internal/authorize` route says so).
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::denied;
+use crate::error::{ApiError, ApiResult, bad_request};
+
+/// Requests one call may ask about.
+pub const MAX_REQUESTS: usize = 1000;
+/// The body of one call: 1,000 requests of a token and a long path fit.
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+const MAX_PATH_LEN: usize = 8192;
+const MAX_CREDENTIAL_LEN: usize = 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/internal/authorize", post(authorize))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    requests: Vec<Asked>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Asked {
+    /// The credential to decide for; absent or null for an anonymous request.
+    #[serde(default)]
+    credential: Option<String>,
+    method: String,
+    path: String,
+}
+
+async fn authorize(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
+    let ip = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let body = axum::body::to_bytes(body, MAX_BATCH_BYTES)
+        .await
+        .map_err(|_| bad_request(format!("the body is larger than {MAX_BATCH_BYTES} bytes")))?;
+    // The caller first, through the same decision as everything else.
+    let credential = crate::auth::credential(&headers, None).map_err(|()| ApiError::Unauthorized)?;
+    let caller = state.authority.decide(credential.as_deref(), "POST", "/api/v4/internal/authorize", ip.as_deref()).await?;
+    if !caller.allowed {
+        return Err(denied(&caller));
+    }
+    let batch = parse(&body)?;
+    let mut results = Vec::with_capacity(batch.requests.len());
+    for asked in &batch.requests {
+        let outcome = state.authority.decide(asked.credential.as_deref(), &asked.method, &asked.path, None).await?;
+        results.push(result(&outcome));
+    }
+    Ok((StatusCode::OK, axum::Json(json!({ "results": results }))).into_response())
+}
+
+fn parse(body: &[u8]) -> ApiResult<Batch> {
+    let batch: Batch = serde_json::from_slice(body).map_err(|e| {
+        // serde's message names the field and position; it never echoes a credential.
+        let what = e.to_string();
+        let what = what.split(" at line").next().unwrap_or("invalid JSON").to_owned();
+        bad_request(format!("the body must be {{\"requests\": [{{\"credential\", \"method\", \"path\"}}, …]}}: {what}"))
+    })?;
+    if batch.requests.is_empty() {
+        return Err(bad_request("requests is empty"));
+    }
+    if batch.requests.len() > MAX_REQUESTS {
+        return Err(bad_request(format!("requests has more than {MAX_REQUESTS} entries")));
+    }
+    for (i, asked) in batch.requests.iter().enumerate() {
+        let method_ok = (1..=16).contains(&asked.method.len()) && asked.method.bytes().all(|b| b.is_ascii_alphabetic());
+        if !method_ok {
+            return Err(bad_request(format!("requests[{i}].method must be an HTTP method")));
+        }
+        if !asked.path.starts_with('/') || asked.path.len() > MAX_PATH_LEN {
+            return Err(bad_request(format!(
+                "requests[{i}].path must be an absolute path of at most {MAX_PATH_LEN} bytes"
+            )));
+        }
+        if let Some(credential) = &asked.credential
+            && (credential.is_empty() || credential.len() > MAX_CREDENTIAL_LEN)
+        {
+            return Err(bad_request(format!("requests[{i}].credential must be 1 to {MAX_CREDENTIAL_LEN} bytes")));
+        }
+    }
+    Ok(batch)
+}
+
+/// One answer. The identity of an accepted credential comes along so that a gateway need not ask twice.
+fn result(outcome: &authority::Outcome) -> Value {
+    let identity = outcome.principal.as_ref().map(|p| {
+        json!({
+            "user_id": p.user.id,
+            "username": p.user.username,
+            "token_id": p.token.id,
+            "token_type": if p.token.impersonation { "impersonation_token" } else { "personal_access_token" },
+            "organization_id": p.token.organization_id,
+        })
+    });
+    let status = match () {
+        _ if outcome.allowed => 200,
+        _ if outcome.bad_credential || outcome.needs_credential => 401,
+        _ => 403,
+    };
+    json!({
+        "allowed": outcome.allowed,
+        "status": status,
+        "layer": outcome.layer,
+        "required": outcome.required,
+        "reasons": outcome.reasons,
+        "identity": identity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_over_the_limit_is_refused() {
+        let one = json!({"method": "GET", "path": "/api/v4/user"});
+        let body = json!({ "requests": vec![one; MAX_REQUESTS + 1] }).to_string();
+        assert!(parse(body.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_and_relative_paths_are_refused() {
+        assert!(parse(br#"{"requests": [{"method": "GET", "path": "/", "extra": 1}]}"#).is_err());
+        assert!(parse(br#"{"requests": [{"method": "GET", "path": "api/v4/user"}]}"#).is_err());
+        assert!(parse(br#"{"requests": [{"method": "G T", "path": "/"}]}"#).is_err());
+        assert!(parse(br#"{"requests": []}"#).is_err());
+        assert!(parse(br#"{"requests": [{"method": "GET", "path": "/", "credential": null}]}"#).is_ok());
+    }
+}

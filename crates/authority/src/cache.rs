@@ -1,0 +1,630 @@
+//! The hot path's memory: the facts a decision needs (tokens, users, settings, groups, projects, membership
+//! levels), kept so that a request whose facts are known touches no storage.
+//!
+//! Correctness comes first. Every write goes through [`CachedStore`], which forgets what the write changed and
+//! publishes a [`Change`]; other nodes on the same PostgreSQL database receive it (`LISTEN/NOTIFY`, wired by
+//! `server`) and forget the same facts. A fill races with a concurrent change through a generation counter: a
+//! value read before a change is never kept after it. While the change feed is down the cache is disabled
+//! (every read goes to storage) and it is emptied when the feed comes back, so a missed notification cannot
+//! leave a stale fact behind.
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use domain::{
+    AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings,
+    Timestamp, Token, User,
+};
+use quick_cache::Equivalent;
+use quick_cache::sync::Cache;
+use siphasher::sip128::{Hasher128, SipHasher13};
+
+use crate::store::*;
+
+/// What a write changed, as other nodes learn it. Encoded as a short text for `NOTIFY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A token's state (revoked, rotated).
+    Token(i64),
+    /// A user's facts (blocked, administrator, external, username).
+    User(i64),
+    /// Groups, projects or memberships: paths, visibility, ancestry and levels may all move.
+    Directory,
+    Settings,
+    /// Anything: forget everything.
+    All,
+}
+
+impl Change {
+    pub fn encode(self) -> String {
+        match self {
+            Change::Token(id) => format!("t:{id}"),
+            Change::User(id) => format!("u:{id}"),
+            Change::Directory => "d".to_owned(),
+            Change::Settings => "s".to_owned(),
+            Change::All => "*".to_owned(),
+        }
+    }
+
+    /// Reads a change; anything unreadable means "forget everything", the safe answer.
+    pub fn decode(text: &str) -> Change {
+        let id = |s: &str| s.parse::<i64>().ok();
+        match text.split_once(':') {
+            Some(("t", rest)) => id(rest).map_or(Change::All, Change::Token),
+            Some(("u", rest)) => id(rest).map_or(Change::All, Change::User),
+            _ => match text {
+                "d" => Change::Directory,
+                "s" => Change::Settings,
+                _ => Change::All,
+            },
+        }
+    }
+}
+
+/// What a presented token string is known to be, keyed by a keyed hash of the string (never the string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presented {
+    Known(i64),
+    Unknown,
+}
+
+/// A membership-levels question: the user, the sources asked about and the day.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LevelsKey {
+    user_id: i64,
+    today: Date,
+    sources: Box<[MemberSource]>,
+}
+
+#[derive(Hash)]
+struct LevelsQuery<'a> {
+    user_id: i64,
+    today: Date,
+    sources: &'a [MemberSource],
+}
+
+impl Equivalent<LevelsKey> for LevelsQuery<'_> {
+    fn equivalent(&self, key: &LevelsKey) -> bool {
+        self.user_id == key.user_id && self.today == key.today && *self.sources == *key.sources
+    }
+}
+
+type Levels = Arc<[(MemberSource, AccessLevel)]>;
+
+/// The cached facts. One per process, shared by the store decorator and `Authority`.
+pub struct FactCache {
+    enabled: AtomicBool,
+    generation: AtomicU64,
+    keys: (u64, u64),
+    presented: Cache<u128, Presented>,
+    tokens: Cache<i64, Token>,
+    users: Cache<i64, User>,
+    settings: RwLock<Option<Settings>>,
+    groups: Cache<i64, Option<Group>>,
+    group_paths: Cache<String, Option<Group>>,
+    projects: Cache<i64, Option<Project>>,
+    project_paths: Cache<String, Option<Project>>,
+    levels: Cache<LevelsKey, Levels>,
+}
+
+impl FactCache {
+    /// A cache holding at most `capacity` entries of each kind, disabled until [`FactCache::enable`].
+    pub fn new(capacity: usize) -> FactCache {
+        let capacity = capacity.max(16);
+        let mut seed = [0u8; 16];
+        // Without randomness the keyed hash would be predictable; fall back to a disabled cache key of zeros
+        // only in the impossible case that the OS has no random source (the cache stays correct either way:
+        // a hit still loads the token by id and checks its state).
+        let _ = getrandom::fill(&mut seed);
+        let (k0, k1) = seed.split_at(8);
+        let k0 = u64::from_le_bytes(k0.try_into().unwrap_or([0; 8]));
+        let k1 = u64::from_le_bytes(k1.try_into().unwrap_or([0; 8]));
+        FactCache {
+            enabled: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            keys: (k0, k1),
+            presented: Cache::new(capacity),
+            tokens: Cache::new(capacity),
+            users: Cache::new(capacity),
+            settings: RwLock::new(None),
+            groups: Cache::new(capacity),
+            group_paths: Cache::new(capacity),
+            projects: Cache::new(capacity),
+            project_paths: Cache::new(capacity),
+            levels: Cache::new(capacity),
+        }
+    }
+
+    /// Starts serving from memory, from empty.
+    pub fn enable(&self) {
+        self.forget(Change::All);
+        self.enabled.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops serving from memory (the change feed is down): every read goes to storage until `enable`.
+    pub fn disable(&self) {
+        self.enabled.store(false, Ordering::SeqCst);
+        self.forget(Change::All);
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::SeqCst)
+    }
+
+    /// Forgets what `change` may have made stale. Called for local writes and for changes other nodes publish.
+    pub fn forget(&self, change: Change) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        match change {
+            Change::Token(id) => {
+                self.tokens.remove(&id);
+            }
+            Change::User(id) => {
+                self.users.remove(&id);
+            }
+            Change::Directory => self.forget_directory(),
+            Change::Settings => self.forget_settings(),
+            Change::All => {
+                self.presented.clear();
+                self.tokens.clear();
+                self.users.clear();
+                self.forget_settings();
+                self.forget_directory();
+            }
+        }
+    }
+
+    fn forget_directory(&self) {
+        self.groups.clear();
+        self.group_paths.clear();
+        self.projects.clear();
+        self.project_paths.clear();
+        self.levels.clear();
+    }
+
+    fn forget_settings(&self) {
+        if let Ok(mut settings) = self.settings.write() {
+            *settings = None;
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Keeps `value` unless a change happened since `generation` was read (before the storage read).
+    fn keep<K, Q, V>(&self, cache: &Cache<K, V>, generation: u64, key: K, lookup: &Q, value: V)
+    where
+        K: Eq + Hash,
+        Q: Hash + Equivalent<K> + ?Sized,
+        V: Clone,
+    {
+        if !self.is_enabled() || self.generation() != generation {
+            return;
+        }
+        cache.insert(key, value);
+        if self.generation() != generation {
+            cache.remove(lookup);
+        }
+    }
+
+    fn get<K, Q, V>(&self, cache: &Cache<K, V>, key: &Q) -> Option<V>
+    where
+        K: Eq + Hash,
+        Q: Hash + Equivalent<K> + ?Sized,
+        V: Clone,
+    {
+        if !self.is_enabled() {
+            return None;
+        }
+        cache.get(key)
+    }
+
+    /// The key under which a presented token string is remembered: SipHash-1-3/128 with a per-process random key.
+    pub(crate) fn presented_key(&self, presented: &str) -> u128 {
+        let mut hasher = SipHasher13::new_with_keys(self.keys.0, self.keys.1);
+        hasher.write(presented.as_bytes());
+        hasher.finish128().as_u128()
+    }
+
+    /// `Some(Some(id))`: the string is the token `id`; `Some(None)`: no such token; `None`: not known yet.
+    pub(crate) fn presented(&self, key: u128) -> Option<Option<i64>> {
+        self.get(&self.presented, &key).map(|p| match p {
+            Presented::Known(id) => Some(id),
+            Presented::Unknown => None,
+        })
+    }
+
+    pub(crate) fn remember_presented(&self, generation: u64, key: u128, token_id: Option<i64>) {
+        let value = token_id.map_or(Presented::Unknown, Presented::Known);
+        self.keep(&self.presented, generation, key, &key, value);
+    }
+
+    /// Forgets that a string was unknown (it has just been issued as a token).
+    pub(crate) fn issued(&self, presented: &str) {
+        let key = self.presented_key(presented);
+        self.presented.remove(&key);
+    }
+
+    pub(crate) fn snapshot(&self) -> u64 {
+        self.generation()
+    }
+
+    /// Entries held, per kind, for diagnostics and tests.
+    pub fn len(&self) -> usize {
+        self.presented.len()
+            + self.tokens.len()
+            + self.users.len()
+            + self.groups.len()
+            + self.group_paths.len()
+            + self.projects.len()
+            + self.project_paths.len()
+            + self.levels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A [`Store`] that serves the hot path's reads from a [`FactCache`] and, on every write, forgets what the
+/// write changed and publishes the change for other nodes.
+pub struct CachedStore {
+    inner: Arc<dyn Store>,
+    cache: Arc<FactCache>,
+}
+
+impl CachedStore {
+    pub fn new(inner: Arc<dyn Store>, cache: Arc<FactCache>) -> CachedStore {
+        CachedStore { inner, cache }
+    }
+
+    async fn changed(&self, changes: &[Change]) -> StoreResult<()> {
+        for change in changes {
+            self.cache.forget(*change);
+        }
+        for change in changes {
+            if let Err(e) = self.inner.publish(&change.encode()).await {
+                // The write happened; other nodes will catch up when their feed reconnects (they empty their
+                // caches then). Say so loudly: until then they may serve what this write changed.
+                tracing::error!(error = %e, ?change, "cannot publish a change to other nodes");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for CachedStore {
+    async fn organization(&self, id: i64) -> StoreResult<Option<Organization>> {
+        self.inner.organization(id).await
+    }
+
+    async fn list_organizations(&self, page: Page) -> StoreResult<(Vec<Organization>, i64)> {
+        self.inner.list_organizations(page).await
+    }
+
+    async fn count_users(&self) -> StoreResult<i64> {
+        self.inner.count_users().await
+    }
+
+    async fn insert_user(&self, user: &NewUser) -> StoreResult<User> {
+        let created = self.inner.insert_user(user).await?;
+        self.changed(&[Change::User(created.id), Change::Directory]).await?;
+        Ok(created)
+    }
+
+    async fn update_user(&self, id: i64, update: &UserUpdate, now: Timestamp) -> StoreResult<Option<User>> {
+        let updated = self.inner.update_user(id, update, now).await;
+        // A renamed user renames its namespace and the paths of its projects.
+        self.changed(&[Change::User(id), Change::Directory]).await?;
+        updated
+    }
+
+    async fn user(&self, id: i64) -> StoreResult<Option<User>> {
+        if let Some(user) = self.cache.get(&self.cache.users, &id) {
+            return Ok(Some(user));
+        }
+        let generation = self.cache.snapshot();
+        let user = self.inner.user(id).await?;
+        if let Some(user) = &user {
+            self.cache.keep(&self.cache.users, generation, id, &id, user.clone());
+        }
+        Ok(user)
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        self.inner.user_by_username(username).await
+    }
+
+    async fn user_by_namespace(&self, namespace_id: i64) -> StoreResult<Option<User>> {
+        self.inner.user_by_namespace(namespace_id).await
+    }
+
+    async fn password_hash(&self, id: i64) -> StoreResult<Option<String>> {
+        self.inner.password_hash(id).await
+    }
+
+    async fn list_users(&self, filter: &UserFilter, page: Page) -> StoreResult<(Vec<User>, i64)> {
+        self.inner.list_users(filter, page).await
+    }
+
+    async fn bootstrap(&self, admin: &NewUser, mint: &MintFirstToken<'_>) -> StoreResult<Option<(User, Token)>> {
+        let created = self.inner.bootstrap(admin, mint).await;
+        self.changed(&[Change::All]).await?;
+        created
+    }
+
+    async fn insert_group(&self, group: &NewGroup) -> StoreResult<Group> {
+        let created = self.inner.insert_group(group).await;
+        self.changed(&[Change::Directory]).await?;
+        created
+    }
+
+    async fn group(&self, id: i64) -> StoreResult<Option<Group>> {
+        if let Some(group) = self.cache.get(&self.cache.groups, &id) {
+            return Ok(group);
+        }
+        let generation = self.cache.snapshot();
+        let group = self.inner.group(id).await?;
+        self.cache.keep(&self.cache.groups, generation, id, &id, group.clone());
+        Ok(group)
+    }
+
+    async fn group_by_path(&self, full_path: &str) -> StoreResult<Option<Group>> {
+        if let Some(group) = self.cache.get(&self.cache.group_paths, full_path) {
+            return Ok(group);
+        }
+        let generation = self.cache.snapshot();
+        let group = self.inner.group_by_path(full_path).await?;
+        self.cache.keep(&self.cache.group_paths, generation, full_path.to_owned(), full_path, group.clone());
+        Ok(group)
+    }
+
+    async fn list_groups(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Group>, i64)> {
+        self.inner.list_groups(filter, page).await
+    }
+
+    async fn update_group(&self, id: i64, update: &NamespaceUpdate) -> StoreResult<Option<Group>> {
+        let updated = self.inner.update_group(id, update).await;
+        self.changed(&[Change::Directory]).await?;
+        updated
+    }
+
+    async fn insert_project(&self, project: &NewProject) -> StoreResult<Project> {
+        let created = self.inner.insert_project(project).await;
+        self.changed(&[Change::Directory]).await?;
+        created
+    }
+
+    async fn project(&self, id: i64) -> StoreResult<Option<Project>> {
+        if let Some(project) = self.cache.get(&self.cache.projects, &id) {
+            return Ok(project);
+        }
+        let generation = self.cache.snapshot();
+        let project = self.inner.project(id).await?;
+        self.cache.keep(&self.cache.projects, generation, id, &id, project.clone());
+        Ok(project)
+    }
+
+    async fn project_by_path(&self, full_path: &str) -> StoreResult<Option<Project>> {
+        if let Some(project) = self.cache.get(&self.cache.project_paths, full_path) {
+            return Ok(project);
+        }
+        let generation = self.cache.snapshot();
+        let project = self.inner.project_by_path(full_path).await?;
+        self.cache.keep(&self.cache.project_paths, generation, full_path.to_owned(), full_path, project.clone());
+        Ok(project)
+    }
+
+    async fn list_projects(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Project>, i64)> {
+        self.inner.list_projects(filter, page).await
+    }
+
+    async fn update_project(&self, id: i64, update: &NamespaceUpdate, now: Timestamp) -> StoreResult<Option<Project>> {
+        let updated = self.inner.update_project(id, update, now).await;
+        self.changed(&[Change::Directory]).await?;
+        updated
+    }
+
+    async fn delete_project(&self, id: i64) -> StoreResult<bool> {
+        let deleted = self.inner.delete_project(id).await;
+        self.changed(&[Change::Directory]).await?;
+        deleted
+    }
+
+    async fn upsert_member(&self, member: &Member) -> StoreResult<()> {
+        let done = self.inner.upsert_member(member).await;
+        self.changed(&[Change::Directory]).await?;
+        done
+    }
+
+    async fn member(&self, source: MemberSource, user_id: i64) -> StoreResult<Option<Member>> {
+        self.inner.member(source, user_id).await
+    }
+
+    async fn list_members(&self, sources: &[MemberSource], page: Page) -> StoreResult<(Vec<Member>, i64)> {
+        self.inner.list_members(sources, page).await
+    }
+
+    async fn delete_member(&self, source: MemberSource, user_id: i64) -> StoreResult<bool> {
+        let deleted = self.inner.delete_member(source, user_id).await;
+        self.changed(&[Change::Directory]).await?;
+        deleted
+    }
+
+    async fn member_levels(
+        &self,
+        user_id: i64,
+        sources: &[MemberSource],
+        today: Date,
+    ) -> StoreResult<Vec<(MemberSource, AccessLevel)>> {
+        let query = LevelsQuery { user_id, today, sources };
+        if let Some(levels) = self.cache.get(&self.cache.levels, &query) {
+            return Ok(levels.to_vec());
+        }
+        let generation = self.cache.snapshot();
+        let levels = self.inner.member_levels(user_id, sources, today).await?;
+        let key = LevelsKey { user_id, today, sources: sources.into() };
+        self.cache.keep(&self.cache.levels, generation, key, &query, Levels::from(levels.as_slice()));
+        Ok(levels)
+    }
+
+    async fn insert_token(&self, token: &NewToken) -> StoreResult<Token> {
+        self.inner.insert_token(token).await
+    }
+
+    async fn token(&self, id: i64) -> StoreResult<Option<Token>> {
+        if let Some(token) = self.cache.get(&self.cache.tokens, &id) {
+            return Ok(Some(token));
+        }
+        let generation = self.cache.snapshot();
+        let token = self.inner.token(id).await?;
+        if let Some(token) = &token {
+            self.cache.keep(&self.cache.tokens, generation, id, &id, token.clone());
+        }
+        Ok(token)
+    }
+
+    async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Token>> {
+        let generation = self.cache.snapshot();
+        let token = self.inner.token_by_digest(digests).await?;
+        if let Some(token) = &token {
+            self.cache.keep(&self.cache.tokens, generation, token.id, &token.id, token.clone());
+        }
+        Ok(token)
+    }
+
+    async fn list_tokens(&self, filter: &TokenFilter, page: Page) -> StoreResult<(Vec<Token>, i64)> {
+        self.inner.list_tokens(filter, page).await
+    }
+
+    async fn revoke_token(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
+        let revoked = self.inner.revoke_token(id, now).await;
+        self.changed(&[Change::Token(id)]).await?;
+        revoked
+    }
+
+    async fn rotate_token(&self, old_id: i64, new: &NewToken) -> StoreResult<Option<Token>> {
+        let rotated = self.inner.rotate_token(old_id, new).await;
+        self.changed(&[Change::Token(old_id)]).await?;
+        rotated
+    }
+
+    async fn revoke_family(&self, id: i64, now: Timestamp) -> StoreResult<Vec<i64>> {
+        let revoked = self.inner.revoke_family(id, now).await;
+        let mut changes = vec![Change::Token(id)];
+        if let Ok(ids) = &revoked {
+            changes.extend(ids.iter().map(|id| Change::Token(*id)));
+        }
+        self.changed(&changes).await?;
+        revoked
+    }
+
+    async fn touch_token(&self, id: i64, last_used_at: Timestamp, ips: &[String]) -> StoreResult<()> {
+        self.inner.touch_token(id, last_used_at, ips).await?;
+        // Usage is not a decision fact: refresh the local copy, tell no one.
+        let generation = self.cache.snapshot();
+        if let Some(mut token) = self.cache.get(&self.cache.tokens, &id) {
+            token.last_used_at = Some(last_used_at);
+            token.last_used_ips = ips.to_vec();
+            self.cache.keep(&self.cache.tokens, generation, id, &id, token);
+        }
+        Ok(())
+    }
+
+    async fn settings(&self) -> StoreResult<Settings> {
+        if self.cache.is_enabled()
+            && let Ok(cached) = self.cache.settings.read()
+            && let Some(settings) = cached.as_ref()
+        {
+            return Ok(settings.clone());
+        }
+        let generation = self.cache.snapshot();
+        let settings = self.inner.settings().await?;
+        if self.cache.is_enabled()
+            && self.cache.generation() == generation
+            && let Ok(mut cached) = self.cache.settings.write()
+            && self.cache.generation() == generation
+        {
+            *cached = Some(settings.clone());
+        }
+        Ok(settings)
+    }
+
+    async fn save_settings(&self, settings: &Settings) -> StoreResult<()> {
+        let saved = self.inner.save_settings(settings).await;
+        self.changed(&[Change::Settings]).await?;
+        saved
+    }
+
+    async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()> {
+        self.inner.insert_audit_event(event).await
+    }
+
+    async fn list_audit_events(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)> {
+        self.inner.list_audit_events(filter, page).await
+    }
+
+    async fn audit_event(&self, id: i64) -> StoreResult<Option<AuditEvent>> {
+        self.inner.audit_event(id).await
+    }
+
+    async fn publish(&self, change: &str) -> StoreResult<()> {
+        self.inner.publish(change).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_change_survives_its_text_form() {
+        for change in [Change::Token(7), Change::User(-1), Change::Directory, Change::Settings, Change::All] {
+            assert_eq!(Change::decode(&change.encode()), change);
+        }
+    }
+
+    #[test]
+    fn an_unreadable_change_forgets_everything() {
+        for text in ["", "t:", "t:x", "u:1:2", "zz", "d:1"] {
+            assert_eq!(Change::decode(text), Change::All, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_value_read_before_a_change_is_not_kept_after_it() {
+        let cache = FactCache::new(100);
+        cache.enable();
+        let before = cache.snapshot();
+        cache.forget(Change::Token(1));
+        cache.remember_presented(before, 5, Some(1));
+        assert_eq!(cache.presented(5), None);
+        cache.remember_presented(cache.snapshot(), 5, Some(1));
+        assert_eq!(cache.presented(5), Some(Some(1)));
+    }
+
+    #[test]
+    fn a_disabled_cache_neither_serves_nor_keeps() {
+        let cache = FactCache::new(100);
+        cache.remember_presented(cache.snapshot(), 5, None);
+        assert_eq!(cache.presented(5), None);
+        cache.enable();
+        cache.remember_presented(cache.snapshot(), 5, None);
+        assert_eq!(cache.presented(5), Some(None));
+        cache.disable();
+        assert_eq!(cache.presented(5), None);
+        cache.enable();
+        assert_eq!(cache.presented(5), None, "re-enabling starts from empty");
+    }
+
+    #[test]
+    fn the_presented_key_depends_on_every_byte_and_on_the_process_key() {
+        let a = FactCache::new(16);
+        let b = FactCache::new(16);
+        assert_ne!(a.presented_key("glpat-abc"), a.presented_key("glpat-abd"));
+        assert_ne!(a.presented_key("glpat-abc"), b.presented_key("glpat-abc"));
+    }
+}
