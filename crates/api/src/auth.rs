@@ -6,11 +6,11 @@
 use std::net::SocketAddr;
 
 use authority::{AuditContext, Authenticated, Outcome};
-use catalog::Boundary;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use base64::Engine;
+use catalog::Boundary;
 use domain::{Settings, User};
 use policy::{Denial, ScopeRule};
 

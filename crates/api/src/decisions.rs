@@ -54,7 +54,8 @@ async fn authorize(State(state): State<AppState>, request: Request) -> ApiResult
         .map_err(|_| bad_request(format!("the body is larger than {MAX_BATCH_BYTES} bytes")))?;
     // The caller first, through the same decision as everything else.
     let credential = crate::auth::credential(&headers, None).map_err(|()| ApiError::Unauthorized)?;
-    let caller = state.authority.decide(credential.as_deref(), "POST", "/api/v4/internal/authorize", ip.as_deref()).await?;
+    let caller =
+        state.authority.decide(credential.as_deref(), "POST", "/api/v4/internal/authorize", ip.as_deref()).await?;
     if !caller.allowed {
         return Err(denied(&caller));
     }

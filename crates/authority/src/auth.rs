@@ -61,7 +61,8 @@ impl AuditBudget {
         let mut current = self.window.load(Ordering::Relaxed);
         loop {
             let (seen_second, count) = (current >> 32, current & 0xffff_ffff);
-            let next = if seen_second == second { (second << 32) | (count + 1).min(0xffff_ffff) } else { second << 32 | 1 };
+            let next =
+                if seen_second == second { (second << 32) | (count + 1).min(0xffff_ffff) } else { second << 32 | 1 };
             match self.window.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => {
                     if seen_second != second && count > UNKNOWN_AUDITS_PER_SECOND {

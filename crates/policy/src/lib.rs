@@ -9,7 +9,8 @@ mod directory;
 mod scopes;
 
 pub use decide::{
-    CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, UserFacts, authorize, scopes_allowing, unknown_route,
+    CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, UserFacts, authorize, scopes_allowing,
+    unknown_route,
 };
 pub use directory::{Action, can, visible};
 #[cfg(test)]

@@ -61,7 +61,13 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
     let pat_prefix = tokens::Prefix::new(&config.token_prefix, config.instance_prefix.as_deref(), "glpat-");
     let authority = Arc::new(Authority::new(
         store.clone(),
-        AuthorityConfig { digester, pat_prefix, cell_id: config.cell_id, catalog, cache_capacity: config.cache_capacity },
+        AuthorityConfig {
+            digester,
+            pat_prefix,
+            cell_id: config.cell_id,
+            catalog,
+            cache_capacity: config.cache_capacity,
+        },
         clock,
     ));
     let feed = match backend {

@@ -761,8 +761,7 @@ pub struct ChangeFeed {
 impl ChangeFeed {
     /// Connects to `url` (a PostgreSQL URL) and listens; changes published after this returns are received.
     pub async fn connect(url: &str) -> anyhow::Result<ChangeFeed> {
-        let mut listener =
-            sqlx::postgres::PgListener::connect(url).await.context("cannot connect the change feed")?;
+        let mut listener = sqlx::postgres::PgListener::connect(url).await.context("cannot connect the change feed")?;
         listener.listen(CHANGES_CHANNEL).await.context("cannot listen for changes")?;
         Ok(ChangeFeed { listener })
     }

@@ -53,6 +53,10 @@ pub fn config(data_dir: &std::path::Path, database_url: &str) -> server::Config 
 
 impl TestApp {
     pub fn spawn() -> TestApp {
+        // `TESSERA_TEST_LOG=debug` shows the servers' logs when a test needs explaining.
+        if let Ok(filter) = std::env::var("TESSERA_TEST_LOG") {
+            server::init_logging(&filter);
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let database = runtime.block_on(store::testing::TestDatabase::create()).unwrap();
         let data_dir = std::env::temp_dir().join(format!("tessera-it-{}", database.url.len() as u64 ^ rand_u64()));
@@ -147,6 +151,59 @@ impl TestApp {
             runtime.block_on(running.stop()).unwrap();
         }
         (runtime, self.database.take().unwrap(), self.data_dir.clone())
+    }
+}
+
+/// Another Tessera started with the same configuration on the same database (a second node).
+pub struct Node {
+    pub base: String,
+    running: Option<server::Running>,
+    data_dir: std::path::PathBuf,
+}
+
+impl TestApp {
+    /// Starts a second node on this app's database, or returns why it cannot start.
+    pub fn start_second_node(&self) -> anyhow::Result<Node> {
+        let database = self.database.as_ref().unwrap();
+        let data_dir = std::env::temp_dir().join(format!("tessera-it-node-{}", rand_u64()));
+        let config = config(&data_dir, &database.url);
+        let runtime = self.runtime.as_ref().unwrap();
+        let running = runtime.block_on(server::start_with_clock(&config, self.clock.clone())).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&data_dir);
+        })?;
+        Ok(Node { base: format!("http://{}", running.addr), running: Some(running), data_dir })
+    }
+
+    /// Stops a node started by `start_second_node`.
+    pub fn stop_node(&self, mut node: Node) {
+        if let Some(running) = node.running.take() {
+            self.runtime.as_ref().unwrap().block_on(running.stop()).unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&node.data_dir);
+    }
+
+    /// Whether the tests run on PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.database.as_ref().is_some_and(|d| d.url.starts_with("postgres"))
+    }
+
+    /// A request to another node, with this app's client.
+    pub fn raw_at(&self, base: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let url = format!("{base}{path}");
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let response = self.agent.run(builder.body(()).unwrap()).unwrap();
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = response.into_body().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, headers, body, text }
     }
 }
 

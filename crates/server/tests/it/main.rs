@@ -7,8 +7,10 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod decisions;
 mod directory;
 mod forward_auth;
 mod lifecycle;
+mod live_changes;
 mod startup;
 mod tokens;

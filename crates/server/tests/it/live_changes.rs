@@ -1,0 +1,140 @@
+//! Revocations, blocks and membership changes are seen on the next request, with facts cached in memory, and by
+//! a second node on the same PostgreSQL database within one second.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+/// A private project in a group, a developer member of the group and their `api` token.
+struct World {
+    project_id: i64,
+    group_id: i64,
+    user_id: i64,
+    token_id: i64,
+    token: String,
+}
+
+fn world(app: &TestApp) -> World {
+    let group = app.post(&app.admin_token, "/groups", json!({"name": "G", "path": "g"}));
+    let group_id = group.body["id"].as_i64().unwrap();
+    let project = app.post(&app.admin_token, "/projects", json!({"name": "P", "path": "p", "namespace_id": group_id}));
+    let project_id = project.body["id"].as_i64().unwrap();
+    let user_id = app.create_user("dev");
+    let added = app.post(
+        &app.admin_token,
+        &format!("/groups/{group_id}/members"),
+        json!({"user_id": user_id, "access_level": 30}),
+    );
+    assert_eq!(added.status, 201, "{}", added.text);
+    let (token_id, token) = app.token_for(user_id, &["api"]);
+    World { project_id, group_id, user_id, token_id, token }
+}
+
+/// Polls `check` until it holds, for at most one second; returns how long it took.
+fn within_one_second(check: impl Fn() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        if check() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+fn issues_status(app: &TestApp, base: &str, w: &World) -> u16 {
+    let path = format!("/-/auth/api/v4/projects/{}/issues", w.project_id);
+    app.raw_at(base, "POST", &path, &[("PRIVATE-TOKEN", &w.token)]).status
+}
+
+#[test]
+fn a_revoked_token_is_refused_on_the_next_request_though_it_was_cached() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    for _ in 0..3 {
+        assert_eq!(issues_status(&app, &app.base, &w), 200);
+    }
+    let revoked = app.call(&app.admin_token, "DELETE", &format!("/personal_access_tokens/{}", w.token_id), None);
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    assert_eq!(issues_status(&app, &app.base, &w), 401);
+}
+
+#[test]
+fn a_removed_membership_and_a_lowered_role_are_seen_on_the_next_request() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    assert_eq!(issues_status(&app, &app.base, &w), 200);
+    let deploy = format!("/-/auth/api/v4/projects/{}/deployments", w.project_id);
+    assert_eq!(app.raw("POST", &deploy, &[("PRIVATE-TOKEN", &w.token)], None).status, 200);
+    let lowered = app.call(
+        &app.admin_token,
+        "PUT",
+        &format!("/groups/{}/members/{}", w.group_id, w.user_id),
+        Some(json!({"access_level": 20})),
+    );
+    assert_eq!(lowered.status, 200, "{}", lowered.text);
+    assert_eq!(app.raw("POST", &deploy, &[("PRIVATE-TOKEN", &w.token)], None).status, 403);
+    let removed = app.call(&app.admin_token, "DELETE", &format!("/groups/{}/members/{}", w.group_id, w.user_id), None);
+    assert_eq!(removed.status, 204, "{}", removed.text);
+    assert_eq!(issues_status(&app, &app.base, &w), 403);
+}
+
+#[test]
+fn a_second_node_on_the_same_database_sees_revocations_blocks_and_membership_changes_within_a_second() {
+    let app = TestApp::spawn();
+    let node = match app.start_second_node() {
+        Ok(node) => node,
+        Err(e) => {
+            // SQLite: one process per database, by design (it has no change feed); the second start says why.
+            assert!(!app.on_postgres(), "a second node on PostgreSQL must start: {e:#}");
+            assert!(format!("{e:#}").contains("another Tessera process"), "{e:#}");
+            return;
+        }
+    };
+    let w = world(&app);
+    // The second node learns the facts and caches them.
+    for _ in 0..3 {
+        assert_eq!(issues_status(&app, &node.base, &w), 200);
+    }
+
+    // A membership removed on the first node.
+    let removed = app.call(&app.admin_token, "DELETE", &format!("/groups/{}/members/{}", w.group_id, w.user_id), None);
+    assert_eq!(removed.status, 204);
+    let took = within_one_second(|| issues_status(&app, &node.base, &w) == 403);
+    assert!(took.is_some(), "the second node still allowed a removed member after one second");
+    let added = app.post(
+        &app.admin_token,
+        &format!("/groups/{}/members", w.group_id),
+        json!({"user_id": w.user_id, "access_level": 30}),
+    );
+    assert_eq!(added.status, 201);
+    assert!(within_one_second(|| issues_status(&app, &node.base, &w) == 200).is_some());
+
+    // The user blocked, then unblocked.
+    assert_eq!(app.post(&app.admin_token, &format!("/users/{}/block", w.user_id), json!({})).status, 201);
+    assert!(within_one_second(|| issues_status(&app, &node.base, &w) == 401).is_some(), "block not seen");
+    assert_eq!(app.post(&app.admin_token, &format!("/users/{}/unblock", w.user_id), json!({})).status, 201);
+    assert!(within_one_second(|| issues_status(&app, &node.base, &w) == 200).is_some(), "unblock not seen");
+
+    // The token revoked.
+    let revoked = app.call(&app.admin_token, "DELETE", &format!("/personal_access_tokens/{}", w.token_id), None);
+    assert_eq!(revoked.status, 204);
+    assert!(within_one_second(|| issues_status(&app, &node.base, &w) == 401).is_some(), "revocation not seen");
+
+    // The project made public: anonymous reads open on the other node.
+    let anonymous = |app: &TestApp| {
+        app.raw_at(&node.base, "GET", &format!("/-/auth/api/v4/projects/{}/issues", w.project_id), &[]).status
+    };
+    assert_eq!(anonymous(&app), 401);
+    let public = app.call(
+        &app.admin_token,
+        "PUT",
+        &format!("/projects/{}", w.project_id),
+        Some(json!({"visibility": "public"})),
+    );
+    assert_eq!(public.status, 200, "{}", public.text);
+    assert!(within_one_second(|| anonymous(&app) == 200).is_some(), "visibility change not seen");
+    app.stop_node(node);
+}
