@@ -24,6 +24,8 @@ pub const KNOWN_ENV: &[&str] = &[
     "TESSERA_LOG",
     "TESSERA_URL",
     "TESSERA_TOKEN",
+    "TESSERA_EXPLAIN_TOKEN",
+    "TESSERA_NEW_PASSWORD",
 ];
 
 /// Settings as the file or the command line give them; `None` means "not set at this layer".

@@ -50,6 +50,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::MemberCommand,
     },
+    /// Explain the decision for one request: allowed or not, the deciding layer, the permissions it needs.
+    Explain {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(flatten)]
+        args: cli::ExplainArgs,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -104,6 +111,7 @@ fn main() -> anyhow::Result<()> {
         Command::Group { connection, command } => cli::group(&connection, command),
         Command::Project { connection, command } => cli::project(&connection, command),
         Command::Member { connection, command } => cli::member(&connection, command),
+        Command::Explain { connection, args } => cli::explain(&connection, args),
     }
 }
 

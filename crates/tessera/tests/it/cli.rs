@@ -118,6 +118,23 @@ fn the_cli_manages_users_tokens_groups_projects_and_members() {
     let (ok, out, _) = run(&served, &t, &["member", "list", "--project", "platform/api", "--all"]);
     assert!(ok);
     assert!(out.contains("alice") && out.contains("30"), "{out}");
+    let (ok, out, _) =
+        run(&served, &t, &["token", "create", "--user", "2", "--name", "ci", "--scopes", "api", "--json"]);
+    assert!(ok);
+    let dev_token = serde_json::from_str::<serde_json::Value>(&out).unwrap()["token"].as_str().unwrap().to_owned();
+    let (ok, out, err) =
+        run(&served, &t, &["explain", "--token", &dev_token, "POST", "/api/v4/projects/platform%2Fapi/issues"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("decision  allowed (200)") && out.contains("create_issue"), "{out}");
+    assert!(out.contains("identity  user 2 (alice)"), "{out}");
+    assert!(!out.contains(&dev_token), "the explained token is never printed");
+    let (ok, out, err) =
+        run(&served, &t, &["explain", "--token", &dev_token, "DELETE", "/api/v4/projects/platform%2Fapi"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("decision  denied (403)") && out.contains("layer     role"), "{out}");
+    assert!(out.contains("required  remove_project"), "{out}");
+    let (ok, _, err) = run(&served, &dev_token, &["explain", "GET", "/api/v4/user"]);
+    assert!(!ok && err.contains("403"), "only administrators and authorize service accounts may ask: {err}");
     let (ok, _, _) = run(&served, &t, &["token", "revoke", "1"]);
     assert!(ok);
     let (ok, _, err) = run(&served, &t, &["token", "list"]);
