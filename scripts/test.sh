@@ -11,11 +11,15 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
-# python-gitlab, unchanged, against the binary just built.
+# python-gitlab, unchanged, against the binary just built; then real gateways (nginx before git-http-backend,
+# Envoy before an echoing upstream) in front of it.
 cargo build --quiet --bin tessera
 venv="${TESSERA_VENV:-$HOME/.cache/tessera-venv}"
-if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import gitlab" 2>/dev/null; then
+if [ ! -x "$venv/bin/envoy" ] || ! "$venv/bin/python" -c "import gitlab, requests" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    -r tests/python/requirements.txt -r tests/gateways/requirements.txt
 fi
+bash scripts/gateway-deps.sh
 TESSERA_BIN="$CARGO_TARGET_DIR/debug/tessera" "$venv/bin/pytest" -q tests/python
+TESSERA_BIN="$CARGO_TARGET_DIR/debug/tessera" ENVOY_BIN="$venv/bin/envoy" "$venv/bin/pytest" -q tests/gateways

@@ -81,20 +81,24 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
     if outcome.allowed {
         let mut res = StatusCode::OK.into_response();
         let h = res.headers_mut();
-        match &outcome.principal {
-            Some(p) => {
-                put(h, "x-auth-user-id", &p.user.id.to_string());
-                put(h, "x-auth-user", &p.user.username);
-                put(h, "x-auth-token-id", &p.token.id.to_string());
-                put(
-                    h,
-                    "x-auth-token-type",
-                    if p.token.impersonation { "impersonation_token" } else { "personal_access_token" },
-                );
-                put(h, "x-auth-organization-id", &p.token.organization_id.to_string());
-            }
-            None => put(h, "x-auth-anonymous", "true"),
-        }
+        // Every identity header is always set (empty when anonymous), so that a gateway copying them onto the
+        // upstream request overwrites whatever a client sent under the same names.
+        let (user_id, username, token_id, token_type, organization) = match &outcome.principal {
+            Some(p) => (
+                p.user.id.to_string(),
+                p.user.username.clone(),
+                p.token.id.to_string(),
+                if p.token.impersonation { "impersonation_token" } else { "personal_access_token" },
+                p.token.organization_id.to_string(),
+            ),
+            None => (String::new(), String::new(), String::new(), "", String::new()),
+        };
+        put(h, "x-auth-user-id", &user_id);
+        put(h, "x-auth-user", &username);
+        put(h, "x-auth-token-id", &token_id);
+        put(h, "x-auth-token-type", token_type);
+        put(h, "x-auth-organization-id", &organization);
+        put(h, "x-auth-anonymous", if outcome.principal.is_none() { "true" } else { "false" });
         return Ok(res);
     }
     let required: Vec<String> = outcome.required.iter().map(|g| g.join("+")).collect();

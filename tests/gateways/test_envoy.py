@@ -1,0 +1,73 @@
+"""Envoy `ext_authz` (HTTP service, `path_prefix: /-/auth`) in front of an upstream that echoes its headers."""
+
+import pytest
+import requests
+
+
+@pytest.fixture(scope="module")
+def world(tessera):
+    """A private project env/app, a public project env/open, a developer and a reporter with `api` tokens."""
+    group = tessera.api("POST", "/groups", json={"name": "Env", "path": "env"})
+    app = tessera.api("POST", "/projects", json={"name": "App", "path": "app", "namespace_id": group["id"]})
+    public = tessera.api(
+        "POST", "/projects", json={"name": "Open", "path": "open", "namespace_id": group["id"], "visibility": "public"}
+    )
+    dev_id, dev = tessera.user_with_token("envoydev", ["api"])
+    rep_id, rep = tessera.user_with_token("envoyrep", ["api"])
+    tessera.api("POST", f"/groups/{group['id']}/members", json={"user_id": dev_id, "access_level": 30})
+    tessera.api("POST", f"/groups/{group['id']}/members", json={"user_id": rep_id, "access_level": 20})
+    return {"app": app["id"], "public": public["id"], "dev": dev, "dev_id": dev_id, "rep": rep}
+
+
+def test_an_allowed_request_reaches_the_upstream_with_identity_headers(envoy, world):
+    reply = requests.post(
+        f"{envoy}/api/v4/projects/{world['app']}/deployments", headers={"PRIVATE-TOKEN": world["dev"]}, timeout=10
+    )
+    assert reply.status_code == 200, reply.text
+    seen = reply.json()
+    assert seen["method"] == "POST"
+    assert seen["path"] == f"/api/v4/projects/{world['app']}/deployments"
+    assert seen["headers"]["x-auth-user"] == "envoydev"
+    assert seen["headers"]["x-auth-user-id"] == str(world["dev_id"])
+    assert seen["headers"]["x-auth-token-type"] == "personal_access_token"
+    assert seen["headers"]["x-auth-organization-id"] == "1"
+
+
+def test_a_denied_request_gets_403_naming_the_missing_permission(envoy, world):
+    reply = requests.post(
+        f"{envoy}/api/v4/projects/{world['app']}/deployments", headers={"PRIVATE-TOKEN": world["rep"]}, timeout=10
+    )
+    assert reply.status_code == 403
+    assert "create_deployment" in reply.headers.get("x-tessera-required-permissions", ""), reply.headers
+
+
+def test_an_unauthenticated_request_gets_401_and_a_bad_token_too(envoy, world):
+    anonymous = requests.get(f"{envoy}/api/v4/projects/{world['app']}/issues", timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.headers.get("www-authenticate", "").startswith("Bearer")
+    bad = requests.get(
+        f"{envoy}/api/v4/projects/{world['app']}/issues", headers={"PRIVATE-TOKEN": "glpat-nope"}, timeout=10
+    )
+    assert bad.status_code == 401
+
+
+def test_a_public_read_passes_anonymously_and_spoofed_identity_headers_are_overwritten(envoy, world):
+    reply = requests.get(
+        f"{envoy}/api/v4/projects/{world['public']}/issues",
+        headers={"X-Auth-User": "root", "X-Auth-User-Id": "1"},
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    seen = reply.json()["headers"]
+    assert seen.get("x-auth-user", "") == ""
+    assert seen.get("x-auth-user-id", "") == ""
+    assert seen["x-auth-anonymous"] == "true"
+
+
+def test_a_method_override_header_does_not_change_the_decision(envoy, world):
+    reply = requests.post(
+        f"{envoy}/api/v4/projects/{world['app']}/deployments",
+        headers={"PRIVATE-TOKEN": world["rep"], "X-HTTP-Method-Override": "GET"},
+        timeout=10,
+    )
+    assert reply.status_code == 403

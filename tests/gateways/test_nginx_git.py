@@ -1,0 +1,106 @@
+"""Git over HTTP through nginx `auth_request` to Tessera's `/-/auth`, in front of git-http-backend."""
+
+import os
+import subprocess
+import tempfile
+
+import pytest
+import requests
+
+
+def git(*args, cwd=None):
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="/bin/false", HOME=tempfile.gettempdir())
+    env.pop("SSH_ASKPASS", None)
+    base = ["git", "-c", "user.name=Tessera Test", "-c", "user.email=test@example.com", "-c", "credential.helper="]
+    return subprocess.run(base + list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def with_token(url, token):
+    return url.replace("http://", f"http://oauth2:{token}@", 1)
+
+
+@pytest.fixture(scope="module")
+def project(tessera, git_gateway):
+    """Project gw/repo in Tessera with a developer and a reporter, and its bare repository with one commit."""
+    group = tessera.api("POST", "/groups", json={"name": "GW", "path": "gw"})
+    tessera.api("POST", "/projects", json={"name": "Repo", "path": "repo", "namespace_id": group["id"]})
+    dev_id, dev_read = tessera.user_with_token("gitdev", ["read_repository"])
+    dev_write = tessera.api(
+        "POST", f"/users/{dev_id}/personal_access_tokens", json={"name": "w", "scopes": ["write_repository"]}
+    )["token"]
+    rep_id, rep_write = tessera.user_with_token("gitrep", ["write_repository"])
+    tessera.api("POST", f"/groups/{group['id']}/members", json={"user_id": dev_id, "access_level": 30})
+    tessera.api("POST", f"/groups/{group['id']}/members", json={"user_id": rep_id, "access_level": 20})
+
+    bare = os.path.join(git_gateway["repos"], "gw", "repo.git")
+    os.makedirs(os.path.dirname(bare))
+    assert git("init", "--bare", "-b", "main", bare).returncode == 0
+    seed = tempfile.mkdtemp(prefix="seed-")
+    assert git("init", "-b", "main", seed).returncode == 0
+    with open(os.path.join(seed, "README.md"), "w") as f:
+        f.write("hello\n")
+    git("add", ".", cwd=seed)
+    assert git("commit", "-m", "first", cwd=seed).returncode == 0
+    assert git("push", bare, "main", cwd=seed).returncode == 0
+    return {
+        "url": git_gateway["url"] + "/gw/repo.git",
+        "dev_read": dev_read,
+        "dev_write": dev_write,
+        "rep_write": rep_write,
+    }
+
+
+def clone(project, token):
+    target = tempfile.mkdtemp(prefix="clone-")
+    result = git("clone", with_token(project["url"], token), target)
+    return result, target
+
+
+def commit_and_push(work, name):
+    with open(os.path.join(work, name), "w") as f:
+        f.write(name + "\n")
+    git("add", ".", cwd=work)
+    assert git("commit", "-m", name, cwd=work).returncode == 0
+    return git("push", "origin", "HEAD:main", cwd=work)
+
+
+def test_a_read_repository_token_clones_but_cannot_push(project):
+    result, work = clone(project, project["dev_read"])
+    assert result.returncode == 0, result.stderr
+    assert os.path.exists(os.path.join(work, "README.md"))
+    pushed = commit_and_push(work, "from-read-token")
+    assert pushed.returncode != 0
+    assert "403" in pushed.stderr, pushed.stderr
+
+
+def test_a_developers_write_repository_token_pushes(project):
+    result, work = clone(project, project["dev_write"])
+    assert result.returncode == 0, result.stderr
+    pushed = commit_and_push(work, "from-developer")
+    assert pushed.returncode == 0, pushed.stderr
+    again, check = clone(project, project["dev_read"])
+    assert again.returncode == 0 and os.path.exists(os.path.join(check, "from-developer"))
+
+
+def test_a_reporters_write_repository_token_cannot_push(project):
+    result, work = clone(project, project["rep_write"])
+    assert result.returncode == 0, result.stderr
+    pushed = commit_and_push(work, "from-reporter")
+    assert pushed.returncode != 0
+    assert "403" in pushed.stderr, pushed.stderr
+
+
+def test_a_clone_without_credentials_gets_the_basic_prompt(project):
+    reply = requests.get(project["url"] + "/info/refs?service=git-upload-pack", timeout=10)
+    assert reply.status_code == 401
+    assert reply.headers.get("www-authenticate", "").startswith("Basic"), reply.headers
+    target = tempfile.mkdtemp(prefix="anon-")
+    result = git("clone", project["url"], target)
+    assert result.returncode != 0
+    assert "could not read Username" in result.stderr or "Authentication failed" in result.stderr, result.stderr
+
+
+def test_a_wrong_token_is_refused_like_no_token(project):
+    result, _ = clone(project, "glpat-not-a-real-token")
+    assert result.returncode != 0
+    assert "Authentication failed" in result.stderr or "401" in result.stderr, result.stderr
