@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use domain::{AccessLevel, Group, MemberSource, Project, User, Visibility};
 use policy::ScopeRule;
 
@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/organizations/{id}", get(show_organization))
         .route("/projects", get(list_projects).post(create_project))
         .route("/projects/{id}", get(show_project).put(update_project).delete(delete_project))
+        .route("/projects/{id}/transfer", put(transfer_project))
         .route("/projects/{id}/members", get(list_project_members).post(add_project_member))
         .route("/projects/{id}/members/all", get(list_all_project_members))
         .route(
@@ -329,6 +330,25 @@ async fn delete_project(State(state): State<AppState>, caller: Caller, Path(id):
     }
     state.authority.delete_project(&caller.audit(), &project).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"message": "202 Accepted"}))).into_response())
+}
+
+/// `PUT /projects/:id/transfer` with `namespace` (an id or a path).
+async fn transfer_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let principal = caller.require(ScopeRule::Api)?;
+    let (project, _) = visible_project(&state, &caller, &id).await?;
+    let namespace = params.str("namespace")?.ok_or_else(|| bad_request("namespace is missing"))?;
+    let target = match namespace.parse::<i64>() {
+        Ok(id) => NamespaceRef::Id(id),
+        Err(_) => NamespaceRef::Path(namespace),
+    };
+    let moved = state.authority.transfer_project(&caller.audit(), &principal.user, &project, &target).await?;
+    Ok(axum::Json(entities::project(&moved, &here.base)).into_response())
 }
 
 /// The member source `:id` names, the sources whose members count for it (itself and its ancestors, for `all`),

@@ -434,6 +434,12 @@ impl Store for CachedStore {
         deleted
     }
 
+    async fn transfer_project(&self, id: i64, to: &NamespaceTarget, now: Timestamp) -> StoreResult<Option<Project>> {
+        let moved = self.inner.transfer_project(id, to, now).await;
+        self.changed(&[Change::Directory]).await?;
+        moved
+    }
+
     async fn upsert_member(&self, member: &Member) -> StoreResult<()> {
         let done = self.inner.upsert_member(member).await;
         self.changed(&[Change::Directory]).await?;

@@ -6,7 +6,9 @@ use domain::{
     validate_display_name,
 };
 
-use crate::{AuditContext, Authority, Error, NamespaceUpdate, NewGroup, NewProject, NewUser, Result, UserUpdate};
+use crate::{
+    AuditContext, Authority, Error, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject, NewUser, Result, UserUpdate,
+};
 
 /// What an administrator sends to create a user.
 #[derive(Debug, Clone, Default)]
@@ -400,24 +402,19 @@ impl Authority {
         validate_display_name(&name).map_err(|e| Error::invalid("name", e))?;
         let path = Path::parse(&path).map_err(|e| Error::invalid("path", e))?;
         let visibility = parse_visibility(request.visibility.as_deref(), Visibility::Private)?;
-        let (namespace_id, namespace_full_path, namespace_full_name, organization_id) = match request.namespace_id {
-            None => (actor.namespace_id, actor.username.clone(), actor.name.clone(), actor.organization_id),
-            Some(id) => match self.store.group(id).await? {
-                Some(group) => {
-                    let level = self.group_access(actor, &group).await?;
-                    if !policy::can(actor.is_admin, level, true, policy::Action::CreateProject) {
-                        return Err(Error::forbidden());
-                    }
-                    (group.id, group.full_path.clone(), group.full_name.clone(), group.organization_id)
-                }
-                None => match self.store.user_by_namespace(id).await? {
-                    Some(owner) if owner.id == actor.id || actor.is_admin => {
-                        (owner.namespace_id, owner.username.clone(), owner.name.clone(), owner.organization_id)
-                    }
-                    Some(_) => return Err(Error::forbidden()),
-                    None => return Err(Error::NotFound("Namespace")),
+        let (
+            NamespaceTarget { namespace_id, full_path: namespace_full_path, full_name: namespace_full_name },
+            organization_id,
+        ) = match request.namespace_id {
+            None => (
+                NamespaceTarget {
+                    namespace_id: actor.namespace_id,
+                    full_path: actor.username.clone(),
+                    full_name: actor.name.clone(),
                 },
-            },
+                actor.organization_id,
+            ),
+            Some(id) => self.target_namespace(actor, &NamespaceRef::Id(id)).await?,
         };
         let description = request.description.clone().unwrap_or_default();
         if description.chars().count() > 2000 {
@@ -466,6 +463,69 @@ impl Authority {
         )
         .await?;
         Ok(project)
+    }
+
+    /// The namespace `actor` may put a project in: a group where they may create projects, or a user's own
+    /// namespace (anyone's, for administrators). Returns it with its organization.
+    async fn target_namespace(&self, actor: &User, r: &NamespaceRef) -> Result<(NamespaceTarget, i64)> {
+        if let Some(group) = self.find_group(r).await? {
+            let level = self.group_access(actor, &group).await?;
+            if !policy::can(actor.is_admin, level, true, policy::Action::CreateProject) {
+                return Err(Error::forbidden());
+            }
+            let target = NamespaceTarget {
+                namespace_id: group.id,
+                full_path: group.full_path.clone(),
+                full_name: group.full_name,
+            };
+            return Ok((target, group.organization_id));
+        }
+        let owner = match r {
+            NamespaceRef::Id(id) => self.store.user_by_namespace(*id).await?,
+            NamespaceRef::Path(path) => self.store.user_by_username(path).await?,
+        };
+        match owner {
+            Some(owner) if owner.id == actor.id || actor.is_admin => Ok((
+                NamespaceTarget { namespace_id: owner.namespace_id, full_path: owner.username, full_name: owner.name },
+                owner.organization_id,
+            )),
+            Some(_) => Err(Error::forbidden()),
+            None => Err(Error::NotFound("Namespace")),
+        }
+    }
+
+    /// `PUT /projects/:id/transfer`: moves a project the actor owns into a namespace where they may create
+    /// projects, in the same organization. Paths, inherited memberships and cached facts follow at once.
+    pub async fn transfer_project(
+        &self,
+        ctx: &AuditContext,
+        actor: &User,
+        project: &Project,
+        to: &NamespaceRef,
+    ) -> Result<Project> {
+        let level = self.project_access(actor, project).await?;
+        if !actor.is_admin && level < Some(AccessLevel::Owner) {
+            return Err(Error::forbidden());
+        }
+        let (target, organization_id) = self.target_namespace(actor, to).await?;
+        if organization_id != project.organization_id {
+            return Err(Error::BadRequest("Project cannot be transferred to another organization".to_owned()));
+        }
+        if target.namespace_id == project.namespace_id {
+            return Err(Error::BadRequest("Project is already in this namespace".to_owned()));
+        }
+        let moved =
+            self.store.transfer_project(project.id, &target, self.now()).await?.ok_or(Error::NotFound("Project"))?;
+        self.audit(
+            ctx,
+            "project_transferred",
+            "Project",
+            project.id,
+            &format!("Transferred project {} to {}", project.full_path, moved.full_path),
+            &[("from", project.full_path.clone()), ("to", moved.full_path.clone())],
+        )
+        .await?;
+        Ok(moved)
     }
 
     pub async fn delete_project(&self, ctx: &AuditContext, project: &Project) -> Result<()> {

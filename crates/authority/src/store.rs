@@ -129,6 +129,14 @@ pub struct NewProject {
     pub now: Timestamp,
 }
 
+/// A namespace a project lives in: its id, full path and full name.
+#[derive(Debug, Clone)]
+pub struct NamespaceTarget {
+    pub namespace_id: i64,
+    pub full_path: String,
+    pub full_name: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewToken {
     pub user_id: i64,
@@ -218,6 +226,8 @@ pub trait Store: Send + Sync {
     async fn list_projects(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Project>, i64)>;
     async fn update_project(&self, id: i64, update: &NamespaceUpdate, now: Timestamp) -> StoreResult<Option<Project>>;
     async fn delete_project(&self, id: i64) -> StoreResult<bool>;
+    /// Moves a project into another namespace, renaming its full path; `None` if the project is gone.
+    async fn transfer_project(&self, id: i64, to: &NamespaceTarget, now: Timestamp) -> StoreResult<Option<Project>>;
 
     /// Adds or replaces a membership.
     async fn upsert_member(&self, member: &Member) -> StoreResult<()>;

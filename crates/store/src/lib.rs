@@ -10,8 +10,8 @@ mod sql;
 use anyhow::Context;
 use async_trait::async_trait;
 use authority::{
-    AuditFilter, DirectoryFilter, MintFirstToken, NamespaceUpdate, NewGroup, NewProject, NewToken, NewUser, Page,
-    Store, StoreError, StoreResult, TokenFilter, TokenSort, UserFilter, UserUpdate,
+    AuditFilter, DirectoryFilter, MintFirstToken, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject, NewToken,
+    NewUser, Page, Store, StoreError, StoreResult, TokenFilter, TokenSort, UserFilter, UserUpdate,
 };
 use domain::{
     AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings,
@@ -449,6 +449,24 @@ impl Store for SqlStore {
             sql.push(" and p.namespace_id = ").int(parent);
         }
         self.page_of(&sql, PROJECT_COLUMNS, "p.project_id desc", page, project_from_row).await
+    }
+
+    async fn transfer_project(&self, id: i64, to: &NamespaceTarget, now: Timestamp) -> StoreResult<Option<Project>> {
+        let Some(project) = self.project(id).await? else { return Ok(None) };
+        let full_path = format!("{}/{}", to.full_path, project.path);
+        let full_name = format!("{} / {}", to.full_name, project.name);
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        ensure_path_free(&mut tx, &full_path).await?;
+        let mut sql = Sql::new("update project set namespace_id = ");
+        sql.int(to.namespace_id).push(", full_path = ").text_arg(&full_path);
+        sql.push(", full_path_lower = ")
+            .text_arg(&full_path.to_lowercase())
+            .push(", full_name = ")
+            .text_arg(&full_name);
+        sql.push(", updated_at = ").int(now.millis()).push(" where project_id = ").int(id);
+        sql.query().execute(&mut *tx).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.project(id).await
     }
 
     async fn update_project(&self, id: i64, update: &NamespaceUpdate, now: Timestamp) -> StoreResult<Option<Project>> {

@@ -136,5 +136,79 @@ fn a_second_node_on_the_same_database_sees_revocations_blocks_and_membership_cha
     );
     assert_eq!(public.status, 200, "{}", public.text);
     assert!(within_one_second(|| anonymous(&app) == 200).is_some(), "visibility change not seen");
+
+    // The project transferred away, then deleted.
+    let other = app.post(&app.admin_token, "/groups", json!({"name": "H", "path": "h"}));
+    let moved = app.call(
+        &app.admin_token,
+        "PUT",
+        &format!("/projects/{}/transfer", w.project_id),
+        Some(json!({"namespace": other.body["id"]})),
+    );
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let by_old_path = |app: &TestApp| app.raw_at(&node.base, "GET", "/-/auth/api/v4/projects/g%2Fp/issues", &[]).status;
+    assert!(within_one_second(|| by_old_path(&app) == 401).is_some(), "transfer not seen");
+    let deleted = app.call(&app.admin_token, "DELETE", &format!("/projects/{}", w.project_id), None);
+    assert_eq!(deleted.status, 202);
+    assert!(within_one_second(|| anonymous(&app) == 401).is_some(), "deletion not seen");
     app.stop_node(node);
+}
+
+#[test]
+fn a_transferred_project_takes_its_new_groups_members_and_path_at_once() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let other = app.post(&app.admin_token, "/groups", json!({"name": "H", "path": "h"}));
+    let other_id = other.body["id"].as_i64().unwrap();
+    let stranger = app.create_user("ops");
+    app.post(
+        &app.admin_token,
+        &format!("/groups/{other_id}/members"),
+        json!({"user_id": stranger, "access_level": 30}),
+    );
+    let (_, ops_token) = app.token_for(stranger, &["api"]);
+    let issues_by_path = |token: &str, path: &str| {
+        app.raw("GET", &format!("/-/auth/api/v4/projects/{path}/issues"), &[("PRIVATE-TOKEN", token)], None).status
+    };
+    assert_eq!(issues_status(&app, &app.base, &w), 200);
+    assert_eq!(issues_by_path(&w.token, "g%2Fp"), 200);
+    assert_eq!(issues_by_path(&ops_token, "g%2Fp"), 403);
+
+    // Only an owner (or an administrator) moves a project, only into a namespace where they may create one.
+    let by_developer =
+        app.call(&w.token, "PUT", &format!("/projects/{}/transfer", w.project_id), Some(json!({"namespace": "h"})));
+    assert_eq!(by_developer.status, 403, "{}", by_developer.text);
+    let missing = app.call(&app.admin_token, "PUT", &format!("/projects/{}/transfer", w.project_id), Some(json!({})));
+    assert_eq!(missing.status, 400);
+    let same = app.call(
+        &app.admin_token,
+        "PUT",
+        &format!("/projects/{}/transfer", w.project_id),
+        Some(json!({"namespace": w.group_id})),
+    );
+    assert_eq!(same.status, 400, "{}", same.text);
+
+    let moved = app.call(
+        &app.admin_token,
+        "PUT",
+        &format!("/projects/{}/transfer", w.project_id),
+        Some(json!({"namespace": "h"})),
+    );
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(moved.body["path_with_namespace"], "h/p");
+    assert_eq!(issues_status(&app, &app.base, &w), 403, "the old group's developer lost the project");
+    assert_eq!(issues_by_path(&ops_token, "h%2Fp"), 200, "the new group's developer has it");
+    assert_eq!(issues_by_path(&w.token, "g%2Fp"), 403, "the old path names nothing");
+    let audit = app.get(&app.admin_token, "/audit_events?entity_type=Project");
+    assert!(audit.text.contains("project_transferred"), "{}", audit.text);
+}
+
+#[test]
+fn a_deleted_project_is_denied_on_the_next_request() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    assert_eq!(issues_status(&app, &app.base, &w), 200);
+    let deleted = app.call(&app.admin_token, "DELETE", &format!("/projects/{}", w.project_id), None);
+    assert_eq!(deleted.status, 202, "{}", deleted.text);
+    assert_eq!(issues_status(&app, &app.base, &w), 403);
 }
