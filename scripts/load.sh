@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Load test over HTTP on loopback: a release `tessera serve` on a fresh SQLite data directory, driven by wrk
-# (installed from Debian if missing) with keep-alive connections. Prints requests per second and latency
-# percentiles for an authenticated request, a malformed token and a well-formed token that was never issued.
-# Usage: scripts/load.sh [seconds] [connections]. The load generator shares the machine's cores with the server.
+# Load test over HTTP on loopback: a release `tessera serve` on a fresh SQLite data directory holding
+# [tokens] seeded tokens (default 1,000,000), driven by wrk (installed from Debian if missing) with keep-alive
+# connections. Prints requests per second and latency percentiles for a trivial handler (the baseline, same
+# server, same run), forward-auth decisions, an authenticated REST call, a malformed token and a well-formed token
+# that was never issued, then forward-auth's throughput as a fraction of the baseline's.
+# Usage: scripts/load.sh [seconds] [connections] [tokens]. The load generator shares the machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera-target}"
 seconds="${1:-10}"
 connections="${2:-64}"
+seeded="${3:-1000000}"
 
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
@@ -15,11 +18,38 @@ fi
 cargo build --release --quiet --bin tessera
 data_dir=$(mktemp -d)
 out="$data_dir/serve.out"
-"$CARGO_TARGET_DIR/release/tessera" serve --data-dir "$data_dir" --listen 127.0.0.1:0 --log warn >"$out" 2>"$data_dir/serve.err" &
-server=$!
+server=
+start() {
+  "$CARGO_TARGET_DIR/release/tessera" serve --data-dir "$data_dir" --listen 127.0.0.1:0 --log warn >"$out" 2>"$data_dir/serve.err" &
+  server=$!
+  for _ in $(seq 1 300); do grep -q "serving the API" "$out" && return; sleep 0.1; done
+  echo "tessera did not start" >&2; cat "$data_dir/serve.err" >&2; exit 1
+}
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data_dir"' EXIT
-for _ in $(seq 1 100); do grep -q "serving the API" "$out" && break; sleep 0.1; done
+start
 token=$(grep -o '^glpat-.*' "$out")
+url=$(grep -o 'http://[^ ]*/api/v4' "$out")
+curl -s -o /dev/null -H "PRIVATE-TOKEN: $token" -H 'Content-Type: application/json' -d '{"name":"Load","path":"load"}' "$url/projects"
+kill "$server"; wait "$server" 2>/dev/null || true
+
+echo "== seeding $seeded tokens"
+python3 - "$data_dir/tessera.db" "$seeded" <<'PY'
+import os, sqlite3, sys, time
+db, n = sys.argv[1], int(sys.argv[2])
+started = time.time()
+conn = sqlite3.connect(db)
+now = int(time.time() * 1000)
+rows = ((1, f"seed{i}", os.urandom(32).hex(), "api", now, now, 1) for i in range(n))
+conn.executemany(
+    "insert into personal_access_token (user_id, name, token_digest, scopes, created_at, updated_at, organization_id)"
+    " values (?, ?, ?, ?, ?, ?, ?)",
+    rows,
+)
+conn.commit()
+count = conn.execute("select count(*) from personal_access_token").fetchone()[0]
+print(f"   {count} tokens stored in {time.time() - started:.1f}s")
+PY
+start
 url=$(grep -o 'http://[^ ]*/api/v4' "$out")
 # A token with a valid checksum that was never issued.
 unknown=$(python3 - <<'PY'
@@ -42,14 +72,20 @@ PY
 run() {
   local label=$1 header=$2
   echo "== $label"
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "$header" "$url/user" | grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx"
+  wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "$header" "$url/user" | figures
 }
-curl -s -o /dev/null -H "PRIVATE-TOKEN: $token" -H 'Content-Type: application/json' -d '{"name":"Load","path":"load"}' "$url/projects"
 base=${url%/api/v4}
-echo "== forward-auth: allowed POST /api/v4/projects/root%2Fload/issues (decision through /-/auth)"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "PRIVATE-TOKEN: $token" -s /dev/stdin "$base/-/auth/api/v4/projects/root%2Fload/issues" <<'LUA' | grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx"
+figures() { grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx" | tee "$data_dir/last"; }
+rps() { awk '/Requests\/sec/ {print $2}' "$data_dir/last"; }
+echo "== baseline: a trivial handler on the same server (GET /-/health)"
+wrk -t2 -c"$connections" -d"${seconds}s" --latency "$base/-/health" | figures
+baseline=$(rps)
+echo "== forward-auth: allowed POST /api/v4/projects/root%2Fload/issues (decision through /-/auth, facts cached)"
+wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "PRIVATE-TOKEN: $token" -s /dev/stdin "$base/-/auth/api/v4/projects/root%2Fload/issues" <<'LUA' | figures
 wrk.method = "POST"
 LUA
-run "authenticated GET /api/v4/user (token, owner and settings read from SQLite)" "PRIVATE-TOKEN: $token"
+allowed=$(rps)
+run "authenticated GET /api/v4/user (facts cached)" "PRIVATE-TOKEN: $token"
 run "malformed token (refused by prefix and checksum, no storage access)" "PRIVATE-TOKEN: glpat-not-a-token"
-run "well-formed unknown token (one lookup and an audit entry)" "PRIVATE-TOKEN: $unknown"
+run "well-formed unknown token (one lookup, then remembered as unknown)" "PRIVATE-TOKEN: $unknown"
+python3 -c "import sys; b, a = float(sys.argv[1]), float(sys.argv[2]); print(f'== forward-auth / trivial handler: {a / b:.2f}x ({a:.0f} / {b:.0f} req/s)')" "$baseline" "$allowed"
