@@ -29,6 +29,7 @@ pub struct Catalog {
     own_user: PermSet,
     service_account: PermSet,
     routes: Vec<Route>,
+    index: routes::RouteIndex,
 }
 
 /// The catalog files compiled into the binary.
@@ -96,7 +97,7 @@ impl Catalog {
     /// Finds the route for a canonical method and path (and its query). The most specific template wins:
     /// literal segments before parameters before multi-segment wildcards.
     pub fn find(&self, method: &str, path: &CanonicalPath, query: Option<&str>) -> Option<RouteMatch<'_>> {
-        routes::find(&self.routes, method, path, query)
+        routes::find(&self.routes, &self.index, method, path, query)
     }
 }
 

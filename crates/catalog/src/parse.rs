@@ -184,7 +184,8 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
         }
         parsed.push(route);
     }
-    Ok(Catalog { names, levels, public, internal, admin, signed_in, own_user, service_account, routes: parsed })
+    let index = crate::routes::RouteIndex::new(&parsed);
+    Ok(Catalog { names, levels, public, internal, admin, signed_in, own_user, service_account, routes: parsed, index })
 }
 
 fn is_named(segment: &Segment, want: &str) -> bool {

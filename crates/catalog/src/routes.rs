@@ -111,15 +111,70 @@ impl RouteMatch<'_> {
     }
 }
 
+/// Which routes a request can match at all, by method and segment count, so that a lookup looks at a few
+/// templates instead of the whole catalog.
+#[derive(Debug, Default)]
+pub(crate) struct RouteIndex {
+    methods: std::collections::HashMap<String, MethodIndex>,
+}
+
+#[derive(Debug, Default)]
+struct MethodIndex {
+    /// Routes without a multi-segment wildcard, by their number of segments.
+    by_len: Vec<Vec<usize>>,
+    /// Routes with one: they match paths of at least their number of segments.
+    multi: Vec<usize>,
+}
+
+impl RouteIndex {
+    pub(crate) fn new(routes: &[Route]) -> RouteIndex {
+        let mut index = RouteIndex::default();
+        for (i, route) in routes.iter().enumerate() {
+            let entry = index.methods.entry(route.method.clone()).or_default();
+            if route.segments.iter().any(|s| matches!(s, Segment::Multi { .. })) {
+                entry.multi.push(i);
+            } else {
+                let len = route.segments.len();
+                if entry.by_len.len() <= len {
+                    entry.by_len.resize_with(len + 1, Vec::new);
+                }
+                if let Some(bucket) = entry.by_len.get_mut(len) {
+                    bucket.push(i);
+                }
+            }
+        }
+        index
+    }
+
+    fn candidates<'i>(&'i self, method: &str, len: usize) -> impl Iterator<Item = usize> + 'i {
+        let entry = self.methods.get(method);
+        let exact = entry.and_then(|e| e.by_len.get(len)).map(Vec::as_slice).unwrap_or_default();
+        let multi = entry.map(|e| e.multi.as_slice()).unwrap_or_default();
+        exact.iter().chain(multi).copied()
+    }
+}
+
 pub(crate) fn find<'a>(
     routes: &'a [Route],
+    index: &RouteIndex,
+    method: &str,
+    path: &CanonicalPath,
+    query: Option<&str>,
+) -> Option<RouteMatch<'a>> {
+    let candidates = index.candidates(method, path.segments().len()).filter_map(|i| routes.get(i));
+    find_among(candidates, method, path, query)
+}
+
+/// The most specific of `candidates` that matches.
+fn find_among<'a>(
+    candidates: impl Iterator<Item = &'a Route>,
     method: &str,
     path: &CanonicalPath,
     query: Option<&str>,
 ) -> Option<RouteMatch<'a>> {
     let segments = path.segments();
     let mut best: Option<(Vec<u8>, RouteMatch<'a>)> = None;
-    for route in routes.iter().filter(|r| r.method == method) {
+    for route in candidates.filter(|r| r.method == method) {
         if let Some((key, value)) = &route.query
             && !query_has(query, key, value)
         {
@@ -229,5 +284,44 @@ fn match_segments<'a>(
             }
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Catalog, canonical_path};
+
+    /// A concrete path for a template: `x1` for each parameter, two segments for each wildcard.
+    fn instance(route: &Route) -> String {
+        let mut out = String::new();
+        for segment in &route.segments {
+            out.push('/');
+            match segment {
+                Segment::Literal(lit) => out.push_str(lit),
+                Segment::Param { suffix, .. } => out.push_str(&format!("x1{suffix}")),
+                Segment::Multi { suffix, .. } => out.push_str(&format!("a/b{suffix}")),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_index_finds_what_a_scan_of_every_route_finds() {
+        let catalog = Catalog::builtin().unwrap();
+        let routes = catalog.routes();
+        let mut checked = 0;
+        for route in routes {
+            let path = canonical_path(&instance(route)).unwrap();
+            let query = route.query.as_ref().map(|(k, v)| format!("{k}={v}"));
+            for method in ["GET", "POST", "PUT", "DELETE", route.method.as_str()] {
+                let indexed = catalog.find(method, &path, query.as_deref()).map(|m| &m.route.template);
+                let scanned = find_among(routes.iter(), method, &path, query.as_deref()).map(|m| &m.route.template);
+                assert_eq!(indexed, scanned, "{method} {}", instance(route));
+                checked += 1;
+            }
+            assert!(catalog.find(&route.method, &path, query.as_deref()).is_some(), "{}", route.template);
+        }
+        assert!(checked > 500);
     }
 }
