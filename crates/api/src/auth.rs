@@ -18,7 +18,14 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult, forbidden};
 
 /// The longest header value read as a credential; longer ones are refused as malformed.
-const MAX_CREDENTIAL_LEN: usize = 1024;
+pub(crate) const MAX_CREDENTIAL_LEN: usize = 1024;
+/// The longest original request target (path and query) a gateway or the decision API may ask about.
+pub(crate) const MAX_TARGET_LEN: usize = 8192;
+
+/// The token type a gateway is told, as GitLab names it.
+pub(crate) fn token_type(token: &domain::Token) -> &'static str {
+    if token.impersonation { "impersonation_token" } else { "personal_access_token" }
+}
 
 /// An authenticated principal: the token, its owner, and the user it acts as (differs only with `Sudo`).
 #[derive(Debug, Clone)]

@@ -15,15 +15,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::denied;
+use crate::auth::{MAX_CREDENTIAL_LEN, MAX_TARGET_LEN, denied};
 use crate::error::{ApiError, ApiResult, bad_request};
 
 /// Requests one call may ask about.
 pub const MAX_REQUESTS: usize = 1000;
 /// The body of one call: 1,000 requests of a token and a long path fit.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
-const MAX_PATH_LEN: usize = 8192;
-const MAX_CREDENTIAL_LEN: usize = 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/internal/authorize", post(authorize))
@@ -86,9 +84,9 @@ fn parse(body: &[u8]) -> ApiResult<Batch> {
         if !method_ok {
             return Err(bad_request(format!("requests[{i}].method must be an HTTP method")));
         }
-        if !asked.path.starts_with('/') || asked.path.len() > MAX_PATH_LEN {
+        if !asked.path.starts_with('/') || asked.path.len() > MAX_TARGET_LEN {
             return Err(bad_request(format!(
-                "requests[{i}].path must be an absolute path of at most {MAX_PATH_LEN} bytes"
+                "requests[{i}].path must be an absolute path of at most {MAX_TARGET_LEN} bytes"
             )));
         }
         if let Some(credential) = &asked.credential
@@ -107,7 +105,7 @@ fn result(outcome: &authority::Outcome) -> Value {
             "user_id": p.user.id,
             "username": p.user.username,
             "token_id": p.token.id,
-            "token_type": if p.token.impersonation { "impersonation_token" } else { "personal_access_token" },
+            "token_type": crate::auth::token_type(&p.token),
             "organization_id": p.token.organization_id,
         })
     });

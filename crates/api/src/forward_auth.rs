@@ -63,7 +63,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let connect = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>();
     let (original_method, target) = original(method, uri, headers)?;
-    if !target.starts_with('/') || target.len() > 8192 {
+    if !target.starts_with('/') || target.len() > crate::auth::MAX_TARGET_LEN {
         return Err(bad_request("the original URI must be an absolute path"));
     }
     let query = target.split_once('?').map(|(_, q)| q);
@@ -88,7 +88,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
                 p.user.id.to_string(),
                 p.user.username.clone(),
                 p.token.id.to_string(),
-                if p.token.impersonation { "impersonation_token" } else { "personal_access_token" },
+                crate::auth::token_type(&p.token),
                 p.token.organization_id.to_string(),
             ),
             None => (String::new(), String::new(), String::new(), "", String::new()),

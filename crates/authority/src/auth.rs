@@ -98,7 +98,7 @@ impl Authority {
             Some(Some(id)) => self.store.token(id).await?,
             Some(None) => None,
             None => {
-                let generation = self.cache.snapshot();
+                let generation = self.cache.generation();
                 let digests = self.digester.candidates(presented);
                 let token = self.store.token_by_digest(&digests).await?;
                 self.cache.remember_presented(generation, key, token.as_ref().map(|t| t.id));

@@ -189,7 +189,8 @@ impl FactCache {
         }
     }
 
-    fn generation(&self) -> u64 {
+    /// The current generation: read it before a storage read, hand it to the fill afterwards.
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
 
@@ -245,10 +246,6 @@ impl FactCache {
     pub(crate) fn issued(&self, presented: &str) {
         let key = self.presented_key(presented);
         self.presented.remove(&key);
-    }
-
-    pub(crate) fn snapshot(&self) -> u64 {
-        self.generation()
     }
 
     /// Entries held, per kind, for diagnostics and tests.
@@ -326,7 +323,7 @@ impl Store for CachedStore {
         if let Some(user) = self.cache.get(&self.cache.users, &id) {
             return Ok(Some(user));
         }
-        let generation = self.cache.snapshot();
+        let generation = self.cache.generation();
         let user = self.inner.user(id).await?;
         if let Some(user) = &user {
             self.cache.keep(&self.cache.users, generation, id, &id, user.clone());
@@ -366,7 +363,7 @@ impl Store for CachedStore {
         if let Some(group) = self.cache.get(&self.cache.groups, &id) {
             return Ok(group);
         }
-        let generation = self.cache.snapshot();
+        let generation = self.cache.generation();
         let group = self.inner.group(id).await?;
         self.cache.keep(&self.cache.groups, generation, id, &id, group.clone());
         Ok(group)
@@ -376,7 +373,7 @@ impl Store for CachedStore {
         if let Some(group) = self.cache.get(&self.cache.group_paths, full_path) {
             return Ok(group);
         }
-        let generation = self.cache.snapshot();
+        let generation = self.cache.generation();
         let group = self.inner.group_by_path(full_path).await?;
         self.cache.keep(&self.cache.group_paths, generation, full_path.to_owned(), full_path, group.clone());
         Ok(group)
@@ -402,7 +399,7 @@ impl Store for CachedStore {
         if let Some(project) = self.cache.get(&self.cache.projects, &id) {
             return Ok(project);
         }
-        let generation = self.cache.snapshot();
+        let generation = self.cache.generation();
         let project = self.inner.project(id).await?;
         self.cache.keep(&self.cache.projects, generation, id, &id, project.clone());
         Ok(project)
@@ -412,7 +409,7 @@ impl Store for CachedStore {
         if let Some(project) = self.cache.get(&self.cache.project_paths, full_path) {
             return Ok(project);
         }
-        let generation = self.cache.snapshot();
+        let generation = self.cache.generation();
         let project = self.inner.project_by_path(full_path).await?;
         self.cache.keep(&self.cache.project_paths, generation, full_path.to_owned(), full_path, project.clone());
         Ok(project)
@@ -470,7 +467,7 @@ impl Store for CachedStore {
         if let Some(levels) = self.cache.get(&self.cache.levels, &query) {
             return Ok(levels.to_vec());
         }
-        let generation = self.cache.snapshot();
+        let generation = self.cache.generation();
         let levels = self.inner.member_levels(user_id, sources, today).await?;
         let key = LevelsKey { user_id, today, sources: sources.into() };
         self.cache.keep(&self.cache.levels, generation, key, &query, Levels::from(levels.as_slice()));
@@ -485,7 +482,7 @@ impl Store for CachedStore {
         if let Some(token) = self.cache.get(&self.cache.tokens, &id) {
             return Ok(Some(token));
         }
-        let generation = self.cache.snapshot();
+        let generation = self.cache.generation();
         let token = self.inner.token(id).await?;
         if let Some(token) = &token {
             self.cache.keep(&self.cache.tokens, generation, id, &id, token.clone());
@@ -494,7 +491,7 @@ impl Store for CachedStore {
     }
 
     async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Token>> {
-        let generation = self.cache.snapshot();
+        let generation = self.cache.generation();
         let token = self.inner.token_by_digest(digests).await?;
         if let Some(token) = &token {
             self.cache.keep(&self.cache.tokens, generation, token.id, &token.id, token.clone());
@@ -531,7 +528,7 @@ impl Store for CachedStore {
     async fn touch_token(&self, id: i64, last_used_at: Timestamp, ips: &[String]) -> StoreResult<()> {
         self.inner.touch_token(id, last_used_at, ips).await?;
         // Usage is not a decision fact: refresh the local copy, tell no one.
-        let generation = self.cache.snapshot();
+        let generation = self.cache.generation();
         if let Some(mut token) = self.cache.get(&self.cache.tokens, &id) {
             token.last_used_at = Some(last_used_at);
             token.last_used_ips = ips.to_vec();
@@ -547,7 +544,7 @@ impl Store for CachedStore {
         {
             return Ok(settings.clone());
         }
-        let generation = self.cache.snapshot();
+        let generation = self.cache.generation();
         let settings = self.inner.settings().await?;
         if self.cache.is_enabled()
             && self.cache.generation() == generation
@@ -604,21 +601,21 @@ mod tests {
     fn a_value_read_before_a_change_is_not_kept_after_it() {
         let cache = FactCache::new(100);
         cache.enable();
-        let before = cache.snapshot();
+        let before = cache.generation();
         cache.forget(Change::Token(1));
         cache.remember_presented(before, 5, Some(1));
         assert_eq!(cache.presented(5), None);
-        cache.remember_presented(cache.snapshot(), 5, Some(1));
+        cache.remember_presented(cache.generation(), 5, Some(1));
         assert_eq!(cache.presented(5), Some(Some(1)));
     }
 
     #[test]
     fn a_disabled_cache_neither_serves_nor_keeps() {
         let cache = FactCache::new(100);
-        cache.remember_presented(cache.snapshot(), 5, None);
+        cache.remember_presented(cache.generation(), 5, None);
         assert_eq!(cache.presented(5), None);
         cache.enable();
-        cache.remember_presented(cache.snapshot(), 5, None);
+        cache.remember_presented(cache.generation(), 5, None);
         assert_eq!(cache.presented(5), Some(None));
         cache.disable();
         assert_eq!(cache.presented(5), None);

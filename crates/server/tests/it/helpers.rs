@@ -83,7 +83,19 @@ impl TestApp {
 
     /// Sends a request with the given headers and raw body.
     pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<(&str, &[u8])>) -> Reply {
-        let url = format!("{}{}", self.base, path);
+        self.send(&self.base, method, path, headers, body)
+    }
+
+    /// Sends a request to the server at `base` (this app, or another node) with this app's client.
+    fn send(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> Reply {
+        let url = format!("{base}{path}");
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         for (k, v) in headers {
             builder = builder.header(*k, *v);
@@ -189,21 +201,7 @@ impl TestApp {
 
     /// A request to another node, with this app's client.
     pub fn raw_at(&self, base: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let url = format!("{base}{path}");
-        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
-        for (k, v) in headers {
-            builder = builder.header(*k, *v);
-        }
-        let response = self.agent.run(builder.body(()).unwrap()).unwrap();
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
-        let text = response.into_body().read_to_string().unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, headers, body, text }
+        self.send(base, method, path, headers, None)
     }
 }
 
