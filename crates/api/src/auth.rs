@@ -5,14 +5,16 @@
 
 use std::net::SocketAddr;
 
-use authority::{AuditContext, Authenticated, Outcome};
-use axum::extract::{ConnectInfo, FromRequestParts};
+use authority::{Actor, AuditContext, Authenticated, Outcome, Request, Resolved};
+use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use catalog::Boundary;
-use domain::{Settings, User};
-use policy::{Denial, ScopeRule};
+use domain::{AccessLevel, Group, Project, User};
+use policy::Reason;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, forbidden};
@@ -35,35 +37,52 @@ pub struct Principal {
     pub user: User,
 }
 
-/// The caller of one request: anonymous or authenticated, with its address and method.
+/// The caller of one request, as the decision layer (`decided`) allowed it, with the route's group or project
+/// already resolved. What is left to a handler are the rules past the route (whose token, which level).
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Option<Principal>,
     pub ip: Option<String>,
-    pub safe: bool,
-    pub settings: Settings,
+    /// The request acts with administrator powers (Admin Mode included).
+    pub admin: bool,
+    /// The group or project the route names, with the acting user's level on it.
+    pub resource: Resolved,
 }
 
 impl Caller {
-    /// Requires a principal whose token's scopes satisfy `rule`.
-    pub fn require(&self, rule: ScopeRule) -> ApiResult<&Principal> {
-        let Some(principal) = &self.principal else { return Err(ApiError::Unauthorized) };
-        policy::check_scopes(&principal.token.scopes, rule, self.safe).map_err(denial)?;
-        Ok(principal)
+    /// The principal, for routes the catalog gives only to signed-in users.
+    pub fn require(&self) -> ApiResult<&Principal> {
+        self.principal.as_ref().ok_or(ApiError::Unauthorized)
     }
 
-    /// Requires an administrator (and, with Admin Mode on, the `admin_mode` scope).
-    pub fn require_admin(&self, rule: ScopeRule) -> ApiResult<&Principal> {
-        let principal = self.require(rule)?;
-        policy::check_admin(principal.user.is_admin, &principal.token.scopes, self.settings.admin_mode)
-            .map_err(denial)?;
-        Ok(principal)
-    }
-
-    /// Whether the caller is an administrator who may act as one now.
+    /// Whether the caller acts with administrator powers now.
     pub fn is_admin(&self) -> bool {
-        match &self.principal {
-            Some(p) => policy::check_admin(p.user.is_admin, &p.token.scopes, self.settings.admin_mode).is_ok(),
-            None => false,
+        self.admin
+    }
+
+    /// The user the request acts as, if signed in.
+    pub fn user(&self) -> Option<&User> {
+        self.principal.as_ref().map(|p| &p.user)
+    }
+
+    /// Who performs a change, for `authority`'s rules past the route.
+    pub fn actor(&self) -> ApiResult<Actor<'_>> {
+        Ok(Actor { user: &self.require()?.user, admin: self.admin })
+    }
+
+    /// The group the route names (the decision found it and the caller may see it).
+    pub fn group(&self) -> ApiResult<(&Group, Option<AccessLevel>)> {
+        match &self.resource {
+            Resolved::Group(group, level) => Ok((group, *level)),
+            _ => Err(crate::error::not_found("Group")),
+        }
+    }
+
+    /// The project the route names (the decision found it and the caller may see it).
+    pub fn project(&self) -> ApiResult<(&Project, Option<AccessLevel>)> {
+        match &self.resource {
+            Resolved::Project(project, level) => Ok((project, *level)),
+            _ => Err(crate::error::not_found("Project")),
         }
     }
 
@@ -76,86 +95,92 @@ impl Caller {
     }
 }
 
-pub fn denial(d: Denial) -> ApiError {
-    match d {
-        Denial::InsufficientScope(scopes) => ApiError::InsufficientScope(scopes),
-        Denial::NotAdmin => forbidden(),
-        Denial::AdminModeRequired => ApiError::Authority(authority::Error::Forbidden(
-            "403 Forbidden - Admin mode is enabled: the token needs the admin_mode scope".to_owned(),
-        )),
+/// The decision every request under `/api/v4` goes through, as a layer in front of every handler and the
+/// fallback, so that no endpoint can skip it: the request's own method and path are decided by
+/// `Authority::decide_request`, a denial is answered in GitLab's shape, and an allowed request carries its
+/// `Caller` to the handler.
+pub(crate) async fn decided(State(state): State<AppState>, request: axum::extract::Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match decide(&parts, &state).await {
+        Ok(caller) => {
+            parts.extensions.insert(caller);
+            next.run(axum::extract::Request::from_parts(parts, body)).await
+        }
+        Err(e) => e.into_response(),
     }
+}
+
+async fn decide(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
+    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let credential = match credential(&parts.headers, parts.uri.query()) {
+        Ok(credential) => credential,
+        Err(()) => {
+            tracing::info!(
+                ip = ip.as_deref().unwrap_or("-"),
+                "authentication failed: conflicting or malformed credentials"
+            );
+            return Err(ApiError::Unauthorized);
+        }
+    };
+    let sudo = match parts.headers.get("sudo") {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| crate::error::bad_request("Sudo is invalid"))?),
+    };
+    // Nested routers see the path without `/api/v4`; the decision needs the whole of it.
+    let uri = parts.extensions.get::<OriginalUri>().map(|o| &o.0).unwrap_or(&parts.uri);
+    let target = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let request =
+        Request { credential: credential.as_deref(), method: parts.method.as_str(), target, ip: ip.as_deref(), sudo };
+    let outcome = state.authority.decide_request(&request).await?;
+    if !outcome.allowed {
+        return Err(denied(&outcome));
+    }
+    let principal = outcome.principal.map(|Authenticated { user: owner, token }| Principal {
+        user: outcome.sudo.unwrap_or_else(|| owner.clone()),
+        token,
+        owner,
+    });
+    Ok(Caller { principal, ip, admin: outcome.admin, resource: outcome.resource })
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        let safe = parts.method == Method::GET || parts.method == Method::HEAD;
-        let authority = &state.authority;
-        let credential = match credential(&parts.headers, parts.uri.query()) {
-            Ok(credential) => credential,
-            Err(()) => {
-                tracing::info!(
-                    ip = ip.as_deref().unwrap_or("-"),
-                    "authentication failed: conflicting or malformed credentials"
-                );
-                return Err(ApiError::Unauthorized);
-            }
-        };
-        let Some(credential) = credential else {
-            // Settings matter only to principals; an anonymous request touches no storage here.
-            return Ok(Caller { principal: None, ip, safe, settings: Settings::default() });
-        };
-        let rotate_path = is_rotate_path(parts.uri.path());
-        let Authenticated { user: owner, token } =
-            match authority.authenticate(&credential, ip.as_deref(), rotate_path).await? {
-                Ok(authenticated) => authenticated,
-                Err(_) => return Err(ApiError::Unauthorized),
-            };
-        let settings = authority.settings().await?;
-        let user = match parts.headers.get("sudo") {
-            None => owner.clone(),
-            Some(value) => {
-                policy::check_sudo(owner.is_admin, &token.scopes).map_err(denial)?;
-                let who = value.to_str().map_err(|_| crate::error::bad_request("Sudo is invalid"))?;
-                let target = match who.parse::<i64>() {
-                    Ok(id) => authority.store().user(id).await.map_err(authority::Error::from)?,
-                    Err(_) => authority.store().user_by_username(who).await.map_err(authority::Error::from)?,
-                };
-                target.ok_or(crate::error::not_found("User"))?
-            }
-        };
-        Ok(Caller { principal: Some(Principal { token, owner, user }), ip, safe, settings })
+    /// The caller the decision layer left; a handler outside that layer has no caller and fails closed.
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        parts.extensions.remove::<Caller>().ok_or(ApiError::Unauthorized)
     }
 }
 
 /// The REST answer to a denied decision, in GitLab's shapes: 401 for a missing or refused credential, 403
 /// `insufficient_scope` naming the scopes that would do, 404 for what the caller may not see (another
-/// organization's or a private resource looks absent), 403 when the role falls short.
+/// organization's or a private resource looks absent, also to an anonymous caller), 403 when the role falls short.
 pub(crate) fn denied(outcome: &Outcome) -> ApiError {
-    if outcome.bad_credential || outcome.needs_credential {
-        return ApiError::Unauthorized;
-    }
     let thing = match outcome.boundary {
         Some(Boundary::Project) => "Project",
         Some(Boundary::Group) => "Group",
         _ => "Resource",
     };
+    match outcome.reason {
+        Reason::SudoNeedsAdmin => return forbidden_because("Must be admin to use sudo"),
+        Reason::SudoUserNotFound => return crate::error::not_found("User"),
+        Reason::AdminModeRequired => {
+            return forbidden_because("Admin mode is enabled: the token needs the admin_mode scope");
+        }
+        _ => {}
+    }
     match outcome.layer {
         "route" => ApiError::RouteNotFound,
+        "visibility" | "organization" if !outcome.bad_credential => crate::error::not_found(thing),
+        _ if outcome.bad_credential || outcome.needs_credential => ApiError::Unauthorized,
         "credential" => ApiError::Unauthorized,
         "token_reach" | "scope" => ApiError::InsufficientScope(outcome.allowing_scopes.to_vec()),
-        "visibility" | "organization" => crate::error::not_found(thing),
         _ => forbidden(),
     }
 }
 
-fn is_rotate_path(path: &str) -> bool {
-    let Some(rest) = path.strip_suffix("/rotate") else { return false };
-    let Some((before, id)) = rest.rsplit_once('/') else { return false };
-    before.ends_with("personal_access_tokens")
-        && (id == "self" || (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())))
+fn forbidden_because(why: &str) -> ApiError {
+    ApiError::Authority(authority::Error::Forbidden(format!("403 Forbidden - {why}")))
 }
 
 /// The one credential a request carries, from `PRIVATE-TOKEN`, `Authorization` (Bearer, or Basic with the
@@ -235,13 +260,5 @@ mod tests {
         let basic = base64::engine::general_purpose::STANDARD.encode("anything:glpat-a");
         let h = headers(&[("authorization", &format!("Basic {basic}"))]);
         assert_eq!(credential(&h, None), Ok(Some("glpat-a".to_owned())));
-    }
-
-    #[test]
-    fn rotation_paths_are_recognised() {
-        assert!(is_rotate_path("/api/v4/personal_access_tokens/12/rotate"));
-        assert!(is_rotate_path("/api/v4/personal_access_tokens/self/rotate"));
-        assert!(!is_rotate_path("/api/v4/personal_access_tokens/x1/rotate"));
-        assert!(!is_rotate_path("/api/v4/personal_access_tokens/12"));
     }
 }

@@ -3,11 +3,13 @@
 //! and the answers come back in order with the layer that decided, the permissions that would have been
 //! needed and the reasons.
 //!
-//! The caller is itself decided first: an administrator's token, or a service account's token with the
-//! `authorize` scope (the catalog's `POST /api/v4/internal/authorize` route says so).
+//! The caller is itself decided first, by the decision layer every `/api/v4` request passes: an administrator's
+//! token, or a service account's token with the `authorize` scope (the catalog's
+//! `POST /api/v4/internal/authorize` route says so).
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -15,8 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::{MAX_CREDENTIAL_LEN, MAX_TARGET_LEN, denied};
-use crate::error::{ApiError, ApiResult, bad_request};
+use crate::auth::{MAX_CREDENTIAL_LEN, MAX_TARGET_LEN};
+use crate::error::{ApiResult, bad_request};
 
 /// Requests one call may ask about.
 pub const MAX_REQUESTS: usize = 1000;
@@ -41,26 +43,26 @@ struct Asked {
     credential: Option<String>,
     method: String,
     path: String,
+    /// The `Sudo` header the request would carry.
+    #[serde(default)]
+    sudo: Option<String>,
 }
 
-async fn authorize(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
-    let ip = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
-    let (parts, body) = request.into_parts();
-    let headers = parts.headers;
+async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Response> {
     let body = axum::body::to_bytes(body, MAX_BATCH_BYTES)
         .await
         .map_err(|_| bad_request(format!("the body is larger than {MAX_BATCH_BYTES} bytes")))?;
-    // The caller first, through the same decision as everything else.
-    let credential = crate::auth::credential(&headers, None).map_err(|()| ApiError::Unauthorized)?;
-    let caller =
-        state.authority.decide(credential.as_deref(), "POST", "/api/v4/internal/authorize", ip.as_deref()).await?;
-    if !caller.allowed {
-        return Err(denied(&caller));
-    }
     let batch = parse(&body)?;
     let mut results = Vec::with_capacity(batch.requests.len());
     for asked in &batch.requests {
-        let outcome = state.authority.decide(asked.credential.as_deref(), &asked.method, &asked.path, None).await?;
+        let request = authority::Request {
+            credential: asked.credential.as_deref(),
+            method: &asked.method,
+            target: &asked.path,
+            ip: None,
+            sudo: asked.sudo.as_deref(),
+        };
+        let outcome = state.authority.decide_request(&request).await?;
         results.push(result(&outcome));
     }
     Ok((StatusCode::OK, axum::Json(json!({ "results": results }))).into_response())
@@ -100,10 +102,10 @@ fn parse(body: &[u8]) -> ApiResult<Batch> {
 
 /// One answer. The identity of an accepted credential comes along so that a gateway need not ask twice.
 fn result(outcome: &authority::Outcome) -> Value {
-    let identity = outcome.principal.as_ref().map(|p| {
+    let identity = outcome.principal.as_ref().zip(outcome.user()).map(|(p, user)| {
         json!({
-            "user_id": p.user.id,
-            "username": p.user.username,
+            "user_id": user.id,
+            "username": user.username,
             "token_id": p.token.id,
             "token_type": crate::auth::token_type(&p.token),
             "organization_id": p.token.organization_id,
@@ -119,7 +121,7 @@ fn result(outcome: &authority::Outcome) -> Value {
         "status": status,
         "layer": outcome.layer,
         "required": outcome.required,
-        "reasons": outcome.reasons,
+        "reasons": outcome.reasons(),
         "identity": identity,
     })
 }

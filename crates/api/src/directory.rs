@@ -6,10 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use domain::{AccessLevel, Group, MemberSource, Project, User, Visibility};
-use policy::ScopeRule;
+use domain::{AccessLevel, MemberSource, Visibility};
 
-use crate::error::{ApiResult, bad_request, forbidden, not_found};
+use crate::error::{ApiResult, bad_request, not_found};
 use crate::users::parse_id;
 use crate::{AppState, Caller, Here, Params, entities, pagination};
 
@@ -62,54 +61,6 @@ fn viewer_filter(caller: &Caller) -> DirectoryFilter {
     }
 }
 
-fn viewer(caller: &Caller) -> Option<&User> {
-    caller.principal.as_ref().map(|p| &p.user)
-}
-
-/// Reads are open to anonymous callers (public things); a token must have `api` or `read_api`.
-fn require_read(caller: &Caller) -> ApiResult<()> {
-    if caller.principal.is_some() {
-        caller.require(ScopeRule::Api)?;
-    }
-    Ok(())
-}
-
-async fn group_level(state: &AppState, caller: &Caller, group: &Group) -> ApiResult<Option<AccessLevel>> {
-    match viewer(caller) {
-        Some(user) => Ok(state.authority.group_access(user, group).await?),
-        None => Ok(None),
-    }
-}
-
-async fn project_level(state: &AppState, caller: &Caller, project: &Project) -> ApiResult<Option<AccessLevel>> {
-    match viewer(caller) {
-        Some(user) => Ok(state.authority.project_access(user, project).await?),
-        None => Ok(None),
-    }
-}
-
-/// The group `:id` names, if the caller may see it (otherwise 404, as GitLab hides it), with the caller's level.
-async fn visible_group(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(Group, Option<AccessLevel>)> {
-    let group = state.authority.find_group(&NamespaceRef::parse(id)).await?.ok_or(not_found("Group"))?;
-    let level = group_level(state, caller, &group).await?;
-    let user = viewer(caller);
-    if !policy::visible(group.visibility, level, caller.is_admin(), user.is_some(), user.is_some_and(|u| u.external)) {
-        return Err(not_found("Group"));
-    }
-    Ok((group, level))
-}
-
-async fn visible_project(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(Project, Option<AccessLevel>)> {
-    let project = state.authority.find_project(&NamespaceRef::parse(id)).await?.ok_or(not_found("Project"))?;
-    let level = project_level(state, caller, &project).await?;
-    let user = viewer(caller);
-    if !policy::visible(project.visibility, level, caller.is_admin(), user.is_some(), user.is_some_and(|u| u.external))
-    {
-        return Err(not_found("Project"));
-    }
-    Ok((project, level))
-}
-
 fn namespace_update(params: &Params) -> ApiResult<NamespaceUpdate> {
     let name = params.str("name")?;
     if let Some(name) = &name {
@@ -148,26 +99,14 @@ async fn project_page(
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
-async fn list_organizations(
-    State(state): State<AppState>,
-    caller: Caller,
-    here: Here,
-    params: Params,
-) -> ApiResult<Response> {
-    caller.require(ScopeRule::Api)?;
+async fn list_organizations(State(state): State<AppState>, here: Here, params: Params) -> ApiResult<Response> {
     let page = pagination::page(&params)?;
     let (organizations, total) = state.authority.store().list_organizations(page).await.map_err(store_err)?;
     let items = organizations.iter().map(|o| entities::organization(o, &here.base)).collect();
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
-async fn show_organization(
-    State(state): State<AppState>,
-    caller: Caller,
-    here: Here,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    caller.require(ScopeRule::Api)?;
+async fn show_organization(State(state): State<AppState>, here: Here, Path(id): Path<String>) -> ApiResult<Response> {
     let id = parse_id(&id, "Organization")?;
     let organization =
         state.authority.store().organization(id).await.map_err(store_err)?.ok_or(not_found("Organization"))?;
@@ -175,7 +114,6 @@ async fn show_organization(
 }
 
 async fn list_groups(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
-    require_read(&caller)?;
     let page = pagination::page(&params)?;
     let filter = DirectoryFilter {
         search: params.str("search")?,
@@ -189,25 +127,17 @@ async fn list_subgroups(
     State(state): State<AppState>,
     caller: Caller,
     here: Here,
-    Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    require_read(&caller)?;
-    let (group, _) = visible_group(&state, &caller, &id).await?;
+    let (group, _) = caller.group()?;
     let page = pagination::page(&params)?;
     let filter = DirectoryFilter { parent_id: Some(group.id), search: params.str("search")?, ..viewer_filter(&caller) };
     group_page(&state, &here, &filter, page).await
 }
 
-async fn show_group(
-    State(state): State<AppState>,
-    caller: Caller,
-    here: Here,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    require_read(&caller)?;
-    let (group, _) = visible_group(&state, &caller, &id).await?;
-    Ok(axum::Json(entities::group(&group, &here.base)).into_response())
+async fn show_group(caller: Caller, here: Here) -> ApiResult<Response> {
+    let (group, _) = caller.group()?;
+    Ok(axum::Json(entities::group(group, &here.base)).into_response())
 }
 
 async fn create_group(
@@ -216,7 +146,7 @@ async fn create_group(
     here: Here,
     params: Params,
 ) -> ApiResult<Response> {
-    let principal = caller.require(ScopeRule::Api)?;
+    let actor = caller.actor()?;
     let request = CreateGroup {
         name: params.str("name")?,
         path: params.str("path")?,
@@ -225,7 +155,7 @@ async fn create_group(
         parent_id: params.int("parent_id")?,
         organization_id: params.int("organization_id")?,
     };
-    let group = state.authority.create_group(&caller.audit(), &principal.user, &request).await?;
+    let group = state.authority.create_group(&caller.audit(), actor, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(entities::group(&group, &here.base))).into_response())
 }
 
@@ -233,15 +163,10 @@ async fn update_group(
     State(state): State<AppState>,
     caller: Caller,
     here: Here,
-    Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    caller.require(ScopeRule::Api)?;
-    let (group, level) = visible_group(&state, &caller, &id).await?;
-    if !policy::can(caller.is_admin(), level, true, policy::Action::Update) {
-        return Err(forbidden());
-    }
-    let group = state.authority.update_group(&caller.audit(), &group, &namespace_update(&params)?).await?;
+    let (group, _) = caller.group()?;
+    let group = state.authority.update_group(&caller.audit(), group, &namespace_update(&params)?).await?;
     Ok(axum::Json(entities::group(&group, &here.base)).into_response())
 }
 
@@ -249,11 +174,9 @@ async fn list_group_projects(
     State(state): State<AppState>,
     caller: Caller,
     here: Here,
-    Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    require_read(&caller)?;
-    let (group, _) = visible_group(&state, &caller, &id).await?;
+    let (group, _) = caller.group()?;
     let page = pagination::page(&params)?;
     let filter = DirectoryFilter { parent_id: Some(group.id), search: params.str("search")?, ..viewer_filter(&caller) };
     project_page(&state, &here, &filter, page).await
@@ -265,11 +188,10 @@ async fn list_projects(
     here: Here,
     params: Params,
 ) -> ApiResult<Response> {
-    require_read(&caller)?;
     let page = pagination::page(&params)?;
     let mut filter = DirectoryFilter { search: params.str("search")?, ..viewer_filter(&caller) };
     if params.bool("membership")?.unwrap_or(false)
-        && let Some(user) = viewer(&caller)
+        && let Some(user) = caller.user()
     {
         filter.viewer = Some(user.id);
         filter.visibilities.clear();
@@ -277,15 +199,9 @@ async fn list_projects(
     project_page(&state, &here, &filter, page).await
 }
 
-async fn show_project(
-    State(state): State<AppState>,
-    caller: Caller,
-    here: Here,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    require_read(&caller)?;
-    let (project, _) = visible_project(&state, &caller, &id).await?;
-    Ok(axum::Json(entities::project(&project, &here.base)).into_response())
+async fn show_project(caller: Caller, here: Here) -> ApiResult<Response> {
+    let (project, _) = caller.project()?;
+    Ok(axum::Json(entities::project(project, &here.base)).into_response())
 }
 
 async fn create_project(
@@ -294,7 +210,7 @@ async fn create_project(
     here: Here,
     params: Params,
 ) -> ApiResult<Response> {
-    let principal = caller.require(ScopeRule::Api)?;
+    let actor = caller.actor()?;
     let request = CreateProject {
         name: params.str("name")?,
         path: params.str("path")?,
@@ -302,7 +218,7 @@ async fn create_project(
         visibility: params.str("visibility")?,
         namespace_id: params.int("namespace_id")?,
     };
-    let project = state.authority.create_project(&caller.audit(), &principal.user, &request).await?;
+    let project = state.authority.create_project(&caller.audit(), actor, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(entities::project(&project, &here.base))).into_response())
 }
 
@@ -310,25 +226,16 @@ async fn update_project(
     State(state): State<AppState>,
     caller: Caller,
     here: Here,
-    Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    caller.require(ScopeRule::Api)?;
-    let (project, level) = visible_project(&state, &caller, &id).await?;
-    if !policy::can(caller.is_admin(), level, false, policy::Action::Update) {
-        return Err(forbidden());
-    }
-    let project = state.authority.update_project(&caller.audit(), &project, &namespace_update(&params)?).await?;
+    let (project, _) = caller.project()?;
+    let project = state.authority.update_project(&caller.audit(), project, &namespace_update(&params)?).await?;
     Ok(axum::Json(entities::project(&project, &here.base)).into_response())
 }
 
-async fn delete_project(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
-    caller.require(ScopeRule::Api)?;
-    let (project, level) = visible_project(&state, &caller, &id).await?;
-    if !policy::can(caller.is_admin(), level, false, policy::Action::Delete) {
-        return Err(forbidden());
-    }
-    state.authority.delete_project(&caller.audit(), &project).await?;
+async fn delete_project(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let (project, _) = caller.project()?;
+    state.authority.delete_project(&caller.audit(), project).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"message": "202 Accepted"}))).into_response())
 }
 
@@ -337,34 +244,28 @@ async fn transfer_project(
     State(state): State<AppState>,
     caller: Caller,
     here: Here,
-    Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    let principal = caller.require(ScopeRule::Api)?;
-    let (project, _) = visible_project(&state, &caller, &id).await?;
+    let actor = caller.actor()?;
+    let (project, _) = caller.project()?;
     let namespace = params.str("namespace")?.ok_or_else(|| bad_request("namespace is missing"))?;
     let target = match namespace.parse::<i64>() {
         Ok(id) => NamespaceRef::Id(id),
         Err(_) => NamespaceRef::Path(namespace),
     };
-    let moved = state.authority.transfer_project(&caller.audit(), &principal.user, &project, &target).await?;
+    let moved = state.authority.transfer_project(&caller.audit(), actor, project, &target).await?;
     Ok(axum::Json(entities::project(&moved, &here.base)).into_response())
 }
 
-/// The member source `:id` names, the sources whose members count for it (itself and its ancestors, for `all`),
-/// and the caller's level there.
-async fn member_source(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    is_group: bool,
-) -> ApiResult<(MemberSource, Vec<MemberSource>, Option<AccessLevel>)> {
+/// The member source the route names, the sources whose members count for it (itself and its ancestors, for
+/// `all`), and the caller's level there.
+fn member_source(caller: &Caller, is_group: bool) -> ApiResult<(MemberSource, Vec<MemberSource>, Option<AccessLevel>)> {
     if is_group {
-        let (group, level) = visible_group(state, caller, id).await?;
+        let (group, level) = caller.group()?;
         let inherited = group.traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
         Ok((MemberSource::Group(group.id), inherited, level))
     } else {
-        let (project, level) = visible_project(state, caller, id).await?;
+        let (project, level) = caller.project()?;
         let mut inherited: Vec<MemberSource> =
             project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
         inherited.push(MemberSource::Project(project.id));
@@ -390,13 +291,11 @@ async fn list_members(
     state: AppState,
     caller: Caller,
     here: Here,
-    id: String,
     params: Params,
     is_group: bool,
     all: bool,
 ) -> ApiResult<Response> {
-    require_read(&caller)?;
-    let (source, inherited, _) = member_source(&state, &caller, &id, is_group).await?;
+    let (source, inherited, _) = member_source(&caller, is_group)?;
     let page = pagination::page(&params)?;
     let sources = if all { inherited } else { vec![source] };
     let (members, total) = state.authority.store().list_members(&sources, page).await.map_err(store_err)?;
@@ -422,12 +321,10 @@ async fn show_member(
     state: AppState,
     caller: Caller,
     here: Here,
-    id: String,
     user_id: String,
     is_group: bool,
 ) -> ApiResult<Response> {
-    require_read(&caller)?;
-    let (source, _, _) = member_source(&state, &caller, &id, is_group).await?;
+    let (source, _, _) = member_source(&caller, is_group)?;
     let user_id = parse_id(&user_id, "Member")?;
     let member =
         state.authority.store().member(source, user_id).await.map_err(store_err)?.ok_or(not_found("Member"))?;
@@ -447,13 +344,12 @@ async fn set_member(
     state: AppState,
     caller: Caller,
     here: Here,
-    id: String,
     user_id: Option<String>,
     params: Params,
     is_group: bool,
 ) -> ApiResult<Response> {
-    let principal = caller.require(ScopeRule::Api)?;
-    let (source, _, level) = member_source(&state, &caller, &id, is_group).await?;
+    let actor = caller.actor()?;
+    let (source, _, level) = member_source(&caller, is_group)?;
     let (user_id, must_exist, status) = match user_id {
         Some(u) => (parse_id(&u, "Member")?, Some(true), StatusCode::OK),
         None => {
@@ -461,127 +357,83 @@ async fn set_member(
         }
     };
     let change = member_change(&params, user_id)?;
-    let level = if caller.is_admin() { Some(AccessLevel::Owner) } else { level };
-    let member =
-        state.authority.set_member(&caller.audit(), &principal.user, level, source, &change, must_exist).await?;
+    let member = state.authority.set_member(&caller.audit(), actor, level, source, &change, must_exist).await?;
     let items = render_members(&state, vec![member], &here.base).await?;
     let item = items.into_iter().next().ok_or(not_found("Member"))?;
     Ok((status, axum::Json(item)).into_response())
 }
 
-async fn remove_member(
-    state: AppState,
-    caller: Caller,
-    id: String,
-    user_id: String,
-    is_group: bool,
-) -> ApiResult<Response> {
-    let principal = caller.require(ScopeRule::Api)?;
-    let (source, _, level) = member_source(&state, &caller, &id, is_group).await?;
+async fn remove_member(state: AppState, caller: Caller, user_id: String, is_group: bool) -> ApiResult<Response> {
+    let actor = caller.actor()?;
+    let (source, _, level) = member_source(&caller, is_group)?;
     let user_id = parse_id(&user_id, "Member")?;
-    state.authority.remove_member(&caller.audit(), &principal.user, level, source, user_id).await?;
+    state.authority.remove_member(&caller.audit(), actor, level, source, user_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list_group_members(
-    State(s): State<AppState>,
-    c: Caller,
-    h: Here,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Response> {
-    list_members(s, c, h, id, p, true, false).await
+async fn list_group_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
+    list_members(s, c, h, p, true, false).await
 }
-async fn list_all_group_members(
-    State(s): State<AppState>,
-    c: Caller,
-    h: Here,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Response> {
-    list_members(s, c, h, id, p, true, true).await
+async fn list_all_group_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
+    list_members(s, c, h, p, true, true).await
 }
-async fn list_project_members(
-    State(s): State<AppState>,
-    c: Caller,
-    h: Here,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Response> {
-    list_members(s, c, h, id, p, false, false).await
+async fn list_project_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
+    list_members(s, c, h, p, false, false).await
 }
-async fn list_all_project_members(
-    State(s): State<AppState>,
-    c: Caller,
-    h: Here,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Response> {
-    list_members(s, c, h, id, p, false, true).await
+async fn list_all_project_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
+    list_members(s, c, h, p, false, true).await
 }
 async fn show_group_member(
     State(s): State<AppState>,
     c: Caller,
     h: Here,
-    Path((id, u)): Path<(String, String)>,
+    Path((_, u)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    show_member(s, c, h, id, u, true).await
+    show_member(s, c, h, u, true).await
 }
 async fn show_project_member(
     State(s): State<AppState>,
     c: Caller,
     h: Here,
-    Path((id, u)): Path<(String, String)>,
+    Path((_, u)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    show_member(s, c, h, id, u, false).await
+    show_member(s, c, h, u, false).await
 }
-async fn add_group_member(
-    State(s): State<AppState>,
-    c: Caller,
-    h: Here,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Response> {
-    set_member(s, c, h, id, None, p, true).await
+async fn add_group_member(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
+    set_member(s, c, h, None, p, true).await
 }
-async fn add_project_member(
-    State(s): State<AppState>,
-    c: Caller,
-    h: Here,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Response> {
-    set_member(s, c, h, id, None, p, false).await
+async fn add_project_member(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
+    set_member(s, c, h, None, p, false).await
 }
 async fn edit_group_member(
     State(s): State<AppState>,
     c: Caller,
     h: Here,
-    Path((id, u)): Path<(String, String)>,
+    Path((_, u)): Path<(String, String)>,
     p: Params,
 ) -> ApiResult<Response> {
-    set_member(s, c, h, id, Some(u), p, true).await
+    set_member(s, c, h, Some(u), p, true).await
 }
 async fn edit_project_member(
     State(s): State<AppState>,
     c: Caller,
     h: Here,
-    Path((id, u)): Path<(String, String)>,
+    Path((_, u)): Path<(String, String)>,
     p: Params,
 ) -> ApiResult<Response> {
-    set_member(s, c, h, id, Some(u), p, false).await
+    set_member(s, c, h, Some(u), p, false).await
 }
 async fn remove_group_member(
     State(s): State<AppState>,
     c: Caller,
-    Path((id, u)): Path<(String, String)>,
+    Path((_, u)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    remove_member(s, c, id, u, true).await
+    remove_member(s, c, u, true).await
 }
 async fn remove_project_member(
     State(s): State<AppState>,
     c: Caller,
-    Path((id, u)): Path<(String, String)>,
+    Path((_, u)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    remove_member(s, c, id, u, false).await
+    remove_member(s, c, u, false).await
 }

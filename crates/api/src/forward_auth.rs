@@ -71,7 +71,19 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
         return Ok(challenge(false, true));
     };
     let ip = connect.map(|c| c.0.ip().to_string());
-    let outcome = state.authority.decide(credential.as_deref(), &original_method, &target, ip.as_deref()).await?;
+    // A `Sudo` header reaches the upstream with the request, so the request is decided as the user it names.
+    let sudo = match headers.get("sudo") {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| bad_request("Sudo is invalid"))?),
+    };
+    let request = authority::Request {
+        credential: credential.as_deref(),
+        method: &original_method,
+        target: &target,
+        ip: ip.as_deref(),
+        sudo,
+    };
+    let outcome = state.authority.decide_request(&request).await?;
     if outcome.bad_credential {
         return Ok(challenge(outcome.git, true));
     }
@@ -83,15 +95,15 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
         let h = res.headers_mut();
         // Every identity header is always set (empty when anonymous), so that a gateway copying them onto the
         // upstream request overwrites whatever a client sent under the same names.
-        let (user_id, username, token_id, token_type, organization) = match &outcome.principal {
-            Some(p) => (
-                p.user.id.to_string(),
-                p.user.username.clone(),
+        let (user_id, username, token_id, token_type, organization) = match (&outcome.principal, outcome.user()) {
+            (Some(p), Some(user)) => (
+                user.id.to_string(),
+                user.username.clone(),
                 p.token.id.to_string(),
                 crate::auth::token_type(&p.token),
                 p.token.organization_id.to_string(),
             ),
-            None => (String::new(), String::new(), String::new(), "", String::new()),
+            _ => (String::new(), String::new(), String::new(), "", String::new()),
         };
         put(h, "x-auth-user-id", &user_id);
         put(h, "x-auth-user", &username);
@@ -106,7 +118,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
         "allowed": false,
         "layer": outcome.layer,
         "required": outcome.required,
-        "reasons": outcome.reasons,
+        "reasons": outcome.reasons(),
     });
     let mut res = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
     put(res.headers_mut(), "x-tessera-denied-layer", outcome.layer);

@@ -1,7 +1,8 @@
 //! The GitLab-compatible REST API v4: routes, credential extraction, parameters, entities and errors.
 //!
-//! **Architecture Invariant:** `api` holds no rule of its own: handlers parse, ask `authority` and `policy`,
-//! and render. Only `api` knows GitLab's JSON shapes.
+//! **Architecture Invariant:** `api` holds no rule of its own: every request under `/api/v4` passes the decision
+//! layer (`auth::decided`, which calls `Authority::decide_request`) before any handler runs; handlers parse, ask
+//! `authority`, and render. Only `api` knows GitLab's JSON shapes.
 
 mod admin;
 mod auth;
@@ -43,7 +44,8 @@ pub fn app(state: AppState) -> Router {
         .merge(directory::router())
         .merge(admin::router())
         .merge(decisions::router())
-        .fallback(|| async { ApiError::RouteNotFound });
+        .fallback(|| async { ApiError::RouteNotFound })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
     Router::new()
         .nest("/api/v4", api)
         .merge(forward_auth::router())

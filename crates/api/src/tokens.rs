@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use domain::{Scopes, Token, User};
-use policy::ScopeRule;
 
 use crate::error::{ApiError, ApiResult, bad_request, not_found};
 use crate::users::{parse_id, user_by_id};
@@ -68,7 +67,7 @@ async fn issue(
 }
 
 async fn create_own_token(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
-    let principal = caller.require(ScopeRule::Api)?;
+    let principal = caller.require()?;
     let owner = principal.user.clone();
     issue(&state, &caller, &owner, &params, false).await
 }
@@ -79,7 +78,6 @@ async fn create_token_for_user(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    caller.require_admin(ScopeRule::Api)?;
     let user = user_by_id(&state, &id).await?;
     issue(&state, &caller, &user, &params, false).await
 }
@@ -110,7 +108,7 @@ fn state_filter(params: &Params) -> ApiResult<Option<bool>> {
 }
 
 async fn list_tokens(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
-    let principal = caller.require(ScopeRule::Api)?;
+    let principal = caller.require()?;
     let page = pagination::page(&params)?;
     let admin = caller.is_admin();
     let user_id = params.int("user_id")?;
@@ -158,15 +156,13 @@ async fn visible_token(state: &AppState, caller: &Caller, principal: &Principal,
 }
 
 async fn show_token(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
-    let rule = if id == "self" { ScopeRule::AnyScope } else { ScopeRule::Api };
-    let principal = caller.require(rule)?;
+    let principal = caller.require()?;
     let token = visible_token(&state, &caller, principal, &id).await?;
     Ok(axum::Json(entities::token(&token, state.authority.now(), None, false)).into_response())
 }
 
 async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
-    let rule = if id == "self" { ScopeRule::AnyScope } else { ScopeRule::Api };
-    let principal = caller.require(rule)?;
+    let principal = caller.require()?;
     let token = visible_token(&state, &caller, principal, &id).await?;
     state.authority.revoke_token(&caller.audit(), &token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -178,8 +174,7 @@ async fn rotate_token(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    let rule = if id == "self" { ScopeRule::SelfRotate } else { ScopeRule::Api };
-    let principal = caller.require(rule)?;
+    let principal = caller.require()?;
     let token = visible_token(&state, &caller, principal, &id).await?;
     let request = RotateToken { expires_at: params.str("expires_at")? };
     let issued = state.authority.rotate_token(&caller.audit(), &token, &request).await?;
@@ -189,12 +184,10 @@ async fn rotate_token(
 
 async fn list_impersonation_tokens(
     State(state): State<AppState>,
-    caller: Caller,
     here: Here,
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    caller.require_admin(ScopeRule::Api)?;
     let user = user_by_id(&state, &id).await?;
     let page = pagination::page(&params)?;
     let now = state.authority.now();
@@ -216,7 +209,6 @@ async fn create_impersonation_token(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    caller.require_admin(ScopeRule::Api)?;
     let user = user_by_id(&state, &id).await?;
     issue(&state, &caller, &user, &params, true).await
 }
@@ -232,10 +224,8 @@ async fn impersonation_token(state: &AppState, user_id: &str, token_id: &str) ->
 
 async fn show_impersonation_token(
     State(state): State<AppState>,
-    caller: Caller,
     Path((id, token_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    caller.require_admin(ScopeRule::Api)?;
     let token = impersonation_token(&state, &id, &token_id).await?;
     Ok(axum::Json(entities::token(&token, state.authority.now(), None, true)).into_response())
 }
@@ -245,7 +235,6 @@ async fn revoke_impersonation_token(
     caller: Caller,
     Path((id, token_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    caller.require_admin(ScopeRule::Api)?;
     let token = impersonation_token(&state, &id, &token_id).await?;
     state.authority.revoke_token(&caller.audit(), &token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

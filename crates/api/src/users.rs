@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use policy::ScopeRule;
 
 use crate::error::{ApiResult, bad_request, not_found};
 use crate::{AppState, Caller, Here, Params, entities, pagination};
@@ -34,14 +33,12 @@ pub(crate) async fn user_by_id(state: &AppState, id: &str) -> ApiResult<domain::
     state.authority.store().user(id).await.map_err(authority::Error::from)?.ok_or(not_found("User"))
 }
 
-async fn current_user(State(state): State<AppState>, caller: Caller, here: Here) -> ApiResult<Response> {
-    let principal = caller.require(ScopeRule::ApiOrReadUser)?;
-    let _ = state;
+async fn current_user(caller: Caller, here: Here) -> ApiResult<Response> {
+    let principal = caller.require()?;
     Ok(axum::Json(entities::user_full(&principal.user, &here.base, principal.user.is_admin)).into_response())
 }
 
 async fn list_users(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
-    caller.require(ScopeRule::ApiOrReadUser)?;
     let page = pagination::page(&params)?;
     let admin = caller.is_admin();
     let state_filter = match params.str("state")?.as_deref() {
@@ -70,7 +67,7 @@ async fn show_user(
     here: Here,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let principal = caller.require(ScopeRule::ApiOrReadUser)?;
+    let principal = caller.require()?;
     let user = user_by_id(&state, &id).await?;
     let admin = caller.is_admin();
     let body = if admin || principal.user.id == user.id {
@@ -82,7 +79,6 @@ async fn show_user(
 }
 
 async fn create_user(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
-    caller.require_admin(ScopeRule::Api)?;
     let request = CreateUser {
         username: params.str("username")?,
         email: params.str("email")?,
@@ -108,7 +104,6 @@ async fn update_user(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    caller.require_admin(ScopeRule::Api)?;
     let id = parse_id(&id, "User")?;
     let update = UserUpdate {
         username: params.str("username")?,
@@ -128,7 +123,7 @@ async fn update_user(
 }
 
 async fn set_blocked(state: AppState, caller: Caller, id: String, blocked: bool) -> ApiResult<Response> {
-    let principal = caller.require_admin(ScopeRule::Api)?;
+    let principal = caller.require()?;
     let id = parse_id(&id, "User")?;
     if principal.owner.id == id && blocked {
         return Err(crate::error::forbidden());
@@ -147,7 +142,6 @@ async fn unblock_user(State(state): State<AppState>, caller: Caller, Path(id): P
 
 /// `POST /service_accounts` (administrators): a user that authenticates only with tokens.
 async fn create_service_account(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
-    caller.require_admin(ScopeRule::Api)?;
     let user = state
         .authority
         .create_service_account(&caller.audit(), params.str("name")?, params.str("username")?, params.str("email")?)

@@ -1,23 +1,54 @@
 //! One request decided end to end: canonical method and path, the catalog's route, the credential authenticated,
-//! the resource resolved and the user's level loaded, then `policy::authorize`. Every way in that asks
-//! "may this credential do this?" (forward-auth, the decision API) comes here.
+//! `Sudo` honoured, the resource resolved and the user's level loaded, then `policy::authorize`. Every way in
+//! that asks "may this credential do this?" (the REST API, forward-auth, the decision API) comes here.
 
 use catalog::{Boundary, RouteMatch, canonical_method, canonical_path};
-use domain::{Group, Project};
-use policy::{CredentialFacts, Facts, ResourceFacts, UserFacts};
+use domain::{AccessLevel, Group, Project, Scope, User};
+use policy::{CredentialFacts, Facts, Layer, Reason, ResourceFacts, UserFacts};
 
 use crate::{Authenticated, Authority, NamespaceRef, Result};
 
-/// The answer, with what a caller needs to respond.
+/// One request, as a way in presents it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    /// The token presented, if any.
+    pub credential: Option<&'a str>,
+    pub method: &'a str,
+    /// Path and optional query, as the client sent them.
+    pub target: &'a str,
+    pub ip: Option<&'a str>,
+    /// The `Sudo` header: the id or username of the user to act as.
+    pub sudo: Option<&'a str>,
+}
+
+/// The group or project the route names, as found, with the acting user's level on it.
+#[derive(Debug, Clone, Default)]
+pub enum Resolved {
+    #[default]
+    None,
+    Group(Group, Option<AccessLevel>),
+    Project(Project, Option<AccessLevel>),
+}
+
+/// The answer, with what a caller needs to respond and, when allowed, to act.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct Outcome<'a> {
     pub allowed: bool,
     /// The layer that decided (`credential` for an authentication failure, `route` for an unknown route).
     pub layer: &'static str,
-    pub reasons: Vec<String>,
-    pub required: Vec<Vec<String>>,
+    pub reason: Reason,
+    /// What was wrong with the path, when it could not be read.
+    pub detail: Option<String>,
+    /// Alternatives of permissions that would allow the request.
+    pub required: &'a [Vec<String>],
     /// The authenticated principal, when a credential was presented and accepted.
     pub principal: Option<Authenticated>,
+    /// The user named by `Sudo`, whom the request acts as.
+    pub sudo: Option<User>,
+    /// The request acts with administrator powers.
+    pub admin: bool,
+    /// The group or project the route names.
+    pub resource: Resolved,
     /// A credential was presented and refused: answer 401, never say why.
     pub bad_credential: bool,
     /// No credential was presented and one might allow the request: answer 401 so that clients prompt.
@@ -27,23 +58,39 @@ pub struct Outcome {
     /// The boundary of the matched route (`None` for an unknown route), to name what was not found.
     pub boundary: Option<Boundary>,
     /// Scopes that would allow a request of this kind on the route, for an `insufficient_scope` answer.
-    pub allowing_scopes: &'static [domain::Scope],
+    pub allowing_scopes: &'static [Scope],
 }
 
-impl Outcome {
-    fn refused(layer: &'static str, reason: &str) -> Outcome {
+impl Outcome<'_> {
+    fn refused(layer: Layer, reason: Reason) -> Outcome<'static> {
         Outcome {
             allowed: false,
-            layer,
-            reasons: vec![reason.to_owned()],
-            required: Vec::new(),
+            layer: layer.as_str(),
+            reason,
+            detail: None,
+            required: &[],
             principal: None,
+            sudo: None,
+            admin: false,
+            resource: Resolved::None,
             bad_credential: false,
             needs_credential: false,
             git: false,
             boundary: None,
             allowing_scopes: &[],
         }
+    }
+
+    /// The user the request acts as: the one `Sudo` names, or the token's owner.
+    pub fn user(&self) -> Option<&User> {
+        self.sudo.as_ref().or(self.principal.as_ref().map(|p| &p.user))
+    }
+
+    /// The reasons, in words fit for a user.
+    pub fn reasons(&self) -> Vec<&str> {
+        let mut reasons = vec![self.reason.text()];
+        reasons.extend(self.detail.as_deref());
+        reasons
     }
 }
 
@@ -55,86 +102,125 @@ impl Authority {
         method: &str,
         target: &str,
         ip: Option<&str>,
-    ) -> Result<Outcome> {
-        let (path, query) = match target.split_once('?') {
+    ) -> Result<Outcome<'_>> {
+        self.decide_request(&Request { credential, method, target, ip, sudo: None }).await
+    }
+
+    /// Decides one request, `Sudo` included.
+    pub async fn decide_request(&self, request: &Request<'_>) -> Result<Outcome<'_>> {
+        let (path, query) = match request.target.split_once('?') {
             Some((p, q)) => (p, Some(q)),
-            None => (target, None),
+            None => (request.target, None),
         };
-        let method = canonical_method(method);
+        let method = canonical_method(request.method);
         let path = match canonical_path(path) {
             Ok(path) => path,
-            Err(e) => return Ok(Outcome::refused("route", &e.to_string())),
+            Err(e) => {
+                let mut outcome = Outcome::refused(Layer::Route, Reason::UnknownRoute);
+                outcome.detail = Some(e.to_string());
+                return Ok(outcome);
+            }
         };
         let Some(found) = self.catalog.find(&method, &path, query) else {
-            return Ok(Outcome::refused("route", policy::Reason::UnknownRoute.text()));
+            return Ok(Outcome::refused(Layer::Route, Reason::UnknownRoute));
         };
-        let git = found.route.surface.is_git();
-        let boundary = Some(found.route.boundary);
-        let allowing_scopes = policy::scopes_allowing(found.route.surface, method == "GET");
-        let principal = match credential {
+        let route = found.route;
+        let safe = method == "GET";
+        let refuse = |layer: Layer, reason: Reason| {
+            let mut outcome = Outcome::refused(layer, reason);
+            outcome.required = &route.required_names;
+            outcome.git = route.surface.is_git();
+            outcome.boundary = Some(route.boundary);
+            outcome.allowing_scopes = policy::scopes_allowing(route.surface, safe);
+            outcome
+        };
+        let principal = match request.credential {
             None => None,
-            Some(credential) => match self.authenticate(credential, ip, false).await? {
+            Some(credential) => match self.authenticate(credential, request.ip, is_rotation(&found)).await? {
                 Ok(principal) => Some(principal),
                 Err(_) => {
-                    let mut outcome = Outcome::refused("credential", policy::Reason::InactiveCredential.text());
+                    let mut outcome = refuse(Layer::Credential, Reason::InactiveCredential);
                     outcome.bad_credential = true;
-                    outcome.git = git;
-                    outcome.boundary = boundary;
                     return Ok(outcome);
                 }
             },
         };
-        let resource = self.resource_facts(&found, principal.as_ref()).await?;
         let admin_mode = match &principal {
             Some(_) => self.store.settings().await?.admin_mode,
             None => false,
         };
-        let facts = Facts {
-            credential: principal.as_ref().map(|p| CredentialFacts {
-                scopes: p.token.scopes.clone(),
-                active: true,
-                organization_id: p.token.organization_id,
-            }),
-            user: principal.as_ref().map(|p| UserFacts {
-                id: p.user.id,
-                is_admin: p.user.is_admin,
-                external: p.user.external,
-                active: p.user.is_active(),
-                service_account: p.user.user_type == domain::UserType::ServiceAccount,
-            }),
-            resource,
-            admin_mode,
+        let credential = principal.as_ref().map(|p| CredentialFacts {
+            scopes: p.token.scopes.clone(),
+            active: true,
+            organization_id: p.token.organization_id,
+        });
+        let sudo = match (request.sudo, &principal, &credential) {
+            (None, _, _) => None,
+            (Some(_), Some(principal), Some(credential)) => {
+                if let Err((layer, reason)) = policy::sudo(user_facts(&principal.user), credential, admin_mode) {
+                    let mut outcome = refuse(layer, reason);
+                    if reason == Reason::SudoNeedsScope {
+                        outcome.allowing_scopes = &[Scope::Sudo];
+                    }
+                    return Ok(outcome);
+                }
+                let who = request.sudo.unwrap_or_default();
+                let Some(user) = self.sudo_target(who).await? else {
+                    return Ok(refuse(Layer::Visibility, Reason::SudoUserNotFound));
+                };
+                Some(user)
+            }
+            (Some(_), _, _) => {
+                let mut outcome = refuse(Layer::Credential, Reason::NoCredential);
+                outcome.needs_credential = true;
+                return Ok(outcome);
+            }
         };
-        let decision = policy::authorize(&self.catalog, found.route, method == "GET", &facts);
-        Ok(Outcome {
-            allowed: decision.allowed,
-            layer: decision.layer.as_str(),
-            reasons: vec![decision.reason.text().to_owned()],
-            required: decision.required.to_vec(),
-            needs_credential: !decision.allowed && principal.is_none(),
-            principal,
-            bad_credential: false,
-            git,
-            boundary,
-            allowing_scopes,
+        let acting = sudo.as_ref().or(principal.as_ref().map(|p| &p.user));
+        let resource = self.resolve(&found, acting).await?;
+        let names_caller = match (found.param("user_id"), acting) {
+            (Some(named), Some(user)) => named.parse::<i64>().is_ok_and(|id| id == user.id),
+            _ => false,
+        };
+        let facts = Facts {
+            credential,
+            user: acting.map(user_facts),
+            resource: facts_of(route.boundary, &resource),
+            admin_mode,
+            names_caller,
+        };
+        let decision = policy::authorize(&self.catalog, route, safe, &facts);
+        let mut outcome = refuse(decision.layer, decision.reason);
+        outcome.allowed = decision.allowed;
+        outcome.needs_credential = !decision.allowed && principal.is_none();
+        outcome.admin = policy::acting_admin(&facts);
+        outcome.principal = principal;
+        outcome.sudo = sudo;
+        outcome.resource = resource;
+        Ok(outcome)
+    }
+
+    async fn sudo_target(&self, who: &str) -> Result<Option<User>> {
+        Ok(match who.parse::<i64>() {
+            Ok(id) => self.store.user(id).await?,
+            Err(_) => self.store.user_by_username(who).await?,
         })
     }
 
-    async fn resource_facts(&self, found: &RouteMatch<'_>, principal: Option<&Authenticated>) -> Result<ResourceFacts> {
+    async fn resolve(&self, found: &RouteMatch<'_>, user: Option<&User>) -> Result<Resolved> {
         match found.route.boundary {
-            Boundary::Instance => Ok(ResourceFacts::Instance),
-            Boundary::OwnUser => Ok(ResourceFacts::OwnUser),
+            Boundary::Instance | Boundary::OwnUser => Ok(Resolved::None),
             Boundary::Group => {
                 let group = match found.param("id") {
                     Some(id) => self.find_group(&NamespaceRef::parse(id)).await?,
                     None => None,
                 };
-                let Some(group) = group else { return Ok(ResourceFacts::Missing) };
-                let level = match principal {
-                    Some(p) => self.group_access(&p.user, &group).await?,
+                let Some(group) = group else { return Ok(Resolved::None) };
+                let level = match user {
+                    Some(user) => self.group_access(user, &group).await?,
                     None => None,
                 };
-                Ok(group_facts(&group, level))
+                Ok(Resolved::Group(group, level))
             }
             Boundary::Project => {
                 let project = if let Some(id) = found.param("id") {
@@ -146,12 +232,12 @@ impl Authority {
                 } else {
                     None
                 };
-                let Some(project) = project else { return Ok(ResourceFacts::Missing) };
-                let level = match principal {
-                    Some(p) => self.project_access(&p.user, &project).await?,
+                let Some(project) = project else { return Ok(Resolved::None) };
+                let level = match user {
+                    Some(user) => self.project_access(user, &project).await?,
                     None => None,
                 };
-                Ok(project_facts(&project, level))
+                Ok(Resolved::Project(project, level))
             }
         }
     }
@@ -169,10 +255,44 @@ impl Authority {
     }
 }
 
-fn group_facts(group: &Group, level: Option<domain::AccessLevel>) -> ResourceFacts {
-    ResourceFacts::Group { organization_id: group.organization_id, visibility: group.visibility, level }
+/// A rotation route (`…/personal_access_tokens/(\d+|self)/rotate`, as GitLab matches it): a revoked token
+/// presented there revokes its whole family.
+fn is_rotation(found: &RouteMatch<'_>) -> bool {
+    let template = &found.route.template;
+    if !(template.starts_with("/api/v4/personal_access_tokens/") && template.ends_with("/rotate")) {
+        return false;
+    }
+    match found.param("token_id") {
+        Some(id) => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
+        None => true,
+    }
 }
 
-fn project_facts(project: &Project, level: Option<domain::AccessLevel>) -> ResourceFacts {
-    ResourceFacts::Project { organization_id: project.organization_id, visibility: project.visibility, level }
+fn user_facts(user: &User) -> UserFacts {
+    UserFacts {
+        id: user.id,
+        is_admin: user.is_admin,
+        external: user.external,
+        active: user.is_active(),
+        service_account: user.user_type == domain::UserType::ServiceAccount,
+    }
+}
+
+/// The facts of the route's resource. A group or project route that resolved nothing names a missing one.
+fn facts_of(boundary: Boundary, resource: &Resolved) -> ResourceFacts {
+    match resource {
+        Resolved::Group(group, level) => {
+            ResourceFacts::Group { organization_id: group.organization_id, visibility: group.visibility, level: *level }
+        }
+        Resolved::Project(project, level) => ResourceFacts::Project {
+            organization_id: project.organization_id,
+            visibility: project.visibility,
+            level: *level,
+        },
+        Resolved::None => match boundary {
+            Boundary::Instance => ResourceFacts::Instance,
+            Boundary::OwnUser => ResourceFacts::OwnUser,
+            Boundary::Group | Boundary::Project => ResourceFacts::Missing,
+        },
+    }
 }

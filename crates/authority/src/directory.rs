@@ -107,6 +107,19 @@ fn parse_visibility(s: Option<&str>, default: Visibility) -> Result<Visibility> 
     }
 }
 
+/// Who performs a directory change: the user the request acts as, and whether it acts with administrator powers
+/// now (the decision's answer, Admin Mode included).
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub user: &'a User,
+    pub admin: bool,
+}
+
+/// Permissions checked past the route, by the catalog's role matrix.
+const CREATE_SUBGROUP: &str = "create_subgroup";
+const CREATE_PROJECTS: &str = "create_projects";
+const MANAGE_OWNERS: &str = "manage_owners";
+
 impl Authority {
     /// Creates the first administrator (`root`) and prints nothing: returns its token's plaintext for the
     /// caller to print once. Returns `None` when users already exist.
@@ -317,7 +330,7 @@ impl Authority {
         Ok(levels.into_iter().map(|(_, level)| level).max())
     }
 
-    pub async fn create_group(&self, ctx: &AuditContext, actor: &User, request: &CreateGroup) -> Result<Group> {
+    pub async fn create_group(&self, ctx: &AuditContext, actor: Actor<'_>, request: &CreateGroup) -> Result<Group> {
         let name = request.name.as_deref().ok_or_else(|| Error::BadRequest("name is missing".to_owned()))?;
         let path = request.path.as_deref().ok_or_else(|| Error::BadRequest("path is missing".to_owned()))?;
         validate_display_name(name).map_err(|e| Error::invalid("name", e))?;
@@ -331,8 +344,8 @@ impl Authority {
             None => None,
             Some(id) => {
                 let parent = self.store.group(id).await?.ok_or(Error::NotFound("Parent Group"))?;
-                let level = self.group_access(actor, &parent).await?;
-                if !policy::can(actor.is_admin, level, true, policy::Action::CreateSubgroup) {
+                let level = self.group_access(actor.user, &parent).await?;
+                if !policy::role_grants(&self.catalog, actor.admin, level, CREATE_SUBGROUP) {
                     return Err(Error::forbidden());
                 }
                 if parent.traversal_ids.len() >= 20 {
@@ -341,7 +354,7 @@ impl Authority {
                 Some(parent)
             }
         };
-        if parent.is_none() && !actor.is_admin && !actor.can_create_group {
+        if parent.is_none() && !actor.admin && !actor.user.can_create_group {
             return Err(Error::forbidden());
         }
         let organization_id = match (&parent, request.organization_id) {
@@ -371,11 +384,11 @@ impl Authority {
         // The creator of a group becomes its owner, as in GitLab.
         let owner = Member {
             source: MemberSource::Group(group.id),
-            user_id: actor.id,
+            user_id: actor.user.id,
             access_level: AccessLevel::Owner,
             expires_at: None,
             created_at: self.now(),
-            created_by: Some(actor.id),
+            created_by: Some(actor.user.id),
         };
         self.store.upsert_member(&owner).await?;
         self.audit(ctx, "group_created", "Group", group.id, &format!("Created group {}", group.full_path), &[]).await?;
@@ -388,7 +401,12 @@ impl Authority {
         Ok(group)
     }
 
-    pub async fn create_project(&self, ctx: &AuditContext, actor: &User, request: &CreateProject) -> Result<Project> {
+    pub async fn create_project(
+        &self,
+        ctx: &AuditContext,
+        actor: Actor<'_>,
+        request: &CreateProject,
+    ) -> Result<Project> {
         let (name, path) = match (request.name.as_deref(), request.path.as_deref()) {
             (None, None) => {
                 return Err(Error::BadRequest(
@@ -408,11 +426,11 @@ impl Authority {
         ) = match request.namespace_id {
             None => (
                 NamespaceTarget {
-                    namespace_id: actor.namespace_id,
-                    full_path: actor.username.clone(),
-                    full_name: actor.name.clone(),
+                    namespace_id: actor.user.namespace_id,
+                    full_path: actor.user.username.clone(),
+                    full_name: actor.user.name.clone(),
                 },
-                actor.organization_id,
+                actor.user.organization_id,
             ),
             Some(id) => self.target_namespace(actor, &NamespaceRef::Id(id)).await?,
         };
@@ -429,7 +447,7 @@ impl Authority {
             namespace_full_path,
             namespace_full_name,
             organization_id,
-            creator_id: actor.id,
+            creator_id: actor.user.id,
             now: self.now(),
         };
         let project = self.store.insert_project(&new).await?;
@@ -467,10 +485,10 @@ impl Authority {
 
     /// The namespace `actor` may put a project in: a group where they may create projects, or a user's own
     /// namespace (anyone's, for administrators). Returns it with its organization.
-    async fn target_namespace(&self, actor: &User, r: &NamespaceRef) -> Result<(NamespaceTarget, i64)> {
+    async fn target_namespace(&self, actor: Actor<'_>, r: &NamespaceRef) -> Result<(NamespaceTarget, i64)> {
         if let Some(group) = self.find_group(r).await? {
-            let level = self.group_access(actor, &group).await?;
-            if !policy::can(actor.is_admin, level, true, policy::Action::CreateProject) {
+            let level = self.group_access(actor.user, &group).await?;
+            if !policy::role_grants(&self.catalog, actor.admin, level, CREATE_PROJECTS) {
                 return Err(Error::forbidden());
             }
             let target = NamespaceTarget {
@@ -485,7 +503,7 @@ impl Authority {
             NamespaceRef::Path(path) => self.store.user_by_username(path).await?,
         };
         match owner {
-            Some(owner) if owner.id == actor.id || actor.is_admin => Ok((
+            Some(owner) if owner.id == actor.user.id || actor.admin => Ok((
                 NamespaceTarget { namespace_id: owner.namespace_id, full_path: owner.username, full_name: owner.name },
                 owner.organization_id,
             )),
@@ -494,19 +512,16 @@ impl Authority {
         }
     }
 
-    /// `PUT /projects/:id/transfer`: moves a project the actor owns into a namespace where they may create
-    /// projects, in the same organization. Paths, inherited memberships and cached facts follow at once.
+    /// `PUT /projects/:id/transfer` (the decision required the route's permission on the project): moves the
+    /// project into a namespace where the actor may create projects, in the same organization. Paths, inherited
+    /// memberships and cached facts follow at once.
     pub async fn transfer_project(
         &self,
         ctx: &AuditContext,
-        actor: &User,
+        actor: Actor<'_>,
         project: &Project,
         to: &NamespaceRef,
     ) -> Result<Project> {
-        let level = self.project_access(actor, project).await?;
-        if !actor.is_admin && level < Some(AccessLevel::Owner) {
-            return Err(Error::forbidden());
-        }
         let (target, organization_id) = self.target_namespace(actor, to).await?;
         if organization_id != project.organization_id {
             return Err(Error::BadRequest("Project cannot be transferred to another organization".to_owned()));
@@ -543,17 +558,17 @@ impl Authority {
         .await
     }
 
-    /// Adds or changes a membership, checking that the actor may grant that level.
+    /// Adds or changes a membership (the decision required the route's permission to manage members); making or
+    /// changing an Owner also needs `manage_owners`.
     pub async fn set_member(
         &self,
         ctx: &AuditContext,
-        actor: &User,
+        actor: Actor<'_>,
         actor_level: Option<AccessLevel>,
         source: MemberSource,
         change: &MemberChange,
         must_exist: Option<bool>,
     ) -> Result<Member> {
-        let is_group = matches!(source, MemberSource::Group(_));
         let existing = self.store.member(source, change.user_id).await?;
         match (must_exist, &existing) {
             (Some(true), None) => return Err(Error::NotFound("Member")),
@@ -564,7 +579,8 @@ impl Authority {
         if let Some(existing) = &existing {
             needed = needed.max(existing.access_level);
         }
-        if !policy::can(actor.is_admin, actor_level, is_group, policy::Action::ManageMember(needed)) {
+        if needed == AccessLevel::Owner && !policy::role_grants(&self.catalog, actor.admin, actor_level, MANAGE_OWNERS)
+        {
             return Err(Error::forbidden());
         }
         self.store.user(change.user_id).await?.ok_or(Error::NotFound("User"))?;
@@ -577,7 +593,7 @@ impl Authority {
             access_level: change.access_level,
             expires_at: change.expires_at,
             created_at: existing.as_ref().map(|m| m.created_at).unwrap_or_else(|| self.now()),
-            created_by: existing.as_ref().and_then(|m| m.created_by).or(Some(actor.id)),
+            created_by: existing.as_ref().and_then(|m| m.created_by).or(Some(actor.user.id)),
         };
         self.store.upsert_member(&member).await?;
         let (kind, id) = source_parts(source);
@@ -593,19 +609,21 @@ impl Authority {
         Ok(member)
     }
 
+    /// Removes a membership: a member leaving, or (as the decision checked) one who manages members; removing an
+    /// Owner also needs `manage_owners`.
     pub async fn remove_member(
         &self,
         ctx: &AuditContext,
-        actor: &User,
+        actor: Actor<'_>,
         actor_level: Option<AccessLevel>,
         source: MemberSource,
         user_id: i64,
     ) -> Result<()> {
         let existing = self.store.member(source, user_id).await?.ok_or(Error::NotFound("Member"))?;
-        let is_group = matches!(source, MemberSource::Group(_));
-        let leaving = user_id == actor.id;
+        let leaving = user_id == actor.user.id;
         if !leaving
-            && !policy::can(actor.is_admin, actor_level, is_group, policy::Action::ManageMember(existing.access_level))
+            && existing.access_level == AccessLevel::Owner
+            && !policy::role_grants(&self.catalog, actor.admin, actor_level, MANAGE_OWNERS)
         {
             return Err(Error::forbidden());
         }
@@ -625,6 +643,14 @@ fn source_parts(source: MemberSource) -> (&'static str, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_permissions_checked_past_the_route_are_in_the_catalog() {
+        let catalog = catalog::Catalog::builtin().unwrap();
+        for name in [CREATE_SUBGROUP, CREATE_PROJECTS, MANAGE_OWNERS] {
+            assert!(catalog.permission(name).is_some(), "{name} is not in the catalog");
+        }
+    }
 
     #[test]
     fn numeric_ids_and_paths_are_told_apart() {

@@ -20,9 +20,9 @@ use domain::Timestamp;
 pub use audit::AuditContext;
 pub use auth::{AuthFailure, Authenticated};
 pub use cache::{CachedStore, Change, FactCache};
-pub use decide::Outcome;
+pub use decide::{Outcome, Request, Resolved};
 pub use directory::{
-    CreateGroup, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password, verify_password,
+    Actor, CreateGroup, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password, verify_password,
 };
 pub use error::{Error, Result};
 pub use store::*;

@@ -25,8 +25,10 @@ pub struct Catalog {
     public: PermSet,
     internal: PermSet,
     admin: PermSet,
+    anyone: PermSet,
     signed_in: PermSet,
     own_user: PermSet,
+    target_self: PermSet,
     service_account: PermSet,
     routes: Vec<Route>,
     index: routes::RouteIndex,
@@ -77,12 +79,23 @@ impl Catalog {
         self.admin
     }
 
+    /// What anyone, signed in or not, holds at the instance.
+    pub fn anyone(&self) -> PermSet {
+        self.anyone
+    }
+
+    /// What a signed-in user holds at the instance (including what anyone holds).
     pub fn signed_in(&self) -> PermSet {
         self.signed_in
     }
 
     pub fn own_user(&self) -> PermSet {
         self.own_user
+    }
+
+    /// What a user holds on a group or project route whose `:user_id` names themselves.
+    pub fn target_self(&self) -> PermSet {
+        self.target_self
     }
 
     /// What a service account holds at the instance when its token carries the `authorize` scope.
@@ -117,8 +130,10 @@ impl Catalog {
         row(&mut out, "Administrator", self.admin);
         row(&mut out, "anyone, on public resources", self.public);
         row(&mut out, "signed-in users, on internal resources", self.internal);
+        row(&mut out, "anyone, at the instance", self.anyone);
         row(&mut out, "signed-in users, at the instance", self.signed_in);
         row(&mut out, "a user, on their own user", self.own_user);
+        row(&mut out, "a member, on a membership route naming themselves", self.target_self);
         row(&mut out, "a service account, with the authorize scope", self.service_account);
         out.push_str("\n## Routes\n\n| method | path | boundary | surface | job token | required (any line of) |\n| --- | --- | --- | --- | --- | --- |\n");
         for route in &self.routes {

@@ -54,6 +54,7 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
     let mut seen_levels = [false; 6];
     let (mut public, mut internal, mut admin, mut signed_in, mut own_user, mut service_account) =
         (None, None, None, None, None, None);
+    let (mut anyone, mut target_self) = (None, None);
     for (n, line) in lines(roles) {
         let (role, perms) = line.split_once(':').ok_or_else(|| err("roles.txt", n, "expected `role: permissions`"))?;
         let mut set = PermSet::default();
@@ -70,7 +71,9 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
             "public" => &mut public,
             "internal" => &mut internal,
             "admin" => &mut admin,
+            "anyone" => &mut anyone,
             "signed_in" => &mut signed_in,
+            "target_self" => &mut target_self,
             "self" => &mut own_user,
             "service_account" => &mut service_account,
             _ => {
@@ -101,7 +104,10 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
     let admin = admin.ok_or_else(|| missing("admin"))?.union(owner);
     let public = public.ok_or_else(|| missing("public"))?;
     let internal = internal.ok_or_else(|| missing("internal"))?;
-    let signed_in = signed_in.ok_or_else(|| missing("signed_in"))?;
+    let anyone = anyone.ok_or_else(|| missing("anyone"))?;
+    // A signed-in user holds what anyone holds.
+    let signed_in = signed_in.ok_or_else(|| missing("signed_in"))?.union(anyone);
+    let target_self = target_self.ok_or_else(|| missing("target_self"))?;
     let own_user = own_user.ok_or_else(|| missing("self"))?;
     let service_account = service_account.ok_or_else(|| missing("service_account"))?;
 
@@ -185,7 +191,20 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
         parsed.push(route);
     }
     let index = crate::routes::RouteIndex::new(&parsed);
-    Ok(Catalog { names, levels, public, internal, admin, signed_in, own_user, service_account, routes: parsed, index })
+    Ok(Catalog {
+        names,
+        levels,
+        public,
+        internal,
+        admin,
+        anyone,
+        signed_in,
+        own_user,
+        target_self,
+        service_account,
+        routes: parsed,
+        index,
+    })
 }
 
 fn is_named(segment: &Segment, want: &str) -> bool {

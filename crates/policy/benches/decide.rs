@@ -23,6 +23,7 @@ fn bench(c: &mut Criterion) {
             level: Some(AccessLevel::Developer),
         },
         admin_mode: false,
+        names_caller: false,
     };
     let path = canonical_path("/api/v4/projects/42/deployments").expect("path");
     let route = catalog.find("POST", &path, None).expect("route").route;

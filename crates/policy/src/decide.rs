@@ -4,7 +4,7 @@
 //! effective rights = user's current role rights ∩ token reach ∩ scopes ∩ organization ∩ visibility.
 //! The caller loads the facts; nothing is fetched here. Whatever is not allowed is denied.
 
-use catalog::{Catalog, PermSet, Route, Surface};
+use catalog::{Catalog, Route, Surface};
 use domain::{AccessLevel, Scope, Scopes, Visibility};
 
 /// The credential presented, as loaded and checked by the caller.
@@ -52,6 +52,8 @@ pub struct Facts {
     pub resource: ResourceFacts,
     /// Instance setting: administrator powers need the `admin_mode` scope.
     pub admin_mode: bool,
+    /// The route's `:user_id` names the user the request acts as (a member leaving a group or project).
+    pub names_caller: bool,
 }
 
 /// Which layer decided.
@@ -94,6 +96,10 @@ pub enum Reason {
     OtherOrganization,
     NotFound,
     MissingPermission,
+    AdminModeRequired,
+    SudoNeedsScope,
+    SudoNeedsAdmin,
+    SudoUserNotFound,
 }
 
 impl Reason {
@@ -110,6 +116,10 @@ impl Reason {
             Reason::OtherOrganization => "the resource belongs to another organization than the token",
             Reason::NotFound => "the resource does not exist or is not visible to this user",
             Reason::MissingPermission => "the user's role does not grant the required permissions",
+            Reason::AdminModeRequired => "Admin Mode is on: an administrator's token needs the admin_mode scope",
+            Reason::SudoNeedsScope => "acting as another user (Sudo) needs a token with the sudo scope",
+            Reason::SudoNeedsAdmin => "acting as another user (Sudo) needs an administrator",
+            Reason::SudoUserNotFound => "the user named by Sudo does not exist",
         }
     }
 }
@@ -165,6 +175,48 @@ fn accepted(surface: Surface, safe: bool) -> (&'static [Scope], &'static [Scope]
     }
 }
 
+/// Whether the request acts with administrator powers: an administrator, and with Admin Mode on, a token that
+/// carries `admin_mode` (a request without a token, such as a signed-in session, never does then).
+pub fn acting_admin(facts: &Facts) -> bool {
+    match (&facts.user, &facts.credential) {
+        (Some(user), Some(credential)) => {
+            user.is_admin && (!facts.admin_mode || credential.scopes.contains(Scope::AdminMode))
+        }
+        (Some(user), None) => user.is_admin && !facts.admin_mode,
+        _ => false,
+    }
+}
+
+/// Whether a token's owner may act as another user (`Sudo`), as GitLab's `sudo!` decides: an administrator
+/// (acting as one now), with a token that carries the `sudo` scope.
+pub fn sudo(owner: UserFacts, credential: &CredentialFacts, admin_mode: bool) -> Result<(), (Layer, Reason)> {
+    let facts = Facts {
+        credential: Some(credential.clone()),
+        user: Some(owner),
+        resource: ResourceFacts::Instance,
+        admin_mode,
+        names_caller: false,
+    };
+    if !acting_admin(&facts) {
+        return Err((Layer::Role, Reason::SudoNeedsAdmin));
+    }
+    if !credential.scopes.contains(Scope::Sudo) {
+        return Err((Layer::Scope, Reason::SudoNeedsScope));
+    }
+    Ok(())
+}
+
+/// Whether a user with `level` on a group or project (every permission, with administrator powers) holds
+/// `permission` there by the role matrix: for rules past the route, such as the level a member may grant or the
+/// namespace a project may be put in. An unknown permission is held by nobody.
+pub fn role_grants(catalog: &Catalog, admin: bool, level: Option<AccessLevel>, permission: &str) -> bool {
+    let Some(permission) = catalog.permission(permission) else { return false };
+    if admin {
+        return catalog.admin().contains(permission);
+    }
+    level.is_some_and(|level| catalog.level(level).contains(permission))
+}
+
 /// Decides one request on a matched route. `safe` is true for GET (and HEAD, canonicalised to GET).
 pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: &Facts) -> Decision<'c> {
     if let Some(credential) = &facts.credential {
@@ -188,19 +240,13 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
     if facts.user.is_some_and(|u| !u.active) {
         return Decision::deny(Layer::Credential, Reason::InactiveUser, route);
     }
-    let admin = match (&facts.user, &facts.credential) {
-        (Some(user), Some(credential)) => {
-            user.is_admin && (!facts.admin_mode || credential.scopes.contains(Scope::AdminMode))
-        }
-        (Some(user), None) => user.is_admin && !facts.admin_mode,
-        _ => false,
-    };
+    let admin = acting_admin(facts);
     let signed_in = facts.user.is_some();
     let external = facts.user.is_some_and(|u| u.external);
     let held = match facts.resource {
         ResourceFacts::Missing => return Decision::deny(Layer::Visibility, Reason::NotFound, route),
         ResourceFacts::Instance => {
-            let mut held = if signed_in { catalog.signed_in() } else { PermSet::default() };
+            let mut held = if signed_in { catalog.signed_in() } else { catalog.anyone() };
             if admin {
                 held = held.union(catalog.admin());
             }
@@ -243,6 +289,9 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
             if admin {
                 held = held.union(catalog.admin());
             }
+            if facts.names_caller {
+                held = held.union(catalog.target_self());
+            }
             held
         }
     };
@@ -254,6 +303,16 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
             required: &route.required_names,
         };
     }
-    let reason = if signed_in { Reason::MissingPermission } else { Reason::NoCredential };
+    let held_as_admin = held.union(catalog.admin());
+    let reason = if !signed_in {
+        Reason::NoCredential
+    } else if !admin
+        && facts.user.is_some_and(|u| u.is_admin)
+        && route.required.iter().any(|needed| held_as_admin.covers(needed))
+    {
+        Reason::AdminModeRequired
+    } else {
+        Reason::MissingPermission
+    };
     Decision::deny(Layer::Role, reason, route)
 }

@@ -1,19 +1,18 @@
-//! Authorization rules, as pure functions of facts the caller loads: which scopes an endpoint accepts,
-//! what administrators may do, and what a member's access level allows on groups, projects and members.
+//! Authorization rules, as pure functions of facts the caller loads: the decision every request goes through
+//! (`authorize`), and the few rules past the route that it leaves to the action itself (who may act as another
+//! user, which level a member may grant, what a token may mint).
 //!
 //! **Architecture Invariant:** this crate does no I/O and fetches nothing. Every function denies by default:
 //! a case it does not name is a denial, never an allowance.
 
 mod decide;
-mod directory;
-mod scopes;
+mod issue;
 
 pub use decide::{
-    CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, UserFacts, authorize, scopes_allowing,
-    unknown_route,
+    CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, UserFacts, acting_admin, authorize, role_grants,
+    scopes_allowing, sudo, unknown_route,
 };
-pub use directory::{Action, can, visible};
+pub use issue::check_grant;
+
 #[cfg(test)]
 mod tests;
-
-pub use scopes::{Denial, ScopeRule, check_admin, check_grant, check_scopes, check_sudo};

@@ -4,7 +4,7 @@ use catalog::{Catalog, canonical_path};
 use domain::{AccessLevel, Scope, Scopes, Visibility};
 use proptest::prelude::*;
 
-use crate::{CredentialFacts, Decision, Facts, ResourceFacts, UserFacts, authorize, unknown_route};
+use crate::{CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, UserFacts, authorize, unknown_route};
 
 fn catalog() -> &'static Catalog {
     static CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
@@ -34,6 +34,10 @@ fn decide<'c>(method: &str, target: &str, facts_for: impl Fn(catalog::Boundary) 
 }
 
 fn fixture_facts(scopes: &str, role: &str, visibility: &str, org: i64, boundary: catalog::Boundary) -> Facts {
+    let (role, names_caller) = match role.strip_suffix("+self") {
+        Some(role) => (role, true),
+        None => (role, false),
+    };
     let credential = match scopes {
         "-" => None,
         s => {
@@ -71,7 +75,7 @@ fn fixture_facts(scopes: &str, role: &str, visibility: &str, org: i64, boundary:
         (catalog::Boundary::OwnUser, _) => ResourceFacts::OwnUser,
         _ => ResourceFacts::Instance,
     };
-    Facts { credential, user, resource, admin_mode: role == "admin+mode" }
+    Facts { credential, user, resource, admin_mode: role == "admin+mode", names_caller }
 }
 
 #[test]
@@ -152,6 +156,7 @@ proptest! {
             user: Some(user),
             resource,
             admin_mode: false,
+            names_caller: false,
         };
         let without_token = Facts { credential: None, ..with_token.clone() };
         let safe = route.method == "GET";
@@ -176,6 +181,7 @@ proptest! {
             user: Some(UserFacts { id: 1, is_admin, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level },
             admin_mode: false,
+            names_caller: false,
         };
         prop_assert!(!authorize(catalog, route, false, &facts).allowed);
     }
@@ -210,10 +216,58 @@ proptest! {
             user: Some(UserFacts { id: 1, is_admin: false, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level },
             admin_mode: false,
+            names_caller: false,
         };
         let method = route.method.as_str();
         let canonical = decide(method, &path, facts);
         let other = decide(method, &aliased, facts);
         prop_assert_eq!((canonical.allowed, canonical.layer), (other.allowed, other.layer), "{} vs {}", path, aliased);
     }
+}
+
+fn token(scopes: &[&str]) -> CredentialFacts {
+    CredentialFacts { scopes: Scopes::parse(scopes).expect("scopes"), active: true, organization_id: 1 }
+}
+
+fn person(is_admin: bool) -> UserFacts {
+    UserFacts { id: 1, is_admin, external: false, active: true, service_account: false }
+}
+
+#[test]
+fn sudo_needs_an_administrator_acting_as_one_and_the_sudo_scope() {
+    assert_eq!(crate::sudo(person(true), &token(&["api", "sudo"]), false), Ok(()));
+    assert_eq!(crate::sudo(person(true), &token(&["api"]), false), Err((Layer::Scope, Reason::SudoNeedsScope)));
+    assert_eq!(crate::sudo(person(false), &token(&["api", "sudo"]), false), Err((Layer::Role, Reason::SudoNeedsAdmin)));
+    assert_eq!(crate::sudo(person(true), &token(&["api", "sudo"]), true), Err((Layer::Role, Reason::SudoNeedsAdmin)));
+    assert_eq!(crate::sudo(person(true), &token(&["api", "sudo", "admin_mode"]), true), Ok(()));
+}
+
+#[test]
+fn rules_past_the_route_read_the_role_matrix() {
+    let catalog = catalog();
+    assert!(crate::role_grants(catalog, false, Some(AccessLevel::Developer), "create_projects"));
+    assert!(!crate::role_grants(catalog, false, Some(AccessLevel::Reporter), "create_projects"));
+    assert!(!crate::role_grants(catalog, false, Some(AccessLevel::Maintainer), "manage_owners"));
+    assert!(crate::role_grants(catalog, false, Some(AccessLevel::Owner), "manage_owners"));
+    assert!(crate::role_grants(catalog, true, None, "create_subgroup"));
+    assert!(!crate::role_grants(catalog, false, None, "create_subgroup"));
+    assert!(!crate::role_grants(catalog, true, Some(AccessLevel::Owner), "no_such_permission"));
+}
+
+#[test]
+fn an_administrator_without_admin_mode_is_told_why() {
+    let catalog = catalog();
+    let path = canonical_path("/api/v4/audit_events").expect("path");
+    let route = catalog.find("GET", &path, None).expect("route").route;
+    let facts = Facts {
+        credential: Some(token(&["api"])),
+        user: Some(person(true)),
+        resource: ResourceFacts::Instance,
+        admin_mode: true,
+        names_caller: false,
+    };
+    let decision = authorize(catalog, route, true, &facts);
+    assert_eq!((decision.allowed, decision.reason), (false, Reason::AdminModeRequired));
+    let facts = Facts { user: Some(person(false)), ..facts };
+    assert_eq!(authorize(catalog, route, true, &facts).reason, Reason::MissingPermission);
 }

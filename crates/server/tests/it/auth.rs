@@ -121,6 +121,15 @@ fn sudo_acts_as_another_user_only_with_the_sudo_scope() {
     let (_, alice_token) = app.token_for(user, &["api"]);
     let refused = app.raw("GET", "/api/v4/user", &[("PRIVATE-TOKEN", &alice_token), ("Sudo", "root")], None);
     assert_eq!(refused.status, 403);
+    assert_eq!(refused.body["message"], "403 Forbidden - Must be admin to use sudo");
+    let nobody = app.raw("GET", "/api/v4/user", &[("PRIVATE-TOKEN", &app.admin_token), ("Sudo", "nobody")], None);
+    assert_eq!(nobody.status, 404);
+    let private = app.post(&app.admin_token, "/projects", json!({"name": "Closed"}));
+    let path = format!("/api/v4/projects/{}", private.body["id"]);
+    let as_alice = app.raw("GET", &path, &[("PRIVATE-TOKEN", &app.admin_token), ("Sudo", "alice")], None);
+    assert_eq!(as_alice.status, 404, "a Sudo request has the named user's rights, not the administrator's");
+    let anonymous = app.raw("GET", "/api/v4/user", &[("Sudo", "alice")], None);
+    assert_eq!(anonymous.status, 401);
 }
 
 #[test]

@@ -45,17 +45,43 @@ fn a_developer_creates_projects_but_cannot_change_members_or_make_owners() {
     app.post(&app.admin_token, &format!("/groups/{gid}/members"), json!({"user_id": alice, "access_level": 30}));
     let project = app.post(&alice_token, "/projects", json!({"name": "P", "namespace_id": gid}));
     assert_eq!(project.status, 201);
+    let pid = project.body["id"].as_i64().unwrap();
     let refused =
-        app.post(&alice_token, &format!("/groups/{gid}/members"), json!({"user_id": bob, "access_level": 10}));
+        app.post(&alice_token, &format!("/projects/{pid}/members"), json!({"user_id": bob, "access_level": 10}));
     assert_eq!(refused.status, 403);
     app.call(&app.admin_token, "PUT", &format!("/groups/{gid}/members/{alice}"), Some(json!({"access_level": 40})));
-    let ok = app.post(&alice_token, &format!("/groups/{gid}/members"), json!({"user_id": bob, "access_level": 40}));
-    assert_eq!(ok.status, 201);
+    let ok = app.post(&alice_token, &format!("/projects/{pid}/members"), json!({"user_id": bob, "access_level": 40}));
+    assert_eq!(ok.status, 201, "a maintainer manages the project's members");
     let owner =
-        app.call(&alice_token, "PUT", &format!("/groups/{gid}/members/{bob}"), Some(json!({"access_level": 50})));
+        app.call(&alice_token, "PUT", &format!("/projects/{pid}/members/{bob}"), Some(json!({"access_level": 50})));
     assert_eq!(owner.status, 403, "a maintainer cannot make an owner");
+    let group_member =
+        app.post(&alice_token, &format!("/groups/{gid}/members"), json!({"user_id": bob, "access_level": 10}));
+    assert_eq!(group_member.status, 403, "only a group's owners manage its members, as in GitLab's GroupPolicy");
+    app.call(&app.admin_token, "PUT", &format!("/groups/{gid}/members/{alice}"), Some(json!({"access_level": 50})));
+    let owner =
+        app.call(&alice_token, "PUT", &format!("/projects/{pid}/members/{bob}"), Some(json!({"access_level": 50})));
+    assert_eq!(owner.status, 200, "an owner makes owners");
     let bad = app.post(&alice_token, &format!("/groups/{gid}/members"), json!({"user_id": bob, "access_level": 35}));
     assert_eq!(bad.status, 400);
+}
+
+#[test]
+fn a_member_may_leave_but_not_remove_others() {
+    let app = TestApp::spawn();
+    let alice = app.create_user("alice");
+    let bob = app.create_user("bob");
+    let (_, alice_token) = app.token_for(alice, &["api"]);
+    let project = app.post(&app.admin_token, "/projects", json!({"name": "P"}));
+    let pid = project.body["id"].as_i64().unwrap();
+    for user in [alice, bob] {
+        app.post(&app.admin_token, &format!("/projects/{pid}/members"), json!({"user_id": user, "access_level": 10}));
+    }
+    let others = app.call(&alice_token, "DELETE", &format!("/projects/{pid}/members/{bob}"), None);
+    assert_eq!(others.status, 403);
+    let leaving = app.call(&alice_token, "DELETE", &format!("/projects/{pid}/members/{alice}"), None);
+    assert_eq!(leaving.status, 204);
+    assert_eq!(app.get(&alice_token, &format!("/projects/{pid}")).status, 404, "a private project hides again");
 }
 
 #[test]

@@ -140,3 +140,22 @@ fn a_revoked_token_and_an_unknown_route_are_refused() {
     assert_eq!(reply.status, 401);
     assert_eq!(reply.text, r#"{"message":"401 Unauthorized"}"#);
 }
+
+#[test]
+fn a_sudo_request_is_decided_as_the_user_it_names() {
+    let app = TestApp::spawn();
+    let (pid, _) = setup(&app, 30, &["api"]);
+    let outsider = app.create_user("outsider");
+    let path = format!("/api/v4/projects/{pid}/issues");
+    let as_dev = envoy(&app, "POST", &path, &[("PRIVATE-TOKEN", &app.admin_token), ("Sudo", "dev")]);
+    assert_eq!(as_dev.status, 200, "{}", as_dev.text);
+    assert_eq!(as_dev.header("x-auth-user"), Some("dev"), "the upstream acts as the Sudo user");
+    let as_outsider =
+        envoy(&app, "POST", &path, &[("PRIVATE-TOKEN", &app.admin_token), ("Sudo", &outsider.to_string())]);
+    assert_eq!(as_outsider.status, 403, "the outsider cannot see the private project, whoever sudoes");
+    assert_eq!(as_outsider.body["layer"], "visibility");
+    let (_, plain_admin) = app.token_for(1, &["api"]);
+    let refused = envoy(&app, "POST", &path, &[("PRIVATE-TOKEN", &plain_admin), ("Sudo", "dev")]);
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.body["layer"], "scope");
+}
