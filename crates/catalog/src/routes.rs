@@ -111,11 +111,15 @@ impl RouteMatch<'_> {
     }
 }
 
-/// Which routes a request can match at all, by method and segment count, so that a lookup looks at a few
-/// templates instead of the whole catalog.
+/// Which routes a request can match at all, by method and segment count, and each route's literal segments as
+/// small numbers, so that a lookup rules candidates out with integer comparisons before matching any text.
 #[derive(Debug, Default)]
 pub(crate) struct RouteIndex {
     methods: std::collections::HashMap<String, MethodIndex>,
+    /// Every literal segment of every template, numbered.
+    literals: std::collections::HashMap<String, u16>,
+    /// Per route (same order as the routes): each template segment's literal number, `None` for a parameter.
+    patterns: Vec<Pattern>,
 }
 
 #[derive(Debug, Default)]
@@ -126,12 +130,40 @@ struct MethodIndex {
     multi: Vec<usize>,
 }
 
+#[derive(Debug, Default)]
+struct Pattern {
+    /// Literal numbers of the segments; `None` for `:param` and `*wildcard`.
+    literals: Vec<Option<u16>>,
+    /// Segments before the first wildcard and after the last one; `None` without a wildcard.
+    multi: Option<(usize, usize)>,
+}
+
+/// A path segment that is no template's literal.
+const NO_LITERAL: u16 = u16::MAX;
+/// Paths up to this many segments are numbered on the stack.
+const STACK_SEGMENTS: usize = 24;
+
 impl RouteIndex {
     pub(crate) fn new(routes: &[Route]) -> RouteIndex {
         let mut index = RouteIndex::default();
         for (i, route) in routes.iter().enumerate() {
+            let mut literals = Vec::with_capacity(route.segments.len());
+            for segment in &route.segments {
+                literals.push(match segment {
+                    Segment::Literal(lit) => {
+                        let next = u16::try_from(index.literals.len()).unwrap_or(NO_LITERAL - 1);
+                        Some(*index.literals.entry(lit.clone()).or_insert(next))
+                    }
+                    _ => None,
+                });
+            }
+            let is_multi = |s: &Segment| matches!(s, Segment::Multi { .. });
+            let first = route.segments.iter().position(is_multi);
+            let last = route.segments.iter().rposition(is_multi);
+            let multi = first.zip(last).map(|(first, last)| (first, route.segments.len() - last - 1));
+            index.patterns.push(Pattern { literals, multi });
             let entry = index.methods.entry(route.method.clone()).or_default();
-            if route.segments.iter().any(|s| matches!(s, Segment::Multi { .. })) {
+            if multi.is_some() {
                 entry.multi.push(i);
             } else {
                 let len = route.segments.len();
@@ -152,6 +184,25 @@ impl RouteIndex {
         let multi = entry.map(|e| e.multi.as_slice()).unwrap_or_default();
         exact.iter().chain(multi).copied()
     }
+
+    /// Whether route `i` can match a path whose segments have literal numbers `path`: the segment count, and the
+    /// literal segments (all of them without a wildcard; before the first and after the last one with one).
+    fn could_match(&self, i: usize, path: &[u16]) -> bool {
+        let Some(pattern) = self.patterns.get(i) else { return false };
+        let fits = |t: &Option<u16>, p: &u16| t.is_none_or(|t| t == *p);
+        match pattern.multi {
+            None => path.len() == pattern.literals.len() && pattern.literals.iter().zip(path).all(|(t, p)| fits(t, p)),
+            Some((head, tail)) => {
+                if path.len() < pattern.literals.len() {
+                    return false;
+                }
+                let template_tail = pattern.literals.get(pattern.literals.len() - tail..).unwrap_or_default();
+                let path_tail = path.get(path.len() - tail..).unwrap_or_default();
+                pattern.literals.iter().take(head).zip(path).all(|(t, p)| fits(t, p))
+                    && template_tail.iter().zip(path_tail).all(|(t, p)| fits(t, p))
+            }
+        }
+    }
 }
 
 pub(crate) fn find<'a>(
@@ -161,7 +212,23 @@ pub(crate) fn find<'a>(
     path: &CanonicalPath,
     query: Option<&str>,
 ) -> Option<RouteMatch<'a>> {
-    let candidates = index.candidates(method, path.segments().len()).filter_map(|i| routes.get(i));
+    let segments = path.segments();
+    let number = |s: &String| index.literals.get(s.as_str()).copied().unwrap_or(NO_LITERAL);
+    let mut on_stack = [NO_LITERAL; STACK_SEGMENTS];
+    let numbered: Vec<u16>;
+    let numbers: &[u16] = if segments.len() <= STACK_SEGMENTS {
+        for (slot, segment) in on_stack.iter_mut().zip(segments) {
+            *slot = number(segment);
+        }
+        on_stack.get(..segments.len()).unwrap_or_default()
+    } else {
+        numbered = segments.iter().map(number).collect();
+        &numbered
+    };
+    let candidates = index
+        .candidates(method, segments.len())
+        .filter(|i| index.could_match(*i, numbers))
+        .filter_map(|i| routes.get(i));
     find_among(candidates, method, path, query)
 }
 
@@ -180,9 +247,6 @@ fn find_among<'a>(
         {
             continue;
         }
-        if !could_match(&route.segments, segments) {
-            continue;
-        }
         let mut params = Vec::new();
         let mut score = Vec::new();
         if !match_segments(&route.segments, segments, &mut params, &mut score) {
@@ -199,20 +263,6 @@ fn find_among<'a>(
         }
     }
     best.map(|(_, m)| m)
-}
-
-/// A cheap test that rules most routes out before any allocation: the segment count, and the literal segments
-/// of templates without a multi-segment wildcard.
-fn could_match(template: &[Segment], path: &[String]) -> bool {
-    let has_multi = template.iter().any(|s| matches!(s, Segment::Multi { .. }));
-    if has_multi {
-        return path.len() >= template.len();
-    }
-    path.len() == template.len()
-        && template.iter().zip(path).all(|(t, p)| match t {
-            Segment::Literal(lit) => lit == p,
-            _ => true,
-        })
 }
 
 fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
