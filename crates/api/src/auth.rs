@@ -4,6 +4,7 @@
 //! arrived in. A request carrying two different credentials is refused.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use authority::{Actor, AuditContext, Authenticated, Outcome, Request, Resolved};
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, State};
@@ -29,12 +30,13 @@ pub(crate) fn token_type(token: &domain::Token) -> &'static str {
     if token.impersonation { "impersonation_token" } else { "personal_access_token" }
 }
 
-/// An authenticated principal: the token, its owner, and the user it acts as (differs only with `Sudo`).
+/// An authenticated principal: the token, its owner, and the user it acts as (differs only with `Sudo`), shared
+/// with the fact cache.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub token: domain::Token,
-    pub owner: User,
-    pub user: User,
+    pub token: Arc<domain::Token>,
+    pub owner: Arc<User>,
+    pub user: Arc<User>,
 }
 
 /// The caller of one request, as the decision layer (`decided`) allowed it, with the route's group or project
@@ -62,7 +64,7 @@ impl Caller {
 
     /// The user the request acts as, if signed in.
     pub fn user(&self) -> Option<&User> {
-        self.principal.as_ref().map(|p| &p.user)
+        self.principal.as_ref().map(|p| &*p.user)
     }
 
     /// Who performs a change, for `authority`'s rules past the route.

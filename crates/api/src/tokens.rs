@@ -140,7 +140,7 @@ async fn list_tokens(State(state): State<AppState>, caller: Caller, here: Here, 
 /// Non-administrators get the same 401 for someone else's token as for a missing one.
 async fn visible_token(state: &AppState, caller: &Caller, principal: &Principal, id: &str) -> ApiResult<Token> {
     if id == "self" {
-        return Ok(principal.token.clone());
+        return Ok(domain::Token::clone(&principal.token));
     }
     let admin = caller.is_admin();
     let Ok(id) = id.parse::<i64>() else {

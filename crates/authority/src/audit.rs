@@ -2,6 +2,7 @@
 
 use domain::NewAuditEvent;
 
+use crate::store::Store;
 use crate::{Authority, Result};
 
 /// Who did something, and from where.

@@ -3,17 +3,19 @@
 //! Every failure looks the same to the caller (`AuthFailure` is rendered as one 401); the precise reason
 //! goes to the audit log (known tokens) or the process log (strings that are not tokens at all).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::{Timestamp, Token, TokenState, User};
 
+use crate::store::Store;
 use crate::{AuditContext, Authority, Result};
 
-/// A token that passed authentication, with its owner as they are now.
+/// A token that passed authentication, with its owner as they are now (shared with the fact cache).
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub user: User,
-    pub token: Token,
+    pub user: Arc<User>,
+    pub token: Arc<Token>,
 }
 
 /// Why authentication failed. Never shown to the client: all of these are one 401.
@@ -93,27 +95,27 @@ impl Authority {
             tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: not a token");
             return Ok(Err(AuthFailure::Malformed));
         }
+        let now = self.now();
         let key = self.cache.presented_key(presented);
         let token = match self.cache.presented(key) {
-            Some(Some(id)) => self.store.token(id).await?,
+            Some(Some(id)) => self.store.shared_token(id).await?,
             Some(None) => None,
             None => {
                 let generation = self.cache.generation();
                 let digests = self.digester.candidates(presented);
                 let token = self.store.token_by_digest(&digests).await?;
                 self.cache.remember_presented(generation, key, token.as_ref().map(|t| t.id));
-                token
+                token.map(Arc::new)
             }
         };
         let Some(token) = token else {
             // The checksum is public, so unknown tokens are cheap to make: audit at most a few per second.
-            if self.unknown_audit.allow(self.now()) {
+            if self.unknown_audit.allow(now) {
                 let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
                 self.audit(&ctx, "authentication_failed", "PersonalAccessToken", 0, "unknown token", &[]).await?;
             }
             return Ok(Err(AuthFailure::Unknown));
         };
-        let now = self.now();
         let failure = match token.state(now) {
             TokenState::Expired => Some(AuthFailure::Expired),
             TokenState::Revoked => Some(AuthFailure::Revoked),
@@ -121,12 +123,12 @@ impl Authority {
         };
         let failure = match failure {
             Some(f) => Some(f),
-            None if token.impersonation && !self.store.settings().await?.impersonation_enabled => {
+            None if token.impersonation && !self.store.shared_settings().await?.impersonation_enabled => {
                 Some(AuthFailure::ImpersonationDisabled)
             }
             None => None,
         };
-        let user = self.store.user(token.user_id).await?;
+        let user = self.store.shared_user(token.user_id).await?;
         let failure = match (failure, &user) {
             (Some(f), _) => Some(f),
             (None, Some(user)) if !user.is_active() => Some(AuthFailure::BlockedUser),
@@ -165,7 +167,7 @@ impl Authority {
     }
 
     /// Updates `last_used_at` (at most every 10 minutes) and the last five client addresses.
-    async fn record_use(&self, mut token: Token, ip: Option<&str>, now: Timestamp) -> Result<Token> {
+    async fn record_use(&self, token: Arc<Token>, ip: Option<&str>, now: Timestamp) -> Result<Arc<Token>> {
         let stale = match token.last_used_at {
             None => true,
             Some(at) => now.millis() - at.millis() >= LAST_USED_INTERVAL_MS,
@@ -181,6 +183,7 @@ impl Authority {
         if !(stale || new_ip && ip_due) {
             return Ok(token);
         }
+        let mut token = Token::clone(&token);
         if let Some(ip) = ip {
             token.last_used_ips.retain(|known| known != ip);
             token.last_used_ips.insert(0, ip.to_owned());
@@ -188,7 +191,7 @@ impl Authority {
         }
         token.last_used_at = Some(now);
         self.store.touch_token(token.id, now, &token.last_used_ips).await?;
-        Ok(token)
+        Ok(Arc::new(token))
     }
 }
 

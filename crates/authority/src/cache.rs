@@ -91,7 +91,8 @@ impl Equivalent<LevelsKey> for LevelsQuery<'_> {
     }
 }
 
-type Levels = Arc<[(MemberSource, AccessLevel)]>;
+/// A user's levels on the sources asked about, shared.
+pub type Levels = Arc<[(MemberSource, AccessLevel)]>;
 
 /// The cached facts. One per process, shared by the store decorator and `Authority`.
 pub struct FactCache {
@@ -99,13 +100,13 @@ pub struct FactCache {
     generation: AtomicU64,
     keys: (u64, u64),
     presented: Cache<u128, Presented>,
-    tokens: Cache<i64, Token>,
-    users: Cache<i64, User>,
-    settings: RwLock<Option<Settings>>,
-    groups: Cache<i64, Option<Group>>,
-    group_paths: Cache<String, Option<Group>>,
-    projects: Cache<i64, Option<Project>>,
-    project_paths: Cache<String, Option<Project>>,
+    tokens: Cache<i64, Option<Arc<Token>>>,
+    users: Cache<i64, Option<Arc<User>>>,
+    settings: RwLock<Option<Arc<Settings>>>,
+    groups: Cache<i64, Option<Arc<Group>>>,
+    group_paths: Cache<String, Option<Arc<Group>>>,
+    projects: Cache<i64, Option<Arc<Project>>>,
+    project_paths: Cache<String, Option<Arc<Project>>>,
     levels: Cache<LevelsKey, Levels>,
 }
 
@@ -277,6 +278,91 @@ impl CachedStore {
         CachedStore { inner, cache }
     }
 
+    /// Reads one fact through its cache: a hit is shared, not copied; a miss is loaded and kept unless a change
+    /// happened meanwhile. `remember_missing` keeps an absent answer too (for what a write announces when it
+    /// creates it: groups and projects).
+    async fn read_through<K, Q, T>(
+        &self,
+        cache: &Cache<K, Option<Arc<T>>>,
+        lookup: &Q,
+        key: impl FnOnce() -> K,
+        remember_missing: bool,
+        load: impl Future<Output = StoreResult<Option<T>>>,
+    ) -> StoreResult<Option<Arc<T>>>
+    where
+        K: Eq + Hash,
+        Q: Hash + Equivalent<K> + ?Sized,
+    {
+        if let Some(hit) = self.cache.get(cache, lookup) {
+            return Ok(hit);
+        }
+        // Read before the load starts (a future does nothing until awaited).
+        let generation = self.cache.generation();
+        let value = load.await?.map(Arc::new);
+        if value.is_some() || remember_missing {
+            self.cache.keep(cache, generation, key(), lookup, value.clone());
+        }
+        Ok(value)
+    }
+
+    pub async fn shared_token(&self, id: i64) -> StoreResult<Option<Arc<Token>>> {
+        self.read_through(&self.cache.tokens, &id, || id, false, self.inner.token(id)).await
+    }
+
+    pub async fn shared_user(&self, id: i64) -> StoreResult<Option<Arc<User>>> {
+        self.read_through(&self.cache.users, &id, || id, false, self.inner.user(id)).await
+    }
+
+    pub async fn shared_group(&self, id: i64) -> StoreResult<Option<Arc<Group>>> {
+        self.read_through(&self.cache.groups, &id, || id, true, self.inner.group(id)).await
+    }
+
+    pub async fn shared_group_by_path(&self, path: &str) -> StoreResult<Option<Arc<Group>>> {
+        let load = self.inner.group_by_path(path);
+        self.read_through(&self.cache.group_paths, path, || path.to_owned(), true, load).await
+    }
+
+    pub async fn shared_project(&self, id: i64) -> StoreResult<Option<Arc<Project>>> {
+        self.read_through(&self.cache.projects, &id, || id, true, self.inner.project(id)).await
+    }
+
+    pub async fn shared_project_by_path(&self, path: &str) -> StoreResult<Option<Arc<Project>>> {
+        let load = self.inner.project_by_path(path);
+        self.read_through(&self.cache.project_paths, path, || path.to_owned(), true, load).await
+    }
+
+    pub async fn shared_settings(&self) -> StoreResult<Arc<Settings>> {
+        if self.cache.is_enabled()
+            && let Ok(cached) = self.cache.settings.read()
+            && let Some(settings) = cached.as_ref()
+        {
+            return Ok(settings.clone());
+        }
+        let generation = self.cache.generation();
+        let settings = Arc::new(self.inner.settings().await?);
+        if self.cache.is_enabled()
+            && self.cache.generation() == generation
+            && let Ok(mut cached) = self.cache.settings.write()
+            && self.cache.generation() == generation
+        {
+            *cached = Some(settings.clone());
+        }
+        Ok(settings)
+    }
+
+    /// The user's levels on `sources` today, shared.
+    pub async fn shared_levels(&self, user_id: i64, sources: &[MemberSource], today: Date) -> StoreResult<Levels> {
+        let query = LevelsQuery { user_id, today, sources };
+        if let Some(levels) = self.cache.get(&self.cache.levels, &query) {
+            return Ok(levels);
+        }
+        let generation = self.cache.generation();
+        let levels = Levels::from(self.inner.member_levels(user_id, sources, today).await?);
+        let key = LevelsKey { user_id, today, sources: sources.into() };
+        self.cache.keep(&self.cache.levels, generation, key, &query, levels.clone());
+        Ok(levels)
+    }
+
     async fn changed(&self, changes: &[Change]) -> StoreResult<()> {
         for change in changes {
             self.cache.forget(*change);
@@ -320,15 +406,7 @@ impl Store for CachedStore {
     }
 
     async fn user(&self, id: i64) -> StoreResult<Option<User>> {
-        if let Some(user) = self.cache.get(&self.cache.users, &id) {
-            return Ok(Some(user));
-        }
-        let generation = self.cache.generation();
-        let user = self.inner.user(id).await?;
-        if let Some(user) = &user {
-            self.cache.keep(&self.cache.users, generation, id, &id, user.clone());
-        }
-        Ok(user)
+        Ok(self.shared_user(id).await?.map(Arc::unwrap_or_clone))
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
@@ -360,23 +438,11 @@ impl Store for CachedStore {
     }
 
     async fn group(&self, id: i64) -> StoreResult<Option<Group>> {
-        if let Some(group) = self.cache.get(&self.cache.groups, &id) {
-            return Ok(group);
-        }
-        let generation = self.cache.generation();
-        let group = self.inner.group(id).await?;
-        self.cache.keep(&self.cache.groups, generation, id, &id, group.clone());
-        Ok(group)
+        Ok(self.shared_group(id).await?.map(Arc::unwrap_or_clone))
     }
 
     async fn group_by_path(&self, full_path: &str) -> StoreResult<Option<Group>> {
-        if let Some(group) = self.cache.get(&self.cache.group_paths, full_path) {
-            return Ok(group);
-        }
-        let generation = self.cache.generation();
-        let group = self.inner.group_by_path(full_path).await?;
-        self.cache.keep(&self.cache.group_paths, generation, full_path.to_owned(), full_path, group.clone());
-        Ok(group)
+        Ok(self.shared_group_by_path(full_path).await?.map(Arc::unwrap_or_clone))
     }
 
     async fn list_groups(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Group>, i64)> {
@@ -396,23 +462,11 @@ impl Store for CachedStore {
     }
 
     async fn project(&self, id: i64) -> StoreResult<Option<Project>> {
-        if let Some(project) = self.cache.get(&self.cache.projects, &id) {
-            return Ok(project);
-        }
-        let generation = self.cache.generation();
-        let project = self.inner.project(id).await?;
-        self.cache.keep(&self.cache.projects, generation, id, &id, project.clone());
-        Ok(project)
+        Ok(self.shared_project(id).await?.map(Arc::unwrap_or_clone))
     }
 
     async fn project_by_path(&self, full_path: &str) -> StoreResult<Option<Project>> {
-        if let Some(project) = self.cache.get(&self.cache.project_paths, full_path) {
-            return Ok(project);
-        }
-        let generation = self.cache.generation();
-        let project = self.inner.project_by_path(full_path).await?;
-        self.cache.keep(&self.cache.project_paths, generation, full_path.to_owned(), full_path, project.clone());
-        Ok(project)
+        Ok(self.shared_project_by_path(full_path).await?.map(Arc::unwrap_or_clone))
     }
 
     async fn list_projects(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Project>, i64)> {
@@ -463,15 +517,7 @@ impl Store for CachedStore {
         sources: &[MemberSource],
         today: Date,
     ) -> StoreResult<Vec<(MemberSource, AccessLevel)>> {
-        let query = LevelsQuery { user_id, today, sources };
-        if let Some(levels) = self.cache.get(&self.cache.levels, &query) {
-            return Ok(levels.to_vec());
-        }
-        let generation = self.cache.generation();
-        let levels = self.inner.member_levels(user_id, sources, today).await?;
-        let key = LevelsKey { user_id, today, sources: sources.into() };
-        self.cache.keep(&self.cache.levels, generation, key, &query, Levels::from(levels.as_slice()));
-        Ok(levels)
+        Ok(self.shared_levels(user_id, sources, today).await?.to_vec())
     }
 
     async fn insert_token(&self, token: &NewToken) -> StoreResult<Token> {
@@ -479,22 +525,14 @@ impl Store for CachedStore {
     }
 
     async fn token(&self, id: i64) -> StoreResult<Option<Token>> {
-        if let Some(token) = self.cache.get(&self.cache.tokens, &id) {
-            return Ok(Some(token));
-        }
-        let generation = self.cache.generation();
-        let token = self.inner.token(id).await?;
-        if let Some(token) = &token {
-            self.cache.keep(&self.cache.tokens, generation, id, &id, token.clone());
-        }
-        Ok(token)
+        Ok(self.shared_token(id).await?.map(Arc::unwrap_or_clone))
     }
 
     async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Token>> {
         let generation = self.cache.generation();
         let token = self.inner.token_by_digest(digests).await?;
         if let Some(token) = &token {
-            self.cache.keep(&self.cache.tokens, generation, token.id, &token.id, token.clone());
+            self.cache.keep(&self.cache.tokens, generation, token.id, &token.id, Some(Arc::new(token.clone())));
         }
         Ok(token)
     }
@@ -529,31 +567,17 @@ impl Store for CachedStore {
         self.inner.touch_token(id, last_used_at, ips).await?;
         // Usage is not a decision fact: refresh the local copy, tell no one.
         let generation = self.cache.generation();
-        if let Some(mut token) = self.cache.get(&self.cache.tokens, &id) {
+        if let Some(Some(cached)) = self.cache.get(&self.cache.tokens, &id) {
+            let mut token = Token::clone(&cached);
             token.last_used_at = Some(last_used_at);
             token.last_used_ips = ips.to_vec();
-            self.cache.keep(&self.cache.tokens, generation, id, &id, token);
+            self.cache.keep(&self.cache.tokens, generation, id, &id, Some(Arc::new(token)));
         }
         Ok(())
     }
 
     async fn settings(&self) -> StoreResult<Settings> {
-        if self.cache.is_enabled()
-            && let Ok(cached) = self.cache.settings.read()
-            && let Some(settings) = cached.as_ref()
-        {
-            return Ok(settings.clone());
-        }
-        let generation = self.cache.generation();
-        let settings = self.inner.settings().await?;
-        if self.cache.is_enabled()
-            && self.cache.generation() == generation
-            && let Ok(mut cached) = self.cache.settings.write()
-            && self.cache.generation() == generation
-        {
-            *cached = Some(settings.clone());
-        }
-        Ok(settings)
+        Ok(Arc::unwrap_or_clone(self.shared_settings().await?))
     }
 
     async fn save_settings(&self, settings: &Settings) -> StoreResult<()> {

@@ -2,10 +2,13 @@
 //! `Sudo` honoured, the resource resolved and the user's level loaded, then `policy::authorize`. Every way in
 //! that asks "may this credential do this?" (the REST API, forward-auth, the decision API) comes here.
 
+use std::sync::Arc;
+
 use catalog::{Boundary, RouteMatch, canonical_method, canonical_path};
 use domain::{AccessLevel, Group, Project, Scope, User};
 use policy::{CredentialFacts, Facts, Layer, Reason, ResourceFacts, UserFacts};
 
+use crate::store::Store;
 use crate::{Authenticated, Authority, NamespaceRef, Result};
 
 /// One request, as a way in presents it.
@@ -26,8 +29,8 @@ pub struct Request<'a> {
 pub enum Resolved {
     #[default]
     None,
-    Group(Group, Option<AccessLevel>),
-    Project(Project, Option<AccessLevel>),
+    Group(Arc<Group>, Option<AccessLevel>),
+    Project(Arc<Project>, Option<AccessLevel>),
 }
 
 /// The answer, with what a caller needs to respond and, when allowed, to act.
@@ -44,7 +47,7 @@ pub struct Outcome<'a> {
     /// The authenticated principal, when a credential was presented and accepted.
     pub principal: Option<Authenticated>,
     /// The user named by `Sudo`, whom the request acts as.
-    pub sudo: Option<User>,
+    pub sudo: Option<Arc<User>>,
     /// The request acts with administrator powers.
     pub admin: bool,
     /// The group or project the route names.
@@ -83,7 +86,7 @@ impl Outcome<'_> {
 
     /// The user the request acts as: the one `Sudo` names, or the token's owner.
     pub fn user(&self) -> Option<&User> {
-        self.sudo.as_ref().or(self.principal.as_ref().map(|p| &p.user))
+        self.sudo.as_deref().or(self.principal.as_ref().map(|p| &*p.user))
     }
 
     /// The reasons, in words fit for a user.
@@ -146,7 +149,7 @@ impl Authority {
             },
         };
         let admin_mode = match &principal {
-            Some(_) => self.store.settings().await?.admin_mode,
+            Some(_) => self.store.shared_settings().await?.admin_mode,
             None => false,
         };
         let credential = principal.as_ref().map(|p| CredentialFacts {
@@ -176,7 +179,7 @@ impl Authority {
                 return Ok(outcome);
             }
         };
-        let acting = sudo.as_ref().or(principal.as_ref().map(|p| &p.user));
+        let acting = sudo.as_deref().or(principal.as_ref().map(|p| &*p.user));
         let resource = self.resolve(&found, acting).await?;
         let names_caller = match (found.param("user_id"), acting) {
             (Some(named), Some(user)) => named.parse::<i64>().is_ok_and(|id| id == user.id),
@@ -200,10 +203,10 @@ impl Authority {
         Ok(outcome)
     }
 
-    async fn sudo_target(&self, who: &str) -> Result<Option<User>> {
+    async fn sudo_target(&self, who: &str) -> Result<Option<Arc<User>>> {
         Ok(match who.parse::<i64>() {
-            Ok(id) => self.store.user(id).await?,
-            Err(_) => self.store.user_by_username(who).await?,
+            Ok(id) => self.store.shared_user(id).await?,
+            Err(_) => self.store.user_by_username(who).await?.map(Arc::new),
         })
     }
 
@@ -226,7 +229,7 @@ impl Authority {
                 let project = if let Some(id) = found.param("id") {
                     self.find_project(&NamespaceRef::parse(id)).await?
                 } else if let Some(path) = found.param("project") {
-                    self.store.project_by_path(path).await?
+                    self.store.shared_project_by_path(path).await?
                 } else if let Some(name) = found.param("name") {
                     self.longest_project_prefix(name).await?
                 } else {
@@ -243,11 +246,11 @@ impl Authority {
     }
 
     /// A registry image name is a project path, possibly followed by an image name: the longest known prefix wins.
-    async fn longest_project_prefix(&self, name: &str) -> Result<Option<Project>> {
+    async fn longest_project_prefix(&self, name: &str) -> Result<Option<Arc<Project>>> {
         let parts: Vec<&str> = name.split('/').collect();
         for take in (1..=parts.len().min(21)).rev() {
             let candidate = parts.get(..take).map(|p| p.join("/")).unwrap_or_default();
-            if let Some(project) = self.store.project_by_path(&candidate).await? {
+            if let Some(project) = self.store.shared_project_by_path(&candidate).await? {
                 return Ok(Some(project));
             }
         }

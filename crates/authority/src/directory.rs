@@ -1,11 +1,14 @@
 //! The directory: users, groups, projects and memberships, and a user's effective access level.
 
+use std::sync::Arc;
+
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use domain::{
     AccessLevel, Email, Group, Member, MemberSource, Path, Project, User, UserType, Username, Visibility,
     validate_display_name,
 };
 
+use crate::store::Store;
 use crate::{
     AuditContext, Authority, Error, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject, NewUser, Result, UserUpdate,
 };
@@ -104,6 +107,31 @@ fn parse_visibility(s: Option<&str>, default: Visibility) -> Result<Visibility> 
         Some(s) => {
             Visibility::parse(s).ok_or_else(|| Error::BadRequest("visibility does not have a valid value".to_owned()))
         }
+    }
+}
+
+/// The membership sources of one group or project (itself and its ancestors, at most 21), kept on the stack.
+struct Sources {
+    items: [MemberSource; 24],
+    len: usize,
+}
+
+impl Sources {
+    fn new() -> Sources {
+        Sources { items: [MemberSource::Group(0); 24], len: 0 }
+    }
+
+    fn extend(&mut self, sources: impl IntoIterator<Item = MemberSource>) {
+        for source in sources {
+            if let Some(slot) = self.items.get_mut(self.len) {
+                *slot = source;
+                self.len += 1;
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[MemberSource] {
+        self.items.get(..self.len).unwrap_or_default()
     }
 }
 
@@ -293,24 +321,25 @@ impl Authority {
         Ok(user)
     }
 
-    pub async fn find_group(&self, r: &NamespaceRef) -> Result<Option<Group>> {
+    pub async fn find_group(&self, r: &NamespaceRef) -> Result<Option<Arc<Group>>> {
         Ok(match r {
-            NamespaceRef::Id(id) => self.store.group(*id).await?,
-            NamespaceRef::Path(path) => self.store.group_by_path(path).await?,
+            NamespaceRef::Id(id) => self.store.shared_group(*id).await?,
+            NamespaceRef::Path(path) => self.store.shared_group_by_path(path).await?,
         })
     }
 
-    pub async fn find_project(&self, r: &NamespaceRef) -> Result<Option<Project>> {
+    pub async fn find_project(&self, r: &NamespaceRef) -> Result<Option<Arc<Project>>> {
         Ok(match r {
-            NamespaceRef::Id(id) => self.store.project(*id).await?,
-            NamespaceRef::Path(path) => self.store.project_by_path(path).await?,
+            NamespaceRef::Id(id) => self.store.shared_project(*id).await?,
+            NamespaceRef::Path(path) => self.store.shared_project_by_path(path).await?,
         })
     }
 
     /// The user's highest access level on a group: its own membership or one inherited from an ancestor.
     pub async fn group_access(&self, user: &User, group: &Group) -> Result<Option<AccessLevel>> {
-        let sources: Vec<MemberSource> = group.traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
-        self.highest_level(user, &sources).await
+        let mut sources = Sources::new();
+        sources.extend(group.traversal_ids.iter().map(|id| MemberSource::Group(*id)));
+        self.highest_level(user, sources.as_slice()).await
     }
 
     /// The user's highest access level on a project: its own membership, those inherited from ancestor groups,
@@ -319,15 +348,15 @@ impl Authority {
         if project.owner_user_id == Some(user.id) {
             return Ok(Some(AccessLevel::Owner));
         }
-        let mut sources: Vec<MemberSource> =
-            project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
-        sources.push(MemberSource::Project(project.id));
-        self.highest_level(user, &sources).await
+        let mut sources = Sources::new();
+        sources.extend(project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)));
+        sources.extend([MemberSource::Project(project.id)]);
+        self.highest_level(user, sources.as_slice()).await
     }
 
     async fn highest_level(&self, user: &User, sources: &[MemberSource]) -> Result<Option<AccessLevel>> {
-        let levels = self.store.member_levels(user.id, sources, self.now().date()).await?;
-        Ok(levels.into_iter().map(|(_, level)| level).max())
+        let levels = self.store.shared_levels(user.id, sources, self.now().date()).await?;
+        Ok(levels.iter().map(|(_, level)| *level).max())
     }
 
     pub async fn create_group(&self, ctx: &AuditContext, actor: Actor<'_>, request: &CreateGroup) -> Result<Group> {
@@ -494,7 +523,7 @@ impl Authority {
             let target = NamespaceTarget {
                 namespace_id: group.id,
                 full_path: group.full_path.clone(),
-                full_name: group.full_name,
+                full_name: group.full_name.clone(),
             };
             return Ok((target, group.organization_id));
         }

@@ -58,7 +58,8 @@ pub struct AuthorityConfig {
 
 /// The token authority: one per process, shared by every way in.
 pub struct Authority {
-    store: Arc<dyn Store>,
+    /// The store behind the fact cache; the hot path reads shared facts from it (`shared_*`).
+    store: Arc<CachedStore>,
     digester: ::tokens::Digester,
     pat_prefix: ::tokens::Prefix,
     cell_id: u64,
@@ -99,7 +100,7 @@ impl Authority {
     }
 
     pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
+        &*self.store
     }
 
     pub async fn settings(&self) -> Result<domain::Settings> {

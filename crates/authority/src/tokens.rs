@@ -3,6 +3,7 @@
 use domain::{Date, Scope, Scopes, Settings, Token, TokenName, User, UserType};
 use tokens::RoutingPayload;
 
+use crate::store::Store;
 use crate::{AuditContext, Authority, Error, NewToken, Page, Result, TokenFilter};
 
 /// What a client asks for when it creates a token.

@@ -11,10 +11,12 @@ use std::fmt;
 pub const MAX_PATH_LEN: usize = 4096;
 const MAX_SEGMENTS: usize = 128;
 
-/// A path as a list of decoded segments.
+/// A path as a list of decoded segments, kept in one buffer (the hot path makes one path per request).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CanonicalPath {
-    segments: Vec<String>,
+    text: String,
+    /// Where each segment ends in `text`; segment `i` starts where segment `i - 1` ends.
+    ends: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,18 +45,41 @@ impl fmt::Display for PathError {
 }
 
 impl CanonicalPath {
-    pub fn segments(&self) -> &[String] {
-        &self.segments
+    /// The decoded segments, in order.
+    pub fn segments(&self) -> impl DoubleEndedIterator<Item = &str> + '_ {
+        self.ends.iter().enumerate().map(|(i, &end)| {
+            let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
+            self.text.get(start..end).unwrap_or_default()
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn push(&mut self, segment: &str) {
+        self.text.push_str(segment);
+        self.ends.push(self.text.len());
+    }
+
+    fn pop(&mut self) -> bool {
+        let Some(_) = self.ends.pop() else { return false };
+        self.text.truncate(self.ends.last().copied().unwrap_or(0));
+        true
     }
 }
 
 impl fmt::Display for CanonicalPath {
     /// The canonical spelling: every segment re-encoded where needed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.segments.is_empty() {
+        if self.is_empty() {
             return f.write_str("/");
         }
-        for segment in &self.segments {
+        for segment in self.segments() {
             f.write_str("/")?;
             for b in segment.bytes() {
                 if b.is_ascii_alphanumeric() || b"-._~@:+=,;!$&'()*".contains(&b) {
@@ -69,9 +94,15 @@ impl fmt::Display for CanonicalPath {
 }
 
 /// `HEAD` is `GET`; methods are upper case. Override headers are the caller's business: never pass them here.
-pub fn canonical_method(method: &str) -> String {
-    let upper = method.to_ascii_uppercase();
-    if upper == "HEAD" { "GET".to_owned() } else { upper }
+pub fn canonical_method(method: &str) -> std::borrow::Cow<'static, str> {
+    const KNOWN: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    if method.eq_ignore_ascii_case("HEAD") {
+        return std::borrow::Cow::Borrowed("GET");
+    }
+    match KNOWN.iter().find(|known| known.eq_ignore_ascii_case(method)) {
+        Some(known) => std::borrow::Cow::Borrowed(known),
+        None => std::borrow::Cow::Owned(method.to_ascii_uppercase()),
+    }
 }
 
 /// Canonicalizes the path part of a request target (no query).
@@ -85,25 +116,25 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
-    let mut segments: Vec<String> = Vec::new();
+    let mut path = CanonicalPath { text: String::with_capacity(raw.len()), ends: Vec::with_capacity(16) };
     for raw_segment in raw.split('/') {
         let segment = decode(raw_segment)?;
-        match segment.as_str() {
+        match &*segment {
             "" | "." => {}
             ".." => {
-                if segments.pop().is_none() {
+                if !path.pop() {
                     return Err(PathError::AboveRoot);
                 }
             }
             _ => {
-                if segments.len() >= MAX_SEGMENTS {
+                if path.len() >= MAX_SEGMENTS {
                     return Err(PathError::TooLong);
                 }
-                segments.push(segment);
+                path.push(&segment);
             }
         }
     }
-    Ok(CanonicalPath { segments })
+    Ok(path)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -115,22 +146,27 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-fn decode(segment: &str) -> Result<String, PathError> {
+/// Decodes one segment; one without `%` is checked and borrowed as it is.
+fn decode(segment: &str) -> Result<std::borrow::Cow<'_, str>, PathError> {
     let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hi = bytes.get(i + 1).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
-            let lo = bytes.get(i + 2).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
+    let text = if bytes.contains(&b'%') {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if b == b'%' {
+                let hi = bytes.get(i + 1).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
+                let lo = bytes.get(i + 2).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
+                out.push(hi << 4 | lo);
+                i += 3;
+            } else {
+                out.push(b);
+                i += 1;
+            }
         }
-    }
-    let text = String::from_utf8(out).map_err(|_| PathError::BadEncoding)?;
+        std::borrow::Cow::Owned(String::from_utf8(out).map_err(|_| PathError::BadEncoding)?)
+    } else {
+        std::borrow::Cow::Borrowed(segment)
+    };
     if text.contains('\0') {
         return Err(PathError::Nul);
     }
@@ -170,7 +206,7 @@ mod tests {
     #[test]
     fn an_encoded_slash_stays_inside_its_segment() {
         let path = canonical_path("/api/v4/projects/group%2Fsub%2Fproj").unwrap();
-        assert_eq!(path.segments().last().map(String::as_str), Some("group/sub/proj"));
+        assert_eq!(path.segments().last(), Some("group/sub/proj"));
         assert_eq!(path.to_string(), "/api/v4/projects/group%2Fsub%2Fproj");
     }
 

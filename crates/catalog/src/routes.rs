@@ -212,34 +212,31 @@ pub(crate) fn find<'a>(
     path: &CanonicalPath,
     query: Option<&str>,
 ) -> Option<RouteMatch<'a>> {
-    let segments = path.segments();
-    let number = |s: &String| index.literals.get(s.as_str()).copied().unwrap_or(NO_LITERAL);
-    let mut on_stack = [NO_LITERAL; STACK_SEGMENTS];
-    let numbered: Vec<u16>;
-    let numbers: &[u16] = if segments.len() <= STACK_SEGMENTS {
-        for (slot, segment) in on_stack.iter_mut().zip(segments) {
-            *slot = number(segment);
+    let number = |s: &str| index.literals.get(s).copied().unwrap_or(NO_LITERAL);
+    let (mut texts, mut numbers) = ([""; STACK_SEGMENTS], [NO_LITERAL; STACK_SEGMENTS]);
+    let (long_texts, long_numbers): (Vec<&str>, Vec<u16>);
+    let (texts, numbers): (&[&str], &[u16]) = if path.len() <= STACK_SEGMENTS {
+        for ((text, n), segment) in texts.iter_mut().zip(numbers.iter_mut()).zip(path.segments()) {
+            (*text, *n) = (segment, number(segment));
         }
-        on_stack.get(..segments.len()).unwrap_or_default()
+        (texts.get(..path.len()).unwrap_or_default(), numbers.get(..path.len()).unwrap_or_default())
     } else {
-        numbered = segments.iter().map(number).collect();
-        &numbered
+        long_texts = path.segments().collect();
+        long_numbers = long_texts.iter().map(|s| number(s)).collect();
+        (&long_texts, &long_numbers)
     };
-    let candidates = index
-        .candidates(method, segments.len())
-        .filter(|i| index.could_match(*i, numbers))
-        .filter_map(|i| routes.get(i));
-    find_among(candidates, method, path, query)
+    let candidates =
+        index.candidates(method, path.len()).filter(|i| index.could_match(*i, numbers)).filter_map(|i| routes.get(i));
+    find_among(candidates, method, texts, query)
 }
 
-/// The most specific of `candidates` that matches.
+/// The most specific of `candidates` that matches the path's `segments`.
 fn find_among<'a>(
     candidates: impl Iterator<Item = &'a Route>,
     method: &str,
-    path: &CanonicalPath,
+    segments: &[&str],
     query: Option<&str>,
 ) -> Option<RouteMatch<'a>> {
-    let segments = path.segments();
     let mut best: Option<(Vec<u8>, RouteMatch<'a>)> = None;
     for route in candidates.filter(|r| r.method == method) {
         if let Some((key, value)) = &route.query
@@ -285,7 +282,7 @@ fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
 /// multi-segment wildcard, so that the most specific template wins.
 fn match_segments<'a>(
     template: &'a [Segment],
-    path: &[String],
+    path: &[&str],
     params: &mut Vec<Param<'a>>,
     score: &mut Vec<u8>,
 ) -> bool {
@@ -295,7 +292,7 @@ fn match_segments<'a>(
     match first {
         Segment::Literal(lit) => {
             let Some((seg, path_rest)) = path.split_first() else { return false };
-            if seg != lit {
+            if *seg != lit {
                 return false;
             }
             score.push(3);
@@ -366,7 +363,8 @@ mod tests {
             let query = route.query.as_ref().map(|(k, v)| format!("{k}={v}"));
             for method in ["GET", "POST", "PUT", "DELETE", route.method.as_str()] {
                 let indexed = catalog.find(method, &path, query.as_deref()).map(|m| &m.route.template);
-                let scanned = find_among(routes.iter(), method, &path, query.as_deref()).map(|m| &m.route.template);
+                let segments: Vec<&str> = path.segments().collect();
+                let scanned = find_among(routes.iter(), method, &segments, query.as_deref()).map(|m| &m.route.template);
                 assert_eq!(indexed, scanned, "{method} {}", instance(route));
                 checked += 1;
             }
