@@ -117,10 +117,16 @@ fn distribution(name: &str, iterations: usize, mut call: impl FnMut()) {
     for _ in 0..iterations.min(10_000) {
         call();
     }
+    distribution_after(name, iterations, || (), |()| call());
+}
+
+/// As `distribution`, with an untimed `setup` before each timed call.
+fn distribution_after<S>(name: &str, iterations: usize, mut setup: impl FnMut() -> S, mut call: impl FnMut(S)) {
     let mut samples: Vec<Duration> = Vec::with_capacity(iterations);
     for _ in 0..iterations {
+        let prepared = setup();
         let start = Instant::now();
-        call();
+        call(prepared);
         samples.push(start.elapsed());
     }
     samples.sort_unstable();
@@ -210,6 +216,25 @@ fn bench(c: &mut Criterion) {
     });
     distribution("decide: unknown token", 1_000_000, || {
         black_box(run(&w.rt, a.decide_request(&unknown_request)).map(|o| o.allowed)).ok();
+    });
+    distribution("one SQLite read through the store (settings, not cached)", 5_000, || {
+        a.cache().forget(Change::Settings);
+        black_box(run(&w.rt, a.store().settings())).ok();
+    });
+    let alice = run(&w.rt, a.store().user(2)).ok().flatten().expect("alice");
+    let new_token = || {
+        let request = CreateToken {
+            name: Some("first use".to_owned()),
+            scopes: Some(vec!["api".to_owned()]),
+            ..CreateToken::default()
+        };
+        let issued = run(&w.rt, a.create_token(&AuditContext::default(), &alice, &request, false)).expect("token");
+        a.cache().forget(Change::User(alice.id));
+        issued.plaintext
+    };
+    distribution_after("decide: a new token's first request (with last_used write)", 2_000, new_token, |plaintext| {
+        let request = Request { credential: Some(&plaintext), ..hit };
+        black_box(run(&w.rt, a.decide_request(&request)).map(|o| o.allowed)).ok();
     });
     distribution("decide: cache miss on SQLite (every fact read)", 5_000, || {
         a.cache().forget(Change::All);

@@ -56,7 +56,10 @@ impl SqlStore {
         let options = AnyPoolOptions::new().max_connections(max_connections);
         let pool = match backend {
             Backend::Sqlite => {
+                // A SQLite connection is a file handle in this process: nothing can break it between uses, so the
+                // ping sqlx sends before every checkout would only add a round trip to the hot path's misses.
                 options
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute("pragma journal_mode = wal; pragma foreign_keys = on; pragma busy_timeout = 10000; pragma synchronous = normal;")
