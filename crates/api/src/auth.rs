@@ -124,10 +124,7 @@ async fn decide(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
             return Err(ApiError::Unauthorized);
         }
     };
-    let sudo = match parts.headers.get("sudo") {
-        None => None,
-        Some(value) => Some(value.to_str().map_err(|_| crate::error::bad_request("Sudo is invalid"))?),
-    };
+    let sudo = sudo(&parts.headers)?;
     // Nested routers see the path without `/api/v4`; the decision needs the whole of it.
     let uri = parts.extensions.get::<OriginalUri>().map(|o| &o.0).unwrap_or(&parts.uri);
     let target = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
@@ -173,7 +170,7 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
     }
     match outcome.layer {
         "route" => ApiError::RouteNotFound,
-        "visibility" | "organization" if !outcome.bad_credential => crate::error::not_found(thing),
+        "visibility" | "organization" => crate::error::not_found(thing),
         _ if outcome.bad_credential || outcome.needs_credential => ApiError::Unauthorized,
         "credential" => ApiError::Unauthorized,
         "token_reach" | "scope" => ApiError::InsufficientScope(outcome.allowing_scopes.to_vec()),
@@ -183,6 +180,14 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
 
 fn forbidden_because(why: &str) -> ApiError {
     ApiError::Authority(authority::Error::Forbidden(format!("403 Forbidden - {why}")))
+}
+
+/// The `Sudo` header: the id or username of the user the request asks to act as.
+pub(crate) fn sudo(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    match headers.get("sudo") {
+        None => Ok(None),
+        Some(value) => value.to_str().map(Some).map_err(|_| crate::error::bad_request("Sudo is invalid")),
+    }
 }
 
 /// The one credential a request carries, from `PRIVATE-TOKEN`, `Authorization` (Bearer, or Basic with the

@@ -1,6 +1,6 @@
 //! Groups, projects and their members. `:id` is a numeric id or a URL-encoded full path (`group%2Fsub`).
 
-use authority::{CreateGroup, CreateProject, DirectoryFilter, MemberChange, NamespaceRef, NamespaceUpdate};
+use authority::{CreateGroup, CreateProject, DirectoryFilter, MemberChange, NamespaceRef, NamespaceUpdate, Resolved};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,23 +18,17 @@ pub fn router() -> Router<AppState> {
         .route("/groups/{id}", get(show_group).put(update_group))
         .route("/groups/{id}/subgroups", get(list_subgroups))
         .route("/groups/{id}/projects", get(list_group_projects))
-        .route("/groups/{id}/members", get(list_group_members).post(add_group_member))
-        .route("/groups/{id}/members/all", get(list_all_group_members))
-        .route(
-            "/groups/{id}/members/{user_id}",
-            get(show_group_member).put(edit_group_member).delete(remove_group_member),
-        )
+        .route("/groups/{id}/members", get(list_members).post(add_member))
+        .route("/groups/{id}/members/all", get(list_all_members))
+        .route("/groups/{id}/members/{user_id}", get(show_member).put(edit_member).delete(remove_member))
         .route("/organizations", get(list_organizations))
         .route("/organizations/{id}", get(show_organization))
         .route("/projects", get(list_projects).post(create_project))
         .route("/projects/{id}", get(show_project).put(update_project).delete(delete_project))
         .route("/projects/{id}/transfer", put(transfer_project))
-        .route("/projects/{id}/members", get(list_project_members).post(add_project_member))
-        .route("/projects/{id}/members/all", get(list_all_project_members))
-        .route(
-            "/projects/{id}/members/{user_id}",
-            get(show_project_member).put(edit_project_member).delete(remove_project_member),
-        )
+        .route("/projects/{id}/members", get(list_members).post(add_member))
+        .route("/projects/{id}/members/all", get(list_all_members))
+        .route("/projects/{id}/members/{user_id}", get(show_member).put(edit_member).delete(remove_member))
 }
 
 fn store_err(e: authority::StoreError) -> crate::ApiError {
@@ -257,19 +251,21 @@ async fn transfer_project(
     Ok(axum::Json(entities::project(&moved, &here.base)).into_response())
 }
 
-/// The member source the route names, the sources whose members count for it (itself and its ancestors, for
-/// `all`), and the caller's level there.
-fn member_source(caller: &Caller, is_group: bool) -> ApiResult<(MemberSource, Vec<MemberSource>, Option<AccessLevel>)> {
-    if is_group {
-        let (group, level) = caller.group()?;
-        let inherited = group.traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
-        Ok((MemberSource::Group(group.id), inherited, level))
-    } else {
-        let (project, level) = caller.project()?;
-        let mut inherited: Vec<MemberSource> =
-            project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
-        inherited.push(MemberSource::Project(project.id));
-        Ok((MemberSource::Project(project.id), inherited, level))
+/// The member source the route names (the group or project the decision resolved), the sources whose members
+/// count for it (itself and its ancestors, for `all`), and the caller's level there.
+fn member_source(caller: &Caller) -> ApiResult<(MemberSource, Vec<MemberSource>, Option<AccessLevel>)> {
+    match &caller.resource {
+        Resolved::Group(group, level) => {
+            let inherited = group.traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
+            Ok((MemberSource::Group(group.id), inherited, *level))
+        }
+        Resolved::Project(project, level) => {
+            let mut inherited: Vec<MemberSource> =
+                project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)).collect();
+            inherited.push(MemberSource::Project(project.id));
+            Ok((MemberSource::Project(project.id), inherited, *level))
+        }
+        Resolved::None => Err(not_found("Resource")),
     }
 }
 
@@ -287,21 +283,24 @@ async fn render_members(
     Ok(items)
 }
 
-async fn list_members(
-    state: AppState,
-    caller: Caller,
-    here: Here,
-    params: Params,
-    is_group: bool,
-    all: bool,
-) -> ApiResult<Response> {
-    let (source, inherited, _) = member_source(&caller, is_group)?;
+async fn members_page(state: AppState, caller: Caller, here: Here, params: Params, all: bool) -> ApiResult<Response> {
+    let (source, inherited, _) = member_source(&caller)?;
     let page = pagination::page(&params)?;
     let sources = if all { inherited } else { vec![source] };
     let (members, total) = state.authority.store().list_members(&sources, page).await.map_err(store_err)?;
     let members = if all { highest_per_user(members) } else { members };
     let items = render_members(&state, members, &here.base).await?;
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+/// `GET /groups/:id/members` and `GET /projects/:id/members`: direct members.
+async fn list_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
+    members_page(s, c, h, p, false).await
+}
+
+/// `…/members/all`: members with inherited ones, each user once at their highest level.
+async fn list_all_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
+    members_page(s, c, h, p, true).await
 }
 
 /// For `members/all`: one entry per user, with their highest level.
@@ -318,13 +317,12 @@ fn highest_per_user(members: Vec<domain::Member>) -> Vec<domain::Member> {
 }
 
 async fn show_member(
-    state: AppState,
+    State(state): State<AppState>,
     caller: Caller,
     here: Here,
-    user_id: String,
-    is_group: bool,
+    Path((_, user_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (source, _, _) = member_source(&caller, is_group)?;
+    let (source, _, _) = member_source(&caller)?;
     let user_id = parse_id(&user_id, "Member")?;
     let member =
         state.authority.store().member(source, user_id).await.map_err(store_err)?.ok_or(not_found("Member"))?;
@@ -346,10 +344,9 @@ async fn set_member(
     here: Here,
     user_id: Option<String>,
     params: Params,
-    is_group: bool,
 ) -> ApiResult<Response> {
     let actor = caller.actor()?;
-    let (source, _, level) = member_source(&caller, is_group)?;
+    let (source, _, level) = member_source(&caller)?;
     let (user_id, must_exist, status) = match user_id {
         Some(u) => (parse_id(&u, "Member")?, Some(true), StatusCode::OK),
         None => {
@@ -363,77 +360,28 @@ async fn set_member(
     Ok((status, axum::Json(item)).into_response())
 }
 
-async fn remove_member(state: AppState, caller: Caller, user_id: String, is_group: bool) -> ApiResult<Response> {
+async fn add_member(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
+    set_member(s, c, h, None, p).await
+}
+
+async fn edit_member(
+    State(s): State<AppState>,
+    c: Caller,
+    h: Here,
+    Path((_, u)): Path<(String, String)>,
+    p: Params,
+) -> ApiResult<Response> {
+    set_member(s, c, h, Some(u), p).await
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, user_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let actor = caller.actor()?;
-    let (source, _, level) = member_source(&caller, is_group)?;
+    let (source, _, level) = member_source(&caller)?;
     let user_id = parse_id(&user_id, "Member")?;
     state.authority.remove_member(&caller.audit(), actor, level, source, user_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn list_group_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
-    list_members(s, c, h, p, true, false).await
-}
-async fn list_all_group_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
-    list_members(s, c, h, p, true, true).await
-}
-async fn list_project_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
-    list_members(s, c, h, p, false, false).await
-}
-async fn list_all_project_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
-    list_members(s, c, h, p, false, true).await
-}
-async fn show_group_member(
-    State(s): State<AppState>,
-    c: Caller,
-    h: Here,
-    Path((_, u)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    show_member(s, c, h, u, true).await
-}
-async fn show_project_member(
-    State(s): State<AppState>,
-    c: Caller,
-    h: Here,
-    Path((_, u)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    show_member(s, c, h, u, false).await
-}
-async fn add_group_member(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
-    set_member(s, c, h, None, p, true).await
-}
-async fn add_project_member(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
-    set_member(s, c, h, None, p, false).await
-}
-async fn edit_group_member(
-    State(s): State<AppState>,
-    c: Caller,
-    h: Here,
-    Path((_, u)): Path<(String, String)>,
-    p: Params,
-) -> ApiResult<Response> {
-    set_member(s, c, h, Some(u), p, true).await
-}
-async fn edit_project_member(
-    State(s): State<AppState>,
-    c: Caller,
-    h: Here,
-    Path((_, u)): Path<(String, String)>,
-    p: Params,
-) -> ApiResult<Response> {
-    set_member(s, c, h, Some(u), p, false).await
-}
-async fn remove_group_member(
-    State(s): State<AppState>,
-    c: Caller,
-    Path((_, u)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    remove_member(s, c, u, true).await
-}
-async fn remove_project_member(
-    State(s): State<AppState>,
-    c: Caller,
-    Path((_, u)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    remove_member(s, c, u, false).await
 }

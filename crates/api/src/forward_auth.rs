@@ -72,10 +72,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
     };
     let ip = connect.map(|c| c.0.ip().to_string());
     // A `Sudo` header reaches the upstream with the request, so the request is decided as the user it names.
-    let sudo = match headers.get("sudo") {
-        None => None,
-        Some(value) => Some(value.to_str().map_err(|_| bad_request("Sudo is invalid"))?),
-    };
+    let sudo = crate::auth::sudo(headers)?;
     let request = authority::Request {
         credential: credential.as_deref(),
         method: &original_method,

@@ -98,17 +98,6 @@ impl Outcome<'_> {
 }
 
 impl Authority {
-    /// Decides `method target` (target = path and optional query, as the client sent it) for `credential`.
-    pub async fn decide(
-        &self,
-        credential: Option<&str>,
-        method: &str,
-        target: &str,
-        ip: Option<&str>,
-    ) -> Result<Outcome<'_>> {
-        self.decide_request(&Request { credential, method, target, ip, sudo: None }).await
-    }
-
     /// Decides one request, `Sudo` included.
     pub async fn decide_request(&self, request: &Request<'_>) -> Result<Outcome<'_>> {
         let (path, query) = match request.target.split_once('?') {
@@ -159,7 +148,7 @@ impl Authority {
         });
         let sudo = match (request.sudo, &principal, &credential) {
             (None, _, _) => None,
-            (Some(_), Some(principal), Some(credential)) => {
+            (Some(who), Some(principal), Some(credential)) => {
                 if let Err((layer, reason)) = policy::sudo(user_facts(&principal.user), credential, admin_mode) {
                     let mut outcome = refuse(layer, reason);
                     if reason == Reason::SudoNeedsScope {
@@ -167,7 +156,6 @@ impl Authority {
                     }
                     return Ok(outcome);
                 }
-                let who = request.sudo.unwrap_or_default();
                 let Some(user) = self.sudo_target(who).await? else {
                     return Ok(refuse(Layer::Visibility, Reason::SudoUserNotFound));
                 };
