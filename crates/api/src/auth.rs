@@ -108,8 +108,21 @@ pub(crate) async fn decided(State(state): State<AppState>, request: axum::extrac
             parts.extensions.insert(caller);
             next.run(axum::extract::Request::from_parts(parts, body)).await
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            drain(body).await;
+            e.into_response()
+        }
     }
+}
+
+/// A request body read (up to this much) and dropped when a request is answered without its handler.
+const DRAINED_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads and drops a body nobody will use. An unread body makes the server close the connection after
+/// answering, and a client that reuses connections (a gateway, python-gitlab) then sends its next request into
+/// a closed one. Too large a body is simply left, and the connection closes.
+pub(crate) async fn drain(body: axum::body::Body) {
+    let _ = axum::body::to_bytes(body, DRAINED_BODY_BYTES).await;
 }
 
 async fn decide(parts: &Parts, state: &AppState) -> ApiResult<Caller> {

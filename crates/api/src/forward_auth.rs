@@ -52,14 +52,10 @@ fn original(method: &Method, uri: &Uri, headers: &HeaderMap) -> ApiResult<(Strin
     }
 }
 
-/// A body a gateway forwards is ignored, but read (up to this much) so that the connection stays reusable.
-const DRAINED_BODY_BYTES: usize = 64 * 1024;
-
 async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
     let (parts, body) = request.into_parts();
-    // An unread request body makes the server close the connection after answering; a gateway that keeps
-    // connections alive would pay a new one per check. Too large a body is simply left (the connection closes).
-    let _ = axum::body::to_bytes(body, DRAINED_BODY_BYTES).await;
+    // A body a gateway forwards is ignored, but read so that the connection stays reusable.
+    crate::auth::drain(body).await;
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let connect = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>();
     let (original_method, target) = original(method, uri, headers)?;

@@ -160,3 +160,52 @@ fn audit_events_record_failures_and_never_a_secret() {
     assert_eq!(failed["details"]["custom_message"], "token revoked");
     assert_eq!(failed["details"]["ip_address"], "127.0.0.1");
 }
+
+/// Reads one whole answer from `stream` (headers and a `Content-Length` body); empty if the server hung up.
+fn answer(stream: &mut std::net::TcpStream) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return head;
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap();
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    head
+}
+
+#[test]
+fn a_denied_request_with_a_body_leaves_the_connection_usable() {
+    use std::io::Write;
+    let app = TestApp::spawn();
+    let user = app.create_user("alice");
+    let (_, token) = app.token_for(user, &["read_api"]);
+    let mut stream = std::net::TcpStream::connect(app.base.trim_start_matches("http://")).unwrap();
+    let body = r#"{"name": "denied before any handler reads this"}"#;
+    // The body arrives after the headers, as a client streaming it sends it: the denial must not leave it unread.
+    let head = format!(
+        "POST /api/v4/projects HTTP/1.1\r\nHost: x\r\nPRIVATE-TOKEN: {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    stream.write_all(body.as_bytes()).unwrap();
+    let denied = answer(&mut stream);
+    assert!(denied.starts_with("HTTP/1.1 403"), "{denied}");
+    stream
+        .write_all(format!("GET /api/v4/user HTTP/1.1\r\nHost: x\r\nPRIVATE-TOKEN: {token}\r\n\r\n").as_bytes())
+        .unwrap();
+    let next = answer(&mut stream);
+    assert!(next.starts_with("HTTP/1.1 200"), "the same connection answers the next request: {next:?}");
+}
