@@ -69,7 +69,8 @@ impl Caller {
 
     /// Who performs a change, for `authority`'s rules past the route.
     pub fn actor(&self) -> ApiResult<Actor<'_>> {
-        Ok(Actor { user: &self.require()?.user, admin: self.admin })
+        let principal = self.require()?;
+        Ok(Actor { user: &principal.user, admin: self.admin, organization_id: Some(principal.token.organization_id) })
     }
 
     /// The group the route names (the decision found it and the caller may see it).

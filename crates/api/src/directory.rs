@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/groups/{id}/members", get(list_members).post(add_member))
         .route("/groups/{id}/members/all", get(list_all_members))
         .route("/groups/{id}/members/{user_id}", get(show_member).put(edit_member).delete(remove_member))
-        .route("/organizations", get(list_organizations))
+        .route("/organizations", get(list_organizations).post(create_organization))
         .route("/organizations/{id}", get(show_organization))
         .route("/projects", get(list_projects).post(create_project))
         .route("/projects/{id}", get(show_project).put(update_project).delete(delete_project))
@@ -98,6 +98,18 @@ async fn list_organizations(State(state): State<AppState>, here: Here, params: P
     let (organizations, total) = state.authority.store().list_organizations(page).await.map_err(store_err)?;
     let items = organizations.iter().map(|o| entities::organization(o, &here.base)).collect();
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+/// `POST /organizations` (administrators): `name` and `path`.
+async fn create_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    params: Params,
+) -> ApiResult<Response> {
+    let request = authority::CreateOrganization { name: params.str("name")?, path: params.str("path")? };
+    let organization = state.authority.create_organization(&caller.audit(), &request).await?;
+    Ok((StatusCode::CREATED, axum::Json(entities::organization(&organization, &here.base))).into_response())
 }
 
 async fn show_organization(State(state): State<AppState>, here: Here, Path(id): Path<String>) -> ApiResult<Response> {
@@ -274,12 +286,15 @@ async fn render_members(
     members: Vec<domain::Member>,
     base: &str,
 ) -> ApiResult<Vec<serde_json::Value>> {
-    let mut items = Vec::with_capacity(members.len());
-    for member in members {
-        if let Some(user) = state.authority.store().user(member.user_id).await.map_err(store_err)? {
-            items.push(entities::member(&member, &user, base));
-        }
-    }
+    let ids: Vec<i64> = members.iter().map(|m| m.user_id).collect();
+    let users = state.authority.store().users(&ids).await.map_err(store_err)?;
+    let items = members
+        .iter()
+        .filter_map(|member| {
+            let user = users.iter().find(|u| u.id == member.user_id)?;
+            Some(entities::member(member, user, base))
+        })
+        .collect();
     Ok(items)
 }
 
@@ -287,8 +302,7 @@ async fn members_page(state: AppState, caller: Caller, here: Here, params: Param
     let (source, inherited, _) = member_source(&caller)?;
     let page = pagination::page(&params)?;
     let sources = if all { inherited } else { vec![source] };
-    let (members, total) = state.authority.store().list_members(&sources, page).await.map_err(store_err)?;
-    let members = if all { highest_per_user(members) } else { members };
+    let (members, total) = state.authority.store().list_members(&sources, all, page).await.map_err(store_err)?;
     let items = render_members(&state, members, &here.base).await?;
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
@@ -301,19 +315,6 @@ async fn list_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) 
 /// `…/members/all`: members with inherited ones, each user once at their highest level.
 async fn list_all_members(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {
     members_page(s, c, h, p, true).await
-}
-
-/// For `members/all`: one entry per user, with their highest level.
-fn highest_per_user(members: Vec<domain::Member>) -> Vec<domain::Member> {
-    let mut out: Vec<domain::Member> = Vec::with_capacity(members.len());
-    for member in members {
-        match out.iter_mut().find(|m| m.user_id == member.user_id) {
-            Some(existing) if existing.access_level < member.access_level => *existing = member,
-            Some(_) => {}
-            None => out.push(member),
-        }
-    }
-    out
 }
 
 async fn show_member(

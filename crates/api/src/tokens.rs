@@ -36,6 +36,7 @@ fn create_request(params: &Params) -> ApiResult<CreateToken> {
         description: params.str("description")?,
         scopes: params.list("scopes")?,
         expires_at: params.str("expires_at")?,
+        organization_id: params.int("organization_id")?,
     })
 }
 

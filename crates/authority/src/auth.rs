@@ -190,7 +190,7 @@ impl Authority {
             token.last_used_ips.truncate(LAST_USED_IPS_KEPT);
         }
         token.last_used_at = Some(now);
-        self.store.touch_token(token.id, now, &token.last_used_ips).await?;
+        self.store.record_use(token.id, now, &token.last_used_ips).await?;
         Ok(Arc::new(token))
     }
 }

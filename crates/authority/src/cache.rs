@@ -1,29 +1,31 @@
 //! The hot path's memory: the facts a decision needs (tokens, users, settings, groups, projects, membership
 //! levels), kept so that a request whose facts are known touches no storage.
 //!
-//! Correctness comes first. Every write goes through [`CachedStore`], which forgets what the write changed and
-//! publishes a [`Change`]; other nodes on the same PostgreSQL database receive it (`LISTEN/NOTIFY`, wired by
-//! `server`) and forget the same facts. A fill races with a concurrent change through a generation counter: a
-//! value read before a change is never kept after it. While the change feed is down the cache is disabled
-//! (every read goes to storage) and it is emptied when the feed comes back, so a missed notification cannot
-//! leave a stale fact behind.
+//! Correctness comes first. Every write goes through [`CachedStore`], which forgets what the write changed. On
+//! PostgreSQL the write's own transaction also announces it as a [`Change`] (triggers, `NOTIFY` at commit); every
+//! node receives it (`LISTEN`, wired by `server`) and forgets the same facts. A fill races with a concurrent
+//! change through a generation counter: a value read before a change is never kept after it. While the change
+//! feed is down the cache is disabled (every read goes to storage) and it is emptied when the feed comes back, so
+//! a missed notification cannot leave a stale fact behind.
 
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use async_trait::async_trait;
 use domain::{
     AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings,
     Timestamp, Token, User,
 };
-use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
+use quick_cache::{Equivalent, UnitWeighter};
 use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::store::*;
 
-/// What a write changed, as other nodes learn it. Encoded as a short text for `NOTIFY`.
+/// What a write changed, as other nodes learn it: the `NOTIFY` payloads PostgreSQL's triggers send
+/// (`store` migration `0002_announce_changes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     /// A token's state (revoked, rotated).
@@ -38,16 +40,6 @@ pub enum Change {
 }
 
 impl Change {
-    pub fn encode(self) -> String {
-        match self {
-            Change::Token(id) => format!("t:{id}"),
-            Change::User(id) => format!("u:{id}"),
-            Change::Directory => "d".to_owned(),
-            Change::Settings => "s".to_owned(),
-            Change::All => "*".to_owned(),
-        }
-    }
-
     /// Reads a change; anything unreadable means "forget everything", the safe answer.
     pub fn decode(text: &str) -> Change {
         let id = |s: &str| s.parse::<i64>().ok();
@@ -68,6 +60,38 @@ impl Change {
 enum Presented {
     Known(i64),
     Unknown,
+}
+
+/// Hashes the presented-token keys, which are already secret-keyed SipHash outputs: their own bits are as good
+/// a table hash as any and hashing them again would only cost time on every request.
+#[derive(Debug, Clone, Copy, Default)]
+struct AlreadyHashed;
+
+impl BuildHasher for AlreadyHashed {
+    type Hasher = Folded;
+
+    fn build_hasher(&self) -> Folded {
+        Folded(0)
+    }
+}
+
+struct Folded(u64);
+
+impl Hasher for Folded {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u128(&mut self, key: u128) {
+        self.0 ^= (key as u64) ^ ((key >> 64) as u64);
+    }
+
+    /// Only `u128` keys are hashed here; anything else still gets every byte mixed in.
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
 }
 
 /// A membership-levels question: the user, the sources asked about and the day.
@@ -99,7 +123,7 @@ pub struct FactCache {
     enabled: AtomicBool,
     generation: AtomicU64,
     keys: (u64, u64),
-    presented: Cache<u128, Presented>,
+    presented: Cache<u128, Presented, UnitWeighter, AlreadyHashed>,
     tokens: Cache<i64, Option<Arc<Token>>>,
     users: Cache<i64, Option<Arc<User>>>,
     settings: RwLock<Option<Arc<Settings>>>,
@@ -126,7 +150,7 @@ impl FactCache {
             enabled: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             keys: (k0, k1),
-            presented: Cache::new(capacity),
+            presented: Cache::with(capacity, capacity as u64, UnitWeighter, AlreadyHashed, Default::default()),
             tokens: Cache::new(capacity),
             users: Cache::new(capacity),
             settings: RwLock::new(None),
@@ -196,11 +220,12 @@ impl FactCache {
     }
 
     /// Keeps `value` unless a change happened since `generation` was read (before the storage read).
-    fn keep<K, Q, V>(&self, cache: &Cache<K, V>, generation: u64, key: K, lookup: &Q, value: V)
+    fn keep<K, Q, V, B>(&self, cache: &Cache<K, V, UnitWeighter, B>, generation: u64, key: K, lookup: &Q, value: V)
     where
         K: Eq + Hash,
         Q: Hash + Equivalent<K> + ?Sized,
         V: Clone,
+        B: BuildHasher + Clone,
     {
         if !self.is_enabled() || self.generation() != generation {
             return;
@@ -211,11 +236,12 @@ impl FactCache {
         }
     }
 
-    fn get<K, Q, V>(&self, cache: &Cache<K, V>, key: &Q) -> Option<V>
+    fn get<K, Q, V, B>(&self, cache: &Cache<K, V, UnitWeighter, B>, key: &Q) -> Option<V>
     where
         K: Eq + Hash,
         Q: Hash + Equivalent<K> + ?Sized,
         V: Clone,
+        B: BuildHasher + Clone,
     {
         if !self.is_enabled() {
             return None;
@@ -271,11 +297,70 @@ impl FactCache {
 pub struct CachedStore {
     inner: Arc<dyn Store>,
     cache: Arc<FactCache>,
+    /// Token uses not yet written: token id → last use and client addresses, newest use only.
+    pending_use: Mutex<HashMap<i64, (Timestamp, Vec<String>)>>,
+    /// Wakes the writer of [`CachedStore::flush_use`], once one is attached.
+    use_writer: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl CachedStore {
     pub fn new(inner: Arc<dyn Store>, cache: Arc<FactCache>) -> CachedStore {
-        CachedStore { inner, cache }
+        CachedStore {
+            inner,
+            cache,
+            pending_use: Mutex::default(),
+            use_writer: OnceLock::new(),
+        }
+    }
+
+    /// From now on, [`CachedStore::record_use`] leaves the write to a writer that `wake` wakes and that calls
+    /// [`CachedStore::flush_use`]. Usage is bookkeeping, not a decision fact: a request need not wait for it.
+    pub fn write_use_in_background(&self, wake: impl Fn() + Send + Sync + 'static) {
+        if self.use_writer.set(Box::new(wake)).is_err() {
+            tracing::warn!("a usage writer was already attached; keeping the first");
+        }
+    }
+
+    /// Records a token's use (`last_used_at`, the last client addresses): the cached copy changes now, the row
+    /// now or, with a background writer attached, moments later.
+    pub async fn record_use(&self, id: i64, last_used_at: Timestamp, ips: &[String]) -> StoreResult<()> {
+        let Some(wake) = self.use_writer.get() else {
+            return self.touch_token(id, last_used_at, ips).await;
+        };
+        self.refresh_use(id, last_used_at, ips);
+        if let Ok(mut pending) = self.pending_use.lock() {
+            pending.insert(id, (last_used_at, ips.to_vec()));
+        }
+        wake();
+        Ok(())
+    }
+
+    /// Writes every pending use. Reads of token rows call it first, so that what a client is shown includes
+    /// the use it just made.
+    pub async fn flush_use(&self) -> StoreResult<()> {
+        let batch = match self.pending_use.lock() {
+            Ok(mut pending) if !pending.is_empty() => std::mem::take(&mut *pending),
+            _ => return Ok(()),
+        };
+        let mut first_error = None;
+        for (id, (at, ips)) in batch {
+            if let Err(e) = self.inner.touch_token(id, at, &ips).await {
+                tracing::warn!(token_id = id, error = ?e, "a token's last use could not be recorded");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Puts a use into the cached copy of the token, if there is one.
+    fn refresh_use(&self, id: i64, last_used_at: Timestamp, ips: &[String]) {
+        let generation = self.cache.generation();
+        if let Some(Some(cached)) = self.cache.get(&self.cache.tokens, &id) {
+            let mut token = Token::clone(&cached);
+            token.last_used_at = Some(last_used_at);
+            token.last_used_ips = ips.to_vec();
+            self.cache.keep(&self.cache.tokens, generation, id, &id, Some(Arc::new(token)));
+        }
     }
 
     /// Reads one fact through its cache: a hit is shared, not copied; a miss is loaded and kept unless a change
@@ -363,16 +448,11 @@ impl CachedStore {
         Ok(levels)
     }
 
+    /// Forgets what a write changed, here. Other nodes hear it from the store itself: on PostgreSQL the write's
+    /// own transaction announces it (`NOTIFY` at commit), so no write can commit unannounced.
     async fn changed(&self, changes: &[Change]) -> StoreResult<()> {
         for change in changes {
             self.cache.forget(*change);
-        }
-        for change in changes {
-            if let Err(e) = self.inner.publish(&change.encode()).await {
-                // The write happened; other nodes will catch up when their feed reconnects (they empty their
-                // caches then). Say so loudly: until then they may serve what this write changed.
-                tracing::error!(error = %e, ?change, "cannot publish a change to other nodes");
-            }
         }
         Ok(())
     }
@@ -380,6 +460,11 @@ impl CachedStore {
 
 #[async_trait]
 impl Store for CachedStore {
+    async fn insert_organization(&self, name: &str, path: &str, now: Timestamp) -> StoreResult<Organization> {
+        // Nothing cached names an organization that did not exist.
+        self.inner.insert_organization(name, path, now).await
+    }
+
     async fn organization(&self, id: i64) -> StoreResult<Option<Organization>> {
         self.inner.organization(id).await
     }
@@ -407,6 +492,10 @@ impl Store for CachedStore {
 
     async fn user(&self, id: i64) -> StoreResult<Option<User>> {
         Ok(self.shared_user(id).await?.map(Arc::unwrap_or_clone))
+    }
+
+    async fn users(&self, ids: &[i64]) -> StoreResult<Vec<User>> {
+        self.inner.users(ids).await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
@@ -501,8 +590,13 @@ impl Store for CachedStore {
         self.inner.member(source, user_id).await
     }
 
-    async fn list_members(&self, sources: &[MemberSource], page: Page) -> StoreResult<(Vec<Member>, i64)> {
-        self.inner.list_members(sources, page).await
+    async fn list_members(
+        &self,
+        sources: &[MemberSource],
+        highest_per_user: bool,
+        page: Page,
+    ) -> StoreResult<(Vec<Member>, i64)> {
+        self.inner.list_members(sources, highest_per_user, page).await
     }
 
     async fn delete_member(&self, source: MemberSource, user_id: i64) -> StoreResult<bool> {
@@ -525,6 +619,7 @@ impl Store for CachedStore {
     }
 
     async fn token(&self, id: i64) -> StoreResult<Option<Token>> {
+        self.flush_use().await?;
         Ok(self.shared_token(id).await?.map(Arc::unwrap_or_clone))
     }
 
@@ -538,6 +633,7 @@ impl Store for CachedStore {
     }
 
     async fn list_tokens(&self, filter: &TokenFilter, page: Page) -> StoreResult<(Vec<Token>, i64)> {
+        self.flush_use().await?;
         self.inner.list_tokens(filter, page).await
     }
 
@@ -566,13 +662,7 @@ impl Store for CachedStore {
     async fn touch_token(&self, id: i64, last_used_at: Timestamp, ips: &[String]) -> StoreResult<()> {
         self.inner.touch_token(id, last_used_at, ips).await?;
         // Usage is not a decision fact: refresh the local copy, tell no one.
-        let generation = self.cache.generation();
-        if let Some(Some(cached)) = self.cache.get(&self.cache.tokens, &id) {
-            let mut token = Token::clone(&cached);
-            token.last_used_at = Some(last_used_at);
-            token.last_used_ips = ips.to_vec();
-            self.cache.keep(&self.cache.tokens, generation, id, &id, Some(Arc::new(token)));
-        }
+        self.refresh_use(id, last_used_at, ips);
         Ok(())
     }
 
@@ -597,10 +687,6 @@ impl Store for CachedStore {
     async fn audit_event(&self, id: i64) -> StoreResult<Option<AuditEvent>> {
         self.inner.audit_event(id).await
     }
-
-    async fn publish(&self, change: &str) -> StoreResult<()> {
-        self.inner.publish(change).await
-    }
 }
 
 #[cfg(test)]
@@ -608,9 +694,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_change_survives_its_text_form() {
-        for change in [Change::Token(7), Change::User(-1), Change::Directory, Change::Settings, Change::All] {
-            assert_eq!(Change::decode(&change.encode()), change);
+    fn every_payload_the_triggers_send_is_read() {
+        let payloads = [("t:7", Change::Token(7)), ("u:-1", Change::User(-1)), ("d", Change::Directory)];
+        for (text, change) in payloads.into_iter().chain([("s", Change::Settings), ("*", Change::All)]) {
+            assert_eq!(Change::decode(text), change, "{text:?}");
         }
     }
 

@@ -142,7 +142,7 @@ impl Authority {
             None => false,
         };
         let credential = principal.as_ref().map(|p| CredentialFacts {
-            scopes: p.token.scopes.clone(),
+            scopes: p.token.scopes,
             active: true,
             organization_id: p.token.organization_id,
         });
@@ -198,7 +198,7 @@ impl Authority {
         })
     }
 
-    async fn resolve(&self, found: &RouteMatch<'_>, user: Option<&User>) -> Result<Resolved> {
+    async fn resolve(&self, found: &RouteMatch<'_, '_>, user: Option<&User>) -> Result<Resolved> {
         match found.route.boundary {
             Boundary::Instance | Boundary::OwnUser => Ok(Resolved::None),
             Boundary::Group => {
@@ -248,7 +248,7 @@ impl Authority {
 
 /// A rotation route (`…/personal_access_tokens/(\d+|self)/rotate`, as GitLab matches it): a revoked token
 /// presented there revokes its whole family.
-fn is_rotation(found: &RouteMatch<'_>) -> bool {
+fn is_rotation(found: &RouteMatch<'_, '_>) -> bool {
     let template = &found.route.template;
     if !(template.starts_with("/api/v4/personal_access_tokens/") && template.ends_with("/rotate")) {
         return false;

@@ -30,6 +30,13 @@ pub struct CreateUser {
     pub service_account: bool,
 }
 
+/// What an administrator asks for when creating an organization.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOrganization {
+    pub name: Option<String>,
+    pub path: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CreateGroup {
     pub name: Option<String>,
@@ -141,6 +148,15 @@ impl Sources {
 pub struct Actor<'a> {
     pub user: &'a User,
     pub admin: bool,
+    /// The organization of the token the request came with (`None` without one, as for the command line): a
+    /// namespace of another organization is out of its reach, administrators' tokens included.
+    pub organization_id: Option<i64>,
+}
+
+impl Actor<'_> {
+    fn reaches(&self, organization_id: i64) -> bool {
+        self.organization_id.is_none_or(|own| own == organization_id)
+    }
 }
 
 /// Permissions checked past the route, by the catalog's role matrix.
@@ -359,6 +375,29 @@ impl Authority {
         Ok(levels.iter().map(|(_, level)| *level).max())
     }
 
+    /// Creates an organization (the route admits administrators only). Its path follows a top-level group's rules.
+    pub async fn create_organization(
+        &self,
+        ctx: &AuditContext,
+        request: &CreateOrganization,
+    ) -> Result<domain::Organization> {
+        let name = request.name.as_deref().ok_or_else(|| Error::BadRequest("name is missing".to_owned()))?;
+        let path = request.path.as_deref().ok_or_else(|| Error::BadRequest("path is missing".to_owned()))?;
+        validate_display_name(name).map_err(|e| Error::invalid("name", e))?;
+        let path = Path::parse_top_level(path).map_err(|e| Error::invalid("path", e))?;
+        let organization = self.store.insert_organization(name, path.as_str(), self.now()).await?;
+        self.audit(
+            ctx,
+            "organization_created",
+            "Organization",
+            organization.id,
+            &format!("Created organization {}", organization.path),
+            &[("organization_path", organization.path.clone())],
+        )
+        .await?;
+        Ok(organization)
+    }
+
     pub async fn create_group(&self, ctx: &AuditContext, actor: Actor<'_>, request: &CreateGroup) -> Result<Group> {
         let name = request.name.as_deref().ok_or_else(|| Error::BadRequest("name is missing".to_owned()))?;
         let path = request.path.as_deref().ok_or_else(|| Error::BadRequest("path is missing".to_owned()))?;
@@ -372,7 +411,8 @@ impl Authority {
         let parent = match request.parent_id {
             None => None,
             Some(id) => {
-                let parent = self.store.group(id).await?.ok_or(Error::NotFound("Parent Group"))?;
+                let parent = self.store.group(id).await?.filter(|p| actor.reaches(p.organization_id));
+                let parent = parent.ok_or(Error::NotFound("Parent Group"))?;
                 let level = self.group_access(actor.user, &parent).await?;
                 if !policy::role_grants(&self.catalog, actor.admin, level, CREATE_SUBGROUP) {
                     return Err(Error::forbidden());
@@ -391,12 +431,12 @@ impl Authority {
                 return Err(Error::invalid("organization_id", "must match the parent group's organization"));
             }
             (Some(parent), _) => parent.organization_id,
-            (None, Some(org)) => {
-                self.store.organization(org).await?.ok_or(Error::NotFound("Organization"))?;
-                org
-            }
-            (None, None) => domain::DEFAULT_ORGANIZATION_ID,
+            (None, Some(org)) => self.existing_organization(org).await?,
+            (None, None) => actor.organization_id.unwrap_or(domain::DEFAULT_ORGANIZATION_ID),
         };
+        if !actor.reaches(organization_id) {
+            return Err(Error::Forbidden("403 Forbidden - the token belongs to another organization".to_owned()));
+        }
         let new = NewGroup {
             name: name.to_owned(),
             path: path.as_str().to_owned(),
@@ -453,7 +493,7 @@ impl Authority {
             NamespaceTarget { namespace_id, full_path: namespace_full_path, full_name: namespace_full_name },
             organization_id,
         ) = match request.namespace_id {
-            None => (
+            None if actor.reaches(actor.user.organization_id) => (
                 NamespaceTarget {
                     namespace_id: actor.user.namespace_id,
                     full_path: actor.user.username.clone(),
@@ -461,6 +501,7 @@ impl Authority {
                 },
                 actor.user.organization_id,
             ),
+            None => return Err(Error::NotFound("Namespace")),
             Some(id) => self.target_namespace(actor, &NamespaceRef::Id(id)).await?,
         };
         let description = request.description.clone().unwrap_or_default();
@@ -514,8 +555,12 @@ impl Authority {
 
     /// The namespace `actor` may put a project in: a group where they may create projects, or a user's own
     /// namespace (anyone's, for administrators). Returns it with its organization.
+    /// Another organization's namespaces look absent.
     async fn target_namespace(&self, actor: Actor<'_>, r: &NamespaceRef) -> Result<(NamespaceTarget, i64)> {
         if let Some(group) = self.find_group(r).await? {
+            if !actor.reaches(group.organization_id) {
+                return Err(Error::NotFound("Namespace"));
+            }
             let level = self.group_access(actor.user, &group).await?;
             if !policy::role_grants(&self.catalog, actor.admin, level, CREATE_PROJECTS) {
                 return Err(Error::forbidden());
@@ -532,6 +577,7 @@ impl Authority {
             NamespaceRef::Path(path) => self.store.user_by_username(path).await?,
         };
         match owner {
+            Some(owner) if !actor.reaches(owner.organization_id) => Err(Error::NotFound("Namespace")),
             Some(owner) if owner.id == actor.user.id || actor.admin => Ok((
                 NamespaceTarget { namespace_id: owner.namespace_id, full_path: owner.username, full_name: owner.name },
                 owner.organization_id,

@@ -22,7 +22,8 @@ pub use auth::{AuthFailure, Authenticated};
 pub use cache::{CachedStore, Change, FactCache};
 pub use decide::{Outcome, Request, Resolved};
 pub use directory::{
-    Actor, CreateGroup, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password, verify_password,
+    Actor, CreateGroup, CreateOrganization, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password,
+    verify_password,
 };
 pub use error::{Error, Result};
 pub use store::*;
@@ -101,6 +102,16 @@ impl Authority {
 
     pub fn store(&self) -> &dyn Store {
         &*self.store
+    }
+
+    /// The store with its fact cache and its pending token uses.
+    pub fn cached_store(&self) -> &Arc<CachedStore> {
+        &self.store
+    }
+
+    /// `id` when that organization exists, else 404 `Organization Not Found`.
+    async fn existing_organization(&self, id: i64) -> Result<i64> {
+        Ok(self.store.organization(id).await?.ok_or(Error::NotFound("Organization"))?.id)
     }
 
     pub async fn settings(&self) -> Result<domain::Settings> {

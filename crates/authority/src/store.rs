@@ -198,6 +198,8 @@ pub type MintFirstToken<'a> = dyn Fn(i64) -> Option<NewToken> + Send + Sync + 'a
 /// Everything Tessera keeps. Implementations must make each method atomic.
 #[async_trait]
 pub trait Store: Send + Sync {
+    /// Creates an organization; a taken path is `Conflict("path")`.
+    async fn insert_organization(&self, name: &str, path: &str, now: Timestamp) -> StoreResult<Organization>;
     async fn organization(&self, id: i64) -> StoreResult<Option<Organization>>;
     async fn list_organizations(&self, page: Page) -> StoreResult<(Vec<Organization>, i64)>;
 
@@ -206,6 +208,8 @@ pub trait Store: Send + Sync {
     async fn insert_user(&self, user: &NewUser) -> StoreResult<User>;
     async fn update_user(&self, id: i64, update: &UserUpdate, now: Timestamp) -> StoreResult<Option<User>>;
     async fn user(&self, id: i64) -> StoreResult<Option<User>>;
+    /// The users among `ids` that exist, in no set order.
+    async fn users(&self, ids: &[i64]) -> StoreResult<Vec<User>>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
     async fn user_by_namespace(&self, namespace_id: i64) -> StoreResult<Option<User>>;
     async fn password_hash(&self, id: i64) -> StoreResult<Option<String>>;
@@ -232,7 +236,13 @@ pub trait Store: Send + Sync {
     /// Adds or replaces a membership.
     async fn upsert_member(&self, member: &Member) -> StoreResult<()>;
     async fn member(&self, source: MemberSource, user_id: i64) -> StoreResult<Option<Member>>;
-    async fn list_members(&self, sources: &[MemberSource], page: Page) -> StoreResult<(Vec<Member>, i64)>;
+    /// Members of `sources`; with `highest_per_user`, each user once, at their highest level among them.
+    async fn list_members(
+        &self,
+        sources: &[MemberSource],
+        highest_per_user: bool,
+        page: Page,
+    ) -> StoreResult<(Vec<Member>, i64)>;
     async fn delete_member(&self, source: MemberSource, user_id: i64) -> StoreResult<bool>;
     /// The user's memberships among `sources`, unexpired on `today`.
     async fn member_levels(
@@ -261,10 +271,4 @@ pub trait Store: Send + Sync {
     async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()>;
     async fn list_audit_events(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)>;
     async fn audit_event(&self, id: i64) -> StoreResult<Option<AuditEvent>>;
-
-    /// Tells other nodes on the same database that something changed (`cache::Change`, encoded). A store that
-    /// cannot be shared between processes has no one to tell.
-    async fn publish(&self, _change: &str) -> StoreResult<()> {
-        Ok(())
-    }
 }

@@ -13,12 +13,23 @@ pub struct CreateToken {
     pub description: Option<String>,
     pub scopes: Option<Vec<String>>,
     pub expires_at: Option<String>,
+    /// The organization the token is bound to; the owner's own when absent.
+    pub organization_id: Option<i64>,
 }
 
 /// What a client asks for when it rotates a token.
 #[derive(Debug, Clone, Default)]
 pub struct RotateToken {
     pub expires_at: Option<String>,
+}
+
+/// What a new token is, before it has a secret.
+struct Unissued<'a> {
+    name: &'a str,
+    description: &'a str,
+    scopes: Scopes,
+    impersonation: bool,
+    expires_at: Option<Date>,
 }
 
 /// A token just issued: its record and its plaintext, shown once.
@@ -81,9 +92,14 @@ impl Authority {
         if scopes.contains(Scope::Authorize) && !owner.is_admin && owner.user_type != UserType::ServiceAccount {
             return Err(Error::invalid("scopes", "can only contain available scopes"));
         }
+        let organization_id = match request.organization_id {
+            None => owner.organization_id,
+            Some(id) => self.existing_organization(id).await?,
+        };
         let now = self.now();
         let expires_at = expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
-        let issued = self.issue(owner, name.as_str(), &description, scopes, impersonation, expires_at, None).await?;
+        let new = Unissued { name: name.as_str(), description: &description, scopes, impersonation, expires_at };
+        let issued = self.issue(owner, organization_id, new).await?;
         self.audit(
             ctx,
             if impersonation { "impersonation_token_created" } else { "personal_access_token_created" },
@@ -100,11 +116,12 @@ impl Authority {
         Ok(issued)
     }
 
-    fn mint(&self, owner: &User) -> Result<(String, String)> {
+    /// A new plaintext and its digest; the routable payload names the token's organization, as GitLab's does.
+    fn mint(&self, owner: &User, organization_id: i64) -> Result<(String, String)> {
         let random = crate::random_bytes::<{ tokens::RANDOM_BYTES }>()?;
         let payload = RoutingPayload {
             cell: Some(self.cell_id),
-            organization: u64::try_from(owner.organization_id).ok(),
+            organization: u64::try_from(organization_id).ok(),
             user: u64::try_from(owner.id).ok(),
             ..RoutingPayload::default()
         };
@@ -115,28 +132,18 @@ impl Authority {
         Ok((plaintext, digest))
     }
 
-    #[expect(clippy::too_many_arguments, reason = "every field of a new token, named")]
-    async fn issue(
-        &self,
-        owner: &User,
-        name: &str,
-        description: &str,
-        scopes: Scopes,
-        impersonation: bool,
-        expires_at: Option<Date>,
-        previous: Option<i64>,
-    ) -> Result<IssuedToken> {
-        let (plaintext, digest) = self.mint(owner)?;
+    async fn issue(&self, owner: &User, organization_id: i64, new: Unissued<'_>) -> Result<IssuedToken> {
+        let (plaintext, digest) = self.mint(owner, organization_id)?;
         let new = NewToken {
             user_id: owner.id,
-            name: name.to_owned(),
-            description: description.to_owned(),
+            name: new.name.to_owned(),
+            description: new.description.to_owned(),
             digest,
-            scopes,
-            impersonation,
-            expires_at,
-            previous_token_id: previous,
-            organization_id: owner.organization_id,
+            scopes: new.scopes,
+            impersonation: new.impersonation,
+            expires_at: new.expires_at,
+            previous_token_id: None,
+            organization_id,
             now: self.now(),
         };
         let token = self.store.insert_token(&new).await?;
@@ -213,13 +220,13 @@ impl Authority {
             Some(requested) => expiry(Some(requested), now.date(), &settings, None)?,
             None => Some(now.date().add_days(7).min(now.date().add_days(settings.max_lifetime_days()))),
         };
-        let (plaintext, digest) = self.mint(&owner)?;
+        let (plaintext, digest) = self.mint(&owner, token.organization_id)?;
         let new = NewToken {
             user_id: token.user_id,
             name: token.name.clone(),
             description: token.description.clone(),
             digest,
-            scopes: token.scopes.clone(),
+            scopes: token.scopes,
             impersonation: token.impersonation,
             expires_at,
             previous_token_id: Some(token.id),

@@ -12,11 +12,36 @@ pub const MAX_PATH_LEN: usize = 4096;
 const MAX_SEGMENTS: usize = 128;
 
 /// A path as a list of decoded segments, kept in one buffer (the hot path makes one path per request).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct CanonicalPath {
     text: String,
-    /// Where each segment ends in `text`; segment `i` starts where segment `i - 1` ends.
-    ends: Vec<usize>,
+    /// Where each of the first `len` segments ends in `text` (segment `i` starts where segment `i - 1` ends), kept
+    /// inline: `MAX_PATH_LEN` fits a `u16`, and `MAX_SEGMENTS` bounds the count.
+    ends: [u16; MAX_SEGMENTS],
+    len: usize,
+}
+
+const _: () = assert!(MAX_PATH_LEN <= u16::MAX as usize);
+
+impl PartialEq for CanonicalPath {
+    fn eq(&self, other: &CanonicalPath) -> bool {
+        self.text == other.text && self.ends() == other.ends()
+    }
+}
+
+impl Eq for CanonicalPath {}
+
+impl std::hash::Hash for CanonicalPath {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+        self.ends().hash(state);
+    }
+}
+
+impl fmt::Debug for CanonicalPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.segments()).finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,28 +72,41 @@ impl fmt::Display for PathError {
 impl CanonicalPath {
     /// The decoded segments, in order.
     pub fn segments(&self) -> impl DoubleEndedIterator<Item = &str> + '_ {
-        self.ends.iter().enumerate().map(|(i, &end)| {
-            let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
-            self.text.get(start..end).unwrap_or_default()
+        let ends = self.ends();
+        ends.iter().enumerate().map(move |(i, &end)| {
+            let start = if i == 0 { 0 } else { ends.get(i - 1).copied().unwrap_or(0) };
+            self.text.get(usize::from(start)..usize::from(end)).unwrap_or_default()
         })
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len == 0
     }
 
+    fn ends(&self) -> &[u16] {
+        self.ends.get(..self.len).unwrap_or_default()
+    }
+
+    /// Appends a segment; the caller keeps within `MAX_SEGMENTS` and `MAX_PATH_LEN`.
     fn push(&mut self, segment: &str) {
         self.text.push_str(segment);
-        self.ends.push(self.text.len());
+        if let Some(end) = self.ends.get_mut(self.len) {
+            *end = u16::try_from(self.text.len()).unwrap_or(u16::MAX);
+            self.len += 1;
+        }
     }
 
     fn pop(&mut self) -> bool {
-        let Some(_) = self.ends.pop() else { return false };
-        self.text.truncate(self.ends.last().copied().unwrap_or(0));
+        if self.len == 0 {
+            return false;
+        }
+        self.len -= 1;
+        let end = self.ends().last().copied().unwrap_or(0);
+        self.text.truncate(usize::from(end));
         true
     }
 }
@@ -116,7 +154,7 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
-    let mut path = CanonicalPath { text: String::with_capacity(raw.len()), ends: Vec::with_capacity(16) };
+    let mut path = CanonicalPath { text: String::with_capacity(raw.len()), ends: [0; MAX_SEGMENTS], len: 0 };
     for raw_segment in raw.split('/') {
         let segment = decode(raw_segment)?;
         match &*segment {
@@ -167,13 +205,23 @@ fn decode(segment: &str) -> Result<std::borrow::Cow<'_, str>, PathError> {
     } else {
         std::borrow::Cow::Borrowed(segment)
     };
-    if text.contains('\0') {
+    // One pass over the bytes; only text with non-ASCII characters is decoded to look for C1 controls.
+    let (mut nul, mut control, mut fragment) = (false, false, false);
+    for &b in text.as_bytes() {
+        match b {
+            0 => nul = true,
+            0x01..=0x1f | 0x7f => control = true,
+            b'#' => fragment = true,
+            _ => {}
+        }
+    }
+    if nul {
         return Err(PathError::Nul);
     }
-    if text.chars().any(char::is_control) {
+    if control || (!text.is_ascii() && text.chars().any(char::is_control)) {
         return Err(PathError::Control);
     }
-    if text.contains('#') {
+    if fragment {
         return Err(PathError::Fragment);
     }
     Ok(text)
@@ -219,6 +267,13 @@ mod tests {
         assert_eq!(canonical_path("/a%ff"), Err(PathError::BadEncoding));
         assert_eq!(canonical_path("/../etc"), Err(PathError::AboveRoot));
         assert_eq!(canonical_path("/a%0ab"), Err(PathError::Control));
+        assert_eq!(canonical_path("/a%7Fb"), Err(PathError::Control), "DEL");
+        assert_eq!(canonical_path("/a%C2%85b"), Err(PathError::Control), "a C1 control (NEL)");
+        assert_eq!(
+            canonical_path("/caf%C3%A9"),
+            Ok(canonical_path("/caf\u{e9}").unwrap()),
+            "other non-ASCII text is kept"
+        );
         assert_eq!(canonical_path("relative"), Err(PathError::NotAbsolute));
     }
 

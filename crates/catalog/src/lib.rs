@@ -109,7 +109,12 @@ impl Catalog {
 
     /// Finds the route for a canonical method and path (and its query). The most specific template wins:
     /// literal segments before parameters before multi-segment wildcards.
-    pub fn find(&self, method: &str, path: &CanonicalPath, query: Option<&str>) -> Option<RouteMatch<'_>> {
+    pub fn find<'a: 'p, 'p>(
+        &'a self,
+        method: &str,
+        path: &'p CanonicalPath,
+        query: Option<&str>,
+    ) -> Option<RouteMatch<'a, 'p>> {
         routes::find(&self.routes, &self.index, method, path, query)
     }
 }
@@ -165,7 +170,7 @@ mod tests {
         let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
         let canonical = canonical_path(path).unwrap();
         catalog.find(method, &canonical, query).map(|m| {
-            (m.route.template.clone(), m.params.iter().map(|p| (p.name.to_owned(), p.value.clone())).collect())
+            (m.route.template.clone(), m.params.iter().map(|p| (p.name.to_owned(), p.value.to_string())).collect())
         })
     }
 

@@ -1,6 +1,7 @@
 //! Route templates and the matcher.
 
 use crate::{CanonicalPath, PermSet};
+use std::borrow::Cow;
 
 /// Where a route's resource lives: the boundary its permissions are checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,22 +93,23 @@ pub struct Route {
     pub required_names: Vec<Vec<String>>,
 }
 
-/// A named parameter taken from the path.
+/// A named parameter taken from the path: borrowed from it, unless a wildcard joined several segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param<'a> {
     pub name: &'a str,
-    pub value: String,
+    pub value: Cow<'a, str>,
 }
 
 #[derive(Debug, Clone)]
-pub struct RouteMatch<'a> {
+/// A route found for a path: the route (borrowed from the catalog) and its parameters (borrowed from the path).
+pub struct RouteMatch<'a, 'p> {
     pub route: &'a Route,
-    pub params: Vec<Param<'a>>,
+    pub params: Vec<Param<'p>>,
 }
 
-impl RouteMatch<'_> {
+impl RouteMatch<'_, '_> {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|p| p.name == name).map(|p| p.value.as_str())
+        self.params.iter().find(|p| p.name == name).map(|p| &*p.value)
     }
 }
 
@@ -124,8 +126,9 @@ pub(crate) struct RouteIndex {
 
 #[derive(Debug, Default)]
 struct MethodIndex {
-    /// Routes without a multi-segment wildcard, by their number of segments.
-    by_len: Vec<Vec<usize>>,
+    /// Routes without a multi-segment wildcard, by their number of segments, each bucket sorted by the literal
+    /// number of the last segment ([`NO_LITERAL`] for a parameter) and then by route.
+    by_len: Vec<Vec<(u16, usize)>>,
     /// Routes with one: they match paths of at least their number of segments.
     multi: Vec<usize>,
 }
@@ -167,22 +170,37 @@ impl RouteIndex {
                 entry.multi.push(i);
             } else {
                 let len = route.segments.len();
+                let last = index.patterns.last().and_then(|p| p.literals.last().copied().flatten());
                 if entry.by_len.len() <= len {
                     entry.by_len.resize_with(len + 1, Vec::new);
                 }
                 if let Some(bucket) = entry.by_len.get_mut(len) {
-                    bucket.push(i);
+                    bucket.push((last.unwrap_or(NO_LITERAL), i));
                 }
+            }
+        }
+        for entry in index.methods.values_mut() {
+            for bucket in &mut entry.by_len {
+                bucket.sort_unstable();
             }
         }
         index
     }
 
-    fn candidates<'i>(&'i self, method: &str, len: usize) -> impl Iterator<Item = usize> + 'i {
+    /// The routes that may match a path of `len` segments whose last segment has literal number `last`: those
+    /// of that length ending in that literal or in a parameter, and those with a wildcard. In no set order.
+    fn candidates<'i>(&'i self, method: &str, len: usize, last: u16) -> impl Iterator<Item = usize> + 'i {
         let entry = self.methods.get(method);
         let exact = entry.and_then(|e| e.by_len.get(len)).map(Vec::as_slice).unwrap_or_default();
+        let ending = |key: u16| {
+            let start = exact.partition_point(|(k, _)| *k < key);
+            let end = exact.partition_point(|(k, _)| *k <= key);
+            exact.get(start..end).unwrap_or_default()
+        };
+        let literal_last = if last == NO_LITERAL { &[][..] } else { ending(last) };
+        let param_last = ending(NO_LITERAL);
         let multi = entry.map(|e| e.multi.as_slice()).unwrap_or_default();
-        exact.iter().chain(multi).copied()
+        literal_last.iter().chain(param_last).map(|(_, i)| *i).chain(multi.iter().copied())
     }
 
     /// Whether route `i` can match a path whose segments have literal numbers `path`: the segment count, and the
@@ -205,13 +223,13 @@ impl RouteIndex {
     }
 }
 
-pub(crate) fn find<'a>(
+pub(crate) fn find<'a: 'p, 'p>(
     routes: &'a [Route],
     index: &RouteIndex,
     method: &str,
-    path: &CanonicalPath,
+    path: &'p CanonicalPath,
     query: Option<&str>,
-) -> Option<RouteMatch<'a>> {
+) -> Option<RouteMatch<'a, 'p>> {
     let number = |s: &str| index.literals.get(s).copied().unwrap_or(NO_LITERAL);
     let (mut texts, mut numbers) = ([""; STACK_SEGMENTS], [NO_LITERAL; STACK_SEGMENTS]);
     let (long_texts, long_numbers): (Vec<&str>, Vec<u16>);
@@ -225,27 +243,33 @@ pub(crate) fn find<'a>(
         long_numbers = long_texts.iter().map(|s| number(s)).collect();
         (&long_texts, &long_numbers)
     };
-    let candidates =
-        index.candidates(method, path.len()).filter(|i| index.could_match(*i, numbers)).filter_map(|i| routes.get(i));
+    let last = numbers.last().copied().unwrap_or(NO_LITERAL);
+    let candidates = index
+        .candidates(method, path.len(), last)
+        .filter(|i| index.could_match(*i, numbers))
+        .filter_map(|i| Some((i, routes.get(i)?)));
     find_among(candidates, method, texts, query)
 }
 
-/// The most specific of `candidates` that matches the path's `segments`.
-fn find_among<'a>(
-    candidates: impl Iterator<Item = &'a Route>,
+/// The most specific of `candidates` (route number and route) that matches the path's `segments`; between
+/// equally specific ones, the first in the catalog, whatever order the candidates come in.
+fn find_among<'a: 'p, 'p>(
+    candidates: impl Iterator<Item = (usize, &'a Route)>,
     method: &str,
-    segments: &[&str],
+    segments: &[&'p str],
     query: Option<&str>,
-) -> Option<RouteMatch<'a>> {
-    let mut best: Option<(Vec<u8>, RouteMatch<'a>)> = None;
-    for route in candidates.filter(|r| r.method == method) {
+) -> Option<RouteMatch<'a, 'p>> {
+    let mut best: Option<(Vec<u8>, usize, RouteMatch<'a, 'p>)> = None;
+    // Reused across candidates: only a match that becomes the best keeps its own.
+    let (mut params, mut score) = (Vec::new(), Vec::new());
+    for (i, route) in candidates.filter(|(_, r)| r.method == method) {
         if let Some((key, value)) = &route.query
             && !query_has(query, key, value)
         {
             continue;
         }
-        let mut params = Vec::new();
-        let mut score = Vec::new();
+        params.clear();
+        score.clear();
         if !match_segments(&route.segments, segments, &mut params, &mut score) {
             continue;
         }
@@ -253,13 +277,13 @@ fn find_among<'a>(
         score.push(u8::from(route.query.is_some()));
         let better = match &best {
             None => true,
-            Some((best_score, _)) => score > *best_score,
+            Some((best_score, best_i, _)) => (&score, std::cmp::Reverse(i)) > (best_score, std::cmp::Reverse(*best_i)),
         };
         if better {
-            best = Some((score, RouteMatch { route, params }));
+            best = Some((std::mem::take(&mut score), i, RouteMatch { route, params: std::mem::take(&mut params) }));
         }
     }
-    best.map(|(_, m)| m)
+    best.map(|(_, _, m)| m)
 }
 
 fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
@@ -282,7 +306,7 @@ fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
 /// multi-segment wildcard, so that the most specific template wins.
 fn match_segments<'a>(
     template: &'a [Segment],
-    path: &[&str],
+    path: &[&'a str],
     params: &mut Vec<Param<'a>>,
     score: &mut Vec<u8>,
 ) -> bool {
@@ -300,12 +324,13 @@ fn match_segments<'a>(
         }
         Segment::Param { name, suffix } => {
             let Some((seg, path_rest)) = path.split_first() else { return false };
-            let Some(value) = seg.strip_suffix(suffix.as_str()).filter(|v| !v.is_empty()) else { return false };
+            let value = if suffix.is_empty() { Some(*seg) } else { seg.strip_suffix(suffix.as_str()) };
+            let Some(value) = value.filter(|v| !v.is_empty()) else { return false };
             if value.contains('/') && !suffix.is_empty() {
                 return false;
             }
             let mark = (params.len(), score.len());
-            params.push(Param { name, value: value.to_owned() });
+            params.push(Param { name, value: Cow::Borrowed(value) });
             score.push(2);
             if match_segments(rest, path_rest, params, score) {
                 return true;
@@ -321,7 +346,7 @@ fn match_segments<'a>(
                 let joined = taken.join("/");
                 let Some(value) = joined.strip_suffix(suffix.as_str()).filter(|v| !v.is_empty()) else { continue };
                 let mark = (params.len(), score.len());
-                params.push(Param { name, value: value.to_owned() });
+                params.push(Param { name, value: Cow::Owned(value.to_owned()) });
                 score.push(1);
                 if match_segments(rest, path_rest, params, score) {
                     return true;
@@ -361,12 +386,17 @@ mod tests {
         for route in routes {
             let path = canonical_path(&instance(route)).unwrap();
             let query = route.query.as_ref().map(|(k, v)| format!("{k}={v}"));
-            for method in ["GET", "POST", "PUT", "DELETE", route.method.as_str()] {
-                let indexed = catalog.find(method, &path, query.as_deref()).map(|m| &m.route.template);
-                let segments: Vec<&str> = path.segments().collect();
-                let scanned = find_among(routes.iter(), method, &segments, query.as_deref()).map(|m| &m.route.template);
-                assert_eq!(indexed, scanned, "{method} {}", instance(route));
-                checked += 1;
+            // Parameters given the text of literals too, so that a parameter's value can look like a literal.
+            let literal_valued = instance(route).replace("x1", "members").replace("a/b", "projects/issues");
+            for path in [path.clone(), canonical_path(&literal_valued).unwrap()] {
+                for method in ["GET", "POST", "PUT", "DELETE", route.method.as_str()] {
+                    let indexed = catalog.find(method, &path, query.as_deref()).map(|m| &m.route.template);
+                    let segments: Vec<&str> = path.segments().collect();
+                    let scanned = find_among(routes.iter().enumerate(), method, &segments, query.as_deref())
+                        .map(|m| &m.route.template);
+                    assert_eq!(indexed, scanned, "{method} {path:?}");
+                    checked += 1;
+                }
             }
             assert!(catalog.find(&route.method, &path, query.as_deref()).is_some(), "{}", route.template);
         }

@@ -105,44 +105,61 @@ impl fmt::Display for ScopeError {
     }
 }
 
-/// A non-empty, duplicate-free, sorted set of known scopes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scopes(Vec<Scope>);
+/// A set of known scopes, kept as one bit per scope: copied, not allocated, and tested with one instruction on
+/// the hot path. Iteration is in the canonical order of [`Scope::ALL`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Scopes(u64);
+
+// Every scope needs its own bit.
+const _: () = assert!(Scope::ALL.len() <= 64);
+
+impl Scope {
+    const fn bit(self) -> u64 {
+        1 << self as u8
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.names()).finish()
+    }
+}
+
+impl FromIterator<Scope> for Scopes {
+    fn from_iter<I: IntoIterator<Item = Scope>>(scopes: I) -> Scopes {
+        Scopes(scopes.into_iter().fold(0, |bits, scope| bits | scope.bit()))
+    }
+}
 
 impl Scopes {
     /// Parses the scope names a client sent. Empty lists and unknown names are errors, never "everything".
     pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Scopes, ScopeError> {
-        let mut scopes = Vec::with_capacity(names.len());
+        let mut scopes = Scopes::default();
         for name in names {
             let name = name.as_ref().trim();
             match Scope::parse(name) {
-                Some(scope) => scopes.push(scope),
+                Some(scope) => scopes.0 |= scope.bit(),
                 None => return Err(ScopeError::Unknown(name.chars().take(64).collect())),
             }
         }
         if scopes.is_empty() {
             return Err(ScopeError::Empty);
         }
-        scopes.sort();
-        scopes.dedup();
-        Ok(Scopes(scopes))
+        Ok(scopes)
     }
 
     /// Parses and checks that a non-administrator asks for no administrator scope.
     pub fn parse_for<S: AsRef<str>>(names: &[S], owner_is_admin: bool) -> Result<Scopes, ScopeError> {
         let scopes = Scopes::parse(names)?;
-        if let Some(scope) = scopes.0.iter().find(|s| !owner_is_admin && s.is_admin_only()) {
-            return Err(ScopeError::AdminOnly(*scope));
+        if let Some(scope) = scopes.iter().find(|s| !owner_is_admin && s.is_admin_only()) {
+            return Err(ScopeError::AdminOnly(scope));
         }
         Ok(scopes)
     }
 
     /// Reads scopes as stored (space-separated). Unknown stored names are dropped, never widened.
     pub fn from_stored(text: &str) -> Scopes {
-        let mut scopes: Vec<Scope> = text.split_whitespace().filter_map(Scope::parse).collect();
-        scopes.sort();
-        scopes.dedup();
-        Scopes(scopes)
+        text.split_whitespace().filter_map(Scope::parse).collect()
     }
 
     pub fn to_stored(&self) -> String {
@@ -150,25 +167,34 @@ impl Scopes {
     }
 
     pub fn contains(&self, scope: Scope) -> bool {
-        self.0.contains(&scope)
+        self.0 & scope.bit() != 0
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
-        self.0.iter().copied()
+        Scope::ALL.into_iter().filter(|s| self.contains(*s))
     }
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.0.iter().map(|s| s.as_str())
+        self.iter().map(Scope::as_str)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0 == 0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_scope_has_its_own_bit_and_all_lists_them_in_declaration_order() {
+        for (i, scope) in Scope::ALL.into_iter().enumerate() {
+            assert_eq!(scope as usize, i, "{scope:?}");
+        }
+        let every: Scopes = Scope::ALL.into_iter().collect();
+        assert_eq!(every.iter().collect::<Vec<_>>(), Scope::ALL.to_vec());
+    }
 
     #[test]
     fn an_empty_scope_list_is_an_error() {

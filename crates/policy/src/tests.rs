@@ -212,7 +212,7 @@ proptest! {
             _ => format!("/.{path}"),
         };
         let facts = |_| Facts {
-            credential: Some(CredentialFacts { scopes: scopes.clone(), active: true, organization_id: 1 }),
+            credential: Some(CredentialFacts { scopes, active: true, organization_id: 1 }),
             user: Some(UserFacts { id: 1, is_admin: false, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level },
             admin_mode: false,

@@ -77,6 +77,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
         }
         store::Backend::Postgres => Some(tokio::spawn(follow_changes(database_url.clone(), authority.cache().clone()))),
     };
+    let usage_writer = spawn_usage_writer(&authority);
     let admin_token = match authority.bootstrap(&config.admin_email).await {
         Ok(Some((_user, token))) => Some(token),
         Ok(None) => None,
@@ -99,12 +100,55 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
         if let Some(feed) = feed {
             feed.abort();
         }
+        usage_writer.finish().await;
         store.close().await;
         drop(exclusive);
         served.context("server failed")
     });
     tracing::info!(%addr, "Tessera is listening");
     Ok(Running { addr, admin_token, shutdown: Some(tx), task })
+}
+
+/// Writes token uses (`last_used_at`, last addresses) off the request path: a request records its use in
+/// memory and wakes this task, which writes whatever has gathered since its last write.
+pub struct UsageWriter {
+    wake: Arc<tokio::sync::Notify>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+    store: Arc<authority::CachedStore>,
+}
+
+pub fn spawn_usage_writer(authority: &Arc<Authority>) -> UsageWriter {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store = authority.cached_store().clone();
+    store.write_use_in_background({
+        let wake = wake.clone();
+        move || wake.notify_one()
+    });
+    let task = tokio::spawn({
+        let (wake, stop, store) = (wake.clone(), stop.clone(), store.clone());
+        async move {
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                wake.notified().await;
+                // Failures are logged by `flush_use`; the next use of those tokens records them again.
+                store.flush_use().await.ok();
+            }
+        }
+    });
+    UsageWriter { wake, stop, task, store }
+}
+
+impl UsageWriter {
+    /// Lets a write under way finish (never cut off mid-batch), then writes what is left.
+    pub async fn finish(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        self.wake.notify_one();
+        self.task.await.ok();
+        if let Err(e) = self.store.flush_use().await {
+            tracing::warn!(error = ?e, "token uses made just before shutdown could not be recorded");
+        }
+    }
 }
 
 /// Keeps the fact cache in step with other nodes: it serves from memory only while the change feed is up, and

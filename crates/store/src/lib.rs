@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** only `store` depends on sqlx. Differences between the two databases stay in
 //! this crate: the migrations (one directory per backend, same names) and `Backend`.
 
+mod point;
 mod rows;
 mod sql;
 
@@ -20,6 +21,7 @@ use domain::{
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+use point::PointReader;
 use rows::*;
 use sql::{Arg, Sql, like_pattern};
 
@@ -46,6 +48,8 @@ impl Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// On a SQLite file, the in-thread reader for the hot path's point reads (see `point`).
+    points: Option<PointReader>,
 }
 
 impl SqlStore {
@@ -78,7 +82,11 @@ impl SqlStore {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator.run(&pool).await.context("cannot migrate the database")?;
-        Ok(SqlStore { pool, backend })
+        let points = match (backend, sqlite_file(url)) {
+            (Backend::Sqlite, Some(path)) => Some(PointReader::open(&path)?),
+            _ => None,
+        };
+        Ok(SqlStore { pool, backend, points })
     }
 
     pub fn backend(&self) -> Backend {
@@ -89,12 +97,43 @@ impl SqlStore {
         self.pool.close().await;
     }
 
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a deferred transaction
+    /// that reads first and writes later fails (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout waits out) when
+    /// another connection commits in between.
+    async fn begin(&self) -> StoreResult<sqlx::Transaction<'_, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(db_error)
+    }
+
     async fn fetch_all(&self, sql: &Sql) -> StoreResult<Vec<AnyRow>> {
         sql.query().fetch_all(&self.pool).await.map_err(db_error)
     }
 
     async fn fetch_optional(&self, sql: &Sql) -> StoreResult<Option<AnyRow>> {
         sql.query().fetch_optional(&self.pool).await.map_err(db_error)
+    }
+
+    /// A lookup of at most one row by a unique key: in-thread on SQLite (see `point`), else through sqlx.
+    async fn point<T: FromRow>(&self, sql: &Sql) -> StoreResult<Option<T>> {
+        if let Some(points) = &self.points
+            && let Ok(read) = points.one(sql, |row| T::from_row(row))
+        {
+            return read;
+        }
+        self.fetch_optional(sql).await?.as_ref().map(|row| T::from_row(row)).transpose()
+    }
+
+    /// A few rows found through an index, read as [`SqlStore::point`] reads one.
+    async fn points<T: FromRow>(&self, sql: &Sql) -> StoreResult<Vec<T>> {
+        if let Some(points) = &self.points
+            && let Ok(read) = points.all(sql, |row| T::from_row(row))
+        {
+            return read;
+        }
+        self.fetch_all(sql).await?.iter().map(|row| T::from_row(row)).collect()
     }
 
     async fn count(&self, sql: &Sql) -> StoreResult<i64> {
@@ -132,6 +171,7 @@ fn db_error(e: sqlx::Error) -> StoreError {
             ("full_path", "path"),
             ("token_digest", "token"),
             ("source_kind", "member"),
+            ("organization", "path"),
         ] {
             if msg.contains(needle) {
                 return StoreError::Conflict(field);
@@ -170,6 +210,14 @@ fn b(v: bool) -> i64 {
 
 #[async_trait]
 impl Store for SqlStore {
+    async fn insert_organization(&self, name: &str, path: &str, now: Timestamp) -> StoreResult<Organization> {
+        let mut sql = Sql::new("insert into organization (name, path, created_at) values (");
+        sql.text_arg(name).push(", ").text_arg(path).push(", ").int(now.millis());
+        sql.push(") returning organization_id, name, path, created_at");
+        let row = sql.query().fetch_one(&self.pool).await.map_err(db_error)?;
+        organization_from_row(&row)
+    }
+
     async fn organization(&self, id: i64) -> StoreResult<Option<Organization>> {
         let mut sql =
             Sql::new("select organization_id, name, path, created_at from organization where organization_id = ");
@@ -194,14 +242,14 @@ impl Store for SqlStore {
     }
 
     async fn insert_user(&self, user: &NewUser) -> StoreResult<User> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         let id = insert_user_tx(&mut tx, user).await?;
         tx.commit().await.map_err(db_error)?;
         self.user(id).await?.ok_or_else(|| StoreError::Other(anyhow::anyhow!("user vanished after insert")))
     }
 
     async fn update_user(&self, id: i64, update: &UserUpdate, now: Timestamp) -> StoreResult<Option<User>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         let mut sql = Sql::new("update app_user set updated_at = ");
         sql.int(now.millis());
         if let Some(v) = &update.username {
@@ -263,13 +311,13 @@ impl Store for SqlStore {
     async fn user(&self, id: i64) -> StoreResult<Option<User>> {
         let mut sql = Sql::new(&format!("select {USER_COLUMNS} from app_user where user_id = "));
         sql.int(id);
-        self.fetch_optional(&sql).await?.as_ref().map(user_from_row).transpose()
+        self.point(&sql).await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let mut sql = Sql::new(&format!("select {USER_COLUMNS} from app_user where username_lower = "));
         sql.text_arg(&username.to_lowercase());
-        self.fetch_optional(&sql).await?.as_ref().map(user_from_row).transpose()
+        self.point(&sql).await
     }
 
     async fn user_by_namespace(&self, namespace_id: i64) -> StoreResult<Option<User>> {
@@ -307,7 +355,7 @@ impl Store for SqlStore {
     }
 
     async fn bootstrap(&self, admin: &NewUser, mint: &MintFirstToken<'_>) -> StoreResult<Option<(User, Token)>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         let users: i64 = sqlx::query("select count(*) from app_user")
             .fetch_one(&mut *tx)
             .await
@@ -333,7 +381,7 @@ impl Store for SqlStore {
             }
             None => (group.path.clone(), group.name.clone()),
         };
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         ensure_path_free(&mut tx, &full_path).await?;
         let mut sql = Sql::new(
             "insert into namespace (kind, name, path, full_path, full_path_lower, full_name, description, visibility, parent_id, organization_id, created_at) values ('group', ",
@@ -360,14 +408,14 @@ impl Store for SqlStore {
         let mut sql =
             Sql::new(&format!("select {GROUP_COLUMNS} from namespace where kind = 'group' and namespace_id = "));
         sql.int(id);
-        self.fetch_optional(&sql).await?.as_ref().map(group_from_row).transpose()
+        self.point(&sql).await
     }
 
     async fn group_by_path(&self, full_path: &str) -> StoreResult<Option<Group>> {
         let mut sql =
             Sql::new(&format!("select {GROUP_COLUMNS} from namespace where kind = 'group' and full_path_lower = "));
         sql.text_arg(&full_path.to_lowercase());
-        self.fetch_optional(&sql).await?.as_ref().map(group_from_row).transpose()
+        self.point(&sql).await
     }
 
     async fn list_groups(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Group>, i64)> {
@@ -403,7 +451,7 @@ impl Store for SqlStore {
     async fn insert_project(&self, project: &NewProject) -> StoreResult<Project> {
         let full_path = format!("{}/{}", project.namespace_full_path, project.path);
         let full_name = format!("{} / {}", project.namespace_full_name, project.name);
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         ensure_path_free(&mut tx, &full_path).await?;
         let mut sql = Sql::new(
             "insert into project (namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values (",
@@ -422,13 +470,13 @@ impl Store for SqlStore {
     async fn project(&self, id: i64) -> StoreResult<Option<Project>> {
         let mut sql = Sql::new(&format!("select {PROJECT_COLUMNS} {PROJECT_FROM} where p.project_id = "));
         sql.int(id);
-        self.fetch_optional(&sql).await?.as_ref().map(project_from_row).transpose()
+        self.point(&sql).await
     }
 
     async fn project_by_path(&self, full_path: &str) -> StoreResult<Option<Project>> {
         let mut sql = Sql::new(&format!("select {PROJECT_COLUMNS} {PROJECT_FROM} where p.full_path_lower = "));
         sql.text_arg(&full_path.to_lowercase());
-        self.fetch_optional(&sql).await?.as_ref().map(project_from_row).transpose()
+        self.point(&sql).await
     }
 
     async fn list_projects(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Project>, i64)> {
@@ -458,7 +506,7 @@ impl Store for SqlStore {
         let Some(project) = self.project(id).await? else { return Ok(None) };
         let full_path = format!("{}/{}", to.full_path, project.path);
         let full_name = format!("{} / {}", to.full_name, project.name);
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         ensure_path_free(&mut tx, &full_path).await?;
         let mut sql = Sql::new("update project set namespace_id = ");
         sql.int(to.namespace_id).push(", full_path = ").text_arg(&full_path);
@@ -482,7 +530,7 @@ impl Store for SqlStore {
     }
 
     async fn delete_project(&self, id: i64) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         let mut members = Sql::new("delete from member where source_kind = 'project' and source_id = ");
         members.int(id);
         members.query().execute(&mut *tx).await.map_err(db_error)?;
@@ -522,14 +570,30 @@ impl Store for SqlStore {
         self.fetch_optional(&sql).await?.as_ref().map(member_from_row).transpose()
     }
 
-    async fn list_members(&self, sources: &[MemberSource], page: Page) -> StoreResult<(Vec<Member>, i64)> {
-        let mut sql = Sql::new("from member where (1 = 0");
+    async fn list_members(
+        &self,
+        sources: &[MemberSource],
+        highest_per_user: bool,
+        page: Page,
+    ) -> StoreResult<(Vec<Member>, i64)> {
+        let mut sql = Sql::new(if highest_per_user {
+            "from (select *, row_number() over (partition by user_id order by access_level desc, source_kind, \
+             source_id) as pick from member where (1 = 0"
+        } else {
+            "from member where (1 = 0"
+        });
         for source in sources {
             let (kind, id) = source_args(*source);
             sql.push(" or (source_kind = ").text_arg(kind).push(" and source_id = ").int(id).push(")");
         }
-        sql.push(")");
+        sql.push(if highest_per_user { ")) ranked where pick = 1" } else { ")" });
         self.page_of(&sql, MEMBER_COLUMNS, "user_id asc, access_level desc", page, member_from_row).await
+    }
+
+    async fn users(&self, ids: &[i64]) -> StoreResult<Vec<User>> {
+        let mut sql = Sql::new(&format!("select {USER_COLUMNS} from app_user where user_id in "));
+        sql.int_list(ids);
+        self.fetch_all(&sql).await?.iter().map(user_from_row).collect()
     }
 
     async fn delete_member(&self, source: MemberSource, user_id: i64) -> StoreResult<bool> {
@@ -553,12 +617,12 @@ impl Store for SqlStore {
             sql.push(" or (source_kind = ").text_arg(kind).push(" and source_id = ").int(id).push(")");
         }
         sql.push(")");
-        let rows = self.fetch_all(&sql).await?;
-        rows.iter().map(|row| member_from_row(row).map(|m| (m.source, m.access_level))).collect()
+        let members: Vec<Member> = self.points(&sql).await?;
+        Ok(members.into_iter().map(|m| (m.source, m.access_level)).collect())
     }
 
     async fn insert_token(&self, token: &NewToken) -> StoreResult<Token> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         let id = insert_token_tx(&mut tx, token).await?;
         tx.commit().await.map_err(db_error)?;
         self.token(id).await?.ok_or_else(|| StoreError::Other(anyhow::anyhow!("token vanished after insert")))
@@ -567,7 +631,7 @@ impl Store for SqlStore {
     async fn token(&self, id: i64) -> StoreResult<Option<Token>> {
         let mut sql = Sql::new(&format!("select {TOKEN_COLUMNS} from personal_access_token where token_id = "));
         sql.int(id);
-        self.fetch_optional(&sql).await?.as_ref().map(token_from_row).transpose()
+        self.point(&sql).await
     }
 
     async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Token>> {
@@ -582,7 +646,7 @@ impl Store for SqlStore {
             sql.push("null");
         }
         sql.push(")");
-        self.fetch_optional(&sql).await?.as_ref().map(token_from_row).transpose()
+        self.point(&sql).await
     }
 
     async fn list_tokens(&self, filter: &TokenFilter, page: Page) -> StoreResult<(Vec<Token>, i64)> {
@@ -651,7 +715,7 @@ impl Store for SqlStore {
     }
 
     async fn rotate_token(&self, old_id: i64, new: &NewToken) -> StoreResult<Option<Token>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         let mut revoke = Sql::new("update personal_access_token set revoked = 1, revoked_at = ");
         revoke.int(new.now.millis()).push(", updated_at = ").int(new.now.millis());
         revoke.push(" where revoked = 0 and token_id = ").int(old_id);
@@ -665,7 +729,7 @@ impl Store for SqlStore {
     }
 
     async fn revoke_family(&self, id: i64, now: Timestamp) -> StoreResult<Vec<i64>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         let mut find = Sql::new("with recursive family (token_id) as (select ");
         find.int(id).push(" union all select t.token_id from personal_access_token t join family f on t.previous_token_id = f.token_id) ");
         find.push("select t.token_id from personal_access_token t join family f on f.token_id = t.token_id where t.revoked = 0 order by t.token_id");
@@ -697,18 +761,16 @@ impl Store for SqlStore {
     }
 
     async fn settings(&self) -> StoreResult<Settings> {
-        let rows = self.fetch_all(&Sql::new("select name, value from setting")).await?;
+        let rows: Vec<SettingRow> = self.points(&Sql::new("select name, value from setting")).await?;
         let mut settings = Settings::default();
         for row in rows {
-            let name: String = row.try_get("name").map_err(db_error)?;
-            let value: String = row.try_get("value").map_err(db_error)?;
-            apply_setting(&mut settings, &name, &value);
+            apply_setting(&mut settings, &row.name, &row.value);
         }
         Ok(settings)
     }
 
     async fn save_settings(&self, settings: &Settings) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         for (name, value) in settings_pairs(settings) {
             let mut sql = Sql::new("insert into setting (name, value) values (");
             sql.text_arg(name)
@@ -754,26 +816,13 @@ impl Store for SqlStore {
         sql.int(id);
         self.fetch_optional(&sql).await?.as_ref().map(audit_from_row).transpose()
     }
-
-    async fn publish(&self, change: &str) -> StoreResult<()> {
-        if self.backend != Backend::Postgres {
-            return Ok(());
-        }
-        // `pg_notify` returns void, which the Any driver cannot decode: select a plain value around it.
-        sqlx::query("select 1 as sent from (select pg_notify($1, $2)) as notified")
-            .bind(CHANGES_CHANNEL)
-            .bind(change)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
 }
 
 /// The PostgreSQL channel on which nodes tell each other what changed.
 pub const CHANGES_CHANNEL: &str = "tessera_changes";
 
-/// What other nodes publish, as it arrives (PostgreSQL `LISTEN`). The feed never reconnects by itself: a lost
+/// What writes announce, as it arrives (PostgreSQL `LISTEN`): every committed change to a cached fact, by the
+/// triggers of migration `0002_announce_changes`, whoever wrote it. The feed never reconnects by itself: a lost
 /// connection ends it, so that the caller knows it may have missed changes.
 pub struct ChangeFeed {
     listener: sqlx::postgres::PgListener,

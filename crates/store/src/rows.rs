@@ -10,34 +10,53 @@ use sqlx::any::AnyRow;
 
 use crate::db_error;
 
-fn get<T>(row: &AnyRow, column: &str) -> StoreResult<T>
-where
-    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    row.try_get::<T, _>(column).map_err(db_error)
+/// A value both drivers read from a column: integers, text and their optional forms.
+pub trait Column: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql {}
+
+impl<T> Column for T where T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql {}
+
+/// A row of either driver, read by column name, so that one mapping serves both.
+pub trait Columns {
+    fn column<T: Column>(&self, name: &str) -> StoreResult<T>;
+}
+
+impl Columns for AnyRow {
+    fn column<T: Column>(&self, name: &str) -> StoreResult<T> {
+        self.try_get::<T, _>(name).map_err(db_error)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn column<T: Column>(&self, name: &str) -> StoreResult<T> {
+        rusqlite::Row::get::<_, T>(self, name).map_err(|e| StoreError::Other(anyhow::Error::new(e)))
+    }
+}
+
+fn get<T: Column>(row: &impl Columns, column: &str) -> StoreResult<T> {
+    row.column(column)
 }
 
 fn bad(what: &str, value: &str) -> StoreError {
     StoreError::Other(anyhow::anyhow!("stored {what} is not valid: {value:?}"))
 }
 
-fn time(row: &AnyRow, column: &str) -> StoreResult<Timestamp> {
+fn time(row: &impl Columns, column: &str) -> StoreResult<Timestamp> {
     get::<i64>(row, column).map(Timestamp::from_millis)
 }
 
-fn opt_time(row: &AnyRow, column: &str) -> StoreResult<Option<Timestamp>> {
+fn opt_time(row: &impl Columns, column: &str) -> StoreResult<Option<Timestamp>> {
     get::<Option<i64>>(row, column).map(|v| v.map(Timestamp::from_millis))
 }
 
-fn opt_date(row: &AnyRow, column: &str) -> StoreResult<Option<Date>> {
+fn opt_date(row: &impl Columns, column: &str) -> StoreResult<Option<Date>> {
     get::<Option<i64>>(row, column).map(|v| v.map(Date::from_days))
 }
 
-fn flag(row: &AnyRow, column: &str) -> StoreResult<bool> {
+fn flag(row: &impl Columns, column: &str) -> StoreResult<bool> {
     get::<i64>(row, column).map(|v| v != 0)
 }
 
-fn visibility(row: &AnyRow, column: &str) -> StoreResult<Visibility> {
+fn visibility(row: &impl Columns, column: &str) -> StoreResult<Visibility> {
     let text: String = get(row, column)?;
     Visibility::parse(&text).ok_or_else(|| bad("visibility", &text))
 }
@@ -58,7 +77,7 @@ fn decode_ids(text: &str) -> StoreResult<Vec<i64>> {
         .collect()
 }
 
-pub fn organization_from_row(row: &AnyRow) -> StoreResult<Organization> {
+pub fn organization_from_row(row: &impl Columns) -> StoreResult<Organization> {
     Ok(Organization {
         id: get(row, "organization_id")?,
         name: get(row, "name")?,
@@ -67,7 +86,7 @@ pub fn organization_from_row(row: &AnyRow) -> StoreResult<Organization> {
     })
 }
 
-pub fn user_from_row(row: &AnyRow) -> StoreResult<User> {
+pub fn user_from_row(row: &impl Columns) -> StoreResult<User> {
     let state: String = get(row, "state")?;
     let user_type: String = get(row, "user_type")?;
     Ok(User {
@@ -89,7 +108,7 @@ pub fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     })
 }
 
-pub fn group_from_row(row: &AnyRow) -> StoreResult<Group> {
+pub fn group_from_row(row: &impl Columns) -> StoreResult<Group> {
     let traversal: String = get(row, "traversal_ids")?;
     Ok(Group {
         id: get(row, "namespace_id")?,
@@ -106,7 +125,7 @@ pub fn group_from_row(row: &AnyRow) -> StoreResult<Group> {
     })
 }
 
-pub fn project_from_row(row: &AnyRow) -> StoreResult<Project> {
+pub fn project_from_row(row: &impl Columns) -> StoreResult<Project> {
     let kind: String = get(row, "namespace_kind")?;
     let traversal: String = get(row, "namespace_traversal_ids")?;
     let namespace_id: i64 = get(row, "namespace_id")?;
@@ -130,7 +149,7 @@ pub fn project_from_row(row: &AnyRow) -> StoreResult<Project> {
     })
 }
 
-pub fn member_from_row(row: &AnyRow) -> StoreResult<Member> {
+pub fn member_from_row(row: &impl Columns) -> StoreResult<Member> {
     let kind: String = get(row, "source_kind")?;
     let id: i64 = get(row, "source_id")?;
     let level: i64 = get(row, "access_level")?;
@@ -148,7 +167,7 @@ pub fn member_from_row(row: &AnyRow) -> StoreResult<Member> {
     })
 }
 
-pub fn token_from_row(row: &AnyRow) -> StoreResult<Token> {
+pub fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
     let ips: String = get(row, "last_used_ips")?;
     let scopes: String = get(row, "scopes")?;
     Ok(Token {
@@ -170,7 +189,7 @@ pub fn token_from_row(row: &AnyRow) -> StoreResult<Token> {
     })
 }
 
-pub fn audit_from_row(row: &AnyRow) -> StoreResult<AuditEvent> {
+pub fn audit_from_row(row: &impl Columns) -> StoreResult<AuditEvent> {
     Ok(AuditEvent {
         id: get(row, "audit_event_id")?,
         event: NewAuditEvent {
@@ -183,4 +202,51 @@ pub fn audit_from_row(row: &AnyRow) -> StoreResult<AuditEvent> {
             created_at: time(row, "created_at")?,
         },
     })
+}
+
+/// A value read from one row, by either driver.
+pub trait FromRow: Sized {
+    fn from_row(row: &impl Columns) -> StoreResult<Self>;
+}
+
+impl FromRow for User {
+    fn from_row(row: &impl Columns) -> StoreResult<User> {
+        user_from_row(row)
+    }
+}
+
+impl FromRow for Group {
+    fn from_row(row: &impl Columns) -> StoreResult<Group> {
+        group_from_row(row)
+    }
+}
+
+impl FromRow for Project {
+    fn from_row(row: &impl Columns) -> StoreResult<Project> {
+        project_from_row(row)
+    }
+}
+
+impl FromRow for Member {
+    fn from_row(row: &impl Columns) -> StoreResult<Member> {
+        member_from_row(row)
+    }
+}
+
+impl FromRow for Token {
+    fn from_row(row: &impl Columns) -> StoreResult<Token> {
+        token_from_row(row)
+    }
+}
+
+/// One stored setting: `name`, `value`.
+pub struct SettingRow {
+    pub name: String,
+    pub value: String,
+}
+
+impl FromRow for SettingRow {
+    fn from_row(row: &impl Columns) -> StoreResult<SettingRow> {
+        Ok(SettingRow { name: get(row, "name")?, value: get(row, "value")? })
+    }
 }

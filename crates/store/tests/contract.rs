@@ -115,6 +115,33 @@ async fn rotation_has_exactly_one_winner() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_that_read_before_writing_succeed_while_other_writes_commit() {
+    with_store(|store| async move {
+        let store = std::sync::Arc::new(store);
+        let owner = store.insert_user(&new_user("owner")).await.unwrap();
+        let token = store.insert_token(&new_token(owner.id, "busy", None)).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let inserting = store.clone();
+            // Each insert checks the path is free, then writes: a deferred SQLite transaction would fail when
+            // another connection commits between the two.
+            tasks.push(tokio::spawn(
+                async move { inserting.insert_user(&new_user(&format!("user{i}"))).await.map(|_| ()) },
+            ));
+            let touching = store.clone();
+            tasks.push(tokio::spawn(
+                async move { touching.touch_token(token.id, now(), &[format!("10.0.0.{i}")]).await },
+            ));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        std::sync::Arc::into_inner(store).unwrap()
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn revoking_a_family_reaches_every_active_descendant() {
     with_store(|store| async move {
@@ -283,4 +310,70 @@ fn both_backends_have_the_same_migrations() {
         names
     };
     assert_eq!(names("sqlite"), names("postgres"));
+}
+
+/// The changes announced on the feed until `sentinel` arrives (at most two seconds), sentinel excluded.
+async fn announced_until(feed: &mut store::ChangeFeed, sentinel: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(2), feed.next()).await;
+        match next.expect("no announcement within two seconds").expect("the feed was lost") {
+            change if change == sentinel => return seen,
+            change => seen.push(change),
+        }
+    }
+}
+
+#[tokio::test]
+async fn on_postgres_every_committed_write_announces_what_it_changed_and_usage_alone_stays_quiet() {
+    let db = TestDatabase::create().await.unwrap();
+    if !db.url.starts_with("postgres") {
+        // One process per SQLite database: nothing to announce.
+        db.drop_database().await.unwrap();
+        return;
+    }
+    let store = SqlStore::connect(&db.url, 2).await.unwrap();
+    let mut feed = store::ChangeFeed::connect(&db.url).await.unwrap();
+
+    let alice = store.insert_user(&new_user("alice")).await.unwrap();
+    store.save_settings(&Settings::default()).await.unwrap();
+    let seen = announced_until(&mut feed, "s").await;
+    assert!(seen.contains(&format!("u:{}", alice.id)), "{seen:?}");
+    assert!(seen.contains(&"d".to_owned()), "a user's namespace is part of the directory: {seen:?}");
+
+    let token = store.insert_token(&new_token(alice.id, "digest", None)).await.unwrap();
+    store.touch_token(token.id, now(), &["10.0.0.1".to_owned()]).await.unwrap();
+    store.save_settings(&Settings::default()).await.unwrap();
+    assert_eq!(announced_until(&mut feed, "s").await, vec![format!("t:{}", token.id)], "a use is no change");
+
+    store.revoke_token(token.id, now()).await.unwrap();
+    let group = NewGroup {
+        name: "G".into(),
+        path: "g".into(),
+        description: String::new(),
+        visibility: Visibility::Private,
+        parent: None,
+        organization_id: 1,
+        now: now(),
+    };
+    store.insert_group(&group).await.unwrap();
+    store.save_settings(&Settings::default()).await.unwrap();
+    let seen = announced_until(&mut feed, "s").await;
+    assert_eq!(seen.first(), Some(&format!("t:{}", token.id)), "{seen:?}");
+    assert!(seen.contains(&"d".to_owned()), "{seen:?}");
+
+    // Whoever writes is heard: an operator's SQL, outside Tessera.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+    sqlx::query("update app_user set state = 'blocked' where user_id = $1")
+        .bind(alice.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    <sqlx::PgConnection as sqlx::Connection>::close(conn).await.unwrap();
+    store.save_settings(&Settings::default()).await.unwrap();
+    assert_eq!(announced_until(&mut feed, "s").await, vec![format!("u:{}", alice.id)]);
+
+    drop(feed);
+    store.close().await;
+    db.drop_database().await.unwrap();
 }

@@ -144,3 +144,35 @@ fn the_default_organization_always_exists_and_owns_new_groups_projects_and_token
     let missing = app.post(&app.admin_token, "/groups", json!({"name": "H", "path": "h", "organization_id": 9}));
     assert_eq!(missing.status, 404);
 }
+
+#[test]
+fn all_members_lists_each_user_once_at_their_highest_level_and_pages_count_users() {
+    let app = TestApp::spawn();
+    let top = app.post(&app.admin_token, "/groups", json!({"name": "Top", "path": "top"}));
+    let top_id = top.body["id"].as_i64().unwrap();
+    let sub = app.post(&app.admin_token, "/groups", json!({"name": "Sub", "path": "sub", "parent_id": top_id}));
+    let sub_id = sub.body["id"].as_i64().unwrap();
+    let mut users = Vec::new();
+    for name in ["ann", "ben", "cat"] {
+        let id = app.create_user(name);
+        // Every user is a member of both groups: Reporter above, Maintainer below.
+        app.post(&app.admin_token, &format!("/groups/{top_id}/members"), json!({"user_id": id, "access_level": 20}));
+        app.post(&app.admin_token, &format!("/groups/{sub_id}/members"), json!({"user_id": id, "access_level": 40}));
+        users.push(id);
+    }
+    let mut listed = Vec::new();
+    for page in 1..=3 {
+        let reply = app.get(&app.admin_token, &format!("/groups/{sub_id}/members/all?per_page=2&page={page}"));
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        // The administrator who created the groups is their Owner: four users in all.
+        assert_eq!(reply.header("x-total"), Some("4"), "page {page}");
+        listed.extend(
+            reply.body.as_array().unwrap().iter().map(|m| (m["id"].as_i64().unwrap(), m["access_level"].clone())),
+        );
+    }
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    for id in users {
+        assert_eq!(listed.iter().filter(|(u, _)| *u == id).count(), 1, "{listed:?}");
+        assert!(listed.contains(&(id, json!(40))), "{listed:?}");
+    }
+}

@@ -83,4 +83,12 @@ fn last_use_and_client_address_are_recorded() {
     let record = app.get(&app.admin_token, &format!("/personal_access_tokens/{id}"));
     assert!(record.body["last_used_at"].is_string());
     assert_eq!(record.body["last_used_ips"], json!(["127.0.0.1"]));
+    let listed =
+        app.get(&app.admin_token, &format!("/personal_access_tokens?user_id={user}&last_used_after=2000-01-01"));
+    assert_eq!(
+        listed.body.as_array().map(Vec::len),
+        Some(1),
+        "a listing read from storage includes the use: {}",
+        listed.text
+    );
 }

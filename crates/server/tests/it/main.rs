@@ -12,5 +12,6 @@ mod directory;
 mod forward_auth;
 mod lifecycle;
 mod live_changes;
+mod organizations;
 mod startup;
 mod tokens;

@@ -43,3 +43,22 @@ fn the_printed_token_has_gitlabs_routable_format() {
     assert_eq!(payload.organization, Some(1));
     assert_eq!(payload.cell, Some(1));
 }
+
+#[test]
+fn a_tokens_last_use_is_stored_even_when_the_server_stops_right_after_it() {
+    let app = TestApp::spawn();
+    let user = app.create_user("alice");
+    let (id, token) = app.token_for(user, &["api"]);
+    assert_eq!(app.get(&token, "/user").status, 200);
+    let (runtime, database, data_dir) = app.stop_keeping_data();
+    let stored = runtime.block_on(async {
+        let store = store::SqlStore::connect(&database.url, 1).await.unwrap();
+        let token = authority::Store::token(&store, id).await.unwrap().unwrap();
+        store.close().await;
+        token
+    });
+    assert!(stored.last_used_at.is_some(), "the use was written to the database");
+    assert_eq!(stored.last_used_ips, vec!["127.0.0.1".to_owned()]);
+    runtime.block_on(database.drop_database()).unwrap();
+    let _ = std::fs::remove_dir_all(data_dir);
+}

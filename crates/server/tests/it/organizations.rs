@@ -1,0 +1,133 @@
+//! Organizations: created by administrators, holding top-level groups; every personal token is bound to one and
+//! reaches nothing of any other, on every way in.
+
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[test]
+fn only_administrators_create_organizations_and_paths_are_checked_and_unique() {
+    let app = TestApp::spawn();
+    let alice = app.create_user("alice");
+    let (_, alice_token) = app.token_for(alice, &["api"]);
+    let refused = app.post(&alice_token, "/organizations", json!({"name": "Acme", "path": "acme"}));
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let created = app.post(&app.admin_token, "/organizations", json!({"name": "Acme", "path": "acme"}));
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.body["path"], "acme");
+    let id = created.body["id"].as_i64().unwrap();
+    assert_eq!(app.get(&alice_token, &format!("/organizations/{id}")).body["name"], "Acme");
+    let taken = app.post(&app.admin_token, "/organizations", json!({"name": "Other", "path": "acme"}));
+    assert_eq!(taken.status, 409, "{}", taken.text);
+    let bad = app.post(&app.admin_token, "/organizations", json!({"name": "Bad", "path": "-/x"}));
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(bad.body["message"]["path"].is_array(), "{}", bad.text);
+    let missing = app.post(&app.admin_token, "/organizations", json!({"path": "nameless"}));
+    assert_eq!(missing.status, 400, "{}", missing.text);
+    let audit = app.get(&app.admin_token, "/audit_events?entity_type=Organization");
+    assert!(audit.text.contains("organization_created"), "{}", audit.text);
+}
+
+#[test]
+fn a_token_reaches_only_its_own_organizations_groups_and_projects_on_every_way_in() {
+    let app = TestApp::spawn();
+    let org = app.post(&app.admin_token, "/organizations", json!({"name": "Acme", "path": "acme"}));
+    let org_id = org.body["id"].as_i64().unwrap();
+    // The administrator's first token belongs to the default organization: it cannot build inside Acme.
+    let outside = app.post(&app.admin_token, "/groups", json!({"name": "A", "path": "a", "organization_id": org_id}));
+    assert_eq!(outside.status, 403, "{}", outside.text);
+    let admin_acme = app.post(
+        &app.admin_token,
+        "/users/1/personal_access_tokens",
+        json!({"name": "acme admin", "scopes": ["api"], "organization_id": org_id}),
+    );
+    assert_eq!(admin_acme.status, 201, "{}", admin_acme.text);
+    let admin_acme = admin_acme.body["token"].as_str().unwrap().to_owned();
+    let group = app.post(&admin_acme, "/groups", json!({"name": "A", "path": "a"}));
+    assert_eq!(group.status, 201, "{}", group.text);
+    assert_eq!(group.body["organization_id"], org_id, "a top-level group lands in the token's organization");
+    let gid = group.body["id"].as_i64().unwrap();
+    let foreign = app.post(&app.admin_token, "/projects", json!({"name": "X", "path": "x", "namespace_id": gid}));
+    assert_eq!(foreign.status, 404, "another organization's namespace looks absent: {}", foreign.text);
+    let subgroup = app.post(&app.admin_token, "/groups", json!({"name": "S", "path": "s", "parent_id": gid}));
+    assert_eq!(subgroup.status, 404, "{}", subgroup.text);
+    let project = app.post(&admin_acme, "/projects", json!({"name": "P", "path": "p", "namespace_id": gid}));
+    assert_eq!(project.body["organization_id"], org_id, "a project belongs to its group's organization");
+    let pid = project.body["id"].as_i64().unwrap();
+    let default_group = app.post(&app.admin_token, "/groups", json!({"name": "D", "path": "d"}));
+    let default_project = app.post(
+        &app.admin_token,
+        "/projects",
+        json!({"name": "Q", "path": "q", "namespace_id": default_group.body["id"]}),
+    );
+    let qid = default_project.body["id"].as_i64().unwrap();
+
+    let dev = app.create_user("dev");
+    for (admin, group) in [(&admin_acme, gid), (&app.admin_token, default_group.body["id"].as_i64().unwrap())] {
+        let added = app.post(admin, &format!("/groups/{group}/members"), json!({"user_id": dev, "access_level": 30}));
+        assert_eq!(added.status, 201, "{}", added.text);
+    }
+    let across =
+        app.post(&app.admin_token, &format!("/groups/{gid}/members"), json!({"user_id": dev, "access_level": 40}));
+    assert_eq!(across.status, 404, "{}", across.text);
+    let (_, default_token) = app.token_for(dev, &["api"]);
+    let acme = app.post(
+        &app.admin_token,
+        &format!("/users/{dev}/personal_access_tokens"),
+        json!({"name": "acme", "scopes": ["api"], "organization_id": org_id}),
+    );
+    assert_eq!(acme.status, 201, "{}", acme.text);
+    let acme_token = acme.body["token"].as_str().unwrap().to_owned();
+    let (_, payload) = tokens::parse(&acme_token, &tokens::Prefix::new("glpat-", None, "glpat-")).unwrap();
+    assert_eq!(payload.organization, u64::try_from(org_id).ok(), "the routable payload names the organization");
+
+    // REST: another organization's project looks absent.
+    assert_eq!(app.get(&acme_token, &format!("/projects/{pid}")).status, 200);
+    assert_eq!(app.get(&acme_token, &format!("/projects/{qid}")).status, 404);
+    assert_eq!(app.get(&default_token, &format!("/projects/{qid}")).status, 200);
+    assert_eq!(app.get(&default_token, &format!("/projects/{pid}")).status, 404);
+    assert_eq!(app.get(&default_token, "/projects/a%2Fp").status, 404, "by path too");
+
+    // Forward-auth.
+    let auth = |token: &str, project: i64| {
+        let path = format!("/-/auth/api/v4/projects/{project}/issues");
+        app.raw("POST", &path, &[("PRIVATE-TOKEN", token)], None)
+    };
+    assert_eq!(auth(&acme_token, pid).status, 200);
+    assert_ne!(auth(&acme_token, qid).status, 200);
+    assert_ne!(auth(&default_token, pid).status, 200);
+
+    // The decision API names the layer.
+    let asked = app.post(
+        &app.admin_token,
+        "/internal/authorize",
+        json!({"requests": [
+            {"credential": acme_token, "method": "POST", "path": format!("/api/v4/projects/{qid}/issues")},
+            {"credential": acme_token, "method": "POST", "path": format!("/api/v4/projects/{pid}/issues")},
+        ]}),
+    );
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    assert_eq!(asked.body["results"][0]["allowed"], false);
+    assert_eq!(asked.body["results"][0]["layer"], "organization");
+    assert_eq!(asked.body["results"][1]["allowed"], true);
+
+    // Rotation keeps the organization.
+    let rotated = app.post(&acme_token, "/personal_access_tokens/self/rotate", json!({}));
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let new = rotated.body["token"].as_str().unwrap();
+    assert_eq!(app.get(new, &format!("/projects/{pid}")).status, 200);
+    assert_eq!(app.get(new, &format!("/projects/{qid}")).status, 404);
+}
+
+#[test]
+fn a_token_for_an_unknown_organization_is_refused() {
+    let app = TestApp::spawn();
+    let dev = app.create_user("dev");
+    let reply = app.post(
+        &app.admin_token,
+        &format!("/users/{dev}/personal_access_tokens"),
+        json!({"name": "t", "scopes": ["api"], "organization_id": 99}),
+    );
+    assert_eq!(reply.status, 404, "{}", reply.text);
+    assert_eq!(reply.body["message"], "404 Organization Not Found");
+}
