@@ -301,6 +301,9 @@ pub struct CachedStore {
     pending_use: Mutex<HashMap<i64, (Timestamp, Vec<String>)>>,
     /// Wakes the writer of [`CachedStore::flush_use`], once one is attached.
     use_writer: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Held from taking a batch until it is written, so that a flush returns only once every use recorded
+    /// before it is in the store, including a batch another flush took and is still writing.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl CachedStore {
@@ -310,6 +313,7 @@ impl CachedStore {
             cache,
             pending_use: Mutex::default(),
             use_writer: OnceLock::new(),
+            flushing: tokio::sync::Mutex::const_new(()),
         }
     }
 
@@ -338,6 +342,7 @@ impl CachedStore {
     /// Writes every pending use. Reads of token rows call it first, so that what a client is shown includes
     /// the use it just made.
     pub async fn flush_use(&self) -> StoreResult<()> {
+        let _writing = self.flushing.lock().await;
         let batch = match self.pending_use.lock() {
             Ok(mut pending) if !pending.is_empty() => std::mem::take(&mut *pending),
             _ => return Ok(()),

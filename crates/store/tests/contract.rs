@@ -142,6 +142,44 @@ async fn transactions_that_read_before_writing_succeed_while_other_writes_commit
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_read_shows_a_use_that_the_background_writer_is_still_writing() {
+    with_store(|store| async move {
+        let store = std::sync::Arc::new(store);
+        let owner = store.insert_user(&new_user("owner")).await.unwrap();
+        let token = store.insert_token(&new_token(owner.id, "used", None)).await.unwrap();
+        let cache = std::sync::Arc::new(authority::FactCache::new(100));
+        let cached = std::sync::Arc::new(authority::CachedStore::new(store.clone(), cache));
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        cached.write_use_in_background({
+            let wake = wake.clone();
+            move || wake.notify_one()
+        });
+        let writer = tokio::spawn({
+            let (cached, wake) = (cached.clone(), wake.clone());
+            async move {
+                loop {
+                    wake.notified().await;
+                    cached.flush_use().await.unwrap();
+                }
+            }
+        });
+        // The writer takes each use as soon as it is recorded; the read must wait for that write, not find an
+        // empty queue and read the row before the write commits.
+        for second in 0..100 {
+            let at = now().add_millis(second * 1000);
+            cached.record_use(token.id, at, &[format!("10.0.0.{second}")]).await.unwrap();
+            let read = cached.token(token.id).await.unwrap().unwrap();
+            assert_eq!(read.last_used_at, Some(at), "use {second}");
+        }
+        writer.abort();
+        writer.await.ok();
+        drop(cached);
+        std::sync::Arc::into_inner(store).unwrap()
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn revoking_a_family_reaches_every_active_descendant() {
     with_store(|store| async move {
