@@ -44,6 +44,8 @@ pub struct Outcome<'a> {
     pub detail: Option<String>,
     /// Alternatives of permissions that would allow the request.
     pub required: &'a [Vec<String>],
+    /// Alternatives of assignable permissions that would let a fine-grained token make the request.
+    pub bundles: &'a [Vec<String>],
     /// The authenticated principal, when a credential was presented and accepted.
     pub principal: Option<Authenticated>,
     /// The user named by `Sudo`, whom the request acts as.
@@ -72,6 +74,7 @@ impl Outcome<'_> {
             reason,
             detail: None,
             required: &[],
+            bundles: &[],
             principal: None,
             sudo: None,
             admin: false,
@@ -121,6 +124,7 @@ impl Authority {
         let refuse = |layer: Layer, reason: Reason| {
             let mut outcome = Outcome::refused(layer, reason);
             outcome.required = &route.required_names;
+            outcome.bundles = &route.bundles;
             outcome.git = route.surface.is_git();
             outcome.boundary = Some(route.boundary);
             outcome.allowing_scopes = policy::scopes_allowing(route.surface, safe);
@@ -145,6 +149,7 @@ impl Authority {
             scopes: p.token.scopes,
             active: true,
             organization_id: p.token.organization_id,
+            grants: &p.token.grants,
         });
         let sudo = match (request.sudo, &principal, &credential) {
             (None, _, _) => None,
@@ -185,6 +190,7 @@ impl Authority {
         outcome.allowed = decision.allowed;
         outcome.needs_credential = !decision.allowed && principal.is_none();
         outcome.admin = policy::acting_admin(&facts);
+        drop(facts);
         outcome.principal = principal;
         outcome.sudo = sudo;
         outcome.resource = resource;
@@ -270,15 +276,21 @@ fn user_facts(user: &User) -> UserFacts {
 }
 
 /// The facts of the route's resource. A group or project route that resolved nothing names a missing one.
-fn facts_of(boundary: Boundary, resource: &Resolved) -> ResourceFacts {
+fn facts_of(boundary: Boundary, resource: &Resolved) -> ResourceFacts<'_> {
     match resource {
-        Resolved::Group(group, level) => {
-            ResourceFacts::Group { organization_id: group.organization_id, visibility: group.visibility, level: *level }
-        }
+        Resolved::Group(group, level) => ResourceFacts::Group {
+            organization_id: group.organization_id,
+            visibility: group.visibility,
+            level: *level,
+            groups: &group.traversal_ids,
+        },
         Resolved::Project(project, level) => ResourceFacts::Project {
             organization_id: project.organization_id,
             visibility: project.visibility,
             level: *level,
+            id: project.id,
+            groups: &project.group_traversal_ids,
+            owner_user_id: project.owner_user_id,
         },
         Resolved::None => match boundary {
             Boundary::Instance => ResourceFacts::Instance,

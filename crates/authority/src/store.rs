@@ -148,6 +148,8 @@ pub struct NewToken {
     pub expires_at: Option<Date>,
     pub previous_token_id: Option<i64>,
     pub organization_id: i64,
+    /// A fine-grained token's grants (its scopes are then `granular` alone).
+    pub grants: Vec<domain::Grant>,
     pub now: Timestamp,
 }
 

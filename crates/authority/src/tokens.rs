@@ -1,6 +1,6 @@
 //! Personal and impersonation access tokens: issue, list, show, revoke and rotate.
 
-use domain::{Date, Scope, Scopes, Settings, Token, TokenName, User, UserType};
+use domain::{Date, Grant, Scope, Scopes, Settings, Token, TokenName, User, UserType};
 use tokens::RoutingPayload;
 
 use crate::store::Store;
@@ -30,6 +30,7 @@ struct Unissued<'a> {
     scopes: Scopes,
     impersonation: bool,
     expires_at: Option<Date>,
+    grants: Vec<Grant>,
 }
 
 /// A token just issued: its record and its plaintext, shown once.
@@ -98,7 +99,14 @@ impl Authority {
         };
         let now = self.now();
         let expires_at = expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
-        let new = Unissued { name: name.as_str(), description: &description, scopes, impersonation, expires_at };
+        let new = Unissued {
+            name: name.as_str(),
+            description: &description,
+            scopes,
+            impersonation,
+            expires_at,
+            grants: Vec::new(),
+        };
         let issued = self.issue(owner, organization_id, new).await?;
         self.audit(
             ctx,
@@ -144,6 +152,7 @@ impl Authority {
             expires_at: new.expires_at,
             previous_token_id: None,
             organization_id,
+            grants: new.grants,
             now: self.now(),
         };
         let token = self.store.insert_token(&new).await?;
@@ -176,6 +185,7 @@ impl Authority {
             expires_at: Some(now.date().add_days(Settings::DEFAULT_MAX_LIFETIME_DAYS)),
             previous_token_id: None,
             organization_id: domain::DEFAULT_ORGANIZATION_ID,
+            grants: Vec::new(),
             now,
         };
         Some((plaintext, new))
@@ -231,6 +241,7 @@ impl Authority {
             expires_at,
             previous_token_id: Some(token.id),
             organization_id: token.organization_id,
+            grants: token.grants.clone(),
             now,
         };
         let Some(rotated) = self.store.rotate_token(token.id, &new).await? else {

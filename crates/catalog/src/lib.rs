@@ -4,11 +4,13 @@
 //! **Architecture Invariant:** `catalog` does no I/O and knows nothing of HTTP frameworks or storage; the data
 //! files are part of the binary and a test validates them.
 
+mod bundles;
 mod canonical;
 mod parse;
 mod perms;
 mod routes;
 
+pub use bundles::{BoundarySet, Bundle};
 pub use canonical::{CanonicalPath, PathError, canonical_method, canonical_path};
 pub use parse::CatalogError;
 pub use perms::{PermSet, Permission};
@@ -32,20 +34,45 @@ pub struct Catalog {
     service_account: PermSet,
     routes: Vec<Route>,
     index: routes::RouteIndex,
+    /// Assignable permissions, in the file's order.
+    bundles: Vec<Bundle>,
+    /// Indices into `bundles`, sorted by name.
+    bundle_index: Vec<usize>,
+    /// Every raw permission some route of each boundary requires, in `BoundarySet::ALL`'s order.
+    route_permissions: [PermSet; 4],
 }
 
 /// The catalog files compiled into the binary.
 pub const ROLES: &str = include_str!("../data/roles.txt");
 pub const ROUTES: &str = include_str!("../data/routes.txt");
+pub const BUNDLES: &str = include_str!("../data/bundles.txt");
 
 impl Catalog {
     /// The catalog shipped with Tessera.
     pub fn builtin() -> Result<Catalog, CatalogError> {
-        Catalog::parse(ROLES, ROUTES)
+        Catalog::parse(ROLES, ROUTES, BUNDLES)
     }
 
-    pub fn parse(roles: &str, routes: &str) -> Result<Catalog, CatalogError> {
-        parse::catalog(roles, routes)
+    pub fn parse(roles: &str, routes: &str, bundles: &str) -> Result<Catalog, CatalogError> {
+        parse::catalog(roles, routes, bundles)
+    }
+
+    /// Every raw permission some route of `boundary` requires.
+    pub fn route_permissions(&self, boundary: Boundary) -> PermSet {
+        let i = BoundarySet::ALL.iter().position(|b| *b == boundary).unwrap_or(0);
+        self.route_permissions.get(i).copied().unwrap_or_default()
+    }
+
+    /// Every assignable permission, in the catalog's order.
+    pub fn bundles(&self) -> &[Bundle] {
+        &self.bundles
+    }
+
+    /// The assignable permission of this name.
+    pub fn bundle(&self, name: &str) -> Option<&Bundle> {
+        let name_at = |i: &usize| self.bundles.get(*i).map_or("", |b| b.name.as_str());
+        let at = self.bundle_index.binary_search_by(|i| name_at(i).cmp(name)).ok()?;
+        self.bundle_index.get(at).and_then(|i| self.bundles.get(*i))
     }
 
     /// Every raw permission, by name.
@@ -140,17 +167,32 @@ impl Catalog {
         row(&mut out, "a user, on their own user", self.own_user);
         row(&mut out, "a member, on a membership route naming themselves", self.target_self);
         row(&mut out, "a service account, with the authorize scope", self.service_account);
-        out.push_str("\n## Routes\n\n| method | path | boundary | surface | job token | required (any line of) |\n| --- | --- | --- | --- | --- | --- |\n");
+        out.push_str("\n## Assignable permissions (fine-grained tokens)\n\n| category | name | boundaries | raw permissions | description |\n| --- | --- | --- | --- | --- |\n");
+        for bundle in &self.bundles {
+            let boundaries: Vec<&str> = bundle.boundaries.iter().map(Boundary::grant_name).collect();
+            let raw: Vec<&str> = bundle.permissions.iter().map(|p| self.name(p)).collect();
+            out.push_str(&format!(
+                "| {} | `{}` | {} | {} | {} |\n",
+                bundle.category,
+                bundle.name,
+                boundaries.join(", "),
+                raw.join(", "),
+                bundle.description
+            ));
+        }
+        out.push_str("\n## Routes\n\n| method | path | boundary | surface | job token | required (any line of) | fine-grained (any line of) |\n| --- | --- | --- | --- | --- | --- | --- |\n");
         for route in &self.routes {
             let required: Vec<String> = route.required_names.iter().map(|g| g.join(" AND ")).collect();
+            let bundles: Vec<String> = route.bundles.iter().map(|g| g.join(" AND ")).collect();
             out.push_str(&format!(
-                "| {} | `{}` | {} | {} | {} | {} |\n",
+                "| {} | `{}` | {} | {} | {} | {} | {} |\n",
                 route.method,
                 route.template,
                 route.boundary.as_str(),
                 route.surface.as_str(),
                 if route.job_token { "yes" } else { "no" },
                 required.join(" OR "),
+                if bundles.is_empty() { "—".to_owned() } else { bundles.join(" OR ") },
             ));
         }
         out
@@ -190,6 +232,44 @@ mod tests {
         }
         let have = std::fs::read_to_string(path).unwrap_or_default();
         assert!(have == want, "docs/catalog.md is out of date: run UPDATE_EXPECT=1 cargo test -p catalog");
+    }
+
+    #[test]
+    fn bundles_are_found_by_name_and_grant_their_raw_permissions() {
+        let catalog = catalog();
+        let run = catalog.bundle("run_job").unwrap();
+        assert_eq!(run.category, "CI/CD");
+        let names: Vec<&str> = run.permissions.iter().map(|p| catalog.name(p)).collect();
+        assert_eq!(names.len(), 2);
+        assert!(names.contains(&"play_job") && names.contains(&"retry_job"));
+        assert!(run.boundaries.contains(Boundary::Project) && !run.boundaries.contains(Boundary::Group));
+        for bundle in catalog.bundles() {
+            assert_eq!(catalog.bundle(&bundle.name).map(|b| &b.name), Some(&bundle.name));
+        }
+        assert!(catalog.bundle("run_jobs").is_none());
+        assert!(catalog.bundle("").is_none());
+    }
+
+    #[test]
+    fn a_fine_grained_token_can_be_granted_every_route_but_the_decision_api_and_the_job_tokens_own() {
+        let catalog = catalog();
+        let unreachable: Vec<String> = catalog
+            .routes()
+            .iter()
+            .filter(|r| r.bundles.is_empty())
+            .map(|r| format!("{} {}", r.method, r.template))
+            .collect();
+        assert_eq!(
+            unreachable,
+            ["POST /api/v4/internal/authorize", "GET /api/v4/job", "GET /api/v4/job/allowed_agents"],
+            "routes no grant reaches"
+        );
+        let play = find_route(&catalog, "POST", "/api/v4/projects/:id/jobs/:job_id/play");
+        assert_eq!(play.bundles, vec![vec!["run_job".to_owned()]]);
+    }
+
+    fn find_route<'c>(catalog: &'c Catalog, method: &str, template: &str) -> &'c Route {
+        catalog.routes().iter().find(|r| r.method == method && r.template == template).unwrap()
     }
 
     #[test]
@@ -254,8 +334,20 @@ mod tests {
             "GET /api/v4/x instance api no read_x\nGET /api/v4/x instance api no read_y",
             "GET /api/v4/x project api no read_x",
         ] {
-            assert!(Catalog::parse(roles, routes).is_err(), "{routes}");
+            assert!(Catalog::parse(roles, routes, BUNDLES).is_err(), "{routes}");
         }
-        assert!(Catalog::parse("guest:\n", "").is_err());
+        assert!(Catalog::parse("guest:\n", "", BUNDLES).is_err());
+        for bundles in [
+            "",
+            "read_x project read_project -- no category",
+            "[C]\nread_x project read_project",
+            "[C]\nread_x somewhere read_project -- x",
+            "[C]\nread_x project read_nothing -- x",
+            "[C]\nread_x project -- x",
+            "[C]\nread_x project read_project -- x\nread_x group read_group -- y",
+            "[C]\nREAD project read_project -- x",
+        ] {
+            assert!(Catalog::parse(roles, ROUTES, bundles).is_err(), "{bundles}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::routes::Segment;
-use crate::{Boundary, Catalog, PermSet, Permission, Route, Surface};
+use crate::{Boundary, BoundarySet, Bundle, Catalog, PermSet, Permission, Route, Surface};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogError {
@@ -33,7 +33,7 @@ fn valid_name(name: &str) -> bool {
         && name.contains('_')
 }
 
-pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError> {
+pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalog, CatalogError> {
     let mut names: Vec<String> = Vec::new();
     let mut intern = |name: &str, file: &'static str, line: usize| -> Result<Permission, CatalogError> {
         if !valid_name(name) {
@@ -184,11 +184,24 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
             job_token,
             required: alternatives,
             required_names: alternative_names,
+            bundles: Vec::new(),
         };
         if parsed.iter().any(|r: &Route| r.method == route.method && r.template == route.template) {
             return Err(err("routes.txt", n, format!("duplicate route {method} {template}")));
         }
         parsed.push(route);
+    }
+    let bundles = parse_bundles(bundles, &names)?;
+    for route in &mut parsed {
+        route.bundles = covering_bundles(route, &bundles);
+    }
+    let mut bundle_index: Vec<usize> = (0..bundles.len()).collect();
+    bundle_index.sort_by(|a, b| bundles[*a].name.cmp(&bundles[*b].name));
+    let mut route_permissions = [PermSet::default(); 4];
+    for (slot, boundary) in route_permissions.iter_mut().zip(BoundarySet::ALL) {
+        for route in parsed.iter().filter(|r| r.boundary == boundary) {
+            *slot = route.required.iter().fold(*slot, |all, needed| all.union(*needed));
+        }
     }
     let index = crate::routes::RouteIndex::new(&parsed);
     Ok(Catalog {
@@ -204,7 +217,88 @@ pub(crate) fn catalog(roles: &str, routes: &str) -> Result<Catalog, CatalogError
         service_account,
         routes: parsed,
         index,
+        bundles,
+        bundle_index,
+        route_permissions,
     })
+}
+
+fn parse_bundles(text: &str, names: &[String]) -> Result<Vec<Bundle>, CatalogError> {
+    let mut bundles: Vec<Bundle> = Vec::new();
+    let mut category: Option<String> = None;
+    for (n, line) in lines(text) {
+        if let Some(heading) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            category = Some(heading.trim().to_owned());
+            continue;
+        }
+        let category = category.clone().ok_or_else(|| err("bundles.txt", n, "a bundle needs a [Category] above it"))?;
+        let (fields, description) = line
+            .split_once(" -- ")
+            .ok_or_else(|| err("bundles.txt", n, "expected NAME BOUNDARIES PERMISSIONS -- text"))?;
+        let fields: Vec<&str> = fields.split_whitespace().collect();
+        let [name, boundaries, raw @ ..] = fields.as_slice() else {
+            return Err(err("bundles.txt", n, "expected NAME BOUNDARIES PERMISSIONS -- text"));
+        };
+        if !valid_name(name) {
+            return Err(err("bundles.txt", n, format!("{name:?} is not a permission name (<verb>_<resource>)")));
+        }
+        if bundles.iter().any(|b| b.name == *name) {
+            return Err(err("bundles.txt", n, format!("bundle {name} given twice")));
+        }
+        let mut set = BoundarySet::default();
+        for boundary in boundaries.split(',') {
+            set.insert(match boundary {
+                "project" => Boundary::Project,
+                "group" => Boundary::Group,
+                "user" => Boundary::OwnUser,
+                "instance" => Boundary::Instance,
+                other => return Err(err("bundles.txt", n, format!("unknown boundary {other}"))),
+            });
+        }
+        let mut permissions = PermSet::default();
+        for raw in raw {
+            let i = names
+                .iter()
+                .position(|known| known == raw)
+                .ok_or_else(|| err("bundles.txt", n, format!("unknown raw permission {raw}")))?;
+            permissions.insert(Permission(u8::try_from(i).map_err(|_| err("bundles.txt", n, "too many permissions"))?));
+        }
+        if permissions.is_empty() || description.trim().is_empty() {
+            return Err(err("bundles.txt", n, "a bundle needs permissions and a description"));
+        }
+        bundles.push(Bundle {
+            name: (*name).to_owned(),
+            category,
+            description: description.trim().to_owned(),
+            boundaries: set,
+            permissions,
+        });
+    }
+    if bundles.is_empty() {
+        return Err(err("bundles.txt", 0, "no bundles"));
+    }
+    Ok(bundles)
+}
+
+/// For each alternative of a route, the bundles that together grant it on the route's boundary (the first in
+/// the file for each permission); an alternative no bundle can grant is left out.
+fn covering_bundles(route: &Route, bundles: &[Bundle]) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    'alternatives: for needed in &route.required {
+        let mut names: Vec<String> = Vec::new();
+        for permission in needed.iter() {
+            let found =
+                bundles.iter().find(|b| b.boundaries.contains(route.boundary) && b.permissions.contains(permission));
+            let Some(bundle) = found else { continue 'alternatives };
+            if !names.contains(&bundle.name) {
+                names.push(bundle.name.clone());
+            }
+        }
+        if !out.contains(&names) {
+            out.push(names);
+        }
+    }
+    out
 }
 
 fn is_named(segment: &Segment, want: &str) -> bool {

@@ -91,6 +91,9 @@ pub struct Route {
     pub required: Vec<PermSet>,
     /// The same, by name, for explanations.
     pub required_names: Vec<Vec<String>>,
+    /// Alternatives of assignable permissions (bundles) that would let a fine-grained token use the route; empty
+    /// when no grant can.
+    pub bundles: Vec<Vec<String>>,
 }
 
 /// A named parameter taken from the path: borrowed from it, unless a wildcard joined several segments.

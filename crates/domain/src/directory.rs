@@ -182,6 +182,8 @@ pub struct Token {
     pub last_used_ips: Vec<String>,
     pub previous_token_id: Option<i64>,
     pub organization_id: i64,
+    /// What a fine-grained token (scopes `granular`) may do, and where; empty for any other token.
+    pub grants: Vec<crate::Grant>,
 }
 
 /// Why a token cannot be used now.

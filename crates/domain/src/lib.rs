@@ -6,6 +6,7 @@
 
 mod access;
 mod directory;
+mod grant;
 mod names;
 mod scope;
 mod time;
@@ -15,6 +16,7 @@ pub use directory::{
     AuditEvent, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings, Token, TokenState, User,
     UserState, UserType, Visibility,
 };
+pub use grant::{Grant, GrantAccess, GrantTarget};
 pub use names::{Email, NameError, Path, TokenName, Username, validate_display_name};
 pub use scope::{Scope, ScopeError, Scopes};
 pub use time::{Date, Timestamp};

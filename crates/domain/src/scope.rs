@@ -24,10 +24,13 @@ pub enum Scope {
     ReadServicePing,
     /// Tessera's own: may ask the decision API about other credentials (service accounts and administrators).
     Authorize,
+    /// The marker of a fine-grained token: its authority comes from its granular scopes, never from this name.
+    /// Stored and shown, never accepted from a client.
+    Granular,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 18] = [
+    pub const ALL: [Scope; 19] = [
         Scope::Api,
         Scope::ReadApi,
         Scope::ReadUser,
@@ -46,6 +49,7 @@ impl Scope {
         Scope::AdminMode,
         Scope::ReadServicePing,
         Scope::Authorize,
+        Scope::Granular,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +72,7 @@ impl Scope {
             Scope::AdminMode => "admin_mode",
             Scope::ReadServicePing => "read_service_ping",
             Scope::Authorize => "authorize",
+            Scope::Granular => "granular",
         }
     }
 
@@ -132,12 +137,13 @@ impl FromIterator<Scope> for Scopes {
 }
 
 impl Scopes {
-    /// Parses the scope names a client sent. Empty lists and unknown names are errors, never "everything".
+    /// Parses the scope names a client sent. Empty lists and unknown names are errors, never "everything";
+    /// `granular` is a marker a client cannot ask for (it asks for `granular_scopes` instead).
     pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Scopes, ScopeError> {
         let mut scopes = Scopes::default();
         for name in names {
             let name = name.as_ref().trim();
-            match Scope::parse(name) {
+            match Scope::parse(name).filter(|scope| *scope != Scope::Granular) {
                 Some(scope) => scopes.0 |= scope.bit(),
                 None => return Err(ScopeError::Unknown(name.chars().take(64).collect())),
             }
@@ -181,6 +187,16 @@ impl Scopes {
     pub fn is_empty(&self) -> bool {
         self.0 == 0
     }
+
+    /// The scopes of a fine-grained token: the marker alone.
+    pub fn granular() -> Scopes {
+        Scopes(Scope::Granular.bit())
+    }
+
+    /// Whether these are a fine-grained token's scopes.
+    pub fn is_granular(&self) -> bool {
+        self.contains(Scope::Granular)
+    }
 }
 
 #[cfg(test)]
@@ -221,8 +237,16 @@ mod tests {
     #[test]
     fn stored_scopes_round_trip() {
         for scope in Scope::ALL {
-            let scopes = Scopes::parse(&[scope.as_str()]).unwrap();
+            let scopes: Scopes = [scope].into_iter().collect();
             assert_eq!(Scopes::from_stored(&scopes.to_stored()), scopes);
         }
+    }
+
+    #[test]
+    fn a_client_cannot_ask_for_the_granular_marker() {
+        assert!(matches!(Scopes::parse(&["granular"]), Err(ScopeError::Unknown(_))));
+        assert!(matches!(Scopes::parse(&["api", "granular"]), Err(ScopeError::Unknown(_))));
+        assert!(Scopes::from_stored("granular").is_granular());
+        assert_eq!(Scopes::granular().to_stored(), "granular");
     }
 }

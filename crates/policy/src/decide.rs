@@ -4,16 +4,27 @@
 //! effective rights = user's current role rights ∩ token reach ∩ scopes ∩ organization ∩ visibility.
 //! The caller loads the facts; nothing is fetched here. Whatever is not allowed is denied.
 
-use catalog::{Catalog, Route, Surface};
-use domain::{AccessLevel, Scope, Scopes, Visibility};
+use catalog::{Catalog, PermSet, Route, Surface};
+use domain::{AccessLevel, Grant, Scope, Scopes, Visibility};
+
+use crate::grants::{Reach, granted};
 
 /// The credential presented, as loaded and checked by the caller.
-#[derive(Debug, Clone)]
-pub struct CredentialFacts {
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialFacts<'a> {
     pub scopes: Scopes,
     /// Not expired, not revoked, not refused by instance settings.
     pub active: bool,
     pub organization_id: i64,
+    /// A fine-grained token's grants (its scopes are then `granular`); empty for any other.
+    pub grants: &'a [Grant],
+}
+
+impl CredentialFacts<'_> {
+    /// A legacy (scope-based) credential.
+    pub fn legacy(scopes: Scopes, organization_id: i64) -> CredentialFacts<'static> {
+        CredentialFacts { scopes, active: true, organization_id, grants: &[] }
+    }
 }
 
 /// The user the request acts as.
@@ -28,28 +39,50 @@ pub struct UserFacts {
 
 /// The resource at the route's boundary, with the user's access level on it.
 #[derive(Debug, Clone, Copy)]
-pub enum ResourceFacts {
+pub enum ResourceFacts<'a> {
     Instance,
     OwnUser,
     Group {
         organization_id: i64,
         visibility: Visibility,
         level: Option<AccessLevel>,
+        /// The group's ancestors, root first, then the group itself.
+        groups: &'a [i64],
     },
     Project {
         organization_id: i64,
         visibility: Visibility,
         level: Option<AccessLevel>,
+        id: i64,
+        /// The project's group ancestors, root first (empty in a user's namespace).
+        groups: &'a [i64],
+        /// The user whose namespace holds the project.
+        owner_user_id: Option<i64>,
     },
     /// The route names a group or project that does not exist.
     Missing,
 }
 
+impl ResourceFacts<'_> {
+    /// Where a fine-grained token's grants are asked to apply.
+    fn reach(&self) -> Option<Reach<'_>> {
+        match *self {
+            ResourceFacts::Instance => Some(Reach::Instance),
+            ResourceFacts::OwnUser => Some(Reach::User),
+            ResourceFacts::Group { groups, .. } => Some(Reach::Group { groups }),
+            ResourceFacts::Project { id, groups, owner_user_id, .. } => {
+                Some(Reach::Project { id, groups, owner_user_id })
+            }
+            ResourceFacts::Missing => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
-pub struct Facts {
-    pub credential: Option<CredentialFacts>,
+pub struct Facts<'a> {
+    pub credential: Option<CredentialFacts<'a>>,
     pub user: Option<UserFacts>,
-    pub resource: ResourceFacts,
+    pub resource: ResourceFacts<'a>,
     /// Instance setting: administrator powers need the `admin_mode` scope.
     pub admin_mode: bool,
     /// The route's `:user_id` names the user the request acts as (a member leaving a group or project).
@@ -93,6 +126,7 @@ pub enum Reason {
     OutsideReach,
     ReadOnlyScope,
     InsufficientScope,
+    InsufficientGranularScope,
     OtherOrganization,
     NotFound,
     MissingPermission,
@@ -113,6 +147,9 @@ impl Reason {
             Reason::OutsideReach => "the token's scopes do not reach this kind of route",
             Reason::ReadOnlyScope => "a read-only scope allows only GET and HEAD",
             Reason::InsufficientScope => "the token's scopes do not allow this request",
+            Reason::InsufficientGranularScope => {
+                "the fine-grained token's grants do not give the permissions this request needs here"
+            }
             Reason::OtherOrganization => "the resource belongs to another organization than the token",
             Reason::NotFound => "the resource does not exist or is not visible to this user",
             Reason::MissingPermission => "the user's role does not grant the required permissions",
@@ -131,17 +168,19 @@ pub struct Decision<'c> {
     pub reason: Reason,
     /// Alternatives of permissions that would allow the request (empty for an unknown route).
     pub required: &'c [Vec<String>],
+    /// Alternatives of assignable permissions that would let a fine-grained token make the request.
+    pub bundles: &'c [Vec<String>],
 }
 
 impl Decision<'_> {
     fn deny(layer: Layer, reason: Reason, route: &Route) -> Decision<'_> {
-        Decision { allowed: false, layer, reason, required: &route.required_names }
+        Decision { allowed: false, layer, reason, required: &route.required_names, bundles: &route.bundles }
     }
 }
 
 /// Denies an unknown route.
 pub fn unknown_route() -> Decision<'static> {
-    Decision { allowed: false, layer: Layer::Route, reason: Reason::UnknownRoute, required: &[] }
+    Decision { allowed: false, layer: Layer::Route, reason: Reason::UnknownRoute, required: &[], bundles: &[] }
 }
 
 /// The scopes that would allow a request of this kind (`safe`: GET or HEAD) on `surface`.
@@ -177,7 +216,7 @@ fn accepted(surface: Surface, safe: bool) -> (&'static [Scope], &'static [Scope]
 
 /// Whether the request acts with administrator powers: an administrator, and with Admin Mode on, a token that
 /// carries `admin_mode` (a request without a token, such as a signed-in session, never does then).
-pub fn acting_admin(facts: &Facts) -> bool {
+pub fn acting_admin(facts: &Facts<'_>) -> bool {
     match (&facts.user, &facts.credential) {
         (Some(user), Some(credential)) => {
             user.is_admin && (!facts.admin_mode || credential.scopes.contains(Scope::AdminMode))
@@ -189,9 +228,9 @@ pub fn acting_admin(facts: &Facts) -> bool {
 
 /// Whether a token's owner may act as another user (`Sudo`), as GitLab's `sudo!` decides: an administrator
 /// (acting as one now), with a token that carries the `sudo` scope.
-pub fn sudo(owner: UserFacts, credential: &CredentialFacts, admin_mode: bool) -> Result<(), (Layer, Reason)> {
+pub fn sudo(owner: UserFacts, credential: &CredentialFacts<'_>, admin_mode: bool) -> Result<(), (Layer, Reason)> {
     let facts = Facts {
-        credential: Some(credential.clone()),
+        credential: Some(*credential),
         user: Some(owner),
         resource: ResourceFacts::Instance,
         admin_mode,
@@ -218,11 +257,13 @@ pub fn role_grants(catalog: &Catalog, admin: bool, level: Option<AccessLevel>, p
 }
 
 /// Decides one request on a matched route. `safe` is true for GET (and HEAD, canonicalised to GET).
-pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: &Facts) -> Decision<'c> {
+pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: &Facts<'_>) -> Decision<'c> {
     if let Some(credential) = &facts.credential {
         if !credential.active {
             return Decision::deny(Layer::Credential, Reason::InactiveCredential, route);
         }
+    }
+    if let Some(credential) = facts.credential.filter(|c| !c.scopes.is_granular()) {
         let (reach, allowed) = accepted(route.surface, safe);
         if !reach.iter().any(|s| credential.scopes.contains(*s)) {
             return Decision::deny(Layer::TokenReach, Reason::OutsideReach, route);
@@ -243,7 +284,7 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
     let admin = acting_admin(facts);
     let signed_in = facts.user.is_some();
     let external = facts.user.is_some_and(|u| u.external);
-    let held = match facts.resource {
+    let mut held = match facts.resource {
         ResourceFacts::Missing => return Decision::deny(Layer::Visibility, Reason::NotFound, route),
         ResourceFacts::Instance => {
             let mut held = if signed_in { catalog.signed_in() } else { catalog.anyone() };
@@ -262,8 +303,8 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
             }
             catalog.own_user()
         }
-        ResourceFacts::Group { organization_id, visibility, level }
-        | ResourceFacts::Project { organization_id, visibility, level } => {
+        ResourceFacts::Group { organization_id, visibility, level, .. }
+        | ResourceFacts::Project { organization_id, visibility, level, .. } => {
             if let Some(credential) = &facts.credential
                 && credential.organization_id != organization_id
             {
@@ -295,12 +336,19 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
             held
         }
     };
+    if let Some(granted) = granted_here(catalog, route, facts) {
+        if !route.required.iter().any(|needed| granted.covers(needed)) {
+            return Decision::deny(Layer::Scope, Reason::InsufficientGranularScope, route);
+        }
+        held = held.intersect(granted);
+    }
     if route.required.iter().any(|needed| held.covers(needed)) {
         return Decision {
             allowed: true,
             layer: Layer::Role,
             reason: Reason::Allowed,
             required: &route.required_names,
+            bundles: &route.bundles,
         };
     }
     let held_as_admin = held.union(catalog.admin());
@@ -315,4 +363,18 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
         Reason::MissingPermission
     };
     Decision::deny(Layer::Role, reason, route)
+}
+
+/// What a fine-grained token's grants give on this route's resource, or `None` when the credential is not a
+/// fine-grained token or the route is one any token may use on itself (show, revoke or rotate itself).
+fn granted_here(catalog: &Catalog, route: &Route, facts: &Facts<'_>) -> Option<PermSet> {
+    let credential = facts.credential.filter(|c| c.scopes.is_granular())?;
+    if matches!(route.surface, Surface::TokenSelf | Surface::TokenSelfRotate) {
+        return None;
+    }
+    let owner = facts.user.map_or(0, |u| u.id);
+    let reach = facts.resource.reach();
+    Some(
+        reach.map_or_else(PermSet::default, |reach| granted(catalog, credential.grants, owner, &reach, route.boundary)),
+    )
 }

@@ -6,12 +6,14 @@
 //! a case it does not name is a denial, never an allowance.
 
 mod decide;
+mod grants;
 mod issue;
 
 pub use decide::{
     CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, UserFacts, acting_admin, authorize, role_grants,
     scopes_allowing, sudo, unknown_route,
 };
+pub use grants::{GrantError, Reach, applies, boundaries_of, bundles_of, creator_holds, granted, role_allows};
 pub use issue::check_grant;
 
 #[cfg(test)]

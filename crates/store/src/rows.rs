@@ -2,7 +2,7 @@
 
 use authority::{StoreError, StoreResult};
 use domain::{
-    AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Scopes,
+    AccessLevel, AuditEvent, Date, Grant, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Scopes,
     Timestamp, Token, User, UserState, UserType, Visibility,
 };
 use sqlx::Row;
@@ -170,6 +170,7 @@ pub fn member_from_row(row: &impl Columns) -> StoreResult<Member> {
 pub fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
     let ips: String = get(row, "last_used_ips")?;
     let scopes: String = get(row, "scopes")?;
+    let grants: String = get(row, "grants")?;
     Ok(Token {
         id: get(row, "token_id")?,
         user_id: get(row, "user_id")?,
@@ -186,6 +187,7 @@ pub fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
         last_used_ips: ips.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         previous_token_id: get(row, "previous_token_id")?,
         organization_id: get(row, "organization_id")?,
+        grants: Grant::from_stored(&grants),
     })
 }
 

@@ -3,7 +3,10 @@
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly on anything unexpected")]
 
 use authority::{DirectoryFilter, NewGroup, NewToken, NewUser, Page, Store, StoreError, TokenFilter, UserUpdate};
-use domain::{AccessLevel, Date, Member, MemberSource, Scopes, Settings, Timestamp, UserState, UserType, Visibility};
+use domain::{
+    AccessLevel, Date, Grant, GrantAccess, GrantTarget, Member, MemberSource, Scopes, Settings, Timestamp, UserState,
+    UserType, Visibility,
+};
 use store::SqlStore;
 use store::testing::TestDatabase;
 
@@ -41,6 +44,7 @@ fn new_token(user_id: i64, digest: &str, previous: Option<i64>) -> NewToken {
         expires_at: Some(Date::parse("2027-01-01").unwrap()),
         previous_token_id: previous,
         organization_id: 1,
+        grants: Vec::new(),
         now: now(),
     }
 }
@@ -191,6 +195,33 @@ async fn revoking_a_family_reaches_every_active_descendant() {
         let revoked = store.revoke_family(a.id, now()).await.unwrap();
         assert_eq!(revoked, vec![c.id]);
         assert!(!store.token(unrelated.id).await.unwrap().unwrap().revoked);
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_fine_grained_tokens_grants_are_stored_and_kept_by_rotation() {
+    with_store(|store| async move {
+        let owner = store.insert_user(&new_user("owner")).await.unwrap();
+        let grants = vec![
+            Grant {
+                access: GrantAccess::SelectedMemberships,
+                target: Some(GrantTarget::Group(7)),
+                permissions: vec!["read_job".into(), "run_job".into()],
+            },
+            Grant { access: GrantAccess::User, target: None, permissions: vec!["read_user".into()] },
+        ];
+        let new = NewToken { scopes: Scopes::granular(), grants: grants.clone(), ..new_token(owner.id, "fine", None) };
+        let token = store.insert_token(&new).await.unwrap();
+        assert_eq!(token.grants, grants);
+        assert!(token.scopes.is_granular());
+        assert_eq!(store.token_by_digest(&["fine".to_owned()]).await.unwrap().unwrap().grants, grants);
+        let next = NewToken { previous_token_id: Some(token.id), ..new.clone() };
+        let rotated = store.rotate_token(token.id, &NewToken { digest: "fine2".into(), ..next }).await.unwrap();
+        assert_eq!(rotated.unwrap().grants, grants);
+        let legacy = store.insert_token(&new_token(owner.id, "legacy", None)).await.unwrap();
+        assert!(legacy.grants.is_empty());
         store
     })
     .await;

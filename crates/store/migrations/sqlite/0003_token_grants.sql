@@ -1,0 +1,3 @@
+-- A fine-grained token's grants (scopes `granular`): one per line, `access target permission,permission…`,
+-- as `domain::Grant::to_stored` writes them. Empty for every other token.
+alter table personal_access_token add column grants text not null default '';
