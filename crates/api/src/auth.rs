@@ -180,6 +180,7 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
         Reason::AdminModeRequired => {
             return forbidden_because("Admin mode is enabled: the token needs the admin_mode scope");
         }
+        Reason::InsufficientGranularScope => return ApiError::InsufficientGranularScope(outcome.bundles.to_vec()),
         _ => {}
     }
     match outcome.layer {

@@ -7,12 +7,14 @@
 //! token, or a service account's token with the `authorize` scope (the catalog's
 //! `POST /api/v4/internal/authorize` route says so).
 
+use authority::Outcome;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use policy::Reason;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -120,10 +122,26 @@ fn result(outcome: &authority::Outcome) -> Value {
         "allowed": outcome.allowed,
         "status": status,
         "layer": outcome.layer,
+        "error": error_code(outcome),
         "required": outcome.required,
+        "required_granular": outcome.bundles,
         "reasons": outcome.reasons(),
         "identity": identity,
     })
+}
+
+/// The error a REST call would answer with, as GitLab names it (`insufficient_scope`,
+/// `insufficient_granular_scope`), or null when allowed or when the answer carries no such code.
+pub(crate) fn error_code(outcome: &Outcome<'_>) -> Value {
+    match outcome.reason {
+        _ if outcome.allowed => Value::Null,
+        Reason::InsufficientGranularScope => json!("insufficient_granular_scope"),
+        Reason::InsufficientScope | Reason::OutsideReach | Reason::ReadOnlyScope | Reason::SudoNeedsScope => {
+            json!("insufficient_scope")
+        }
+        _ if outcome.bad_credential => json!("invalid_token"),
+        _ => Value::Null,
+    }
 }
 
 #[cfg(test)]

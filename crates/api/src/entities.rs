@@ -25,9 +25,23 @@ pub fn token(token: &Token, now: Timestamp, plaintext: Option<&str>, impersonati
         "active": token.is_active(now),
         "expires_at": date_or_null(token.expires_at),
         "expired": token.is_expired(now),
-        "granular": false,
+        "granular": token.scopes.is_granular(),
         "last_used_ips": token.last_used_ips,
     });
+    if token.scopes.is_granular() {
+        v["granular_scopes"] = token
+            .grants
+            .iter()
+            .map(|g| {
+                json!({
+                    "access": g.access.as_str(),
+                    "permissions": g.permissions,
+                    "project_id": g.project_id(),
+                    "group_id": g.group_id(),
+                })
+            })
+            .collect();
+    }
     if impersonation_entity {
         v["impersonation"] = json!(token.impersonation);
     }

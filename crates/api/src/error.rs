@@ -11,6 +11,9 @@ pub enum ApiError {
     Unauthorized,
     /// The token lacks a scope; names the scopes that would allow the request.
     InsufficientScope(Vec<domain::Scope>),
+    /// A fine-grained token's grants lack a permission here; names the alternatives of assignable permissions
+    /// that would allow the request.
+    InsufficientGranularScope(Vec<Vec<String>>),
     /// The route does not exist.
     RouteNotFound,
     /// The body could not be read as its Content-Type says.
@@ -42,6 +45,22 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Unauthorized => unauthorized(),
+            ApiError::InsufficientGranularScope(alternatives) => {
+                let named = granular_alternatives(&alternatives);
+                let body = json!({
+                    "error": "insufficient_granular_scope",
+                    "error_description": format!(
+                        "The request requires higher privileges than provided by the fine-grained access token: it needs {}.",
+                        if named.is_empty() { "a permission no fine-grained token can be granted".to_owned() } else { named.clone() }
+                    ),
+                    "required_permissions": alternatives,
+                });
+                let mut res = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+                if let Ok(v) = HeaderValue::from_str(&named) {
+                    res.headers_mut().insert("x-tessera-required-granular-permissions", v);
+                }
+                res
+            }
             ApiError::InsufficientScope(scopes) => {
                 let scope = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
                 let body = json!({
@@ -97,4 +116,10 @@ fn authority_error(e: authority::Error) -> Response {
                 .into_response()
         }
     }
+}
+
+/// Alternatives of assignable permissions in words: `run_job` or `read_job and run_job`, alternatives joined by
+/// ` or `.
+pub(crate) fn granular_alternatives(alternatives: &[Vec<String>]) -> String {
+    alternatives.iter().map(|all| all.join(" and ")).collect::<Vec<_>>().join(" or ")
 }

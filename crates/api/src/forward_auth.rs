@@ -110,13 +110,19 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
     let body = json!({
         "allowed": false,
         "layer": outcome.layer,
+        "error": crate::decisions::error_code(&outcome),
         "required": outcome.required,
+        "required_granular": outcome.bundles,
         "reasons": outcome.reasons(),
     });
     let mut res = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
     put(res.headers_mut(), "x-tessera-denied-layer", outcome.layer);
     if !required.is_empty() {
         put(res.headers_mut(), "x-tessera-required-permissions", &required.join(", "));
+    }
+    if !outcome.bundles.is_empty() {
+        let granular = crate::error::granular_alternatives(outcome.bundles);
+        put(res.headers_mut(), "x-tessera-required-granular-permissions", &granular);
     }
     Ok(res)
 }

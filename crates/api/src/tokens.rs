@@ -1,13 +1,14 @@
 //! Personal access tokens (`/personal_access_tokens`, `/user/personal_access_tokens`,
 //! `/users/:id/personal_access_tokens`) and impersonation tokens (`/users/:id/impersonation_tokens`).
 
-use authority::{CreateToken, RotateToken, TokenFilter, TokenSort};
+use authority::{CreateToken, RequestedGrant, RotateToken, TokenFilter, TokenSort};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use domain::{Scopes, Token, User};
+use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult, bad_request, not_found};
 use crate::users::{parse_id, user_by_id};
@@ -27,17 +28,71 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn create_request(params: &Params) -> ApiResult<CreateToken> {
-    if params.has("granular_scopes") {
-        return Err(bad_request("granular_scopes are not supported yet; use scopes"));
-    }
+fn create_request(params: &Params, principal: &Principal) -> ApiResult<CreateToken> {
     Ok(CreateToken {
         name: params.str("name")?,
         description: params.str("description")?,
         scopes: params.list("scopes")?,
         expires_at: params.str("expires_at")?,
         organization_id: params.int("organization_id")?,
+        grants: granular_scopes(params)?,
+        creator: Some(principal.token.clone()),
     })
+}
+
+/// `granular_scopes`: a JSON array of `{access, permissions, group_ids, project_ids}` (ids also as one
+/// comma-separated string, as GitLab accepts them).
+fn granular_scopes(params: &Params) -> ApiResult<Option<Vec<RequestedGrant>>> {
+    let invalid = || {
+        bad_request("granular_scopes is invalid: give a JSON array of {access, permissions, group_ids, project_ids}")
+    };
+    let entries = match params.0.get("granular_scopes") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(entries)) => entries,
+        Some(_) => return Err(invalid()),
+    };
+    let strings = |value: Option<&Value>| -> ApiResult<Vec<String>> {
+        match value {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => {
+                items.iter().map(|i| i.as_str().map(str::to_owned).ok_or_else(invalid)).collect()
+            }
+            Some(Value::String(s)) => Ok(s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect()),
+            Some(_) => Err(invalid()),
+        }
+    };
+    let ids = |value: Option<&Value>| -> ApiResult<Vec<i64>> {
+        match value {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| match i {
+                    Value::Number(n) => n.as_i64().ok_or_else(invalid),
+                    Value::String(s) => s.trim().parse().map_err(|_| invalid()),
+                    _ => Err(invalid()),
+                })
+                .collect(),
+            Some(Value::String(s)) => s.split(',').map(|p| p.trim().parse().map_err(|_| invalid())).collect(),
+            Some(Value::Number(n)) => Ok(vec![n.as_i64().ok_or_else(invalid)?]),
+            Some(_) => Err(invalid()),
+        }
+    };
+    let mut requested = Vec::new();
+    for entry in entries {
+        let Value::Object(entry) = entry else { return Err(invalid()) };
+        if let Some(key) =
+            entry.keys().find(|k| !["access", "permissions", "group_ids", "project_ids"].contains(&k.as_str()))
+        {
+            return Err(bad_request(format!("granular_scopes: unknown field {key:?}")));
+        }
+        requested.push(RequestedGrant {
+            access: entry.get("access").and_then(Value::as_str).ok_or_else(invalid)?.to_owned(),
+            permissions: strings(entry.get("permissions"))?,
+            group_ids: ids(entry.get("group_ids"))?,
+            project_ids: ids(entry.get("project_ids"))?,
+        });
+    }
+    Ok(Some(requested))
 }
 
 /// A token never mints a token with administrator scopes it does not hold itself.
@@ -59,7 +114,7 @@ async fn issue(
     impersonation: bool,
 ) -> ApiResult<Response> {
     let principal = caller.principal.as_ref().ok_or(ApiError::Unauthorized)?;
-    let request = create_request(params)?;
+    let request = create_request(params, principal)?;
     check_grant(principal, &request)?;
     let issued = state.authority.create_token(&caller.audit(), owner, &request, impersonation).await?;
     let now = state.authority.now();

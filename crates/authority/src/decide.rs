@@ -190,7 +190,6 @@ impl Authority {
         outcome.allowed = decision.allowed;
         outcome.needs_credential = !decision.allowed && principal.is_none();
         outcome.admin = policy::acting_admin(&facts);
-        drop(facts);
         outcome.principal = principal;
         outcome.sudo = sudo;
         outcome.resource = resource;

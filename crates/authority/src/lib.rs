@@ -10,6 +10,7 @@ mod cache;
 mod decide;
 mod directory;
 mod error;
+mod grants;
 mod store;
 mod tokens;
 
@@ -26,6 +27,7 @@ pub use directory::{
     verify_password,
 };
 pub use error::{Error, Result};
+pub use grants::RequestedGrant;
 pub use store::*;
 pub use tokens::{CreateToken, IssuedToken, RotateToken};
 

@@ -3,6 +3,7 @@
 use domain::{Date, Grant, Scope, Scopes, Settings, Token, TokenName, User, UserType};
 use tokens::RoutingPayload;
 
+use crate::grants::RequestedGrant;
 use crate::store::Store;
 use crate::{AuditContext, Authority, Error, NewToken, Page, Result, TokenFilter};
 
@@ -15,6 +16,10 @@ pub struct CreateToken {
     pub expires_at: Option<String>,
     /// The organization the token is bound to; the owner's own when absent.
     pub organization_id: Option<i64>,
+    /// `granular_scopes`: a fine-grained token's grants, instead of `scopes`.
+    pub grants: Option<Vec<RequestedGrant>>,
+    /// The token making the request: a fine-grained one mints only what it holds itself.
+    pub creator: Option<std::sync::Arc<Token>>,
 }
 
 /// What a client asks for when it rotates a token.
@@ -87,8 +92,25 @@ impl Authority {
         if description.chars().count() > 255 {
             return Err(Error::invalid("description", "is too long (maximum is 255 characters)"));
         }
-        let scopes = request.scopes.as_deref().ok_or_else(|| Error::BadRequest("scopes is missing".to_owned()))?;
-        let scopes = Scopes::parse_for(scopes, owner.is_admin).map_err(|e| Error::invalid("scopes", e))?;
+        let scopes = match (request.scopes.as_deref(), &request.grants) {
+            (Some(_), Some(_)) => {
+                return Err(Error::BadRequest("scopes, granular_scopes are mutually exclusive".to_owned()));
+            }
+            (None, None) => {
+                return Err(Error::BadRequest(
+                    "scopes, granular_scopes are missing, exactly one parameter must be provided".to_owned(),
+                ));
+            }
+            (Some(scopes), None) => {
+                Scopes::parse_for(scopes, owner.is_admin).map_err(|e| Error::invalid("scopes", e))?
+            }
+            (None, Some(_)) => Scopes::granular(),
+        };
+        if request.creator.as_ref().is_some_and(|c| c.scopes.is_granular()) && !scopes.is_granular() {
+            return Err(Error::Forbidden(
+                "403 Forbidden - a fine-grained token can only create fine-grained tokens".to_owned(),
+            ));
+        }
         // The decision API's scope is for service accounts (and administrators), not for people's tokens.
         if scopes.contains(Scope::Authorize) && !owner.is_admin && owner.user_type != UserType::ServiceAccount {
             return Err(Error::invalid("scopes", "can only contain available scopes"));
@@ -97,16 +119,18 @@ impl Authority {
             None => owner.organization_id,
             Some(id) => self.existing_organization(id).await?,
         };
+        let grants = match &request.grants {
+            Some(requested) => {
+                let grants = crate::grants::read_grants(requested)?;
+                self.check_grants(owner, organization_id, &grants, request.creator.as_deref()).await?;
+                grants
+            }
+            None => Vec::new(),
+        };
         let now = self.now();
         let expires_at = expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
-        let new = Unissued {
-            name: name.as_str(),
-            description: &description,
-            scopes,
-            impersonation,
-            expires_at,
-            grants: Vec::new(),
-        };
+        let new =
+            Unissued { name: name.as_str(), description: &description, scopes, impersonation, expires_at, grants };
         let issued = self.issue(owner, organization_id, new).await?;
         self.audit(
             ctx,

@@ -132,8 +132,11 @@ mod tests {
         let names = proptest::collection::btree_set("[a-z]{1,8}_[a-z]{1,8}", 1..4);
         (access, any::<bool>(), 1..i64::MAX, names).prop_map(|(access, group, id, names)| Grant {
             access,
-            target: (access == GrantAccess::SelectedMemberships)
-                .then(|| if group { GrantTarget::Group(id) } else { GrantTarget::Project(id) }),
+            target: (access == GrantAccess::SelectedMemberships).then_some(if group {
+                GrantTarget::Group(id)
+            } else {
+                GrantTarget::Project(id)
+            }),
             permissions: names.into_iter().collect(),
         })
     }

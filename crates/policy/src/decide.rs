@@ -256,12 +256,43 @@ pub fn role_grants(catalog: &Catalog, admin: bool, level: Option<AccessLevel>, p
     level.is_some_and(|level| catalog.level(level).contains(permission))
 }
 
+/// What a user (or, without one, anyone) holds on a group or project by their level and its visibility,
+/// administrator powers included; `None` when they may not see it.
+pub fn held_on(
+    catalog: &Catalog,
+    user: Option<UserFacts>,
+    admin: bool,
+    visibility: Visibility,
+    level: Option<AccessLevel>,
+) -> Option<PermSet> {
+    let signed_in = user.is_some();
+    let external = user.is_some_and(|u| u.external);
+    let visible = admin
+        || level.is_some()
+        || match visibility {
+            Visibility::Public => true,
+            Visibility::Internal => signed_in && !external,
+            Visibility::Private => false,
+        };
+    if !visible {
+        return None;
+    }
+    let mut held = level.map(|l| catalog.level(l)).unwrap_or_default();
+    match visibility {
+        Visibility::Public => held = held.union(catalog.public()),
+        Visibility::Internal if signed_in && !external => held = held.union(catalog.internal()),
+        _ => {}
+    }
+    if admin {
+        held = held.union(catalog.admin());
+    }
+    Some(held)
+}
+
 /// Decides one request on a matched route. `safe` is true for GET (and HEAD, canonicalised to GET).
 pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: &Facts<'_>) -> Decision<'c> {
-    if let Some(credential) = &facts.credential {
-        if !credential.active {
-            return Decision::deny(Layer::Credential, Reason::InactiveCredential, route);
-        }
+    if facts.credential.is_some_and(|c| !c.active) {
+        return Decision::deny(Layer::Credential, Reason::InactiveCredential, route);
     }
     if let Some(credential) = facts.credential.filter(|c| !c.scopes.is_granular()) {
         let (reach, allowed) = accepted(route.surface, safe);
@@ -283,7 +314,6 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
     }
     let admin = acting_admin(facts);
     let signed_in = facts.user.is_some();
-    let external = facts.user.is_some_and(|u| u.external);
     let mut held = match facts.resource {
         ResourceFacts::Missing => return Decision::deny(Layer::Visibility, Reason::NotFound, route),
         ResourceFacts::Instance => {
@@ -310,26 +340,10 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
             {
                 return Decision::deny(Layer::Organization, Reason::OtherOrganization, route);
             }
-            let mut held = level.map(|l| catalog.level(l)).unwrap_or_default();
-            let visible = admin
-                || level.is_some()
-                || match visibility {
-                    Visibility::Public => true,
-                    Visibility::Internal => signed_in && !external,
-                    Visibility::Private => false,
-                };
-            if !visible {
+            let Some(mut held) = held_on(catalog, facts.user, admin, visibility, level) else {
                 let reason = if signed_in { Reason::NotFound } else { Reason::NoCredential };
                 return Decision::deny(Layer::Visibility, reason, route);
-            }
-            match visibility {
-                Visibility::Public => held = held.union(catalog.public()),
-                Visibility::Internal if signed_in && !external => held = held.union(catalog.internal()),
-                _ => {}
-            }
-            if admin {
-                held = held.union(catalog.admin());
-            }
+            };
             if facts.names_caller {
                 held = held.union(catalog.target_self());
             }

@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod decisions;
 mod directory;
+mod fine_grained;
 mod forward_auth;
 mod lifecycle;
 mod live_changes;

@@ -87,13 +87,13 @@ fn a_token_cannot_mint_an_administrator_scope_it_lacks() {
 #[test]
 fn unknown_or_empty_scopes_are_refused() {
     let app = TestApp::spawn();
-    for scopes in [json!([]), json!(["everything"]), json!(["api", "nope"])] {
+    for scopes in [json!([]), json!(["everything"]), json!(["api", "nope"]), json!(["granular"])] {
         let reply = app.post(&app.admin_token, "/user/personal_access_tokens", json!({"name": "x", "scopes": scopes}));
         assert_eq!(reply.status, 400, "{scopes}");
     }
     let reply = app.post(&app.admin_token, "/user/personal_access_tokens", json!({"name": "x"}));
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.body["error"], "scopes is missing");
+    assert_eq!(reply.body["error"], "scopes, granular_scopes are missing, exactly one parameter must be provided");
 }
 
 #[test]

@@ -1,0 +1,224 @@
+//! The grants of a fine-grained token being created: read from the request, checked against the catalog, the
+//! owner's role where each grant reaches, and the grants of the token that asks.
+
+use catalog::{Boundary, PermSet};
+use domain::{Grant, GrantAccess, GrantTarget, Token, User};
+use policy::{GrantError, Reach, UserFacts};
+
+use crate::{Authority, Error, Result};
+
+/// The most grants a request may give (each selected group or project is one grant).
+pub const MAX_GRANTS: usize = 100;
+/// The most permissions one grant may name.
+pub const MAX_GRANT_PERMISSIONS: usize = 100;
+
+/// One element of `granular_scopes`, as a client sends it.
+#[derive(Debug, Clone, Default)]
+pub struct RequestedGrant {
+    pub access: String,
+    pub permissions: Vec<String>,
+    pub group_ids: Vec<i64>,
+    pub project_ids: Vec<i64>,
+}
+
+/// Splits the requested entries into stored grants (one per selected group or project), with sorted,
+/// deduplicated permissions. Only the shape is checked here.
+pub fn read_grants(requested: &[RequestedGrant]) -> Result<Vec<Grant>> {
+    let invalid = |message: &str| Error::invalid("granular_scopes", message);
+    if requested.is_empty() {
+        return Err(invalid("can't be blank"));
+    }
+    let mut grants = Vec::new();
+    for entry in requested {
+        let access = GrantAccess::parse(entry.access.trim()).ok_or_else(|| {
+            invalid("access must be one of personal_projects, all_memberships, selected_memberships, user, instance")
+        })?;
+        let mut permissions: Vec<String> = entry.permissions.iter().map(|p| p.trim().to_owned()).collect();
+        permissions.sort();
+        permissions.dedup();
+        permissions.retain(|p| !p.is_empty());
+        if permissions.is_empty() {
+            return Err(invalid("permissions can't be blank"));
+        }
+        if permissions.len() > MAX_GRANT_PERMISSIONS {
+            return Err(invalid("permissions has too many entries"));
+        }
+        let selected = access == GrantAccess::SelectedMemberships;
+        let targets: Vec<GrantTarget> = entry
+            .group_ids
+            .iter()
+            .map(|id| GrantTarget::Group(*id))
+            .chain(entry.project_ids.iter().map(|id| GrantTarget::Project(*id)))
+            .collect();
+        match (selected, targets.is_empty()) {
+            (true, true) => return Err(invalid("selected_memberships needs group_ids or project_ids")),
+            (false, false) => return Err(invalid("group_ids and project_ids are only for selected_memberships")),
+            (false, true) => grants.push(Grant { access, target: None, permissions }),
+            (true, false) => {
+                for target in targets {
+                    grants.push(Grant { access, target: Some(target), permissions: permissions.clone() });
+                }
+            }
+        }
+        if grants.len() > MAX_GRANTS {
+            return Err(invalid("has too many entries"));
+        }
+    }
+    grants.sort_by_key(|g| (g.access, g.target));
+    grants.dedup_by(|a, b| {
+        a.access == b.access && a.target == b.target && {
+            b.permissions.append(&mut a.permissions);
+            b.permissions.sort();
+            b.permissions.dedup();
+            true
+        }
+    });
+    Ok(grants)
+}
+
+impl Authority {
+    /// Checks each grant of a new token for `owner` in `organization_id`, asked for by `creator`'s token: its
+    /// bundles exist and fit its access; a selected group or project exists in the token's organization and
+    /// the owner can see it (else 404); the owner's role there holds what the bundles give; and a fine-grained
+    /// creator holds every bundle there itself.
+    pub(crate) async fn check_grants(
+        &self,
+        owner: &User,
+        organization_id: i64,
+        grants: &[Grant],
+        creator: Option<&Token>,
+    ) -> Result<()> {
+        let catalog = &self.catalog;
+        let facts = UserFacts {
+            id: owner.id,
+            is_admin: owner.is_admin,
+            external: owner.external,
+            active: owner.is_active(),
+            service_account: owner.user_type == domain::UserType::ServiceAccount,
+        };
+        for grant in grants {
+            let bundles = policy::bundles_of(catalog, grant).map_err(grant_error)?;
+            let (group, project);
+            let (reach, held): (Reach<'_>, Option<PermSet>) = match grant.target {
+                Some(GrantTarget::Group(id)) => {
+                    group = self.store.shared_group(id).await?.filter(|g| g.organization_id == organization_id);
+                    let group = group.as_deref().ok_or(Error::NotFound("Group"))?;
+                    let level = self.group_access(owner, group).await?;
+                    let held = policy::held_on(catalog, Some(facts), owner.is_admin, group.visibility, level)
+                        .ok_or(Error::NotFound("Group"))?;
+                    (Reach::Group { groups: &group.traversal_ids }, Some(held.union(catalog.target_self())))
+                }
+                Some(GrantTarget::Project(id)) => {
+                    project = self.store.shared_project(id).await?.filter(|p| p.organization_id == organization_id);
+                    let project = project.as_deref().ok_or(Error::NotFound("Project"))?;
+                    let level = self.project_access(owner, project).await?;
+                    let held = policy::held_on(catalog, Some(facts), owner.is_admin, project.visibility, level)
+                        .ok_or(Error::NotFound("Project"))?;
+                    let reach = Reach::Project {
+                        id: project.id,
+                        groups: &project.group_traversal_ids,
+                        owner_user_id: project.owner_user_id,
+                    };
+                    (reach, Some(held.union(catalog.target_self())))
+                }
+                None => match grant.access {
+                    // Every user owns their personal projects.
+                    GrantAccess::PersonalProjects => (
+                        Reach::PersonalProjects,
+                        Some(catalog.level(domain::AccessLevel::Owner).union(catalog.target_self())),
+                    ),
+                    // Reaches whatever the owner is or becomes a member of: the role is checked at each use.
+                    GrantAccess::AllMemberships | GrantAccess::SelectedMemberships => (Reach::AllMemberships, None),
+                    GrantAccess::User => (Reach::User, Some(catalog.own_user())),
+                    GrantAccess::Instance => {
+                        let held = if owner.is_admin {
+                            catalog.signed_in().union(catalog.admin())
+                        } else {
+                            catalog.signed_in()
+                        };
+                        (Reach::Instance, Some(held))
+                    }
+                },
+            };
+            if let Some(held) = held {
+                policy::role_allows(catalog, grant, &bundles, |_: Boundary| held).map_err(grant_error)?;
+            }
+            if let Some(creator) = creator.filter(|c| c.scopes.is_granular()) {
+                policy::creator_holds(catalog, &creator.grants, creator.user_id, grant, &bundles, &reach)
+                    .map_err(grant_error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn grant_error(e: GrantError) -> Error {
+    match e {
+        GrantError::NoPermissions => Error::invalid("granular_scopes", "permissions can't be blank"),
+        GrantError::UnknownPermission(name) => {
+            Error::invalid("granular_scopes", format!("permission {name:?} is not an assignable permission"))
+        }
+        GrantError::WrongBoundary { permission, access } => {
+            Error::invalid("granular_scopes", format!("permission {permission} does not apply to {access} access"))
+        }
+        GrantError::NotHeld(names) => Error::Forbidden(format!(
+            "403 Forbidden - your role does not have these permissions where the token would use them: {}",
+            names.join(", ")
+        )),
+        GrantError::CreatorLacks(names) => Error::Forbidden(format!(
+            "403 Forbidden - the token making this request does not hold these permissions itself: {}",
+            names.join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(access: &str, permissions: &[&str], groups: &[i64], projects: &[i64]) -> RequestedGrant {
+        RequestedGrant {
+            access: access.to_owned(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            group_ids: groups.to_vec(),
+            project_ids: projects.to_vec(),
+        }
+    }
+
+    #[test]
+    fn selected_memberships_become_one_grant_per_group_or_project() {
+        let grants = read_grants(&[entry("selected_memberships", &["run_job", "read_job", "run_job"], &[4], &[9])])
+            .expect("valid");
+        assert_eq!(grants.len(), 2);
+        assert_eq!(grants[0].target, Some(GrantTarget::Group(4)));
+        assert_eq!(grants[1].target, Some(GrantTarget::Project(9)));
+        assert_eq!(grants[0].permissions, ["read_job", "run_job"]);
+    }
+
+    #[test]
+    fn the_same_reach_asked_twice_is_one_grant_with_both_permission_lists() {
+        let grants = read_grants(&[
+            entry("user", &["read_user"], &[], &[]),
+            entry("user", &["read_personal_access_token"], &[], &[]),
+        ])
+        .expect("valid");
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0].permissions, ["read_personal_access_token", "read_user"]);
+    }
+
+    #[test]
+    fn malformed_entries_are_refused() {
+        for bad in [
+            vec![],
+            vec![entry("everything", &["read_job"], &[], &[])],
+            vec![entry("all_memberships", &[], &[], &[])],
+            vec![entry("all_memberships", &["read_job"], &[1], &[])],
+            vec![entry("selected_memberships", &["read_job"], &[], &[])],
+            vec![entry("instance", &[" "], &[], &[])],
+        ] {
+            assert!(matches!(read_grants(&bad), Err(Error::Invalid { .. })), "{bad:?}");
+        }
+        let many: Vec<i64> = (1..=101).collect();
+        assert!(read_grants(&[entry("selected_memberships", &["read_job"], &many, &[])]).is_err());
+    }
+}

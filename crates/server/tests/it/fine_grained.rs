@@ -1,0 +1,286 @@
+//! Fine-grained personal access tokens: grants of assignable permissions over personal projects, memberships,
+//! selected groups and projects, the user or the instance; checked at creation and decided on every way in.
+
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+/// Group `top` with subgroup `top/sub` holding project `top/sub/app`; group `other` with project `other/lib`.
+/// Alice is a Developer in `top` and a Reporter in `other`.
+struct World {
+    app: TestApp,
+    alice: i64,
+    alice_api: String,
+    top: i64,
+    sub: i64,
+    app_project: i64,
+    other: i64,
+    lib: i64,
+}
+
+fn id(reply: &crate::helpers::Reply) -> i64 {
+    reply.body["id"].as_i64().unwrap_or_else(|| panic!("no id in {}", reply.text))
+}
+
+fn world() -> World {
+    let app = TestApp::spawn();
+    let admin = app.admin_token.clone();
+    let top = id(&app.post(&admin, "/groups", json!({"name": "Top", "path": "top"})));
+    let sub = id(&app.post(&admin, "/groups", json!({"name": "Sub", "path": "sub", "parent_id": top})));
+    let app_project = id(&app.post(&admin, "/projects", json!({"name": "App", "path": "app", "namespace_id": sub})));
+    let other = id(&app.post(&admin, "/groups", json!({"name": "Other", "path": "other"})));
+    let lib = id(&app.post(&admin, "/projects", json!({"name": "Lib", "path": "lib", "namespace_id": other})));
+    let alice = app.create_user("alice");
+    for (group, level) in [(top, 30), (other, 20)] {
+        let added =
+            app.post(&admin, &format!("/groups/{group}/members"), json!({"user_id": alice, "access_level": level}));
+        assert_eq!(added.status, 201, "{}", added.text);
+    }
+    let (_, alice_api) = app.token_for(alice, &["api"]);
+    World { app, alice, alice_api, top, sub, app_project, other, lib }
+}
+
+impl World {
+    /// Creates a fine-grained token with `grants` through `creator`, and returns the reply.
+    fn create(&self, creator: &str, grants: Value) -> crate::helpers::Reply {
+        self.app.post(creator, "/user/personal_access_tokens", json!({"name": "fine", "granular_scopes": grants}))
+    }
+
+    fn fine(&self, grants: Value) -> (i64, String) {
+        let reply = self.create(&self.alice_api, grants);
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        (id(&reply), reply.body["token"].as_str().unwrap_or_default().to_owned())
+    }
+
+    fn forward(&self, token: &str, method: &str, path: &str) -> crate::helpers::Reply {
+        self.app.raw(method, &format!("/-/auth{path}"), &[("PRIVATE-TOKEN", token)], None)
+    }
+}
+
+#[test]
+fn a_fine_grained_token_is_stored_with_the_granular_marker_and_lists_its_grants() {
+    let w = world();
+    let reply = w.create(
+        &w.alice_api,
+        json!([
+            {"access": "selected_memberships", "group_ids": [w.sub], "permissions": ["run_job", "read_job", "read_project"]},
+            {"access": "selected_memberships", "project_ids": [w.lib], "permissions": ["read_job"]},
+            {"access": "user", "permissions": ["read_user"]},
+        ]),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(reply.body["scopes"], json!(["granular"]));
+    assert_eq!(reply.body["granular"], true);
+    let expected = json!([
+        {"access": "selected_memberships", "permissions": ["read_job", "read_project", "run_job"], "group_id": w.sub, "project_id": null},
+        {"access": "selected_memberships", "permissions": ["read_job"], "group_id": null, "project_id": w.lib},
+        {"access": "user", "permissions": ["read_user"], "group_id": null, "project_id": null},
+    ]);
+    assert_eq!(reply.body["granular_scopes"], expected);
+    let token_id = id(&reply);
+    let shown = w.app.get(&w.alice_api, &format!("/personal_access_tokens/{token_id}"));
+    assert_eq!(shown.body["granular_scopes"], expected, "{}", shown.text);
+    let legacy = w.app.get(&w.alice_api, "/personal_access_tokens/self");
+    assert_eq!(legacy.body["granular"], false);
+    assert!(legacy.body.get("granular_scopes").is_none(), "{}", legacy.text);
+
+    let fine = reply.body["token"].as_str().unwrap_or_default();
+    let rotated = w.app.post(fine, "/personal_access_tokens/self/rotate", json!({}));
+    assert_eq!(rotated.status, 200, "a fine-grained token rotates itself: {}", rotated.text);
+    assert_eq!(rotated.body["granular_scopes"], expected, "rotation keeps the grants");
+    assert_eq!(rotated.body["scopes"], json!(["granular"]));
+}
+
+#[test]
+fn a_group_grant_reaches_the_group_its_descendants_and_their_projects_and_nothing_else_on_every_way_in() {
+    let w = world();
+    let (_, fine) = w.fine(json!([{"access": "selected_memberships", "group_ids": [w.top],
+                                  "permissions": ["read_project", "read_job", "run_job", "read_group"]}]));
+    let app = &w.app;
+    // REST.
+    assert_eq!(app.get(&fine, &format!("/projects/{}", w.app_project)).status, 200);
+    assert_eq!(app.get(&fine, "/projects/top%2Fsub%2Fapp").status, 200, "by path too");
+    assert_eq!(app.get(&fine, &format!("/groups/{}", w.sub)).status, 200, "a descendant group");
+    let outside = app.get(&fine, &format!("/projects/{}", w.lib));
+    assert_eq!(outside.status, 403, "{}", outside.text);
+    assert_eq!(outside.body["error"], "insufficient_granular_scope");
+    assert_eq!(outside.body["required_permissions"], json!([["read_project"]]));
+    assert_eq!(outside.header("x-tessera-required-granular-permissions"), Some("read_project"));
+    let members = app.get(&fine, &format!("/projects/{}/members", w.app_project));
+    assert_eq!(members.status, 403, "no read_member grant: {}", members.text);
+    assert_eq!(members.body["error"], "insufficient_granular_scope");
+    assert_eq!(app.get(&fine, "/user").status, 403, "no user grant");
+    assert_eq!(app.get(&fine, "/personal_access_tokens/self").status, 200, "a token may always see itself");
+
+    // Forward-auth.
+    let play = |project: i64| format!("/api/v4/projects/{project}/jobs/1/play");
+    assert_eq!(w.forward(&fine, "POST", &play(w.app_project)).status, 200);
+    let denied = w.forward(&fine, "POST", &play(w.lib));
+    assert_eq!(denied.status, 403, "{}", denied.text);
+    assert_eq!(denied.header("x-tessera-required-granular-permissions"), Some("run_job"));
+    assert_eq!(denied.body["error"], "insufficient_granular_scope");
+    let cancel = w.forward(&fine, "POST", &format!("/api/v4/projects/{}/jobs/1/cancel", w.app_project));
+    assert_eq!(cancel.status, 403);
+    assert_eq!(cancel.header("x-tessera-required-granular-permissions"), Some("cancel_job"));
+    let clone = w.forward(&fine, "GET", "/top/sub/app.git/info/refs?service=git-upload-pack");
+    assert_eq!(clone.status, 403, "no read_repository grant: {}", clone.text);
+
+    // The decision API.
+    let asked = app.post(
+        &app.admin_token,
+        "/internal/authorize",
+        json!({"requests": [
+            {"credential": fine, "method": "POST", "path": play(w.app_project)},
+            {"credential": fine, "method": "POST", "path": play(w.lib)},
+        ]}),
+    );
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    assert_eq!(asked.body["results"][0]["allowed"], true);
+    let second = &asked.body["results"][1];
+    assert_eq!(second["allowed"], false);
+    assert_eq!(second["layer"], "scope");
+    assert_eq!(second["error"], "insufficient_granular_scope");
+    assert_eq!(second["required_granular"], json!([["run_job"]]));
+}
+
+#[test]
+fn the_users_role_still_applies_and_a_project_grant_reaches_that_project_only() {
+    let w = world();
+    // Alice is a Reporter in `other`: she may read jobs there, not run them, grant or not.
+    let refused = w.create(&w.alice_api, json!([{"access": "all_memberships", "permissions": ["run_job"]}]));
+    assert_eq!(refused.status, 201, "all_memberships is checked at each use: {}", refused.text);
+    let all = refused.body["token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(w.forward(&all, "POST", &format!("/api/v4/projects/{}/jobs/1/play", w.app_project)).status, 200);
+    let reporter = w.forward(&all, "POST", &format!("/api/v4/projects/{}/jobs/1/play", w.lib));
+    assert_eq!(reporter.status, 403);
+    assert_eq!(reporter.header("x-tessera-denied-layer"), Some("role"));
+
+    let (_, one) = w.fine(json!([{"access": "selected_memberships", "project_ids": [w.app_project],
+                                 "permissions": ["read_project"]}]));
+    assert_eq!(w.app.get(&one, &format!("/projects/{}", w.app_project)).status, 200);
+    assert_eq!(w.app.get(&one, &format!("/groups/{}", w.sub)).status, 403, "a project grant does not reach its group");
+}
+
+#[test]
+fn personal_project_user_and_instance_grants_reach_only_their_own_boundary() {
+    let w = world();
+    let personal = w.app.post(&w.alice_api, "/projects", json!({"name": "Mine", "path": "mine"}));
+    assert_eq!(personal.status, 201, "{}", personal.text);
+    let mine = id(&personal);
+    let (_, token) = w.fine(json!([
+        {"access": "personal_projects", "permissions": ["read_project"]},
+        {"access": "user", "permissions": ["read_user"]},
+        {"access": "instance", "permissions": ["read_group"]},
+    ]));
+    assert_eq!(w.app.get(&token, &format!("/projects/{mine}")).status, 200);
+    assert_eq!(w.app.get(&token, &format!("/projects/{}", w.app_project)).status, 403);
+    assert_eq!(w.app.get(&token, "/user").status, 200);
+    assert_eq!(w.app.get(&token, &format!("/users/{}", w.alice)).status, 403, "read_user is a user grant only");
+    assert_eq!(w.app.get(&token, "/groups").status, 200, "listing groups is an instance grant");
+    assert_eq!(w.app.get(&token, "/projects").status, 403, "listing projects is not granted");
+}
+
+#[test]
+fn creation_refuses_bad_grants_unseen_resources_permissions_beyond_the_role_and_beyond_the_creating_token() {
+    let w = world();
+    let app = &w.app;
+    let hidden = id(&app.post(&app.admin_token, "/groups", json!({"name": "Hidden", "path": "hidden"})));
+    let both = app.post(
+        &w.alice_api,
+        "/user/personal_access_tokens",
+        json!({"name": "x", "scopes": ["api"], "granular_scopes": [{"access": "user", "permissions": ["read_user"]}]}),
+    );
+    assert_eq!(both.status, 400, "{}", both.text);
+    assert_eq!(both.body["error"], "scopes, granular_scopes are mutually exclusive");
+    for bad in [
+        json!([]),
+        json!("user"),
+        json!([{"access": "everything", "permissions": ["read_user"]}]),
+        json!([{"access": "user", "permissions": ["read_everything"]}]),
+        json!([{"access": "user", "permissions": []}]),
+        json!([{"access": "user", "permissions": ["read_user"], "group_ids": [w.top]}]),
+        json!([{"access": "selected_memberships", "permissions": ["read_job"]}]),
+        json!([{"access": "selected_memberships", "project_ids": [w.lib], "permissions": ["read_group"]}]),
+        json!([{"access": "user", "permissions": ["read_user"], "extra": 1}]),
+        json!([{"access": "selected_memberships", "group_ids": ["x"], "permissions": ["read_job"]}]),
+    ] {
+        let reply = w.create(&w.alice_api, bad.clone());
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
+    }
+    let unseen = w.create(
+        &w.alice_api,
+        json!([{"access": "selected_memberships", "group_ids": [hidden], "permissions": ["read_job"]}]),
+    );
+    assert_eq!(unseen.status, 404, "{}", unseen.text);
+    assert_eq!(unseen.body["message"], "404 Group Not Found");
+    let missing = w.create(
+        &w.alice_api,
+        json!([{"access": "selected_memberships", "project_ids": [999_999], "permissions": ["read_job"]}]),
+    );
+    assert_eq!(missing.status, 404, "{}", missing.text);
+    let beyond_role = w.create(
+        &w.alice_api,
+        json!([{"access": "selected_memberships", "project_ids": [w.lib], "permissions": ["run_job"]}]),
+    );
+    assert_eq!(beyond_role.status, 403, "a Reporter cannot grant run_job: {}", beyond_role.text);
+    let admin_only = w.create(&w.alice_api, json!([{"access": "instance", "permissions": ["manage_user"]}]));
+    assert_eq!(admin_only.status, 403, "{}", admin_only.text);
+
+    // A fine-grained token mints only what it holds itself, where it holds it.
+    let (_, creator) = w.fine(json!([
+        {"access": "selected_memberships", "group_ids": [w.sub], "permissions": ["read_job", "run_job"]},
+        {"access": "user", "permissions": ["manage_personal_access_token"]},
+    ]));
+    let within = w.create(
+        &creator,
+        json!([{"access": "selected_memberships", "project_ids": [w.app_project], "permissions": ["run_job"]}]),
+    );
+    assert_eq!(within.status, 201, "{}", within.text);
+    for wider in [
+        json!([{"access": "selected_memberships", "group_ids": [w.top], "permissions": ["run_job"]}]),
+        json!([{"access": "selected_memberships", "group_ids": [w.sub], "permissions": ["cancel_job"]}]),
+        json!([{"access": "all_memberships", "permissions": ["read_job"]}]),
+        json!([{"access": "user", "permissions": ["read_user"]}]),
+    ] {
+        let reply = w.create(&creator, wider.clone());
+        assert_eq!(reply.status, 403, "{wider}: {}", reply.text);
+    }
+    let legacy = app.post(&creator, "/user/personal_access_tokens", json!({"name": "x", "scopes": ["read_api"]}));
+    assert_eq!(legacy.status, 403, "a fine-grained token mints no legacy token: {}", legacy.text);
+
+    // Administrators create them for others, impersonation tokens included.
+    let for_alice = app.post(
+        &app.admin_token,
+        &format!("/users/{}/personal_access_tokens", w.alice),
+        json!({"name": "f", "granular_scopes": [{"access": "selected_memberships", "group_ids": [w.other], "permissions": ["read_job"]}]}),
+    );
+    assert_eq!(for_alice.status, 201, "{}", for_alice.text);
+    let impersonation = app.post(
+        &app.admin_token,
+        &format!("/users/{}/impersonation_tokens", w.alice),
+        json!({"name": "i", "granular_scopes": [{"access": "user", "permissions": ["read_user"]}]}),
+    );
+    assert_eq!(impersonation.status, 201, "{}", impersonation.text);
+    assert_eq!(impersonation.body["impersonation"], true);
+    assert_eq!(impersonation.body["granular"], true);
+    let _ = w.other;
+}
+
+#[test]
+fn a_grant_on_another_organizations_group_looks_absent() {
+    let w = world();
+    let app = &w.app;
+    let org = id(&app.post(&app.admin_token, "/organizations", json!({"name": "Acme", "path": "acme"})));
+    let acme_admin = app.post(
+        &app.admin_token,
+        "/users/1/personal_access_tokens",
+        json!({"name": "acme", "scopes": ["api"], "organization_id": org}),
+    );
+    let acme_admin = acme_admin.body["token"].as_str().unwrap_or_default().to_owned();
+    let acme_group = id(&app.post(&acme_admin, "/groups", json!({"name": "A", "path": "a", "visibility": "public"})));
+    let reply = w.create(
+        &w.alice_api,
+        json!([{"access": "selected_memberships", "group_ids": [acme_group], "permissions": ["read_group"]}]),
+    );
+    assert_eq!(reply.status, 404, "{}", reply.text);
+}
