@@ -104,3 +104,36 @@ def test_raw_calls_create_own_tokens(gl):
     created = gl.http_post("/user/personal_access_tokens", post_data={"name": "raw", "scopes": ["read_api"]})
     assert created["token"].startswith("glpat-")
     assert created["scopes"] == ["read_api"]
+
+
+def test_raw_calls_create_a_fine_grained_token_that_lists_and_is_bounded(gl, server, user):
+    group = gl.groups.create({"name": f"fg{user.id}", "path": f"fg{user.id}"})
+    project = gl.projects.create({"name": "app", "path": "app", "namespace_id": group.id})
+    other = gl.projects.create({"name": f"other{user.id}", "path": f"other{user.id}", "visibility": "public"})
+    group.members.create({"user_id": user.id, "access_level": 30})
+    legacy = gl.users.get(user.id, lazy=True).personal_access_tokens.create({"name": "api", "scopes": ["api"]})
+    as_user = client_for(server, legacy.token)
+    created = as_user.http_post(
+        "/user/personal_access_tokens",
+        post_data={
+            "name": "fine",
+            "granular_scopes": [
+                {"access": "selected_memberships", "group_ids": [group.id], "permissions": ["read_project"]},
+                {"access": "user", "permissions": ["read_user", "read_personal_access_token"]},
+            ],
+        },
+    )
+    assert created["scopes"] == ["granular"]
+    assert created["granular"] is True
+    assert {"access": "selected_memberships", "permissions": ["read_project"], "group_id": group.id,
+            "project_id": None} in created["granular_scopes"]
+    listed = {t.id: t for t in as_user.personal_access_tokens.list()}
+    assert listed[created["id"]].scopes == ["granular"]
+    assert listed[created["id"]].granular_scopes == created["granular_scopes"]
+    fine = gitlab.Gitlab(server["url"], private_token=created["token"])
+    fine.auth()
+    assert fine.user.id == user.id
+    assert fine.projects.get(project.id).id == project.id
+    with pytest.raises(gitlab.exceptions.GitlabGetError) as err:
+        fine.projects.get(other.id)
+    assert err.value.response_code == 403, "a public project outside the grant"
