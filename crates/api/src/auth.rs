@@ -18,7 +18,7 @@ use domain::{AccessLevel, Group, Project, User};
 use policy::Reason;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, forbidden};
+use crate::error::{ApiError, ApiResult};
 
 /// The longest header value read as a credential; longer ones are refused as malformed.
 pub(crate) const MAX_CREDENTIAL_LEN: usize = 1024;
@@ -189,7 +189,7 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
         _ if outcome.bad_credential || outcome.needs_credential => ApiError::Unauthorized,
         "credential" => ApiError::Unauthorized,
         "token_reach" | "scope" => ApiError::InsufficientScope(outcome.allowing_scopes.to_vec()),
-        _ => forbidden(),
+        _ => ApiError::RoleForbidden(outcome.required.to_vec()),
     }
 }
 

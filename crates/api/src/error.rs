@@ -14,6 +14,8 @@ pub enum ApiError {
     /// A fine-grained token's grants lack a permission here; names the alternatives of assignable permissions
     /// that would allow the request.
     InsufficientGranularScope(Vec<Vec<String>>),
+    /// The user's role lacks a permission; names the alternatives of raw permissions that would allow it.
+    RoleForbidden(Vec<Vec<String>>),
     /// The route does not exist.
     RouteNotFound,
     /// The body could not be read as its Content-Type says.
@@ -45,6 +47,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Unauthorized => unauthorized(),
+            ApiError::RoleForbidden(alternatives) => {
+                let body = json!({"message": "403 Forbidden", "required_permissions": alternatives});
+                let mut res = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+                let named: Vec<String> = alternatives.iter().map(|all| all.join("+")).collect();
+                if let Ok(v) = HeaderValue::from_str(&named.join(", ")) {
+                    res.headers_mut().insert("x-tessera-required-permissions", v);
+                }
+                res
+            }
             ApiError::InsufficientGranularScope(alternatives) => {
                 let named = granular_alternatives(&alternatives);
                 let body = json!({

@@ -284,3 +284,23 @@ fn a_grant_on_another_organizations_group_looks_absent() {
     );
     assert_eq!(reply.status, 404, "{}", reply.text);
 }
+
+#[test]
+fn every_403_for_a_token_names_what_would_have_allowed_it_in_a_header_and_the_body() {
+    let w = world();
+    let role = w.app.call(&w.alice_api, "PUT", &format!("/projects/{}", w.lib), Some(json!({"description": "x"})));
+    assert_eq!(role.status, 403, "{}", role.text);
+    assert_eq!(role.body["message"], "403 Forbidden");
+    assert_eq!(role.body["required_permissions"], json!([["admin_project"]]));
+    assert_eq!(role.header("x-tessera-required-permissions"), Some("admin_project"));
+    let (_, read_api) = w.app.token_for(w.alice, &["read_api"]);
+    let scope = w.app.call(&read_api, "PUT", &format!("/projects/{}", w.lib), Some(json!({"description": "x"})));
+    assert_eq!(scope.status, 403, "{}", scope.text);
+    assert_eq!(scope.body["scope"], "api");
+    assert_eq!(scope.header("x-tessera-required-scopes"), Some("api"));
+    let (_, fine) = w.fine(json!([{"access": "all_memberships", "permissions": ["read_project"]}]));
+    let granular = w.app.call(&fine, "PUT", &format!("/projects/{}", w.app_project), Some(json!({"description": "x"})));
+    assert_eq!(granular.status, 403, "{}", granular.text);
+    assert_eq!(granular.body["required_permissions"], json!([["update_project"]]));
+    assert_eq!(granular.header("x-tessera-required-granular-permissions"), Some("update_project"));
+}
