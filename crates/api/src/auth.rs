@@ -181,6 +181,7 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
             return forbidden_because("Admin mode is enabled: the token needs the admin_mode scope");
         }
         Reason::InsufficientGranularScope => return ApiError::InsufficientGranularScope(outcome.bundles.to_vec()),
+        Reason::OutsideRouteRules => return ApiError::OutsideRouteRules,
         _ => {}
     }
     match outcome.layer {

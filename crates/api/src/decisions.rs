@@ -136,6 +136,7 @@ pub(crate) fn error_code(outcome: &Outcome<'_>) -> Value {
     match outcome.reason {
         _ if outcome.allowed => Value::Null,
         Reason::InsufficientGranularScope => json!("insufficient_granular_scope"),
+        Reason::OutsideRouteRules => json!("outside_route_rules"),
         Reason::InsufficientScope | Reason::OutsideReach | Reason::ReadOnlyScope | Reason::SudoNeedsScope => {
             json!("insufficient_scope")
         }

@@ -27,6 +27,11 @@ pub fn token(token: &Token, now: Timestamp, plaintext: Option<&str>, impersonati
         "expired": token.is_expired(now),
         "granular": token.scopes.is_granular(),
         "last_used_ips": token.last_used_ips,
+        "route_rules": token.route_rules,
+        "warnings": policy::breadth_warnings(token)
+            .into_iter()
+            .map(|w| json!({"code": w.code, "message": w.message}))
+            .collect::<Vec<_>>(),
     });
     if token.scopes.is_granular() {
         v["granular_scopes"] = token

@@ -14,6 +14,8 @@ pub enum ApiError {
     /// A fine-grained token's grants lack a permission here; names the alternatives of assignable permissions
     /// that would allow the request.
     InsufficientGranularScope(Vec<Vec<String>>),
+    /// The token's allowlist rules match no request of this method and path.
+    OutsideRouteRules,
     /// The user's role lacks a permission; names the alternatives of raw permissions that would allow it.
     RoleForbidden(Vec<Vec<String>>),
     /// The route does not exist.
@@ -47,6 +49,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Unauthorized => unauthorized(),
+            ApiError::OutsideRouteRules => {
+                let body = json!({
+                    "error": "outside_route_rules",
+                    "error_description": "The token's route rules allow no request of this method and path.",
+                });
+                (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+            }
             ApiError::RoleForbidden(alternatives) => {
                 let body = json!({"message": "403 Forbidden", "required_permissions": alternatives});
                 let mut res = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();

@@ -178,6 +178,15 @@ impl Params {
         }
     }
 
+    /// A list of strings given as a JSON array or repeated `key[]` form fields, never split on commas (for
+    /// values that contain commas, such as route rules).
+    pub fn list_exact(&self, key: &str) -> Result<Option<Vec<String>>, ApiError> {
+        match self.0.get(key) {
+            Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
+            _ => self.list(key),
+        }
+    }
+
     pub fn date(&self, key: &str) -> Result<Option<domain::Date>, ApiError> {
         match self.str(key)? {
             None => Ok(None),

@@ -36,6 +36,7 @@ fn create_request(params: &Params, principal: &Principal) -> ApiResult<CreateTok
         expires_at: params.str("expires_at")?,
         organization_id: params.int("organization_id")?,
         grants: granular_scopes(params)?,
+        route_rules: params.list_exact("route_rules")?,
         creator: Some(principal.token.clone()),
     })
 }

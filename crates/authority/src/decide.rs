@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use catalog::{Boundary, RouteMatch, canonical_method, canonical_path};
 use domain::{AccessLevel, Group, Project, Scope, User};
-use policy::{CredentialFacts, Facts, Layer, Reason, ResourceFacts, UserFacts};
+use policy::{CredentialFacts, Facts, Layer, Reason, ResourceFacts, RuleSurface, RuleTarget, UserFacts};
 
 use crate::store::Store;
 use crate::{Authenticated, Authority, NamespaceRef, Result};
@@ -150,6 +150,7 @@ impl Authority {
             active: true,
             organization_id: p.token.organization_id,
             grants: &p.token.grants,
+            rules: &p.token.route_rules,
         });
         let sudo = match (request.sudo, &principal, &credential) {
             (None, _, _) => None,
@@ -178,12 +179,26 @@ impl Authority {
             (Some(named), Some(user)) => named.parse::<i64>().is_ok_and(|id| id == user.id),
             _ => false,
         };
+        // Allowlist rules see the request's segments with the group or project id resolved (only built for a
+        // token that has rules).
+        let has_rules = credential.is_some_and(|c| !c.rules.is_empty());
+        let resolved_id = match &resource {
+            Resolved::Group(group, _) => Some(group.id.to_string()),
+            Resolved::Project(project, _) => Some(project.id.to_string()),
+            Resolved::None => None,
+        };
+        let (surface, segments) = if has_rules {
+            rule_segments(&found, &path, resolved_id.as_deref())
+        } else {
+            (RuleSurface::Api, Vec::new())
+        };
         let facts = Facts {
             credential,
             user: acting.map(user_facts),
             resource: facts_of(route.boundary, &resource),
             admin_mode,
             names_caller,
+            target: has_rules.then_some(RuleTarget { method: &method, surface, segments: &segments }),
         };
         let decision = policy::authorize(&self.catalog, route, safe, &facts);
         let mut outcome = refuse(decision.layer, decision.reason);
@@ -248,6 +263,29 @@ impl Authority {
             }
         }
         Ok(None)
+    }
+}
+
+/// The request as allowlist rules see it: `/api/v4` (or `/v2` for the registry) left out, and the `:id` of a
+/// group or project route replaced by the id it resolved to, so that no alias of the path escapes a rule.
+fn rule_segments<'p>(
+    found: &RouteMatch<'_, '_>,
+    path: &'p catalog::CanonicalPath,
+    resolved_id: Option<&'p str>,
+) -> (RuleSurface, Vec<&'p str>) {
+    let all: Vec<&str> = path.segments().collect();
+    match all.as_slice() {
+        ["api", "v4", rest @ ..] => {
+            let mut segments = rest.to_vec();
+            let names_id =
+                matches!(found.route.segments.get(3), Some(catalog::Segment::Param { name, .. }) if name == "id");
+            if let (true, Some(id), Some(slot)) = (names_id, resolved_id, segments.get_mut(1)) {
+                *slot = id;
+            }
+            (RuleSurface::Api, segments)
+        }
+        ["v2", rest @ ..] => (RuleSurface::Registry, rest.to_vec()),
+        _ => (RuleSurface::Git, all),
     }
 }
 

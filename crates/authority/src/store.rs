@@ -150,6 +150,8 @@ pub struct NewToken {
     pub organization_id: i64,
     /// A fine-grained token's grants (its scopes are then `granular` alone).
     pub grants: Vec<domain::Grant>,
+    /// Allowlist rules, normalised (`policy::RouteRule`).
+    pub route_rules: Vec<String>,
     pub now: Timestamp,
 }
 

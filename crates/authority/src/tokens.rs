@@ -18,6 +18,8 @@ pub struct CreateToken {
     pub organization_id: Option<i64>,
     /// `granular_scopes`: a fine-grained token's grants, instead of `scopes`.
     pub grants: Option<Vec<RequestedGrant>>,
+    /// Allowlist rules (`METHODS PATH`), which only ever narrow what the token may do.
+    pub route_rules: Option<Vec<String>>,
     /// The token making the request: a fine-grained one mints only what it holds itself.
     pub creator: Option<std::sync::Arc<Token>>,
 }
@@ -36,6 +38,7 @@ struct Unissued<'a> {
     impersonation: bool,
     expires_at: Option<Date>,
     grants: Vec<Grant>,
+    route_rules: Vec<String>,
 }
 
 /// A token just issued: its record and its plaintext, shown once.
@@ -43,6 +46,22 @@ struct Unissued<'a> {
 pub struct IssuedToken {
     pub token: Token,
     pub plaintext: String,
+}
+
+/// Reads allowlist rules as a client wrote them: each normalised, duplicates dropped, at most
+/// [`policy::MAX_RULES`].
+pub fn route_rules(requested: &[String]) -> Result<Vec<String>> {
+    if requested.len() > policy::MAX_RULES {
+        return Err(Error::invalid("route_rules", format!("has too many entries (maximum is {})", policy::MAX_RULES)));
+    }
+    let mut rules = Vec::new();
+    for text in requested {
+        let rule = policy::normalize_rule(text).map_err(|e| Error::invalid("route_rules", e.to_string()))?;
+        if !rules.contains(&rule) {
+            rules.push(rule);
+        }
+    }
+    Ok(rules)
 }
 
 /// Checks a requested expiry date against the instance's rules: not today or earlier, not beyond the maximum
@@ -127,10 +146,26 @@ impl Authority {
             }
             None => Vec::new(),
         };
+        let route_rules = route_rules(request.route_rules.as_deref().unwrap_or_default())?;
+        if let Some(creator) = request.creator.as_ref().filter(|c| !c.route_rules.is_empty())
+            && (route_rules.is_empty() || route_rules.iter().any(|r| !creator.route_rules.contains(r)))
+        {
+            return Err(Error::Forbidden(
+                "403 Forbidden - a token with route rules can only create tokens held to some of the same rules"
+                    .to_owned(),
+            ));
+        }
         let now = self.now();
         let expires_at = expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
-        let new =
-            Unissued { name: name.as_str(), description: &description, scopes, impersonation, expires_at, grants };
+        let new = Unissued {
+            name: name.as_str(),
+            description: &description,
+            scopes,
+            impersonation,
+            expires_at,
+            grants,
+            route_rules,
+        };
         let issued = self.issue(owner, organization_id, new).await?;
         self.audit(
             ctx,
@@ -177,6 +212,7 @@ impl Authority {
             previous_token_id: None,
             organization_id,
             grants: new.grants,
+            route_rules: new.route_rules,
             now: self.now(),
         };
         let token = self.store.insert_token(&new).await?;
@@ -210,6 +246,7 @@ impl Authority {
             previous_token_id: None,
             organization_id: domain::DEFAULT_ORGANIZATION_ID,
             grants: Vec::new(),
+            route_rules: Vec::new(),
             now,
         };
         Some((plaintext, new))
@@ -266,6 +303,7 @@ impl Authority {
             previous_token_id: Some(token.id),
             organization_id: token.organization_id,
             grants: token.grants.clone(),
+            route_rules: token.route_rules.clone(),
             now,
         };
         let Some(rotated) = self.store.rotate_token(token.id, &new).await? else {

@@ -184,6 +184,8 @@ pub struct Token {
     pub organization_id: i64,
     /// What a fine-grained token (scopes `granular`) may do, and where; empty for any other token.
     pub grants: Vec<crate::Grant>,
+    /// Allowlist rules (`METHODS PATH`): when any are set, the token is refused every request none matches.
+    pub route_rules: Vec<String>,
 }
 
 /// Why a token cannot be used now.

@@ -16,6 +16,7 @@ fn bench(c: &mut Criterion) {
             active: true,
             organization_id: 1,
             grants: &[],
+            rules: &[],
         }),
         user: Some(UserFacts { id: 7, is_admin: false, external: false, active: true, service_account: false }),
         resource: ResourceFacts::Project {
@@ -28,6 +29,7 @@ fn bench(c: &mut Criterion) {
         },
         admin_mode: false,
         names_caller: false,
+        target: None,
     };
     let path = canonical_path("/api/v4/projects/42/deployments").expect("path");
     let route = catalog.find("POST", &path, None).expect("route").route;

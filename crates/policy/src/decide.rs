@@ -8,6 +8,7 @@ use catalog::{Catalog, PermSet, Route, Surface};
 use domain::{AccessLevel, Grant, Scope, Scopes, Visibility};
 
 use crate::grants::{Reach, granted};
+use crate::rules::{RuleTarget, within_rules};
 
 /// The credential presented, as loaded and checked by the caller.
 #[derive(Debug, Clone, Copy)]
@@ -18,13 +19,8 @@ pub struct CredentialFacts<'a> {
     pub organization_id: i64,
     /// A fine-grained token's grants (its scopes are then `granular`); empty for any other.
     pub grants: &'a [Grant],
-}
-
-impl CredentialFacts<'_> {
-    /// A legacy (scope-based) credential.
-    pub fn legacy(scopes: Scopes, organization_id: i64) -> CredentialFacts<'static> {
-        CredentialFacts { scopes, active: true, organization_id, grants: &[] }
-    }
+    /// Allowlist rules: when any are set, a request must match one (see [`crate::RuleTarget`]).
+    pub rules: &'a [String],
 }
 
 /// The user the request acts as.
@@ -87,6 +83,9 @@ pub struct Facts<'a> {
     pub admin_mode: bool,
     /// The route's `:user_id` names the user the request acts as (a member leaving a group or project).
     pub names_caller: bool,
+    /// The request as allowlist rules see it; needed when the credential carries rules (without it, a credential
+    /// with rules is refused).
+    pub target: Option<RuleTarget<'a>>,
 }
 
 /// Which layer decided.
@@ -127,6 +126,7 @@ pub enum Reason {
     ReadOnlyScope,
     InsufficientScope,
     InsufficientGranularScope,
+    OutsideRouteRules,
     OtherOrganization,
     NotFound,
     MissingPermission,
@@ -150,6 +150,7 @@ impl Reason {
             Reason::InsufficientGranularScope => {
                 "the fine-grained token's grants do not give the permissions this request needs here"
             }
+            Reason::OutsideRouteRules => "the token's route rules allow no request of this method and path",
             Reason::OtherOrganization => "the resource belongs to another organization than the token",
             Reason::NotFound => "the resource does not exist or is not visible to this user",
             Reason::MissingPermission => "the user's role does not grant the required permissions",
@@ -235,6 +236,7 @@ pub fn sudo(owner: UserFacts, credential: &CredentialFacts<'_>, admin_mode: bool
         resource: ResourceFacts::Instance,
         admin_mode,
         names_caller: false,
+        target: None,
     };
     if !acting_admin(&facts) {
         return Err((Layer::Role, Reason::SudoNeedsAdmin));
@@ -357,6 +359,9 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
         held = held.intersect(granted);
     }
     if route.required.iter().any(|needed| held.covers(needed)) {
+        if !within_route_rules(route, facts) {
+            return Decision::deny(Layer::Scope, Reason::OutsideRouteRules, route);
+        }
         return Decision {
             allowed: true,
             layer: Layer::Role,
@@ -391,4 +396,14 @@ fn granted_here(catalog: &Catalog, route: &Route, facts: &Facts<'_>) -> Option<P
     Some(
         reach.map_or_else(PermSet::default, |reach| granted(catalog, credential.grants, owner, &reach, route.boundary)),
     )
+}
+
+/// Whether the credential's allowlist rules (if any) let this request through. A token may always see, revoke
+/// and rotate itself.
+fn within_route_rules(route: &Route, facts: &Facts<'_>) -> bool {
+    let Some(credential) = facts.credential.filter(|c| !c.rules.is_empty()) else { return true };
+    if matches!(route.surface, Surface::TokenSelf | Surface::TokenSelfRotate) {
+        return true;
+    }
+    facts.target.is_some_and(|target| within_rules(credential.rules, &target))
 }

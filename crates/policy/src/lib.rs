@@ -5,16 +5,22 @@
 //! **Architecture Invariant:** this crate does no I/O and fetches nothing. Every function denies by default:
 //! a case it does not name is a denial, never an allowance.
 
+mod audit;
 mod decide;
 mod grants;
 mod issue;
+mod rules;
 
+pub use audit::{Warning, breadth_warnings};
 pub use decide::{
     CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, UserFacts, acting_admin, authorize, held_on,
     role_grants, scopes_allowing, sudo, unknown_route,
 };
 pub use grants::{GrantError, Reach, applies, boundaries_of, bundles_of, creator_holds, granted, role_allows};
 pub use issue::check_grant;
+pub use rules::{
+    MAX_RULE_LEN, MAX_RULES, RuleError, RuleSurface, RuleTarget, normalize_rule, rule_matches, within_rules,
+};
 
 #[cfg(test)]
 mod tests;

@@ -192,7 +192,7 @@ const PROJECT_COLUMNS: &str = "p.project_id, p.namespace_id, p.name, p.path, p.f
     p.visibility, p.organization_id, p.creator_id, p.created_at, p.updated_at, n.kind as namespace_kind, \
     n.traversal_ids as namespace_traversal_ids, o.user_id as owner_user_id";
 const TOKEN_COLUMNS: &str = "token_id, user_id, name, description, scopes, impersonation, revoked, revoked_at, \
-    expires_on, created_at, updated_at, last_used_at, last_used_ips, previous_token_id, organization_id, grants";
+    expires_on, created_at, updated_at, last_used_at, last_used_ips, previous_token_id, organization_id, grants, route_rules";
 const AUDIT_COLUMNS: &str =
     "audit_event_id, author_id, entity_type, entity_id, event_name, details, ip_address, created_at";
 const MEMBER_COLUMNS: &str = "source_kind, source_id, user_id, access_level, expires_on, created_by, created_at";
@@ -939,7 +939,7 @@ async fn insert_user_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, user: &NewUse
 
 async fn insert_token_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, token: &NewToken) -> StoreResult<i64> {
     let mut sql = Sql::new(
-        "insert into personal_access_token (user_id, name, description, token_digest, scopes, impersonation, expires_on, created_at, updated_at, previous_token_id, organization_id, grants) values (",
+        "insert into personal_access_token (user_id, name, description, token_digest, scopes, impersonation, expires_on, created_at, updated_at, previous_token_id, organization_id, grants, route_rules) values (",
     );
     sql.int(token.user_id).push(", ").text_arg(&token.name).push(", ").text_arg(&token.description).push(", ");
     sql.text_arg(&token.digest).push(", ").text_arg(&token.scopes.to_stored()).push(", ").int(b(token.impersonation));
@@ -950,7 +950,9 @@ async fn insert_token_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, token: &NewT
         .push(", ")
         .int(token.organization_id)
         .push(", ")
-        .text_arg(&Grant::to_stored(&token.grants));
+        .text_arg(&Grant::to_stored(&token.grants))
+        .push(", ")
+        .text_arg(&token.route_rules.join("\n"));
     sql.push(") returning token_id");
     let row = sql.query().fetch_one(&mut **tx).await.map_err(db_error)?;
     row.try_get(0).map_err(db_error)

@@ -171,6 +171,7 @@ pub fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
     let ips: String = get(row, "last_used_ips")?;
     let scopes: String = get(row, "scopes")?;
     let grants: String = get(row, "grants")?;
+    let rules: String = get(row, "route_rules")?;
     Ok(Token {
         id: get(row, "token_id")?,
         user_id: get(row, "user_id")?,
@@ -188,6 +189,7 @@ pub fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
         previous_token_id: get(row, "previous_token_id")?,
         organization_id: get(row, "organization_id")?,
         grants: Grant::from_stored(&grants),
+        route_rules: rules.lines().filter(|r| !r.is_empty()).map(str::to_owned).collect(),
     })
 }
 

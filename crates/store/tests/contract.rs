@@ -45,6 +45,7 @@ fn new_token(user_id: i64, digest: &str, previous: Option<i64>) -> NewToken {
         previous_token_id: previous,
         organization_id: 1,
         grants: Vec::new(),
+        route_rules: Vec::new(),
         now: now(),
     }
 }
@@ -201,7 +202,7 @@ async fn revoking_a_family_reaches_every_active_descendant() {
 }
 
 #[tokio::test]
-async fn a_fine_grained_tokens_grants_are_stored_and_kept_by_rotation() {
+async fn a_tokens_grants_and_route_rules_are_stored_and_kept_by_rotation() {
     with_store(|store| async move {
         let owner = store.insert_user(&new_user("owner")).await.unwrap();
         let grants = vec![
@@ -212,14 +213,21 @@ async fn a_fine_grained_tokens_grants_are_stored_and_kept_by_rotation() {
             },
             Grant { access: GrantAccess::User, target: None, permissions: vec!["read_user".into()] },
         ];
-        let new = NewToken { scopes: Scopes::granular(), grants: grants.clone(), ..new_token(owner.id, "fine", None) };
+        let rules = vec!["GET /projects/1/**".to_owned(), "GET,POST /user".to_owned()];
+        let new = NewToken {
+            scopes: Scopes::granular(),
+            grants: grants.clone(),
+            route_rules: rules.clone(),
+            ..new_token(owner.id, "fine", None)
+        };
         let token = store.insert_token(&new).await.unwrap();
         assert_eq!(token.grants, grants);
         assert!(token.scopes.is_granular());
         assert_eq!(store.token_by_digest(&["fine".to_owned()]).await.unwrap().unwrap().grants, grants);
         let next = NewToken { previous_token_id: Some(token.id), ..new.clone() };
         let rotated = store.rotate_token(token.id, &NewToken { digest: "fine2".into(), ..next }).await.unwrap();
-        assert_eq!(rotated.unwrap().grants, grants);
+        let rotated = rotated.unwrap();
+        assert_eq!((rotated.grants, rotated.route_rules), (grants, rules));
         let legacy = store.insert_token(&new_token(owner.id, "legacy", None)).await.unwrap();
         assert!(legacy.grants.is_empty());
         store

@@ -304,3 +304,93 @@ fn every_403_for_a_token_names_what_would_have_allowed_it_in_a_header_and_the_bo
     assert_eq!(granular.body["required_permissions"], json!([["update_project"]]));
     assert_eq!(granular.header("x-tessera-required-granular-permissions"), Some("update_project"));
 }
+
+#[test]
+fn route_rules_narrow_a_token_to_matching_requests_whatever_alias_the_path_uses() {
+    let w = world();
+    let app = &w.app;
+    let (p, q) = (w.app_project, w.lib);
+    let created = app.post(
+        &w.alice_api,
+        "/user/personal_access_tokens",
+        json!({"name": "ruled", "scopes": ["api"], "route_rules": [format!("get /projects/{p}"), format!("GET /projects/{p}/*")]}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.body["route_rules"], json!([format!("GET /projects/{p}"), format!("GET /projects/{p}/*")]));
+    let ruled = created.body["token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(app.get(&ruled, &format!("/projects/{p}")).status, 200);
+    assert_eq!(app.get(&ruled, "/projects/top%2Fsub%2Fapp").status, 200, "the path alias resolves to the id");
+    assert_eq!(app.get(&ruled, &format!("/projects/{p}/members")).status, 200);
+    let other = app.get(&ruled, &format!("/projects/{q}"));
+    assert_eq!(other.status, 403, "{}", other.text);
+    assert_eq!(other.body["error"], "outside_route_rules");
+    assert_eq!(app.get(&ruled, "/projects/other%2Flib").status, 403);
+    let write = app.call(&ruled, "PUT", &format!("/projects/{p}"), Some(json!({"description": "x"})));
+    assert_eq!(write.status, 403, "{}", write.text);
+    assert_eq!(app.get(&ruled, "/user").status, 403);
+
+    let forward = |path: &str| w.forward(&ruled, "GET", path);
+    assert_eq!(forward("/api/v4/projects/top%2Fsub%2Fapp/issues").status, 200);
+    assert_eq!(forward(&format!("/api/v4/projects/{p}/issues/1")).status, 403, "* is one segment");
+    assert_eq!(forward(&format!("/api/v4/projects/{p}/../{q}/issues")).status, 403, "dot segments resolve first");
+    assert_eq!(forward(&format!("/api/v4/projects/{q}/../{p}/issues")).status, 200);
+    let denied = forward(&format!("/api/v4/projects/{q}/issues"));
+    assert_eq!(denied.body["error"], "outside_route_rules", "{}", denied.text);
+
+    let asked = app.post(
+        &app.admin_token,
+        "/internal/authorize",
+        json!({"requests": [{"credential": ruled, "method": "GET", "path": format!("/api/v4/projects/{q}/issues")}]}),
+    );
+    assert_eq!(asked.body["results"][0]["error"], "outside_route_rules", "{}", asked.text);
+    assert_eq!(app.call(&ruled, "DELETE", "/personal_access_tokens/self", None).status, 204, "a token revokes itself");
+}
+
+#[test]
+fn route_rules_are_checked_at_creation_and_broad_ones_are_warned_about() {
+    let w = world();
+    for bad in
+        [json!(["GET"]), json!(["FETCH /projects"]), json!(["GET /projects/top%2Fapp"]), json!(["GET /api/v4/user"])]
+    {
+        let reply = w.app.post(
+            &w.alice_api,
+            "/user/personal_access_tokens",
+            json!({"name": "x", "scopes": ["api"], "route_rules": bad}),
+        );
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
+        assert!(reply.body["message"]["route_rules"].is_array(), "{}", reply.text);
+    }
+    let broad = w.app.post(
+        &w.alice_api,
+        "/user/personal_access_tokens",
+        json!({"name": "broad", "scopes": ["api"], "route_rules": ["* /**", "POST /projects/*/issues"]}),
+    );
+    assert_eq!(broad.status, 201, "{}", broad.text);
+    let codes: Vec<&str> =
+        broad.body["warnings"].as_array().unwrap().iter().filter_map(|w| w["code"].as_str()).collect();
+    for code in ["all_routes", "write_wildcard", "admin_routes"] {
+        assert!(codes.contains(&code), "{code} in {codes:?}");
+    }
+    let fine = w.create(&w.alice_api, json!([{"access": "all_memberships", "permissions": ["read_job"]}]));
+    let codes: Vec<&str> =
+        fine.body["warnings"].as_array().unwrap().iter().filter_map(|w| w["code"].as_str()).collect();
+    assert_eq!(codes, ["all_memberships"]);
+    let narrow = w.create(&w.alice_api, json!([{"access": "user", "permissions": ["read_user"]}]));
+    assert_eq!(narrow.body["warnings"], json!([]));
+
+    // A token with rules mints only tokens held to some of the same rules.
+    let minting = w.app.post(
+        &w.alice_api,
+        "/user/personal_access_tokens",
+        json!({"name": "m", "scopes": ["api"], "route_rules": ["POST /user/personal_access_tokens", "GET /user"]}),
+    );
+    let minting = minting.body["token"].as_str().unwrap_or_default().to_owned();
+    for (rules, status) in [(json!(null), 403), (json!(["GET /projects/1"]), 403), (json!(["GET /user"]), 201)] {
+        let reply = w.app.post(
+            &minting,
+            "/user/personal_access_tokens",
+            json!({"name": "c", "scopes": ["api"], "route_rules": rules}),
+        );
+        assert_eq!(reply.status, status, "{rules}: {}", reply.text);
+    }
+}
