@@ -183,6 +183,7 @@ impl Authority {
         // token that has rules).
         let has_rules = credential.is_some_and(|c| !c.rules.is_empty());
         let resolved_id = match &resource {
+            _ if !has_rules => None,
             Resolved::Group(group, _) => Some(group.id.to_string()),
             Resolved::Project(project, _) => Some(project.id.to_string()),
             Resolved::None => None,
