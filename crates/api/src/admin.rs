@@ -25,6 +25,9 @@ fn settings_json(settings: &Settings) -> serde_json::Value {
         "require_personal_access_token_expiry": settings.require_personal_access_token_expiry,
         "impersonation_enabled": settings.impersonation_enabled,
         "admin_mode": settings.admin_mode,
+        "fine_grained_tokens_only": settings.fine_grained_tokens_only,
+        "fine_grained_tokens_only_after": settings.fine_grained_tokens_only_after.map(|d| d.to_string()),
+        "disable_legacy_token_creation": settings.disable_legacy_token_creation,
     })
 }
 
@@ -55,6 +58,28 @@ async fn update_settings(State(state): State<AppState>, caller: Caller, params: 
     }
     if let Some(v) = params.bool("admin_mode")? {
         settings.admin_mode = v;
+    }
+    if let Some(v) = params.bool("fine_grained_tokens_only")? {
+        settings.fine_grained_tokens_only = v;
+    }
+    if params.has("fine_grained_tokens_only_after") {
+        settings.fine_grained_tokens_only_after = params.date("fine_grained_tokens_only_after")?;
+    }
+    if let Some(v) = params.bool("disable_legacy_token_creation")? {
+        settings.disable_legacy_token_creation = v;
+    }
+    // A change that would refuse the very token making it locks its administrator out: refuse it instead.
+    if let Some(principal) = &caller.principal {
+        let token = &principal.token;
+        let rules = authority::token_rules(&settings);
+        let surface = catalog::Surface::Api;
+        if policy::token_rules_refusal(&rules, surface, token.scopes, token.created_at.date(), token.expires_at)
+            .is_some()
+        {
+            return Err(bad_request(
+                "these settings would refuse the token making this request: create a token that meets them first",
+            ));
+        }
     }
     let saved = state.authority.update_settings(&caller.audit(), &settings).await?;
     Ok(axum::Json(settings_json(&saved)).into_response())

@@ -182,6 +182,9 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
         }
         Reason::InsufficientGranularScope => return ApiError::InsufficientGranularScope(outcome.bundles.to_vec()),
         Reason::OutsideRouteRules => return ApiError::OutsideRouteRules,
+        Reason::LegacyTokenRefused => {
+            return forbidden_because("only fine-grained personal access tokens are accepted");
+        }
         _ => {}
     }
     match outcome.layer {

@@ -137,6 +137,7 @@ pub(crate) fn error_code(outcome: &Outcome<'_>) -> Value {
         _ if outcome.allowed => Value::Null,
         Reason::InsufficientGranularScope => json!("insufficient_granular_scope"),
         Reason::OutsideRouteRules => json!("outside_route_rules"),
+        Reason::LegacyTokenRefused => json!("fine_grained_token_required"),
         Reason::InsufficientScope | Reason::OutsideReach | Reason::ReadOnlyScope | Reason::SudoNeedsScope => {
             json!("insufficient_scope")
         }

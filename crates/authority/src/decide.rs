@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use catalog::{Boundary, RouteMatch, canonical_method, canonical_path};
 use domain::{AccessLevel, Group, Project, Scope, User};
-use policy::{CredentialFacts, Facts, Layer, Reason, ResourceFacts, RuleSurface, RuleTarget, UserFacts};
+use policy::{CredentialFacts, Facts, Layer, Reason, ResourceFacts, RuleSurface, RuleTarget, TokenRules, UserFacts};
 
 use crate::store::Store;
 use crate::{Authenticated, Authority, NamespaceRef, Result};
@@ -142,7 +142,24 @@ impl Authority {
             },
         };
         let admin_mode = match &principal {
-            Some(_) => self.store.shared_settings().await?.admin_mode,
+            Some(principal) => {
+                let settings = self.store.shared_settings().await?;
+                let token = &principal.token;
+                let refusal = policy::token_rules_refusal(
+                    &token_rules(&settings),
+                    route.surface,
+                    token.scopes,
+                    token.created_at.date(),
+                    token.expires_at,
+                );
+                if let Some(reason) = refusal {
+                    let lifetime = reason == Reason::LifetimeBeyondPolicy;
+                    let mut outcome = refuse(if lifetime { Layer::Credential } else { Layer::Scope }, reason);
+                    outcome.bad_credential = lifetime;
+                    return Ok(outcome);
+                }
+                settings.admin_mode
+            }
             None => false,
         };
         let credential = principal.as_ref().map(|p| CredentialFacts {
@@ -300,6 +317,16 @@ fn is_rotation(found: &RouteMatch<'_, '_>) -> bool {
     match found.param("token_id") {
         Some(id) => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
         None => true,
+    }
+}
+
+/// The instance's rules for personal access tokens at use.
+pub fn token_rules(settings: &domain::Settings) -> TokenRules {
+    TokenRules {
+        fine_grained_only: settings.fine_grained_tokens_only,
+        fine_grained_only_after: settings.fine_grained_tokens_only_after,
+        max_lifetime_days: settings.max_personal_access_token_lifetime,
+        expiry_required: settings.require_personal_access_token_expiry,
     }
 }
 

@@ -125,6 +125,14 @@ impl Authority {
             }
             (None, Some(_)) => Scopes::granular(),
         };
+        let legacy_closed =
+            settings.disable_legacy_token_creation || crate::token_rules(&settings).refuses_legacy(self.now().date());
+        if legacy_closed && !scopes.is_granular() {
+            return Err(Error::Forbidden(
+                "403 Forbidden - legacy personal access tokens cannot be created here; create a fine-grained token"
+                    .to_owned(),
+            ));
+        }
         if request.creator.as_ref().is_some_and(|c| c.scopes.is_granular()) && !scopes.is_granular() {
             return Err(Error::Forbidden(
                 "403 Forbidden - a fine-grained token can only create fine-grained tokens".to_owned(),

@@ -229,6 +229,12 @@ pub struct Settings {
     pub require_personal_access_token_expiry: bool,
     pub impersonation_enabled: bool,
     pub admin_mode: bool,
+    /// Legacy (scope-based) tokens are refused at use, except on routes a token uses on itself.
+    pub fine_grained_tokens_only: bool,
+    /// With `fine_grained_tokens_only`: only legacy tokens created after this date are refused.
+    pub fine_grained_tokens_only_after: Option<Date>,
+    /// No new legacy personal or impersonation token may be created.
+    pub disable_legacy_token_creation: bool,
 }
 
 impl Settings {
@@ -246,6 +252,9 @@ impl Default for Settings {
             require_personal_access_token_expiry: true,
             impersonation_enabled: true,
             admin_mode: false,
+            fine_grained_tokens_only: false,
+            fine_grained_tokens_only_after: None,
+            disable_legacy_token_creation: false,
         }
     }
 }

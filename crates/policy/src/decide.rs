@@ -5,7 +5,7 @@
 //! The caller loads the facts; nothing is fetched here. Whatever is not allowed is denied.
 
 use catalog::{Catalog, PermSet, Route, Surface};
-use domain::{AccessLevel, Grant, Scope, Scopes, Visibility};
+use domain::{AccessLevel, Date, Grant, Scope, Scopes, Visibility};
 
 use crate::grants::{Reach, granted};
 use crate::rules::{RuleTarget, within_rules};
@@ -127,6 +127,8 @@ pub enum Reason {
     InsufficientScope,
     InsufficientGranularScope,
     OutsideRouteRules,
+    LegacyTokenRefused,
+    LifetimeBeyondPolicy,
     OtherOrganization,
     NotFound,
     MissingPermission,
@@ -151,6 +153,8 @@ impl Reason {
                 "the fine-grained token's grants do not give the permissions this request needs here"
             }
             Reason::OutsideRouteRules => "the token's route rules allow no request of this method and path",
+            Reason::LegacyTokenRefused => "only fine-grained personal access tokens are accepted here",
+            Reason::LifetimeBeyondPolicy => "the token's lifetime exceeds the maximum the instance allows",
             Reason::OtherOrganization => "the resource belongs to another organization than the token",
             Reason::NotFound => "the resource does not exist or is not visible to this user",
             Reason::MissingPermission => "the user's role does not grant the required permissions",
@@ -225,6 +229,51 @@ pub fn acting_admin(facts: &Facts<'_>) -> bool {
         (Some(user), None) => user.is_admin && !facts.admin_mode,
         _ => false,
     }
+}
+
+/// Rules an administrator sets for personal access tokens, applied at every use, not only at creation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenRules {
+    /// Legacy (scope-based) tokens are refused.
+    pub fine_grained_only: bool,
+    /// With `fine_grained_only`: only legacy tokens created after this date are refused.
+    pub fine_grained_only_after: Option<Date>,
+    /// The longest lifetime (creation to expiry, in days) a token may have.
+    pub max_lifetime_days: Option<i64>,
+    /// Whether a token must expire: then a token without expiry is beyond any maximum lifetime.
+    pub expiry_required: bool,
+}
+
+impl TokenRules {
+    /// Whether a legacy token created on `created` falls under `fine_grained_only`.
+    pub fn refuses_legacy(&self, created: Date) -> bool {
+        self.fine_grained_only && self.fine_grained_only_after.is_none_or(|after| created > after)
+    }
+}
+
+/// Whether `rules` refuse a token now: its lifetime is beyond the maximum (`LifetimeBeyondPolicy`, a credential
+/// failure), or it is a legacy token the rules no longer accept (`LegacyTokenRefused`; not on routes a token
+/// uses on itself, so that it can still be seen, revoked or rotated away).
+pub fn token_rules_refusal(
+    rules: &TokenRules,
+    surface: Surface,
+    scopes: Scopes,
+    created: Date,
+    expires: Option<Date>,
+) -> Option<Reason> {
+    if let Some(max) = rules.max_lifetime_days
+        && match expires {
+            Some(expires) => expires.days() - created.days() > max,
+            None => rules.expiry_required,
+        }
+    {
+        return Some(Reason::LifetimeBeyondPolicy);
+    }
+    let on_itself = matches!(surface, Surface::TokenSelf | Surface::TokenSelfRotate);
+    if !scopes.is_granular() && !on_itself && rules.refuses_legacy(created) {
+        return Some(Reason::LegacyTokenRefused);
+    }
+    None
 }
 
 /// Whether a token's owner may act as another user (`Sudo`), as GitLab's `sudo!` decides: an administrator

@@ -13,8 +13,8 @@ mod rules;
 
 pub use audit::{Warning, breadth_warnings};
 pub use decide::{
-    CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, UserFacts, acting_admin, authorize, held_on,
-    role_grants, scopes_allowing, sudo, unknown_route,
+    CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, TokenRules, UserFacts, acting_admin, authorize,
+    held_on, role_grants, scopes_allowing, sudo, token_rules_refusal, unknown_route,
 };
 pub use grants::{GrantError, Reach, applies, boundaries_of, bundles_of, creator_holds, granted, role_allows};
 pub use issue::check_grant;

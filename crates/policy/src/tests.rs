@@ -540,3 +540,27 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn token_rules_refuse_legacy_tokens_after_the_cut_off_and_lifetimes_beyond_the_maximum() {
+    use catalog::Surface;
+    let day = |d: &str| domain::Date::parse(d).expect("date");
+    let api = Scopes::parse(&["api"]).expect("scope");
+    let only = crate::TokenRules { fine_grained_only: true, ..Default::default() };
+    let refusal = |rules: &crate::TokenRules, surface, scopes, created, expires| {
+        crate::token_rules_refusal(rules, surface, scopes, created, expires)
+    };
+    let created = day("2026-11-01");
+    assert_eq!(refusal(&only, Surface::Api, api, created, None), Some(Reason::LegacyTokenRefused));
+    assert_eq!(refusal(&only, Surface::TokenSelf, api, created, None), None, "a token may still revoke itself");
+    assert_eq!(refusal(&only, Surface::Api, Scopes::granular(), created, None), None);
+    let after = crate::TokenRules { fine_grained_only_after: Some(day("2026-11-10")), ..only };
+    assert_eq!(refusal(&after, Surface::Api, api, created, None), None, "created before the cut-off");
+    assert_eq!(refusal(&after, Surface::Api, api, day("2026-11-11"), None), Some(Reason::LegacyTokenRefused));
+    let max = crate::TokenRules { max_lifetime_days: Some(30), expiry_required: true, ..Default::default() };
+    assert_eq!(refusal(&max, Surface::Api, api, created, Some(day("2026-12-01"))), None);
+    assert_eq!(refusal(&max, Surface::Api, api, created, Some(day("2026-12-02"))), Some(Reason::LifetimeBeyondPolicy));
+    assert_eq!(refusal(&max, Surface::Api, Scopes::granular(), created, None), Some(Reason::LifetimeBeyondPolicy));
+    let optional = crate::TokenRules { expiry_required: false, ..max };
+    assert_eq!(refusal(&optional, Surface::Api, api, created, None), None, "no expiry is allowed when not required");
+}

@@ -982,6 +982,9 @@ fn apply_setting(settings: &mut Settings, name: &str, value: &str) {
         "require_personal_access_token_expiry" => settings.require_personal_access_token_expiry = value == "true",
         "impersonation_enabled" => settings.impersonation_enabled = value == "true",
         "admin_mode" => settings.admin_mode = value == "true",
+        "fine_grained_tokens_only" => settings.fine_grained_tokens_only = value == "true",
+        "fine_grained_tokens_only_after" => settings.fine_grained_tokens_only_after = Date::parse(value),
+        "disable_legacy_token_creation" => settings.disable_legacy_token_creation = value == "true",
         _ => {}
     }
 }
@@ -995,6 +998,12 @@ fn settings_pairs(settings: &Settings) -> Vec<(&'static str, String)> {
         ("require_personal_access_token_expiry", settings.require_personal_access_token_expiry.to_string()),
         ("impersonation_enabled", settings.impersonation_enabled.to_string()),
         ("admin_mode", settings.admin_mode.to_string()),
+        ("fine_grained_tokens_only", settings.fine_grained_tokens_only.to_string()),
+        (
+            "fine_grained_tokens_only_after",
+            settings.fine_grained_tokens_only_after.map(|d| d.to_string()).unwrap_or_default(),
+        ),
+        ("disable_legacy_token_creation", settings.disable_legacy_token_creation.to_string()),
     ]
 }
 

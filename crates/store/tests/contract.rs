@@ -368,6 +368,9 @@ async fn settings_round_trip() {
             require_personal_access_token_expiry: false,
             impersonation_enabled: false,
             admin_mode: true,
+            fine_grained_tokens_only: true,
+            fine_grained_tokens_only_after: Date::parse("2026-11-30"),
+            disable_legacy_token_creation: true,
         };
         store.save_settings(&changed).await.unwrap();
         assert_eq!(store.settings().await.unwrap(), changed);

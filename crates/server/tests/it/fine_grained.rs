@@ -394,3 +394,54 @@ fn route_rules_are_checked_at_creation_and_broad_ones_are_warned_about() {
         assert_eq!(reply.status, status, "{rules}: {}", reply.text);
     }
 }
+
+#[test]
+fn an_administrator_can_refuse_legacy_tokens_at_use_and_at_creation_from_a_cut_off_date() {
+    let w = world();
+    let app = &w.app;
+    let fine_admin = w.create(
+        &app.admin_token,
+        json!([{"access": "instance", "permissions": ["manage_instance", "read_user"]},
+               {"access": "all_memberships", "permissions": ["read_project"]}]),
+    );
+    assert_eq!(fine_admin.status, 201, "{}", fine_admin.text);
+    let fine_admin = fine_admin.body["token"].as_str().unwrap_or_default().to_owned();
+    let settings = |token: &str, body: Value| app.call(token, "PUT", "/application/settings", Some(body));
+    let locked_out = settings(&app.admin_token, json!({"fine_grained_tokens_only": true}));
+    assert_eq!(locked_out.status, 400, "the legacy token asking would lock itself out: {}", locked_out.text);
+    let (_, alice_fine) = w.fine(json!([{"access": "all_memberships", "permissions": ["read_project"]}]));
+    let project = format!("/projects/{}", w.app_project);
+    assert_eq!(app.get(&w.alice_api, &project).status, 200);
+
+    let set = settings(&fine_admin, json!({"fine_grained_tokens_only": true}));
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(set.body["fine_grained_tokens_only"], true);
+    let refused = app.get(&w.alice_api, &project);
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.text.contains("fine-grained"), "{}", refused.text);
+    assert_eq!(app.get(&w.alice_api, "/personal_access_tokens/self").status, 200, "a legacy token still sees itself");
+    let forwarded = w.forward(&w.alice_api, "GET", &format!("/api/v4{project}"));
+    assert_eq!(forwarded.status, 403);
+    assert_eq!(forwarded.body["error"], "fine_grained_token_required", "{}", forwarded.text);
+    assert_eq!(app.get(&alice_fine, &project).status, 200);
+    let legacy = app.post(&alice_fine, "/user/personal_access_tokens", json!({"name": "l", "scopes": ["read_api"]}));
+    assert_eq!(legacy.status, 403, "{}", legacy.text);
+
+    // With a cut-off date, legacy tokens created on or before it keep working.
+    let tomorrow = app.clock_today().add_days(1).to_string();
+    assert_eq!(settings(&fine_admin, json!({"fine_grained_tokens_only_after": tomorrow})).status, 200);
+    assert_eq!(app.get(&w.alice_api, &project).status, 200, "created before the cut-off");
+    let yesterday = app.clock_today().add_days(-1).to_string();
+    assert_eq!(settings(&fine_admin, json!({"fine_grained_tokens_only_after": yesterday})).status, 200);
+    assert_eq!(app.get(&w.alice_api, &project).status, 403, "created after the cut-off");
+
+    // Refusing only the creation of legacy tokens leaves existing ones working.
+    let only_creation =
+        settings(&fine_admin, json!({"fine_grained_tokens_only": false, "disable_legacy_token_creation": true}));
+    assert_eq!(only_creation.status, 200, "{}", only_creation.text);
+    assert_eq!(app.get(&w.alice_api, &project).status, 200);
+    let created = app.post(&w.alice_api, "/user/personal_access_tokens", json!({"name": "l", "scopes": ["read_api"]}));
+    assert_eq!(created.status, 403, "{}", created.text);
+    let fine = w.create(&w.alice_api, json!([{"access": "user", "permissions": ["read_user"]}]));
+    assert_eq!(fine.status, 201, "{}", fine.text);
+}

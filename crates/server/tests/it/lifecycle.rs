@@ -33,8 +33,22 @@ fn a_token_without_expiry_gets_the_maximum_lifetime() {
 #[test]
 fn the_maximum_lifetime_and_required_expiry_follow_the_settings() {
     let app = TestApp::spawn();
-    let settings = app.call(
+    let locking_out = app.call(
         &app.admin_token,
+        "PUT",
+        "/application/settings",
+        Some(json!({"max_personal_access_token_lifetime": 30})),
+    );
+    assert_eq!(locking_out.status, 400, "the first token lives a year: {}", locking_out.text);
+    let month = app.clock_today().add_days(30).to_string();
+    let short = app.post(
+        &app.admin_token,
+        "/user/personal_access_tokens",
+        json!({"name": "short", "scopes": ["api", "admin_mode"], "expires_at": month}),
+    );
+    let short = short.body["token"].as_str().unwrap().to_owned();
+    let settings = app.call(
+        &short,
         "PUT",
         "/application/settings",
         Some(json!({"max_personal_access_token_lifetime": 30, "require_personal_access_token_expiry": false})),
@@ -43,20 +57,19 @@ fn the_maximum_lifetime_and_required_expiry_follow_the_settings() {
     assert_eq!(settings.body["max_personal_access_token_lifetime"], 30);
     let too_late = app.clock_today().add_days(31).to_string();
     let refused = app.post(
-        &app.admin_token,
+        &short,
         "/user/personal_access_tokens",
         json!({"name": "t", "scopes": ["api"], "expires_at": too_late}),
     );
     assert_eq!(refused.status, 400);
     assert!(refused.body["message"]["expires_at"][0].as_str().unwrap().starts_with("must be before"));
-    let open = app.post(&app.admin_token, "/user/personal_access_tokens", json!({"name": "t", "scopes": ["api"]}));
+    let open = app.post(&short, "/user/personal_access_tokens", json!({"name": "t", "scopes": ["api"]}));
     assert_eq!(open.body["expires_at"], serde_json::Value::Null);
-    let bad = app.call(
-        &app.admin_token,
-        "PUT",
-        "/application/settings",
-        Some(json!({"max_personal_access_token_lifetime": 1000})),
-    );
+    let open = open.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get(&open, "/user").status, 200, "no expiry is allowed while expiry is not required");
+    assert_eq!(app.get(&app.admin_token, "/user").status, 401, "the year-long token is beyond the maximum now");
+    let bad =
+        app.call(&short, "PUT", "/application/settings", Some(json!({"max_personal_access_token_lifetime": 1000})));
     assert_eq!(bad.status, 400);
 }
 
