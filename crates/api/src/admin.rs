@@ -69,17 +69,12 @@ async fn update_settings(State(state): State<AppState>, caller: Caller, params: 
         settings.disable_legacy_token_creation = v;
     }
     // A change that would refuse the very token making it locks its administrator out: refuse it instead.
-    if let Some(principal) = &caller.principal {
-        let token = &principal.token;
-        let rules = authority::token_rules(&settings);
-        let surface = catalog::Surface::Api;
-        if policy::token_rules_refusal(&rules, surface, token.scopes, token.created_at.date(), token.expires_at)
-            .is_some()
-        {
-            return Err(bad_request(
-                "these settings would refuse the token making this request: create a token that meets them first",
-            ));
-        }
+    if let Some(principal) = &caller.principal
+        && authority::token_refusal(&settings, catalog::Surface::Api, &principal.token).is_some()
+    {
+        return Err(bad_request(
+            "these settings would refuse the token making this request: create a token that meets them first",
+        ));
     }
     let saved = state.authority.update_settings(&caller.audit(), &settings).await?;
     Ok(axum::Json(settings_json(&saved)).into_response())

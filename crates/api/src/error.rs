@@ -59,8 +59,7 @@ impl IntoResponse for ApiError {
             ApiError::RoleForbidden(alternatives) => {
                 let body = json!({"message": "403 Forbidden", "required_permissions": alternatives});
                 let mut res = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
-                let named: Vec<String> = alternatives.iter().map(|all| all.join("+")).collect();
-                if let Ok(v) = HeaderValue::from_str(&named.join(", ")) {
+                if let Ok(v) = HeaderValue::from_str(&required_alternatives(&alternatives)) {
                     res.headers_mut().insert("x-tessera-required-permissions", v);
                 }
                 res
@@ -136,6 +135,12 @@ fn authority_error(e: authority::Error) -> Response {
                 .into_response()
         }
     }
+}
+
+/// Alternatives of raw permissions as the `X-Tessera-Required-Permissions` header gives them:
+/// `admin_container_image, destroy_container_image`, with `+` joining the permissions of one alternative.
+pub(crate) fn required_alternatives(alternatives: &[Vec<String>]) -> String {
+    alternatives.iter().map(|all| all.join("+")).collect::<Vec<_>>().join(", ")
 }
 
 /// Alternatives of assignable permissions in words: `run_job` or `read_job and run_job`, alternatives joined by

@@ -106,7 +106,6 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
         put(h, "x-auth-anonymous", if outcome.principal.is_none() { "true" } else { "false" });
         return Ok(res);
     }
-    let required: Vec<String> = outcome.required.iter().map(|g| g.join("+")).collect();
     let body = json!({
         "allowed": false,
         "layer": outcome.layer,
@@ -117,8 +116,9 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
     });
     let mut res = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
     put(res.headers_mut(), "x-tessera-denied-layer", outcome.layer);
-    if !required.is_empty() {
-        put(res.headers_mut(), "x-tessera-required-permissions", &required.join(", "));
+    if !outcome.required.is_empty() {
+        let required = crate::error::required_alternatives(outcome.required);
+        put(res.headers_mut(), "x-tessera-required-permissions", &required);
     }
     if !outcome.bundles.is_empty() {
         let granular = crate::error::granular_alternatives(outcome.bundles);

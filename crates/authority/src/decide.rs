@@ -144,15 +144,7 @@ impl Authority {
         let admin_mode = match &principal {
             Some(principal) => {
                 let settings = self.store.shared_settings().await?;
-                let token = &principal.token;
-                let refusal = policy::token_rules_refusal(
-                    &token_rules(&settings),
-                    route.surface,
-                    token.scopes,
-                    token.created_at.date(),
-                    token.expires_at,
-                );
-                if let Some(reason) = refusal {
+                if let Some(reason) = token_refusal(&settings, route.surface, &principal.token) {
                     let lifetime = reason == Reason::LifetimeBeyondPolicy;
                     let mut outcome = refuse(if lifetime { Layer::Credential } else { Layer::Scope }, reason);
                     outcome.bad_credential = lifetime;
@@ -330,7 +322,18 @@ pub fn token_rules(settings: &domain::Settings) -> TokenRules {
     }
 }
 
-fn user_facts(user: &User) -> UserFacts {
+/// Whether the instance's rules refuse `token` on a route of `surface` now (see [`policy::token_rules_refusal`]).
+pub fn token_refusal(settings: &domain::Settings, surface: catalog::Surface, token: &domain::Token) -> Option<Reason> {
+    policy::token_rules_refusal(
+        &token_rules(settings),
+        surface,
+        token.scopes,
+        token.created_at.date(),
+        token.expires_at,
+    )
+}
+
+pub(crate) fn user_facts(user: &User) -> UserFacts {
     UserFacts {
         id: user.id,
         is_admin: user.is_admin,

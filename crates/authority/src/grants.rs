@@ -3,7 +3,7 @@
 
 use catalog::{Boundary, PermSet};
 use domain::{Grant, GrantAccess, GrantTarget, Token, User};
-use policy::{GrantError, Reach, UserFacts};
+use policy::{GrantError, Reach};
 
 use crate::{Authority, Error, Result};
 
@@ -89,13 +89,7 @@ impl Authority {
         creator: Option<&Token>,
     ) -> Result<()> {
         let catalog = &self.catalog;
-        let facts = UserFacts {
-            id: owner.id,
-            is_admin: owner.is_admin,
-            external: owner.external,
-            active: owner.is_active(),
-            service_account: owner.user_type == domain::UserType::ServiceAccount,
-        };
+        let facts = crate::decide::user_facts(owner);
         for grant in grants {
             let bundles = policy::bundles_of(catalog, grant).map_err(grant_error)?;
             let (group, project);
