@@ -37,18 +37,8 @@ async fn show_settings(State(state): State<AppState>) -> ApiResult<Response> {
 
 async fn update_settings(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
     let mut settings = state.authority.settings().await?;
-    if params.has("max_personal_access_token_lifetime") {
-        settings.max_personal_access_token_lifetime = match params.int("max_personal_access_token_lifetime")? {
-            None => None,
-            Some(days) if (1..=Settings::DEFAULT_MAX_LIFETIME_DAYS).contains(&days) => Some(days),
-            Some(_) => {
-                return Err(authority::Error::invalid(
-                    "max_personal_access_token_lifetime",
-                    "must be between 1 and 365",
-                )
-                .into());
-            }
-        };
+    if let Some(days) = max_lifetime(&params)? {
+        settings.max_personal_access_token_lifetime = days;
     }
     if let Some(v) = params.bool("require_personal_access_token_expiry")? {
         settings.require_personal_access_token_expiry = v;
@@ -78,6 +68,19 @@ async fn update_settings(State(state): State<AppState>, caller: Caller, params: 
     }
     let saved = state.authority.update_settings(&caller.audit(), &settings).await?;
     Ok(axum::Json(settings_json(&saved)).into_response())
+}
+
+/// `max_personal_access_token_lifetime` when given: `Some(None)` clears it, `Some(Some(days))` sets it (1 to 365).
+pub(crate) fn max_lifetime(params: &Params) -> ApiResult<Option<Option<i64>>> {
+    const NAME: &str = "max_personal_access_token_lifetime";
+    if !params.has(NAME) {
+        return Ok(None);
+    }
+    match params.int(NAME)? {
+        None => Ok(Some(None)),
+        Some(days) if (1..=Settings::DEFAULT_MAX_LIFETIME_DAYS).contains(&days) => Ok(Some(Some(days))),
+        Some(_) => Err(authority::Error::invalid(NAME, "must be between 1 and 365").into()),
+    }
 }
 
 async fn list_audit_events(State(state): State<AppState>, here: Here, params: Params) -> ApiResult<Response> {

@@ -185,6 +185,9 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
         Reason::LegacyTokenRefused => {
             return forbidden_because("only fine-grained personal access tokens are accepted");
         }
+        Reason::LifetimeBeyondGroupPolicy => {
+            return forbidden_because("the token's lifetime exceeds the maximum this group allows");
+        }
         _ => {}
     }
     match outcome.layer {

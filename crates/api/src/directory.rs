@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use domain::{AccessLevel, MemberSource, Visibility};
+use domain::{AccessLevel, Group, GroupTokenPolicy, MemberSource, Visibility};
 
 use crate::error::{ApiResult, bad_request, not_found};
 use crate::users::parse_id;
@@ -68,7 +68,31 @@ fn namespace_update(params: &Params) -> ApiResult<NamespaceUpdate> {
         None => None,
         Some(v) => Some(Visibility::parse(&v).ok_or_else(|| bad_request("visibility does not have a valid value"))?),
     };
-    Ok(NamespaceUpdate { name, description, visibility })
+    Ok(NamespaceUpdate { name, description, visibility, token_policy: None })
+}
+
+/// The group's token policy with the changes the request asks for, if it asks any. Only top-level groups have one.
+fn group_token_policy(group: &Group, params: &Params) -> ApiResult<Option<GroupTokenPolicy>> {
+    let only = params.bool("fine_grained_tokens_only")?;
+    let after = params.has("fine_grained_tokens_only_after").then(|| params.date("fine_grained_tokens_only_after"));
+    let lifetime = crate::admin::max_lifetime(params)?;
+    if only.is_none() && after.is_none() && lifetime.is_none() {
+        return Ok(None);
+    }
+    if group.parent_id.is_some() {
+        return Err(bad_request("token policies can only be set on a top-level group"));
+    }
+    let mut policy = group.token_policy;
+    if let Some(only) = only {
+        policy.fine_grained_tokens_only = only;
+    }
+    if let Some(after) = after {
+        policy.fine_grained_tokens_only_after = after?;
+    }
+    if let Some(days) = lifetime {
+        policy.max_personal_access_token_lifetime = days;
+    }
+    Ok(Some(policy))
 }
 
 async fn group_page(
@@ -172,7 +196,17 @@ async fn update_group(
     params: Params,
 ) -> ApiResult<Response> {
     let (group, _) = caller.group()?;
-    let group = state.authority.update_group(&caller.audit(), group, &namespace_update(&params)?).await?;
+    let mut update = namespace_update(&params)?;
+    update.token_policy = group_token_policy(group, &params)?;
+    // A policy that would refuse the very token setting it locks its owner out of the group: refuse it instead.
+    if let (Some(policy), Some(principal)) = (&update.token_policy, &caller.principal)
+        && authority::group_refusal(policy, catalog::Surface::Api, &principal.token).is_some()
+    {
+        return Err(bad_request(
+            "this token policy would refuse the token making this request: create a token that meets it first",
+        ));
+    }
+    let group = state.authority.update_group(&caller.audit(), group, &update).await?;
     Ok(axum::Json(entities::group(&group, &here.base)).into_response())
 }
 

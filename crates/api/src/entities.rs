@@ -113,6 +113,9 @@ pub fn group(group: &Group, base: &str) -> Value {
         "created_at": group.created_at.to_string(),
         "web_url": web_url(base, &format!("groups/{}", group.full_path)),
         "avatar_url": null,
+        "fine_grained_tokens_only": group.token_policy.fine_grained_tokens_only,
+        "fine_grained_tokens_only_after": group.token_policy.fine_grained_tokens_only_after.map(|d| d.to_string()),
+        "max_personal_access_token_lifetime": group.token_policy.max_personal_access_token_lifetime,
     })
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use catalog::{Boundary, RouteMatch, canonical_method, canonical_path};
-use domain::{AccessLevel, Group, Project, Scope, User};
+use domain::{AccessLevel, Group, GroupTokenPolicy, Project, Scope, User};
 use policy::{CredentialFacts, Facts, Layer, Reason, ResourceFacts, RuleSurface, RuleTarget, TokenRules, UserFacts};
 
 use crate::store::Store;
@@ -146,7 +146,7 @@ impl Authority {
                 let settings = self.store.shared_settings().await?;
                 if let Some(reason) = token_refusal(&settings, route.surface, &principal.token) {
                     let lifetime = reason == Reason::LifetimeBeyondPolicy;
-                    let mut outcome = refuse(if lifetime { Layer::Credential } else { Layer::Scope }, reason);
+                    let mut outcome = refuse(if lifetime { Layer::Credential } else { Layer::Policy }, reason);
                     outcome.bad_credential = lifetime;
                     return Ok(outcome);
                 }
@@ -184,6 +184,11 @@ impl Authority {
         };
         let acting = sudo.as_deref().or(principal.as_ref().map(|p| &*p.user));
         let resource = self.resolve(&found, acting).await?;
+        if let Some(principal) = &principal
+            && let Some(reason) = self.hierarchy_refusal(&resource, route.surface, &principal.token).await?
+        {
+            return Ok(refuse(Layer::Policy, reason));
+        }
         let names_caller = match (found.param("user_id"), acting) {
             (Some(named), Some(user)) => named.parse::<i64>().is_ok_and(|id| id == user.id),
             _ => false,
@@ -219,6 +224,30 @@ impl Authority {
         outcome.sudo = sudo;
         outcome.resource = resource;
         Ok(outcome)
+    }
+
+    /// Whether the token policy of the top-level group above the resource refuses `token` there.
+    async fn hierarchy_refusal(
+        &self,
+        resource: &Resolved,
+        surface: catalog::Surface,
+        token: &domain::Token,
+    ) -> Result<Option<Reason>> {
+        let root_id = match resource {
+            Resolved::Group(group, _) if group.root_id() == group.id => {
+                return Ok(group_refusal(&group.token_policy, surface, token));
+            }
+            Resolved::Group(group, _) => group.root_id(),
+            Resolved::Project(project, _) => match project.root_group_id() {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+            Resolved::None => return Ok(None),
+        };
+        Ok(match self.store.shared_group(root_id).await? {
+            Some(root) => group_refusal(&root.token_policy, surface, token),
+            None => None,
+        })
     }
 
     async fn sudo_target(&self, who: &str) -> Result<Option<Arc<User>>> {
@@ -331,6 +360,28 @@ pub fn token_refusal(settings: &domain::Settings, surface: catalog::Surface, tok
         token.created_at.date(),
         token.expires_at,
     )
+}
+
+/// A top-level group's token policy as rules: a maximum lifetime there also refuses tokens that never expire.
+pub(crate) fn group_token_rules(policy: &GroupTokenPolicy) -> TokenRules {
+    TokenRules {
+        fine_grained_only: policy.fine_grained_tokens_only,
+        fine_grained_only_after: policy.fine_grained_tokens_only_after,
+        max_lifetime_days: policy.max_personal_access_token_lifetime,
+        expiry_required: true,
+    }
+}
+
+/// Whether a top-level group's token policy refuses `token` on its hierarchy, on a route of `surface`.
+pub fn group_refusal(policy: &GroupTokenPolicy, surface: catalog::Surface, token: &domain::Token) -> Option<Reason> {
+    if !policy.is_set() {
+        return None;
+    }
+    let rules = group_token_rules(policy);
+    match policy::token_rules_refusal(&rules, surface, token.scopes, token.created_at.date(), token.expires_at) {
+        Some(Reason::LifetimeBeyondPolicy) => Some(Reason::LifetimeBeyondGroupPolicy),
+        other => other,
+    }
 }
 
 pub(crate) fn user_facts(user: &User) -> UserFacts {

@@ -466,7 +466,12 @@ impl Authority {
 
     pub async fn update_group(&self, ctx: &AuditContext, group: &Group, update: &NamespaceUpdate) -> Result<Group> {
         let group = self.store.update_group(group.id, update).await?.ok_or(Error::NotFound("Group"))?;
-        self.audit(ctx, "group_updated", "Group", group.id, &format!("Updated group {}", group.full_path), &[]).await?;
+        let extra = match &update.token_policy {
+            Some(policy) => vec![("token_policy", format!("{policy:?}"))],
+            None => Vec::new(),
+        };
+        self.audit(ctx, "group_updated", "Group", group.id, &format!("Updated group {}", group.full_path), &extra)
+            .await?;
         Ok(group)
     }
 

@@ -2,7 +2,7 @@
 //! owner's role where each grant reaches, and the grants of the token that asks.
 
 use catalog::{Boundary, PermSet};
-use domain::{Grant, GrantAccess, GrantTarget, Token, User};
+use domain::{Date, Grant, GrantAccess, GrantTarget, Token, User};
 use policy::{GrantError, Reach};
 
 use crate::{Authority, Error, Result};
@@ -80,13 +80,15 @@ impl Authority {
     /// Checks each grant of a new token for `owner` in `organization_id`, asked for by `creator`'s token: its
     /// bundles exist and fit its access; a selected group or project exists in the token's organization and
     /// the owner can see it (else 404); the owner's role there holds what the bundles give; and a fine-grained
-    /// creator holds every bundle there itself.
+    /// creator holds every bundle there itself; and the token's `lifetime` (created, expires) is within what the
+    /// top-level group above a selected group or project allows.
     pub(crate) async fn check_grants(
         &self,
         owner: &User,
         organization_id: i64,
         grants: &[Grant],
         creator: Option<&Token>,
+        lifetime: (Date, Option<Date>),
     ) -> Result<()> {
         let catalog = &self.catalog;
         let facts = crate::decide::user_facts(owner);
@@ -97,6 +99,7 @@ impl Authority {
                 Some(GrantTarget::Group(id)) => {
                     group = self.store.shared_group(id).await?.filter(|g| g.organization_id == organization_id);
                     let group = group.as_deref().ok_or(Error::NotFound("Group"))?;
+                    self.check_hierarchy_lifetime(Some(group.root_id()), lifetime).await?;
                     let level = self.group_access(owner, group).await?;
                     let held = policy::held_on(catalog, Some(facts), owner.is_admin, group.visibility, level)
                         .ok_or(Error::NotFound("Group"))?;
@@ -105,6 +108,7 @@ impl Authority {
                 Some(GrantTarget::Project(id)) => {
                     project = self.store.shared_project(id).await?.filter(|p| p.organization_id == organization_id);
                     let project = project.as_deref().ok_or(Error::NotFound("Project"))?;
+                    self.check_hierarchy_lifetime(project.root_group_id(), lifetime).await?;
                     let level = self.project_access(owner, project).await?;
                     let held = policy::held_on(catalog, Some(facts), owner.is_admin, project.visibility, level)
                         .ok_or(Error::NotFound("Project"))?;
@@ -141,6 +145,30 @@ impl Authority {
                 policy::creator_holds(catalog, &creator.grants, creator.user_id, grant, &bundles, &reach)
                     .map_err(grant_error)?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl Authority {
+    /// Refuses a token whose lifetime is beyond the maximum the top-level group `root_id` allows.
+    async fn check_hierarchy_lifetime(
+        &self,
+        root_id: Option<i64>,
+        (created, expires): (Date, Option<Date>),
+    ) -> Result<()> {
+        let Some(root) = root_id else { return Ok(()) };
+        let Some(group) = self.store.shared_group(root).await? else { return Ok(()) };
+        let rules = crate::decide::group_token_rules(&group.token_policy);
+        let granular = domain::Scopes::granular();
+        if let (Some(max), Some(_)) = (
+            rules.max_lifetime_days,
+            policy::token_rules_refusal(&rules, catalog::Surface::Api, granular, created, expires),
+        ) {
+            return Err(Error::invalid(
+                "expires_at",
+                format!("must be within {max} days: the maximum token lifetime of a group the token reaches"),
+            ));
         }
         Ok(())
     }

@@ -21,7 +21,7 @@ use domain::Timestamp;
 pub use audit::AuditContext;
 pub use auth::{AuthFailure, Authenticated};
 pub use cache::{CachedStore, Change, FactCache};
-pub use decide::{Outcome, Request, Resolved, token_refusal, token_rules};
+pub use decide::{Outcome, Request, Resolved, group_refusal, token_refusal, token_rules};
 pub use directory::{
     Actor, CreateGroup, CreateOrganization, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password,
     verify_password,

@@ -100,6 +100,8 @@ pub struct NamespaceUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
     pub visibility: Option<Visibility>,
+    /// The token policy of a top-level group, replaced whole.
+    pub token_policy: Option<domain::GroupTokenPolicy>,
 }
 
 /// Which groups or projects a list may show.

@@ -146,10 +146,13 @@ impl Authority {
             None => owner.organization_id,
             Some(id) => self.existing_organization(id).await?,
         };
+        let now = self.now();
+        let expires_at = expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
         let grants = match &request.grants {
             Some(requested) => {
                 let grants = crate::grants::read_grants(requested)?;
-                self.check_grants(owner, organization_id, &grants, request.creator.as_deref()).await?;
+                let lifetime = (now.date(), expires_at);
+                self.check_grants(owner, organization_id, &grants, request.creator.as_deref(), lifetime).await?;
                 grants
             }
             None => Vec::new(),
@@ -163,8 +166,6 @@ impl Authority {
                     .to_owned(),
             ));
         }
-        let now = self.now();
-        let expires_at = expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
         let new = Unissued {
             name: name.as_str(),
             description: &description,

@@ -124,6 +124,31 @@ pub struct Group {
     pub traversal_ids: Vec<i64>,
     pub organization_id: i64,
     pub created_at: Timestamp,
+    /// What the group's owners require of tokens used on its hierarchy (set on top-level groups only).
+    pub token_policy: GroupTokenPolicy,
+}
+
+impl Group {
+    /// The id of the top-level group of this group's hierarchy.
+    pub fn root_id(&self) -> i64 {
+        self.traversal_ids.first().copied().unwrap_or(self.id)
+    }
+}
+
+/// The token policy of a top-level group, applied to every request on its hierarchy: legacy (scope-based) tokens
+/// refused (those created after an optional date only), and a maximum token lifetime in days.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupTokenPolicy {
+    pub fine_grained_tokens_only: bool,
+    pub fine_grained_tokens_only_after: Option<Date>,
+    pub max_personal_access_token_lifetime: Option<i64>,
+}
+
+impl GroupTokenPolicy {
+    /// Whether the policy asks anything of tokens.
+    pub fn is_set(&self) -> bool {
+        self.fine_grained_tokens_only || self.max_personal_access_token_lifetime.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +171,13 @@ pub struct Project {
     pub creator_id: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl Project {
+    /// The id of the top-level group the project sits under (`None` in a user's namespace).
+    pub fn root_group_id(&self) -> Option<i64> {
+        self.group_traversal_ids.first().copied()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

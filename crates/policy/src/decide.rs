@@ -98,6 +98,8 @@ pub enum Layer {
     Organization,
     Visibility,
     Role,
+    /// A rule an administrator or a top-level group's owners set for tokens.
+    Policy,
 }
 
 impl Layer {
@@ -110,6 +112,7 @@ impl Layer {
             Layer::Organization => "organization",
             Layer::Visibility => "visibility",
             Layer::Role => "role",
+            Layer::Policy => "policy",
         }
     }
 }
@@ -129,6 +132,7 @@ pub enum Reason {
     OutsideRouteRules,
     LegacyTokenRefused,
     LifetimeBeyondPolicy,
+    LifetimeBeyondGroupPolicy,
     OtherOrganization,
     NotFound,
     MissingPermission,
@@ -155,6 +159,7 @@ impl Reason {
             Reason::OutsideRouteRules => "the token's route rules allow no request of this method and path",
             Reason::LegacyTokenRefused => "only fine-grained personal access tokens are accepted here",
             Reason::LifetimeBeyondPolicy => "the token's lifetime exceeds the maximum the instance allows",
+            Reason::LifetimeBeyondGroupPolicy => "the token's lifetime exceeds the maximum this group allows",
             Reason::OtherOrganization => "the resource belongs to another organization than the token",
             Reason::NotFound => "the resource does not exist or is not visible to this user",
             Reason::MissingPermission => "the user's role does not grant the required permissions",

@@ -185,7 +185,8 @@ fn db_error(e: sqlx::Error) -> StoreError {
 const USER_COLUMNS: &str = "user_id, username, email, name, state, is_admin, user_type, bio, public_email, \
     can_create_group, external, namespace_id, organization_id, created_at, updated_at";
 const GROUP_COLUMNS: &str = "namespace_id, name, path, full_path, full_name, description, visibility, parent_id, \
-    traversal_ids, organization_id, created_at";
+    traversal_ids, organization_id, created_at, fine_grained_tokens_only, fine_grained_tokens_only_after, \
+    max_personal_access_token_lifetime";
 const PROJECT_FROM: &str = "from project p join namespace n on n.namespace_id = p.namespace_id \
     left join app_user o on o.namespace_id = n.namespace_id and n.kind = 'user'";
 const PROJECT_COLUMNS: &str = "p.project_id, p.namespace_id, p.name, p.path, p.full_path, p.full_name, p.description, \
@@ -973,6 +974,12 @@ fn push_namespace_update(sql: &mut Sql, update: &NamespaceUpdate) {
     }
     if let Some(visibility) = update.visibility {
         sql.push(", visibility = ").text_arg(visibility.as_str());
+    }
+    if let Some(policy) = update.token_policy {
+        sql.push(", fine_grained_tokens_only = ").int(i64::from(policy.fine_grained_tokens_only));
+        sql.push(", fine_grained_tokens_only_after = ")
+            .arg(Arg::OptInt(policy.fine_grained_tokens_only_after.map(Date::days)));
+        sql.push(", max_personal_access_token_lifetime = ").arg(Arg::OptInt(policy.max_personal_access_token_lifetime));
     }
 }
 

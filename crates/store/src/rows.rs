@@ -2,8 +2,8 @@
 
 use authority::{StoreError, StoreResult};
 use domain::{
-    AccessLevel, AuditEvent, Date, Grant, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Scopes,
-    Timestamp, Token, User, UserState, UserType, Visibility,
+    AccessLevel, AuditEvent, Date, Grant, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Organization,
+    Project, Scopes, Timestamp, Token, User, UserState, UserType, Visibility,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -122,6 +122,11 @@ pub fn group_from_row(row: &impl Columns) -> StoreResult<Group> {
         traversal_ids: decode_ids(&traversal)?,
         organization_id: get(row, "organization_id")?,
         created_at: time(row, "created_at")?,
+        token_policy: GroupTokenPolicy {
+            fine_grained_tokens_only: flag(row, "fine_grained_tokens_only")?,
+            fine_grained_tokens_only_after: opt_date(row, "fine_grained_tokens_only_after")?,
+            max_personal_access_token_lifetime: get(row, "max_personal_access_token_lifetime")?,
+        },
     })
 }
 

@@ -445,3 +445,92 @@ fn an_administrator_can_refuse_legacy_tokens_at_use_and_at_creation_from_a_cut_o
     let fine = w.create(&w.alice_api, json!([{"access": "user", "permissions": ["read_user"]}]));
     assert_eq!(fine.status, 201, "{}", fine.text);
 }
+
+#[test]
+fn a_top_level_groups_owners_can_refuse_legacy_and_long_lived_tokens_on_its_hierarchy_on_every_way_in() {
+    let w = world();
+    let app = &w.app;
+    let bob = app.create_user("bob");
+    let owner =
+        app.post(&app.admin_token, &format!("/groups/{}/members", w.top), json!({"user_id": bob, "access_level": 50}));
+    assert_eq!(owner.status, 201, "{}", owner.text);
+    let (_, bob_api) = app.token_for(bob, &["api"]);
+    let bob_fine = app.post(
+        &bob_api,
+        "/user/personal_access_tokens",
+        json!({"name": "policy", "expires_at": app.clock_today().add_days(20).to_string(), "granular_scopes": [
+            {"access": "selected_memberships", "group_ids": [w.top], "permissions": ["update_group", "read_group"]}]}),
+    );
+    assert_eq!(bob_fine.status, 201, "{}", bob_fine.text);
+    let bob_fine = bob_fine.body["token"].as_str().unwrap_or_default().to_owned();
+    let policy = |token: &str, group: i64, body: Value| app.call(token, "PUT", &format!("/groups/{group}"), Some(body));
+    let only = json!({"fine_grained_tokens_only": true});
+
+    assert_eq!(policy(&bob_api, w.top, only.clone()).status, 400, "the owner's legacy token would lock itself out");
+    let on_subgroup = policy(&bob_fine, w.sub, only.clone());
+    assert_eq!(on_subgroup.status, 400, "{}", on_subgroup.text);
+    assert!(on_subgroup.text.contains("top-level"), "{}", on_subgroup.text);
+    assert_eq!(policy(&w.alice_api, w.top, only.clone()).status, 403, "a Developer sets no policy");
+    let set = policy(&bob_fine, w.top, only);
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(set.body["fine_grained_tokens_only"], true);
+    assert_eq!(app.get(&bob_fine, &format!("/groups/{}", w.top)).body["fine_grained_tokens_only"], true);
+
+    // Legacy tokens are refused on the group, its subgroups and their projects, through REST, forward-auth and Git.
+    let project = format!("/projects/{}", w.app_project);
+    for path in [format!("/groups/{}", w.top), format!("/groups/{}", w.sub), project.clone()] {
+        let refused = app.get(&w.alice_api, &path);
+        assert_eq!(refused.status, 403, "{path}: {}", refused.text);
+        assert!(refused.text.contains("fine-grained"), "{}", refused.text);
+    }
+    let forwarded = w.forward(&w.alice_api, "GET", &format!("/api/v4{project}"));
+    assert_eq!(forwarded.status, 403, "{}", forwarded.text);
+    assert_eq!(forwarded.body["error"], "fine_grained_token_required", "{}", forwarded.text);
+    assert_eq!(forwarded.body["layer"], "policy", "{}", forwarded.text);
+    let (_, alice_git) = app.token_for(w.alice, &["read_repository"]);
+    let clone = w.forward(&alice_git, "GET", "/top/sub/app.git/info/refs?service=git-upload-pack");
+    assert_eq!(clone.status, 403, "{}", clone.text);
+    // Elsewhere the same token works, and fine-grained tokens work on the hierarchy.
+    assert_eq!(app.get(&w.alice_api, &format!("/projects/{}", w.lib)).status, 200);
+    assert_eq!(app.get(&w.alice_api, "/user").status, 200);
+    let (_, alice_fine) = w.fine(json!([{"access": "all_memberships", "permissions": ["read_project"]}]));
+    assert_eq!(app.get(&alice_fine, &project).status, 200);
+
+    // A cut-off date keeps older legacy tokens working.
+    let tomorrow = app.clock_today().add_days(1).to_string();
+    assert_eq!(policy(&bob_fine, w.top, json!({"fine_grained_tokens_only_after": tomorrow})).status, 200);
+    assert_eq!(app.get(&w.alice_api, &project).status, 200, "created before the cut-off");
+
+    // A maximum lifetime refuses longer-lived tokens on the hierarchy only.
+    let limited =
+        policy(&bob_fine, w.top, json!({"fine_grained_tokens_only": false, "max_personal_access_token_lifetime": 30}));
+    assert_eq!(limited.status, 200, "{}", limited.text);
+    assert_eq!(limited.body["max_personal_access_token_lifetime"], 30);
+    let too_long = app.get(&w.alice_api, &project);
+    assert_eq!(too_long.status, 403, "a token valid for a year: {}", too_long.text);
+    assert!(too_long.text.contains("lifetime"), "{}", too_long.text);
+    assert_eq!(app.get(&w.alice_api, &format!("/projects/{}", w.lib)).status, 200);
+    let soon = app.clock_today().add_days(10).to_string();
+    let short = app.post(
+        &app.admin_token,
+        &format!("/users/{}/personal_access_tokens", w.alice),
+        json!({"name": "short", "scopes": ["read_api"], "expires_at": soon}),
+    );
+    let short = short.body["token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(app.get(&short, &project).status, 200);
+    // A fine-grained token over the hierarchy cannot even be created with a longer lifetime.
+    let grants =
+        json!([{"access": "selected_memberships", "project_ids": [w.app_project], "permissions": ["read_project"]}]);
+    let long = app.post(&w.alice_api, "/user/personal_access_tokens", json!({"name": "l", "granular_scopes": grants}));
+    assert_eq!(long.status, 400, "{}", long.text);
+    assert!(long.text.contains("expires_at"), "{}", long.text);
+    let fitting = app.post(
+        &w.alice_api,
+        "/user/personal_access_tokens",
+        json!({"name": "f", "granular_scopes": grants, "expires_at": soon}),
+    );
+    assert_eq!(fitting.status, 201, "{}", fitting.text);
+    assert_eq!(policy(&bob_fine, w.top, json!({"max_personal_access_token_lifetime": 10})).status, 400, "lock-out");
+    let out_of_range = policy(&bob_fine, w.top, json!({"max_personal_access_token_lifetime": 400}));
+    assert_eq!(out_of_range.status, 400, "{}", out_of_range.text);
+}
