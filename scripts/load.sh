@@ -4,13 +4,22 @@
 # connections. Prints requests per second and latency percentiles for a trivial handler (the baseline, same
 # server, same run), forward-auth decisions, an authenticated REST call, a malformed token and a well-formed token
 # that was never issued, then forward-auth's throughput as a fraction of the baseline's.
-# Usage: scripts/load.sh [seconds] [connections] [tokens]. The load generator shares the machine's cores.
+# Usage: scripts/load.sh [seconds] [connections] [tokens]. The load generator shares the machine's cores, unless
+# PIN=1: then the server runs on core 0 and wrk (one thread) on core 1, so that neither takes the other's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera-target}"
 seconds="${1:-10}"
 connections="${2:-64}"
 seeded="${3:-1000000}"
+serve_on=()
+load_on=()
+threads=2
+if [ "${PIN:-0}" = 1 ]; then
+  serve_on=(taskset -c 0)
+  load_on=(taskset -c 1)
+  threads=1
+fi
 
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
@@ -20,7 +29,7 @@ data_dir=$(mktemp -d)
 out="$data_dir/serve.out"
 server=
 start() {
-  "$CARGO_TARGET_DIR/release/tessera" serve --data-dir "$data_dir" --listen 127.0.0.1:0 --log warn >"$out" 2>"$data_dir/serve.err" &
+  "${serve_on[@]}" "$CARGO_TARGET_DIR/release/tessera" serve --data-dir "$data_dir" --listen 127.0.0.1:0 --log warn >"$out" 2>"$data_dir/serve.err" &
   server=$!
   for _ in $(seq 1 300); do grep -q "serving the API" "$out" && return; sleep 0.1; done
   echo "tessera did not start" >&2; cat "$data_dir/serve.err" >&2; exit 1
@@ -72,16 +81,16 @@ PY
 run() {
   local label=$1 header=$2
   echo "== $label"
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "$header" "$url/user" | figures
+  "${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency -H "$header" "$url/user" | figures
 }
 base=${url%/api/v4}
 figures() { grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx" | tee "$data_dir/last"; }
 rps() { awk '/Requests\/sec/ {print $2}' "$data_dir/last"; }
 echo "== baseline: a trivial handler on the same server (GET /-/health)"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency "$base/-/health" | figures
+"${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency "$base/-/health" | figures
 baseline=$(rps)
 echo "== forward-auth: allowed POST /api/v4/projects/root%2Fload/issues (decision through /-/auth, facts cached)"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "PRIVATE-TOKEN: $token" -s /dev/stdin "$base/-/auth/api/v4/projects/root%2Fload/issues" <<'LUA' | figures
+"${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency -H "PRIVATE-TOKEN: $token" -s /dev/stdin "$base/-/auth/api/v4/projects/root%2Fload/issues" <<'LUA' | figures
 wrk.method = "POST"
 LUA
 allowed=$(rps)

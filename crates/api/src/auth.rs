@@ -3,13 +3,14 @@
 //! A token's kind comes from its prefix and its stored record, never from the header or the Basic username it
 //! arrived in. A request carrying two different credentials is refused.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use authority::{Actor, AuditContext, Authenticated, Outcome, Request, Resolved};
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderName, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -19,6 +20,11 @@ use policy::Reason;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+
+const PRIVATE_TOKEN: HeaderName = HeaderName::from_static("private-token");
+const JOB_TOKEN: HeaderName = HeaderName::from_static("job-token");
+const DEPLOY_TOKEN: HeaderName = HeaderName::from_static("deploy-token");
+const SUDO: HeaderName = HeaderName::from_static("sudo");
 
 /// The longest header value read as a credential; longer ones are refused as malformed.
 pub(crate) const MAX_CREDENTIAL_LEN: usize = 1024;
@@ -206,7 +212,7 @@ fn forbidden_because(why: &str) -> ApiError {
 
 /// The `Sudo` header: the id or username of the user the request asks to act as.
 pub(crate) fn sudo(headers: &HeaderMap) -> ApiResult<Option<&str>> {
-    match headers.get("sudo") {
+    match headers.get(&SUDO) {
         None => Ok(None),
         Some(value) => value.to_str().map(Some).map_err(|_| crate::error::bad_request("Sudo is invalid")),
     }
@@ -215,9 +221,9 @@ pub(crate) fn sudo(headers: &HeaderMap) -> ApiResult<Option<&str>> {
 /// The one credential a request carries, from `PRIVATE-TOKEN`, `Authorization` (Bearer, or Basic with the
 /// token as password) or the `private_token` parameter. Two different credentials, or an unreadable one, are an
 /// error; the same token sent twice is one credential.
-pub(crate) fn credential(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, ()> {
-    let mut found: Option<String> = None;
-    let mut offer = |value: String| -> Result<(), ()> {
+pub(crate) fn credential<'a>(headers: &'a HeaderMap, query: Option<&str>) -> Result<Option<Cow<'a, str>>, ()> {
+    let mut found: Option<Cow<'a, str>> = None;
+    let mut offer = |value: Cow<'a, str>| -> Result<(), ()> {
         if value.is_empty() || value.len() > MAX_CREDENTIAL_LEN {
             return Err(());
         }
@@ -229,29 +235,32 @@ pub(crate) fn credential(headers: &HeaderMap, query: Option<&str>) -> Result<Opt
             }
         }
     };
-    for name in ["private-token", "job-token", "deploy-token"] {
+    for name in [&PRIVATE_TOKEN, &JOB_TOKEN, &DEPLOY_TOKEN] {
         for value in headers.get_all(name) {
-            offer(value.to_str().map_err(|_| ())?.trim().to_owned())?;
+            offer(Cow::Borrowed(value.to_str().map_err(|_| ())?.trim()))?;
         }
     }
     for value in headers.get_all(header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| ())?.trim();
         let (scheme, rest) = value.split_once(' ').ok_or(())?;
         if scheme.eq_ignore_ascii_case("bearer") {
-            offer(rest.trim().to_owned())?;
+            offer(Cow::Borrowed(rest.trim()))?;
         } else if scheme.eq_ignore_ascii_case("basic") {
             let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).map_err(|_| ())?;
             let decoded = String::from_utf8(decoded).map_err(|_| ())?;
             let (_user, password) = decoded.split_once(':').ok_or(())?;
-            offer(password.to_owned())?;
+            offer(Cow::Owned(password.to_owned()))?;
         } else {
             return Err(());
         }
     }
-    if let Some(query) = query {
+    // Only a query that could name a token is decoded (`%` covers encoded names).
+    if let Some(query) = query
+        && (query.contains("_token") || query.contains('%'))
+    {
         for (key, value) in serde_urlencoded::from_str::<Vec<(String, String)>>(query).map_err(|_| ())? {
             if key == "private_token" || key == "job_token" {
-                offer(value)?;
+                offer(Cow::Owned(value))?;
             }
         }
     }
@@ -274,7 +283,7 @@ mod tests {
     #[test]
     fn the_same_token_in_two_places_is_one_credential() {
         let h = headers(&[("private-token", "glpat-a"), ("authorization", "Bearer glpat-a")]);
-        assert_eq!(credential(&h, None), Ok(Some("glpat-a".to_owned())));
+        assert_eq!(credential(&h, None), Ok(Some(Cow::Borrowed("glpat-a"))));
     }
 
     #[test]
@@ -288,6 +297,6 @@ mod tests {
     fn basic_auth_carries_the_token_as_password_whatever_the_username() {
         let basic = base64::engine::general_purpose::STANDARD.encode("anything:glpat-a");
         let h = headers(&[("authorization", &format!("Basic {basic}"))]);
-        assert_eq!(credential(&h, None), Ok(Some("glpat-a".to_owned())));
+        assert_eq!(credential(&h, None), Ok(Some(Cow::Borrowed("glpat-a"))));
     }
 }

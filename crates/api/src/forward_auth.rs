@@ -8,7 +8,8 @@
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::header::IntoHeaderName;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::json;
@@ -20,30 +21,37 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/-/auth", any(forward_auth)).route("/-/auth/{*rest}", any(forward_auth))
 }
 
+const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const X_AUTH_USER_ID: HeaderName = HeaderName::from_static("x-auth-user-id");
+const X_AUTH_USER: HeaderName = HeaderName::from_static("x-auth-user");
+const X_AUTH_TOKEN_ID: HeaderName = HeaderName::from_static("x-auth-token-id");
+const X_AUTH_TOKEN_TYPE: HeaderName = HeaderName::from_static("x-auth-token-type");
+const X_AUTH_ORGANIZATION_ID: HeaderName = HeaderName::from_static("x-auth-organization-id");
+const X_AUTH_ANONYMOUS: HeaderName = HeaderName::from_static("x-auth-anonymous");
+
 /// The original request the gateway asks about: from the sub-path, from `X-Original-*`, or both if they agree.
-fn original(method: &Method, uri: &Uri, headers: &HeaderMap) -> ApiResult<(String, String)> {
-    let sub_path = uri.path().strip_prefix("/-/auth").filter(|rest| !rest.is_empty() && *rest != "/");
-    let from_path = sub_path.map(|p| {
-        let target = match uri.query() {
-            Some(q) => format!("{p}?{q}"),
-            None => p.to_owned(),
-        };
-        (method.as_str().to_owned(), target)
-    });
-    let header_text = |name: &str| -> ApiResult<Option<String>> {
+/// Borrowed from the request: nothing is copied.
+fn original<'r>(method: &'r Method, uri: &'r Uri, headers: &'r HeaderMap) -> ApiResult<(&'r str, &'r str)> {
+    let path_and_query = uri.path_and_query().map_or("", |pq| pq.as_str());
+    let from_path = path_and_query
+        .strip_prefix("/-/auth")
+        .filter(|rest| !rest.is_empty() && *rest != "/" && !rest.starts_with('?') && !rest.starts_with("/?"))
+        .map(|target| (method.as_str(), target));
+    let header_text = |name: &HeaderName| -> ApiResult<Option<&'r str>> {
         match headers.get(name) {
             None => Ok(None),
-            Some(v) => v.to_str().map(|s| Some(s.to_owned())).map_err(|_| bad_request(format!("{name} is invalid"))),
+            Some(v) => v.to_str().map(Some).map_err(|_| bad_request(format!("{name} is invalid"))),
         }
     };
-    let from_headers = match (header_text("x-original-method")?, header_text("x-original-uri")?) {
+    let from_headers = match (header_text(&X_ORIGINAL_METHOD)?, header_text(&X_ORIGINAL_URI)?) {
         (Some(m), Some(u)) => Some((m, u)),
-        (None, Some(u)) => Some((method.as_str().to_owned(), u)),
+        (None, Some(u)) => Some((method.as_str(), u)),
         (Some(_), None) => return Err(bad_request("X-Original-Method needs X-Original-URI")),
         (None, None) => None,
     };
     match (from_path, from_headers) {
-        (Some(a), Some(b)) if !a.0.eq_ignore_ascii_case(&b.0) || a.1 != b.1 => {
+        (Some(a), Some(b)) if !a.0.eq_ignore_ascii_case(b.0) || a.1 != b.1 => {
             Err(bad_request("the sub-path and X-Original-URI name different requests"))
         }
         (Some(a), _) => Ok(a),
@@ -71,8 +79,8 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
     let sudo = crate::auth::sudo(headers)?;
     let request = authority::Request {
         credential: credential.as_deref(),
-        method: &original_method,
-        target: &target,
+        method: original_method,
+        target,
         ip: ip.as_deref(),
         sudo,
     };
@@ -86,24 +94,27 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
     if outcome.allowed {
         let mut res = StatusCode::OK.into_response();
         let h = res.headers_mut();
+        // Sized for the identity headers up front, so that filling it does not grow it twice.
+        h.reserve(8);
         // Every identity header is always set (empty when anonymous), so that a gateway copying them onto the
         // upstream request overwrites whatever a client sent under the same names.
-        let (user_id, username, token_id, token_type, organization) = match (&outcome.principal, outcome.user()) {
-            (Some(p), Some(user)) => (
-                user.id.to_string(),
-                user.username.clone(),
-                p.token.id.to_string(),
-                crate::auth::token_type(&p.token),
-                p.token.organization_id.to_string(),
-            ),
-            _ => (String::new(), String::new(), String::new(), "", String::new()),
-        };
-        put(h, "x-auth-user-id", &user_id);
-        put(h, "x-auth-user", &username);
-        put(h, "x-auth-token-id", &token_id);
-        put(h, "x-auth-token-type", token_type);
-        put(h, "x-auth-organization-id", &organization);
-        put(h, "x-auth-anonymous", if outcome.principal.is_none() { "true" } else { "false" });
+        match (&outcome.principal, outcome.user()) {
+            (Some(p), Some(user)) => {
+                h.insert(X_AUTH_USER_ID, HeaderValue::from(user.id));
+                put(h, X_AUTH_USER, &user.username);
+                h.insert(X_AUTH_TOKEN_ID, HeaderValue::from(p.token.id));
+                h.insert(X_AUTH_TOKEN_TYPE, HeaderValue::from_static(crate::auth::token_type(&p.token)));
+                h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(p.token.organization_id));
+                h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
+            }
+            _ => {
+                let empty = HeaderValue::from_static("");
+                for name in [X_AUTH_USER_ID, X_AUTH_USER, X_AUTH_TOKEN_ID, X_AUTH_TOKEN_TYPE, X_AUTH_ORGANIZATION_ID] {
+                    h.insert(name, empty.clone());
+                }
+                h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("true"));
+            }
+        }
         return Ok(res);
     }
     let body = json!({
@@ -127,7 +138,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
     Ok(res)
 }
 
-fn put(headers: &mut HeaderMap, name: &'static str, value: &str) {
+fn put(headers: &mut HeaderMap, name: impl IntoHeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(name, v);
     }
@@ -143,4 +154,31 @@ fn challenge(git: bool, bad: bool) -> Response {
     };
     res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(method: &str, uri: &str, headers: &[(&'static str, &str)]) -> Option<(String, String)> {
+        let (method, uri) = (Method::from_bytes(method.as_bytes()).ok()?, uri.parse::<Uri>().ok()?);
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).ok()?);
+        }
+        original(&method, &uri, &map).ok().map(|(m, t)| (m.to_owned(), t.to_owned()))
+    }
+
+    #[test]
+    fn the_original_request_comes_from_the_sub_path_with_its_query_or_from_the_nginx_headers() {
+        let pair = |m: &str, t: &str| Some((m.to_owned(), t.to_owned()));
+        assert_eq!(ask("POST", "/-/auth/api/v4/projects/1?a=b", &[]), pair("POST", "/api/v4/projects/1?a=b"));
+        assert_eq!(ask("GET", "/-/auth", &[("x-original-uri", "/api/v4/user")]), pair("GET", "/api/v4/user"));
+        let both = [("x-original-method", "put"), ("x-original-uri", "/api/v4/user")];
+        assert_eq!(ask("GET", "/-/auth?x=1", &both), pair("put", "/api/v4/user"), "a bare query is no sub-path");
+        assert_eq!(ask("PUT", "/-/auth/api/v4/user", &both), pair("PUT", "/api/v4/user"), "both, agreeing");
+        assert_eq!(ask("PUT", "/-/auth/api/v4/users", &both), None, "both, disagreeing");
+        assert_eq!(ask("GET", "/-/auth/", &[]), None, "nothing named");
+        assert_eq!(ask("GET", "/-/auth", &[("x-original-method", "GET")]), None, "a method without a URI");
+    }
 }
