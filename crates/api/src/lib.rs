@@ -11,6 +11,7 @@ mod directory;
 mod entities;
 mod error;
 mod forward_auth;
+mod inventory;
 mod pagination;
 mod params;
 mod tokens;
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .merge(directory::router())
         .merge(admin::router())
         .merge(decisions::router())
+        .merge(inventory::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
     Router::new()

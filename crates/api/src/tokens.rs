@@ -176,8 +176,19 @@ async fn list_tokens(State(state): State<AppState>, caller: Caller, here: Here, 
     let filter = TokenFilter {
         user_id: if admin { user_id } else { Some(principal.user.id) },
         impersonation: if admin { None } else { Some(false) },
+        ..token_filter(&params, now)?
+    };
+    let (tokens, total) = state.authority.list_tokens(&filter, page).await?;
+    let items = tokens.iter().map(|t| entities::token(t, now, None, false)).collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+/// The filters and order every token list accepts: `revoked`, `state`, `created_*`, `last_used_*`,
+/// `expires_*`, `search`, `granular` and `sort`.
+pub(crate) fn token_filter(params: &Params, now: domain::Timestamp) -> ApiResult<TokenFilter> {
+    Ok(TokenFilter {
         revoked: params.bool("revoked")?,
-        active: state_filter(&params)?,
+        active: state_filter(params)?,
         today: Some(now.date()),
         created_before: params.time("created_before")?,
         created_after: params.time("created_after")?,
@@ -186,11 +197,10 @@ async fn list_tokens(State(state): State<AppState>, caller: Caller, here: Here, 
         expires_before: params.date("expires_before")?,
         expires_after: params.date("expires_after")?,
         search: params.str("search")?,
-        sort: sort(&params)?,
-    };
-    let (tokens, total) = state.authority.list_tokens(&filter, page).await?;
-    let items = tokens.iter().map(|t| entities::token(t, now, None, false)).collect();
-    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+        granular: params.bool("granular")?,
+        sort: sort(params)?,
+        ..TokenFilter::default()
+    })
 }
 
 /// The token `:id` names (`self` is the presented token), if the caller may see it.

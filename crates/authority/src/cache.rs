@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use async_trait::async_trait;
 use domain::{
-    AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings,
-    Timestamp, Token, User,
+    AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Notification, Organization, Project,
+    Settings, Timestamp, Token, User,
 };
 use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, UnitWeighter};
@@ -687,6 +687,14 @@ impl Store for CachedStore {
 
     async fn list_audit_events(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)> {
         self.inner.list_audit_events(filter, page).await
+    }
+
+    async fn insert_notification(&self, notification: &Notification) -> StoreResult<()> {
+        self.inner.insert_notification(notification).await
+    }
+
+    async fn list_notifications(&self, user_id: i64, page: Page) -> StoreResult<(Vec<Notification>, i64)> {
+        self.inner.list_notifications(user_id, page).await
     }
 
     async fn audit_event(&self, id: i64) -> StoreResult<Option<AuditEvent>> {

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use domain::{
-    AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings,
-    Timestamp, Token, User, UserState, UserType, Visibility,
+    AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Notification, Organization, Project,
+    Settings, Timestamp, Token, User, UserState, UserType, Visibility,
 };
 
 /// A storage failure. `Conflict` names the unique field that clashed.
@@ -159,6 +159,8 @@ pub struct NewToken {
 
 #[derive(Debug, Clone, Default)]
 pub struct TokenFilter {
+    /// One token only (to check that a token is in a list before acting on it).
+    pub id: Option<i64>,
     pub user_id: Option<i64>,
     pub impersonation: Option<bool>,
     pub revoked: Option<bool>,
@@ -172,6 +174,11 @@ pub struct TokenFilter {
     pub expires_before: Option<Date>,
     pub expires_after: Option<Date>,
     pub search: Option<String>,
+    /// `Some(true)`: fine-grained tokens only; `Some(false)`: legacy (scope-based) tokens only.
+    pub granular: Option<bool>,
+    /// Only tokens that reach the hierarchy of this top-level group: legacy tokens and `all_memberships`
+    /// grants of its members (through any group or project in it), and grants selecting a group or project in it.
+    pub reaching_group: Option<i64>,
     pub sort: TokenSort,
 }
 
@@ -275,6 +282,10 @@ pub trait Store: Send + Sync {
     async fn save_settings(&self, settings: &Settings) -> StoreResult<()>;
 
     async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()>;
+    /// Stores a notification (its `id` is ignored) for its user.
+    async fn insert_notification(&self, notification: &Notification) -> StoreResult<()>;
+    /// A user's notifications, newest first.
+    async fn list_notifications(&self, user_id: i64, page: Page) -> StoreResult<(Vec<Notification>, i64)>;
     async fn list_audit_events(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)>;
     async fn audit_event(&self, id: i64) -> StoreResult<Option<AuditEvent>>;
 }

@@ -287,6 +287,36 @@ impl Authority {
         .await
     }
 
+    /// Revokes a token from a credential inventory (`inventory` names it: "the instance", "group top"): recorded in
+    /// the audit log against the token and against its owner, and the owner is told in their notifications.
+    pub async fn revoke_from_inventory(&self, ctx: &AuditContext, token: &Token, inventory: &str) -> Result<()> {
+        self.revoke_token(ctx, token).await?;
+        let by = ctx.author_name.as_deref().unwrap_or("an administrator");
+        let what = if token.impersonation { "impersonation token" } else { "personal access token" };
+        let message = format!(
+            "Your {what} \"{}\" (id {}) was revoked by {by} from the credential inventory of {inventory}.",
+            token.name, token.id
+        );
+        let extra = [("token_id", token.id.to_string())];
+        self.audit(ctx, "credential_revoked_from_inventory", "User", token.user_id, &message, &extra).await?;
+        let notification = domain::Notification {
+            id: 0,
+            user_id: token.user_id,
+            kind: format!(
+                "{}_revoked",
+                if token.impersonation { "impersonation_token" } else { "personal_access_token" }
+            ),
+            message,
+            created_at: self.now(),
+        };
+        Ok(self.store.insert_notification(&notification).await?)
+    }
+
+    /// A user's notifications, newest first.
+    pub async fn notifications(&self, user_id: i64, page: Page) -> Result<(Vec<domain::Notification>, i64)> {
+        Ok(self.store.list_notifications(user_id, page).await?)
+    }
+
     /// Rotates a token: in one transaction the old one is revoked and a new one with the same name, description,
     /// scopes and organization is linked to it. The new expiry is the requested date, or one week.
     pub async fn rotate_token(&self, ctx: &AuditContext, token: &Token, request: &RotateToken) -> Result<IssuedToken> {

@@ -303,6 +303,17 @@ pub struct NewAuditEvent {
     pub created_at: Timestamp,
 }
 
+/// A message to a user about their credentials, such as a token someone else revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: i64,
+    pub user_id: i64,
+    /// What happened, as a stable code (`personal_access_token_revoked`).
+    pub kind: String,
+    pub message: String,
+    pub created_at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     pub id: i64,

@@ -13,8 +13,8 @@ mod time;
 
 pub use access::AccessLevel;
 pub use directory::{
-    AuditEvent, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Organization, Project, Settings, Token,
-    TokenState, User, UserState, UserType, Visibility,
+    AuditEvent, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Notification, Organization, Project,
+    Settings, Token, TokenState, User, UserState, UserType, Visibility,
 };
 pub use grant::{Grant, GrantAccess, GrantTarget};
 pub use names::{Email, NameError, Path, TokenName, Username, validate_display_name};

@@ -15,8 +15,8 @@ use authority::{
     NewUser, Page, Store, StoreError, StoreResult, TokenFilter, TokenSort, UserFilter, UserUpdate,
 };
 use domain::{
-    AccessLevel, AuditEvent, Date, Grant, Group, Member, MemberSource, NewAuditEvent, Organization, Project, Settings,
-    Timestamp, Token, User,
+    AccessLevel, AuditEvent, Date, Grant, Group, Member, MemberSource, NewAuditEvent, Notification, Organization,
+    Project, Settings, Timestamp, Token, User,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -652,6 +652,9 @@ impl Store for SqlStore {
 
     async fn list_tokens(&self, filter: &TokenFilter, page: Page) -> StoreResult<(Vec<Token>, i64)> {
         let mut sql = Sql::new("from personal_access_token where 1 = 1");
+        if let Some(id) = filter.id {
+            sql.push(" and token_id = ").int(id);
+        }
         if let Some(user) = filter.user_id {
             sql.push(" and user_id = ").int(user);
         }
@@ -688,6 +691,12 @@ impl Store for SqlStore {
         }
         if let Some(search) = &filter.search {
             sql.push(" and lower(name) like ").text_arg(&like_pattern(search)).push(" escape '\\'");
+        }
+        if let Some(granular) = filter.granular {
+            sql.push(if granular { " and scopes = 'granular'" } else { " and scopes <> 'granular'" });
+        }
+        if let Some(root) = filter.reaching_group {
+            push_reaching_group(&mut sql, root);
         }
         let order = match filter.sort {
             TokenSort::IdDesc => "token_id desc",
@@ -816,6 +825,27 @@ impl Store for SqlStore {
         let mut sql = Sql::new(&format!("select {AUDIT_COLUMNS} from audit_event where audit_event_id = "));
         sql.int(id);
         self.fetch_optional(&sql).await?.as_ref().map(audit_from_row).transpose()
+    }
+
+    async fn insert_notification(&self, notification: &Notification) -> StoreResult<()> {
+        let mut sql = Sql::new("insert into notification (user_id, kind, message, created_at) values (");
+        sql.int(notification.user_id).push(", ").text_arg(&notification.kind).push(", ");
+        sql.text_arg(&notification.message).push(", ").int(notification.created_at.millis()).push(")");
+        sql.query().execute(&self.pool).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn list_notifications(&self, user_id: i64, page: Page) -> StoreResult<(Vec<Notification>, i64)> {
+        let mut sql = Sql::new("from notification where user_id = ");
+        sql.int(user_id);
+        self.page_of(
+            &sql,
+            "notification_id, user_id, kind, message, created_at",
+            "notification_id desc",
+            page,
+            notification_from_row,
+        )
+        .await
     }
 }
 
@@ -963,6 +993,32 @@ fn push_visibilities(sql: &mut Sql, alias: &str, visibilities: &[domain::Visibil
     for visibility in visibilities {
         sql.push(&format!(" or {alias}.visibility = ")).text_arg(visibility.as_str());
     }
+}
+
+/// Tokens that reach the hierarchy of top-level group `root` (see `TokenFilter::reaching_group`). A grant is
+/// stored as lines `access target permissions`, a target as `g<id>` or `p<id>` (`domain::Grant::to_stored`).
+fn push_reaching_group(sql: &mut Sql, root: i64) {
+    let under = format!("/{root}/%");
+    // No access name or bundle other than `all_memberships` contains that word.
+    sql.push(" and ((scopes <> 'granular' or grants like '%all_memberships %') and user_id in (select m.user_id ")
+        .push("from member m where (m.source_kind = 'group' and m.source_id in ")
+        .push("(select namespace_id from namespace where kind = 'group' and traversal_ids like ")
+        .text_arg(&under)
+        .push(
+            ")) or (m.source_kind = 'project' and m.source_id in (select p.project_id from project p join namespace n ",
+        )
+        .push("on n.namespace_id = p.namespace_id where n.traversal_ids like ")
+        .text_arg(&under)
+        .push(")))");
+    sql.push(" or (scopes = 'granular' and (exists (select 1 from namespace n where n.kind = 'group' ")
+        .push("and n.traversal_ids like ")
+        .text_arg(&under)
+        .push(
+            " and grants like ('% g' || n.namespace_id || ' %')) or exists (select 1 from project p join namespace n ",
+        )
+        .push("on n.namespace_id = p.namespace_id where n.traversal_ids like ")
+        .text_arg(&under)
+        .push(" and grants like ('% p' || p.project_id || ' %')))))");
 }
 
 fn push_namespace_update(sql: &mut Sql, update: &NamespaceUpdate) {

@@ -2,8 +2,8 @@
 
 use authority::{StoreError, StoreResult};
 use domain::{
-    AccessLevel, AuditEvent, Date, Grant, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Organization,
-    Project, Scopes, Timestamp, Token, User, UserState, UserType, Visibility,
+    AccessLevel, AuditEvent, Date, Grant, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Notification,
+    Organization, Project, Scopes, Timestamp, Token, User, UserState, UserType, Visibility,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -195,6 +195,16 @@ pub fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
         organization_id: get(row, "organization_id")?,
         grants: Grant::from_stored(&grants),
         route_rules: rules.lines().filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+    })
+}
+
+pub fn notification_from_row(row: &impl Columns) -> StoreResult<Notification> {
+    Ok(Notification {
+        id: get(row, "notification_id")?,
+        user_id: get(row, "user_id")?,
+        kind: get(row, "kind")?,
+        message: get(row, "message")?,
+        created_at: time(row, "created_at")?,
     })
 }
 

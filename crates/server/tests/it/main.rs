@@ -11,6 +11,7 @@ mod decisions;
 mod directory;
 mod fine_grained;
 mod forward_auth;
+mod inventory;
 mod lifecycle;
 mod live_changes;
 mod organizations;

@@ -1,0 +1,317 @@
+//! The credential inventory: every credential, with its owner, reach, use and breadth warnings, for
+//! administrators (`/admin/credentials`) and for the owners of a top-level group (`/groups/:id/manage/
+//! personal_access_tokens`, the credentials that reach its hierarchy). Filter, sort, revoke (the owner is told
+//! in the audit log and in their notifications) and export as JSON or CSV.
+
+use std::collections::HashMap;
+
+use authority::{Page, TokenFilter};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use domain::{GrantAccess, Timestamp, Token, User};
+use serde_json::{Value, json};
+
+use crate::error::{ApiResult, bad_request, not_found};
+use crate::tokens::token_filter;
+use crate::users::parse_id;
+use crate::{AppState, Caller, Here, Params, entities, pagination};
+
+/// The most rows one export holds; a larger inventory is cut there and says so in `X-Tessera-Export-Truncated`.
+const MAX_EXPORT_ROWS: i64 = 50_000;
+/// Rows read from the store at a time while exporting.
+const EXPORT_BATCH: i64 = 1_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/credentials", get(list_instance))
+        .route("/admin/credentials/export", get(export_instance))
+        .route("/admin/credentials/{token_id}", delete(revoke_instance))
+        .route("/groups/{id}/manage/personal_access_tokens", get(list_group))
+        .route("/groups/{id}/manage/personal_access_tokens/export", get(export_group))
+        .route("/groups/{id}/manage/personal_access_tokens/{token_id}", delete(revoke_group))
+        .route("/user/notifications", get(list_notifications))
+}
+
+/// The inventory's filters: those of every token list, and `type` and `user_id`.
+fn filter(state: &AppState, params: &Params) -> ApiResult<TokenFilter> {
+    let impersonation = match params.str("type")?.as_deref() {
+        None => None,
+        Some("personal_access_token") => Some(false),
+        Some("impersonation_token") => Some(true),
+        Some(_) => return Err(bad_request("type does not have a valid value")),
+    };
+    Ok(TokenFilter { impersonation, user_id: params.int("user_id")?, ..token_filter(params, state.authority.now())? })
+}
+
+/// The top-level group the route names: only those have an inventory.
+fn top_level_group(caller: &Caller) -> ApiResult<&domain::Group> {
+    let (group, _) = caller.group()?;
+    if group.parent_id.is_some() {
+        return Err(bad_request("the credential inventory belongs to top-level groups"));
+    }
+    Ok(group)
+}
+
+fn group_filter(state: &AppState, caller: &Caller, params: &Params) -> ApiResult<TokenFilter> {
+    let group = top_level_group(caller)?;
+    Ok(TokenFilter { reaching_group: Some(group.id), ..filter(state, params)? })
+}
+
+/// One page of credentials with their owners, as entities.
+async fn entities_of(state: &AppState, here: &Here, tokens: &[Token]) -> ApiResult<Vec<Value>> {
+    let mut ids: Vec<i64> = tokens.iter().map(|t| t.user_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let owners: HashMap<i64, User> = state
+        .authority
+        .store()
+        .users(&ids)
+        .await
+        .map_err(authority::Error::from)?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
+    let now = state.authority.now();
+    Ok(tokens.iter().map(|t| credential(t, owners.get(&t.user_id), now, &here.base)).collect())
+}
+
+/// A credential as the inventory shows it: the token's entity, its type, owner and boundary.
+fn credential(token: &Token, owner: Option<&User>, now: Timestamp, base: &str) -> Value {
+    let mut v = entities::token(token, now, None, true);
+    v["type"] = json!(crate::auth::token_type(token));
+    v["owner"] = match owner {
+        Some(owner) => {
+            let mut basic = entities::user_basic(owner, base);
+            basic["user_type"] = json!(owner.user_type.as_str());
+            basic
+        }
+        None => Value::Null,
+    };
+    v["boundary"] = json!(boundary(token));
+    v["revoked_at"] = json!(token.revoked_at.map(|t| t.to_string()));
+    v["organization_id"] = json!(token.organization_id);
+    v
+}
+
+/// Where a token reaches: `all` (everything its owner can reach) for a scope-based token; for a fine-grained
+/// one each grant's reach (`personal_projects`, `all_memberships`, `group:ID`, `project:ID`, `user`, `instance`).
+fn boundary(token: &Token) -> Vec<String> {
+    if !token.scopes.is_granular() {
+        return vec!["all".to_owned()];
+    }
+    token
+        .grants
+        .iter()
+        .map(|g| match (g.access, g.group_id(), g.project_id()) {
+            (GrantAccess::SelectedMemberships, Some(id), _) => format!("group:{id}"),
+            (GrantAccess::SelectedMemberships, _, Some(id)) => format!("project:{id}"),
+            (access, _, _) => access.as_str().to_owned(),
+        })
+        .collect()
+}
+
+async fn page_of(state: &AppState, here: &Here, params: &Params, filter: &TokenFilter) -> ApiResult<Response> {
+    let page = pagination::page(params)?;
+    let (tokens, total) = state.authority.list_tokens(filter, page).await?;
+    let items = entities_of(state, here, &tokens).await?;
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+async fn list_instance(State(state): State<AppState>, here: Here, params: Params) -> ApiResult<Response> {
+    page_of(&state, &here, &params, &filter(&state, &params)?).await
+}
+
+async fn list_group(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
+    page_of(&state, &here, &params, &group_filter(&state, &caller, &params)?).await
+}
+
+async fn export_instance(State(state): State<AppState>, here: Here, params: Params) -> ApiResult<Response> {
+    export(&state, &here, &params, &filter(&state, &params)?).await
+}
+
+async fn export_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    params: Params,
+) -> ApiResult<Response> {
+    export(&state, &here, &params, &group_filter(&state, &caller, &params)?).await
+}
+
+/// Every matching credential (up to [`MAX_EXPORT_ROWS`]) as a JSON array or, with `format=csv`, as CSV.
+async fn export(state: &AppState, here: &Here, params: &Params, filter: &TokenFilter) -> ApiResult<Response> {
+    let csv = match params.str("format")?.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(bad_request("format does not have a valid value")),
+    };
+    let mut rows = Vec::new();
+    let mut total = 0;
+    for number in 1..=MAX_EXPORT_ROWS / EXPORT_BATCH {
+        let (tokens, all) = state.authority.list_tokens(filter, Page { page: number, per_page: EXPORT_BATCH }).await?;
+        total = all;
+        let done = (tokens.len() as i64) < EXPORT_BATCH;
+        rows.extend(entities_of(state, here, &tokens).await?);
+        if done {
+            break;
+        }
+    }
+    let truncated = total > rows.len() as i64;
+    let mut response = if csv {
+        let mut res = to_csv(&rows).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+        let disposition = HeaderValue::from_static("attachment; filename=\"credentials.csv\"");
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, disposition);
+        res
+    } else {
+        axum::Json(Value::Array(rows)).into_response()
+    };
+    response.headers_mut().insert("x-total", HeaderValue::from(total));
+    if truncated {
+        response.headers_mut().insert("x-tessera-export-truncated", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+const CSV_COLUMNS: [&str; 18] = [
+    "id",
+    "type",
+    "name",
+    "owner_id",
+    "owner_username",
+    "scopes",
+    "granular_permissions",
+    "boundary",
+    "route_rules",
+    "created_at",
+    "last_used_at",
+    "last_used_ips",
+    "expires_at",
+    "active",
+    "revoked",
+    "revoked_at",
+    "organization_id",
+    "warnings",
+];
+
+/// The export's rows as CSV (RFC 4180), one column per field of [`CSV_COLUMNS`], lists joined by spaces (route
+/// rules, which hold spaces, by `; `).
+fn to_csv(rows: &[Value]) -> String {
+    let mut out = CSV_COLUMNS.join(",");
+    out.push_str("\r\n");
+    for row in rows {
+        let fields = [
+            plain(&row["id"]),
+            plain(&row["type"]),
+            plain(&row["name"]),
+            plain(&row["owner"]["id"]),
+            plain(&row["owner"]["username"]),
+            texts(&row["scopes"], plain),
+            texts(&row["granular_scopes"], |g| texts(&g["permissions"], plain)),
+            texts(&row["boundary"], plain),
+            joined(&row["route_rules"], "; ", plain),
+            plain(&row["created_at"]),
+            plain(&row["last_used_at"]),
+            texts(&row["last_used_ips"], plain),
+            plain(&row["expires_at"]),
+            plain(&row["active"]),
+            plain(&row["revoked"]),
+            plain(&row["revoked_at"]),
+            plain(&row["organization_id"]),
+            texts(&row["warnings"], |w| plain(&w["code"])),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The items of a JSON list, each picked as text, joined by `separator`.
+fn joined(value: &Value, separator: &str, pick: impl Fn(&Value) -> String) -> String {
+    match value {
+        Value::Array(items) => items.iter().map(pick).collect::<Vec<_>>().join(separator),
+        _ => String::new(),
+    }
+}
+
+fn texts(value: &Value, pick: impl Fn(&Value) -> String) -> String {
+    joined(value, " ", pick)
+}
+
+/// A JSON scalar as text (null as empty).
+fn plain(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One CSV field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`, `@`, tab or
+/// carriage return is escaped with `'` so that a spreadsheet never runs a token's name as a formula.
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() };
+    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
+}
+
+async fn revoke_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token_id): Path<String>,
+) -> ApiResult<Response> {
+    let id = parse_id(&token_id, "Personal Access Token")?;
+    let token = state.authority.token(id).await?.ok_or(not_found("Personal Access Token"))?;
+    state.authority.revoke_from_inventory(&caller.audit(), &token, "the instance").await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn revoke_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, token_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let group = top_level_group(&caller)?;
+    let id = parse_id(&token_id, "Personal Access Token")?;
+    // Only a credential in this group's inventory: any other looks absent.
+    let filter = TokenFilter { id: Some(id), reaching_group: Some(group.id), ..TokenFilter::default() };
+    let (mut found, _) = state.authority.list_tokens(&filter, Page { page: 1, per_page: 1 }).await?;
+    let token = found.pop().ok_or(not_found("Personal Access Token"))?;
+    let inventory = format!("group {}", group.full_path);
+    state.authority.revoke_from_inventory(&caller.audit(), &token, &inventory).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    params: Params,
+) -> ApiResult<Response> {
+    let principal = caller.require()?;
+    let page = pagination::page(&params)?;
+    let (notifications, total) = state.authority.notifications(principal.user.id, page).await?;
+    let items = notifications
+        .iter()
+        .map(|n| json!({"id": n.id, "kind": n.kind, "message": n.message, "created_at": n.created_at.to_string()}))
+        .collect();
+    Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed_and_never_start_a_formula() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+    }
+}
