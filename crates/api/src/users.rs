@@ -92,6 +92,7 @@ async fn create_user(State(state): State<AppState>, caller: Caller, here: Here, 
         can_create_group: params.bool("can_create_group")?,
         external: params.bool("external")?.unwrap_or(false),
         service_account: false,
+        organization_id: params.int("organization_id")?,
     };
     let user = state.authority.create_user(&caller.audit(), &request).await?;
     Ok((StatusCode::CREATED, axum::Json(entities::user_full(&user, &here.base, true))).into_response())

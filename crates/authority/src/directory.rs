@@ -28,6 +28,8 @@ pub struct CreateUser {
     pub can_create_group: Option<bool>,
     pub external: bool,
     pub service_account: bool,
+    /// The user's organization (the default one when absent): their namespace and, by default, their tokens.
+    pub organization_id: Option<i64>,
 }
 
 /// What an administrator asks for when creating an organization.
@@ -242,6 +244,10 @@ impl Authority {
         if bio.chars().count() > 255 {
             return Err(Error::invalid("bio", "is too long (maximum is 255 characters)"));
         }
+        let organization_id = match request.organization_id {
+            None => domain::DEFAULT_ORGANIZATION_ID,
+            Some(id) => self.existing_organization(id).await?,
+        };
         let new = NewUser {
             username: username.as_str().to_owned(),
             email: email.as_str().to_owned(),
@@ -253,7 +259,7 @@ impl Authority {
             public_email,
             can_create_group: request.can_create_group.unwrap_or(true),
             external: request.external,
-            organization_id: domain::DEFAULT_ORGANIZATION_ID,
+            organization_id,
             now: self.now(),
         };
         let user = self.store.insert_user(&new).await?;

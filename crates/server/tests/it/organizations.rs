@@ -131,3 +131,28 @@ fn a_token_for_an_unknown_organization_is_refused() {
     assert_eq!(reply.status, 404, "{}", reply.text);
     assert_eq!(reply.body["message"], "404 Organization Not Found");
 }
+
+#[test]
+fn a_user_created_in_an_organization_gets_its_tokens_there_by_default() {
+    let app = TestApp::spawn();
+    let org = app.post(&app.admin_token, "/organizations", json!({"name": "Acme", "path": "acme"}));
+    let org_id = org.body["id"].as_i64().unwrap();
+    let user = json!({"username": "ann", "email": "ann@example.com", "name": "Ann", "password": "a-long-passphrase-1",
+                      "organization_id": org_id});
+    let created = app.post(&app.admin_token, "/users", user);
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.body["organization_id"], org_id);
+    let ann = created.body["id"].as_i64().unwrap();
+    let token = app.post(
+        &app.admin_token,
+        &format!("/users/{ann}/personal_access_tokens"),
+        json!({"name": "t", "scopes": ["api"]}),
+    );
+    assert_eq!(token.status, 201, "{}", token.text);
+    let listed = app.get(&app.admin_token, &format!("/admin/credentials?user_id={ann}"));
+    assert_eq!(listed.body[0]["organization_id"], org_id, "{}", listed.text);
+    let nowhere = json!({"username": "bo", "email": "bo@example.com", "name": "Bo", "password": "a-long-passphrase-1",
+                         "organization_id": 99});
+    let refused = app.post(&app.admin_token, "/users", nowhere);
+    assert_eq!(refused.status, 404, "{}", refused.text);
+}
