@@ -148,8 +148,14 @@ async fn decide(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
     // Nested routers see the path without `/api/v4`; the decision needs the whole of it.
     let uri = parts.extensions.get::<OriginalUri>().map(|o| &o.0).unwrap_or(&parts.uri);
     let target = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
-    let request =
-        Request { credential: credential.as_deref(), method: parts.method.as_str(), target, ip: ip.as_deref(), sudo };
+    let request = Request {
+        credential: credential.as_deref(),
+        method: parts.method.as_str(),
+        target,
+        ip: ip.as_deref(),
+        sudo,
+        served: true,
+    };
     let outcome = state.authority.decide_request(&request).await?;
     if !outcome.allowed {
         return Err(denied(&outcome));

@@ -63,6 +63,8 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
             target: &asked.path,
             ip: None,
             sudo: asked.sudo.as_deref(),
+            // Asking is not using: the decision API notes no exercised permissions.
+            served: false,
         };
         let outcome = state.authority.decide_request(&request).await?;
         results.push(result(&outcome));

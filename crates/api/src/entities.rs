@@ -56,6 +56,46 @@ pub fn token(token: &Token, now: Timestamp, plaintext: Option<&str>, impersonati
     v
 }
 
+/// Grants in the shape `granular_scopes` takes on creation: selected groups and projects that share the same
+/// permissions become one entry with their `group_ids` and `project_ids`.
+pub fn granular_scopes_request(grants: &[domain::Grant]) -> Vec<Value> {
+    /// One entry being gathered: its access and permissions, and the groups and projects it selects.
+    struct Entry<'g> {
+        access: domain::GrantAccess,
+        permissions: &'g [String],
+        groups: Vec<i64>,
+        projects: Vec<i64>,
+    }
+    let mut entries: Vec<Entry<'_>> = Vec::new();
+    for grant in grants {
+        let at = entries.iter().position(|e| e.access == grant.access && e.permissions == grant.permissions.as_slice());
+        let index = at.unwrap_or_else(|| {
+            entries.push(Entry {
+                access: grant.access,
+                permissions: &grant.permissions,
+                groups: Vec::new(),
+                projects: Vec::new(),
+            });
+            entries.len() - 1
+        });
+        if let Some(entry) = entries.get_mut(index) {
+            entry.groups.extend(grant.group_id());
+            entry.projects.extend(grant.project_id());
+        }
+    }
+    entries
+        .into_iter()
+        .map(|e| {
+            let mut entry = json!({"access": e.access.as_str(), "permissions": e.permissions});
+            if e.access == domain::GrantAccess::SelectedMemberships {
+                entry["group_ids"] = json!(e.groups);
+                entry["project_ids"] = json!(e.projects);
+            }
+            entry
+        })
+        .collect()
+}
+
 fn web_url(base: &str, path: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), path)
 }

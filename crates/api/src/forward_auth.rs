@@ -83,6 +83,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
         target,
         ip: ip.as_deref(),
         sudo,
+        served: true,
     };
     let outcome = state.authority.decide_request(&request).await?;
     if outcome.bad_credential {

@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/personal_access_tokens", get(list_tokens))
         .route("/personal_access_tokens/{id}", get(show_token).delete(revoke_token))
         .route("/personal_access_tokens/{id}/rotate", post(rotate_token))
+        .route("/personal_access_tokens/{id}/usage", get(token_usage))
         .route("/user/personal_access_tokens", post(create_own_token))
         .route("/users/{id}/personal_access_tokens", post(create_token_for_user))
         .route("/users/{id}/impersonation_tokens", get(list_impersonation_tokens).post(create_impersonation_token))
@@ -247,6 +248,50 @@ async fn rotate_token(
     let issued = state.authority.rotate_token(&caller.audit(), &token, &request).await?;
     let now = state.authority.now();
     Ok(axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false)).into_response())
+}
+
+/// The longest window of use a suggestion looks back over, in days (and the default).
+const MAX_USAGE_DAYS: i64 = 365;
+const DEFAULT_USAGE_DAYS: i64 = 30;
+
+/// What a token exercised over the last `days` (default 30), and the smallest fine-grained grant covering it,
+/// in the shape `granular_scopes` takes on creation.
+async fn token_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let principal = caller.require()?;
+    let token = visible_token(&state, &caller, principal, &id).await?;
+    let days = params.int("days")?.unwrap_or(DEFAULT_USAGE_DAYS);
+    if !(1..=MAX_USAGE_DAYS).contains(&days) {
+        return Err(authority::Error::invalid("days", "must be between 1 and 365").into());
+    }
+    let now = state.authority.now();
+    let since = domain::Timestamp::from_millis(now.millis() - days * 86_400_000);
+    let usage = state.authority.token_usage(token.id, Some(since)).await?;
+    let exercised: Vec<Value> = usage
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "permission": u.permission,
+                "boundary": u.boundary.to_stored(),
+                "first_used_at": u.first_used_at.to_string(),
+                "last_used_at": u.last_used_at.to_string(),
+                "uses": u.uses,
+            })
+        })
+        .collect();
+    let grants = policy::suggest_grants(usage.iter().map(|u| (u.permission.as_str(), u.boundary)));
+    Ok(axum::Json(serde_json::json!({
+        "token_id": token.id,
+        "since": since.to_string(),
+        "until": now.to_string(),
+        "exercised": exercised,
+        "granular_scopes": entities::granular_scopes_request(&grants),
+    }))
+    .into_response())
 }
 
 async fn list_impersonation_tokens(

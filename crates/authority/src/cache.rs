@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use async_trait::async_trait;
 use domain::{
     AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Notification, Organization, Project,
-    Settings, Timestamp, Token, User,
+    Settings, Timestamp, Token, TokenUsage, UsageBoundary, User,
 };
 use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, UnitWeighter};
@@ -292,6 +292,25 @@ impl FactCache {
     }
 }
 
+/// The most exercised pairs kept in memory between writes; past it (the writer is far behind) new pairs are
+/// dropped with a warning, so that memory stays bounded.
+const MAX_PENDING_EXERCISES: usize = 100_000;
+
+/// A token's use of an assignable permission at a boundary, as gathered before it is written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ExerciseKey {
+    token_id: i64,
+    permission: Arc<str>,
+    boundary: UsageBoundary,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ExerciseTally {
+    first: Timestamp,
+    last: Timestamp,
+    uses: i64,
+}
+
 /// A [`Store`] that serves the hot path's reads from a [`FactCache`] and, on every write, forgets what the
 /// write changed and publishes the change for other nodes.
 pub struct CachedStore {
@@ -299,6 +318,8 @@ pub struct CachedStore {
     cache: Arc<FactCache>,
     /// Token uses not yet written: token id → last use and client addresses, newest use only.
     pending_use: Mutex<HashMap<i64, (Timestamp, Vec<String>)>>,
+    /// Exercised (assignable permission, boundary) pairs not yet written, tallied per token.
+    pending_exercise: Mutex<HashMap<ExerciseKey, ExerciseTally>>,
     /// Wakes the writer of [`CachedStore::flush_use`], once one is attached.
     use_writer: OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Held from taking a batch until it is written, so that a flush returns only once every use recorded
@@ -312,6 +333,7 @@ impl CachedStore {
             inner,
             cache,
             pending_use: Mutex::default(),
+            pending_exercise: Mutex::default(),
             use_writer: OnceLock::new(),
             flushing: tokio::sync::Mutex::const_new(()),
         }
@@ -339,15 +361,60 @@ impl CachedStore {
         Ok(())
     }
 
-    /// Writes every pending use. Reads of token rows call it first, so that what a client is shown includes
-    /// the use it just made.
+    /// Records that a token's allowed request exercised `permissions` at `boundary`: tallied in memory (no
+    /// text copied, no storage touched) and written with the next batch of uses. A pair not yet pending wakes
+    /// the writer.
+    pub fn record_exercise(&self, token_id: i64, permissions: &[Arc<str>], boundary: UsageBoundary, now: Timestamp) {
+        let mut fresh = false;
+        if let Ok(mut pending) = self.pending_exercise.lock() {
+            for permission in permissions {
+                let key = ExerciseKey { token_id, permission: permission.clone(), boundary };
+                if let Some(tally) = pending.get_mut(&key) {
+                    tally.last = now;
+                    tally.uses += 1;
+                } else if pending.len() < MAX_PENDING_EXERCISES {
+                    pending.insert(key, ExerciseTally { first: now, last: now, uses: 1 });
+                    fresh = true;
+                } else {
+                    tracing::warn!(token_id, "too many token uses wait to be written: one was not recorded");
+                }
+            }
+        }
+        if fresh && let Some(wake) = self.use_writer.get() {
+            wake();
+        }
+    }
+
+    /// Writes every pending use. Reads of token rows and usage call it first, so that what a client is shown
+    /// includes the use it just made.
     pub async fn flush_use(&self) -> StoreResult<()> {
         let _writing = self.flushing.lock().await;
-        let batch = match self.pending_use.lock() {
-            Ok(mut pending) if !pending.is_empty() => std::mem::take(&mut *pending),
-            _ => return Ok(()),
+        let exercises = match self.pending_exercise.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => HashMap::new(),
         };
         let mut first_error = None;
+        if !exercises.is_empty() {
+            let usage: Vec<TokenUsage> = exercises
+                .into_iter()
+                .map(|(key, tally)| TokenUsage {
+                    token_id: key.token_id,
+                    permission: key.permission.to_string(),
+                    boundary: key.boundary,
+                    first_used_at: tally.first,
+                    last_used_at: tally.last,
+                    uses: tally.uses,
+                })
+                .collect();
+            if let Err(e) = self.inner.add_token_usage(&usage).await {
+                tracing::warn!(error = ?e, pairs = usage.len(), "tokens' exercised permissions could not be recorded");
+                first_error = Some(e);
+            }
+        }
+        let batch = match self.pending_use.lock() {
+            Ok(mut pending) if !pending.is_empty() => std::mem::take(&mut *pending),
+            _ => return first_error.map_or(Ok(()), Err),
+        };
         for (id, (at, ips)) in batch {
             if let Err(e) = self.inner.touch_token(id, at, &ips).await {
                 tracing::warn!(token_id = id, error = ?e, "a token's last use could not be recorded");
@@ -691,6 +758,15 @@ impl Store for CachedStore {
 
     async fn insert_notification(&self, notification: &Notification) -> StoreResult<()> {
         self.inner.insert_notification(notification).await
+    }
+
+    async fn add_token_usage(&self, usage: &[TokenUsage]) -> StoreResult<()> {
+        self.inner.add_token_usage(usage).await
+    }
+
+    async fn token_usage(&self, token_id: i64, since: Option<Timestamp>) -> StoreResult<Vec<TokenUsage>> {
+        self.flush_use().await?;
+        self.inner.token_usage(token_id, since).await
     }
 
     async fn list_notifications(&self, user_id: i64, page: Page) -> StoreResult<(Vec<Notification>, i64)> {

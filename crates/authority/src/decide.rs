@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use catalog::{Boundary, RouteMatch, canonical_method, canonical_path};
-use domain::{AccessLevel, Group, GroupTokenPolicy, Project, Scope, User};
+use catalog::{Boundary, RouteMatch, Surface, canonical_method, canonical_path};
+use domain::{AccessLevel, Group, GroupTokenPolicy, Project, Scope, UsageBoundary, User};
 use policy::{CredentialFacts, Facts, Layer, Reason, ResourceFacts, RuleSurface, RuleTarget, TokenRules, UserFacts};
 
 use crate::store::Store;
@@ -22,6 +22,9 @@ pub struct Request<'a> {
     pub ip: Option<&'a str>,
     /// The `Sudo` header: the id or username of the user to act as.
     pub sudo: Option<&'a str>,
+    /// The request is being served (REST, forward-auth), not only asked about (the decision API): an allowed one
+    /// is noted as exercising its permissions, for `GET /personal_access_tokens/:id/usage`.
+    pub served: bool,
 }
 
 /// The group or project the route names, as found, with the acting user's level on it.
@@ -216,6 +219,12 @@ impl Authority {
             target: has_rules.then_some(RuleTarget { method: &method, surface, segments: &segments }),
         };
         let decision = policy::authorize(&self.catalog, route, safe, &facts);
+        if decision.allowed
+            && request.served
+            && let Some(principal) = &principal
+        {
+            self.record_exercise(route, &resource, &principal.token);
+        }
         let mut outcome = refuse(decision.layer, decision.reason);
         outcome.allowed = decision.allowed;
         outcome.needs_credential = !decision.allowed && principal.is_none();
@@ -224,6 +233,22 @@ impl Authority {
         outcome.sudo = sudo;
         outcome.resource = resource;
         Ok(outcome)
+    }
+
+    /// Notes what an allowed request of `token` exercised: the route's least assignable permissions at the
+    /// resource it named (for `GET /personal_access_tokens/:id/usage`). Routes a token uses on itself, and
+    /// routes no grant can reach, are not noted.
+    fn record_exercise(&self, route: &catalog::Route, resource: &Resolved, token: &domain::Token) {
+        if route.least_bundles.is_empty() || matches!(route.surface, Surface::TokenSelf | Surface::TokenSelfRotate) {
+            return;
+        }
+        let boundary = match (resource, route.boundary) {
+            (Resolved::Project(project, _), _) => UsageBoundary::Project(project.id),
+            (Resolved::Group(group, _), _) => UsageBoundary::Group(group.id),
+            (Resolved::None, Boundary::OwnUser) => UsageBoundary::User,
+            (Resolved::None, _) => UsageBoundary::Instance,
+        };
+        self.store.record_exercise(token.id, &route.least_bundles, boundary, self.now());
     }
 
     /// Whether the token policy of the top-level group above the resource refuses `token` there.

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use domain::{
     AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Notification, Organization, Project,
-    Settings, Timestamp, Token, User, UserState, UserType, Visibility,
+    Settings, Timestamp, Token, TokenUsage, User, UserState, UserType, Visibility,
 };
 
 /// A storage failure. `Conflict` names the unique field that clashed.
@@ -282,6 +282,11 @@ pub trait Store: Send + Sync {
     async fn save_settings(&self, settings: &Settings) -> StoreResult<()>;
 
     async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()>;
+    /// Adds uses of (permission, boundary) pairs: a new pair is stored as given; a known one keeps its first use
+    /// and takes the given last use and the sum of the counts.
+    async fn add_token_usage(&self, usage: &[TokenUsage]) -> StoreResult<()>;
+    /// The pairs a token exercised, last used at or after `since` when given, by permission then boundary.
+    async fn token_usage(&self, token_id: i64, since: Option<Timestamp>) -> StoreResult<Vec<TokenUsage>>;
     /// Stores a notification (its `id` is ignored) for its user.
     async fn insert_notification(&self, notification: &Notification) -> StoreResult<()>;
     /// A user's notifications, newest first.

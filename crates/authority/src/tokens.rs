@@ -312,6 +312,15 @@ impl Authority {
         Ok(self.store.insert_notification(&notification).await?)
     }
 
+    /// The (assignable permission, boundary) pairs a token exercised, last used at or after `since`.
+    pub async fn token_usage(
+        &self,
+        token_id: i64,
+        since: Option<domain::Timestamp>,
+    ) -> Result<Vec<domain::TokenUsage>> {
+        Ok(self.store.token_usage(token_id, since).await?)
+    }
+
     /// A user's notifications, newest first.
     pub async fn notifications(&self, user_id: i64, page: Page) -> Result<(Vec<domain::Notification>, i64)> {
         Ok(self.store.list_notifications(user_id, page).await?)

@@ -185,6 +185,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
             required: alternatives,
             required_names: alternative_names,
             bundles: Vec::new(),
+            least_bundles: Vec::new(),
         };
         if parsed.iter().any(|r: &Route| r.method == route.method && r.template == route.template) {
             return Err(err("routes.txt", n, format!("duplicate route {method} {template}")));
@@ -194,6 +195,8 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
     let bundles = parse_bundles(bundles, &names)?;
     for route in &mut parsed {
         route.bundles = covering_bundles(route, &bundles);
+        let least = route.bundles.iter().min_by_key(|alternative| alternative.len());
+        route.least_bundles = least.into_iter().flatten().map(|name| std::sync::Arc::from(name.as_str())).collect();
     }
     let mut bundle_index: Vec<usize> = (0..bundles.len()).collect();
     bundle_index.sort_by(|a, b| bundles[*a].name.cmp(&bundles[*b].name));

@@ -94,6 +94,9 @@ pub struct Route {
     /// Alternatives of assignable permissions (bundles) that would let a fine-grained token use the route; empty
     /// when no grant can.
     pub bundles: Vec<Vec<String>>,
+    /// The alternative of `bundles` with the fewest bundles: what a use of the route is recorded as having
+    /// exercised (shared, so that recording a use copies no text).
+    pub least_bundles: Vec<std::sync::Arc<str>>,
 }
 
 /// A named parameter taken from the path: borrowed from it, unless a wildcard joined several segments.

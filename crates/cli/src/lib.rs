@@ -54,6 +54,28 @@ pub enum TokenCommand {
     },
     /// Revoke a token (an id, or `self`).
     Revoke { id: String },
+    /// Show what a token (an id, or `self`) exercised over the last --days and the smallest fine-grained grant
+    /// that covers it.
+    Suggest {
+        id: String,
+        /// How many days of use to cover (1 to 365).
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+    /// Create the fine-grained token `suggest` proposes, for the same user, and with --revoke revoke the old one.
+    Narrow {
+        id: String,
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        /// The new token's name [default: the old name with " (narrowed)"].
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// Revoke the old token once the new one exists.
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,6 +295,7 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
 }
 
 const TOKEN_COLUMNS: &[&str] = &["id", "name", "scopes", "active", "revoked", "expires_at", "last_used_at", "user_id"];
+const USAGE_COLUMNS: &[&str] = &["permission", "boundary", "uses", "first_used_at", "last_used_at"];
 const USER_COLUMNS: &[&str] = &["id", "username", "name", "state", "email", "is_admin"];
 const GROUP_COLUMNS: &[&str] = &["id", "full_path", "name", "visibility", "parent_id"];
 const PROJECT_COLUMNS: &[&str] = &["id", "path_with_namespace", "name", "visibility"];
@@ -315,6 +338,50 @@ pub fn token(connection: &Connection, command: TokenCommand) -> anyhow::Result<(
             client.call("DELETE", &format!("/personal_access_tokens/{}", enc(&id)), None)?;
             if !client.json {
                 println!("Token {id} revoked");
+            }
+        }
+        TokenCommand::Suggest { id, days } => {
+            let usage = client.call("GET", &format!("/personal_access_tokens/{}/usage?days={days}", enc(&id)), None)?;
+            if client.json {
+                client.print(&usage, &[]);
+                return Ok(());
+            }
+            let exercised: Vec<&Value> = usage["exercised"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+            println!(
+                "Exercised by token {} from {} to {}:",
+                cell(usage.get("token_id")),
+                cell(usage.get("since")),
+                cell(usage.get("until"))
+            );
+            print_table(&exercised, USAGE_COLUMNS);
+            println!("\nSmallest fine-grained grant covering it (granular_scopes):");
+            println!("{}", serde_json::to_string_pretty(&usage["granular_scopes"]).unwrap_or_default());
+        }
+        TokenCommand::Narrow { id, days, name, expires_at, revoke } => {
+            let old = client.call("GET", &format!("/personal_access_tokens/{}", enc(&id)), None)?;
+            let usage = client.call("GET", &format!("/personal_access_tokens/{}/usage?days={days}", enc(&id)), None)?;
+            let grants = &usage["granular_scopes"];
+            if grants.as_array().is_none_or(Vec::is_empty) {
+                bail!(
+                    "token {id} exercised nothing a fine-grained grant can cover in the last {days} days: nothing to narrow to"
+                );
+            }
+            let me = client.call("GET", "/user", None)?;
+            let owner = old["user_id"].as_i64().context("the token has no owner")?;
+            let path = if me["id"].as_i64() == Some(owner) {
+                "/user/personal_access_tokens".to_owned()
+            } else {
+                format!("/users/{owner}/personal_access_tokens")
+            };
+            let name = name.unwrap_or_else(|| format!("{} (narrowed)", cell(old.get("name"))));
+            let body = json!({"name": name, "granular_scopes": grants, "expires_at": expires_at});
+            let created = client.call("POST", &path, Some(body))?;
+            print_issued(&client, &created);
+            if revoke {
+                client.call("DELETE", &format!("/personal_access_tokens/{}", cell(old.get("id"))), None)?;
+                if !client.json {
+                    println!("Token {} revoked", cell(old.get("id")));
+                }
             }
         }
     }

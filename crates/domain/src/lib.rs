@@ -10,6 +10,7 @@ mod grant;
 mod names;
 mod scope;
 mod time;
+mod usage;
 
 pub use access::AccessLevel;
 pub use directory::{
@@ -20,6 +21,7 @@ pub use grant::{Grant, GrantAccess, GrantTarget};
 pub use names::{Email, NameError, Path, TokenName, Username, validate_display_name};
 pub use scope::{Scope, ScopeError, Scopes};
 pub use time::{Date, Timestamp};
+pub use usage::{TokenUsage, UsageBoundary};
 
 /// The identifier of the organization that always exists.
 pub const DEFAULT_ORGANIZATION_ID: i64 = 1;

@@ -10,6 +10,7 @@ mod decide;
 mod grants;
 mod issue;
 mod rules;
+mod suggest;
 
 pub use audit::{Warning, breadth_warnings};
 pub use decide::{
@@ -21,6 +22,7 @@ pub use issue::check_grant;
 pub use rules::{
     MAX_RULE_LEN, MAX_RULES, RuleError, RuleSurface, RuleTarget, normalize_rule, rule_matches, within_rules,
 };
+pub use suggest::suggest_grants;
 
 #[cfg(test)]
 mod tests;

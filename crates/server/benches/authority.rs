@@ -161,6 +161,7 @@ fn bench(c: &mut Criterion) {
         target,
         ip: Some("10.0.0.1"),
         sudo: None,
+        served: true,
     };
     // Leaked once so that the requests can borrow them for the whole run.
     let token: &'static str = Box::leak(w.token.clone().into_boxed_str());

@@ -109,11 +109,15 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
     Ok(Running { addr, admin_token, shutdown: Some(tx), task })
 }
 
+/// The least time between two batches of token uses.
+const WRITE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Writes token uses (`last_used_at`, last addresses) off the request path: a request records its use in
 /// memory and wakes this task, which writes whatever has gathered since its last write.
 pub struct UsageWriter {
     wake: Arc<tokio::sync::Notify>,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    stopping: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
     store: Arc<authority::CachedStore>,
 }
@@ -121,22 +125,29 @@ pub struct UsageWriter {
 pub fn spawn_usage_writer(authority: &Arc<Authority>) -> UsageWriter {
     let wake = Arc::new(tokio::sync::Notify::new());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = Arc::new(tokio::sync::Notify::new());
     let store = authority.cached_store().clone();
     store.write_use_in_background({
         let wake = wake.clone();
         move || wake.notify_one()
     });
     let task = tokio::spawn({
-        let (wake, stop, store) = (wake.clone(), stop.clone(), store.clone());
+        let (wake, stop, stopping, store) = (wake.clone(), stop.clone(), stopping.clone(), store.clone());
         async move {
             while !stop.load(std::sync::atomic::Ordering::Acquire) {
                 wake.notified().await;
                 // Failures are logged by `flush_use`; the next use of those tokens records them again.
                 store.flush_use().await.ok();
+                // Under steady load every request finds its pair freshly taken and wakes the writer again: a
+                // pause between batches keeps that to a few writes a second (reads flush first anyway).
+                tokio::select! {
+                    () = tokio::time::sleep(WRITE_PAUSE) => {}
+                    () = stopping.notified() => {}
+                }
             }
         }
     });
-    UsageWriter { wake, stop, task, store }
+    UsageWriter { wake, stop, stopping, task, store }
 }
 
 impl UsageWriter {
@@ -144,6 +155,7 @@ impl UsageWriter {
     pub async fn finish(self) {
         self.stop.store(true, std::sync::atomic::Ordering::Release);
         self.wake.notify_one();
+        self.stopping.notify_one();
         self.task.await.ok();
         if let Err(e) = self.store.flush_use().await {
             tracing::warn!(error = ?e, "token uses made just before shutdown could not be recorded");

@@ -16,7 +16,7 @@ use authority::{
 };
 use domain::{
     AccessLevel, AuditEvent, Date, Grant, Group, Member, MemberSource, NewAuditEvent, Notification, Organization,
-    Project, Settings, Timestamp, Token, User,
+    Project, Settings, Timestamp, Token, TokenUsage, User,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -825,6 +825,40 @@ impl Store for SqlStore {
         let mut sql = Sql::new(&format!("select {AUDIT_COLUMNS} from audit_event where audit_event_id = "));
         sql.int(id);
         self.fetch_optional(&sql).await?.as_ref().map(audit_from_row).transpose()
+    }
+
+    async fn add_token_usage(&self, usage: &[TokenUsage]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // Keys of one batch are distinct, as PostgreSQL's upsert needs; 6 parameters a row stay far below both
+        // databases' limits at this size.
+        for chunk in usage.chunks(500) {
+            let mut sql = Sql::new(
+                "insert into token_usage (token_id, permission, boundary, first_used_at, last_used_at, uses) values ",
+            );
+            for (i, u) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" }).int(u.token_id).push(", ").text_arg(&u.permission);
+                sql.push(", ").text_arg(&u.boundary.to_stored()).push(", ").int(u.first_used_at.millis());
+                sql.push(", ").int(u.last_used_at.millis()).push(", ").int(u.uses).push(")");
+            }
+            sql.push(
+                " on conflict (token_id, permission, boundary) do update set last_used_at = excluded.last_used_at, ",
+            );
+            sql.push("uses = token_usage.uses + excluded.uses");
+            sql.query().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn token_usage(&self, token_id: i64, since: Option<Timestamp>) -> StoreResult<Vec<TokenUsage>> {
+        let mut sql = Sql::new(
+            "select token_id, permission, boundary, first_used_at, last_used_at, uses from token_usage where token_id = ",
+        );
+        sql.int(token_id);
+        if let Some(since) = since {
+            sql.push(" and last_used_at >= ").int(since.millis());
+        }
+        sql.push(" order by permission, boundary");
+        self.fetch_all(&sql).await?.iter().map(usage_from_row).collect()
     }
 
     async fn insert_notification(&self, notification: &Notification) -> StoreResult<()> {

@@ -3,7 +3,7 @@
 use authority::{StoreError, StoreResult};
 use domain::{
     AccessLevel, AuditEvent, Date, Grant, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Notification,
-    Organization, Project, Scopes, Timestamp, Token, User, UserState, UserType, Visibility,
+    Organization, Project, Scopes, Timestamp, Token, TokenUsage, UsageBoundary, User, UserState, UserType, Visibility,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -195,6 +195,18 @@ pub fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
         organization_id: get(row, "organization_id")?,
         grants: Grant::from_stored(&grants),
         route_rules: rules.lines().filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+    })
+}
+
+pub fn usage_from_row(row: &impl Columns) -> StoreResult<TokenUsage> {
+    let boundary: String = get(row, "boundary")?;
+    Ok(TokenUsage {
+        token_id: get(row, "token_id")?,
+        permission: get(row, "permission")?,
+        boundary: UsageBoundary::from_stored(&boundary).ok_or_else(|| bad("usage boundary", &boundary))?,
+        first_used_at: time(row, "first_used_at")?,
+        last_used_at: time(row, "last_used_at")?,
+        uses: get(row, "uses")?,
     })
 }
 

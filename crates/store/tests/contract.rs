@@ -186,6 +186,41 @@ async fn a_token_read_shows_a_use_that_the_background_writer_is_still_writing() 
 }
 
 #[tokio::test]
+async fn exercised_pairs_add_up_keeping_their_first_use_and_taking_the_last() {
+    with_store(|store| async move {
+        let owner = store.insert_user(&new_user("owner")).await.unwrap();
+        let token = store.insert_token(&new_token(owner.id, "used", None)).await.unwrap();
+        let at = |seconds: i64| now().add_millis(seconds * 1000);
+        let pair = |permission: &str, boundary, first, last, uses| domain::TokenUsage {
+            token_id: token.id,
+            permission: permission.to_owned(),
+            boundary,
+            first_used_at: at(first),
+            last_used_at: at(last),
+            uses,
+        };
+        let project = domain::UsageBoundary::Project(7);
+        store
+            .add_token_usage(&[
+                pair("read_project", project, 0, 5, 3),
+                pair("read_user", domain::UsageBoundary::User, 1, 1, 1),
+            ])
+            .await
+            .unwrap();
+        store.add_token_usage(&[pair("read_project", project, 10, 20, 2)]).await.unwrap();
+        let all = store.token_usage(token.id, None).await.unwrap();
+        assert_eq!(
+            all,
+            [pair("read_project", project, 0, 20, 5), pair("read_user", domain::UsageBoundary::User, 1, 1, 1)]
+        );
+        let recent = store.token_usage(token.id, Some(at(10))).await.unwrap();
+        assert_eq!(recent, [pair("read_project", project, 0, 20, 5)], "only pairs last used in the window");
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn revoking_a_family_reaches_every_active_descendant() {
     with_store(|store| async move {
         let user = store.insert_user(&new_user("alice")).await.unwrap();

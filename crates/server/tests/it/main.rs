@@ -17,3 +17,4 @@ mod live_changes;
 mod organizations;
 mod startup;
 mod tokens;
+mod usage;

@@ -171,3 +171,47 @@ fn a_second_start_prints_no_token() {
     let _ = child.wait();
     assert!(lines.iter().all(|l| !l.contains("glpat-")), "{lines:?}");
 }
+
+#[test]
+fn the_cli_suggests_the_grant_a_token_used_and_narrows_the_token_to_it() {
+    let served = serve();
+    let t = served.token.clone();
+    let (ok, _, err) = run(
+        &served,
+        &t,
+        &[
+            "user",
+            "create",
+            "--username",
+            "dev",
+            "--email",
+            "dev@example.com",
+            "--name",
+            "Dev",
+            "--password",
+            "a long password",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) =
+        run(&served, &t, &["token", "create", "--user", "2", "--name", "broad", "--scopes", "api", "--json"]);
+    assert!(ok, "{err}");
+    let broad = serde_json::from_str::<serde_json::Value>(&out).unwrap()["token"].as_str().unwrap().to_owned();
+    assert!(run(&served, &broad, &["user", "me"]).0);
+
+    let (ok, out, err) = run(&served, &broad, &["token", "suggest", "self"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("PERMISSION") && out.contains("read_user") && out.contains("user"), "{out}");
+    assert!(out.contains("\"access\": \"user\""), "{out}");
+
+    let (ok, out, err) = run(&served, &broad, &["token", "narrow", "self", "--name", "narrow", "--revoke", "--json"]);
+    assert!(ok, "{err}");
+    let narrow: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(narrow["granular"], true, "{out}");
+    let narrow = narrow["token"].as_str().unwrap().to_owned();
+    assert!(run(&served, &narrow, &["user", "me"]).0, "the narrowed token does what the broad one did");
+    let (ok, _, err) = run(&served, &broad, &["user", "me"]);
+    assert!(!ok && err.contains("401"), "--revoke revoked the broad token: {err}");
+    let (ok, _, err) = run(&served, &narrow, &["group", "create", "--name", "X", "--path", "x"]);
+    assert!(!ok && err.contains("403"), "never used, not granted: {err}");
+}
