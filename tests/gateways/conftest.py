@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -49,6 +50,18 @@ def stop(proc):
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def stop_group(proc):
+    """Stops a process started with `start_new_session` and every process of its group."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 class Tessera:
@@ -148,7 +161,10 @@ def git_gateway(tessera):
     work = tempfile.mkdtemp(prefix="tessera-nginx-")
     os.makedirs(os.path.join(work, "repos"))
     socket_path = os.path.join(work, "fcgiwrap.sock")
-    fcgi = subprocess.Popen([FCGIWRAP, "-c", "2", "-s", "unix:" + socket_path], stderr=subprocess.DEVNULL)
+    # In its own process group: fcgiwrap forks workers that outlive a parent stopped alone.
+    fcgi = subprocess.Popen(
+        [FCGIWRAP, "-c", "2", "-s", "unix:" + socket_path], stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 10
     while not os.path.exists(socket_path) and time.time() < deadline:
         time.sleep(0.05)
@@ -160,7 +176,7 @@ def git_gateway(tessera):
     wait_for_port(port, nginx, "nginx")
     yield {"url": f"http://127.0.0.1:{port}", "repos": os.path.join(work, "repos"), "dir": work}
     stop(nginx)
-    stop(fcgi)
+    stop_group(fcgi)
     shutil.rmtree(work, ignore_errors=True)
 
 

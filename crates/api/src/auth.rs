@@ -160,7 +160,7 @@ async fn decide(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
     if !outcome.allowed {
         return Err(denied(&outcome));
     }
-    let principal = outcome.principal.map(|Authenticated { user: owner, token }| Principal {
+    let principal = outcome.principal.map(|Authenticated { user: owner, token, .. }| Principal {
         user: outcome.sudo.unwrap_or_else(|| owner.clone()),
         token,
         owner,

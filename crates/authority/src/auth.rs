@@ -16,6 +16,8 @@ use crate::{AuditContext, Authority, Result};
 pub struct Authenticated {
     pub user: Arc<User>,
     pub token: Arc<Token>,
+    /// When the token was checked: the request's time, read once.
+    pub at: Timestamp,
 }
 
 /// Why authentication failed. Never shown to the client: all of these are one 401.
@@ -149,7 +151,7 @@ impl Authority {
         }
         let Some(user) = user else { return Ok(Err(AuthFailure::Unknown)) };
         let token = self.record_use(token, ip, now).await?;
-        Ok(Ok(Authenticated { user, token }))
+        Ok(Ok(Authenticated { user, token, at: now }))
     }
 
     async fn revoke_family_after_reuse(&self, ctx: &AuditContext, token: &Token, now: Timestamp) -> Result<()> {

@@ -9,7 +9,7 @@
 //! a missed notification cannot leave a stale fact behind.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -296,19 +296,58 @@ impl FactCache {
 /// dropped with a warning, so that memory stays bounded.
 const MAX_PENDING_EXERCISES: usize = 100_000;
 
-/// A token's use of an assignable permission at a boundary, as gathered before it is written.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A token's use of an assignable permission at a boundary, as gathered before it is written. The permission is
+/// the address of the catalog's one shared copy of its name: the key is plain integers, cheap to hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct ExerciseKey {
     token_id: i64,
-    permission: Arc<str>,
+    permission: usize,
     boundary: UsageBoundary,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ExerciseTally {
+    /// The name `permission` points at, kept with the first use of the pair.
+    name: Arc<str>,
     first: Timestamp,
     last: Timestamp,
     uses: i64,
+}
+
+/// Exercised pairs waiting to be written.
+type PendingExercises = HashMap<ExerciseKey, ExerciseTally, BuildHasherDefault<Mixed>>;
+
+/// A multiply-rotate hash (FxHash's) for keys of a few integers. Not resistant to chosen collisions, which is
+/// fine here: keys are ids of authenticated tokens and of resources they were allowed, and their number is capped.
+#[derive(Debug, Default)]
+struct Mixed(u64);
+
+impl Hasher for Mixed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_i64(&mut self, word: i64) {
+        self.write_u64(word as u64);
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+
+    fn write_isize(&mut self, word: isize) {
+        self.write_u64(word as u64);
+    }
 }
 
 /// A [`Store`] that serves the hot path's reads from a [`FactCache`] and, on every write, forgets what the
@@ -319,7 +358,7 @@ pub struct CachedStore {
     /// Token uses not yet written: token id → last use and client addresses, newest use only.
     pending_use: Mutex<HashMap<i64, (Timestamp, Vec<String>)>>,
     /// Exercised (assignable permission, boundary) pairs not yet written, tallied per token.
-    pending_exercise: Mutex<HashMap<ExerciseKey, ExerciseTally>>,
+    pending_exercise: Mutex<PendingExercises>,
     /// Wakes the writer of [`CachedStore::flush_use`], once one is attached.
     use_writer: OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Held from taking a batch until it is written, so that a flush returns only once every use recorded
@@ -368,12 +407,12 @@ impl CachedStore {
         let mut fresh = false;
         if let Ok(mut pending) = self.pending_exercise.lock() {
             for permission in permissions {
-                let key = ExerciseKey { token_id, permission: permission.clone(), boundary };
+                let key = ExerciseKey { token_id, permission: Arc::as_ptr(permission).addr(), boundary };
                 if let Some(tally) = pending.get_mut(&key) {
                     tally.last = now;
                     tally.uses += 1;
                 } else if pending.len() < MAX_PENDING_EXERCISES {
-                    pending.insert(key, ExerciseTally { first: now, last: now, uses: 1 });
+                    pending.insert(key, ExerciseTally { name: permission.clone(), first: now, last: now, uses: 1 });
                     fresh = true;
                 } else {
                     tracing::warn!(token_id, "too many token uses wait to be written: one was not recorded");
@@ -391,7 +430,7 @@ impl CachedStore {
         let _writing = self.flushing.lock().await;
         let exercises = match self.pending_exercise.lock() {
             Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(_) => HashMap::new(),
+            Err(_) => PendingExercises::default(),
         };
         let mut first_error = None;
         if !exercises.is_empty() {
@@ -399,7 +438,7 @@ impl CachedStore {
                 .into_iter()
                 .map(|(key, tally)| TokenUsage {
                     token_id: key.token_id,
-                    permission: key.permission.to_string(),
+                    permission: tally.name.to_string(),
                     boundary: key.boundary,
                     first_used_at: tally.first,
                     last_used_at: tally.last,

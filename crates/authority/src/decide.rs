@@ -223,7 +223,7 @@ impl Authority {
             && request.served
             && let Some(principal) = &principal
         {
-            self.record_exercise(route, &resource, &principal.token);
+            self.record_exercise(route, &resource, principal);
         }
         let mut outcome = refuse(decision.layer, decision.reason);
         outcome.allowed = decision.allowed;
@@ -238,7 +238,7 @@ impl Authority {
     /// Notes what an allowed request of `token` exercised: the route's least assignable permissions at the
     /// resource it named (for `GET /personal_access_tokens/:id/usage`). Routes a token uses on itself, and
     /// routes no grant can reach, are not noted.
-    fn record_exercise(&self, route: &catalog::Route, resource: &Resolved, token: &domain::Token) {
+    fn record_exercise(&self, route: &catalog::Route, resource: &Resolved, principal: &Authenticated) {
         if route.least_bundles.is_empty() || matches!(route.surface, Surface::TokenSelf | Surface::TokenSelfRotate) {
             return;
         }
@@ -248,7 +248,7 @@ impl Authority {
             (Resolved::None, Boundary::OwnUser) => UsageBoundary::User,
             (Resolved::None, _) => UsageBoundary::Instance,
         };
-        self.store.record_exercise(token.id, &route.least_bundles, boundary, self.now());
+        self.store.record_exercise(principal.token.id, &route.least_bundles, boundary, principal.at);
     }
 
     /// Whether the token policy of the top-level group above the resource refuses `token` there.

@@ -193,10 +193,16 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
         parsed.push(route);
     }
     let bundles = parse_bundles(bundles, &names)?;
+    // One shared name per bundle, so that a name's identity is its address (recording a use hashes no text).
+    let shared: Vec<std::sync::Arc<str>> = bundles.iter().map(|b| std::sync::Arc::from(b.name.as_str())).collect();
     for route in &mut parsed {
         route.bundles = covering_bundles(route, &bundles);
         let least = route.bundles.iter().min_by_key(|alternative| alternative.len());
-        route.least_bundles = least.into_iter().flatten().map(|name| std::sync::Arc::from(name.as_str())).collect();
+        route.least_bundles = least
+            .into_iter()
+            .flatten()
+            .filter_map(|name| shared.iter().find(|s| s.as_ref() == name.as_str()).cloned())
+            .collect();
     }
     let mut bundle_index: Vec<usize> = (0..bundles.len()).collect();
     bundle_index.sort_by(|a, b| bundles[*a].name.cmp(&bundles[*b].name));

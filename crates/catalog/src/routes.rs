@@ -95,7 +95,7 @@ pub struct Route {
     /// when no grant can.
     pub bundles: Vec<Vec<String>>,
     /// The alternative of `bundles` with the fewest bundles: what a use of the route is recorded as having
-    /// exercised (shared, so that recording a use copies no text).
+    /// exercised. Every route shares one allocation per bundle name, so equal names have equal addresses.
     pub least_bundles: Vec<std::sync::Arc<str>>,
 }
 
