@@ -186,20 +186,13 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
         Some(Boundary::Group) => "Group",
         _ => "Resource",
     };
+    if let Some((code, why)) = crate::error::policy_refusal(outcome.reason) {
+        return ApiError::Refused { code, why };
+    }
     match outcome.reason {
-        Reason::SudoNeedsAdmin => return forbidden_because("Must be admin to use sudo"),
         Reason::SudoUserNotFound => return crate::error::not_found("User"),
-        Reason::AdminModeRequired => {
-            return forbidden_because("Admin mode is enabled: the token needs the admin_mode scope");
-        }
         Reason::InsufficientGranularScope => return ApiError::InsufficientGranularScope(outcome.bundles.to_vec()),
         Reason::OutsideRouteRules => return ApiError::OutsideRouteRules,
-        Reason::LegacyTokenRefused => {
-            return forbidden_because("only fine-grained personal access tokens are accepted");
-        }
-        Reason::LifetimeBeyondGroupPolicy => {
-            return forbidden_because("the token's lifetime exceeds the maximum this group allows");
-        }
         _ => {}
     }
     match outcome.layer {
@@ -210,10 +203,6 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
         "token_reach" | "scope" => ApiError::InsufficientScope(outcome.allowing_scopes.to_vec()),
         _ => ApiError::RoleForbidden(outcome.required.to_vec()),
     }
-}
-
-fn forbidden_because(why: &str) -> ApiError {
-    ApiError::Authority(authority::Error::Forbidden(format!("403 Forbidden - {why}")))
 }
 
 /// The `Sudo` header: the id or username of the user the request asks to act as.

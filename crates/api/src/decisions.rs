@@ -139,8 +139,7 @@ pub(crate) fn error_code(outcome: &Outcome<'_>) -> Value {
         _ if outcome.allowed => Value::Null,
         Reason::InsufficientGranularScope => json!("insufficient_granular_scope"),
         Reason::OutsideRouteRules => json!("outside_route_rules"),
-        Reason::LegacyTokenRefused => json!("fine_grained_token_required"),
-        Reason::LifetimeBeyondGroupPolicy => json!("token_lifetime_beyond_group_policy"),
+        reason if let Some((code, _)) = crate::error::policy_refusal(reason) => json!(code),
         Reason::InsufficientScope | Reason::OutsideReach | Reason::ReadOnlyScope | Reason::SudoNeedsScope => {
             json!("insufficient_scope")
         }

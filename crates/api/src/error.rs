@@ -18,6 +18,11 @@ pub enum ApiError {
     OutsideRouteRules,
     /// The user's role lacks a permission; names the alternatives of raw permissions that would allow it.
     RoleForbidden(Vec<Vec<String>>),
+    /// A rule refused the request ([`policy_refusal`]): its code and why, in words.
+    Refused {
+        code: &'static str,
+        why: &'static str,
+    },
     /// The route does not exist.
     RouteNotFound,
     /// The body could not be read as its Content-Type says.
@@ -32,6 +37,25 @@ impl From<authority::Error> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The refusals that are neither a missing role permission nor a missing scope, as REST, forward-auth and the
+/// decision API all name them: an error code and the reason in words (GitLab's own words where it has them).
+pub(crate) fn policy_refusal(reason: policy::Reason) -> Option<(&'static str, &'static str)> {
+    use policy::Reason;
+    match reason {
+        Reason::SudoNeedsAdmin => Some(("sudo_needs_admin", "Must be admin to use sudo")),
+        Reason::AdminModeRequired => {
+            Some(("admin_mode_required", "Admin mode is enabled: the token needs the admin_mode scope"))
+        }
+        Reason::LegacyTokenRefused => {
+            Some(("fine_grained_token_required", "only fine-grained personal access tokens are accepted"))
+        }
+        Reason::LifetimeBeyondGroupPolicy => {
+            Some(("token_lifetime_beyond_group_policy", "the token's lifetime exceeds the maximum this group allows"))
+        }
+        _ => None,
+    }
+}
 
 pub fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::Authority(authority::Error::BadRequest(message.into()))
@@ -92,6 +116,10 @@ impl IntoResponse for ApiError {
                     res.headers_mut().insert("x-tessera-required-scopes", v);
                 }
                 res
+            }
+            ApiError::Refused { code, why } => {
+                let body = json!({"message": format!("403 Forbidden - {why}"), "error": code});
+                (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
             }
             ApiError::RouteNotFound => {
                 (StatusCode::NOT_FOUND, axum::Json(json!({"error": "404 Not Found"}))).into_response()

@@ -482,6 +482,7 @@ fn a_top_level_groups_owners_can_refuse_legacy_and_long_lived_tokens_on_its_hier
         let refused = app.get(&w.alice_api, &path);
         assert_eq!(refused.status, 403, "{path}: {}", refused.text);
         assert!(refused.text.contains("fine-grained"), "{}", refused.text);
+        assert_eq!(refused.body["error"], "fine_grained_token_required", "REST names it as gateways do");
     }
     let forwarded = w.forward(&w.alice_api, "GET", &format!("/api/v4{project}"));
     assert_eq!(forwarded.status, 403, "{}", forwarded.text);
@@ -509,6 +510,7 @@ fn a_top_level_groups_owners_can_refuse_legacy_and_long_lived_tokens_on_its_hier
     let too_long = app.get(&w.alice_api, &project);
     assert_eq!(too_long.status, 403, "a token valid for a year: {}", too_long.text);
     assert!(too_long.text.contains("lifetime"), "{}", too_long.text);
+    assert_eq!(too_long.body["error"], "token_lifetime_beyond_group_policy");
     assert_eq!(app.get(&w.alice_api, &format!("/projects/{}", w.lib)).status, 200);
     let soon = app.clock_today().add_days(10).to_string();
     let short = app.post(
