@@ -31,11 +31,6 @@ pub(crate) const MAX_CREDENTIAL_LEN: usize = 1024;
 /// The longest original request target (path and query) a gateway or the decision API may ask about.
 pub(crate) const MAX_TARGET_LEN: usize = 8192;
 
-/// The token type a gateway is told, as GitLab names it.
-pub(crate) fn token_type(token: &domain::Token) -> &'static str {
-    if token.impersonation { "impersonation_token" } else { "personal_access_token" }
-}
-
 /// An authenticated principal: the token, its owner, and the user it acts as (differs only with `Sudo`), shared
 /// with the fact cache.
 #[derive(Debug, Clone)]

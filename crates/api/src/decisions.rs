@@ -111,7 +111,7 @@ fn result(outcome: &authority::Outcome) -> Value {
             "user_id": user.id,
             "username": user.username,
             "token_id": p.token.id,
-            "token_type": crate::auth::token_type(&p.token),
+            "token_type": p.token.kind(),
             "organization_id": p.token.organization_id,
         })
     });

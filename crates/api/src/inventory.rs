@@ -81,7 +81,7 @@ async fn entities_of(state: &AppState, here: &Here, tokens: &[Token]) -> ApiResu
 /// A credential as the inventory shows it: the token's entity, its type, owner and boundary.
 fn credential(token: &Token, owner: Option<&User>, now: Timestamp, base: &str) -> Value {
     let mut v = entities::token(token, now, None, true);
-    v["type"] = json!(crate::auth::token_type(token));
+    v["type"] = json!(token.kind());
     v["owner"] = match owner {
         Some(owner) => {
             let mut basic = entities::user_basic(owner, base);

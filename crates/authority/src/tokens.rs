@@ -275,10 +275,10 @@ impl Authority {
         if !self.store.revoke_token(token.id, self.now()).await? {
             return Err(Error::BadRequest("Token already revoked".to_owned()));
         }
-        let kind = if token.impersonation { "impersonation_token_revoked" } else { "personal_access_token_revoked" };
+        let kind = format!("{}_revoked", token.kind());
         self.audit(
             ctx,
-            kind,
+            &kind,
             "PersonalAccessToken",
             token.id,
             &format!("Revoked access token {}", token.id),
@@ -292,7 +292,7 @@ impl Authority {
     pub async fn revoke_from_inventory(&self, ctx: &AuditContext, token: &Token, inventory: &str) -> Result<()> {
         self.revoke_token(ctx, token).await?;
         let by = ctx.author_name.as_deref().unwrap_or("an administrator");
-        let what = if token.impersonation { "impersonation token" } else { "personal access token" };
+        let what = token.kind().replace('_', " ");
         let message = format!(
             "Your {what} \"{}\" (id {}) was revoked by {by} from the credential inventory of {inventory}.",
             token.name, token.id
@@ -302,10 +302,7 @@ impl Authority {
         let notification = domain::Notification {
             id: 0,
             user_id: token.user_id,
-            kind: format!(
-                "{}_revoked",
-                if token.impersonation { "impersonation_token" } else { "personal_access_token" }
-            ),
+            kind: format!("{}_revoked", token.kind()),
             message,
             created_at: self.now(),
         };

@@ -229,6 +229,11 @@ pub enum TokenState {
 }
 
 impl Token {
+    /// The token's type as GitLab names it (gateways, inventories, audit event names).
+    pub fn kind(&self) -> &'static str {
+        if self.impersonation { "impersonation_token" } else { "personal_access_token" }
+    }
+
     /// GitLab's order: expired is reported before revoked.
     pub fn state(&self, now: Timestamp) -> TokenState {
         if self.is_expired(now) {
