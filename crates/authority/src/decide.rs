@@ -388,7 +388,7 @@ pub fn token_refusal(settings: &domain::Settings, surface: catalog::Surface, tok
 }
 
 /// A top-level group's token policy as rules: a maximum lifetime there also refuses tokens that never expire.
-pub(crate) fn group_token_rules(policy: &GroupTokenPolicy) -> TokenRules {
+fn group_token_rules(policy: &GroupTokenPolicy) -> TokenRules {
     TokenRules {
         fine_grained_only: policy.fine_grained_tokens_only,
         fine_grained_only_after: policy.fine_grained_tokens_only_after,
@@ -399,11 +399,21 @@ pub(crate) fn group_token_rules(policy: &GroupTokenPolicy) -> TokenRules {
 
 /// Whether a top-level group's token policy refuses `token` on its hierarchy, on a route of `surface`.
 pub fn group_refusal(policy: &GroupTokenPolicy, surface: catalog::Surface, token: &domain::Token) -> Option<Reason> {
+    group_rules_refusal(policy, surface, token.scopes, token.created_at.date(), token.expires_at)
+}
+
+/// [`group_refusal`] for a token described by its scopes and lifetime (one being created, say).
+pub(crate) fn group_rules_refusal(
+    policy: &GroupTokenPolicy,
+    surface: catalog::Surface,
+    scopes: domain::Scopes,
+    created: domain::Date,
+    expires: Option<domain::Date>,
+) -> Option<Reason> {
     if !policy.is_set() {
         return None;
     }
-    let rules = group_token_rules(policy);
-    match policy::token_rules_refusal(&rules, surface, token.scopes, token.created_at.date(), token.expires_at) {
+    match policy::token_rules_refusal(&group_token_rules(policy), surface, scopes, created, expires) {
         Some(Reason::LifetimeBeyondPolicy) => Some(Reason::LifetimeBeyondGroupPolicy),
         other => other,
     }

@@ -1,8 +1,8 @@
 //! The grants of a fine-grained token being created: read from the request, checked against the catalog, the
 //! owner's role where each grant reaches, and the grants of the token that asks.
 
-use catalog::{Boundary, PermSet};
-use domain::{Date, Grant, GrantAccess, GrantTarget, Token, User};
+use catalog::{Boundary, PermSet, Surface};
+use domain::{Date, Grant, GrantAccess, GrantTarget, Scopes, Token, User};
 use policy::{GrantError, Reach};
 
 use crate::{Authority, Error, Result};
@@ -148,9 +148,7 @@ impl Authority {
         }
         Ok(())
     }
-}
 
-impl Authority {
     /// Refuses a token whose lifetime is beyond the maximum the top-level group `root_id` allows.
     async fn check_hierarchy_lifetime(
         &self,
@@ -159,12 +157,10 @@ impl Authority {
     ) -> Result<()> {
         let Some(root) = root_id else { return Ok(()) };
         let Some(group) = self.store.shared_group(root).await? else { return Ok(()) };
-        let rules = crate::decide::group_token_rules(&group.token_policy);
-        let granular = domain::Scopes::granular();
-        if let (Some(max), Some(_)) = (
-            rules.max_lifetime_days,
-            policy::token_rules_refusal(&rules, catalog::Surface::Api, granular, created, expires),
-        ) {
+        let policy = &group.token_policy;
+        // A granular token is never refused as legacy: only the lifetime can be refused here.
+        let refusal = crate::decide::group_rules_refusal(policy, Surface::Api, Scopes::granular(), created, expires);
+        if let (Some(max), Some(_)) = (policy.max_personal_access_token_lifetime, refusal) {
             return Err(Error::invalid(
                 "expires_at",
                 format!("must be within {max} days: the maximum token lifetime of a group the token reaches"),
