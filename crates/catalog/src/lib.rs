@@ -134,6 +134,17 @@ impl Catalog {
         &self.routes
     }
 
+    /// The job-token policies whose routes a holder of `held` could use at all: those of every job-token route
+    /// with an alternative of required permissions within `held`. What a job's token is bound to on a project is
+    /// never more than this for the triggering user's role there.
+    pub fn job_policies_within(&self, held: PermSet) -> domain::JobPolicies {
+        self.routes
+            .iter()
+            .filter_map(|route| Some((route.job_token?, route)))
+            .filter(|(_, route)| route.required.iter().any(|needed| held.covers(needed)))
+            .fold(domain::JobPolicies::NONE, |set, (policies, _)| set.union(policies))
+    }
+
     /// Finds the route for a canonical method and path (and its query). The most specific template wins:
     /// literal segments before parameters before multi-segment wildcards.
     pub fn find<'a: 'p, 'p>(
@@ -190,7 +201,11 @@ impl Catalog {
                 route.template,
                 route.boundary.as_str(),
                 route.surface.as_str(),
-                if route.job_token { "yes" } else { "no" },
+                match route.job_token {
+                    None => "no".to_owned(),
+                    Some(policies) if policies.is_empty() => "yes (the job itself)".to_owned(),
+                    Some(policies) => policies.names().join(" AND "),
+                },
                 required.join(" OR "),
                 if bundles.is_empty() { "—".to_owned() } else { bundles.join(" OR ") },
             ));
@@ -266,6 +281,27 @@ mod tests {
         );
         let play = find_route(&catalog, "POST", "/api/v4/projects/:id/jobs/:job_id/play");
         assert_eq!(play.bundles, vec![vec!["run_job".to_owned()]]);
+    }
+
+    #[test]
+    fn every_job_token_route_names_its_policies_and_a_role_bounds_them() {
+        let catalog = catalog();
+        let release = find_route(&catalog, "POST", "/api/v4/projects/:id/releases");
+        assert_eq!(release.job_token.map(|p| p.names()), Some(vec!["admin_releases".to_owned()]));
+        let deploy = find_route(&catalog, "POST", "/api/v4/projects/:id/deployments");
+        assert_eq!(
+            deploy.job_token.map(|p| p.names()),
+            Some(vec!["admin_deployments".to_owned(), "admin_environments".to_owned()])
+        );
+        assert_eq!(find_route(&catalog, "GET", "/api/v4/job").job_token, Some(domain::JobPolicies::NONE));
+        assert_eq!(find_route(&catalog, "GET", "/api/v4/user").job_token, None);
+        let reporter = catalog.job_policies_within(catalog.level(AccessLevel::Reporter));
+        assert!(reporter.contains(domain::JobPolicy::parse("read_packages").unwrap()));
+        assert!(!reporter.contains(domain::JobPolicy::parse("admin_packages").unwrap()));
+        assert!(!reporter.contains(domain::JobPolicy::parse("read_secure_files").unwrap()));
+        let maintainer = catalog.job_policies_within(catalog.level(AccessLevel::Maintainer));
+        assert!(maintainer.contains(domain::JobPolicy::parse("admin_secure_files").unwrap()));
+        assert!(catalog.job_policies_within(PermSet::default()).is_empty());
     }
 
     fn find_route<'c>(catalog: &'c Catalog, method: &str, template: &str) -> &'c Route {

@@ -141,9 +141,12 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
             other => return Err(err("routes.txt", n, format!("unknown surface {other}"))),
         };
         let job_token = match *job {
-            "yes" => true,
-            "no" => false,
-            other => return Err(err("routes.txt", n, format!("JOB must be yes or no, not {other}"))),
+            "no" => None,
+            "any" => Some(domain::JobPolicies::NONE),
+            policies => Some(
+                domain::JobPolicies::parse_names(policies.split('&'))
+                    .map_err(|e| err("routes.txt", n, format!("JOB: {e}")))?,
+            ),
         };
         let mut alternatives = Vec::new();
         let mut alternative_names = Vec::new();

@@ -86,7 +86,9 @@ pub struct Route {
     pub query: Option<(String, String)>,
     pub boundary: Boundary,
     pub surface: Surface,
-    pub job_token: bool,
+    /// Whether CI job tokens may use the route: `None` if not, otherwise the job-token policies it needs (none
+    /// for a route about the job itself).
+    pub job_token: Option<domain::JobPolicies>,
     /// Alternatives: the request is allowed if the caller holds every permission of any one set.
     pub required: Vec<PermSet>,
     /// The same, by name, for explanations.

@@ -169,6 +169,8 @@ pub struct Project {
     pub group_traversal_ids: Vec<i64>,
     pub organization_id: i64,
     pub creator_id: i64,
+    /// How job tokens may reach the project, and how its own jobs' tokens behave.
+    pub job_token: crate::JobTokenSettings,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -5,6 +5,7 @@
 //! (`Scopes::parse`, `TokenName::parse`, `Date::parse`) and are valid once they exist.
 
 mod access;
+mod ci;
 mod directory;
 mod grant;
 mod names;
@@ -13,6 +14,10 @@ mod time;
 mod usage;
 
 pub use access::AccessLevel;
+pub use ci::{
+    AllowlistEntry, AllowlistSource, Job, JobLevel, JobPolicies, JobPolicy, JobResource, JobStatus, JobTokenMode,
+    JobTokenSettings, MAX_ALLOWLIST_ENTRIES, MAX_PERMISSIONS_TEXT, PermissionsError, Pipeline, parse_job_permissions,
+};
 pub use directory::{
     AuditEvent, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Notification, Organization, Project,
     Settings, Token, TokenState, User, UserState, UserType, Visibility,

@@ -59,6 +59,21 @@ impl Digester {
         }
     }
 
+    /// Keys for another purpose than digests, derived from each secret (`HMAC(secret, label)`), current first: the
+    /// server's secrets then also seal what must be kept secret at rest (CI signing keys) without being reused
+    /// as they are.
+    pub fn derived_keys(&self, label: &str) -> Vec<[u8; 32]> {
+        self.keys
+            .iter()
+            .map(|mac| {
+                let mut mac = mac.clone();
+                mac.update(b"tessera derived key\0");
+                mac.update(label.as_bytes());
+                mac.finalize().into_bytes().into()
+            })
+            .collect()
+    }
+
     /// Every digest the token may be stored under, current key first.
     pub fn candidates(&self, token: &str) -> Vec<String> {
         self.keys.iter().map(|mac| hex_digest(mac, token)).collect()
