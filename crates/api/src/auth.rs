@@ -27,7 +27,8 @@ const DEPLOY_TOKEN: HeaderName = HeaderName::from_static("deploy-token");
 const SUDO: HeaderName = HeaderName::from_static("sudo");
 
 /// The longest header value read as a credential; longer ones are refused as malformed.
-pub(crate) const MAX_CREDENTIAL_LEN: usize = 1024;
+/// The longest credential read: CI job tokens are signed JWTs of a few kilobytes.
+pub(crate) const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 /// The longest original request target (path and query) a gateway or the decision API may ask about.
 pub(crate) const MAX_TARGET_LEN: usize = 8192;
 
@@ -50,6 +51,10 @@ pub struct Caller {
     pub admin: bool,
     /// The group or project the route names, with the acting user's level on it.
     pub resource: Resolved,
+    /// The CI job whose token the request carries (then `principal` is `None`).
+    pub job: Option<authority::JobPrincipal>,
+    /// The runner whose token the request carries, on the internal CI routes only.
+    pub runner: Option<domain::Runner>,
 }
 
 impl Caller {
@@ -105,7 +110,11 @@ impl Caller {
 /// `Caller` to the handler.
 pub(crate) async fn decided(State(state): State<AppState>, request: axum::extract::Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
-    match decide(&parts, &state).await {
+    let decided = match runner_caller(&parts, &state).await {
+        Some(caller) => caller,
+        None => decide(&parts, &state).await,
+    };
+    match decided {
         Ok(caller) => {
             parts.extensions.insert(caller);
             next.run(axum::extract::Request::from_parts(parts, body)).await
@@ -125,6 +134,35 @@ const DRAINED_BODY_BYTES: usize = 64 * 1024;
 /// a closed one. Too large a body is simply left, and the connection closes.
 pub(crate) async fn drain(body: axum::body::Body) {
     let _ = axum::body::to_bytes(body, DRAINED_BODY_BYTES).await;
+}
+
+/// The internal CI routes also take a runner's `glrt-` token, which is no user's credential and reaches nothing
+/// else: it is authenticated here and the handler checks what the runner may do. `None` for any other request.
+async fn runner_caller(parts: &Parts, state: &AppState) -> Option<ApiResult<Caller>> {
+    let uri = parts.extensions.get::<OriginalUri>().map(|o| &o.0).unwrap_or(&parts.uri);
+    if !uri.path().starts_with("/api/v4/internal/ci/jobs") {
+        return None;
+    }
+    let credential = credential(&parts.headers, parts.uri.query()).ok().flatten()?;
+    if !credential.starts_with("glrt-") {
+        return None;
+    }
+    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    Some(match state.authority.authenticate_runner(&credential).await {
+        Ok(Some(runner)) => Ok(Caller {
+            principal: None,
+            ip,
+            admin: false,
+            resource: Resolved::None,
+            job: None,
+            runner: Some(runner),
+        }),
+        Ok(None) => {
+            tracing::info!(ip = ip.as_deref().unwrap_or("-"), "authentication failed: unknown runner token");
+            Err(ApiError::Unauthorized)
+        }
+        Err(e) => Err(e.into()),
+    })
 }
 
 async fn decide(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
@@ -160,7 +198,7 @@ async fn decide(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
         token,
         owner,
     });
-    Ok(Caller { principal, ip, admin: outcome.admin, resource: outcome.resource })
+    Ok(Caller { principal, ip, admin: outcome.admin, resource: outcome.resource, job: outcome.job, runner: None })
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -115,6 +115,18 @@ fn result(outcome: &authority::Outcome) -> Value {
             "organization_id": p.token.organization_id,
         })
     });
+    let identity = identity.or_else(|| {
+        outcome.job.as_ref().map(|j| {
+            json!({
+                "user_id": j.user.id,
+                "username": j.user.username,
+                "job_id": j.job.id,
+                "project_id": j.project.id,
+                "token_type": "ci_job_token",
+                "organization_id": j.project.organization_id,
+            })
+        })
+    });
     let status = match () {
         _ if outcome.allowed => 200,
         _ if outcome.bad_credential || outcome.needs_credential => 401,

@@ -53,7 +53,25 @@ pub(crate) fn policy_refusal(reason: policy::Reason) -> Option<(&'static str, &'
         Reason::LifetimeBeyondGroupPolicy => {
             Some(("token_lifetime_beyond_group_policy", "the token's lifetime exceeds the maximum this group allows"))
         }
+        Reason::NotJobTokenRoute
+        | Reason::NotAllowlisted
+        | Reason::AllowlistPolicyMissing
+        | Reason::JobPermissionMissing
+        | Reason::OutsideJobTokenScope
+        | Reason::JobTokenPushRefused => Some((job_refusal_code(reason), reason.text())),
         _ => None,
+    }
+}
+
+fn job_refusal_code(reason: policy::Reason) -> &'static str {
+    use policy::Reason;
+    match reason {
+        Reason::NotJobTokenRoute => "job_token_route_refused",
+        Reason::NotAllowlisted => "job_token_not_allowlisted",
+        Reason::AllowlistPolicyMissing => "job_token_allowlist_policy_missing",
+        Reason::JobPermissionMissing => "job_permission_missing",
+        Reason::OutsideJobTokenScope => "job_token_scope_exceeded",
+        _ => "job_token_push_refused",
     }
 }
 

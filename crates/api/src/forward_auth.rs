@@ -108,6 +108,16 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
                 h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(p.token.organization_id));
                 h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
             }
+            // A job token: the token id is the job's, the user the one who triggered it.
+            (None, Some(user)) if outcome.job.is_some() => {
+                let job = outcome.job.as_ref().map(|j| (j.job.id, j.project.organization_id)).unwrap_or_default();
+                h.insert(X_AUTH_USER_ID, HeaderValue::from(user.id));
+                put(h, X_AUTH_USER, &user.username);
+                h.insert(X_AUTH_TOKEN_ID, HeaderValue::from(job.0));
+                h.insert(X_AUTH_TOKEN_TYPE, HeaderValue::from_static("ci_job_token"));
+                h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(job.1));
+                h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
+            }
             _ => {
                 let empty = HeaderValue::from_static("");
                 for name in [X_AUTH_USER_ID, X_AUTH_USER, X_AUTH_TOKEN_ID, X_AUTH_TOKEN_TYPE, X_AUTH_ORGANIZATION_ID] {

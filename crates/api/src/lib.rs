@@ -6,6 +6,7 @@
 
 mod admin;
 mod auth;
+mod ci;
 mod decisions;
 mod directory;
 mod entities;
@@ -46,11 +47,13 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router())
         .merge(decisions::router())
         .merge(inventory::router())
+        .merge(ci::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
     Router::new()
         .nest("/api/v4", api)
         .merge(forward_auth::router())
+        .merge(ci::public_router())
         .route("/-/health", axum::routing::get(|| async { "GitLab OK" }))
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use async_trait::async_trait;
 use domain::{
-    AccessLevel, AuditEvent, Date, Group, Member, MemberSource, NewAuditEvent, Notification, Organization, Project,
-    Settings, Timestamp, Token, TokenUsage, UsageBoundary, User,
+    AccessLevel, AllowlistEntry, AllowlistSource, AuditEvent, Date, Group, Job, JobPolicies, JobStatus, JobTokenAccess,
+    JobTokenSettings, Member, MemberSource, NewAuditEvent, Notification, Organization, Pipeline, Project, Runner,
+    Settings, StoredKey, Timestamp, Token, TokenUsage, UsageBoundary, User,
 };
 use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, UnitWeighter};
@@ -35,6 +36,10 @@ pub enum Change {
     /// Groups, projects or memberships: paths, visibility, ancestry and levels may all move.
     Directory,
     Settings,
+    /// A CI job's state.
+    Job(i64),
+    /// The signing keys of job tokens and ID tokens.
+    Keys,
     /// Anything: forget everything.
     All,
 }
@@ -46,9 +51,11 @@ impl Change {
         match text.split_once(':') {
             Some(("t", rest)) => id(rest).map_or(Change::All, Change::Token),
             Some(("u", rest)) => id(rest).map_or(Change::All, Change::User),
+            Some(("j", rest)) => id(rest).map_or(Change::All, Change::Job),
             _ => match text {
                 "d" => Change::Directory,
                 "s" => Change::Settings,
+                "k" => Change::Keys,
                 _ => Change::All,
             },
         }
@@ -132,6 +139,13 @@ pub struct FactCache {
     projects: Cache<i64, Option<Arc<Project>>>,
     project_paths: Cache<String, Option<Arc<Project>>>,
     levels: Cache<LevelsKey, Levels>,
+    jobs: Cache<i64, Option<Arc<Job>>>,
+    /// What the nearest allowlist entry of a project (first) lets jobs of another project (second) do there.
+    allowlisted: Cache<(i64, i64), Option<JobPolicies>>,
+    /// Job tokens whose signature was checked, by the keyed hash of the presented string.
+    job_tokens: Cache<u128, Arc<crate::ci::VerifiedJobToken>, UnitWeighter, AlreadyHashed>,
+    /// Moves on every change of the signing keys: whoever holds keys reloads them when it has moved.
+    keys_generation: AtomicU64,
 }
 
 impl FactCache {
@@ -159,6 +173,10 @@ impl FactCache {
             projects: Cache::new(capacity),
             project_paths: Cache::new(capacity),
             levels: Cache::new(capacity),
+            jobs: Cache::new(capacity),
+            allowlisted: Cache::new(capacity),
+            job_tokens: Cache::with(capacity, capacity as u64, UnitWeighter, AlreadyHashed, Default::default()),
+            keys_generation: AtomicU64::new(0),
         }
     }
 
@@ -190,14 +208,39 @@ impl FactCache {
             }
             Change::Directory => self.forget_directory(),
             Change::Settings => self.forget_settings(),
+            Change::Job(id) => {
+                self.jobs.remove(&id);
+            }
+            Change::Keys => self.forget_keys(),
             Change::All => {
                 self.presented.clear();
                 self.tokens.clear();
                 self.users.clear();
+                self.jobs.clear();
                 self.forget_settings();
                 self.forget_directory();
+                self.forget_keys();
             }
         }
+    }
+
+    fn forget_keys(&self) {
+        self.keys_generation.fetch_add(1, Ordering::SeqCst);
+        self.job_tokens.clear();
+    }
+
+    /// The generation of the signing keys: it moves whenever they change here or on another node.
+    pub fn keys_generation(&self) -> u64 {
+        self.keys_generation.load(Ordering::SeqCst)
+    }
+
+    /// A job token seen before, with its signature checked then (its times still need checking now).
+    pub(crate) fn verified_job_token(&self, key: u128) -> Option<Arc<crate::ci::VerifiedJobToken>> {
+        self.get(&self.job_tokens, &key)
+    }
+
+    pub(crate) fn remember_job_token(&self, generation: u64, key: u128, claims: Arc<crate::ci::VerifiedJobToken>) {
+        self.keep(&self.job_tokens, generation, key, &key, claims);
     }
 
     fn forget_directory(&self) {
@@ -206,6 +249,7 @@ impl FactCache {
         self.projects.clear();
         self.project_paths.clear();
         self.levels.clear();
+        self.allowlisted.clear();
     }
 
     fn forget_settings(&self) {
@@ -285,6 +329,9 @@ impl FactCache {
             + self.projects.len()
             + self.project_paths.len()
             + self.levels.len()
+            + self.jobs.len()
+            + self.allowlisted.len()
+            + self.job_tokens.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -350,6 +397,13 @@ impl Hasher for Mixed {
     }
 }
 
+/// The allowlist sources that stand for a project: itself, then its groups from the nearest up.
+pub(crate) fn allowlist_sources(project: &Project) -> Vec<AllowlistSource> {
+    std::iter::once(AllowlistSource::Project(project.id))
+        .chain(project.group_traversal_ids.iter().rev().map(|id| AllowlistSource::Group(*id)))
+        .collect()
+}
+
 /// A [`Store`] that serves the hot path's reads from a [`FactCache`] and, on every write, forgets what the
 /// write changed and publishes the change for other nodes.
 pub struct CachedStore {
@@ -359,6 +413,8 @@ pub struct CachedStore {
     pending_use: Mutex<HashMap<i64, (Timestamp, Vec<String>)>>,
     /// Exercised (assignable permission, boundary) pairs not yet written, tallied per token.
     pending_exercise: Mutex<PendingExercises>,
+    /// Cross-project uses of job tokens not yet written, by (source project, target project).
+    pending_access: Mutex<HashMap<(i64, i64), JobTokenAccess, BuildHasherDefault<Mixed>>>,
     /// Wakes the writer of [`CachedStore::flush_use`], once one is attached.
     use_writer: OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Held from taking a batch until it is written, so that a flush returns only once every use recorded
@@ -373,6 +429,7 @@ impl CachedStore {
             cache,
             pending_use: Mutex::default(),
             pending_exercise: Mutex::default(),
+            pending_access: Mutex::default(),
             use_writer: OnceLock::new(),
             flushing: tokio::sync::Mutex::const_new(()),
         }
@@ -449,6 +506,16 @@ impl CachedStore {
                 tracing::warn!(error = ?e, pairs = usage.len(), "tokens' exercised permissions could not be recorded");
                 first_error = Some(e);
             }
+        }
+        let access: Vec<JobTokenAccess> = match self.pending_access.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending).into_values().collect(),
+            Err(_) => Vec::new(),
+        };
+        if !access.is_empty()
+            && let Err(e) = self.inner.add_job_token_access(&access).await
+        {
+            tracing::warn!(error = ?e, pairs = access.len(), "job tokens' cross-project uses could not be recorded");
+            first_error.get_or_insert(e);
         }
         let batch = match self.pending_use.lock() {
             Ok(mut pending) if !pending.is_empty() => std::mem::take(&mut *pending),
@@ -544,6 +611,55 @@ impl CachedStore {
             *cached = Some(settings.clone());
         }
         Ok(settings)
+    }
+
+    pub async fn shared_job(&self, id: i64) -> StoreResult<Option<Arc<Job>>> {
+        self.read_through(&self.cache.jobs, &id, || id, false, self.inner.job(id)).await
+    }
+
+    /// What the allowlist of `target` lets jobs of `source` do there: the policies of the nearest entry naming
+    /// the project or one of its groups (the project's own entry first, then the deepest group), or `None` when
+    /// no entry names them.
+    pub async fn shared_allowlisted(&self, target: i64, source: &Project) -> StoreResult<Option<JobPolicies>> {
+        let key = (target, source.id);
+        if let Some(hit) = self.cache.get(&self.cache.allowlisted, &key) {
+            return Ok(hit);
+        }
+        let generation = self.cache.generation();
+        let sources = allowlist_sources(source);
+        let entries = self.inner.allowlist_entries(target, &sources).await?;
+        let nearest = sources.iter().find_map(|s| entries.iter().find(|e| e.source == *s)).map(AllowlistEntry::allowed);
+        self.cache.keep(&self.cache.allowlisted, generation, key, &key, nearest);
+        Ok(nearest)
+    }
+
+    /// Notes that a job token of `source` used `policies` on the project `target`, for allowlist suggestions:
+    /// tallied in memory and written with the next batch of uses.
+    pub fn record_job_token_access(&self, source: i64, target: i64, policies: JobPolicies, now: Timestamp) {
+        let mut fresh = false;
+        if let Ok(mut pending) = self.pending_access.lock() {
+            if let Some(tally) = pending.get_mut(&(source, target)) {
+                tally.policies = tally.policies.union(policies);
+                tally.last_used_at = now;
+                tally.uses += 1;
+            } else if pending.len() < MAX_PENDING_EXERCISES {
+                pending.insert(
+                    (source, target),
+                    JobTokenAccess {
+                        source_project_id: source,
+                        target_project_id: target,
+                        policies,
+                        first_used_at: now,
+                        last_used_at: now,
+                        uses: 1,
+                    },
+                );
+                fresh = true;
+            }
+        }
+        if fresh && let Some(wake) = self.use_writer.get() {
+            wake();
+        }
     }
 
     /// The user's levels on `sources` today, shared.
@@ -815,6 +931,105 @@ impl Store for CachedStore {
     async fn audit_event(&self, id: i64) -> StoreResult<Option<AuditEvent>> {
         self.inner.audit_event(id).await
     }
+
+    async fn insert_runner(&self, runner: &NewRunner) -> StoreResult<Runner> {
+        self.inner.insert_runner(runner).await
+    }
+
+    async fn runner_by_digest(&self, digests: &[String]) -> StoreResult<Option<Runner>> {
+        self.inner.runner_by_digest(digests).await
+    }
+
+    async fn insert_job(&self, job: &NewJob) -> StoreResult<Job> {
+        // Absent jobs are never cached, so a new one needs nothing forgotten.
+        self.inner.insert_job(job).await
+    }
+
+    async fn job(&self, id: i64) -> StoreResult<Option<Job>> {
+        self.inner.job(id).await
+    }
+
+    async fn pipeline(&self, id: i64) -> StoreResult<Option<Pipeline>> {
+        self.inner.pipeline(id).await
+    }
+
+    async fn finish_job(&self, id: i64, status: JobStatus, now: Timestamp) -> StoreResult<Option<(Job, bool)>> {
+        let finished = self.inner.finish_job(id, status, now).await;
+        self.changed(&[Change::Job(id)]).await?;
+        finished
+    }
+
+    async fn save_job_token_settings(
+        &self,
+        project_id: i64,
+        settings: JobTokenSettings,
+        now: Timestamp,
+    ) -> StoreResult<Option<Project>> {
+        let saved = self.inner.save_job_token_settings(project_id, settings, now).await;
+        self.changed(&[Change::Directory]).await?;
+        saved
+    }
+
+    async fn allowlist(&self, project_id: i64) -> StoreResult<Vec<AllowlistEntry>> {
+        self.inner.allowlist(project_id).await
+    }
+
+    async fn add_allowlist_entry(&self, entry: &AllowlistEntry) -> StoreResult<AllowlistAdd> {
+        let added = self.inner.add_allowlist_entry(entry).await;
+        self.changed(&[Change::Directory]).await?;
+        added
+    }
+
+    async fn update_allowlist_entry(
+        &self,
+        project_id: i64,
+        source: AllowlistSource,
+        default_permissions: bool,
+        policies: JobPolicies,
+    ) -> StoreResult<Option<AllowlistEntry>> {
+        let updated = self.inner.update_allowlist_entry(project_id, source, default_permissions, policies).await;
+        self.changed(&[Change::Directory]).await?;
+        updated
+    }
+
+    async fn delete_allowlist_entry(&self, project_id: i64, source: AllowlistSource) -> StoreResult<bool> {
+        let deleted = self.inner.delete_allowlist_entry(project_id, source).await;
+        self.changed(&[Change::Directory]).await?;
+        deleted
+    }
+
+    async fn allowlist_entries(&self, project_id: i64, sources: &[AllowlistSource]) -> StoreResult<Vec<AllowlistEntry>> {
+        self.inner.allowlist_entries(project_id, sources).await
+    }
+
+    async fn allowlisting(&self, sources: &[AllowlistSource], limit: i64) -> StoreResult<Vec<AllowlistEntry>> {
+        self.inner.allowlisting(sources, limit).await
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        self.inner.signing_keys().await
+    }
+
+    async fn insert_first_signing_key(&self, key: &StoredKey) -> StoreResult<bool> {
+        let inserted = self.inner.insert_first_signing_key(key).await;
+        self.changed(&[Change::Keys]).await?;
+        inserted
+    }
+
+    async fn rotate_signing_key(&self, key: &StoredKey, now: Timestamp, publish_until: Timestamp) -> StoreResult<()> {
+        let rotated = self.inner.rotate_signing_key(key, now, publish_until).await;
+        self.changed(&[Change::Keys]).await?;
+        rotated
+    }
+
+    async fn add_job_token_access(&self, access: &[JobTokenAccess]) -> StoreResult<()> {
+        self.inner.add_job_token_access(access).await
+    }
+
+    async fn job_token_access(&self, target_project_id: i64, since: Timestamp) -> StoreResult<Vec<JobTokenAccess>> {
+        self.flush_use().await?;
+        self.inner.job_token_access(target_project_id, since).await
+    }
 }
 
 #[cfg(test)]
@@ -824,7 +1039,8 @@ mod tests {
     #[test]
     fn every_payload_the_triggers_send_is_read() {
         let payloads = [("t:7", Change::Token(7)), ("u:-1", Change::User(-1)), ("d", Change::Directory)];
-        for (text, change) in payloads.into_iter().chain([("s", Change::Settings), ("*", Change::All)]) {
+        let more = [("s", Change::Settings), ("*", Change::All), ("j:12", Change::Job(12)), ("k", Change::Keys)];
+        for (text, change) in payloads.into_iter().chain(more) {
             assert_eq!(Change::decode(text), change, "{text:?}");
         }
     }
@@ -870,3 +1086,4 @@ mod tests {
         assert_ne!(a.presented_key("glpat-abc"), b.presented_key("glpat-abc"));
     }
 }
+

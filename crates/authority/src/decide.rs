@@ -9,6 +9,7 @@ use domain::{AccessLevel, Group, GroupTokenPolicy, Project, Scope, UsageBoundary
 use policy::{CredentialFacts, Facts, Layer, Reason, ResourceFacts, RuleSurface, RuleTarget, TokenRules, UserFacts};
 
 use crate::store::Store;
+use crate::ci::{JOB_TOKEN_PREFIX, JobPrincipal};
 use crate::{Authenticated, Authority, NamespaceRef, Result};
 
 /// One request, as a way in presents it.
@@ -51,6 +52,8 @@ pub struct Outcome<'a> {
     pub bundles: &'a [Vec<String>],
     /// The authenticated principal, when a credential was presented and accepted.
     pub principal: Option<Authenticated>,
+    /// The CI job, when the credential was an accepted job token (then `principal` is `None`).
+    pub job: Option<JobPrincipal>,
     /// The user named by `Sudo`, whom the request acts as.
     pub sudo: Option<Arc<User>>,
     /// The request acts with administrator powers.
@@ -79,6 +82,7 @@ impl Outcome<'_> {
             required: &[],
             bundles: &[],
             principal: None,
+            job: None,
             sudo: None,
             admin: false,
             resource: Resolved::None,
@@ -92,7 +96,10 @@ impl Outcome<'_> {
 
     /// The user the request acts as: the one `Sudo` names, or the token's owner.
     pub fn user(&self) -> Option<&User> {
-        self.sudo.as_deref().or(self.principal.as_ref().map(|p| &*p.user))
+        self.sudo
+            .as_deref()
+            .or(self.principal.as_ref().map(|p| &*p.user))
+            .or(self.job.as_ref().map(|j| &*j.user))
     }
 
     /// The reasons, in words fit for a user.
@@ -133,8 +140,22 @@ impl Authority {
             outcome.allowing_scopes = policy::scopes_allowing(route.surface, safe);
             outcome
         };
+        let mut job = None;
         let principal = match request.credential {
             None => None,
+            Some(credential) if credential.starts_with(JOB_TOKEN_PREFIX) => {
+                match self.authenticate_job(credential, request.ip).await? {
+                    Ok(authenticated) => {
+                        job = Some(authenticated);
+                        None
+                    }
+                    Err(_) => {
+                        let mut outcome = refuse(Layer::Credential, Reason::InactiveCredential);
+                        outcome.bad_credential = true;
+                        return Ok(outcome);
+                    }
+                }
+            }
             Some(credential) => match self.authenticate(credential, request.ip, is_rotation(&found)).await? {
                 Ok(principal) => Some(principal),
                 Err(_) => {
@@ -185,7 +206,10 @@ impl Authority {
                 return Ok(outcome);
             }
         };
-        let acting = sudo.as_deref().or(principal.as_ref().map(|p| &*p.user));
+        if job.is_some() && request.sudo.is_some() {
+            return Ok(refuse(Layer::TokenReach, Reason::SudoNeedsScope));
+        }
+        let acting = sudo.as_deref().or(principal.as_ref().map(|p| &*p.user)).or(job.as_ref().map(|j| &*j.user));
         let resource = self.resolve(&found, acting).await?;
         if let Some(principal) = &principal
             && let Some(reason) = self.hierarchy_refusal(&resource, route.surface, &principal.token).await?
@@ -210,7 +234,12 @@ impl Authority {
         } else {
             (RuleSurface::Api, Vec::new())
         };
+        let job_facts = match &job {
+            Some(job) => Some(self.job_facts(job, &resource).await?),
+            None => None,
+        };
         let facts = Facts {
+            job: job_facts,
             credential,
             user: acting.map(user_facts),
             resource: facts_of(route.boundary, &resource),
@@ -225,9 +254,16 @@ impl Authority {
         {
             self.record_exercise(route, &resource, principal);
         }
+        if decision.allowed
+            && request.served
+            && let Some(job) = &job
+        {
+            self.record_job_access(job, &resource, route);
+        }
         let mut outcome = refuse(decision.layer, decision.reason);
         outcome.allowed = decision.allowed;
-        outcome.needs_credential = !decision.allowed && principal.is_none();
+        outcome.needs_credential = !decision.allowed && principal.is_none() && job.is_none();
+        outcome.job = job;
         outcome.admin = policy::acting_admin(&facts);
         outcome.principal = principal;
         outcome.sudo = sudo;

@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod cache;
+mod ci;
 mod decide;
 mod directory;
 mod error;
@@ -21,6 +22,9 @@ use domain::Timestamp;
 pub use audit::AuditContext;
 pub use auth::{AuthFailure, Authenticated};
 pub use cache::{CachedStore, Change, FactCache};
+pub use ci::{
+    CiActor, CiConfig, JOB_TOKEN_PREFIX, JobPrincipal, StartJob, StartedJob, SuggestedEntry, VerifiedJobToken,
+};
 pub use decide::{Outcome, Request, Resolved, group_refusal, token_refusal, token_rules};
 pub use directory::{
     Actor, CreateGroup, CreateOrganization, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password,
@@ -57,6 +61,7 @@ pub struct AuthorityConfig {
     pub catalog: catalog::Catalog,
     /// Entries of each kind the fact cache holds at most.
     pub cache_capacity: usize,
+    pub ci: CiConfig,
 }
 
 /// The token authority: one per process, shared by every way in.
@@ -70,6 +75,8 @@ pub struct Authority {
     clock: Arc<dyn Clock>,
     cache: Arc<FactCache>,
     unknown_audit: auth::AuditBudget,
+    ci: CiConfig,
+    keys: ci::SharedKeyRing,
 }
 
 impl Authority {
@@ -87,6 +94,8 @@ impl Authority {
             cell_id: config.cell_id,
             catalog: config.catalog,
             clock,
+            ci: config.ci,
+            keys: std::sync::RwLock::new(None),
         }
     }
 

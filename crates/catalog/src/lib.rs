@@ -32,6 +32,7 @@ pub struct Catalog {
     own_user: PermSet,
     target_self: PermSet,
     service_account: PermSet,
+    job_self: PermSet,
     routes: Vec<Route>,
     index: routes::RouteIndex,
     /// Assignable permissions, in the file's order.
@@ -130,6 +131,11 @@ impl Catalog {
         self.service_account
     }
 
+    /// What a CI job token holds on routes about its own job (`GET /job`).
+    pub fn job_self(&self) -> PermSet {
+        self.job_self
+    }
+
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }
@@ -178,6 +184,7 @@ impl Catalog {
         row(&mut out, "a user, on their own user", self.own_user);
         row(&mut out, "a member, on a membership route naming themselves", self.target_self);
         row(&mut out, "a service account, with the authorize scope", self.service_account);
+        row(&mut out, "a CI job token, on its own job", self.job_self);
         out.push_str("\n## Assignable permissions (fine-grained tokens)\n\n| category | name | boundaries | raw permissions | description |\n| --- | --- | --- | --- | --- |\n");
         for bundle in &self.bundles {
             let boundaries: Vec<&str> = bundle.boundaries.iter().map(Boundary::grant_name).collect();

@@ -54,7 +54,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
     let mut seen_levels = [false; 6];
     let (mut public, mut internal, mut admin, mut signed_in, mut own_user, mut service_account) =
         (None, None, None, None, None, None);
-    let (mut anyone, mut target_self) = (None, None);
+    let (mut anyone, mut target_self, mut job_self) = (None, None, None);
     for (n, line) in lines(roles) {
         let (role, perms) = line.split_once(':').ok_or_else(|| err("roles.txt", n, "expected `role: permissions`"))?;
         let mut set = PermSet::default();
@@ -76,6 +76,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
             "target_self" => &mut target_self,
             "self" => &mut own_user,
             "service_account" => &mut service_account,
+            "job" => &mut job_self,
             _ => {
                 let idx = level_names
                     .iter()
@@ -110,6 +111,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
     let target_self = target_self.ok_or_else(|| missing("target_self"))?;
     let own_user = own_user.ok_or_else(|| missing("self"))?;
     let service_account = service_account.ok_or_else(|| missing("service_account"))?;
+    let job_self = job_self.ok_or_else(|| missing("job"))?;
 
     let mut parsed = Vec::new();
     for (n, line) in lines(routes) {
@@ -227,6 +229,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
         own_user,
         target_self,
         service_account,
+        job_self,
         routes: parsed,
         index,
         bundles,

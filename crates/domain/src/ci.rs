@@ -449,6 +449,85 @@ impl AllowlistEntry {
     }
 }
 
+/// What a runner may take jobs of: every project, or one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerType {
+    Instance,
+    Project(i64),
+}
+
+impl RunnerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunnerType::Instance => "instance_type",
+            RunnerType::Project(_) => "project_type",
+        }
+    }
+}
+
+/// A runner: it authenticates to the internal CI API with its `glrt-` token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Runner {
+    pub id: i64,
+    pub description: String,
+    pub runner_type: RunnerType,
+    pub created_by: i64,
+    pub created_at: Timestamp,
+    pub revoked: bool,
+}
+
+/// What a signing key signs. A key never signs both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    JobToken,
+    IdToken,
+}
+
+impl KeyPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::JobToken => "job_token",
+            KeyPurpose::IdToken => "id_token",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyPurpose> {
+        match s {
+            "job_token" => Some(KeyPurpose::JobToken),
+            "id_token" => Some(KeyPurpose::IdToken),
+            _ => None,
+        }
+    }
+}
+
+/// A signing key as stored: the private key sealed, the public key as a JWK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub kid: String,
+    pub purpose: KeyPurpose,
+    pub algorithm: String,
+    /// The sealed PKCS#8 private key, base64.
+    pub sealed_key: String,
+    /// The public JWK, as JSON.
+    pub public_jwk: String,
+    pub created_at: Timestamp,
+    /// When the key stopped signing (a newer key of its purpose took over).
+    pub retired_at: Option<Timestamp>,
+    /// A retired key's public half is published until then: every token it signed has expired by then.
+    pub publish_until: Option<Timestamp>,
+}
+
+/// Which policies jobs of one project exercised on another, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobTokenAccess {
+    pub source_project_id: i64,
+    pub target_project_id: i64,
+    pub policies: JobPolicies,
+    pub first_used_at: Timestamp,
+    pub last_used_at: Timestamp,
+    pub uses: i64,
+}
+
 /// The most entries (projects and groups together) a project's allowlist holds, as in GitLab.
 pub const MAX_ALLOWLIST_ENTRIES: usize = 200;
 

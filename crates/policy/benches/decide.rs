@@ -11,6 +11,7 @@ use policy::{CredentialFacts, Facts, ResourceFacts, UserFacts, authorize};
 fn bench(c: &mut Criterion) {
     let catalog = Catalog::builtin().expect("catalog");
     let facts = Facts {
+        job: None,
         credential: Some(CredentialFacts {
             scopes: Scopes::parse(&["api"]).expect("scope"),
             active: true,

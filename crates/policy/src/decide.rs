@@ -5,7 +5,7 @@
 //! The caller loads the facts; nothing is fetched here. Whatever is not allowed is denied.
 
 use catalog::{Catalog, PermSet, Route, Surface};
-use domain::{AccessLevel, Date, Grant, Scope, Scopes, Visibility};
+use domain::{AccessLevel, Date, Grant, JobPolicies, Scope, Scopes, Visibility};
 
 use crate::grants::{Reach, granted};
 use crate::rules::{RuleTarget, within_rules};
@@ -74,9 +74,29 @@ impl ResourceFacts<'_> {
     }
 }
 
+/// A CI job token, as its verified claims, its job and the resource's allowlist give it for this request.
+#[derive(Debug, Clone, Copy)]
+pub struct JobFacts {
+    /// The policies the token's signed scope binds to this resource.
+    pub in_scope: JobPolicies,
+    /// What the resource lets the job's project do: the nearest allowlist entry's policies (all for the job's own
+    /// project and hierarchy), `None` when nothing lets it in.
+    pub allowlisted: Option<JobPolicies>,
+    /// What the job declared in `permissions:` (or the default set).
+    pub declared: JobPolicies,
+    /// The job runs in legacy mode: the triggering user's role on the job-token routes, allowlist membership only.
+    pub legacy: bool,
+    /// The token may push to the resource (its own project, with the project's setting on).
+    pub push_allowed: bool,
+    /// The organization of the job's project.
+    pub organization_id: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
     pub credential: Option<CredentialFacts<'a>>,
+    /// Set when the credential is a CI job token (then `credential` is `None` and `user` is the triggering user).
+    pub job: Option<JobFacts>,
     pub user: Option<UserFacts>,
     pub resource: ResourceFacts<'a>,
     /// Instance setting: administrator powers need the `admin_mode` scope.
@@ -100,6 +120,10 @@ pub enum Layer {
     Role,
     /// A rule an administrator or a top-level group's owners set for tokens.
     Policy,
+    /// A project's inbound job-token allowlist, or its policies.
+    Allowlist,
+    /// What a CI job declared in `permissions:`, or what its signed token carries.
+    JobPermissions,
 }
 
 impl Layer {
@@ -113,6 +137,8 @@ impl Layer {
             Layer::Visibility => "visibility",
             Layer::Role => "role",
             Layer::Policy => "policy",
+            Layer::Allowlist => "allowlist",
+            Layer::JobPermissions => "job_permissions",
         }
     }
 }
@@ -140,6 +166,12 @@ pub enum Reason {
     SudoNeedsScope,
     SudoNeedsAdmin,
     SudoUserNotFound,
+    NotJobTokenRoute,
+    NotAllowlisted,
+    AllowlistPolicyMissing,
+    JobPermissionMissing,
+    OutsideJobTokenScope,
+    JobTokenPushRefused,
 }
 
 impl Reason {
@@ -167,6 +199,16 @@ impl Reason {
             Reason::SudoNeedsScope => "acting as another user (Sudo) needs a token with the sudo scope",
             Reason::SudoNeedsAdmin => "acting as another user (Sudo) needs an administrator",
             Reason::SudoUserNotFound => "the user named by Sudo does not exist",
+            Reason::NotJobTokenRoute => "CI job tokens may not use this route",
+            Reason::NotAllowlisted => "the project's job token allowlist does not include the job's project or its groups",
+            Reason::AllowlistPolicyMissing => {
+                "the project's job token allowlist entry does not give the job token policy this request needs"
+            }
+            Reason::JobPermissionMissing => "the job's permissions do not include the job token policy this request needs",
+            Reason::OutsideJobTokenScope => "the job token's signed scope does not include this permission here",
+            Reason::JobTokenPushRefused => {
+                "job tokens may push only to their own project, and only when the project allows it"
+            }
         }
     }
 }
@@ -227,6 +269,9 @@ fn accepted(surface: Surface, safe: bool) -> (&'static [Scope], &'static [Scope]
 /// Whether the request acts with administrator powers: an administrator, and with Admin Mode on, a token that
 /// carries `admin_mode` (a request without a token, such as a signed-in session, never does then).
 pub fn acting_admin(facts: &Facts<'_>) -> bool {
+    if facts.job.is_some() {
+        return false;
+    }
     match (&facts.user, &facts.credential) {
         (Some(user), Some(credential)) => {
             user.is_admin && (!facts.admin_mode || credential.scopes.contains(Scope::AdminMode))
@@ -286,6 +331,7 @@ pub fn token_rules_refusal(
 pub fn sudo(owner: UserFacts, credential: &CredentialFacts<'_>, admin_mode: bool) -> Result<(), (Layer, Reason)> {
     let facts = Facts {
         credential: Some(*credential),
+        job: None,
         user: Some(owner),
         resource: ResourceFacts::Instance,
         admin_mode,
@@ -365,6 +411,11 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
             return Decision::deny(Layer::Scope, reason, route);
         }
     }
+    if let Some(job) = &facts.job
+        && let Some((layer, reason)) = job_refusal(route, job)
+    {
+        return Decision::deny(layer, reason, route);
+    }
     if facts.user.is_some_and(|u| !u.active) {
         return Decision::deny(Layer::Credential, Reason::InactiveUser, route);
     }
@@ -387,13 +438,12 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
             if !signed_in {
                 return Decision::deny(Layer::Credential, Reason::NoCredential, route);
             }
-            catalog.own_user()
+            if facts.job.is_some() { catalog.job_self() } else { catalog.own_user() }
         }
         ResourceFacts::Group { organization_id, visibility, level, .. }
         | ResourceFacts::Project { organization_id, visibility, level, .. } => {
-            if let Some(credential) = &facts.credential
-                && credential.organization_id != organization_id
-            {
+            let token_organization = facts.credential.map(|c| c.organization_id).or(facts.job.map(|j| j.organization_id));
+            if token_organization.is_some_and(|id| id != organization_id) {
                 return Decision::deny(Layer::Organization, Reason::OtherOrganization, route);
             }
             let Some(mut held) = held_on(catalog, facts.user, admin, visibility, level) else {
@@ -436,6 +486,30 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
         Reason::MissingPermission
     };
     Decision::deny(Layer::Role, reason, route)
+}
+
+/// Whether a CI job token is refused on this route before roles are asked: a route job tokens may not use, a
+/// resource whose allowlist does not let the job in, a policy the allowlist entry, the job's declaration or the
+/// signed scope lacks, or a push that is not allowed. In legacy mode, only reach and allowlist membership count.
+fn job_refusal(route: &Route, job: &JobFacts) -> Option<(Layer, Reason)> {
+    let Some(needed) = route.job_token else { return Some((Layer::TokenReach, Reason::NotJobTokenRoute)) };
+    let Some(allowlisted) = job.allowlisted else { return Some((Layer::Allowlist, Reason::NotAllowlisted)) };
+    if route.surface == Surface::GitWrite && !job.push_allowed {
+        return Some((Layer::Policy, Reason::JobTokenPushRefused));
+    }
+    if job.legacy {
+        return None;
+    }
+    if !allowlisted.covers(needed) {
+        return Some((Layer::Allowlist, Reason::AllowlistPolicyMissing));
+    }
+    if !job.declared.covers(needed) {
+        return Some((Layer::JobPermissions, Reason::JobPermissionMissing));
+    }
+    if !job.in_scope.covers(needed) {
+        return Some((Layer::JobPermissions, Reason::OutsideJobTokenScope));
+    }
+    None
 }
 
 /// What a fine-grained token's grants give on this route's resource, or `None` when the credential is not a

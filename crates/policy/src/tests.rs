@@ -86,7 +86,7 @@ fn fixture_facts(scopes: &str, role: &str, visibility: &str, org: i64, boundary:
         (catalog::Boundary::OwnUser, _) => ResourceFacts::OwnUser,
         _ => ResourceFacts::Instance,
     };
-    Facts { credential, user, resource, admin_mode: role == "admin+mode", names_caller, target: None }
+    Facts { job: None, credential, user, resource, admin_mode: role == "admin+mode", names_caller, target: None }
 }
 
 #[test]
@@ -160,13 +160,14 @@ proptest! {
         let user = UserFacts { id: 1, is_admin, external: false, active: true, service_account: false };
         let resource = ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None };
         let with_token = Facts {
+            job: None,
             credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[] }),
             user: Some(user),
             resource,
             admin_mode: false,
             names_caller: false, target: None
         };
-        let without_token = Facts { credential: None, ..with_token.clone() };
+        let without_token = Facts { job: None, credential: None, ..with_token.clone() };
         let safe = route.method == "GET";
         if authorize(catalog, route, safe, &with_token).allowed {
             prop_assert!(authorize(catalog, route, safe, &without_token).allowed);
@@ -185,6 +186,7 @@ proptest! {
         let unsafe_routes: Vec<&catalog::Route> = catalog.routes().iter().filter(|r| r.method != "GET").collect();
         let route = *route_idx.get(&unsafe_routes);
         let facts = Facts {
+            job: None,
             credential: Some(CredentialFacts { scopes: Scopes::parse(&["read_api"]).expect("scope"), active: true, organization_id: 1, grants: &[], rules: &[] }),
             user: Some(UserFacts { id: 1, is_admin, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None },
@@ -220,6 +222,7 @@ proptest! {
             _ => format!("/.{path}"),
         };
         let facts = |_| Facts {
+            job: None,
             credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[] }),
             user: Some(UserFacts { id: 1, is_admin: false, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None },
@@ -274,6 +277,7 @@ fn an_administrator_without_admin_mode_is_told_why() {
     let path = canonical_path("/api/v4/audit_events").expect("path");
     let route = catalog.find("GET", &path, None).expect("route").route;
     let facts = Facts {
+        job: None,
         credential: Some(token(&["api"])),
         user: Some(person(true)),
         resource: ResourceFacts::Instance,
@@ -318,6 +322,7 @@ fn decide_with<'c>(
     let canonical = if q.is_some() { canonical_path(p).expect("path") } else { canonical };
     let route = catalog.find(method, &canonical, q).expect("route").route;
     let facts = Facts {
+        job: None,
         credential: Some(credential),
         user: Some(person(false)),
         resource,
@@ -441,10 +446,10 @@ proptest! {
             catalog::Boundary::Instance => ResourceFacts::Instance,
         };
         let user = UserFacts { id: 1, is_admin, external: false, active: true, service_account: false };
-        let with_token = Facts { credential: Some(fine(&grants)), user: Some(user), resource, admin_mode: false, names_caller: false , target: None};
+        let with_token = Facts { job: None, credential: Some(fine(&grants)), user: Some(user), resource, admin_mode: false, names_caller: false , target: None};
         let safe = route.method == "GET";
         if authorize(catalog, route, safe, &with_token).allowed {
-            let without_token = Facts { credential: None, ..with_token.clone() };
+            let without_token = Facts { job: None, credential: None, ..with_token.clone() };
             prop_assert!(authorize(catalog, route, safe, &without_token).allowed, "beyond the role");
             if !matches!(route.surface, catalog::Surface::TokenSelf | catalog::Surface::TokenSelfRotate) {
                 let reach = match resource {
@@ -462,6 +467,7 @@ proptest! {
 
 fn rule_facts<'a>(rules: &'a [String], segments: &'a [&'a str], method: &'a str) -> Facts<'a> {
     Facts {
+        job: None,
         credential: Some(CredentialFacts { rules, ..token(&["api"]) }),
         user: Some(person(false)),
         resource: project(5, Some(AccessLevel::Developer)),
@@ -526,6 +532,7 @@ proptest! {
         let owned = concrete(route);
         let segments: Vec<&str> = owned.iter().map(String::as_str).collect();
         let facts = Facts {
+            job: None,
             credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &rules }),
             user: Some(person(false)),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 5, groups: &[], owner_user_id: None },
@@ -535,7 +542,7 @@ proptest! {
         };
         let safe = route.method == "GET";
         if authorize(catalog, route, safe, &facts).allowed {
-            let without = Facts { credential: Some(CredentialFacts { rules: &[], ..facts.credential.expect("set") }), ..facts.clone() };
+            let without = Facts { job: None, credential: Some(CredentialFacts { rules: &[], ..facts.credential.expect("set") }), ..facts.clone() };
             prop_assert!(authorize(catalog, route, safe, &without).allowed);
         }
     }

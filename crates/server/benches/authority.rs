@@ -60,6 +60,7 @@ fn world() -> World {
     let (authority, token, project_id) = rt.block_on(async {
         let store = Arc::new(store::SqlStore::connect(&url, 4).await.expect("store"));
         let config = AuthorityConfig {
+            ci: authority::CiConfig::default(),
             digester: tokens::Digester::new(&[vec![7; 32]]).expect("digester"),
             pat_prefix: tokens::Prefix::new("glpat-", None, "glpat-"),
             cell_id: 1,

@@ -21,6 +21,8 @@ pub const KNOWN_ENV: &[&str] = &[
     "TESSERA_ADMIN_EMAIL",
     "TESSERA_MAX_CONNECTIONS",
     "TESSERA_CACHE_CAPACITY",
+    "TESSERA_JOB_TOKEN_ALGORITHM",
+    "TESSERA_JOB_TOKEN_MAX_LIFETIME",
     "TESSERA_LOG",
     "TESSERA_URL",
     "TESSERA_TOKEN",
@@ -44,6 +46,10 @@ pub struct ConfigOverrides {
     pub admin_email: Option<String>,
     pub max_connections: Option<u32>,
     pub cache_capacity: Option<usize>,
+    /// `RS256` (default) or `EdDSA`: the algorithm of new CI signing keys.
+    pub job_token_algorithm: Option<String>,
+    /// Seconds a CI job token or ID token may live at most.
+    pub job_token_max_lifetime: Option<i64>,
 }
 
 /// The resolved configuration.
@@ -60,6 +66,8 @@ pub struct Config {
     pub admin_email: String,
     pub max_connections: u32,
     pub cache_capacity: usize,
+    pub job_token_algorithm: tokens::jwt::Algorithm,
+    pub job_token_max_lifetime: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -99,7 +107,17 @@ impl Config {
         if let Some(p) = &instance_prefix {
             check_prefix(p, "instance_prefix")?;
         }
+        let algorithm = cli.job_token_algorithm.or(file.job_token_algorithm).unwrap_or_else(|| "RS256".to_owned());
+        let job_token_algorithm = tokens::jwt::Algorithm::parse(&algorithm)
+            .ok_or_else(|| anyhow::anyhow!("job_token_algorithm must be RS256 or EdDSA, not {algorithm:?}"))?;
+        let job_token_max_lifetime = cli.job_token_max_lifetime.or(file.job_token_max_lifetime).unwrap_or(86_400);
+        anyhow::ensure!(
+            (60..=7 * 86_400).contains(&job_token_max_lifetime),
+            "job_token_max_lifetime must be 60 to 604800 seconds"
+        );
         Ok(Config {
+            job_token_algorithm,
+            job_token_max_lifetime,
             data_dir: cli.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("tessera-data")),
             listen: cli.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
             database_url: cli.database_url.or(file.database_url).filter(|u| !u.is_empty()),

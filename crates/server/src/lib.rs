@@ -59,6 +59,13 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
     let store = Arc::new(store);
     let catalog = catalog::Catalog::builtin().map_err(|e| anyhow::anyhow!("the permission catalog is invalid: {e}"))?;
     let pat_prefix = tokens::Prefix::new(&config.token_prefix, config.instance_prefix.as_deref(), "glpat-");
+    let listener =
+        TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let issuer = match &config.external_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{addr}"),
+    };
     let authority = Arc::new(Authority::new(
         store.clone(),
         AuthorityConfig {
@@ -67,6 +74,11 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
             cell_id: config.cell_id,
             catalog,
             cache_capacity: config.cache_capacity,
+            ci: authority::CiConfig {
+                issuer,
+                algorithm: config.job_token_algorithm,
+                max_token_lifetime_s: config.job_token_max_lifetime,
+            },
         },
         clock,
     ));
@@ -83,9 +95,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
         Ok(None) => None,
         Err(e) => anyhow::bail!("cannot create the first administrator: {e:?}"),
     };
-    let listener =
-        TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = listener.local_addr()?;
+    authority.prepare_signing_keys().await.map_err(|e| anyhow::anyhow!("cannot prepare the CI signing keys: {e:?}"))?;
     let state = api::AppState { authority, external_url: config.external_url.clone() };
     let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let (tx, rx) = oneshot::channel::<()>();

@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** only `store` depends on sqlx. Differences between the two databases stay in
 //! this crate: the migrations (one directory per backend, same names) and `Backend`.
 
+mod ci;
 mod point;
 mod rows;
 mod sql;
@@ -190,7 +191,8 @@ const GROUP_COLUMNS: &str = "namespace_id, name, path, full_path, full_name, des
 const PROJECT_FROM: &str = "from project p join namespace n on n.namespace_id = p.namespace_id \
     left join app_user o on o.namespace_id = n.namespace_id and n.kind = 'user'";
 const PROJECT_COLUMNS: &str = "p.project_id, p.namespace_id, p.name, p.path, p.full_path, p.full_name, p.description, \
-    p.visibility, p.organization_id, p.creator_id, p.created_at, p.updated_at, n.kind as namespace_kind, \
+    p.visibility, p.organization_id, p.creator_id, p.created_at, p.updated_at, p.ci_inbound_enabled, \
+    p.ci_job_token_legacy, p.ci_push_allowed, n.kind as namespace_kind, \
     n.traversal_ids as namespace_traversal_ids, o.user_id as owner_user_id";
 const TOKEN_COLUMNS: &str = "token_id, user_id, name, description, scopes, impersonation, revoked, revoked_at, \
     expires_on, created_at, updated_at, last_used_at, last_used_ips, previous_token_id, organization_id, grants, route_rules";
@@ -535,6 +537,10 @@ impl Store for SqlStore {
         let mut members = Sql::new("delete from member where source_kind = 'project' and source_id = ");
         members.int(id);
         members.query().execute(&mut *tx).await.map_err(db_error)?;
+        // Ids may be reused: no allowlist may keep naming a project that is gone.
+        let mut entries = Sql::new("delete from ci_job_token_allowlist where source_kind = 'project' and source_id = ");
+        entries.int(id);
+        entries.query().execute(&mut *tx).await.map_err(db_error)?;
         let mut sql = Sql::new("delete from project where project_id = ");
         sql.int(id);
         let done = sql.query().execute(&mut *tx).await.map_err(db_error)?;
@@ -825,6 +831,111 @@ impl Store for SqlStore {
         let mut sql = Sql::new(&format!("select {AUDIT_COLUMNS} from audit_event where audit_event_id = "));
         sql.int(id);
         self.fetch_optional(&sql).await?.as_ref().map(audit_from_row).transpose()
+    }
+
+    async fn insert_runner(&self, runner: &authority::NewRunner) -> StoreResult<domain::Runner> {
+        self.ci_insert_runner(runner).await
+    }
+
+    async fn runner_by_digest(&self, digests: &[String]) -> StoreResult<Option<domain::Runner>> {
+        self.ci_runner_by_digest(digests).await
+    }
+
+    async fn insert_job(&self, job: &authority::NewJob) -> StoreResult<domain::Job> {
+        self.ci_insert_job(job).await
+    }
+
+    async fn job(&self, id: i64) -> StoreResult<Option<domain::Job>> {
+        self.ci_job(id).await
+    }
+
+    async fn pipeline(&self, id: i64) -> StoreResult<Option<domain::Pipeline>> {
+        self.ci_pipeline(id).await
+    }
+
+    async fn finish_job(
+        &self,
+        id: i64,
+        status: domain::JobStatus,
+        now: Timestamp,
+    ) -> StoreResult<Option<(domain::Job, bool)>> {
+        self.ci_finish_job(id, status, now).await
+    }
+
+    async fn save_job_token_settings(
+        &self,
+        project_id: i64,
+        settings: domain::JobTokenSettings,
+        now: Timestamp,
+    ) -> StoreResult<Option<Project>> {
+        self.ci_save_job_token_settings(project_id, settings, now).await
+    }
+
+    async fn allowlist(&self, project_id: i64) -> StoreResult<Vec<domain::AllowlistEntry>> {
+        self.ci_allowlist(project_id).await
+    }
+
+    async fn add_allowlist_entry(&self, entry: &domain::AllowlistEntry) -> StoreResult<authority::AllowlistAdd> {
+        self.ci_add_allowlist_entry(entry).await
+    }
+
+    async fn update_allowlist_entry(
+        &self,
+        project_id: i64,
+        source: domain::AllowlistSource,
+        default_permissions: bool,
+        policies: domain::JobPolicies,
+    ) -> StoreResult<Option<domain::AllowlistEntry>> {
+        self.ci_update_allowlist_entry(project_id, source, default_permissions, policies).await
+    }
+
+    async fn delete_allowlist_entry(&self, project_id: i64, source: domain::AllowlistSource) -> StoreResult<bool> {
+        self.ci_delete_allowlist_entry(project_id, source).await
+    }
+
+    async fn allowlist_entries(
+        &self,
+        project_id: i64,
+        sources: &[domain::AllowlistSource],
+    ) -> StoreResult<Vec<domain::AllowlistEntry>> {
+        self.ci_allowlist_entries(project_id, sources).await
+    }
+
+    async fn allowlisting(
+        &self,
+        sources: &[domain::AllowlistSource],
+        limit: i64,
+    ) -> StoreResult<Vec<domain::AllowlistEntry>> {
+        self.ci_allowlisting(sources, limit).await
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<domain::StoredKey>> {
+        self.ci_signing_keys().await
+    }
+
+    async fn insert_first_signing_key(&self, key: &domain::StoredKey) -> StoreResult<bool> {
+        self.ci_insert_first_signing_key(key).await
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        key: &domain::StoredKey,
+        now: Timestamp,
+        publish_until: Timestamp,
+    ) -> StoreResult<()> {
+        self.ci_rotate_signing_key(key, now, publish_until).await
+    }
+
+    async fn add_job_token_access(&self, access: &[domain::JobTokenAccess]) -> StoreResult<()> {
+        self.ci_add_job_token_access(access).await
+    }
+
+    async fn job_token_access(
+        &self,
+        target_project_id: i64,
+        since: Timestamp,
+    ) -> StoreResult<Vec<domain::JobTokenAccess>> {
+        self.ci_job_token_access(target_project_id, since).await
     }
 
     async fn add_token_usage(&self, usage: &[TokenUsage]) -> StoreResult<()> {

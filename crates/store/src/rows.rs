@@ -2,6 +2,10 @@
 
 use authority::{StoreError, StoreResult};
 use domain::{
+    AllowlistEntry, AllowlistSource, Job, JobPolicies, JobStatus, JobTokenAccess, JobTokenMode, JobTokenSettings,
+    KeyPurpose, Pipeline, Runner, RunnerType, StoredKey,
+};
+use domain::{
     AccessLevel, AuditEvent, Date, Grant, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Notification,
     Organization, Project, Scopes, Timestamp, Token, TokenUsage, UsageBoundary, User, UserState, UserType, Visibility,
 };
@@ -149,6 +153,11 @@ pub fn project_from_row(row: &impl Columns) -> StoreResult<Project> {
         group_traversal_ids: if is_group { decode_ids(&traversal)? } else { Vec::new() },
         organization_id: get(row, "organization_id")?,
         creator_id: get(row, "creator_id")?,
+        job_token: JobTokenSettings {
+            inbound_enabled: flag(row, "ci_inbound_enabled")?,
+            legacy: flag(row, "ci_job_token_legacy")?,
+            push_allowed: flag(row, "ci_push_allowed")?,
+        },
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
     })
@@ -279,5 +288,117 @@ pub struct SettingRow {
 impl FromRow for SettingRow {
     fn from_row(row: &impl Columns) -> StoreResult<SettingRow> {
         Ok(SettingRow { name: get(row, "name")?, value: get(row, "value")? })
+    }
+}
+
+fn policies(row: &impl Columns, column: &str) -> StoreResult<JobPolicies> {
+    let bits: i64 = get(row, column)?;
+    let bits = u32::try_from(bits).map_err(|_| bad("job token policies", &bits.to_string()))?;
+    Ok(JobPolicies::from_bits(bits))
+}
+
+pub fn runner_from_row(row: &impl Columns) -> StoreResult<Runner> {
+    let kind: String = get(row, "runner_type")?;
+    let project: Option<i64> = get(row, "project_id")?;
+    let runner_type = match (kind.as_str(), project) {
+        ("instance_type", _) => RunnerType::Instance,
+        ("project_type", Some(id)) => RunnerType::Project(id),
+        _ => return Err(bad("runner type", &kind)),
+    };
+    Ok(Runner {
+        id: get(row, "runner_id")?,
+        description: get(row, "description")?,
+        runner_type,
+        created_by: get(row, "created_by")?,
+        created_at: time(row, "created_at")?,
+        revoked: flag(row, "revoked")?,
+    })
+}
+
+pub fn pipeline_from_row(row: &impl Columns) -> StoreResult<Pipeline> {
+    Ok(Pipeline {
+        id: get(row, "pipeline_id")?,
+        project_id: get(row, "project_id")?,
+        user_id: get(row, "user_id")?,
+        git_ref: get(row, "ref")?,
+        ref_protected: flag(row, "ref_protected")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub fn job_from_row(row: &impl Columns) -> StoreResult<Job> {
+    let status: String = get(row, "status")?;
+    Ok(Job {
+        id: get(row, "job_id")?,
+        pipeline_id: get(row, "pipeline_id")?,
+        project_id: get(row, "project_id")?,
+        user_id: get(row, "user_id")?,
+        name: get(row, "name")?,
+        git_ref: get(row, "ref")?,
+        ref_protected: flag(row, "ref_protected")?,
+        timeout_s: get(row, "timeout_s")?,
+        status: JobStatus::parse(&status).ok_or_else(|| bad("job status", &status))?,
+        permissions: policies(row, "permissions")?,
+        declared: flag(row, "declared")?,
+        mode: if flag(row, "legacy")? { JobTokenMode::Legacy } else { JobTokenMode::LowPrivilege },
+        runner_id: get(row, "runner_id")?,
+        created_at: time(row, "created_at")?,
+        finished_at: opt_time(row, "finished_at")?,
+        token_expires_at: time(row, "token_expires_at")?,
+    })
+}
+
+pub fn allowlist_from_row(row: &impl Columns) -> StoreResult<AllowlistEntry> {
+    let kind: String = get(row, "source_kind")?;
+    let id: i64 = get(row, "source_id")?;
+    let source = match kind.as_str() {
+        "project" => AllowlistSource::Project(id),
+        "group" => AllowlistSource::Group(id),
+        other => return Err(bad("allowlist source", other)),
+    };
+    Ok(AllowlistEntry {
+        project_id: get(row, "project_id")?,
+        source,
+        default_permissions: flag(row, "default_permissions")?,
+        policies: policies(row, "policies")?,
+        added_by: get(row, "added_by")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub fn key_from_row(row: &impl Columns) -> StoreResult<StoredKey> {
+    let purpose: String = get(row, "purpose")?;
+    Ok(StoredKey {
+        kid: get(row, "kid")?,
+        purpose: KeyPurpose::parse(&purpose).ok_or_else(|| bad("key purpose", &purpose))?,
+        algorithm: get(row, "algorithm")?,
+        sealed_key: get(row, "sealed_key")?,
+        public_jwk: get(row, "public_jwk")?,
+        created_at: time(row, "created_at")?,
+        retired_at: opt_time(row, "retired_at")?,
+        publish_until: opt_time(row, "publish_until")?,
+    })
+}
+
+pub fn access_from_row(row: &impl Columns) -> StoreResult<JobTokenAccess> {
+    Ok(JobTokenAccess {
+        source_project_id: get(row, "source_project_id")?,
+        target_project_id: get(row, "target_project_id")?,
+        policies: policies(row, "policies")?,
+        first_used_at: time(row, "first_used_at")?,
+        last_used_at: time(row, "last_used_at")?,
+        uses: get(row, "uses")?,
+    })
+}
+
+impl FromRow for Job {
+    fn from_row(row: &impl Columns) -> StoreResult<Job> {
+        job_from_row(row)
+    }
+}
+
+impl FromRow for AllowlistEntry {
+    fn from_row(row: &impl Columns) -> StoreResult<AllowlistEntry> {
+        allowlist_from_row(row)
     }
 }

@@ -102,6 +102,12 @@ struct ServeArgs {
     /// Entries of each kind (tokens, users, projects, …) kept in memory [default: 100000].
     #[arg(long, env = "TESSERA_CACHE_CAPACITY")]
     cache_capacity: Option<usize>,
+    /// Algorithm of new CI job-token and ID-token signing keys: RS256 or EdDSA [default: RS256].
+    #[arg(long, env = "TESSERA_JOB_TOKEN_ALGORITHM")]
+    job_token_algorithm: Option<String>,
+    /// The longest a CI job token or ID token lives, in seconds, whatever the job's timeout [default: 86400].
+    #[arg(long, env = "TESSERA_JOB_TOKEN_MAX_LIFETIME")]
+    job_token_max_lifetime: Option<i64>,
     /// Log filter [default: info].
     #[arg(long, env = "TESSERA_LOG", default_value = "info")]
     log: String,
@@ -139,6 +145,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admin_email: args.admin_email,
         max_connections: args.max_connections,
         cache_capacity: args.cache_capacity,
+        job_token_algorithm: args.job_token_algorithm,
+        job_token_max_lifetime: args.job_token_max_lifetime,
     };
     let config = server::Config::resolve(overrides, args.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

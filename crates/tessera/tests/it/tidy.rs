@@ -38,6 +38,11 @@ fn the_pure_crates_depend_on_no_io_crate() {
         let manifest = std::fs::read_to_string(workspace().join("crates").join(krate).join("Cargo.toml")).unwrap();
         let deps = manifest.split("[dev-dependencies]").next().unwrap();
         for banned in ["tokio", "sqlx", "axum", "reqwest", "ureq", "serde_json", "hyper", "getrandom"] {
+            // A JWT's header and claims are JSON by definition: `tokens` reads and writes them, and no other
+            // JSON (GitLab's shapes stay in `api`).
+            if krate == "tokens" && banned == "serde_json" {
+                continue;
+            }
             assert!(!deps.contains(banned), "{krate} must not depend on {banned}");
         }
     }
