@@ -149,14 +149,9 @@ async fn runner_caller(parts: &Parts, state: &AppState) -> Option<ApiResult<Call
     }
     let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
     Some(match state.authority.authenticate_runner(&credential).await {
-        Ok(Some(runner)) => Ok(Caller {
-            principal: None,
-            ip,
-            admin: false,
-            resource: Resolved::None,
-            job: None,
-            runner: Some(runner),
-        }),
+        Ok(Some(runner)) => {
+            Ok(Caller { principal: None, ip, admin: false, resource: Resolved::None, job: None, runner: Some(runner) })
+        }
         Ok(None) => {
             tracing::info!(ip = ip.as_deref().unwrap_or("-"), "authentication failed: unknown runner token");
             Err(ApiError::Unauthorized)

@@ -147,8 +147,10 @@ async fn update_job(
         .filter(|s| *s != JobStatus::Running)
         .ok_or_else(|| bad_request("status does not have a valid value (success, failed or canceled)"))?;
     let job = state.authority.finish_job(&caller.audit(), &actor, id, status).await?;
-    Ok(Json(json!({"id": job.id, "status": job.status.as_str(), "finished_at": job.finished_at.map(|t| t.to_string())}))
-        .into_response())
+    Ok(Json(
+        json!({"id": job.id, "status": job.status.as_str(), "finished_at": job.finished_at.map(|t| t.to_string())}),
+    )
+    .into_response())
 }
 
 /// `GET /job`: the job of the presented job token, as GitLab shows it.
@@ -213,7 +215,11 @@ async fn create_runner(State(state): State<AppState>, caller: Caller, params: Pa
             let Some(project) = project else { return Err(not_found("Project")) };
             let level = state.authority.project_access(&principal.user, &project).await?;
             if !policy::role_grants(state.authority.catalog(), caller.is_admin(), level, "create_runner") {
-                return Err(if level.is_some() || caller.is_admin() { crate::error::forbidden() } else { not_found("Project") });
+                return Err(if level.is_some() || caller.is_admin() {
+                    crate::error::forbidden()
+                } else {
+                    not_found("Project")
+                });
             }
             RunnerType::Project(project.id)
         }
@@ -316,12 +322,7 @@ async fn list_projects(
     page_of(items, &params, &here)
 }
 
-async fn list_groups(
-    State(state): State<AppState>,
-    caller: Caller,
-    here: Here,
-    params: Params,
-) -> ApiResult<Response> {
+async fn list_groups(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
     let (project, _) = caller.project()?;
     let entries = state.authority.allowlist(project).await?;
     let mut items = Vec::new();

@@ -998,7 +998,11 @@ impl Store for CachedStore {
         deleted
     }
 
-    async fn allowlist_entries(&self, project_id: i64, sources: &[AllowlistSource]) -> StoreResult<Vec<AllowlistEntry>> {
+    async fn allowlist_entries(
+        &self,
+        project_id: i64,
+        sources: &[AllowlistSource],
+    ) -> StoreResult<Vec<AllowlistEntry>> {
         self.inner.allowlist_entries(project_id, sources).await
     }
 
@@ -1086,4 +1090,3 @@ mod tests {
         assert_ne!(a.presented_key("glpat-abc"), b.presented_key("glpat-abc"));
     }
 }
-

@@ -139,7 +139,6 @@ impl VerifiedJobToken {
     }
 }
 
-
 /// A suggested allowlist entry: a project whose job tokens used this one, and the narrowest policies covering it.
 #[derive(Debug, Clone)]
 pub struct SuggestedEntry {
@@ -205,7 +204,8 @@ impl Authority {
         let now = self.now();
         let stored = self.store.signing_keys().await?;
         let seal_keys = self.digester.derived_keys(KEY_SEAL_LABEL);
-        let mut ring = KeyRing { generation, job_signer: None, id_signer: None, job_verifiers: Vec::new(), published: Vec::new() };
+        let mut ring =
+            KeyRing { generation, job_signer: None, id_signer: None, job_verifiers: Vec::new(), published: Vec::new() };
         for key in stored {
             if key.publish_until.is_some_and(|until| until <= now) {
                 continue;
@@ -276,10 +276,14 @@ impl Authority {
         for purpose in [KeyPurpose::JobToken, KeyPurpose::IdToken] {
             let key = self.new_stored_key(purpose, now)?;
             self.store.rotate_signing_key(&key, now, publish_until).await?;
-            self.audit(ctx, "ci_signing_key_rotated", "SigningKey", 0, "signing key rotated", &[
-                ("purpose", purpose.as_str().to_owned()),
-                ("kid", key.kid.clone()),
-            ])
+            self.audit(
+                ctx,
+                "ci_signing_key_rotated",
+                "SigningKey",
+                0,
+                "signing key rotated",
+                &[("purpose", purpose.as_str().to_owned()), ("kid", key.kid.clone())],
+            )
             .await?;
         }
         self.published_keys().await
@@ -316,10 +320,14 @@ impl Authority {
                 created_at: self.now(),
             })
             .await?;
-        self.audit(ctx, "ci_runner_created", "Ci::Runner", runner.id, "runner created", &[(
-            "runner_type",
-            runner_type.as_str().to_owned(),
-        )])
+        self.audit(
+            ctx,
+            "ci_runner_created",
+            "Ci::Runner",
+            runner.id,
+            "runner created",
+            &[("runner_type", runner_type.as_str().to_owned())],
+        )
         .await?;
         Ok((runner, plaintext))
     }
@@ -337,8 +345,7 @@ impl Authority {
     /// Starts a job and mints its token (and ID tokens).
     pub async fn start_job(&self, ctx: &AuditContext, actor: &CiActor, request: &StartJob) -> Result<StartedJob> {
         let now = self.now();
-        let project =
-            self.store.shared_project(request.project_id).await?.ok_or(Error::NotFound("Project"))?;
+        let project = self.store.shared_project(request.project_id).await?.ok_or(Error::NotFound("Project"))?;
         if let CiActor::Runner(runner) = actor
             && let RunnerType::Project(id) = runner.runner_type
             && id != project.id
@@ -355,10 +362,7 @@ impl Authority {
         }
         validate_job(request)?;
         let (permissions, declared) = match &request.permissions {
-            Some(text) => (
-                domain::parse_job_permissions(text).map_err(|e| Error::invalid("permissions", e))?,
-                true,
-            ),
+            Some(text) => (domain::parse_job_permissions(text).map_err(|e| Error::invalid("permissions", e))?, true),
             None => (JobPolicies::default_for_jobs(), false),
         };
         let mode = if project.job_token.legacy { JobTokenMode::Legacy } else { JobTokenMode::LowPrivilege };
@@ -411,12 +415,19 @@ impl Authority {
         let token = format!("{JOB_TOKEN_PREFIX}{token}");
         let id_tokens = self.id_tokens(&ring, &job, &project, &user, now_s, lifetime, actor, &request.id_tokens)?;
         let targets: Vec<String> = scope.iter().map(|(id, p)| format!("{id}:{}", p.names().join("+"))).collect();
-        self.audit(ctx, "ci_job_token_issued", "Ci::Build", job.id, "job started and its token issued", &[
-            ("project_id", project.id.to_string()),
-            ("triggered_by", user.id.to_string()),
-            ("mode", if mode == JobTokenMode::Legacy { "legacy" } else { "low_privilege" }.to_owned()),
-            ("scope", targets.join(" ")),
-        ])
+        self.audit(
+            ctx,
+            "ci_job_token_issued",
+            "Ci::Build",
+            job.id,
+            "job started and its token issued",
+            &[
+                ("project_id", project.id.to_string()),
+                ("triggered_by", user.id.to_string()),
+                ("mode", if mode == JobTokenMode::Legacy { "legacy" } else { "low_privilege" }.to_owned()),
+                ("scope", targets.join(" ")),
+            ],
+        )
         .await?;
         Ok(StartedJob { job, token, id_tokens })
     }
@@ -536,10 +547,14 @@ impl Authority {
         }
         let (job, changed) = self.store.finish_job(id, status, self.now()).await?.ok_or(Error::NotFound("Job"))?;
         if changed {
-            self.audit(ctx, "ci_job_finished", "Ci::Build", job.id, "job ended: its token is no longer accepted", &[(
-                "status",
-                status.as_str().to_owned(),
-            )])
+            self.audit(
+                ctx,
+                "ci_job_finished",
+                "Ci::Build",
+                job.id,
+                "job ended: its token is no longer accepted",
+                &[("status", status.as_str().to_owned())],
+            )
             .await?;
         }
         Ok(job)
@@ -584,7 +599,9 @@ impl Authority {
             }
         };
         let claims = &verified.claims;
-        if let Err(e) = jwt::check_times(claims.times(), now.millis() / 1000, JWT_LEEWAY_S, self.ci.max_token_lifetime_s) {
+        if let Err(e) =
+            jwt::check_times(claims.times(), now.millis() / 1000, JWT_LEEWAY_S, self.ci.max_token_lifetime_s)
+        {
             tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: job token refused");
             return Ok(Err(AuthFailure::Expired));
         }
@@ -691,11 +708,18 @@ impl Authority {
             .save_job_token_settings(project.id, settings, self.now())
             .await?
             .ok_or(Error::NotFound("Project"))?;
-        self.audit(ctx, "ci_job_token_settings_changed", "Project", project.id, "job token settings changed", &[
-            ("inbound_enabled", settings.inbound_enabled.to_string()),
-            ("legacy", settings.legacy.to_string()),
-            ("push_allowed", settings.push_allowed.to_string()),
-        ])
+        self.audit(
+            ctx,
+            "ci_job_token_settings_changed",
+            "Project",
+            project.id,
+            "job token settings changed",
+            &[
+                ("inbound_enabled", settings.inbound_enabled.to_string()),
+                ("legacy", settings.legacy.to_string()),
+                ("push_allowed", settings.push_allowed.to_string()),
+            ],
+        )
         .await?;
         Ok(Arc::new(updated))
     }
@@ -780,11 +804,14 @@ impl Authority {
             AllowlistSource::Group(id) => ("group", id),
         };
         let policies = if entry.default_permissions { "default".to_owned() } else { entry.policies.names().join(",") };
-        self.audit(ctx, event, "Project", entry.project_id, "job token allowlist changed", &[
-            ("source_type", kind.to_owned()),
-            ("source_id", id.to_string()),
-            ("policies", policies),
-        ])
+        self.audit(
+            ctx,
+            event,
+            "Project",
+            entry.project_id,
+            "job token allowlist changed",
+            &[("source_type", kind.to_owned()), ("source_id", id.to_string()), ("policies", policies)],
+        )
         .await
     }
 

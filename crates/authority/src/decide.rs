@@ -8,8 +8,8 @@ use catalog::{Boundary, RouteMatch, Surface, canonical_method, canonical_path};
 use domain::{AccessLevel, Group, GroupTokenPolicy, Project, Scope, UsageBoundary, User};
 use policy::{CredentialFacts, Facts, Layer, Reason, ResourceFacts, RuleSurface, RuleTarget, TokenRules, UserFacts};
 
-use crate::store::Store;
 use crate::ci::{JOB_TOKEN_PREFIX, JobPrincipal};
+use crate::store::Store;
 use crate::{Authenticated, Authority, NamespaceRef, Result};
 
 /// One request, as a way in presents it.
@@ -96,10 +96,7 @@ impl Outcome<'_> {
 
     /// The user the request acts as: the one `Sudo` names, or the token's owner.
     pub fn user(&self) -> Option<&User> {
-        self.sudo
-            .as_deref()
-            .or(self.principal.as_ref().map(|p| &*p.user))
-            .or(self.job.as_ref().map(|j| &*j.user))
+        self.sudo.as_deref().or(self.principal.as_ref().map(|p| &*p.user)).or(self.job.as_ref().map(|j| &*j.user))
     }
 
     /// The reasons, in words fit for a user.

@@ -3,9 +3,8 @@
 use async_trait::async_trait;
 use domain::{
     AccessLevel, AllowlistEntry, AllowlistSource, AuditEvent, Date, Group, Job, JobPolicies, JobStatus, JobTokenAccess,
-    JobTokenMode, JobTokenSettings, Member, MemberSource, NewAuditEvent, Notification, Organization,
-    Pipeline, Project, Runner, RunnerType, Settings, StoredKey, Timestamp, Token, TokenUsage, User, UserState, UserType,
-    Visibility,
+    JobTokenMode, JobTokenSettings, Member, MemberSource, NewAuditEvent, Notification, Organization, Pipeline, Project,
+    Runner, RunnerType, Settings, StoredKey, Timestamp, Token, TokenUsage, User, UserState, UserType, Visibility,
 };
 
 /// A storage failure. `Conflict` names the unique field that clashed.

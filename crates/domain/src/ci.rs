@@ -545,7 +545,10 @@ mod tests {
             names("permissions: {releases: read, packages: admin, deployments: none}"),
             ["admin_packages", "read_releases"]
         );
-        assert_eq!(names("permissions:\n  releases: read  # comment\n  packages: admin\n"), ["admin_packages", "read_releases"]);
+        assert_eq!(
+            names("permissions:\n  releases: read  # comment\n  packages: admin\n"),
+            ["admin_packages", "read_releases"]
+        );
         assert_eq!(names("releases: read\nrepositories: admin"), ["read_releases", "admin_repositories"]);
         assert_eq!(names("{\"secure_files\": \"read\"}"), ["read_secure_files"]);
         assert_eq!(names("permissions: {}"), Vec::<String>::new());

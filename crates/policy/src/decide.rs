@@ -200,11 +200,15 @@ impl Reason {
             Reason::SudoNeedsAdmin => "acting as another user (Sudo) needs an administrator",
             Reason::SudoUserNotFound => "the user named by Sudo does not exist",
             Reason::NotJobTokenRoute => "CI job tokens may not use this route",
-            Reason::NotAllowlisted => "the project's job token allowlist does not include the job's project or its groups",
+            Reason::NotAllowlisted => {
+                "the project's job token allowlist does not include the job's project or its groups"
+            }
             Reason::AllowlistPolicyMissing => {
                 "the project's job token allowlist entry does not give the job token policy this request needs"
             }
-            Reason::JobPermissionMissing => "the job's permissions do not include the job token policy this request needs",
+            Reason::JobPermissionMissing => {
+                "the job's permissions do not include the job token policy this request needs"
+            }
             Reason::OutsideJobTokenScope => "the job token's signed scope does not include this permission here",
             Reason::JobTokenPushRefused => {
                 "job tokens may push only to their own project, and only when the project allows it"
@@ -442,7 +446,8 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
         }
         ResourceFacts::Group { organization_id, visibility, level, .. }
         | ResourceFacts::Project { organization_id, visibility, level, .. } => {
-            let token_organization = facts.credential.map(|c| c.organization_id).or(facts.job.map(|j| j.organization_id));
+            let token_organization =
+                facts.credential.map(|c| c.organization_id).or(facts.job.map(|j| j.organization_id));
             if token_organization.is_some_and(|id| id != organization_id) {
                 return Decision::deny(Layer::Organization, Reason::OtherOrganization, route);
             }

@@ -14,7 +14,8 @@ use crate::{SqlStore, b, db_error};
 
 const JOB_COLUMNS: &str = "job_id, pipeline_id, project_id, user_id, name, ref, ref_protected, timeout_s, status, \
     permissions, declared, legacy, runner_id, created_at, finished_at, token_expires_at";
-const ALLOWLIST_COLUMNS: &str = "project_id, source_kind, source_id, default_permissions, policies, added_by, created_at";
+const ALLOWLIST_COLUMNS: &str =
+    "project_id, source_kind, source_id, default_permissions, policies, added_by, created_at";
 const KEY_COLUMNS: &str = "kid, purpose, algorithm, sealed_key, public_jwk, created_at, retired_at, publish_until";
 
 fn source_args(source: AllowlistSource) -> (&'static str, i64) {
@@ -203,7 +204,11 @@ impl SqlStore {
         Ok(self.ci_allowlist_entries(project_id, &[source]).await?.pop())
     }
 
-    pub(crate) async fn ci_delete_allowlist_entry(&self, project_id: i64, source: AllowlistSource) -> StoreResult<bool> {
+    pub(crate) async fn ci_delete_allowlist_entry(
+        &self,
+        project_id: i64,
+        source: AllowlistSource,
+    ) -> StoreResult<bool> {
         let (kind, id) = source_args(source);
         let mut sql = Sql::new("delete from ci_job_token_allowlist where project_id = ");
         sql.int(project_id).push(" and source_kind = ").text_arg(kind).push(" and source_id = ").int(id);
@@ -245,7 +250,9 @@ impl SqlStore {
     }
 
     pub(crate) async fn ci_insert_first_signing_key(&self, key: &StoredKey) -> StoreResult<bool> {
-        let mut sql = Sql::new("insert into ci_signing_key (kid, purpose, algorithm, sealed_key, public_jwk, created_at) select ");
+        let mut sql = Sql::new(
+            "insert into ci_signing_key (kid, purpose, algorithm, sealed_key, public_jwk, created_at) select ",
+        );
         Self::push_key_values(&mut sql, key);
         sql.push(" where not exists (select 1 from ci_signing_key where retired_at is null and purpose = ");
         sql.text_arg(key.purpose.as_str()).push(")");
@@ -267,8 +274,9 @@ impl SqlStore {
         let mut forget = Sql::new("delete from ci_signing_key where publish_until is not null and publish_until < ");
         forget.int(now.millis());
         forget.query().execute(&mut *tx).await.map_err(db_error)?;
-        let mut sql =
-            Sql::new("insert into ci_signing_key (kid, purpose, algorithm, sealed_key, public_jwk, created_at) values (");
+        let mut sql = Sql::new(
+            "insert into ci_signing_key (kid, purpose, algorithm, sealed_key, public_jwk, created_at) values (",
+        );
         Self::push_key_values(&mut sql, key);
         sql.push(")");
         sql.query().execute(&mut *tx).await.map_err(db_error)?;

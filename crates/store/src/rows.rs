@@ -2,12 +2,12 @@
 
 use authority::{StoreError, StoreResult};
 use domain::{
-    AllowlistEntry, AllowlistSource, Job, JobPolicies, JobStatus, JobTokenAccess, JobTokenMode, JobTokenSettings,
-    KeyPurpose, Pipeline, Runner, RunnerType, StoredKey,
-};
-use domain::{
     AccessLevel, AuditEvent, Date, Grant, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Notification,
     Organization, Project, Scopes, Timestamp, Token, TokenUsage, UsageBoundary, User, UserState, UserType, Visibility,
+};
+use domain::{
+    AllowlistEntry, AllowlistSource, Job, JobPolicies, JobStatus, JobTokenAccess, JobTokenMode, JobTokenSettings,
+    KeyPurpose, Pipeline, Runner, RunnerType, StoredKey,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;

@@ -133,11 +133,8 @@ impl SigningKey {
 
     /// A compact JWS of `claims` with the header `{"alg", "kid", "typ": "JWT"}`.
     pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, KeyError> {
-        let header = format!(
-            r#"{{"alg":"{}","kid":"{}","typ":"JWT"}}"#,
-            self.public.algorithm.as_str(),
-            self.public.kid
-        );
+        let header =
+            format!(r#"{{"alg":"{}","kid":"{}","typ":"JWT"}}"#, self.public.algorithm.as_str(), self.public.kid);
         let claims = serde_json::to_vec(claims).map_err(|_| KeyError("claims cannot be serialized"))?;
         let mut jwt = String::with_capacity(header.len() * 4 / 3 + claims.len() * 4 / 3 + 360);
         URL_SAFE_NO_PAD.encode_string(header.as_bytes(), &mut jwt);
@@ -146,8 +143,13 @@ impl SigningKey {
         let signature = match &self.private {
             Private::Rsa(pair) => {
                 let mut signature = vec![0; pair.public_modulus_len()];
-                pair.sign(&sig::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), jwt.as_bytes(), &mut signature)
-                    .map_err(|_| KeyError("RSA signing failed"))?;
+                pair.sign(
+                    &sig::RSA_PKCS1_SHA256,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    jwt.as_bytes(),
+                    &mut signature,
+                )
+                .map_err(|_| KeyError("RSA signing failed"))?;
                 signature
             }
             Private::Ed(pair) => pair.sign(jwt.as_bytes()).as_ref().to_vec(),
@@ -465,7 +467,8 @@ pub fn open(key: &[u8; 32], sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, Ke
     let (nonce, body) = sealed.split_at_checked(12).ok_or(KeyError("sealed key too short"))?;
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError("sealed key nonce"))?;
     let mut body = body.to_vec();
-    let plain = opening.open_in_place(nonce, Aad::from(context), &mut body).map_err(|_| KeyError("not sealed by this key"))?;
+    let plain =
+        opening.open_in_place(nonce, Aad::from(context), &mut body).map_err(|_| KeyError("not sealed by this key"))?;
     Ok(plain.to_vec())
 }
 
@@ -529,7 +532,13 @@ mod tests {
         // HMAC keyed with the public key: the algorithm is not the key's.
         let hs = format!("{}.{body}.{signature}", part(&format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#)));
         assert_eq!(refused(&hs), Some(JwtError::WrongAlgorithm));
-        for member in [r#""jku":"https://evil.example/jwks""#, r#""x5u":"https://evil""#, r#""jwk":{"kty":"RSA"}"#, r#""crit":["exp"]"#, r#""x5c":["AA"]"#] {
+        for member in [
+            r#""jku":"https://evil.example/jwks""#,
+            r#""x5u":"https://evil""#,
+            r#""jwk":{"kty":"RSA"}"#,
+            r#""crit":["exp"]"#,
+            r#""x5c":["AA"]"#,
+        ] {
             let header = part(&format!(r#"{{"alg":"RS256","kid":"{kid}",{member}}}"#));
             assert_eq!(refused(&format!("{header}.{body}.{signature}")), Some(JwtError::ForbiddenHeader), "{member}");
         }
@@ -546,7 +555,10 @@ mod tests {
         assert_eq!(refused(&"a".repeat(MAX_JWT_LEN + 1)), Some(JwtError::TooLong));
         assert_eq!(refused(&format!("{}.{body}.{signature}", part("[]"))), Some(JwtError::BadHeader));
         assert_eq!(
-            refused(&format!("{}.{body}.{signature}", part(&format!(r#"{{"alg":"RS256","kid":"{kid}","typ":"at+jwt"}}"#)))),
+            refused(&format!(
+                "{}.{body}.{signature}",
+                part(&format!(r#"{{"alg":"RS256","kid":"{kid}","typ":"at+jwt"}}"#))
+            )),
             Some(JwtError::BadHeader)
         );
     }

@@ -81,6 +81,11 @@ impl TestApp {
         self.clock.offset_ms.fetch_add(days * 86_400_000, Ordering::SeqCst);
     }
 
+    /// Moves the server's clock forward by seconds.
+    pub fn advance_seconds(&self, seconds: i64) {
+        self.clock.offset_ms.fetch_add(seconds * 1000, Ordering::SeqCst);
+    }
+
     /// Sends a request with the given headers and raw body.
     pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<(&str, &[u8])>) -> Reply {
         self.send(&self.base, method, path, headers, body)
