@@ -404,6 +404,12 @@ pub(crate) fn allowlist_sources(project: &Project) -> Vec<AllowlistSource> {
         .collect()
 }
 
+/// What the nearest entry among `entries` (all of one project's allowlist) lets in: the first of `sources` (as
+/// [`allowlist_sources`] orders them) that an entry names.
+pub(crate) fn nearest_allowed(entries: &[AllowlistEntry], sources: &[AllowlistSource]) -> Option<JobPolicies> {
+    sources.iter().find_map(|s| entries.iter().find(|e| e.source == *s)).map(AllowlistEntry::allowed)
+}
+
 /// A [`Store`] that serves the hot path's reads from a [`FactCache`] and, on every write, forgets what the
 /// write changed and publishes the change for other nodes.
 pub struct CachedStore {
@@ -628,7 +634,7 @@ impl CachedStore {
         let generation = self.cache.generation();
         let sources = allowlist_sources(source);
         let entries = self.inner.allowlist_entries(target, &sources).await?;
-        let nearest = sources.iter().find_map(|s| entries.iter().find(|e| e.source == *s)).map(AllowlistEntry::allowed);
+        let nearest = nearest_allowed(&entries, &sources);
         self.cache.keep(&self.cache.allowlisted, generation, key, &key, nearest);
         Ok(nearest)
     }

@@ -162,8 +162,8 @@ impl Authority {
     /// Makes the first signing keys of each purpose if there are none, and loads them. Called at start.
     pub async fn prepare_signing_keys(&self) -> Result<()> {
         let now = self.now();
+        let existing = self.store.signing_keys().await?;
         for purpose in [KeyPurpose::JobToken, KeyPurpose::IdToken] {
-            let existing = self.store.signing_keys().await?;
             if existing.iter().any(|k| k.purpose == purpose && k.retired_at.is_none()) {
                 continue;
             }
@@ -451,16 +451,21 @@ impl Authority {
         let mut scope = vec![(project.id, if legacy { own } else { own.intersect(declared) })];
         let sources = crate::cache::allowlist_sources(project);
         let limit = i64::try_from(domain::MAX_ALLOWLIST_ENTRIES * 4).unwrap_or(800);
-        let mut targets: Vec<i64> =
-            self.store.allowlisting(&sources, limit).await?.iter().map(|e| e.project_id).collect();
-        targets.sort_unstable();
-        targets.dedup();
-        for target_id in targets {
+        // Entries come ordered by target project: each target's run gives its nearest entry.
+        let mut entries = self.store.allowlisting(&sources, limit).await?;
+        // At the limit the last target's run may be cut short, and its nearest entry missing: leave it out.
+        if i64::try_from(entries.len()).is_ok_and(|n| n >= limit)
+            && let Some(last) = entries.last().map(|e| e.project_id)
+        {
+            entries.retain(|e| e.project_id != last);
+        }
+        for run in entries.chunk_by(|a, b| a.project_id == b.project_id) {
+            let target_id = run.first().map_or(project.id, |e| e.project_id);
             if target_id == project.id {
                 continue;
             }
+            let Some(allowed) = crate::cache::nearest_allowed(run, &sources) else { continue };
             let Some(target) = self.store.shared_project(target_id).await? else { continue };
-            let Some(allowed) = self.store.shared_allowlisted(target.id, project).await? else { continue };
             let level = self.project_access(user, &target).await?;
             let role = within_role(&target, level);
             let policies = if legacy { role } else { role.intersect(declared).intersect(allowed) };

@@ -70,12 +70,9 @@ impl SqlStore {
     pub(crate) async fn ci_runner_by_digest(&self, digests: &[String]) -> StoreResult<Option<Runner>> {
         let mut sql = Sql::new(
             "select runner_id, description, runner_type, project_id, created_by, created_at, revoked from ci_runner \
-             where token_digest in (",
+             where token_digest in ",
         );
-        for (i, digest) in digests.iter().enumerate() {
-            sql.push(if i == 0 { "" } else { ", " }).text_arg(digest);
-        }
-        sql.push(if digests.is_empty() { "null)" } else { ")" });
+        sql.text_list(digests);
         self.fetch_optional(&sql).await?.as_ref().map(runner_from_row).transpose()
     }
 

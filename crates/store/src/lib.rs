@@ -642,17 +642,8 @@ impl Store for SqlStore {
     }
 
     async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Token>> {
-        let mut sql = Sql::new(&format!("select {TOKEN_COLUMNS} from personal_access_token where token_digest in ("));
-        for (i, digest) in digests.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.text_arg(digest);
-        }
-        if digests.is_empty() {
-            sql.push("null");
-        }
-        sql.push(")");
+        let mut sql = Sql::new(&format!("select {TOKEN_COLUMNS} from personal_access_token where token_digest in "));
+        sql.text_list(digests);
         self.point(&sql).await
     }
 

@@ -61,6 +61,21 @@ impl Sql {
         self.push(")")
     }
 
+    /// Appends `(p1, p2, …)` for a list of texts; an empty list becomes `(NULL)`, which matches nothing.
+    pub fn text_list(&mut self, values: &[String]) -> &mut Sql {
+        self.push("(");
+        if values.is_empty() {
+            self.push("null");
+        }
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.text_arg(v);
+        }
+        self.push(")")
+    }
+
     pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
         let mut q = sqlx::query(&self.text);
         for arg in &self.args {
