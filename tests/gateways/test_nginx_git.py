@@ -47,6 +47,7 @@ def project(tessera, git_gateway):
         "dev_read": dev_read,
         "dev_write": dev_write,
         "rep_write": rep_write,
+        "dev_id": dev_id,
     }
 
 
@@ -104,3 +105,46 @@ def test_a_wrong_token_is_refused_like_no_token(project):
     result, _ = clone(project, "glpat-not-a-real-token")
     assert result.returncode != 0
     assert "Authentication failed" in result.stderr or "401" in result.stderr, result.stderr
+
+
+def start_job(tessera, project_path, user_id, permissions=None):
+    """Starts a CI job as the administrator; without `permissions`, the job gets the default set."""
+    encoded = project_path.replace("/", "%2F")
+    project = tessera.api("GET", f"/projects/{encoded}")
+    request = {"project_id": project["id"], "user_id": user_id, "ref": "main", "timeout": 600}
+    if permissions:
+        request["permissions"] = permissions
+    return tessera.api("POST", "/internal/ci/jobs", json=request)
+
+
+def test_a_job_token_clones_as_gitlab_ci_token_while_its_job_runs_and_not_after(tessera, project):
+    job = start_job(tessera, "gw/repo", project["dev_id"])
+    url = project["url"].replace("http://", f"http://gitlab-ci-token:{job['token']}@", 1)
+    target = tempfile.mkdtemp(prefix="job-clone-")
+    result = git("clone", url, target)
+    assert result.returncode == 0, result.stderr
+    assert os.path.exists(os.path.join(target, "README.md"))
+    pushed = commit_and_push(target, "from-job")
+    assert pushed.returncode != 0, "pushing with a job token needs the project setting"
+    assert "403" in pushed.stderr, pushed.stderr
+
+    tessera.api("PUT", f"/internal/ci/jobs/{job['id']}", json={"status": "success"})
+    again = git("clone", url, tempfile.mkdtemp(prefix="job-clone-after-"))
+    assert again.returncode != 0
+    assert "Authentication failed" in again.stderr or "401" in again.stderr, again.stderr
+
+
+def test_a_job_token_pushes_to_its_own_project_only_once_the_project_allows_it(tessera, project):
+    job = start_job(tessera, "gw/repo", project["dev_id"], permissions="{repositories: admin}")
+    url = project["url"].replace("http://", f"http://gitlab-ci-token:{job['token']}@", 1)
+    target = tempfile.mkdtemp(prefix="job-push-")
+    assert git("clone", url, target).returncode == 0
+    tessera.api("PATCH", "/projects/gw%2Frepo/job_token_scope", json={"ci_push_repository_for_job_token_allowed": True})
+    try:
+        pushed = commit_and_push(target, "pushed-by-job")
+        assert pushed.returncode == 0, pushed.stderr
+    finally:
+        tessera.api(
+            "PATCH", "/projects/gw%2Frepo/job_token_scope", json={"ci_push_repository_for_job_token_allowed": False}
+        )
+        tessera.api("PUT", f"/internal/ci/jobs/{job['id']}", json={"status": "success"})
