@@ -1,4 +1,4 @@
-//! Client commands (`tessera token|user|group|project|member …`) that talk to a running Tessera through its
+//! Client commands (`tessera token|user|group|project|member|job-token …`) that talk to a running Tessera through its
 //! REST API, with readable tables or `--json`. No database access.
 
 use anyhow::{Context, bail};
@@ -155,6 +155,26 @@ pub enum ProjectCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum JobTokenCommand {
+    /// Show a project's job-token settings (inbound allowlist on or off, legacy mode, push with job tokens).
+    Scope { project: String },
+    /// List the projects and groups whose CI jobs may use their job tokens on PROJECT, with their policies.
+    Allowlist { project: String },
+    /// Propose the allowlist entries of PROJECT, with the narrowest job-token policies, that cover what other
+    /// projects' job tokens did there over the last --days; with --apply, add or widen the entries not yet
+    /// covering it.
+    SuggestAllowlist {
+        project: String,
+        /// How many days of use to cover (1 to 365).
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        /// Add the missing entries and add the missing policies to entries that exist.
+        #[arg(long)]
+        apply: bool,
+    },
+}
+
 /// A group or project whose members to manage.
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
@@ -299,6 +319,17 @@ const USAGE_COLUMNS: &[&str] = &["permission", "boundary", "uses", "first_used_a
 const USER_COLUMNS: &[&str] = &["id", "username", "name", "state", "email", "is_admin"];
 const GROUP_COLUMNS: &[&str] = &["id", "full_path", "name", "visibility", "parent_id"];
 const PROJECT_COLUMNS: &[&str] = &["id", "path_with_namespace", "name", "visibility"];
+const ALLOWLIST_COLUMNS: &[&str] =
+    &["id", "path_with_namespace", "full_path", "default_permissions", "job_token_policies"];
+const SUGGESTION_COLUMNS: &[&str] = &[
+    "target_project_id",
+    "target_project_path",
+    "job_token_policies",
+    "uses",
+    "last_used_at",
+    "allowlisted",
+    "covered",
+];
 const MEMBER_COLUMNS: &[&str] = &["id", "username", "name", "access_level", "expires_at"];
 
 pub fn token(connection: &Connection, command: TokenCommand) -> anyhow::Result<()> {
@@ -496,6 +527,106 @@ pub fn member(connection: &Connection, command: MemberCommand) -> anyhow::Result
     };
     client.print(&value, MEMBER_COLUMNS);
     Ok(())
+}
+
+pub fn job_token(connection: &Connection, command: JobTokenCommand) -> anyhow::Result<()> {
+    let client = Client::new(connection)?;
+    match command {
+        JobTokenCommand::Scope { project } => {
+            let scope = client.call("GET", &format!("/projects/{}/job_token_scope", enc(&project)), None)?;
+            client.print(&scope, &["inbound_enabled", "legacy_mode", "ci_push_repository_for_job_token_allowed"]);
+        }
+        JobTokenCommand::Allowlist { project } => {
+            let base = format!("/projects/{}/job_token_scope", enc(&project));
+            let mut entries = every_page(&client, &format!("{base}/allowlist"))?;
+            entries.extend(every_page(&client, &format!("{base}/groups_allowlist"))?);
+            client.print(&Value::Array(entries), ALLOWLIST_COLUMNS);
+        }
+        JobTokenCommand::SuggestAllowlist { project, days, apply } => {
+            let base = format!("/projects/{}/job_token_scope", enc(&project));
+            let suggested = client.call("GET", &format!("{base}/allowlist/suggestions?days={days}"), None)?;
+            let items: Vec<&Value> = suggested.as_array().map(|a| a.iter().collect()).unwrap_or_default();
+            if !apply {
+                if !client.json && items.is_empty() {
+                    println!("No other project's job token was used on {project} in the last {days} days.");
+                    return Ok(());
+                }
+                client.print(&suggested, SUGGESTION_COLUMNS);
+                return Ok(());
+            }
+            let applied = apply_suggestions(&client, &base, &items)?;
+            if client.json {
+                client.print(&Value::Array(applied), &[]);
+            } else if applied.is_empty() {
+                println!("The allowlist of {project} already covers every use of the last {days} days.");
+            } else {
+                let rows: Vec<&Value> = applied.iter().collect();
+                print_table(&rows, &["target_project_id", "default_permissions", "job_token_policies"]);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every item of a paginated list, 100 per page (allowlists hold at most 200 entries).
+fn every_page(client: &Client, path: &str) -> anyhow::Result<Vec<Value>> {
+    let mut all = Vec::new();
+    for page in 1..=100 {
+        let items = client.call("GET", &format!("{path}?per_page=100&page={page}"), None)?;
+        let items = items.as_array().cloned().unwrap_or_default();
+        let last = items.len() < 100;
+        all.extend(items);
+        if last {
+            break;
+        }
+    }
+    Ok(all)
+}
+
+/// Adds each suggested entry missing from the allowlist, and widens each present entry that does not cover its
+/// suggestion by the policies it lacks. Answers the entries written, as the server returned them.
+fn apply_suggestions(client: &Client, base: &str, items: &[&Value]) -> anyhow::Result<Vec<Value>> {
+    let mut applied = Vec::new();
+    let current = every_page(client, &format!("{base}/allowlist"))?;
+    for item in items.iter().filter(|i| i["covered"] != Value::Bool(true)) {
+        let target = item["target_project_id"].as_i64().context("a suggestion without target_project_id")?;
+        let suggested: Vec<&str> = item["job_token_policies"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let written = if item["allowlisted"] == Value::Bool(true) {
+            let entry = current
+                .iter()
+                .find(|e| e["id"].as_i64() == Some(target))
+                .with_context(|| format!("project {target} left the allowlist meanwhile"))?;
+            let mut policies: Vec<&str> = entry["job_token_policies"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            policies.extend(suggested);
+            policies.sort_unstable();
+            policies.dedup();
+            client.call(
+                "PATCH",
+                &format!("{base}/allowlist/{target}"),
+                Some(json!({"default_permissions": false, "job_token_policies": policies})),
+            )?
+        } else {
+            client.call(
+                "POST",
+                &format!("{base}/allowlist"),
+                Some(
+                    json!({"target_project_id": target, "default_permissions": false, "job_token_policies": suggested}),
+                ),
+            )?
+        };
+        applied.push(json!({
+            "target_project_id": target,
+            "default_permissions": written["default_permissions"],
+            "job_token_policies": written["job_token_policies"],
+        }));
+    }
+    Ok(applied)
 }
 
 /// `tessera explain`: what the decision function answers for one request, and why.

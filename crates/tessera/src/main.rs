@@ -55,6 +55,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::MemberCommand,
     },
+    /// Inspect CI job-token allowlists on a running server and propose entries from use.
+    JobToken {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::JobTokenCommand,
+    },
     /// Explain the decision for one request: allowed or not, the deciding layer, the permissions it needs.
     Explain {
         #[command(flatten)]
@@ -122,6 +129,7 @@ fn main() -> anyhow::Result<()> {
         Command::Group { connection, command } => cli::group(&connection, command),
         Command::Project { connection, command } => cli::project(&connection, command),
         Command::Member { connection, command } => cli::member(&connection, command),
+        Command::JobToken { connection, command } => cli::job_token(&connection, command),
         Command::Explain { connection, args } => cli::explain(&connection, args),
     }
 }

@@ -215,3 +215,106 @@ fn the_cli_suggests_the_grant_a_token_used_and_narrows_the_token_to_it() {
     let (ok, _, err) = run(&served, &narrow, &["group", "create", "--name", "X", "--path", "x"]);
     assert!(!ok && err.contains("403"), "never used, not granted: {err}");
 }
+
+/// A JSON call to the served API, for what the CLI does not do itself (starting CI jobs, forward-auth).
+fn api(
+    served: &Served,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let request = ureq::http::Request::builder().method(method).uri(format!("{}{path}", served.url));
+    let request = if token.starts_with("glcbt-") {
+        request.header("JOB-TOKEN", token)
+    } else {
+        request.header("PRIVATE-TOKEN", token)
+    };
+    let response = match body {
+        Some(body) => agent.run(request.header("Content-Type", "application/json").body(body.to_string()).unwrap()),
+        None => agent.run(request.body(()).unwrap()),
+    }
+    .unwrap();
+    let status = response.status().as_u16();
+    let text = response.into_body().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
+
+/// What `/-/auth` answers for a GET of `uri` with a job token.
+fn forward_auth(served: &Served, job_token: &str, uri: &str) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let request = ureq::http::Request::builder()
+        .method("GET")
+        .uri(format!("{}/-/auth", served.url))
+        .header("JOB-TOKEN", job_token)
+        .header("X-Original-Method", "GET")
+        .header("X-Original-URI", uri)
+        .body(())
+        .unwrap();
+    agent.run(request).unwrap().status().as_u16()
+}
+
+#[test]
+fn the_cli_proposes_allowlist_entries_from_job_token_use_and_applies_them() {
+    let served = serve();
+    let t = served.token.clone();
+    let (_, dev) = api(
+        &served,
+        &t,
+        "POST",
+        "/api/v4/users",
+        Some(
+            serde_json::json!({"username": "dev", "email": "dev@example.com", "name": "Dev", "password": "a long password"}),
+        ),
+    );
+    let (_, acme) =
+        api(&served, &t, "POST", "/api/v4/groups", Some(serde_json::json!({"name": "Acme", "path": "acme"})));
+    let project = |path: &str| {
+        let body = serde_json::json!({"name": path, "path": path, "namespace_id": acme["id"]});
+        api(&served, &t, "POST", "/api/v4/projects", Some(body)).1["id"].as_i64().unwrap()
+    };
+    let (app, deploy) = (project("app"), project("deploy"));
+    let member = serde_json::json!({"user_id": dev["id"], "access_level": 40});
+    assert_eq!(api(&served, &t, "POST", &format!("/api/v4/groups/{}/members", acme["id"]), Some(member)).0, 201);
+    let allowlist = format!("/api/v4/projects/{deploy}/job_token_scope/allowlist");
+    let entry = serde_json::json!({"target_project_id": app});
+    assert_eq!(api(&served, &t, "POST", &allowlist, Some(entry)).0, 201);
+
+    let job = serde_json::json!({"project_id": app, "user_id": dev["id"], "ref": "main", "timeout": 600});
+    let (status, job) = api(&served, &t, "POST", "/api/v4/internal/ci/jobs", Some(job));
+    assert_eq!(status, 201, "{job}");
+    let job_token = job["token"].as_str().unwrap();
+    assert_eq!(forward_auth(&served, job_token, &format!("/api/v4/projects/{deploy}/releases")), 200);
+    assert_eq!(forward_auth(&served, job_token, &format!("/api/v4/projects/{deploy}/packages")), 200);
+
+    let (ok, out, err) = run(&served, &t, &["job-token", "suggest-allowlist", "acme/deploy"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("acme/app") && out.contains("read_packages,read_releases"), "{out}");
+    let (ok, out, _) = run(&served, &t, &["job-token", "suggest-allowlist", "acme/deploy", "--apply"]);
+    assert!(ok && out.contains("already covers"), "an entry with default permissions covers the use: {out}");
+
+    // The entry is removed: --apply adds it back with the narrowest policies.
+    assert_eq!(api(&served, &t, "DELETE", &format!("{allowlist}/{app}"), Some(serde_json::json!({}))).0, 204);
+    let (ok, out, err) = run(&served, &t, &["job-token", "suggest-allowlist", "acme/deploy", "--apply", "--json"]);
+    assert!(ok, "{err}");
+    let applied: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        applied,
+        serde_json::json!([{"target_project_id": app, "default_permissions": false, "job_token_policies": ["read_packages", "read_releases"]}])
+    );
+
+    // The entry is narrowed below what was used: --apply widens it by what it lacks, keeping what it has.
+    let narrowed = serde_json::json!({"job_token_policies": ["read_releases", "read_jobs"]});
+    assert_eq!(api(&served, &t, "PATCH", &format!("{allowlist}/{app}"), Some(narrowed)).0, 200);
+    let (ok, out, err) = run(&served, &t, &["job-token", "suggest-allowlist", "acme/deploy", "--apply"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("read_jobs,read_packages,read_releases"), "{out}");
+    let (ok, out, err) = run(&served, &t, &["job-token", "allowlist", "acme/deploy"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("acme/deploy") && out.contains("acme/app"), "{out}");
+    assert!(out.contains("read_jobs,read_packages,read_releases"), "{out}");
+
+    let (ok, _, err) = run(&served, &t, &["job-token", "suggest-allowlist", "acme/nothing"]);
+    assert!(!ok && err.contains("404"), "{err}");
+}
