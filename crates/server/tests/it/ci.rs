@@ -5,7 +5,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp};
+use crate::helpers::{Reply, TestApp, within_one_second};
 
 /// Group `acme` with `acme/app` (where jobs run) and group `other` with `other/deploy`. `dev` is a Developer
 /// on `acme` and a Reporter on `other`.
@@ -437,4 +437,57 @@ fn allowlist_suggestions_name_the_projects_and_narrowest_policies_jobs_used() {
     let listed = ci.app.get(&ci.app.admin_token, &format!("/projects/{}/job_token_scope/allowlist", ci.deploy_id));
     let ids: Vec<i64> = listed.body.as_array().unwrap().iter().map(|p| p["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [ci.deploy_id, ci.app_id]);
+}
+
+#[test]
+fn a_second_node_sees_finished_jobs_removed_entries_and_new_keys_within_a_second() {
+    let ci = ci();
+    let node = match ci.app.start_second_node() {
+        Ok(node) => node,
+        Err(e) => {
+            assert!(!ci.app.on_postgres(), "a second node on PostgreSQL must start: {e:#}");
+            return;
+        }
+    };
+    let on_node = |token: &str, path: &str| {
+        ci.app.raw_at(&node.base, "GET", &format!("/-/auth{path}"), &[("JOB-TOKEN", token)]).status
+    };
+    let own = format!("/api/v4/projects/{}/releases", ci.app_id);
+    let other = format!("/api/v4/projects/{}/releases", ci.deploy_id);
+    ci.allow(ci.deploy_id, json!({"target_project_id": ci.app_id}));
+    let (job, token) = ci.start(None);
+    // The second node verifies the token and caches the verification, the job and the allowlist.
+    for _ in 0..3 {
+        assert_eq!(on_node(&token, &own), 200);
+        assert_eq!(on_node(&token, &other), 200);
+    }
+
+    // The allowlist entry removed on the first node.
+    let removed = ci.app.call(
+        &ci.app.admin_token,
+        "DELETE",
+        &format!("/projects/{}/job_token_scope/allowlist/{}", ci.deploy_id, ci.app_id),
+        None,
+    );
+    assert_eq!(removed.status, 204, "{}", removed.text);
+    assert!(within_one_second(|| on_node(&token, &other) == 403).is_some(), "removed entry not seen");
+    assert_eq!(on_node(&token, &own), 200, "the job's own project needs no entry");
+
+    // The job finished on the first node.
+    assert_eq!(ci.finish(job, "success").status, 200);
+    assert!(within_one_second(|| on_node(&token, &own) == 401).is_some(), "finished job not seen");
+
+    // Keys rotated on the first node: the second publishes the new keys and accepts the tokens they sign.
+    let published = |base: &str| ci.app.raw_at(base, "GET", "/oauth/discovery/keys", &[]).body["keys"].clone();
+    let before = published(&node.base);
+    let rotated = ci.app.post(&ci.app.admin_token, "/admin/ci/job_token_keys/rotate", json!({}));
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    assert!(
+        within_one_second(|| published(&node.base) == published(&ci.app.base) && published(&node.base) != before)
+            .is_some(),
+        "the second node did not publish the rotated keys"
+    );
+    let (_, fresh) = ci.start(None);
+    assert!(within_one_second(|| on_node(&fresh, &own) == 200).is_some(), "a token of the new key refused");
+    ci.app.stop_node(node);
 }

@@ -183,7 +183,9 @@ impl TestApp {
     pub fn start_second_node(&self) -> anyhow::Result<Node> {
         let database = self.database.as_ref().unwrap();
         let data_dir = std::env::temp_dir().join(format!("tessera-it-node-{}", rand_u64()));
-        let config = config(&data_dir, &database.url);
+        // Nodes behind one address share its URL, which is also the `iss` of CI job tokens.
+        let mut config = config(&data_dir, &database.url);
+        config.external_url = Some(self.base.clone());
         let runtime = self.runtime.as_ref().unwrap();
         let running = runtime.block_on(server::start_with_clock(&config, self.clock.clone())).inspect_err(|_| {
             let _ = std::fs::remove_dir_all(&data_dir);
@@ -208,6 +210,18 @@ impl TestApp {
     pub fn raw_at(&self, base: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
         self.send(base, method, path, headers, None)
     }
+}
+
+/// Polls `check` until it holds, for at most one second; returns how long it took.
+pub fn within_one_second(check: impl Fn() -> bool) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(1) {
+        if check() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
 }
 
 fn rand_u64() -> u64 {

@@ -1,11 +1,9 @@
 //! Revocations, blocks and membership changes are seen on the next request, with facts cached in memory, and by
 //! a second node on the same PostgreSQL database within one second.
 
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, within_one_second};
 
 /// A private project in a group, a developer member of the group and their `api` token.
 struct World {
@@ -30,18 +28,6 @@ fn world(app: &TestApp) -> World {
     assert_eq!(added.status, 201, "{}", added.text);
     let (token_id, token) = app.token_for(user_id, &["api"]);
     World { project_id, group_id, user_id, token_id, token }
-}
-
-/// Polls `check` until it holds, for at most one second; returns how long it took.
-fn within_one_second(check: impl Fn() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(1) {
-        if check() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
 }
 
 fn issues_status(app: &TestApp, base: &str, w: &World) -> u16 {
