@@ -491,3 +491,31 @@ fn a_second_node_sees_finished_jobs_removed_entries_and_new_keys_within_a_second
     assert!(within_one_second(|| on_node(&fresh, &own) == 200).is_some(), "a token of the new key refused");
     ci.app.stop_node(node);
 }
+
+#[test]
+fn registries_take_a_job_token_as_basic_gitlab_ci_token_within_its_permissions() {
+    let ci = ci();
+    let registry = |token: &str, method: &str, uri: &str| {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("gitlab-ci-token:{token}"));
+        ci.app.raw(
+            "GET",
+            "/-/auth",
+            &[("X-Original-Method", method), ("X-Original-URI", uri), ("Authorization", &format!("Basic {basic}"))],
+            None,
+        )
+    };
+    let manifest = "/v2/acme/app/manifests/latest";
+    let package = format!("/api/v4/projects/{}/packages/generic/tool/1.0.0/tool.tar.gz", ci.app_id);
+    // The default set reads and writes containers and packages.
+    let (_, default) = ci.start(None);
+    assert_eq!(registry(&default, "GET", manifest).status, 200);
+    assert_eq!(registry(&default, "PUT", manifest).status, 200);
+    assert_eq!(registry(&default, "PUT", &package).status, 200);
+    // A job that declares read-only containers and no packages.
+    let (_, narrow) = ci.start(Some("permissions: {containers: read}"));
+    assert_eq!(registry(&narrow, "GET", manifest).status, 200);
+    refused(&registry(&narrow, "PUT", manifest), "job_permissions");
+    refused(&registry(&narrow, "PUT", &package), "job_permissions");
+    // Another project's registry without an allowlist entry.
+    refused(&registry(&default, "GET", "/v2/other/deploy/manifests/latest"), "allowlist");
+}
