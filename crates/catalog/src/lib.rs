@@ -185,6 +185,7 @@ impl Catalog {
         row(&mut out, "a member, on a membership route naming themselves", self.target_self);
         row(&mut out, "a service account, with the authorize scope", self.service_account);
         row(&mut out, "a CI job token, on its own job", self.job_self);
+        self.job_policies_markdown(&mut out);
         out.push_str("\n## Assignable permissions (fine-grained tokens)\n\n| category | name | boundaries | raw permissions | description |\n| --- | --- | --- | --- | --- |\n");
         for bundle in &self.bundles {
             let boundaries: Vec<&str> = bundle.boundaries.iter().map(Boundary::grant_name).collect();
@@ -218,6 +219,37 @@ impl Catalog {
             ));
         }
         out
+    }
+}
+
+impl Catalog {
+    /// The CI job-token policies: which are in the default set, and the routes that need each.
+    fn job_policies_markdown(&self, out: &mut String) {
+        out.push_str(concat!(
+            "\n## CI job-token policies\n\n",
+            "A job token reaches a route only if the route names job-token policies (the routes table's `job token` ",
+            "column) and the token holds every one of them: on the target project's allowlist entry (unless the ",
+            "target is the job's own project), in the job's declared `permissions:` and in the triggering user's ",
+            "current role. A job that declares no `permissions:` gets the default set. `admin_x` includes ",
+            "`read_x`. Routes marked `yes (the job itself)`, such as `GET /api/v4/job`, need only a running job.\n\n",
+            "| policy | in the default set | routes that need it |\n",
+            "| --- | --- | --- |\n",
+        ));
+        let default = domain::JobPolicies::default_for_jobs();
+        for policy in domain::JobPolicies::ALL.iter() {
+            let name = policy.to_string();
+            let routes: Vec<String> = self
+                .routes
+                .iter()
+                .filter(|r| r.job_token.is_some_and(|needed| needed.names().contains(&name)))
+                .map(|r| format!("{} `{}`", r.method, r.template))
+                .collect();
+            out.push_str(&format!(
+                "| `{name}` | {} | {} |\n",
+                if default.contains(policy) { "yes" } else { "no" },
+                if routes.is_empty() { "—".to_owned() } else { routes.join("<br>") },
+            ));
+        }
     }
 }
 
