@@ -457,6 +457,7 @@ async fn suggestions(State(state): State<AppState>, caller: Caller, params: Para
                 "uses": s.uses,
                 "last_used_at": s.last_used_at.to_string(),
                 "allowlisted": s.allowed_now.is_some(),
+                "allowed_job_token_policies": s.allowed_now.map(JobPolicies::names),
                 "covered": s.allowed_now.is_some_and(|allowed| allowed.covers(s.policies)),
             })
         })

@@ -583,29 +583,23 @@ fn every_page(client: &Client, path: &str) -> anyhow::Result<Vec<Value>> {
     Ok(all)
 }
 
-/// Adds each suggested entry missing from the allowlist, and widens each present entry that does not cover its
-/// suggestion by the policies it lacks. Answers the entries written, as the server returned them.
+/// Makes the allowlist cover each suggestion it does not cover yet: the source project's entry gets what the
+/// source is allowed now (through its own entry or a group's) plus the suggested policies, so that nothing it
+/// could do before is lost. An existing project entry is changed, otherwise one is added. Answers the entries
+/// written, as the server returned them.
 fn apply_suggestions(client: &Client, base: &str, items: &[&Value]) -> anyhow::Result<Vec<Value>> {
+    let names = |value: &Value| -> Vec<String> {
+        value.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default()
+    };
     let mut applied = Vec::new();
     let current = every_page(client, &format!("{base}/allowlist"))?;
     for item in items.iter().filter(|i| i["covered"] != Value::Bool(true)) {
         let target = item["target_project_id"].as_i64().context("a suggestion without target_project_id")?;
-        let suggested: Vec<&str> = item["job_token_policies"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let written = if item["allowlisted"] == Value::Bool(true) {
-            let entry = current
-                .iter()
-                .find(|e| e["id"].as_i64() == Some(target))
-                .with_context(|| format!("project {target} left the allowlist meanwhile"))?;
-            let mut policies: Vec<&str> = entry["job_token_policies"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            policies.extend(suggested);
-            policies.sort_unstable();
-            policies.dedup();
+        let mut policies = names(&item["allowed_job_token_policies"]);
+        policies.extend(names(&item["job_token_policies"]));
+        policies.sort_unstable();
+        policies.dedup();
+        let written = if current.iter().any(|e| e["id"].as_i64() == Some(target)) {
             client.call(
                 "PATCH",
                 &format!("{base}/allowlist/{target}"),
@@ -616,7 +610,7 @@ fn apply_suggestions(client: &Client, base: &str, items: &[&Value]) -> anyhow::R
                 "POST",
                 &format!("{base}/allowlist"),
                 Some(
-                    json!({"target_project_id": target, "default_permissions": false, "job_token_policies": suggested}),
+                    json!({"target_project_id": target, "default_permissions": false, "job_token_policies": policies}),
                 ),
             )?
         };

@@ -434,6 +434,8 @@ fn allowlist_suggestions_name_the_projects_and_narrowest_policies_jobs_used() {
     assert_eq!(items[0]["target_project_id"], ci.app_id);
     assert_eq!(items[0]["job_token_policies"], json!(["read_packages", "read_releases"]));
     assert_eq!(items[0]["covered"], true);
+    let allowed = items[0]["allowed_job_token_policies"].as_array().unwrap();
+    assert_eq!(allowed.len(), 10, "an entry with default permissions allows admin_ on all ten: {}", suggested.text);
     let listed = ci.app.get(&ci.app.admin_token, &format!("/projects/{}/job_token_scope/allowlist", ci.deploy_id));
     let ids: Vec<i64> = listed.body.as_array().unwrap().iter().map(|p| p["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [ci.deploy_id, ci.app_id]);

@@ -294,17 +294,23 @@ fn the_cli_proposes_allowlist_entries_from_job_token_use_and_applies_them() {
     let (ok, out, _) = run(&served, &t, &["job-token", "suggest-allowlist", "acme/deploy", "--apply"]);
     assert!(ok && out.contains("already covers"), "an entry with default permissions covers the use: {out}");
 
-    // The entry is removed: --apply adds it back with the narrowest policies.
+    // The project's entry is removed and a narrower entry for its group is left: --apply adds a project entry
+    // with what the group's entry allowed plus what was used.
     assert_eq!(api(&served, &t, "DELETE", &format!("{allowlist}/{app}"), Some(serde_json::json!({}))).0, 204);
+    let group_entry = serde_json::json!({"target_group_id": acme["id"], "job_token_policies": ["read_environments"]});
+    let groups_allowlist = format!("/api/v4/projects/{deploy}/job_token_scope/groups_allowlist");
+    assert_eq!(api(&served, &t, "POST", &groups_allowlist, Some(group_entry)).0, 201);
     let (ok, out, err) = run(&served, &t, &["job-token", "suggest-allowlist", "acme/deploy", "--apply", "--json"]);
     assert!(ok, "{err}");
     let applied: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         applied,
-        serde_json::json!([{"target_project_id": app, "default_permissions": false, "job_token_policies": ["read_packages", "read_releases"]}])
+        serde_json::json!([{"target_project_id": app, "default_permissions": false,
+            "job_token_policies": ["read_environments", "read_packages", "read_releases"]}])
     );
 
-    // The entry is narrowed below what was used: --apply widens it by what it lacks, keeping what it has.
+    // The project's entry narrowed below what was used: --apply widens it by what it lacks and keeps what it
+    // has (read_jobs, never used).
     let narrowed = serde_json::json!({"job_token_policies": ["read_releases", "read_jobs"]});
     assert_eq!(api(&served, &t, "PATCH", &format!("{allowlist}/{app}"), Some(narrowed)).0, 200);
     let (ok, out, err) = run(&served, &t, &["job-token", "suggest-allowlist", "acme/deploy", "--apply"]);
