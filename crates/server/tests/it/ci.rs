@@ -303,7 +303,23 @@ fn job_tokens_are_refused_when_forged_expired_or_malformed() {
     body["scope"]["admin_releases"] = json!([format!("gid://gitlab/Project/{}", ci.app_id)]);
     let widened = format!("{header}.{}.{signature}", engine.encode(body.to_string()));
     let none = format!("glcbt-{}.{claims}.", engine.encode(r#"{"alg":"none","typ":"JWT"}"#));
-    for forged in [widened.as_str(), none.as_str(), "glcbt-not.a.jwt", "glcbt-", &format!("{token}x")] {
+    // Headers that name the real key but another algorithm, or point elsewhere for the key.
+    let real: Value = serde_json::from_slice(&engine.decode(header.trim_start_matches("glcbt-")).unwrap()).unwrap();
+    let kid = real["kid"].as_str().unwrap();
+    let with_header = |h: Value| format!("glcbt-{}.{claims}.{signature}", engine.encode(h.to_string()));
+    let hmac = with_header(json!({"alg": "HS256", "kid": kid, "typ": "JWT"}));
+    let jku = with_header(json!({"alg": "RS256", "kid": kid, "typ": "JWT", "jku": "https://evil.example/jwks"}));
+    let foreign_kid = with_header(json!({"alg": "RS256", "kid": "not-a-published-key", "typ": "JWT"}));
+    for forged in [
+        widened.as_str(),
+        none.as_str(),
+        hmac.as_str(),
+        jku.as_str(),
+        foreign_kid.as_str(),
+        "glcbt-not.a.jwt",
+        "glcbt-",
+        &format!("{token}x"),
+    ] {
         assert_eq!(ci.gate(forged, "GET", &own).status, 401, "{forged}");
     }
     assert_eq!(ci.gate(&token, "GET", &own).status, 200);
