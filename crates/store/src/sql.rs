@@ -48,30 +48,24 @@ impl Sql {
 
     /// Appends `(p1, p2, …)` for a list of integers; an empty list becomes `(NULL)`, which matches nothing.
     pub fn int_list(&mut self, values: &[i64]) -> &mut Sql {
-        self.push("(");
-        if values.is_empty() {
-            self.push("null");
-        }
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                self.push(", ");
-            }
-            self.int(*v);
-        }
-        self.push(")")
+        self.list(values.iter().map(|v| Arg::Int(*v)))
     }
 
     /// Appends `(p1, p2, …)` for a list of texts; an empty list becomes `(NULL)`, which matches nothing.
     pub fn text_list(&mut self, values: &[String]) -> &mut Sql {
+        self.list(values.iter().map(|v| Arg::Text(v.clone())))
+    }
+
+    fn list(&mut self, args: impl ExactSizeIterator<Item = Arg>) -> &mut Sql {
         self.push("(");
-        if values.is_empty() {
+        if args.len() == 0 {
             self.push("null");
         }
-        for (i, v) in values.iter().enumerate() {
+        for (i, arg) in args.enumerate() {
             if i > 0 {
                 self.push(", ");
             }
-            self.text_arg(v);
+            self.arg(arg);
         }
         self.push(")")
     }
