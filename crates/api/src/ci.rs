@@ -440,10 +440,7 @@ async fn remove_entry(state: AppState, caller: Caller, key: &str, target: &str) 
 /// `GET …/allowlist/suggestions?days=N`: the entries that would cover what other projects' job tokens did here.
 async fn suggestions(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
     let (project, _) = caller.project()?;
-    let days = params.int("days")?.unwrap_or(30);
-    if !(1..=365).contains(&days) {
-        return Err(bad_request("days must be between 1 and 365"));
-    }
+    let days = crate::tokens::usage_days(&params)?;
     let suggestions = state.authority.suggest_allowlist(project, days).await?;
     let items: Vec<Value> = suggestions
         .iter()

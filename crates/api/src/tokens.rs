@@ -254,6 +254,16 @@ async fn rotate_token(
 const MAX_USAGE_DAYS: i64 = 365;
 const DEFAULT_USAGE_DAYS: i64 = 30;
 
+/// The window of use `?days=` asks a suggestion to cover: 1 to 365 days, 30 by default. Token usage and job-token
+/// allowlist suggestions take the same.
+pub(crate) fn usage_days(params: &Params) -> ApiResult<i64> {
+    let days = params.int("days")?.unwrap_or(DEFAULT_USAGE_DAYS);
+    if !(1..=MAX_USAGE_DAYS).contains(&days) {
+        return Err(authority::Error::invalid("days", "must be between 1 and 365").into());
+    }
+    Ok(days)
+}
+
 /// What a token exercised over the last `days` (default 30), and the smallest fine-grained grant covering it,
 /// in the shape `granular_scopes` takes on creation.
 async fn token_usage(
@@ -264,10 +274,7 @@ async fn token_usage(
 ) -> ApiResult<Response> {
     let principal = caller.require()?;
     let token = visible_token(&state, &caller, principal, &id).await?;
-    let days = params.int("days")?.unwrap_or(DEFAULT_USAGE_DAYS);
-    if !(1..=MAX_USAGE_DAYS).contains(&days) {
-        return Err(authority::Error::invalid("days", "must be between 1 and 365").into());
-    }
+    let days = usage_days(&params)?;
     let now = state.authority.now();
     let since = domain::Timestamp::from_millis(now.millis() - days * 86_400_000);
     let usage = state.authority.token_usage(token.id, Some(since)).await?;

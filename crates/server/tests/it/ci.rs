@@ -450,6 +450,11 @@ fn allowlist_suggestions_name_the_projects_and_narrowest_policies_jobs_used() {
     assert_eq!(items[0]["target_project_id"], ci.app_id);
     assert_eq!(items[0]["job_token_policies"], json!(["read_packages", "read_releases"]));
     assert_eq!(items[0]["covered"], true);
+    for days in ["0", "366", "x"] {
+        let path = format!("/projects/{}/job_token_scope/allowlist/suggestions?days={days}", ci.deploy_id);
+        let refused = ci.app.get(&ci.app.admin_token, &path);
+        assert_eq!(refused.status, 400, "days={days}: {}", refused.text);
+    }
     let allowed = items[0]["allowed_job_token_policies"].as_array().unwrap();
     assert_eq!(allowed.len(), 10, "an entry with default permissions allows admin_ on all ten: {}", suggested.text);
     let listed = ci.app.get(&ci.app.admin_token, &format!("/projects/{}/job_token_scope/allowlist", ci.deploy_id));
