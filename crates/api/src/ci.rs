@@ -313,10 +313,7 @@ async fn list_projects(
         if let AllowlistSource::Project(id) = entry.source
             && let Some(source) = state.authority.find_project(&authority::NamespaceRef::Id(id)).await?
         {
-            let mut item = entities::project(&source, &here.base);
-            item["default_permissions"] = json!(entry.default_permissions);
-            item["job_token_policies"] = json!(entry_policy_names(&entry));
-            items.push(item);
+            items.push(with_policies(entities::project(&source, &here.base), &entry));
         }
     }
     page_of(items, &params, &here)
@@ -330,10 +327,7 @@ async fn list_groups(State(state): State<AppState>, caller: Caller, here: Here, 
         if let AllowlistSource::Group(id) = entry.source
             && let Some(group) = state.authority.find_group(&authority::NamespaceRef::Id(id)).await?
         {
-            let mut item = entities::group(&group, &here.base);
-            item["default_permissions"] = json!(entry.default_permissions);
-            item["job_token_policies"] = json!(entry_policy_names(&entry));
-            items.push(item);
+            items.push(with_policies(entities::group(&group, &here.base), &entry));
         }
     }
     page_of(items, &params, &here)
@@ -349,12 +343,14 @@ fn page_of(items: Vec<Value>, params: &Params, here: &Here) -> ApiResult<Respons
 }
 
 fn entry_json(entry: &AllowlistEntry, source_key: &str, target: i64) -> Value {
-    json!({
-        "source_project_id": entry.project_id,
-        source_key: target,
-        "default_permissions": entry.default_permissions,
-        "job_token_policies": entry_policy_names(entry),
-    })
+    with_policies(json!({"source_project_id": entry.project_id, source_key: target}), entry)
+}
+
+/// `item` with the entry's `default_permissions` and `job_token_policies`, as every allowlist answer shows them.
+fn with_policies(mut item: Value, entry: &AllowlistEntry) -> Value {
+    item["default_permissions"] = json!(entry.default_permissions);
+    item["job_token_policies"] = json!(entry_policy_names(entry));
+    item
 }
 
 async fn add_project(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
