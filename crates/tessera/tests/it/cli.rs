@@ -216,6 +216,11 @@ fn the_cli_suggests_the_grant_a_token_used_and_narrows_the_token_to_it() {
     assert!(!ok && err.contains("403"), "never used, not granted: {err}");
 }
 
+/// An HTTP client that answers every status instead of failing on 4xx and 5xx.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
 /// A JSON call to the served API, for what the CLI does not do itself (starting CI jobs, forward-auth).
 fn api(
     served: &Served,
@@ -224,7 +229,7 @@ fn api(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent = agent();
     let request = ureq::http::Request::builder().method(method).uri(format!("{}{path}", served.url));
     let request = if token.starts_with("glcbt-") {
         request.header("JOB-TOKEN", token)
@@ -243,7 +248,7 @@ fn api(
 
 /// What `/-/auth` answers for a GET of `uri` with a job token.
 fn forward_auth(served: &Served, job_token: &str, uri: &str) -> u16 {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent = agent();
     let request = ureq::http::Request::builder()
         .method("GET")
         .uri(format!("{}/-/auth", served.url))
