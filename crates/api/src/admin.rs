@@ -95,20 +95,13 @@ async fn list_audit_events(State(state): State<AppState>, here: Here, params: Pa
         created_after: params.time("created_after")?,
         created_before: params.time("created_before")?,
     };
-    let (events, total) =
-        state.authority.store().list_audit_events(&filter, page).await.map_err(authority::Error::from)?;
+    let (events, total) = state.authority.list_audit_events(&filter, page).await?;
     let items = events.iter().map(crate::entities::audit_event).collect();
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
 async fn show_audit_event(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = parse_id(&id, "Audit Event")?;
-    let event = state
-        .authority
-        .store()
-        .audit_event(id)
-        .await
-        .map_err(authority::Error::from)?
-        .ok_or(not_found("Audit Event"))?;
+    let event = state.authority.audit_event(id).await?.ok_or(not_found("Audit Event"))?;
     Ok(axum::Json(crate::entities::audit_event(&event)).into_response())
 }

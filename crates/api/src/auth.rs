@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use catalog::Boundary;
 use domain::{AccessLevel, Group, Project, User};
-use policy::Reason;
+use policy::{Layer, Reason};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -224,11 +224,11 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
         _ => {}
     }
     match outcome.layer {
-        "route" => ApiError::RouteNotFound,
-        "visibility" | "organization" => crate::error::not_found(thing),
+        Layer::Route => ApiError::RouteNotFound,
+        Layer::Visibility | Layer::Organization => crate::error::not_found(thing),
         _ if outcome.bad_credential || outcome.needs_credential => ApiError::Unauthorized,
-        "credential" => ApiError::Unauthorized,
-        "token_reach" | "scope" => ApiError::InsufficientScope(outcome.allowing_scopes.to_vec()),
+        Layer::Credential => ApiError::Unauthorized,
+        Layer::TokenReach | Layer::Scope => ApiError::InsufficientScope(outcome.allowing_scopes.to_vec()),
         _ => ApiError::RoleForbidden(outcome.required.to_vec()),
     }
 }

@@ -135,7 +135,7 @@ fn result(outcome: &authority::Outcome) -> Value {
     json!({
         "allowed": outcome.allowed,
         "status": status,
-        "layer": outcome.layer,
+        "layer": outcome.layer.as_str(),
         "error": error_code(outcome),
         "required": outcome.required,
         "required_granular": outcome.bundles,

@@ -31,10 +31,6 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{id}/members/{user_id}", get(show_member).put(edit_member).delete(remove_member))
 }
 
-fn store_err(e: authority::StoreError) -> crate::ApiError {
-    authority::Error::from(e).into()
-}
-
 /// What the caller sees: everything for administrators, otherwise memberships plus what visibility allows.
 fn viewer_filter(caller: &Caller) -> DirectoryFilter {
     match &caller.principal {
@@ -101,7 +97,7 @@ async fn group_page(
     filter: &DirectoryFilter,
     page: authority::Page,
 ) -> ApiResult<Response> {
-    let (groups, total) = state.authority.store().list_groups(filter, page).await.map_err(store_err)?;
+    let (groups, total) = state.authority.list_groups(filter, page).await?;
     let items = groups.iter().map(|g| entities::group(g, &here.base)).collect();
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
@@ -112,14 +108,14 @@ async fn project_page(
     filter: &DirectoryFilter,
     page: authority::Page,
 ) -> ApiResult<Response> {
-    let (projects, total) = state.authority.store().list_projects(filter, page).await.map_err(store_err)?;
+    let (projects, total) = state.authority.list_projects(filter, page).await?;
     let items = projects.iter().map(|p| entities::project(p, &here.base)).collect();
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
 async fn list_organizations(State(state): State<AppState>, here: Here, params: Params) -> ApiResult<Response> {
     let page = pagination::page(&params)?;
-    let (organizations, total) = state.authority.store().list_organizations(page).await.map_err(store_err)?;
+    let (organizations, total) = state.authority.list_organizations(page).await?;
     let items = organizations.iter().map(|o| entities::organization(o, &here.base)).collect();
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
@@ -138,8 +134,7 @@ async fn create_organization(
 
 async fn show_organization(State(state): State<AppState>, here: Here, Path(id): Path<String>) -> ApiResult<Response> {
     let id = parse_id(&id, "Organization")?;
-    let organization =
-        state.authority.store().organization(id).await.map_err(store_err)?.ok_or(not_found("Organization"))?;
+    let organization = state.authority.organization(id).await?.ok_or(not_found("Organization"))?;
     Ok(axum::Json(entities::organization(&organization, &here.base)).into_response())
 }
 
@@ -321,7 +316,7 @@ async fn render_members(
     base: &str,
 ) -> ApiResult<Vec<serde_json::Value>> {
     let ids: Vec<i64> = members.iter().map(|m| m.user_id).collect();
-    let users = state.authority.store().users(&ids).await.map_err(store_err)?;
+    let users = state.authority.users(&ids).await?;
     let items = members
         .iter()
         .filter_map(|member| {
@@ -336,7 +331,7 @@ async fn members_page(state: AppState, caller: Caller, here: Here, params: Param
     let (source, inherited, _) = member_source(&caller)?;
     let page = pagination::page(&params)?;
     let sources = if all { inherited } else { vec![source] };
-    let (members, total) = state.authority.store().list_members(&sources, all, page).await.map_err(store_err)?;
+    let (members, total) = state.authority.list_members(&sources, all, page).await?;
     let items = render_members(&state, members, &here.base).await?;
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
@@ -359,8 +354,7 @@ async fn show_member(
 ) -> ApiResult<Response> {
     let (source, _, _) = member_source(&caller)?;
     let user_id = parse_id(&user_id, "Member")?;
-    let member =
-        state.authority.store().member(source, user_id).await.map_err(store_err)?.ok_or(not_found("Member"))?;
+    let member = state.authority.member(source, user_id).await?.ok_or(not_found("Member"))?;
     let items = render_members(&state, vec![member], &here.base).await?;
     let item = items.into_iter().next().ok_or(not_found("Member"))?;
     Ok(axum::Json(item).into_response())

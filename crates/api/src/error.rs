@@ -170,7 +170,13 @@ fn authority_error(e: authority::Error) -> Response {
             (StatusCode::BAD_REQUEST, axum::Json(json!({"message": {field: [message]}}))).into_response()
         }
         Error::Unauthorized => unauthorized(),
-        Error::Forbidden(message) => (StatusCode::FORBIDDEN, axum::Json(json!({"message": message}))).into_response(),
+        Error::Forbidden(reason) => {
+            let message = match reason {
+                Some(reason) => format!("403 Forbidden - {reason}"),
+                None => "403 Forbidden".to_owned(),
+            };
+            (StatusCode::FORBIDDEN, axum::Json(json!({"message": message}))).into_response()
+        }
         Error::NotFound(thing) => {
             (StatusCode::NOT_FOUND, axum::Json(json!({"message": format!("404 {thing} Not Found")}))).into_response()
         }

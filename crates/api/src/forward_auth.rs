@@ -130,14 +130,14 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
     }
     let body = json!({
         "allowed": false,
-        "layer": outcome.layer,
+        "layer": outcome.layer.as_str(),
         "error": crate::decisions::error_code(&outcome),
         "required": outcome.required,
         "required_granular": outcome.bundles,
         "reasons": outcome.reasons(),
     });
     let mut res = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
-    put(res.headers_mut(), "x-tessera-denied-layer", outcome.layer);
+    put(res.headers_mut(), "x-tessera-denied-layer", outcome.layer.as_str());
     if !outcome.required.is_empty() {
         let required = crate::error::required_alternatives(outcome.required);
         put(res.headers_mut(), "x-tessera-required-permissions", &required);

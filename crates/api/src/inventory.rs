@@ -65,15 +65,7 @@ async fn entities_of(state: &AppState, here: &Here, tokens: &[Token]) -> ApiResu
     let mut ids: Vec<i64> = tokens.iter().map(|t| t.user_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let owners: HashMap<i64, User> = state
-        .authority
-        .store()
-        .users(&ids)
-        .await
-        .map_err(authority::Error::from)?
-        .into_iter()
-        .map(|u| (u.id, u))
-        .collect();
+    let owners: HashMap<i64, User> = state.authority.users(&ids).await?.into_iter().map(|u| (u.id, u)).collect();
     let now = state.authority.now();
     Ok(tokens.iter().map(|t| credential(t, owners.get(&t.user_id), now, &here.base)).collect())
 }

@@ -30,7 +30,7 @@ pub(crate) fn parse_id(s: &str, thing: &'static str) -> ApiResult<i64> {
 /// The user `:id` names, or 404.
 pub(crate) async fn user_by_id(state: &AppState, id: &str) -> ApiResult<domain::User> {
     let id = parse_id(id, "User")?;
-    state.authority.store().user(id).await.map_err(authority::Error::from)?.ok_or(not_found("User"))
+    state.authority.user(id).await?.ok_or(not_found("User"))
 }
 
 async fn current_user(caller: Caller, here: Here) -> ApiResult<Response> {
@@ -53,7 +53,7 @@ async fn list_users(State(state): State<AppState>, caller: Caller, here: Here, p
         state: if admin { state_filter } else { Some(domain::UserState::Active) },
         admins: if admin { params.bool("admins")?.filter(|a| *a) } else { None },
     };
-    let (users, total) = state.authority.store().list_users(&filter, page).await.map_err(authority::Error::from)?;
+    let (users, total) = state.authority.list_users(&filter, page).await?;
     let items = users
         .iter()
         .map(|u| if admin { entities::user_full(u, &here.base, true) } else { entities::user_basic(u, &here.base) })

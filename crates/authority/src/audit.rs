@@ -2,7 +2,6 @@
 
 use domain::NewAuditEvent;
 
-use crate::store::Store;
 use crate::{Authority, Result};
 
 /// Who did something, and from where.

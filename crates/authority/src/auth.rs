@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::{Timestamp, Token, TokenState, User};
 
-use crate::store::Store;
 use crate::{AuditContext, Authority, Result};
 
 /// A token that passed authentication, with its owner as they are now (shared with the fact cache).
@@ -100,12 +99,12 @@ impl Authority {
         let now = self.now();
         let key = self.cache.presented_key(presented);
         let token = match self.cache.presented(key) {
-            Some(Some(id)) => self.store.shared_token(id).await?,
+            Some(Some(id)) => self.facts.token(id).await?,
             Some(None) => None,
             None => {
                 let generation = self.cache.generation();
                 let digests = self.digester.candidates(presented);
-                let token = self.store.token_by_digest(&digests).await?;
+                let token = self.facts.token_by_digest(&digests).await?;
                 self.cache.remember_presented(generation, key, token.as_ref().map(|t| t.id));
                 token.map(Arc::new)
             }
@@ -125,12 +124,12 @@ impl Authority {
         };
         let failure = match failure {
             Some(f) => Some(f),
-            None if token.impersonation && !self.store.shared_settings().await?.impersonation_enabled => {
+            None if token.impersonation && !self.facts.settings().await?.impersonation_enabled => {
                 Some(AuthFailure::ImpersonationDisabled)
             }
             None => None,
         };
-        let user = self.store.shared_user(token.user_id).await?;
+        let user = self.facts.user(token.user_id).await?;
         let failure = match (failure, &user) {
             (Some(f), _) => Some(f),
             (None, Some(user)) if !user.is_active() => Some(AuthFailure::BlockedUser),
@@ -192,7 +191,7 @@ impl Authority {
             token.last_used_ips.truncate(LAST_USED_IPS_KEPT);
         }
         token.last_used_at = Some(now);
-        self.store.record_use(token.id, now, &token.last_used_ips).await?;
+        self.usage.record_use(token.id, now, &token.last_used_ips).await?;
         Ok(Arc::new(token))
     }
 }

@@ -19,7 +19,7 @@ use tokens::jwt::{self, Algorithm, JobTokenClaims, Jwk, SigningKey, VerifyingKey
 
 use crate::auth::AuthFailure;
 use crate::decide::{Resolved, user_facts};
-use crate::store::{AllowlistAdd, NewJob, NewRunner, Store};
+use crate::store::{AllowlistAdd, NewJob, NewRunner};
 use crate::{AuditContext, Authority, Error, Result, random_bytes};
 
 /// Settings of job tokens and ID tokens.
@@ -345,20 +345,20 @@ impl Authority {
     /// Starts a job and mints its token (and ID tokens).
     pub async fn start_job(&self, ctx: &AuditContext, actor: &CiActor, request: &StartJob) -> Result<StartedJob> {
         let now = self.now();
-        let project = self.store.shared_project(request.project_id).await?.ok_or(Error::NotFound("Project"))?;
+        let project = self.facts.project(request.project_id).await?.ok_or(Error::NotFound("Project"))?;
         if let CiActor::Runner(runner) = actor
             && let RunnerType::Project(id) = runner.runner_type
             && id != project.id
         {
-            return Err(Error::Forbidden("403 Forbidden - the runner does not serve this project".to_owned()));
+            return Err(Error::refused("the runner does not serve this project"));
         }
-        let user = self.store.shared_user(request.user_id).await?.ok_or(Error::NotFound("User"))?;
+        let user = self.facts.user(request.user_id).await?.ok_or(Error::NotFound("User"))?;
         if !user.is_active() {
-            return Err(Error::Forbidden("403 Forbidden - the triggering user is blocked".to_owned()));
+            return Err(Error::refused("the triggering user is blocked"));
         }
         let level = self.project_access(&user, &project).await?;
         if !policy::role_grants(&self.catalog, false, level, "create_pipeline") {
-            return Err(Error::Forbidden("403 Forbidden - the triggering user may not run pipelines here".to_owned()));
+            return Err(Error::refused("the triggering user may not run pipelines here"));
         }
         validate_job(request)?;
         let (permissions, declared) = match &request.permissions {
@@ -449,7 +449,7 @@ impl Authority {
         };
         let own = within_role(project, level);
         let mut scope = vec![(project.id, if legacy { own } else { own.intersect(declared) })];
-        let sources = crate::cache::allowlist_sources(project);
+        let sources = domain::AllowlistSource::of_project(project);
         let limit = i64::try_from(domain::MAX_ALLOWLIST_ENTRIES * 4).unwrap_or(800);
         // Entries come ordered by target project: each target's run gives its nearest entry.
         let mut entries = self.store.allowlisting(&sources, limit).await?;
@@ -464,8 +464,8 @@ impl Authority {
             if target_id == project.id {
                 continue;
             }
-            let Some(allowed) = crate::cache::nearest_allowed(run, &sources) else { continue };
-            let Some(target) = self.store.shared_project(target_id).await? else { continue };
+            let Some(allowed) = domain::nearest_allowed(run, &sources) else { continue };
+            let Some(target) = self.facts.project(target_id).await? else { continue };
             let level = self.project_access(user, &target).await?;
             let role = within_role(&target, level);
             let policies = if legacy { role } else { role.intersect(declared).intersect(allowed) };
@@ -611,7 +611,7 @@ impl Authority {
             return Ok(Err(AuthFailure::Expired));
         }
         let Some(job_id) = claims.job_id() else { return Ok(Err(AuthFailure::Malformed)) };
-        let job = self.store.shared_job(job_id).await?;
+        let job = self.facts.job(job_id).await?;
         let failure = match &job {
             None => Some(AuthFailure::Unknown),
             Some(job) if job.status != JobStatus::Running => Some(AuthFailure::Revoked),
@@ -619,11 +619,11 @@ impl Authority {
             Some(_) => None,
         };
         let user = match &job {
-            Some(job) if failure.is_none() => self.store.shared_user(job.user_id).await?,
+            Some(job) if failure.is_none() => self.facts.user(job.user_id).await?,
             _ => None,
         };
         let project = match &job {
-            Some(job) if failure.is_none() => self.store.shared_project(job.project_id).await?,
+            Some(job) if failure.is_none() => self.facts.project(job.project_id).await?,
             _ => None,
         };
         let failure = failure.or(match (&user, &project) {
@@ -668,7 +668,7 @@ impl Authority {
             }
             Resolved::Project(target, _) => {
                 let allowlisted = if target.job_token.inbound_enabled {
-                    self.store.shared_allowlisted(target.id, own).await?
+                    self.facts.allowlisted(target.id, own).await?
                 } else {
                     Some(JobPolicies::ALL)
                 };
@@ -697,7 +697,7 @@ impl Authority {
             && target.id != principal.project.id
             && let Some(policies) = route.job_token
         {
-            self.store.record_job_token_access(principal.project.id, target.id, policies, principal.at);
+            self.usage.record_job_token_access(principal.project.id, target.id, policies, principal.at);
         }
     }
 
@@ -822,7 +822,7 @@ impl Authority {
 
     async fn check_allowlist_source(&self, actor: &User, source: AllowlistSource) -> Result<()> {
         let visible = match source {
-            AllowlistSource::Project(id) => match self.store.shared_project(id).await? {
+            AllowlistSource::Project(id) => match self.facts.project(id).await? {
                 Some(project) => {
                     let level = self.project_access(actor, &project).await?;
                     policy::held_on(&self.catalog, Some(user_facts(actor)), actor.is_admin, project.visibility, level)
@@ -830,7 +830,7 @@ impl Authority {
                 }
                 None => false,
             },
-            AllowlistSource::Group(id) => match self.store.shared_group(id).await? {
+            AllowlistSource::Group(id) => match self.facts.group(id).await? {
                 Some(group) => {
                     let level = self.group_access(actor, &group).await?;
                     policy::held_on(&self.catalog, Some(user_facts(actor)), actor.is_admin, group.visibility, level)
@@ -854,9 +854,10 @@ impl Authority {
     pub async fn suggest_allowlist(&self, project: &Project, days: i64) -> Result<Vec<SuggestedEntry>> {
         let since = self.now().add_millis(-days * 24 * 3600 * 1000);
         let mut suggestions = Vec::new();
+        self.usage.flush().await?;
         for access in self.store.job_token_access(project.id, since).await? {
-            let Some(source) = self.store.shared_project(access.source_project_id).await? else { continue };
-            let allowed_now = self.store.shared_allowlisted(project.id, &source).await?;
+            let Some(source) = self.facts.project(access.source_project_id).await? else { continue };
+            let allowed_now = self.facts.allowlisted(project.id, &source).await?;
             suggestions.push(SuggestedEntry {
                 source_project: source,
                 policies: access.policies,

@@ -9,7 +9,6 @@ use domain::{AccessLevel, Group, GroupTokenPolicy, Project, Scope, UsageBoundary
 use policy::{CredentialFacts, Facts, Layer, Reason, ResourceFacts, RuleSurface, RuleTarget, TokenRules, UserFacts};
 
 use crate::ci::{JOB_TOKEN_PREFIX, JobPrincipal};
-use crate::store::Store;
 use crate::{Authenticated, Authority, NamespaceRef, Result};
 
 /// One request, as a way in presents it.
@@ -42,7 +41,7 @@ pub enum Resolved {
 pub struct Outcome<'a> {
     pub allowed: bool,
     /// The layer that decided (`credential` for an authentication failure, `route` for an unknown route).
-    pub layer: &'static str,
+    pub layer: Layer,
     pub reason: Reason,
     /// What was wrong with the path, when it could not be read.
     pub detail: Option<String>,
@@ -76,7 +75,7 @@ impl Outcome<'_> {
     fn refused(layer: Layer, reason: Reason) -> Outcome<'static> {
         Outcome {
             allowed: false,
-            layer: layer.as_str(),
+            layer,
             reason,
             detail: None,
             required: &[],
@@ -164,7 +163,7 @@ impl Authority {
         };
         let admin_mode = match &principal {
             Some(principal) => {
-                let settings = self.store.shared_settings().await?;
+                let settings = self.facts.settings().await?;
                 if let Some(reason) = token_refusal(&settings, route.surface, &principal.token) {
                     let lifetime = reason == Reason::LifetimeBeyondPolicy;
                     let mut outcome = refuse(if lifetime { Layer::Credential } else { Layer::Policy }, reason);
@@ -281,7 +280,7 @@ impl Authority {
             (Resolved::None, Boundary::OwnUser) => UsageBoundary::User,
             (Resolved::None, _) => UsageBoundary::Instance,
         };
-        self.store.record_exercise(principal.token.id, &route.least_bundles, boundary, principal.at);
+        self.usage.record_exercise(principal.token.id, &route.least_bundles, boundary, principal.at);
     }
 
     /// Whether the token policy of the top-level group above the resource refuses `token` there.
@@ -302,7 +301,7 @@ impl Authority {
             },
             Resolved::None => return Ok(None),
         };
-        Ok(match self.store.shared_group(root_id).await? {
+        Ok(match self.facts.group(root_id).await? {
             Some(root) => group_refusal(&root.token_policy, surface, token),
             None => None,
         })
@@ -310,7 +309,7 @@ impl Authority {
 
     async fn sudo_target(&self, who: &str) -> Result<Option<Arc<User>>> {
         Ok(match who.parse::<i64>() {
-            Ok(id) => self.store.shared_user(id).await?,
+            Ok(id) => self.facts.user(id).await?,
             Err(_) => self.store.user_by_username(who).await?.map(Arc::new),
         })
     }
@@ -334,7 +333,7 @@ impl Authority {
                 let project = if let Some(id) = found.param("id") {
                     self.find_project(&NamespaceRef::parse(id)).await?
                 } else if let Some(path) = found.param("project") {
-                    self.store.shared_project_by_path(path).await?
+                    self.facts.project_by_path(path).await?
                 } else if let Some(name) = found.param("name") {
                     self.longest_project_prefix(name).await?
                 } else {
@@ -355,7 +354,7 @@ impl Authority {
         let parts: Vec<&str> = name.split('/').collect();
         for take in (1..=parts.len().min(21)).rev() {
             let candidate = parts.get(..take).map(|p| p.join("/")).unwrap_or_default();
-            if let Some(project) = self.store.shared_project_by_path(&candidate).await? {
+            if let Some(project) = self.facts.project_by_path(&candidate).await? {
                 return Ok(Some(project));
             }
         }

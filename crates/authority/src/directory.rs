@@ -8,7 +8,6 @@ use domain::{
     validate_display_name,
 };
 
-use crate::store::Store;
 use crate::{
     AuditContext, Authority, Error, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject, NewUser, Result, UserUpdate,
 };
@@ -345,15 +344,15 @@ impl Authority {
 
     pub async fn find_group(&self, r: &NamespaceRef) -> Result<Option<Arc<Group>>> {
         Ok(match r {
-            NamespaceRef::Id(id) => self.store.shared_group(*id).await?,
-            NamespaceRef::Path(path) => self.store.shared_group_by_path(path).await?,
+            NamespaceRef::Id(id) => self.facts.group(*id).await?,
+            NamespaceRef::Path(path) => self.facts.group_by_path(path).await?,
         })
     }
 
     pub async fn find_project(&self, r: &NamespaceRef) -> Result<Option<Arc<Project>>> {
         Ok(match r {
-            NamespaceRef::Id(id) => self.store.shared_project(*id).await?,
-            NamespaceRef::Path(path) => self.store.shared_project_by_path(path).await?,
+            NamespaceRef::Id(id) => self.facts.project(*id).await?,
+            NamespaceRef::Path(path) => self.facts.project_by_path(path).await?,
         })
     }
 
@@ -377,7 +376,7 @@ impl Authority {
     }
 
     async fn highest_level(&self, user: &User, sources: &[MemberSource]) -> Result<Option<AccessLevel>> {
-        let levels = self.store.shared_levels(user.id, sources, self.now().date()).await?;
+        let levels = self.facts.levels(user.id, sources, self.now().date()).await?;
         Ok(levels.iter().map(|(_, level)| *level).max())
     }
 
@@ -417,7 +416,12 @@ impl Authority {
         let parent = match request.parent_id {
             None => None,
             Some(id) => {
-                let parent = self.store.group(id).await?.filter(|p| actor.reaches(p.organization_id));
+                let parent = self
+                    .facts
+                    .group(id)
+                    .await?
+                    .map(std::sync::Arc::unwrap_or_clone)
+                    .filter(|p| actor.reaches(p.organization_id));
                 let parent = parent.ok_or(Error::NotFound("Parent Group"))?;
                 let level = self.group_access(actor.user, &parent).await?;
                 if !policy::role_grants(&self.catalog, actor.admin, level, CREATE_SUBGROUP) {
@@ -441,7 +445,7 @@ impl Authority {
             (None, None) => actor.organization_id.unwrap_or(domain::DEFAULT_ORGANIZATION_ID),
         };
         if !actor.reaches(organization_id) {
-            return Err(Error::Forbidden("403 Forbidden - the token belongs to another organization".to_owned()));
+            return Err(Error::refused("the token belongs to another organization"));
         }
         let new = NewGroup {
             name: name.to_owned(),
@@ -669,7 +673,7 @@ impl Authority {
         {
             return Err(Error::forbidden());
         }
-        self.store.user(change.user_id).await?.ok_or(Error::NotFound("User"))?;
+        self.facts.user(change.user_id).await?.ok_or(Error::NotFound("User"))?;
         if change.expires_at.is_some_and(|date| date <= self.now().date()) {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }

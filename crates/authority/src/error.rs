@@ -10,8 +10,8 @@ pub enum Error {
     Invalid { field: &'static str, message: String },
     /// 401.
     Unauthorized,
-    /// 403 with a message.
-    Forbidden(String),
+    /// 403: refused, with the reason when there is one to tell (`api` adds the status text).
+    Forbidden(Option<String>),
     /// 404 with `{"message": "404 <Thing> Not Found"}`.
     NotFound(&'static str),
     /// 409: a unique value already taken.
@@ -36,7 +36,13 @@ impl Error {
         Error::Invalid { field, message: message.to_string() }
     }
 
+    /// 403 with no reason given.
     pub fn forbidden() -> Error {
-        Error::Forbidden("403 Forbidden".to_owned())
+        Error::Forbidden(None)
+    }
+
+    /// 403 with a reason the caller may read.
+    pub fn refused(reason: impl Into<String>) -> Error {
+        Error::Forbidden(Some(reason.into()))
     }
 }

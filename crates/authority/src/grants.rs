@@ -97,7 +97,7 @@ impl Authority {
             let (group, project);
             let (reach, held): (Reach<'_>, Option<PermSet>) = match grant.target {
                 Some(GrantTarget::Group(id)) => {
-                    group = self.store.shared_group(id).await?.filter(|g| g.organization_id == organization_id);
+                    group = self.facts.group(id).await?.filter(|g| g.organization_id == organization_id);
                     let group = group.as_deref().ok_or(Error::NotFound("Group"))?;
                     self.check_hierarchy_lifetime(Some(group.root_id()), lifetime).await?;
                     let level = self.group_access(owner, group).await?;
@@ -106,7 +106,7 @@ impl Authority {
                     (Reach::Group { groups: &group.traversal_ids }, Some(held.union(catalog.target_self())))
                 }
                 Some(GrantTarget::Project(id)) => {
-                    project = self.store.shared_project(id).await?.filter(|p| p.organization_id == organization_id);
+                    project = self.facts.project(id).await?.filter(|p| p.organization_id == organization_id);
                     let project = project.as_deref().ok_or(Error::NotFound("Project"))?;
                     self.check_hierarchy_lifetime(project.root_group_id(), lifetime).await?;
                     let level = self.project_access(owner, project).await?;
@@ -156,7 +156,7 @@ impl Authority {
         (created, expires): (Date, Option<Date>),
     ) -> Result<()> {
         let Some(root) = root_id else { return Ok(()) };
-        let Some(group) = self.store.shared_group(root).await? else { return Ok(()) };
+        let Some(group) = self.facts.group(root).await? else { return Ok(()) };
         let policy = &group.token_policy;
         // A granular token is never refused as legacy: only the lifetime can be refused here.
         let refusal = crate::decide::group_rules_refusal(policy, Surface::Api, Scopes::granular(), created, expires);
@@ -179,14 +179,14 @@ fn grant_error(e: GrantError) -> Error {
         GrantError::WrongBoundary { permission, access } => {
             Error::invalid("granular_scopes", format!("permission {permission} does not apply to {access} access"))
         }
-        GrantError::NotHeld(names) => Error::Forbidden(format!(
-            "403 Forbidden - your role does not have these permissions where the token would use them: {}",
+        GrantError::NotHeld(names) => Error::Forbidden(Some(format!(
+            "your role does not have these permissions where the token would use them: {}",
             names.join(", ")
-        )),
-        GrantError::CreatorLacks(names) => Error::Forbidden(format!(
-            "403 Forbidden - the token making this request does not hold these permissions itself: {}",
+        ))),
+        GrantError::CreatorLacks(names) => Error::Forbidden(Some(format!(
+            "the token making this request does not hold these permissions itself: {}",
             names.join(", ")
-        )),
+        ))),
     }
 }
 

@@ -6,14 +6,18 @@
 
 mod audit;
 mod auth;
-mod cache;
 mod ci;
 mod decide;
 mod directory;
 mod error;
+mod facts;
 mod grants;
+mod hashing;
+mod listings;
+mod reads;
 mod store;
 mod tokens;
+mod usage;
 
 use std::sync::Arc;
 
@@ -21,7 +25,6 @@ use domain::Timestamp;
 
 pub use audit::AuditContext;
 pub use auth::{AuthFailure, Authenticated};
-pub use cache::{CachedStore, Change, FactCache};
 pub use ci::{
     CiActor, CiConfig, JOB_TOKEN_PREFIX, JobPrincipal, StartJob, StartedJob, SuggestedEntry, VerifiedJobToken,
 };
@@ -31,9 +34,11 @@ pub use directory::{
     verify_password,
 };
 pub use error::{Error, Result};
+pub use facts::FactCache;
 pub use grants::RequestedGrant;
 pub use store::*;
 pub use tokens::{CreateToken, IssuedToken, RotateToken};
+pub use usage::UsageBuffer;
 
 /// The clock, passed in so that tests can move time.
 pub trait Clock: Send + Sync {
@@ -66,8 +71,12 @@ pub struct AuthorityConfig {
 
 /// The token authority: one per process, shared by every way in.
 pub struct Authority {
-    /// The store behind the fact cache; the hot path reads shared facts from it (`shared_*`).
-    store: Arc<CachedStore>,
+    /// The store itself, private to the use cases: it announces its own changes to `cache`.
+    store: Arc<dyn Store>,
+    /// The decision facts, read through `cache`.
+    facts: Arc<reads::Facts>,
+    /// What requests record about their credentials, written behind.
+    usage: Arc<UsageBuffer>,
     digester: ::tokens::Digester,
     pat_prefix: ::tokens::Prefix,
     cell_id: u64,
@@ -82,11 +91,15 @@ pub struct Authority {
 impl Authority {
     /// The authority over `store`, reading through a fact cache that starts disabled: call
     /// `cache().enable()` once changes made by other processes will reach `cache().forget` (always, for a store
-    /// only this process uses).
+    /// only this process uses). The store announces its own commits to the cache from now on.
     pub fn new(store: Arc<dyn Store>, config: AuthorityConfig, clock: Arc<dyn Clock>) -> Authority {
         let cache = Arc::new(FactCache::new(config.cache_capacity));
+        store.announce_to(cache.clone());
+        let facts = Arc::new(reads::Facts::new(store.clone(), cache.clone()));
         Authority {
-            store: Arc::new(CachedStore::new(store, cache.clone())),
+            usage: Arc::new(UsageBuffer::new(store.clone(), facts.clone())),
+            facts,
+            store,
             cache,
             unknown_audit: auth::AuditBudget::default(),
             digester: config.digester,
@@ -111,13 +124,9 @@ impl Authority {
         &self.catalog
     }
 
-    pub fn store(&self) -> &dyn Store {
-        &*self.store
-    }
-
-    /// The store with its fact cache and its pending token uses.
-    pub fn cached_store(&self) -> &Arc<CachedStore> {
-        &self.store
+    /// What requests record about their credentials, for the writer that writes it behind.
+    pub fn usage(&self) -> &Arc<UsageBuffer> {
+        &self.usage
     }
 
     /// `id` when that organization exists, else 404 `Organization Not Found`.
@@ -126,7 +135,7 @@ impl Authority {
     }
 
     pub async fn settings(&self) -> Result<domain::Settings> {
-        Ok(self.store.settings().await?)
+        Ok(domain::Settings::clone(&*self.facts.settings().await?))
     }
 
     /// Saves instance settings and records the change.

@@ -4,7 +4,6 @@ use domain::{Date, Grant, Scope, Scopes, Settings, Token, TokenName, User, UserT
 use tokens::RoutingPayload;
 
 use crate::grants::RequestedGrant;
-use crate::store::Store;
 use crate::{AuditContext, Authority, Error, NewToken, Page, Result, TokenFilter};
 
 /// What a client asks for when it creates a token.
@@ -101,9 +100,9 @@ impl Authority {
         request: &CreateToken,
         impersonation: bool,
     ) -> Result<IssuedToken> {
-        let settings = self.store.settings().await?;
+        let settings = self.facts.settings().await?;
         if impersonation && !settings.impersonation_enabled {
-            return Err(Error::Forbidden("403 Forbidden - Impersonation is disabled".to_owned()));
+            return Err(Error::refused("Impersonation is disabled"));
         }
         let name = request.name.as_deref().ok_or_else(|| Error::BadRequest("name is missing".to_owned()))?;
         let name = TokenName::parse(name).map_err(|e| Error::invalid("name", e))?;
@@ -128,15 +127,12 @@ impl Authority {
         let legacy_closed =
             settings.disable_legacy_token_creation || crate::token_rules(&settings).refuses_legacy(self.now().date());
         if legacy_closed && !scopes.is_granular() {
-            return Err(Error::Forbidden(
-                "403 Forbidden - legacy personal access tokens cannot be created here; create a fine-grained token"
-                    .to_owned(),
+            return Err(Error::refused(
+                "legacy personal access tokens cannot be created here; create a fine-grained token",
             ));
         }
         if request.creator.as_ref().is_some_and(|c| c.scopes.is_granular()) && !scopes.is_granular() {
-            return Err(Error::Forbidden(
-                "403 Forbidden - a fine-grained token can only create fine-grained tokens".to_owned(),
-            ));
+            return Err(Error::refused("a fine-grained token can only create fine-grained tokens"));
         }
         // The decision API's scope is for service accounts (and administrators), not for people's tokens.
         if scopes.contains(Scope::Authorize) && !owner.is_admin && owner.user_type != UserType::ServiceAccount {
@@ -161,9 +157,8 @@ impl Authority {
         if let Some(creator) = request.creator.as_ref().filter(|c| !c.route_rules.is_empty())
             && (route_rules.is_empty() || route_rules.iter().any(|r| !creator.route_rules.contains(r)))
         {
-            return Err(Error::Forbidden(
-                "403 Forbidden - a token with route rules can only create tokens held to some of the same rules"
-                    .to_owned(),
+            return Err(Error::refused(
+                "a token with route rules can only create tokens held to some of the same rules",
             ));
         }
         let new = Unissued {
@@ -262,10 +257,12 @@ impl Authority {
     }
 
     pub async fn token(&self, id: i64) -> Result<Option<Token>> {
-        Ok(self.store.token(id).await?)
+        self.usage.flush().await?;
+        Ok(self.facts.token(id).await?.map(std::sync::Arc::unwrap_or_clone))
     }
 
     pub async fn list_tokens(&self, filter: &TokenFilter, page: Page) -> Result<(Vec<Token>, i64)> {
+        self.usage.flush().await?;
         Ok(self.store.list_tokens(filter, page).await?)
     }
 
@@ -315,6 +312,7 @@ impl Authority {
         token_id: i64,
         since: Option<domain::Timestamp>,
     ) -> Result<Vec<domain::TokenUsage>> {
+        self.usage.flush().await?;
         Ok(self.store.token_usage(token_id, since).await?)
     }
 
@@ -330,8 +328,8 @@ impl Authority {
         if !token.is_active(now) {
             return Err(Error::BadRequest("Token already revoked".to_owned()));
         }
-        let owner = self.store.user(token.user_id).await?.ok_or(Error::NotFound("User"))?;
-        let settings = self.store.settings().await?;
+        let owner = self.facts.user(token.user_id).await?.ok_or(Error::NotFound("User"))?;
+        let settings = self.facts.settings().await?;
         let expires_at = match request.expires_at.as_deref() {
             Some(requested) => expiry(Some(requested), now.date(), &settings, None)?,
             None => Some(now.date().add_days(7).min(now.date().add_days(settings.max_lifetime_days()))),

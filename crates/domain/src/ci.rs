@@ -449,6 +449,21 @@ impl AllowlistEntry {
     }
 }
 
+impl AllowlistSource {
+    /// The allowlist sources that stand for a project: itself, then its groups from the nearest up.
+    pub fn of_project(project: &crate::Project) -> Vec<AllowlistSource> {
+        std::iter::once(AllowlistSource::Project(project.id))
+            .chain(project.group_traversal_ids.iter().rev().map(|id| AllowlistSource::Group(*id)))
+            .collect()
+    }
+}
+
+/// What the nearest entry among `entries` (all of one project's allowlist) lets in: the first of `sources` (as
+/// [`AllowlistSource::of_project`] orders them) that an entry names; `None` when no entry names any.
+pub fn nearest_allowed(entries: &[AllowlistEntry], sources: &[AllowlistSource]) -> Option<JobPolicies> {
+    sources.iter().find_map(|s| entries.iter().find(|e| e.source == *s)).map(AllowlistEntry::allowed)
+}
+
 /// What a runner may take jobs of: every project, or one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunnerType {
@@ -605,5 +620,34 @@ mod tests {
                 "read_repositories"
             ]
         );
+    }
+
+    fn entry(source: AllowlistSource, policies: JobPolicies) -> AllowlistEntry {
+        AllowlistEntry {
+            project_id: 9,
+            source,
+            default_permissions: false,
+            policies,
+            added_by: 1,
+            created_at: Timestamp::from_millis(0),
+        }
+    }
+
+    #[test]
+    fn the_nearest_allowlist_entry_decides_and_none_means_not_allowlisted() {
+        let sources = [AllowlistSource::Project(5), AllowlistSource::Group(3), AllowlistSource::Group(1)];
+        let mut read = JobPolicies::NONE;
+        read.insert(JobPolicy { level: JobLevel::Read, resource: JobResource::Jobs });
+        let mut admin = JobPolicies::NONE;
+        admin.insert(JobPolicy { level: JobLevel::Admin, resource: JobResource::Jobs });
+        let top = entry(AllowlistSource::Group(1), admin);
+        let near = entry(AllowlistSource::Group(3), read);
+        assert_eq!(nearest_allowed(&[top.clone(), near.clone()], &sources), Some(read), "the deeper group first");
+        let own = entry(AllowlistSource::Project(5), JobPolicies::NONE);
+        assert_eq!(nearest_allowed(&[top.clone(), own, near], &sources), Some(JobPolicies::NONE));
+        assert_eq!(nearest_allowed(&[entry(AllowlistSource::Group(2), admin)], &sources), None);
+        let mut all = top;
+        all.default_permissions = true;
+        assert_eq!(nearest_allowed(&[all], &sources), Some(JobPolicies::ALL));
     }
 }

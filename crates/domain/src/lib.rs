@@ -17,7 +17,7 @@ pub use access::AccessLevel;
 pub use ci::{
     AllowlistEntry, AllowlistSource, Job, JobLevel, JobPolicies, JobPolicy, JobResource, JobStatus, JobTokenAccess,
     JobTokenMode, JobTokenSettings, KeyPurpose, MAX_ALLOWLIST_ENTRIES, MAX_PERMISSIONS_TEXT, PermissionsError,
-    Pipeline, Runner, RunnerType, StoredKey, parse_job_permissions,
+    Pipeline, Runner, RunnerType, StoredKey, nearest_allowed, parse_job_permissions,
 };
 pub use directory::{
     AuditEvent, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Notification, Organization, Project,

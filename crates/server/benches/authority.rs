@@ -76,7 +76,7 @@ fn world() -> World {
         authority.bootstrap("admin@example.com").await.expect("bootstrap");
         authority.prepare_signing_keys().await.expect("signing keys");
         let ctx = AuditContext::default();
-        let admin = authority.store().user(1).await.expect("admin").expect("admin exists");
+        let admin = authority.user(1).await.expect("admin").expect("admin exists");
         let admin = Actor { user: &admin, admin: true, organization_id: None };
         let alice = authority
             .create_user(
@@ -126,7 +126,7 @@ fn world() -> World {
 /// Starts a CI job of `user` on `project` with the default job-token permissions, as an administrator would
 /// through the internal CI API, and answers its job token (RS256, the default).
 async fn start_job(authority: &Authority, user: i64, project: i64) -> String {
-    let admin = authority.store().user(1).await.expect("admin").expect("admin exists");
+    let admin = authority.user(1).await.expect("admin").expect("admin exists");
     let request = StartJob {
         project_id: project,
         user_id: user,
@@ -260,9 +260,9 @@ fn bench(c: &mut Criterion) {
     });
     distribution("one SQLite read through the store (settings, not cached)", 5_000, || {
         a.cache().forget(Change::Settings);
-        black_box(run(&w.rt, a.store().settings())).ok();
+        black_box(run(&w.rt, a.settings())).ok();
     });
-    let alice = run(&w.rt, a.store().user(2)).ok().flatten().expect("alice");
+    let alice = run(&w.rt, a.user(2)).ok().flatten().expect("alice");
     let new_token = || {
         let request = CreateToken {
             name: Some("first use".to_owned()),

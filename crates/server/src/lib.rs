@@ -129,25 +129,25 @@ pub struct UsageWriter {
     stop: Arc<std::sync::atomic::AtomicBool>,
     stopping: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
-    store: Arc<authority::CachedStore>,
+    usage: Arc<authority::UsageBuffer>,
 }
 
 pub fn spawn_usage_writer(authority: &Arc<Authority>) -> UsageWriter {
     let wake = Arc::new(tokio::sync::Notify::new());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stopping = Arc::new(tokio::sync::Notify::new());
-    let store = authority.cached_store().clone();
-    store.write_use_in_background({
+    let usage = authority.usage().clone();
+    usage.write_in_background({
         let wake = wake.clone();
         move || wake.notify_one()
     });
     let task = tokio::spawn({
-        let (wake, stop, stopping, store) = (wake.clone(), stop.clone(), stopping.clone(), store.clone());
+        let (wake, stop, stopping, usage) = (wake.clone(), stop.clone(), stopping.clone(), usage.clone());
         async move {
             while !stop.load(std::sync::atomic::Ordering::Acquire) {
                 wake.notified().await;
-                // Failures are logged by `flush_use`; the next use of those tokens records them again.
-                store.flush_use().await.ok();
+                // Failures are logged by `flush`; the next use of those tokens records them again.
+                usage.flush().await.ok();
                 // Under steady load every request finds its pair freshly taken and wakes the writer again: a
                 // pause between batches keeps that to a few writes a second (reads flush first anyway).
                 tokio::select! {
@@ -157,7 +157,7 @@ pub fn spawn_usage_writer(authority: &Arc<Authority>) -> UsageWriter {
             }
         }
     });
-    UsageWriter { wake, stop, stopping, task, store }
+    UsageWriter { wake, stop, stopping, task, usage }
 }
 
 impl UsageWriter {
@@ -167,7 +167,7 @@ impl UsageWriter {
         self.wake.notify_one();
         self.stopping.notify_one();
         self.task.await.ok();
-        if let Err(e) = self.store.flush_use().await {
+        if let Err(e) = self.usage.flush().await {
             tracing::warn!(error = ?e, "token uses made just before shutdown could not be recorded");
         }
     }

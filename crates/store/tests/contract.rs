@@ -2,7 +2,12 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly on anything unexpected")]
 
-use authority::{DirectoryFilter, NewGroup, NewToken, NewUser, Page, Store, StoreError, TokenFilter, UserUpdate};
+use std::sync::{Arc, Mutex};
+
+use authority::{
+    Change, ChangeListener, Changes, DirectoryFilter, MemberStore, NamespaceStore, NewGroup, NewToken, NewUser, Page,
+    SettingsStore, StoreError, TokenFilter, TokenStore, UsageStore, UserStore, UserUpdate,
+};
 use domain::{
     AccessLevel, Date, Grant, GrantAccess, GrantTarget, Member, MemberSource, Scopes, Settings, Timestamp, UserState,
     UserType, Visibility,
@@ -147,40 +152,68 @@ async fn transactions_that_read_before_writing_succeed_while_other_writes_commit
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_read_shows_a_use_that_the_background_writer_is_still_writing() {
+/// Records what a store announces.
+#[derive(Default)]
+struct Heard(Mutex<Vec<Change>>);
+
+impl ChangeListener for Heard {
+    fn changed(&self, change: Change) {
+        self.0.lock().unwrap().push(change);
+    }
+}
+
+impl Heard {
+    fn take(&self) -> Vec<Change> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn every_committed_write_announces_what_it_changed_and_a_refused_one_announces_nothing() {
     with_store(|store| async move {
-        let store = std::sync::Arc::new(store);
-        let owner = store.insert_user(&new_user("owner")).await.unwrap();
-        let token = store.insert_token(&new_token(owner.id, "used", None)).await.unwrap();
-        let cache = std::sync::Arc::new(authority::FactCache::new(100));
-        let cached = std::sync::Arc::new(authority::CachedStore::new(store.clone(), cache));
-        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-        cached.write_use_in_background({
-            let wake = wake.clone();
-            move || wake.notify_one()
-        });
-        let writer = tokio::spawn({
-            let (cached, wake) = (cached.clone(), wake.clone());
-            async move {
-                loop {
-                    wake.notified().await;
-                    cached.flush_use().await.unwrap();
-                }
-            }
-        });
-        // The writer takes each use as soon as it is recorded; the read must wait for that write, not find an
-        // empty queue and read the row before the write commits.
-        for second in 0..100 {
-            let at = now().add_millis(second * 1000);
-            cached.record_use(token.id, at, &[format!("10.0.0.{second}")]).await.unwrap();
-            let read = cached.token(token.id).await.unwrap().unwrap();
-            assert_eq!(read.last_used_at, Some(at), "use {second}");
-        }
-        writer.abort();
-        writer.await.ok();
-        drop(cached);
-        std::sync::Arc::into_inner(store).unwrap()
+        let heard = Arc::new(Heard::default());
+        store.announce_to(heard.clone());
+        let alice = store.insert_user(&new_user("alice")).await.unwrap();
+        assert_eq!(heard.take(), [Change::User(alice.id), Change::Directory]);
+        assert!(store.insert_user(&new_user("alice")).await.is_err());
+        assert_eq!(heard.take(), [], "a refused write changed nothing");
+        let token = store.insert_token(&new_token(alice.id, "d1", None)).await.unwrap();
+        assert_eq!(heard.take(), [], "a new token replaces no cached fact");
+        store.touch_token(token.id, now(), &["10.0.0.1".to_owned()]).await.unwrap();
+        assert_eq!(heard.take(), [], "a use is not a decision fact");
+        let rotated = store.rotate_token(token.id, &new_token(alice.id, "d2", Some(token.id))).await.unwrap().unwrap();
+        assert_eq!(heard.take(), [Change::Token(token.id)]);
+        store.revoke_family(token.id, now()).await.unwrap();
+        assert_eq!(heard.take(), [Change::Token(token.id), Change::Token(rotated.id)]);
+        store.save_settings(&Settings::default()).await.unwrap();
+        assert_eq!(heard.take(), [Change::Settings]);
+        let group = NewGroup {
+            name: "G".into(),
+            path: "g".into(),
+            description: String::new(),
+            visibility: Visibility::Private,
+            parent: None,
+            organization_id: 1,
+            now: now(),
+        };
+        let group = store.insert_group(&group).await.unwrap();
+        assert_eq!(heard.take(), [Change::Directory]);
+        let member = Member {
+            source: MemberSource::Group(group.id),
+            user_id: alice.id,
+            access_level: AccessLevel::Developer,
+            expires_at: None,
+            created_by: None,
+            created_at: now(),
+        };
+        store.upsert_member(&member).await.unwrap();
+        assert_eq!(heard.take(), [Change::Directory]);
+        store
+            .update_user(alice.id, &UserUpdate { external: Some(true), ..UserUpdate::default() }, now())
+            .await
+            .unwrap();
+        assert_eq!(heard.take(), [Change::User(alice.id), Change::Directory]);
+        store
     })
     .await;
 }

@@ -19,3 +19,4 @@ mod organizations;
 mod startup;
 mod tokens;
 mod usage;
+mod usage_writer;

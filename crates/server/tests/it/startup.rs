@@ -53,7 +53,7 @@ fn a_tokens_last_use_is_stored_even_when_the_server_stops_right_after_it() {
     let (runtime, database, data_dir) = app.stop_keeping_data();
     let stored = runtime.block_on(async {
         let store = store::SqlStore::connect(&database.url, 1).await.unwrap();
-        let token = authority::Store::token(&store, id).await.unwrap().unwrap();
+        let token = authority::TokenStore::token(&store, id).await.unwrap().unwrap();
         store.close().await;
         token
     });

@@ -1,0 +1,158 @@
+//! Cached reads of the facts a decision needs: a hit is shared, never copied, and touches no storage; a miss
+//! reads the store and fills the [`FactCache`].
+//!
+//! **Invariant:** these are the only reads that fill the cache, and they fill it only through
+//! [`FactCache::keep`], so that a value read before a change is never kept after it. Writes never pass here:
+//! the store announces them.
+
+use std::hash::Hash;
+use std::sync::Arc;
+
+use domain::{
+    AllowlistSource, Date, Group, Job, JobPolicies, MemberSource, Project, Settings, Timestamp, Token, User,
+    nearest_allowed,
+};
+use quick_cache::Equivalent;
+use quick_cache::sync::Cache;
+
+use crate::facts::{FactCache, Levels, LevelsKey, LevelsQuery};
+use crate::store::{Store, StoreResult};
+
+/// The store's decision facts, read through the fact cache.
+pub(crate) struct Facts {
+    store: Arc<dyn Store>,
+    cache: Arc<FactCache>,
+}
+
+impl Facts {
+    pub(crate) fn new(store: Arc<dyn Store>, cache: Arc<FactCache>) -> Facts {
+        Facts { store, cache }
+    }
+
+    /// Reads one fact through its cache: a hit is shared, not copied; a miss is loaded and kept unless a change
+    /// happened meanwhile. `remember_missing` keeps an absent answer too (for what a write announces when it
+    /// creates it: groups and projects).
+    async fn read_through<K, Q, T>(
+        &self,
+        cache: &Cache<K, Option<Arc<T>>>,
+        lookup: &Q,
+        key: impl FnOnce() -> K,
+        remember_missing: bool,
+        load: impl Future<Output = StoreResult<Option<T>>>,
+    ) -> StoreResult<Option<Arc<T>>>
+    where
+        K: Eq + Hash,
+        Q: Hash + Equivalent<K> + ?Sized,
+    {
+        if let Some(hit) = self.cache.get(cache, lookup) {
+            return Ok(hit);
+        }
+        // Read before the load starts (a future does nothing until awaited).
+        let generation = self.cache.generation();
+        let value = load.await?.map(Arc::new);
+        if value.is_some() || remember_missing {
+            self.cache.keep(cache, generation, key(), lookup, value.clone());
+        }
+        Ok(value)
+    }
+
+    pub(crate) async fn token(&self, id: i64) -> StoreResult<Option<Arc<Token>>> {
+        self.read_through(&self.cache.tokens, &id, || id, false, self.store.token(id)).await
+    }
+
+    /// The token stored under one of `digests`, kept by id for the requests that follow.
+    pub(crate) async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Token>> {
+        let generation = self.cache.generation();
+        let token = self.store.token_by_digest(digests).await?;
+        if let Some(token) = &token {
+            self.cache.keep(&self.cache.tokens, generation, token.id, &token.id, Some(Arc::new(token.clone())));
+        }
+        Ok(token)
+    }
+
+    /// Puts a use into the cached copy of the token, if there is one. A use is not a decision fact: nothing is
+    /// announced for it.
+    pub(crate) fn note_use(&self, id: i64, last_used_at: Timestamp, ips: &[String]) {
+        let generation = self.cache.generation();
+        if let Some(Some(cached)) = self.cache.get(&self.cache.tokens, &id) {
+            let mut token = Token::clone(&cached);
+            token.last_used_at = Some(last_used_at);
+            token.last_used_ips = ips.to_vec();
+            self.cache.keep(&self.cache.tokens, generation, id, &id, Some(Arc::new(token)));
+        }
+    }
+
+    pub(crate) async fn user(&self, id: i64) -> StoreResult<Option<Arc<User>>> {
+        self.read_through(&self.cache.users, &id, || id, false, self.store.user(id)).await
+    }
+
+    pub(crate) async fn group(&self, id: i64) -> StoreResult<Option<Arc<Group>>> {
+        self.read_through(&self.cache.groups, &id, || id, true, self.store.group(id)).await
+    }
+
+    pub(crate) async fn group_by_path(&self, path: &str) -> StoreResult<Option<Arc<Group>>> {
+        let load = self.store.group_by_path(path);
+        self.read_through(&self.cache.group_paths, path, || path.to_owned(), true, load).await
+    }
+
+    pub(crate) async fn project(&self, id: i64) -> StoreResult<Option<Arc<Project>>> {
+        self.read_through(&self.cache.projects, &id, || id, true, self.store.project(id)).await
+    }
+
+    pub(crate) async fn project_by_path(&self, path: &str) -> StoreResult<Option<Arc<Project>>> {
+        let load = self.store.project_by_path(path);
+        self.read_through(&self.cache.project_paths, path, || path.to_owned(), true, load).await
+    }
+
+    pub(crate) async fn settings(&self) -> StoreResult<Arc<Settings>> {
+        if self.cache.is_enabled()
+            && let Ok(cached) = self.cache.settings.read()
+            && let Some(settings) = cached.as_ref()
+        {
+            return Ok(settings.clone());
+        }
+        let generation = self.cache.generation();
+        let settings = Arc::new(self.store.settings().await?);
+        if self.cache.is_enabled()
+            && self.cache.generation() == generation
+            && let Ok(mut cached) = self.cache.settings.write()
+            && self.cache.generation() == generation
+        {
+            *cached = Some(settings.clone());
+        }
+        Ok(settings)
+    }
+
+    pub(crate) async fn job(&self, id: i64) -> StoreResult<Option<Arc<Job>>> {
+        self.read_through(&self.cache.jobs, &id, || id, false, self.store.job(id)).await
+    }
+
+    /// What the allowlist of `target` lets jobs of `source` do there: the policies of the nearest entry naming
+    /// the project or one of its groups (the project's own entry first, then the deepest group), or `None` when
+    /// no entry names them.
+    pub(crate) async fn allowlisted(&self, target: i64, source: &Project) -> StoreResult<Option<JobPolicies>> {
+        let key = (target, source.id);
+        if let Some(hit) = self.cache.get(&self.cache.allowlisted, &key) {
+            return Ok(hit);
+        }
+        let generation = self.cache.generation();
+        let sources = AllowlistSource::of_project(source);
+        let entries = self.store.allowlist_entries(target, &sources).await?;
+        let nearest = nearest_allowed(&entries, &sources);
+        self.cache.keep(&self.cache.allowlisted, generation, key, &key, nearest);
+        Ok(nearest)
+    }
+
+    /// The user's levels on `sources` today, shared.
+    pub(crate) async fn levels(&self, user_id: i64, sources: &[MemberSource], today: Date) -> StoreResult<Levels> {
+        let query = LevelsQuery { user_id, today, sources };
+        if let Some(levels) = self.cache.get(&self.cache.levels, &query) {
+            return Ok(levels);
+        }
+        let generation = self.cache.generation();
+        let levels = Levels::from(self.store.member_levels(user_id, sources, today).await?);
+        let key = LevelsKey { user_id, today, sources: sources.into() };
+        self.cache.keep(&self.cache.levels, generation, key, &query, levels.clone());
+        Ok(levels)
+    }
+}

@@ -1,0 +1,167 @@
+//! The storage contract, one trait per aggregate, and the change protocol through which a store tells the fact
+//! cache what each committed write changed. `store` implements it for SQLite and PostgreSQL; nothing here
+//! knows SQL.
+//!
+//! **Invariant:** every implementation announces, after each commit, the [`Change`]s of what it committed, to
+//! every listener given to [`Changes::announce_to`]; no write path of an implementation may skip it.
+
+mod audit;
+mod ci;
+mod members;
+mod namespaces;
+mod settings;
+mod tokens;
+mod usage;
+mod users;
+
+use std::sync::Arc;
+
+pub use audit::{AuditFilter, AuditStore};
+pub use ci::{AllowlistAdd, AllowlistStore, CiStore, NewJob, NewRunner, SigningKeyStore};
+pub use members::MemberStore;
+pub use namespaces::{DirectoryFilter, NamespaceStore, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject};
+pub use settings::SettingsStore;
+pub use tokens::{NewToken, TokenFilter, TokenSort, TokenStore};
+pub use usage::UsageStore;
+pub use users::{MintFirstToken, NewUser, UserFilter, UserStore, UserUpdate};
+
+/// A storage failure. `Conflict` names the unique field that clashed.
+#[derive(Debug)]
+pub enum StoreError {
+    Conflict(&'static str),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for StoreError {
+    fn from(e: anyhow::Error) -> Self {
+        StoreError::Other(e)
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Conflict(field) => write!(f, "{field} has already been taken"),
+            StoreError::Other(e) => write!(f, "storage error: {e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page of a list: 1-based page number and page size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl Page {
+    pub fn offset(self) -> i64 {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+}
+
+/// What a committed write changed, as the fact cache needs to know it: announced by the store after each commit
+/// on this node, and on PostgreSQL also sent to every node as a `NOTIFY` payload by the triggers of `store`
+/// migration `0002_announce_changes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A token's state (revoked, rotated).
+    Token(i64),
+    /// A user's facts (blocked, administrator, external, username).
+    User(i64),
+    /// Groups, projects, memberships or allowlists: paths, visibility, ancestry and levels may all move.
+    Directory,
+    Settings,
+    /// A CI job's state.
+    Job(i64),
+    /// The signing keys of job tokens and ID tokens.
+    Keys,
+    /// Anything: forget everything.
+    All,
+}
+
+impl Change {
+    /// Reads a change; anything unreadable means "forget everything", the safe answer.
+    pub fn decode(text: &str) -> Change {
+        let id = |s: &str| s.parse::<i64>().ok();
+        match text.split_once(':') {
+            Some(("t", rest)) => id(rest).map_or(Change::All, Change::Token),
+            Some(("u", rest)) => id(rest).map_or(Change::All, Change::User),
+            Some(("j", rest)) => id(rest).map_or(Change::All, Change::Job),
+            _ => match text {
+                "d" => Change::Directory,
+                "s" => Change::Settings,
+                "k" => Change::Keys,
+                _ => Change::All,
+            },
+        }
+    }
+}
+
+/// Hears what committed writes changed.
+pub trait ChangeListener: Send + Sync {
+    fn changed(&self, change: Change);
+}
+
+/// A store's side of the change protocol.
+pub trait Changes: Send + Sync {
+    /// From now on, `listener` hears every change this store commits, right after the commit.
+    fn announce_to(&self, listener: Arc<dyn ChangeListener>);
+}
+
+/// Everything Tessera keeps: every aggregate's store and the change protocol. Implementations make each method
+/// atomic.
+pub trait Store:
+    UserStore
+    + NamespaceStore
+    + MemberStore
+    + TokenStore
+    + SettingsStore
+    + AuditStore
+    + CiStore
+    + AllowlistStore
+    + SigningKeyStore
+    + UsageStore
+    + Changes
+{
+}
+
+impl<T> Store for T where
+    T: UserStore
+        + NamespaceStore
+        + MemberStore
+        + TokenStore
+        + SettingsStore
+        + AuditStore
+        + CiStore
+        + AllowlistStore
+        + SigningKeyStore
+        + UsageStore
+        + Changes
+{
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_payload_the_triggers_send_is_read() {
+        let payloads = [("t:7", Change::Token(7)), ("u:-1", Change::User(-1)), ("d", Change::Directory)];
+        let more = [("s", Change::Settings), ("*", Change::All), ("j:12", Change::Job(12)), ("k", Change::Keys)];
+        for (text, change) in payloads.into_iter().chain(more) {
+            assert_eq!(Change::decode(text), change, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_change_forgets_everything() {
+        for text in ["", "t:", "t:x", "u:1:2", "zz", "d:1"] {
+            assert_eq!(Change::decode(text), Change::All, "{text:?}");
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Personal and impersonation tokens (fine-grained or not), their rotation families and their last use.
+
+use async_trait::async_trait;
+use domain::{Date, Timestamp, Token};
+
+use super::{Page, StoreResult};
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub user_id: i64,
+    pub name: String,
+    pub description: String,
+    pub digest: String,
+    pub scopes: domain::Scopes,
+    pub impersonation: bool,
+    pub expires_at: Option<Date>,
+    pub previous_token_id: Option<i64>,
+    pub organization_id: i64,
+    /// A fine-grained token's grants (its scopes are then `granular` alone).
+    pub grants: Vec<domain::Grant>,
+    /// Allowlist rules, normalised (`policy::RouteRule`).
+    pub route_rules: Vec<String>,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    /// One token only (to check that a token is in a list before acting on it).
+    pub id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub impersonation: Option<bool>,
+    pub revoked: Option<bool>,
+    /// `Some(true)`: active (not revoked, not expired on `today`); `Some(false)`: inactive.
+    pub active: Option<bool>,
+    pub today: Option<Date>,
+    pub created_before: Option<Timestamp>,
+    pub created_after: Option<Timestamp>,
+    pub last_used_before: Option<Timestamp>,
+    pub last_used_after: Option<Timestamp>,
+    pub expires_before: Option<Date>,
+    pub expires_after: Option<Date>,
+    pub search: Option<String>,
+    /// `Some(true)`: fine-grained tokens only; `Some(false)`: legacy (scope-based) tokens only.
+    pub granular: Option<bool>,
+    /// Only tokens that reach the hierarchy of this top-level group: legacy tokens and `all_memberships`
+    /// grants of its members (through any group or project in it), and grants selecting a group or project in it.
+    pub reaching_group: Option<i64>,
+    pub sort: TokenSort,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenSort {
+    #[default]
+    IdDesc,
+    IdAsc,
+    CreatedAsc,
+    CreatedDesc,
+    LastUsedAsc,
+    LastUsedDesc,
+    ExpiresAsc,
+    ExpiresDesc,
+    NameAsc,
+    NameDesc,
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn insert_token(&self, token: &NewToken) -> StoreResult<Token>;
+    async fn token(&self, id: i64) -> StoreResult<Option<Token>>;
+    /// The token stored under any of these digests.
+    async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Token>>;
+    async fn list_tokens(&self, filter: &TokenFilter, page: Page) -> StoreResult<(Vec<Token>, i64)>;
+    /// Revokes the token; true only for the one call that changed it.
+    async fn revoke_token(&self, id: i64, now: Timestamp) -> StoreResult<bool>;
+    /// In one transaction: revokes `old_id` (failing with `None` if it was already revoked) and inserts `new`.
+    async fn rotate_token(&self, old_id: i64, new: &NewToken) -> StoreResult<Option<Token>>;
+    /// Revokes every active token descending from `id` through rotations; returns their ids.
+    async fn revoke_family(&self, id: i64, now: Timestamp) -> StoreResult<Vec<i64>>;
+    /// Records a token's last use. Not a decision fact: it announces nothing.
+    async fn touch_token(&self, id: i64, last_used_at: Timestamp, ips: &[String]) -> StoreResult<()>;
+}

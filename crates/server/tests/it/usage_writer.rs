@@ -1,0 +1,87 @@
+//! The write-behind buffer of token uses over a real store: a read of a token waits for a use that the
+//! background writer has taken but not yet written.
+
+use std::sync::Arc;
+
+use authority::{Authority, AuthorityConfig, NewToken, SystemClock, TokenStore, UserStore};
+use domain::{Date, Scopes, Timestamp, UserType};
+
+fn now() -> Timestamp {
+    Timestamp::parse("2026-11-22T10:00:00Z").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_read_shows_a_use_that_the_background_writer_is_still_writing() {
+    let db = store::testing::TestDatabase::create().await.unwrap();
+    let store = Arc::new(store::SqlStore::connect(&db.url, 4).await.unwrap());
+    let owner = authority::NewUser {
+        username: "owner".to_owned(),
+        email: "owner@example.com".to_owned(),
+        name: "Owner".to_owned(),
+        password_hash: None,
+        is_admin: false,
+        user_type: UserType::Human,
+        bio: String::new(),
+        public_email: None,
+        can_create_group: true,
+        external: false,
+        organization_id: 1,
+        now: now(),
+    };
+    let owner = store.insert_user(&owner).await.unwrap();
+    let token = NewToken {
+        user_id: owner.id,
+        name: "t".to_owned(),
+        description: String::new(),
+        digest: "used".to_owned(),
+        scopes: Scopes::parse(&["api"]).unwrap(),
+        impersonation: false,
+        expires_at: Some(Date::parse("2027-01-01").unwrap()),
+        previous_token_id: None,
+        organization_id: 1,
+        grants: Vec::new(),
+        route_rules: Vec::new(),
+        now: now(),
+    };
+    let token = store.insert_token(&token).await.unwrap();
+    let config = AuthorityConfig {
+        ci: authority::CiConfig::default(),
+        digester: tokens::Digester::new(&[vec![7; 32]]).unwrap(),
+        pat_prefix: tokens::Prefix::new("glpat-", None, "glpat-"),
+        cell_id: 1,
+        catalog: catalog::Catalog::builtin().unwrap(),
+        cache_capacity: 100,
+    };
+    let authority = Authority::new(store.clone(), config, Arc::new(SystemClock));
+    authority.cache().enable();
+    let usage = authority.usage().clone();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    usage.write_in_background({
+        let wake = wake.clone();
+        move || wake.notify_one()
+    });
+    let writer = tokio::spawn({
+        let (usage, wake) = (usage.clone(), wake.clone());
+        async move {
+            loop {
+                wake.notified().await;
+                usage.flush().await.unwrap();
+            }
+        }
+    });
+    // The writer takes each use as soon as it is recorded; the read must wait for that write, not find an
+    // empty queue and read the row before the write commits.
+    for second in 0..100 {
+        let at = now().add_millis(second * 1000);
+        usage.record_use(token.id, at, &[format!("10.0.0.{second}")]).await.unwrap();
+        let read = authority.token(token.id).await.unwrap().unwrap();
+        assert_eq!(read.last_used_at, Some(at), "use {second}");
+        assert_eq!(store.token(token.id).await.unwrap().unwrap().last_used_at, Some(at), "use {second} is stored");
+    }
+    writer.abort();
+    writer.await.ok();
+    drop(authority);
+    drop(usage);
+    store.close().await;
+    db.drop_database().await.unwrap();
+}

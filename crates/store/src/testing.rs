@@ -1,0 +1,48 @@
+//! Fresh databases for tests: a temporary SQLite file, or, when `TEST_DATABASE_URL` names a PostgreSQL server,
+//! a new database on it that `TestDatabase::drop_database` removes.
+
+use sqlx::Connection;
+
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: Option<String>,
+    name: String,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl TestDatabase {
+    pub async fn create() -> anyhow::Result<TestDatabase> {
+        sqlx::any::install_default_drivers();
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("random source failed: {e}"))?;
+        let name = format!("tessera_test_{}", random.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin_url) if admin_url.starts_with("postgres") => {
+                let mut conn = sqlx::AnyConnection::connect(&admin_url).await?;
+                sqlx::query(&format!("create database {name}")).execute(&mut conn).await?;
+                conn.close().await?;
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+                Ok(TestDatabase { url: format!("{base}/{name}"), admin_url: Some(admin_url), name, dir: None })
+            }
+            _ => {
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(&dir)?;
+                let url = format!("sqlite://{}?mode=rwc", dir.join("tessera.db").display());
+                Ok(TestDatabase { url, admin_url: None, name, dir: Some(dir) })
+            }
+        }
+    }
+
+    /// Removes the database; call it after every pool on it is closed.
+    pub async fn drop_database(self) -> anyhow::Result<()> {
+        if let Some(admin_url) = &self.admin_url {
+            let mut conn = sqlx::AnyConnection::connect(admin_url).await?;
+            sqlx::query(&format!("drop database if exists {} with (force)", self.name)).execute(&mut conn).await?;
+            conn.close().await?;
+        }
+        if let Some(dir) = &self.dir {
+            std::fs::remove_dir_all(dir)?;
+        }
+        Ok(())
+    }
+}
