@@ -1,0 +1,224 @@
+//! One request decided end to end: canonical method and path, the catalog's route, the credential authenticated,
+//! the token policies at use, `Sudo` honoured, the resource resolved and the user's level loaded, then
+//! `policy::authorize`. Every way in that asks "may this credential do this?" (the REST API, forward-auth, Git
+//! over HTTP, the registries, the decision API) comes here.
+//!
+//! **Invariant:** this is the one decision flow; each step either hands its facts on or returns a refused
+//! [`Outcome`], and only `policy::authorize` can make it allowed.
+
+mod outcome;
+mod refusals;
+mod resolve;
+
+use std::sync::Arc;
+
+use catalog::{Boundary, RouteMatch, Surface, canonical_method, canonical_path};
+use domain::{Scope, UsageBoundary, User};
+use policy::{CredentialFacts, Facts, Layer, Reason, RuleSurface, RuleTarget};
+
+pub use outcome::{Outcome, Request, Resolved};
+pub(crate) use refusals::group_rules_refusal;
+pub use refusals::{group_refusal, token_refusal, token_rules};
+pub(crate) use resolve::user_facts;
+
+use self::outcome::OnRoute;
+use self::resolve::{facts_of, is_rotation, rule_segments};
+use crate::ci::{JOB_TOKEN_PREFIX, JobPrincipal};
+use crate::{Authenticated, Authority, Result};
+
+/// A step of the flow: its facts, or the refusal that ends the decision.
+type Step<'r, T> = std::result::Result<T, Outcome<'r>>;
+
+impl Authority {
+    /// Decides one request, `Sudo` included.
+    pub async fn decide_request(&self, request: &Request<'_>) -> Result<Outcome<'_>> {
+        let (path, query) = match request.target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (request.target, None),
+        };
+        let method = canonical_method(request.method);
+        let path = match canonical_path(path) {
+            Ok(path) => path,
+            Err(e) => {
+                let mut outcome = Outcome::refused(Layer::Route, Reason::UnknownRoute);
+                outcome.detail = Some(e.to_string());
+                return Ok(outcome);
+            }
+        };
+        let Some(found) = self.catalog.find(&method, &path, query) else {
+            return Ok(Outcome::refused(Layer::Route, Reason::UnknownRoute));
+        };
+        let route = found.route;
+        let on = OnRoute { route, safe: method == "GET" };
+        let (principal, job) = match self.credential_of(request, &found, on).await? {
+            Ok(authenticated) => authenticated,
+            Err(refused) => return Ok(refused),
+        };
+        let admin_mode = match self.instance_rules(principal.as_ref(), on).await? {
+            Ok(admin_mode) => admin_mode,
+            Err(refused) => return Ok(refused),
+        };
+        let credential = principal.as_ref().map(|p| CredentialFacts {
+            scopes: p.token.scopes,
+            active: true,
+            organization_id: p.token.organization_id,
+            grants: &p.token.grants,
+            rules: &p.token.route_rules,
+        });
+        let sudo = match self.sudo_of(request, principal.as_ref(), credential.as_ref(), admin_mode, on).await? {
+            Ok(sudo) => sudo,
+            Err(refused) => return Ok(refused),
+        };
+        if job.is_some() && request.sudo.is_some() {
+            return Ok(on.refuse(Layer::TokenReach, Reason::SudoNeedsScope));
+        }
+        let acting = sudo.as_deref().or(principal.as_ref().map(|p| &*p.user)).or(job.as_ref().map(|j| &*j.user));
+        let resource = self.resolve(&found, acting).await?;
+        if let Some(principal) = &principal
+            && let Some(reason) = self.hierarchy_refusal(&resource, route.surface, &principal.token).await?
+        {
+            return Ok(on.refuse(Layer::Policy, reason));
+        }
+        let names_caller = match (found.param("user_id"), acting) {
+            (Some(named), Some(user)) => named.parse::<i64>().is_ok_and(|id| id == user.id),
+            _ => false,
+        };
+        // Allowlist rules see the request's segments with the group or project id resolved (only built for a
+        // token that has rules).
+        let has_rules = credential.is_some_and(|c| !c.rules.is_empty());
+        let resolved_id = match &resource {
+            _ if !has_rules => None,
+            Resolved::Group(group, _) => Some(group.id.to_string()),
+            Resolved::Project(project, _) => Some(project.id.to_string()),
+            Resolved::None => None,
+        };
+        let (surface, segments) = if has_rules {
+            rule_segments(&found, &path, resolved_id.as_deref())
+        } else {
+            (RuleSurface::Api, Vec::new())
+        };
+        let job_facts = match &job {
+            Some(job) => Some(self.job_facts(job, &resource).await?),
+            None => None,
+        };
+        let facts = Facts {
+            job: job_facts,
+            credential,
+            user: acting.map(user_facts),
+            resource: facts_of(route.boundary, &resource),
+            admin_mode,
+            names_caller,
+            target: has_rules.then_some(RuleTarget { method: &method, surface, segments: &segments }),
+        };
+        let decision = policy::authorize(&self.catalog, route, on.safe, &facts);
+        if decision.allowed && request.served {
+            self.note_use_of(route, &resource, principal.as_ref(), job.as_ref());
+        }
+        let mut outcome = on.refuse(decision.layer, decision.reason);
+        outcome.allowed = decision.allowed;
+        outcome.needs_credential = !decision.allowed && principal.is_none() && job.is_none();
+        outcome.job = job;
+        outcome.admin = policy::acting_admin(&facts);
+        outcome.principal = principal;
+        outcome.sudo = sudo;
+        outcome.resource = resource;
+        Ok(outcome)
+    }
+
+    /// The credential presented, authenticated: a personal token's principal, or a CI job. Any failure is the
+    /// one refusal of a bad credential.
+    async fn credential_of<'r>(
+        &self,
+        request: &Request<'_>,
+        found: &RouteMatch<'_, '_>,
+        on: OnRoute<'r>,
+    ) -> Result<Step<'r, (Option<Authenticated>, Option<JobPrincipal>)>> {
+        Ok(match request.credential {
+            None => Ok((None, None)),
+            Some(credential) if credential.starts_with(JOB_TOKEN_PREFIX) => {
+                match self.authenticate_job(credential, request.ip).await? {
+                    Ok(job) => Ok((None, Some(job))),
+                    Err(_) => Err(on.bad_credential()),
+                }
+            }
+            Some(credential) => match self.authenticate(credential, request.ip, is_rotation(found)).await? {
+                Ok(principal) => Ok((Some(principal), None)),
+                Err(_) => Err(on.bad_credential()),
+            },
+        })
+    }
+
+    /// The instance's rules for tokens at use; when they let the token through, whether Admin Mode is on.
+    async fn instance_rules<'r>(&self, principal: Option<&Authenticated>, on: OnRoute<'r>) -> Result<Step<'r, bool>> {
+        let Some(principal) = principal else { return Ok(Ok(false)) };
+        let settings = self.facts.settings().await?;
+        if let Some(reason) = token_refusal(&settings, on.route.surface, &principal.token) {
+            // A token past the allowed lifetime is a bad credential; the other rules refuse it by policy.
+            let lifetime = reason == Reason::LifetimeBeyondPolicy;
+            let mut outcome = on.refuse(if lifetime { Layer::Credential } else { Layer::Policy }, reason);
+            outcome.bad_credential = lifetime;
+            return Ok(Err(outcome));
+        }
+        Ok(Ok(settings.admin_mode))
+    }
+
+    /// The user `Sudo` names, when the header is sent and the credential may use it.
+    async fn sudo_of<'r>(
+        &self,
+        request: &Request<'_>,
+        principal: Option<&Authenticated>,
+        credential: Option<&CredentialFacts<'_>>,
+        admin_mode: bool,
+        on: OnRoute<'r>,
+    ) -> Result<Step<'r, Option<Arc<User>>>> {
+        let Some(who) = request.sudo else { return Ok(Ok(None)) };
+        let (Some(principal), Some(credential)) = (principal, credential) else {
+            let mut outcome = on.refuse(Layer::Credential, Reason::NoCredential);
+            outcome.needs_credential = true;
+            return Ok(Err(outcome));
+        };
+        if let Err((layer, reason)) = policy::sudo(user_facts(&principal.user), credential, admin_mode) {
+            let mut outcome = on.refuse(layer, reason);
+            if reason == Reason::SudoNeedsScope {
+                outcome.allowing_scopes = &[Scope::Sudo];
+            }
+            return Ok(Err(outcome));
+        }
+        Ok(match self.sudo_target(who).await? {
+            Some(user) => Ok(Some(user)),
+            None => Err(on.refuse(Layer::Visibility, Reason::SudoUserNotFound)),
+        })
+    }
+
+    /// Notes what an allowed, served request used: a token's exercised permissions, a job token's reach.
+    fn note_use_of(
+        &self,
+        route: &catalog::Route,
+        resource: &Resolved,
+        principal: Option<&Authenticated>,
+        job: Option<&JobPrincipal>,
+    ) {
+        if let Some(principal) = principal {
+            self.record_exercise(route, resource, principal);
+        }
+        if let Some(job) = job {
+            self.record_job_access(job, resource, route);
+        }
+    }
+
+    /// Notes what an allowed request of `token` exercised: the route's least assignable permissions at the
+    /// resource it named (for `GET /personal_access_tokens/:id/usage`). Routes a token uses on itself, and
+    /// routes no grant can reach, are not noted.
+    fn record_exercise(&self, route: &catalog::Route, resource: &Resolved, principal: &Authenticated) {
+        if route.least_bundles.is_empty() || matches!(route.surface, Surface::TokenSelf | Surface::TokenSelfRotate) {
+            return;
+        }
+        let boundary = match (resource, route.boundary) {
+            (Resolved::Project(project, _), _) => UsageBoundary::Project(project.id),
+            (Resolved::Group(group, _), _) => UsageBoundary::Group(group.id),
+            (Resolved::None, Boundary::OwnUser) => UsageBoundary::User,
+            (Resolved::None, _) => UsageBoundary::Instance,
+        };
+        self.usage.record_exercise(principal.token.id, &route.least_bundles, boundary, principal.at);
+    }
+}

@@ -1,0 +1,136 @@
+//! What a decision answers: the request as a way in presents it, the resource it names, and the outcome with
+//! what a caller needs to respond and, when allowed, to act.
+//!
+//! **Invariant:** an outcome is refused unless the flow sets `allowed` from `policy::authorize`; a refusal on a
+//! matched route always carries that route's required permissions, boundary and allowing scopes.
+
+use std::sync::Arc;
+
+use catalog::Boundary;
+use domain::{AccessLevel, Group, Project, Scope, User};
+use policy::{Layer, Reason};
+
+use crate::Authenticated;
+use crate::ci::JobPrincipal;
+
+/// One request, as a way in presents it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    /// The token presented, if any.
+    pub credential: Option<&'a str>,
+    pub method: &'a str,
+    /// Path and optional query, as the client sent them.
+    pub target: &'a str,
+    pub ip: Option<&'a str>,
+    /// The `Sudo` header: the id or username of the user to act as.
+    pub sudo: Option<&'a str>,
+    /// The request is being served (REST, forward-auth), not only asked about (the decision API): an allowed one
+    /// is noted as exercising its permissions, for `GET /personal_access_tokens/:id/usage`.
+    pub served: bool,
+}
+
+/// The group or project the route names, as found, with the acting user's level on it.
+#[derive(Debug, Clone, Default)]
+pub enum Resolved {
+    #[default]
+    None,
+    Group(Arc<Group>, Option<AccessLevel>),
+    Project(Arc<Project>, Option<AccessLevel>),
+}
+
+/// The answer, with what a caller needs to respond and, when allowed, to act.
+#[derive(Debug, Clone)]
+pub struct Outcome<'a> {
+    pub allowed: bool,
+    /// The layer that decided (`credential` for an authentication failure, `route` for an unknown route).
+    pub layer: Layer,
+    pub reason: Reason,
+    /// What was wrong with the path, when it could not be read.
+    pub detail: Option<String>,
+    /// Alternatives of permissions that would allow the request.
+    pub required: &'a [Vec<String>],
+    /// Alternatives of assignable permissions that would let a fine-grained token make the request.
+    pub bundles: &'a [Vec<String>],
+    /// The authenticated principal, when a credential was presented and accepted.
+    pub principal: Option<Authenticated>,
+    /// The CI job, when the credential was an accepted job token (then `principal` is `None`).
+    pub job: Option<JobPrincipal>,
+    /// The user named by `Sudo`, whom the request acts as.
+    pub sudo: Option<Arc<User>>,
+    /// The request acts with administrator powers.
+    pub admin: bool,
+    /// The group or project the route names.
+    pub resource: Resolved,
+    /// A credential was presented and refused: answer 401, never say why.
+    pub bad_credential: bool,
+    /// No credential was presented and one might allow the request: answer 401 so that clients prompt.
+    pub needs_credential: bool,
+    /// The route is Git over HTTP (the 401 challenge is Basic so that git prompts).
+    pub git: bool,
+    /// The boundary of the matched route (`None` for an unknown route), to name what was not found.
+    pub boundary: Option<Boundary>,
+    /// Scopes that would allow a request of this kind on the route, for an `insufficient_scope` answer.
+    pub allowing_scopes: &'static [Scope],
+}
+
+impl Outcome<'_> {
+    pub(super) fn refused(layer: Layer, reason: Reason) -> Outcome<'static> {
+        Outcome {
+            allowed: false,
+            layer,
+            reason,
+            detail: None,
+            required: &[],
+            bundles: &[],
+            principal: None,
+            job: None,
+            sudo: None,
+            admin: false,
+            resource: Resolved::None,
+            bad_credential: false,
+            needs_credential: false,
+            git: false,
+            boundary: None,
+            allowing_scopes: &[],
+        }
+    }
+
+    /// The user the request acts as: the one `Sudo` names, or the token's owner.
+    pub fn user(&self) -> Option<&User> {
+        self.sudo.as_deref().or(self.principal.as_ref().map(|p| &*p.user)).or(self.job.as_ref().map(|j| &*j.user))
+    }
+
+    /// The reasons, in words fit for a user.
+    pub fn reasons(&self) -> Vec<&str> {
+        let mut reasons = vec![self.reason.text()];
+        reasons.extend(self.detail.as_deref());
+        reasons
+    }
+}
+
+/// Refusals on a matched route: they carry what an answer needs to know about the route.
+#[derive(Clone, Copy)]
+pub(super) struct OnRoute<'r> {
+    pub(super) route: &'r catalog::Route,
+    /// The request only reads (`GET`, and `HEAD` canonicalised to it).
+    pub(super) safe: bool,
+}
+
+impl<'r> OnRoute<'r> {
+    pub(super) fn refuse(self, layer: Layer, reason: Reason) -> Outcome<'r> {
+        let mut outcome = Outcome::refused(layer, reason);
+        outcome.required = &self.route.required_names;
+        outcome.bundles = &self.route.bundles;
+        outcome.git = self.route.surface.is_git();
+        outcome.boundary = Some(self.route.boundary);
+        outcome.allowing_scopes = policy::scopes_allowing(self.route.surface, self.safe);
+        outcome
+    }
+
+    /// A credential was presented and refused: one 401, whatever the reason.
+    pub(super) fn bad_credential(self) -> Outcome<'r> {
+        let mut outcome = self.refuse(Layer::Credential, Reason::InactiveCredential);
+        outcome.bad_credential = true;
+        outcome
+    }
+}

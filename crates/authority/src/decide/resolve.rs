@@ -1,0 +1,141 @@
+//! The resource a route names, resolved from the cached facts: a group or project by id or path (a registry
+//! image name by its longest project prefix), the acting user's level on it, and the user `Sudo` names.
+//!
+//! **Invariant:** a route whose group or project is not found resolves to `Resolved::None`, which the policy
+//! reads as a missing resource (404), never as the instance.
+
+use std::sync::Arc;
+
+use catalog::{Boundary, RouteMatch};
+use domain::{Project, User};
+use policy::{ResourceFacts, RuleSurface, UserFacts};
+
+use super::Resolved;
+use crate::{Authority, NamespaceRef, Result};
+
+impl Authority {
+    pub(super) async fn sudo_target(&self, who: &str) -> Result<Option<Arc<User>>> {
+        Ok(match who.parse::<i64>() {
+            Ok(id) => self.facts.user(id).await?,
+            Err(_) => self.store.user_by_username(who).await?.map(Arc::new),
+        })
+    }
+
+    pub(super) async fn resolve(&self, found: &RouteMatch<'_, '_>, user: Option<&User>) -> Result<Resolved> {
+        match found.route.boundary {
+            Boundary::Instance | Boundary::OwnUser => Ok(Resolved::None),
+            Boundary::Group => {
+                let group = match found.param("id") {
+                    Some(id) => self.find_group(&NamespaceRef::parse(id)).await?,
+                    None => None,
+                };
+                let Some(group) = group else { return Ok(Resolved::None) };
+                let level = match user {
+                    Some(user) => self.group_access(user, &group).await?,
+                    None => None,
+                };
+                Ok(Resolved::Group(group, level))
+            }
+            Boundary::Project => {
+                let project = if let Some(id) = found.param("id") {
+                    self.find_project(&NamespaceRef::parse(id)).await?
+                } else if let Some(path) = found.param("project") {
+                    self.facts.project_by_path(path).await?
+                } else if let Some(name) = found.param("name") {
+                    self.longest_project_prefix(name).await?
+                } else {
+                    None
+                };
+                let Some(project) = project else { return Ok(Resolved::None) };
+                let level = match user {
+                    Some(user) => self.project_access(user, &project).await?,
+                    None => None,
+                };
+                Ok(Resolved::Project(project, level))
+            }
+        }
+    }
+
+    /// A registry image name is a project path, possibly followed by an image name: the longest known prefix wins.
+    async fn longest_project_prefix(&self, name: &str) -> Result<Option<Arc<Project>>> {
+        let parts: Vec<&str> = name.split('/').collect();
+        for take in (1..=parts.len().min(21)).rev() {
+            let candidate = parts.get(..take).map(|p| p.join("/")).unwrap_or_default();
+            if let Some(project) = self.facts.project_by_path(&candidate).await? {
+                return Ok(Some(project));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The request as allowlist rules see it: `/api/v4` (or `/v2` for the registry) left out, and the `:id` of a
+/// group or project route replaced by the id it resolved to, so that no alias of the path escapes a rule.
+pub(super) fn rule_segments<'p>(
+    found: &RouteMatch<'_, '_>,
+    path: &'p catalog::CanonicalPath,
+    resolved_id: Option<&'p str>,
+) -> (RuleSurface, Vec<&'p str>) {
+    let all: Vec<&str> = path.segments().collect();
+    match all.as_slice() {
+        ["api", "v4", rest @ ..] => {
+            let mut segments = rest.to_vec();
+            let names_id =
+                matches!(found.route.segments.get(3), Some(catalog::Segment::Param { name, .. }) if name == "id");
+            if let (true, Some(id), Some(slot)) = (names_id, resolved_id, segments.get_mut(1)) {
+                *slot = id;
+            }
+            (RuleSurface::Api, segments)
+        }
+        ["v2", rest @ ..] => (RuleSurface::Registry, rest.to_vec()),
+        _ => (RuleSurface::Git, all),
+    }
+}
+
+/// A rotation route (`…/personal_access_tokens/(\d+|self)/rotate`, as GitLab matches it): a revoked token
+/// presented there revokes its whole family.
+pub(super) fn is_rotation(found: &RouteMatch<'_, '_>) -> bool {
+    let template = &found.route.template;
+    if !(template.starts_with("/api/v4/personal_access_tokens/") && template.ends_with("/rotate")) {
+        return false;
+    }
+    match found.param("token_id") {
+        Some(id) => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
+        None => true,
+    }
+}
+
+pub(crate) fn user_facts(user: &User) -> UserFacts {
+    UserFacts {
+        id: user.id,
+        is_admin: user.is_admin,
+        external: user.external,
+        active: user.is_active(),
+        service_account: user.user_type == domain::UserType::ServiceAccount,
+    }
+}
+
+/// The facts of the route's resource. A group or project route that resolved nothing names a missing one.
+pub(super) fn facts_of(boundary: Boundary, resource: &Resolved) -> ResourceFacts<'_> {
+    match resource {
+        Resolved::Group(group, level) => ResourceFacts::Group {
+            organization_id: group.organization_id,
+            visibility: group.visibility,
+            level: *level,
+            groups: &group.traversal_ids,
+        },
+        Resolved::Project(project, level) => ResourceFacts::Project {
+            organization_id: project.organization_id,
+            visibility: project.visibility,
+            level: *level,
+            id: project.id,
+            groups: &project.group_traversal_ids,
+            owner_user_id: project.owner_user_id,
+        },
+        Resolved::None => match boundary {
+            Boundary::Instance => ResourceFacts::Instance,
+            Boundary::OwnUser => ResourceFacts::OwnUser,
+            Boundary::Group | Boundary::Project => ResourceFacts::Missing,
+        },
+    }
+}

@@ -1,0 +1,215 @@
+//! Users: the first administrator, accounts made by administrators, service accounts, changes and blocks,
+//! and their passwords (Argon2id).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use domain::{Email, User, UserType, Username, validate_display_name};
+
+use crate::{AuditContext, Authority, Error, NewUser, Result, UserUpdate};
+
+use super::*;
+
+/// Argon2id with the crate's default parameters (19 MiB, 2 passes).
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::encode_b64(&crate::random_bytes::<16>()?)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("salt: {e}")))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(anyhow::anyhow!("password hash: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn check_password(password: &str) -> Result<()> {
+    let n = password.chars().count();
+    if n < 8 {
+        return Err(Error::invalid("password", "is too short (minimum is 8 characters)"));
+    }
+    if n > 128 {
+        return Err(Error::invalid("password", "is too long (maximum is 128 characters)"));
+    }
+    Ok(())
+}
+
+impl Authority {
+    /// Creates the first administrator (`root`) and prints nothing: returns its token's plaintext for the
+    /// caller to print once. Returns `None` when users already exist.
+    pub async fn bootstrap(&self, email: &str) -> Result<Option<(User, String)>> {
+        if self.store.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let now = self.now();
+        let admin = NewUser {
+            username: "root".to_owned(),
+            email: email.to_owned(),
+            name: "Administrator".to_owned(),
+            password_hash: None,
+            is_admin: true,
+            user_type: UserType::Human,
+            bio: String::new(),
+            public_email: None,
+            can_create_group: true,
+            external: false,
+            organization_id: domain::DEFAULT_ORGANIZATION_ID,
+            now,
+        };
+        let random = crate::random_bytes::<{ tokens::RANDOM_BYTES }>()?;
+        let plaintext = std::sync::Mutex::new(None::<String>);
+        let mint = |user_id: i64| {
+            let (text, token) = self.bootstrap_token(&random, user_id, now)?;
+            if let Ok(mut slot) = plaintext.lock() {
+                *slot = Some(text);
+            }
+            Some(token)
+        };
+        let Some((user, token)) = self.store.bootstrap(&admin, &mint).await? else { return Ok(None) };
+        let plaintext = plaintext
+            .into_inner()
+            .ok()
+            .flatten()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("the first token was not minted")))?;
+        let ctx = AuditContext { author_id: Some(user.id), author_name: Some(user.username.clone()), ip_address: None };
+        self.audit(
+            &ctx,
+            "personal_access_token_created",
+            "PersonalAccessToken",
+            token.id,
+            "Created the first administrator's token",
+            &[],
+        )
+        .await?;
+        Ok(Some((user, plaintext)))
+    }
+
+    pub async fn create_user(&self, ctx: &AuditContext, request: &CreateUser) -> Result<User> {
+        let username =
+            request.username.as_deref().ok_or_else(|| Error::BadRequest("username is missing".to_owned()))?;
+        let email = request.email.as_deref().ok_or_else(|| Error::BadRequest("email is missing".to_owned()))?;
+        let name = request.name.as_deref().ok_or_else(|| Error::BadRequest("name is missing".to_owned()))?;
+        let username = Username::parse(username).map_err(|e| Error::invalid("username", e))?;
+        let email = Email::parse(email).map_err(|e| Error::invalid("email", e))?;
+        validate_display_name(name).map_err(|e| Error::invalid("name", e))?;
+        let password_hash = match (&request.password, request.reset_password || request.force_random_password) {
+            (Some(password), _) => {
+                check_password(password)?;
+                Some(hash_password(password)?)
+            }
+            (None, true) => None,
+            (None, false) => {
+                return Err(Error::BadRequest("password, reset_password, force_random_password are missing, exactly one parameter must be provided".to_owned()));
+            }
+        };
+        let public_email = match &request.public_email {
+            Some(e) if !e.is_empty() => {
+                Some(Email::parse(e).map_err(|err| Error::invalid("public_email", err))?.as_str().to_owned())
+            }
+            _ => None,
+        };
+        let bio = request.bio.clone().unwrap_or_default();
+        if bio.chars().count() > 255 {
+            return Err(Error::invalid("bio", "is too long (maximum is 255 characters)"));
+        }
+        let organization_id = match request.organization_id {
+            None => domain::DEFAULT_ORGANIZATION_ID,
+            Some(id) => self.existing_organization(id).await?,
+        };
+        let new = NewUser {
+            username: username.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            name: name.to_owned(),
+            password_hash,
+            is_admin: request.admin,
+            user_type: if request.service_account { UserType::ServiceAccount } else { UserType::Human },
+            bio,
+            public_email,
+            can_create_group: request.can_create_group.unwrap_or(true),
+            external: request.external,
+            organization_id,
+            now: self.now(),
+        };
+        let user = self.store.insert_user(&new).await?;
+        self.audit(ctx, "user_created", "User", user.id, &format!("Created user {}", user.username), &[]).await?;
+        Ok(user)
+    }
+
+    /// Creates an instance service account (`POST /service_accounts`): a user without a password that signs in
+    /// only with tokens. Missing fields get GitLab's defaults.
+    pub async fn create_service_account(
+        &self,
+        ctx: &AuditContext,
+        name: Option<String>,
+        username: Option<String>,
+        email: Option<String>,
+    ) -> Result<User> {
+        let suffix: String = crate::random_bytes::<8>()?.iter().map(|b| format!("{b:02x}")).collect();
+        let request = CreateUser {
+            username: Some(username.unwrap_or_else(|| format!("service_account_{suffix}"))),
+            email: Some(email.unwrap_or_else(|| format!("service_account_{suffix}@noreply.tessera.localhost"))),
+            name: Some(name.unwrap_or_else(|| "Service account user".to_owned())),
+            force_random_password: true,
+            can_create_group: Some(false),
+            service_account: true,
+            ..CreateUser::default()
+        };
+        self.create_user(ctx, &request).await
+    }
+
+    /// Applies an administrator's change. Fields are validated as on creation.
+    pub async fn update_user(
+        &self,
+        ctx: &AuditContext,
+        id: i64,
+        mut update: UserUpdate,
+        password: Option<&str>,
+    ) -> Result<User> {
+        if let Some(username) = &update.username {
+            Username::parse(username).map_err(|e| Error::invalid("username", e))?;
+        }
+        if let Some(email) = &update.email {
+            Email::parse(email).map_err(|e| Error::invalid("email", e))?;
+        }
+        if let Some(name) = &update.name {
+            validate_display_name(name).map_err(|e| Error::invalid("name", e))?;
+        }
+        if let Some(Some(email)) = &update.public_email {
+            if email.is_empty() {
+                update.public_email = Some(None);
+            } else {
+                Email::parse(email).map_err(|e| Error::invalid("public_email", e))?;
+            }
+        }
+        if update.bio.as_ref().is_some_and(|bio| bio.chars().count() > 255) {
+            return Err(Error::invalid("bio", "is too long (maximum is 255 characters)"));
+        }
+        if let Some(password) = password {
+            check_password(password)?;
+            update.password_hash = Some(hash_password(password)?);
+        }
+        let user = self.store.update_user(id, &update, self.now()).await?.ok_or(Error::NotFound("User"))?;
+        self.audit(ctx, "user_updated", "User", user.id, &format!("Updated user {}", user.username), &[]).await?;
+        Ok(user)
+    }
+
+    /// Blocks or unblocks a user. Their tokens stop working at once while blocked and work again on unblock.
+    pub async fn set_blocked(&self, ctx: &AuditContext, id: i64, blocked: bool) -> Result<User> {
+        let state = if blocked { domain::UserState::Blocked } else { domain::UserState::Active };
+        let update = UserUpdate { state: Some(state), ..UserUpdate::default() };
+        let user = self.store.update_user(id, &update, self.now()).await?.ok_or(Error::NotFound("User"))?;
+        let event = if blocked { "user_blocked" } else { "user_unblocked" };
+        self.audit(
+            ctx,
+            event,
+            "User",
+            user.id,
+            &format!("{} user {}", if blocked { "Blocked" } else { "Unblocked" }, user.username),
+            &[],
+        )
+        .await?;
+        Ok(user)
+    }
+}
