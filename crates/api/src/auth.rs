@@ -144,7 +144,7 @@ async fn runner_caller(parts: &Parts, state: &AppState) -> Option<ApiResult<Call
         return None;
     }
     let credential = credential(&parts.headers, parts.uri.query()).ok().flatten()?;
-    if !credential.starts_with("glrt-") {
+    if !credential.starts_with(domain::CredentialKind::RunnerAuthenticationToken.spec().prefix) {
         return None;
     }
     let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());

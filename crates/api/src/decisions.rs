@@ -111,7 +111,7 @@ fn result(outcome: &authority::Outcome) -> Value {
             "user_id": user.id,
             "username": user.username,
             "token_id": p.token.id,
-            "token_type": p.token.kind(),
+            "token_type": p.token.kind().name(),
             "organization_id": p.token.organization_id,
         })
     });

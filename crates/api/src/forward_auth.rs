@@ -104,7 +104,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
                 h.insert(X_AUTH_USER_ID, HeaderValue::from(user.id));
                 put(h, X_AUTH_USER, &user.username);
                 h.insert(X_AUTH_TOKEN_ID, HeaderValue::from(p.token.id));
-                h.insert(X_AUTH_TOKEN_TYPE, HeaderValue::from_static(p.token.kind()));
+                h.insert(X_AUTH_TOKEN_TYPE, HeaderValue::from_static(p.token.kind().name()));
                 h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(p.token.organization_id));
                 h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
             }

@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
+use domain::CredentialKind;
 use domain::{GrantAccess, Timestamp, Token, User};
 use serde_json::{Value, json};
 
@@ -37,10 +38,10 @@ pub fn router() -> Router<AppState> {
 
 /// The inventory's filters: those of every token list, and `type` and `user_id`.
 fn filter(state: &AppState, params: &Params) -> ApiResult<TokenFilter> {
-    let impersonation = match params.str("type")?.as_deref() {
+    // The kinds the inventory lists, by the table's names; stored user tokens tell the two apart.
+    let impersonation = match params.str("type")?.as_deref().map(CredentialKind::parse) {
         None => None,
-        Some("personal_access_token") => Some(false),
-        Some("impersonation_token") => Some(true),
+        Some(Some(kind)) if kind.spec().inventoried => Some(kind == CredentialKind::ImpersonationToken),
         Some(_) => return Err(bad_request("type does not have a valid value")),
     };
     Ok(TokenFilter { impersonation, user_id: params.int("user_id")?, ..token_filter(params, state.authority.now())? })
@@ -73,7 +74,7 @@ async fn entities_of(state: &AppState, here: &Here, tokens: &[Token]) -> ApiResu
 /// A credential as the inventory shows it: the token's entity, its type, owner and boundary.
 fn credential(token: &Token, owner: Option<&User>, now: Timestamp, base: &str) -> Value {
     let mut v = entities::token(token, now, None, true);
-    v["type"] = json!(token.kind());
+    v["type"] = json!(token.kind().name());
     v["owner"] = match owner {
         Some(owner) => {
             let mut basic = entities::user_basic(owner, base);

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use domain::{Timestamp, Token, TokenState, User};
+use domain::{CredentialKind, Timestamp, Token, TokenState, User};
 
 use crate::{AuditContext, Authority, Result};
 
@@ -113,7 +113,8 @@ impl Authority {
             // The checksum is public, so unknown tokens are cheap to make: audit at most a few per second.
             if self.unknown_audit.allow(now) {
                 let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
-                self.audit(&ctx, "authentication_failed", "PersonalAccessToken", 0, "unknown token", &[]).await?;
+                let entity = CredentialKind::PersonalAccessToken.spec().audit_entity;
+                self.audit(&ctx, "authentication_failed", entity, 0, "unknown token", &[]).await?;
             }
             return Ok(Err(AuthFailure::Unknown));
         };
@@ -142,8 +143,9 @@ impl Authority {
             ip_address: ip.map(str::to_owned),
         };
         if let Some(failure) = failure {
-            self.audit(&ctx, "authentication_failed", "PersonalAccessToken", token.id, failure.reason(), &[]).await?;
-            if failure == AuthFailure::Revoked && rotate_path {
+            let entity = token.kind().spec().audit_entity;
+            self.audit(&ctx, "authentication_failed", entity, token.id, failure.reason(), &[]).await?;
+            if failure == AuthFailure::Revoked && rotate_path && token.kind().spec().lifecycle.family_revocation {
                 self.revoke_family_after_reuse(&ctx, &token, now).await?;
             }
             return Ok(Err(failure));
@@ -159,7 +161,7 @@ impl Authority {
         self.audit(
             ctx,
             "personal_access_token_family_revoked",
-            "PersonalAccessToken",
+            token.kind().spec().audit_entity,
             token.id,
             "revoked token reused on a rotation path: its family was revoked",
             &[("revoked_token_ids", ids)],

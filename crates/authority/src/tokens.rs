@@ -1,6 +1,6 @@
 //! Personal and impersonation access tokens: issue, list, show, revoke and rotate.
 
-use domain::{Date, Grant, Scope, Scopes, Settings, Token, TokenName, User, UserType};
+use domain::{CredentialKind, Date, Grant, Scope, Scopes, Settings, Token, TokenName, User, UserType};
 use tokens::RoutingPayload;
 
 use crate::grants::RequestedGrant;
@@ -124,6 +124,10 @@ impl Authority {
             }
             (None, Some(_)) => Scopes::granular(),
         };
+        let kind = CredentialKind::of_user_token(impersonation).spec();
+        if scopes.iter().any(|scope| !kind.may_hold(scope)) {
+            return Err(Error::invalid("scopes", "can only contain available scopes"));
+        }
         let legacy_closed =
             settings.disable_legacy_token_creation || crate::token_rules(&settings).refuses_legacy(self.now().date());
         if legacy_closed && !scopes.is_granular() {
@@ -173,8 +177,8 @@ impl Authority {
         let issued = self.issue(owner, organization_id, new).await?;
         self.audit(
             ctx,
-            if impersonation { "impersonation_token_created" } else { "personal_access_token_created" },
-            "PersonalAccessToken",
+            &format!("{}_created", CredentialKind::of_user_token(impersonation)),
+            CredentialKind::of_user_token(impersonation).spec().audit_entity,
             issued.token.id,
             &format!(
                 "Created {} access token {}",
@@ -276,7 +280,7 @@ impl Authority {
         self.audit(
             ctx,
             &kind,
-            "PersonalAccessToken",
+            token.kind().spec().audit_entity,
             token.id,
             &format!("Revoked access token {}", token.id),
             &[("token_name", token.name.clone()), ("target_user_id", token.user_id.to_string())],
@@ -289,7 +293,7 @@ impl Authority {
     pub async fn revoke_from_inventory(&self, ctx: &AuditContext, token: &Token, inventory: &str) -> Result<()> {
         self.revoke_token(ctx, token).await?;
         let by = ctx.author_name.as_deref().unwrap_or("an administrator");
-        let what = token.kind().replace('_', " ");
+        let what = token.kind().name().replace('_', " ");
         let message = format!(
             "Your {what} \"{}\" (id {}) was revoked by {by} from the credential inventory of {inventory}.",
             token.name, token.id
@@ -325,6 +329,9 @@ impl Authority {
     /// scopes and organization is linked to it. The new expiry is the requested date, or one week.
     pub async fn rotate_token(&self, ctx: &AuditContext, token: &Token, request: &RotateToken) -> Result<IssuedToken> {
         let now = self.now();
+        if !token.kind().spec().lifecycle.rotatable {
+            return Err(Error::BadRequest(format!("{} cannot be rotated", token.kind())));
+        }
         if !token.is_active(now) {
             return Err(Error::BadRequest("Token already revoked".to_owned()));
         }
@@ -355,7 +362,7 @@ impl Authority {
         self.audit(
             ctx,
             "personal_access_token_rotated",
-            "PersonalAccessToken",
+            token.kind().spec().audit_entity,
             token.id,
             &format!("Rotated access token {} into {}", token.id, rotated.id),
             &[("new_token_id", rotated.id.to_string()), ("target_user_id", token.user_id.to_string())],

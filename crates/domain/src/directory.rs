@@ -232,8 +232,8 @@ pub enum TokenState {
 
 impl Token {
     /// The token's type as GitLab names it (gateways, inventories, audit event names).
-    pub fn kind(&self) -> &'static str {
-        if self.impersonation { "impersonation_token" } else { "personal_access_token" }
+    pub fn kind(&self) -> crate::CredentialKind {
+        crate::CredentialKind::of_user_token(self.impersonation)
     }
 
     /// GitLab's order: expired is reported before revoked.

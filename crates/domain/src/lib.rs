@@ -6,10 +6,12 @@
 
 mod access;
 mod ci;
+mod credential;
 mod directory;
 mod grant;
 mod names;
 mod scope;
+mod surface;
 mod time;
 mod usage;
 
@@ -19,6 +21,7 @@ pub use ci::{
     JobTokenMode, JobTokenSettings, KeyPurpose, MAX_ALLOWLIST_ENTRIES, MAX_PERMISSIONS_TEXT, PermissionsError,
     Pipeline, Runner, RunnerType, StoredKey, nearest_allowed, parse_job_permissions,
 };
+pub use credential::{CredentialKind, KindSpec, Lifecycle, Reach, SecretHome, secret_home};
 pub use directory::{
     AuditEvent, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Notification, Organization, Project,
     Settings, Token, TokenState, User, UserState, UserType, Visibility,
@@ -26,6 +29,7 @@ pub use directory::{
 pub use grant::{Grant, GrantAccess, GrantTarget};
 pub use names::{Email, NameError, Path, TokenName, Username, validate_display_name};
 pub use scope::{Scope, ScopeError, Scopes};
+pub use surface::Surface;
 pub use time::{Date, Timestamp};
 pub use usage::{TokenUsage, UsageBoundary};
 

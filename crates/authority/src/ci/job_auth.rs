@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use domain::{JobPolicies, JobStatus, JobTokenMode};
+use domain::{CredentialKind, JobPolicies, JobStatus, JobTokenMode};
 use tokens::jwt::{self, JobTokenClaims};
 
 use crate::auth::AuthFailure;
@@ -75,7 +75,15 @@ impl Authority {
         if let Some(failure) = failure {
             if self.unknown_audit.allow(now) {
                 let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
-                self.audit(&ctx, "authentication_failed", "Ci::Build", job_id, failure.reason(), &[]).await?;
+                self.audit(
+                    &ctx,
+                    "authentication_failed",
+                    CredentialKind::CiJobToken.spec().audit_entity,
+                    job_id,
+                    failure.reason(),
+                    &[],
+                )
+                .await?;
             }
             return Ok(Err(failure));
         }

@@ -47,7 +47,7 @@ impl Authority {
         self.audit(
             ctx,
             "ci_runner_created",
-            "Ci::Runner",
+            domain::CredentialKind::RunnerAuthenticationToken.spec().audit_entity,
             runner.id,
             "runner created",
             &[("runner_type", runner_type.as_str().to_owned())],
@@ -142,7 +142,7 @@ impl Authority {
         self.audit(
             ctx,
             "ci_job_token_issued",
-            "Ci::Build",
+            domain::CredentialKind::CiJobToken.spec().audit_entity,
             job.id,
             "job started and its token issued",
             &[
@@ -279,7 +279,7 @@ impl Authority {
             self.audit(
                 ctx,
                 "ci_job_finished",
-                "Ci::Build",
+                domain::CredentialKind::CiJobToken.spec().audit_entity,
                 job.id,
                 "job ended: its token is no longer accepted",
                 &[("status", status.as_str().to_owned())],

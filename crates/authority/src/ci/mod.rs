@@ -50,9 +50,9 @@ pub const MAX_AUDIENCES: usize = 10;
 /// The most projects other than its own a job token is bound to.
 pub const MAX_TOKEN_TARGETS: usize = 50;
 const KEY_SEAL_LABEL: &str = "ci signing keys";
-const RUNNER_PREFIX: &str = "glrt-";
+const RUNNER_PREFIX: &str = domain::CredentialKind::RunnerAuthenticationToken.spec().prefix;
 /// The prefix of CI job tokens.
-pub const JOB_TOKEN_PREFIX: &str = "glcbt-";
+pub const JOB_TOKEN_PREFIX: &str = domain::CredentialKind::CiJobToken.spec().prefix;
 /// Who calls the internal CI API: a runner, or an administrator.
 #[derive(Debug, Clone)]
 pub enum CiActor {

@@ -13,7 +13,7 @@ mod resolve;
 use std::sync::Arc;
 
 use catalog::{Boundary, RouteMatch, Surface, canonical_method, canonical_path};
-use domain::{Scope, UsageBoundary, User};
+use domain::{Scope, SecretHome, UsageBoundary, User, secret_home};
 use policy::{CredentialFacts, Facts, Layer, Reason, RuleSurface, RuleTarget};
 
 pub use outcome::{Outcome, Request, Resolved};
@@ -23,7 +23,7 @@ pub(crate) use resolve::user_facts;
 
 use self::outcome::OnRoute;
 use self::resolve::{facts_of, is_rotation, rule_segments};
-use crate::ci::{JOB_TOKEN_PREFIX, JobPrincipal};
+use crate::ci::JobPrincipal;
 use crate::{Authenticated, Authority, Result};
 
 /// A step of the flow: its facts, or the refusal that ends the decision.
@@ -133,18 +133,27 @@ impl Authority {
         found: &RouteMatch<'_, '_>,
         on: OnRoute<'r>,
     ) -> Result<Step<'r, (Option<Authenticated>, Option<JobPrincipal>)>> {
-        Ok(match request.credential {
-            None => Ok((None, None)),
-            Some(credential) if credential.starts_with(JOB_TOKEN_PREFIX) => {
-                match self.authenticate_job(credential, request.ip).await? {
-                    Ok(job) => Ok((None, Some(job))),
-                    Err(_) => Err(on.bad_credential()),
-                }
-            }
-            Some(credential) => match self.authenticate(credential, request.ip, is_rotation(found)).await? {
-                Ok(principal) => Ok((Some(principal), None)),
+        let Some(credential) = request.credential else { return Ok(Ok((None, None))) };
+        Ok(match secret_home(credential, &self.pat_prefix.accepted) {
+            Some(SecretHome::SignedJwt) => match self.authenticate_job(credential, request.ip).await? {
+                Ok(job) => Ok((None, Some(job))),
                 Err(_) => Err(on.bad_credential()),
             },
+            Some(SecretHome::TokenDigest) => {
+                match self.authenticate(credential, request.ip, is_rotation(found)).await? {
+                    // A user token reaches the surfaces its kind's row names, then by its scopes.
+                    Ok(principal) if principal.token.kind().spec().reaches(on.route.surface) => {
+                        Ok((Some(principal), None))
+                    }
+                    Ok(_) | Err(_) => Err(on.bad_credential()),
+                }
+            }
+            // A runner's token is for the internal CI API alone (`api` takes it there); nothing else is a
+            // credential. Both are the one 401, as an unknown token is.
+            Some(SecretHome::RunnerDigest) | None => {
+                tracing::info!(ip = request.ip.unwrap_or("-"), "authentication failed: not a token of this way in");
+                Err(on.bad_credential())
+            }
         })
     }
 

@@ -77,7 +77,7 @@ impl Authority {
         self.audit(
             &ctx,
             "personal_access_token_created",
-            "PersonalAccessToken",
+            domain::CredentialKind::PersonalAccessToken.spec().audit_entity,
             token.id,
             "Created the first administrator's token",
             &[],

@@ -1,0 +1,285 @@
+//! The one table of credential kinds: for each kind Tessera issues, its prefix, whether it is routable, where
+//! its secret is checked, which routes and surfaces it may reach, which scopes it may hold, and its lifecycle.
+//! Authentication, the decision, the inventories and the audit log read it; a new kind is a row here (and its
+//! storage), not a new path through every layer.
+//!
+//! **Invariant:** every kind is in [`CredentialKind::ALL`] exactly once and [`CredentialKind::spec`] answers its
+//! own row; a presented string is routed to a check by its prefix alone, and a string no row claims is refused
+//! before any storage is read.
+
+use std::fmt;
+
+use crate::{Scope, Surface};
+
+/// Every kind of credential Tessera issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    /// A user's own token (`glpat-`), legacy (scopes) or fine-grained (grants).
+    PersonalAccessToken,
+    /// A token an administrator makes to act as a user (`glpat-`, stored with the personal ones).
+    ImpersonationToken,
+    /// A CI runner's token (`glrt-`), for the internal CI API only.
+    RunnerAuthenticationToken,
+    /// A CI job's `CI_JOB_TOKEN` (`glcbt-` + a signed JWT), alive while its job runs.
+    CiJobToken,
+}
+
+/// Where a presented secret is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretHome {
+    /// The keyed digest of the string is looked up among the stored tokens of users.
+    TokenDigest,
+    /// The keyed digest of the string is looked up among the runners.
+    RunnerDigest,
+    /// No digest is stored: the string is a JWT verified against the published signing keys, and the job it
+    /// names is then read.
+    SignedJwt,
+}
+
+/// Which routes a kind may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Routes of [`KindSpec::surfaces`], by the token's scopes or grants within its owner's role.
+    Scoped,
+    /// Routes whose job-token column names the policies the job's token holds (the catalog's JOB column).
+    JobPolicies,
+    /// The internal CI API alone (`/api/v4/internal/ci/jobs…`), where the handler checks what the runner serves.
+    InternalCi,
+}
+
+/// How a kind's credentials live and end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// It carries an expiry date, bounded by the instance's and the top-level group's maximum lifetime.
+    pub expires: bool,
+    /// It ends with the CI job that holds it (and at most its timeout plus a grace period later).
+    pub ends_with_job: bool,
+    /// It may be rotated: revoked and replaced by a successor in one transaction.
+    pub rotatable: bool,
+    /// Presenting a rotated-away member again revokes its whole family.
+    pub family_revocation: bool,
+    /// It may be revoked on its own.
+    pub revocable: bool,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindSpec {
+    pub kind: CredentialKind,
+    /// GitLab's name of the kind, as gateways, inventories and audit event names show it.
+    pub name: &'static str,
+    /// The entity type its audit events are recorded against.
+    pub audit_entity: &'static str,
+    /// The prefix of its strings (a personal token's may be configured per instance).
+    pub prefix: &'static str,
+    /// Its string carries GitLab's routable payload (cell, organization, user) and a CRC.
+    pub routable: bool,
+    pub secret: SecretHome,
+    pub reach: Reach,
+    /// The route surfaces it may reach when its reach is [`Reach::Scoped`]; none otherwise.
+    pub surfaces: &'static [Surface],
+    /// The scopes it may hold; none for a kind whose reach is not scoped.
+    pub scopes: &'static [Scope],
+    pub lifecycle: Lifecycle,
+    /// It is listed in the credential inventories of administrators and top-level group owners.
+    pub inventoried: bool,
+}
+
+const EVERY_SURFACE: &[Surface] = &[
+    Surface::Api,
+    Surface::User,
+    Surface::TokenSelf,
+    Surface::TokenSelfRotate,
+    Surface::GitRead,
+    Surface::GitWrite,
+    Surface::RegistryRead,
+    Surface::RegistryWrite,
+    Surface::Packages,
+    Surface::Decide,
+];
+
+const USER_TOKEN: Lifecycle =
+    Lifecycle { expires: true, ends_with_job: false, rotatable: true, family_revocation: true, revocable: true };
+
+const KINDS: [KindSpec; 4] = [
+    KindSpec {
+        kind: CredentialKind::PersonalAccessToken,
+        name: "personal_access_token",
+        audit_entity: "PersonalAccessToken",
+        prefix: "glpat-",
+        routable: true,
+        secret: SecretHome::TokenDigest,
+        reach: Reach::Scoped,
+        surfaces: EVERY_SURFACE,
+        scopes: &Scope::ALL,
+        lifecycle: USER_TOKEN,
+        inventoried: true,
+    },
+    KindSpec {
+        kind: CredentialKind::ImpersonationToken,
+        name: "impersonation_token",
+        audit_entity: "PersonalAccessToken",
+        prefix: "glpat-",
+        routable: true,
+        secret: SecretHome::TokenDigest,
+        reach: Reach::Scoped,
+        surfaces: EVERY_SURFACE,
+        scopes: &Scope::ALL,
+        lifecycle: USER_TOKEN,
+        inventoried: true,
+    },
+    KindSpec {
+        kind: CredentialKind::RunnerAuthenticationToken,
+        name: "runner_authentication_token",
+        audit_entity: "Ci::Runner",
+        prefix: "glrt-",
+        routable: true,
+        secret: SecretHome::RunnerDigest,
+        reach: Reach::InternalCi,
+        surfaces: &[],
+        scopes: &[],
+        lifecycle: Lifecycle {
+            expires: false,
+            ends_with_job: false,
+            rotatable: false,
+            family_revocation: false,
+            revocable: true,
+        },
+        inventoried: false,
+    },
+    KindSpec {
+        kind: CredentialKind::CiJobToken,
+        name: "ci_job_token",
+        audit_entity: "Ci::Build",
+        prefix: "glcbt-",
+        routable: false,
+        secret: SecretHome::SignedJwt,
+        reach: Reach::JobPolicies,
+        surfaces: &[],
+        scopes: &[],
+        lifecycle: Lifecycle {
+            expires: true,
+            ends_with_job: true,
+            rotatable: false,
+            family_revocation: false,
+            revocable: false,
+        },
+        inventoried: false,
+    },
+];
+
+impl CredentialKind {
+    /// Every kind, in the table's order.
+    pub const ALL: [CredentialKind; 4] = [
+        CredentialKind::PersonalAccessToken,
+        CredentialKind::ImpersonationToken,
+        CredentialKind::RunnerAuthenticationToken,
+        CredentialKind::CiJobToken,
+    ];
+
+    /// The kind's row of the table.
+    pub const fn spec(self) -> &'static KindSpec {
+        match self {
+            CredentialKind::PersonalAccessToken => &KINDS[0],
+            CredentialKind::ImpersonationToken => &KINDS[1],
+            CredentialKind::RunnerAuthenticationToken => &KINDS[2],
+            CredentialKind::CiJobToken => &KINDS[3],
+        }
+    }
+
+    /// GitLab's name of the kind.
+    pub const fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The kind a stored user token is: an impersonation token or a personal one.
+    pub fn of_user_token(impersonation: bool) -> CredentialKind {
+        if impersonation { CredentialKind::ImpersonationToken } else { CredentialKind::PersonalAccessToken }
+    }
+
+    /// The kind GitLab's name names, for filters (`type=impersonation_token`); exact, never folded.
+    pub fn parse(name: &str) -> Option<CredentialKind> {
+        CredentialKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+impl fmt::Display for CredentialKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl KindSpec {
+    /// Whether the kind may hold `scope`.
+    pub fn may_hold(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// Whether the kind may reach a route of `surface` by its scopes.
+    pub fn reaches(&self, surface: Surface) -> bool {
+        self.reach == Reach::Scoped && self.surfaces.contains(&surface)
+    }
+}
+
+/// Where a presented string's secret is checked, by its prefix alone: `personal_prefixes` are the prefixes the
+/// instance accepts for personal (and impersonation) tokens, in place of the table's. `None`: no kind claims it.
+pub fn secret_home<P: AsRef<str>>(presented: &str, personal_prefixes: &[P]) -> Option<SecretHome> {
+    if personal_prefixes.iter().any(|p| presented.starts_with(p.as_ref())) {
+        return Some(SecretHome::TokenDigest);
+    }
+    KINDS
+        .iter()
+        .filter(|spec| spec.secret != SecretHome::TokenDigest)
+        .find(|spec| presented.starts_with(spec.prefix))
+        .map(|spec| spec.secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_answers_its_own_row_and_its_name_reads_back() {
+        for kind in CredentialKind::ALL {
+            assert_eq!(kind.spec().kind, kind);
+            assert_eq!(CredentialKind::parse(kind.name()), Some(kind));
+            assert_eq!(kind.to_string(), kind.name());
+        }
+        assert_eq!(CredentialKind::parse("personal_access_token "), None, "names are matched exactly");
+    }
+
+    #[test]
+    fn a_kind_that_is_not_scoped_holds_no_scope_and_reaches_no_surface() {
+        for kind in CredentialKind::ALL {
+            let spec = kind.spec();
+            if spec.reach != Reach::Scoped {
+                assert!(spec.scopes.is_empty() && spec.surfaces.is_empty(), "{kind}");
+                assert!(!spec.reaches(Surface::Api), "{kind}");
+            }
+        }
+        assert!(CredentialKind::PersonalAccessToken.spec().reaches(Surface::GitWrite));
+        assert!(!CredentialKind::CiJobToken.spec().may_hold(Scope::Api));
+    }
+
+    #[test]
+    fn a_presented_string_goes_to_the_check_its_prefix_names_and_nothing_else_is_claimed() {
+        let default = ["glpat-"];
+        assert_eq!(secret_home("glpat-abc", &default), Some(SecretHome::TokenDigest));
+        assert_eq!(secret_home("acme-glpat-abc", &["acme-glpat-", "glpat-"]), Some(SecretHome::TokenDigest));
+        assert_eq!(secret_home("glpat-abc", &["acme-glpat-"]), None, "the instance's prefixes replace the table's");
+        assert_eq!(secret_home("glrt-abc", &default), Some(SecretHome::RunnerDigest));
+        assert_eq!(secret_home("glcbt-eyJ", &default), Some(SecretHome::SignedJwt));
+        assert_eq!(secret_home("gldt-abc", &default), None);
+        assert_eq!(secret_home("", &default), None);
+    }
+
+    #[test]
+    fn only_a_job_token_ends_with_its_job_and_only_user_tokens_rotate() {
+        for kind in CredentialKind::ALL {
+            let life = kind.spec().lifecycle;
+            assert_eq!(life.ends_with_job, kind == CredentialKind::CiJobToken, "{kind}");
+            assert_eq!(life.rotatable, kind.spec().secret == SecretHome::TokenDigest, "{kind}");
+            assert!(!life.family_revocation || life.rotatable, "{kind}: a family needs rotation");
+        }
+    }
+}
