@@ -1,6 +1,8 @@
 //! The in-process decision: the pure function alone (facts in memory), and with route matching from a raw path.
 //! Run with `cargo bench -p policy`.
 
+#![expect(clippy::expect_used, reason = "a benchmark's setup fails loudly on anything unexpected")]
+
 use std::hint::black_box;
 
 use catalog::{Catalog, canonical_path};

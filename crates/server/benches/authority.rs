@@ -7,6 +7,8 @@
 //! p99 ≤ 2 µs; a malformed or unknown token rejected in ≤ 0.3 µs; a cache miss on SQLite ≤ 100 µs; a CI job
 //! token (a signed JWT) decided in ≤ 2 µs once its verification is cached.
 
+#![expect(clippy::expect_used, reason = "a benchmark's setup fails loudly on anything unexpected")]
+
 /// The allocator the `tessera` binary runs with, so that these figures are the server's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -1,6 +1,6 @@
 //! The store contract, run against SQLite, and against PostgreSQL when `TEST_DATABASE_URL` is set.
 
-#![allow(clippy::unwrap_used, reason = "test helpers fail loudly on anything unexpected")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly on anything unexpected")]
 
 use std::sync::{Arc, Mutex};
 

@@ -2,6 +2,8 @@
 //! check it is built on (goal: at most 1.3×). Run with `cargo bench -p tokens --bench jwt`; besides criterion's
 //! figures it prints tokens minted per second per core and the verification ratio, measured in one run.
 
+#![expect(clippy::expect_used, reason = "a benchmark's setup fails loudly on anything unexpected")]
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;

@@ -1,6 +1,8 @@
 //! The token hot path: parsing a presented token, refusing a malformed one, and computing its stored digest.
 //! Run with `cargo bench -p tokens`; compare the figures of one run with each other, not across machines.
 
+#![expect(clippy::expect_used, reason = "a benchmark's setup fails loudly on anything unexpected")]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -1,7 +1,7 @@
 //! The one integration-test binary: each test spawns the real server on port 0 with a fresh database
 //! (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set) and talks to it over HTTP.
 
-#![allow(clippy::unwrap_used, reason = "test helpers fail loudly on anything unexpected")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly on anything unexpected")]
 
 mod helpers;
 

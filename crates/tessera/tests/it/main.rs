@@ -1,6 +1,6 @@
 //! The binary's integration tests: the CLI against a real `tessera serve`, and the repository's tidy rules.
 
-#![allow(clippy::unwrap_used, reason = "test helpers fail loudly on anything unexpected")]
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly on anything unexpected")]
 
 mod cli;
 mod tidy;
