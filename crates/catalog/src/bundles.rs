@@ -8,6 +8,7 @@ use crate::{Boundary, PermSet};
 pub struct BoundarySet(u8);
 
 impl BoundarySet {
+    /// Every boundary, in the order sets and tables list them.
     pub const ALL: [Boundary; 4] = [Boundary::Project, Boundary::Group, Boundary::OwnUser, Boundary::Instance];
 
     fn bit(boundary: Boundary) -> u8 {
@@ -19,22 +20,27 @@ impl BoundarySet {
         }
     }
 
+    /// The set of these boundaries.
     pub fn of(boundaries: &[Boundary]) -> BoundarySet {
         BoundarySet(boundaries.iter().fold(0, |bits, b| bits | BoundarySet::bit(*b)))
     }
 
+    /// Adds a boundary.
     pub fn insert(&mut self, boundary: Boundary) {
         self.0 |= BoundarySet::bit(boundary);
     }
 
+    /// Whether the set holds `boundary`.
     pub fn contains(self, boundary: Boundary) -> bool {
         self.0 & BoundarySet::bit(boundary) != 0
     }
 
+    /// Whether the two sets share a boundary.
     pub fn intersects(self, other: BoundarySet) -> bool {
         self.0 & other.0 != 0
     }
 
+    /// The boundaries in the set, in [`BoundarySet::ALL`]'s order.
     pub fn iter(self) -> impl Iterator<Item = Boundary> {
         BoundarySet::ALL.into_iter().filter(move |b| self.contains(*b))
     }
@@ -43,9 +49,11 @@ impl BoundarySet {
 /// One assignable permission.
 #[derive(Debug, Clone)]
 pub struct Bundle {
+    /// Its name, as a fine-grained token's grant names it (`read_job`).
     pub name: String,
     /// The heading it is listed under, as GitLab groups them ("CI/CD").
     pub category: String,
+    /// What it lets a token do, in words.
     pub description: String,
     /// The kinds of route it applies to.
     pub boundaries: BoundarySet,

@@ -45,13 +45,21 @@ impl fmt::Debug for CanonicalPath {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a request path has no canonical form (every one is a 400 or an unknown route, never decoded around).
 pub enum PathError {
+    /// Longer than a request path may be.
     TooLong,
+    /// It holds a `#`.
     Fragment,
+    /// It holds a NUL.
     Nul,
+    /// It holds a control character.
     Control,
+    /// A malformed percent-encoding.
     BadEncoding,
+    /// A `..` climbs above the root.
     AboveRoot,
+    /// It does not start with `/`.
     NotAbsolute,
 }
 
@@ -79,10 +87,12 @@ impl CanonicalPath {
         })
     }
 
+    /// The number of segments.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the path is `/` alone.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

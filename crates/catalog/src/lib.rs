@@ -4,6 +4,8 @@
 //! **Architecture Invariant:** `catalog` does no I/O and knows nothing of HTTP frameworks or storage; the data
 //! files are part of the binary and a test validates them.
 
+#![deny(missing_docs)]
+
 mod bundles;
 mod canonical;
 mod parse;
@@ -45,7 +47,9 @@ pub struct Catalog {
 
 /// The catalog files compiled into the binary.
 pub const ROLES: &str = include_str!("../data/roles.txt");
+/// The route catalog (`routes.txt`).
 pub const ROUTES: &str = include_str!("../data/routes.txt");
+/// The assignable permissions of fine-grained tokens (`bundles.txt`).
 pub const BUNDLES: &str = include_str!("../data/bundles.txt");
 
 impl Catalog {
@@ -54,6 +58,7 @@ impl Catalog {
         Catalog::parse(ROLES, ROUTES, BUNDLES)
     }
 
+    /// Reads and validates a catalog from the text of its three files; unknown names are errors.
     pub fn parse(roles: &str, routes: &str, bundles: &str) -> Result<Catalog, CatalogError> {
         parse::catalog(roles, routes, bundles)
     }
@@ -81,10 +86,12 @@ impl Catalog {
         &self.names
     }
 
+    /// The raw permission of this name, if the catalog knows it (exact match).
     pub fn permission(&self, name: &str) -> Option<Permission> {
         self.names.iter().position(|n| n == name).and_then(|i| u8::try_from(i).ok()).map(Permission)
     }
 
+    /// The name of a raw permission.
     pub fn name(&self, permission: Permission) -> &str {
         self.names.get(usize::from(permission.0)).map(String::as_str).unwrap_or("unknown")
     }
@@ -95,14 +102,17 @@ impl Catalog {
         self.levels.get(idx).copied().unwrap_or_default()
     }
 
+    /// What anyone holds on a public group or project.
     pub fn public(&self) -> PermSet {
         self.public
     }
 
+    /// What a signed-in user holds on an internal group or project.
     pub fn internal(&self) -> PermSet {
         self.internal
     }
 
+    /// What an administrator holds at the instance.
     pub fn admin(&self) -> PermSet {
         self.admin
     }
@@ -117,6 +127,7 @@ impl Catalog {
         self.signed_in
     }
 
+    /// What a user holds on their own user.
     pub fn own_user(&self) -> PermSet {
         self.own_user
     }
@@ -136,6 +147,7 @@ impl Catalog {
         self.job_self
     }
 
+    /// Every route, in the file's order.
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }

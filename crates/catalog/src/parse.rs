@@ -7,9 +7,13 @@ use crate::routes::Segment;
 use crate::{Boundary, BoundarySet, Bundle, Catalog, PermSet, Permission, Route, Surface};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// A line of a catalog file that could not be read.
 pub struct CatalogError {
+    /// The file (`roles.txt`, `routes.txt`, `bundles.txt`).
     pub file: &'static str,
+    /// The 1-based line number.
     pub line: usize,
+    /// What is wrong with it.
     pub message: String,
 }
 

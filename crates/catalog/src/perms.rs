@@ -9,8 +9,10 @@ pub struct Permission(pub u8);
 pub struct PermSet([u64; 4]);
 
 impl PermSet {
+    /// The most permissions a set holds.
     pub const MAX: usize = 256;
 
+    /// Adds a permission.
     pub fn insert(&mut self, p: Permission) {
         let i = usize::from(p.0);
         if let Some(word) = self.0.get_mut(i / 64) {
@@ -18,11 +20,13 @@ impl PermSet {
         }
     }
 
+    /// Whether the set holds `p`.
     pub fn contains(&self, p: Permission) -> bool {
         let i = usize::from(p.0);
         self.0.get(i / 64).is_some_and(|word| word & (1u64 << (i % 64)) != 0)
     }
 
+    /// Every permission of either set.
     pub fn union(self, other: PermSet) -> PermSet {
         let mut out = self;
         for (a, b) in out.0.iter_mut().zip(other.0) {
@@ -31,6 +35,7 @@ impl PermSet {
         out
     }
 
+    /// The permissions of both sets.
     pub fn intersect(self, other: PermSet) -> PermSet {
         let mut out = self;
         for (a, b) in out.0.iter_mut().zip(other.0) {
@@ -44,10 +49,12 @@ impl PermSet {
         self.0.iter().zip(other.0.iter()).all(|(a, b)| a & b == *b)
     }
 
+    /// Whether the set holds no permission.
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(|w| *w == 0)
     }
 
+    /// The permissions in the set, lowest index first.
     pub fn iter(&self) -> impl Iterator<Item = Permission> + '_ {
         (0..=255u8).map(Permission).filter(|p| self.contains(*p))
     }

@@ -6,14 +6,18 @@ use std::borrow::Cow;
 /// Where a route's resource lives: the boundary its permissions are checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Boundary {
+    /// A project, named by `:id` (an id or a URL-encoded path) or by its path in Git and registry routes.
     Project,
+    /// A group, named by `:id`.
     Group,
     /// The authenticated caller's own user.
     OwnUser,
+    /// The instance as a whole.
     Instance,
 }
 
 impl Boundary {
+    /// The name `routes.txt` gives it.
     pub fn as_str(self) -> &'static str {
         match self {
             Boundary::Project => "project",
@@ -29,15 +33,20 @@ pub use domain::Surface;
 /// One segment of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
+    /// A literal segment, matched exactly.
     Literal(String),
     /// One segment, optionally ending in a literal suffix (`:module_version.info`).
     Param {
+        /// The parameter's name.
         name: String,
+        /// A literal the segment must end with (empty for none).
         suffix: String,
     },
     /// One or more segments, optionally ending in a literal suffix (`*project.git`).
     Multi {
+        /// The parameter's name.
         name: String,
+        /// A literal the last segment must end with (empty for none).
         suffix: String,
     },
 }
@@ -45,11 +54,17 @@ pub enum Segment {
 /// A protected route from the catalog.
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// The canonical method (`HEAD` is read as `GET`).
     pub method: String,
+    /// The path template as `routes.txt` writes it.
     pub template: String,
+    /// The template's segments.
     pub segments: Vec<Segment>,
+    /// A `key=value` pair the query must carry, if any.
     pub query: Option<(String, String)>,
+    /// Where its resource lives.
     pub boundary: Boundary,
+    /// Which credential scopes reach it.
     pub surface: Surface,
     /// Whether CI job tokens may use the route: `None` if not, otherwise the job-token policies it needs (none
     /// for a route about the job itself).
@@ -69,18 +84,23 @@ pub struct Route {
 /// A named parameter taken from the path: borrowed from it, unless a wildcard joined several segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param<'a> {
+    /// The parameter's name in the template.
     pub name: &'a str,
+    /// Its value as the path carries it.
     pub value: Cow<'a, str>,
 }
 
 #[derive(Debug, Clone)]
 /// A route found for a path: the route (borrowed from the catalog) and its parameters (borrowed from the path).
 pub struct RouteMatch<'a, 'p> {
+    /// The route, borrowed from the catalog.
     pub route: &'a Route,
+    /// The template's parameters, in the path's order.
     pub params: Vec<Param<'p>>,
 }
 
 impl RouteMatch<'_, '_> {
+    /// The value of the parameter `name`, if the template has one.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|p| p.name == name).map(|p| &*p.value)
     }

@@ -3,15 +3,22 @@
 /// A member's role, with GitLab's numeric levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AccessLevel {
+    /// Guest (10).
     Guest,
+    /// Planner (15).
     Planner,
+    /// Reporter (20).
     Reporter,
+    /// Developer (30).
     Developer,
+    /// Maintainer (40).
     Maintainer,
+    /// Owner (50).
     Owner,
 }
 
 impl AccessLevel {
+    /// Every level, lowest first.
     pub const ALL: [AccessLevel; 6] = [
         AccessLevel::Guest,
         AccessLevel::Planner,
@@ -21,6 +28,7 @@ impl AccessLevel {
         AccessLevel::Owner,
     ];
 
+    /// GitLab's number for the level (`access_level`).
     pub fn value(self) -> i64 {
         match self {
             AccessLevel::Guest => 10,
@@ -32,6 +40,7 @@ impl AccessLevel {
         }
     }
 
+    /// The level's name, as GitLab shows it.
     pub fn name(self) -> &'static str {
         match self {
             AccessLevel::Guest => "Guest",

@@ -10,19 +10,30 @@ use crate::Timestamp;
 /// The resources a CI job token may touch, as the job-token policies and a job's `permissions:` name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JobResource {
+    /// Container images in the registry.
     Containers,
+    /// Deployments.
     Deployments,
+    /// Environments.
     Environments,
+    /// Jobs and their artifacts.
     Jobs,
+    /// Packages in the package registries.
     Packages,
+    /// Releases.
     Releases,
+    /// Secure files.
     SecureFiles,
+    /// Terraform state.
     TerraformState,
+    /// Pipelines.
     Pipelines,
+    /// The Git repository (a push needs the project to allow it too).
     Repositories,
 }
 
 impl JobResource {
+    /// Every resource, in the fixed order of the stored bit set.
     pub const ALL: [JobResource; 10] = [
         JobResource::Containers,
         JobResource::Deployments,
@@ -36,6 +47,7 @@ impl JobResource {
         JobResource::Repositories,
     ];
 
+    /// The resource's name in a policy (`secure_files`).
     pub fn as_str(self) -> &'static str {
         match self {
             JobResource::Containers => "containers",
@@ -51,6 +63,7 @@ impl JobResource {
         }
     }
 
+    /// The resource of this name, exactly.
     pub fn parse(s: &str) -> Option<JobResource> {
         JobResource::ALL.into_iter().find(|r| r.as_str() == s)
     }
@@ -63,11 +76,14 @@ impl JobResource {
 /// How much of a resource: `admin` includes `read`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JobLevel {
+    /// Reading the resource.
     Read,
+    /// Reading and changing it.
     Admin,
 }
 
 impl JobLevel {
+    /// The level's prefix in a policy name (`read`, `admin`).
     pub fn as_str(self) -> &'static str {
         match self {
             JobLevel::Read => "read",
@@ -79,11 +95,14 @@ impl JobLevel {
 /// One job-token policy: `read_releases`, `admin_packages`, …
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobPolicy {
+    /// How much of the resource.
     pub level: JobLevel,
+    /// Which resource.
     pub resource: JobResource,
 }
 
 impl JobPolicy {
+    /// The policy of this name (`read_releases`), exactly.
     pub fn parse(s: &str) -> Option<JobPolicy> {
         let (level, resource) = if let Some(rest) = s.strip_prefix("read_") {
             (JobLevel::Read, rest)
@@ -114,7 +133,9 @@ const READ_BITS: u32 = 0x5_5555; // the read bit of each of the ten resources
 const ALL_BITS: u32 = 0xf_ffff;
 
 impl JobPolicies {
+    /// No policy.
     pub const NONE: JobPolicies = JobPolicies(0);
+    /// Every policy.
     pub const ALL: JobPolicies = JobPolicies(ALL_BITS);
 
     /// What a job may do when it declares no `permissions`: what GitLab CI needs to work. It reads every
@@ -131,6 +152,7 @@ impl JobPolicies {
         set
     }
 
+    /// Adds a policy (with `read_x` for `admin_x`).
     pub fn insert(&mut self, policy: JobPolicy) {
         self.0 |= policy.bit();
         if policy.level == JobLevel::Admin {
@@ -138,6 +160,7 @@ impl JobPolicies {
         }
     }
 
+    /// Whether the set holds `policy`.
     pub fn contains(self, policy: JobPolicy) -> bool {
         self.0 & policy.bit() != 0
     }
@@ -147,14 +170,17 @@ impl JobPolicies {
         self.0 & other.0 == other.0
     }
 
+    /// The policies of both sets.
     pub fn intersect(self, other: JobPolicies) -> JobPolicies {
         JobPolicies(self.0 & other.0)
     }
 
+    /// The policies of either set.
     pub fn union(self, other: JobPolicies) -> JobPolicies {
         JobPolicies(self.0 | other.0)
     }
 
+    /// Whether the set holds no policy.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -164,6 +190,7 @@ impl JobPolicies {
         self.0
     }
 
+    /// Reads the stored form; bits no policy has are dropped.
     pub fn from_bits(bits: u32) -> JobPolicies {
         JobPolicies(bits & ALL_BITS)
     }
@@ -330,13 +357,18 @@ fn unquote(s: &str) -> Result<String, PermissionsError> {
 /// Where a job is in its life. Only a running job's token is accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
+    /// The job runs: its token is accepted.
     Running,
+    /// It ended well.
     Success,
+    /// It ended in failure.
     Failed,
+    /// It was canceled.
     Canceled,
 }
 
 impl JobStatus {
+    /// The stored and shown form.
     pub fn as_str(self) -> &'static str {
         match self {
             JobStatus::Running => "running",
@@ -362,31 +394,44 @@ impl JobStatus {
 /// triggering user's role on the job-token routes, checked against the allowlist only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobTokenMode {
+    /// The token holds what the job declared, within the user's role and each allowlist entry.
     LowPrivilege,
+    /// The token acts with the triggering user's role on the job-token routes, as GitLab did before.
     Legacy,
 }
 
 /// One CI job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
+    /// The job's id.
     pub id: i64,
+    /// Its pipeline.
     pub pipeline_id: i64,
+    /// Its project.
     pub project_id: i64,
     /// The user who triggered the pipeline: the token acts with their current role.
     pub user_id: i64,
+    /// The job's name in the pipeline.
     pub name: String,
+    /// The Git ref it runs for.
     pub git_ref: String,
+    /// Whether that ref is protected.
     pub ref_protected: bool,
     /// The job's timeout, in seconds.
     pub timeout_s: i64,
+    /// Where it is in its life.
     pub status: JobStatus,
     /// What the job declared in `permissions:` (or the default set when it declared nothing).
     pub permissions: JobPolicies,
     /// Whether `permissions:` was declared.
     pub declared: bool,
+    /// How its token is authorized.
     pub mode: JobTokenMode,
+    /// The runner that took it, if a runner started it.
     pub runner_id: Option<i64>,
+    /// When it started.
     pub created_at: Timestamp,
+    /// When it ended, if it has.
     pub finished_at: Option<Timestamp>,
     /// When the job's token expires: start + timeout + 5 minutes, capped.
     pub token_expires_at: Timestamp,
@@ -395,11 +440,17 @@ pub struct Job {
 /// A CI pipeline: the jobs of one run on one ref.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pipeline {
+    /// The pipeline's id.
     pub id: i64,
+    /// Its project.
     pub project_id: i64,
+    /// The user who triggered it.
     pub user_id: i64,
+    /// The Git ref it runs for.
     pub git_ref: String,
+    /// Whether that ref is protected.
     pub ref_protected: bool,
+    /// When it was created.
     pub created_at: Timestamp,
 }
 
@@ -424,7 +475,9 @@ impl Default for JobTokenSettings {
 /// Who an allowlist entry lets in: a project, or every project under a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AllowlistSource {
+    /// A project, by id.
     Project(i64),
+    /// Every project under a group, by the group's id.
     Group(i64),
 }
 
@@ -433,12 +486,15 @@ pub enum AllowlistSource {
 pub struct AllowlistEntry {
     /// The project whose allowlist this is (the target of the job tokens).
     pub project_id: i64,
+    /// Who it lets in.
     pub source: AllowlistSource,
     /// The entry does not restrict the policies (GitLab's "default permissions").
     pub default_permissions: bool,
     /// With `default_permissions` off: the policies job tokens of the source get here.
     pub policies: JobPolicies,
+    /// The user who added it.
     pub added_by: i64,
+    /// When it was added.
     pub created_at: Timestamp,
 }
 
@@ -467,11 +523,14 @@ pub fn nearest_allowed(entries: &[AllowlistEntry], sources: &[AllowlistSource]) 
 /// What a runner may take jobs of: every project, or one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunnerType {
+    /// It takes jobs of every project.
     Instance,
+    /// It takes jobs of one project, by id.
     Project(i64),
 }
 
 impl RunnerType {
+    /// GitLab's name of the type (`instance_type`, `project_type`).
     pub fn as_str(self) -> &'static str {
         match self {
             RunnerType::Instance => "instance_type",
@@ -483,22 +542,31 @@ impl RunnerType {
 /// A runner: it authenticates to the internal CI API with its `glrt-` token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Runner {
+    /// The runner's id.
     pub id: i64,
+    /// What its owner calls it.
     pub description: String,
+    /// Whose jobs it takes.
     pub runner_type: RunnerType,
+    /// The user who registered it.
     pub created_by: i64,
+    /// When it was registered.
     pub created_at: Timestamp,
+    /// A revoked runner's token is refused.
     pub revoked: bool,
 }
 
 /// What a signing key signs. A key never signs both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyPurpose {
+    /// Signs CI job tokens.
     JobToken,
+    /// Signs ID tokens (OIDC, for other services).
     IdToken,
 }
 
 impl KeyPurpose {
+    /// The stored form.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyPurpose::JobToken => "job_token",
@@ -506,6 +574,7 @@ impl KeyPurpose {
         }
     }
 
+    /// Reads the stored form, exactly.
     pub fn parse(s: &str) -> Option<KeyPurpose> {
         match s {
             "job_token" => Some(KeyPurpose::JobToken),
@@ -518,13 +587,17 @@ impl KeyPurpose {
 /// A signing key as stored: the private key sealed, the public key as a JWK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {
+    /// The key's id: the RFC 7638 thumbprint of its public key.
     pub kid: String,
+    /// What it signs.
     pub purpose: KeyPurpose,
+    /// Its JOSE algorithm (`RS256`, `EdDSA`).
     pub algorithm: String,
     /// The sealed PKCS#8 private key, base64.
     pub sealed_key: String,
     /// The public JWK, as JSON.
     pub public_jwk: String,
+    /// When it was made.
     pub created_at: Timestamp,
     /// When the key stopped signing (a newer key of its purpose took over).
     pub retired_at: Option<Timestamp>,
@@ -535,11 +608,17 @@ pub struct StoredKey {
 /// Which policies jobs of one project exercised on another, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobTokenAccess {
+    /// The project whose jobs used the token.
     pub source_project_id: i64,
+    /// The project they used it on.
     pub target_project_id: i64,
+    /// The policies they exercised there.
     pub policies: JobPolicies,
+    /// The first use.
     pub first_used_at: Timestamp,
+    /// The last use.
     pub last_used_at: Timestamp,
+    /// How many uses.
     pub uses: i64,
 }
 

@@ -65,6 +65,7 @@ pub struct Lifecycle {
 /// One row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindSpec {
+    /// The kind this row describes.
     pub kind: CredentialKind,
     /// GitLab's name of the kind, as gateways, inventories and audit event names show it.
     pub name: &'static str,
@@ -74,12 +75,15 @@ pub struct KindSpec {
     pub prefix: &'static str,
     /// Its string carries GitLab's routable payload (cell, organization, user) and a CRC.
     pub routable: bool,
+    /// Where a presented string's secret is checked.
     pub secret: SecretHome,
+    /// Which routes it may reach.
     pub reach: Reach,
     /// The route surfaces it may reach when its reach is [`Reach::Scoped`]; none otherwise.
     pub surfaces: &'static [Surface],
     /// The scopes it may hold; none for a kind whose reach is not scoped.
     pub scopes: &'static [Scope],
+    /// How its credentials live and end.
     pub lifecycle: Lifecycle,
     /// It is listed in the credential inventories of administrators and top-level group owners.
     pub inventoried: bool,

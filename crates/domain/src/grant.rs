@@ -18,6 +18,7 @@ pub enum GrantAccess {
 }
 
 impl GrantAccess {
+    /// Every access, in GitLab's order.
     pub const ALL: [GrantAccess; 5] = [
         GrantAccess::PersonalProjects,
         GrantAccess::AllMemberships,
@@ -26,6 +27,7 @@ impl GrantAccess {
         GrantAccess::Instance,
     ];
 
+    /// GitLab's name of the access (`all_memberships`).
     pub fn as_str(self) -> &'static str {
         match self {
             GrantAccess::PersonalProjects => "personal_projects",
@@ -36,6 +38,7 @@ impl GrantAccess {
         }
     }
 
+    /// The access of this name, exactly.
     pub fn parse(name: &str) -> Option<GrantAccess> {
         GrantAccess::ALL.into_iter().find(|a| a.as_str() == name)
     }
@@ -50,13 +53,16 @@ impl fmt::Display for GrantAccess {
 /// The one group or project a `selected_memberships` grant names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GrantTarget {
+    /// A group (and everything under it), by id.
     Group(i64),
+    /// A project, by id.
     Project(i64),
 }
 
 /// One grant: assignable permissions (catalog bundles, by name) over one reach.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Grant {
+    /// What the grant reaches.
     pub access: GrantAccess,
     /// Set exactly when `access` is `SelectedMemberships`.
     pub target: Option<GrantTarget>,
@@ -65,6 +71,7 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// The group a `selected_memberships` grant names, if it names one.
     pub fn group_id(&self) -> Option<i64> {
         match self.target {
             Some(GrantTarget::Group(id)) => Some(id),
@@ -72,6 +79,7 @@ impl Grant {
         }
     }
 
+    /// The project a `selected_memberships` grant names, if it names one.
     pub fn project_id(&self) -> Option<i64> {
         match self.target {
             Some(GrantTarget::Project(id)) => Some(id),
@@ -106,6 +114,7 @@ impl Grant {
         Some(Grant { access, target, permissions })
     }
 
+    /// The stored form of a token's grants: one line per grant, which [`Grant::from_stored`] reads back.
     pub fn to_stored(grants: &[Grant]) -> String {
         let lines: Vec<String> = grants
             .iter()

@@ -4,6 +4,8 @@
 //! never reads the clock or the environment, and never panics on input. Values are parsed at the boundary
 //! (`Scopes::parse`, `TokenName::parse`, `Date::parse`) and are valid once they exist.
 
+#![deny(missing_docs)]
+
 mod access;
 mod ci;
 mod credential;

@@ -6,9 +6,13 @@ use std::fmt;
 pub const MAX_NAME_LEN: usize = 255;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a name, path, username or e-mail address was refused.
 pub enum NameError {
+    /// It is empty or only whitespace.
     Blank,
+    /// It is longer than [`MAX_NAME_LEN`].
     TooLong,
+    /// It breaks a rule, which the text names.
     Invalid(&'static str),
 }
 
@@ -46,11 +50,13 @@ pub fn validate_display_name(s: &str) -> Result<(), NameError> {
 pub struct TokenName(String);
 
 impl TokenName {
+    /// A token's name, as a display name: not blank, at most [`MAX_NAME_LEN`] characters, no control characters.
     pub fn parse(s: &str) -> Result<TokenName, NameError> {
         validate_display_name(s)?;
         Ok(TokenName(s.to_owned()))
     }
 
+    /// The name as given.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -61,6 +67,7 @@ impl TokenName {
 pub struct Path(String);
 
 impl Path {
+    /// A group or project path, by GitLab's rules.
     pub fn parse(s: &str) -> Result<Path, NameError> {
         check_length(s)?;
         let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
@@ -98,6 +105,7 @@ impl Path {
         Ok(path)
     }
 
+    /// The path as given.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -108,10 +116,12 @@ impl Path {
 pub struct Username(Path);
 
 impl Username {
+    /// A username: a top-level path, since a user owns a namespace.
     pub fn parse(s: &str) -> Result<Username, NameError> {
         Path::parse_top_level(s).map(Username)
     }
 
+    /// The username as given.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
@@ -122,6 +132,7 @@ impl Username {
 pub struct Email(String);
 
 impl Email {
+    /// An e-mail address, by shape: one `@`, text before it, a dotted domain after it, no whitespace.
     pub fn parse(s: &str) -> Result<Email, NameError> {
         check_length(s)?;
         let invalid = NameError::Invalid("is invalid");
@@ -139,6 +150,7 @@ impl Email {
         Ok(Email(s.to_owned()))
     }
 
+    /// The address as given.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -5,22 +5,39 @@ use std::fmt;
 /// One legacy scope a personal access token may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
+    /// Full read and write access to the API, Git and the registries.
     Api,
+    /// Read access to the API (GET and HEAD), Git and the registries.
     ReadApi,
+    /// Read access to the user's own profile and the users API.
     ReadUser,
+    /// Git reads (clone, pull).
     ReadRepository,
+    /// Git reads and writes (push).
     WriteRepository,
+    /// Container registry pulls.
     ReadRegistry,
+    /// Container registry pulls and pushes.
     WriteRegistry,
+    /// Virtual registry reads.
     ReadVirtualRegistry,
+    /// Virtual registry reads and writes.
     WriteVirtualRegistry,
+    /// Creating runners.
     CreateRunner,
+    /// Managing runners.
     ManageRunner,
+    /// The Kubernetes agent proxy.
     K8sProxy,
+    /// Rotating the token itself, and nothing else.
     SelfRotate,
+    /// AI features.
     AiFeatures,
+    /// Acting as another user (`Sudo`), for administrators.
     Sudo,
+    /// Administrator powers while Admin Mode is on.
     AdminMode,
+    /// Service Ping data.
     ReadServicePing,
     /// Tessera's own: may ask the decision API about other credentials (service accounts and administrators).
     Authorize,
@@ -30,6 +47,7 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Every scope, in GitLab's order.
     pub const ALL: [Scope; 19] = [
         Scope::Api,
         Scope::ReadApi,
@@ -52,6 +70,7 @@ impl Scope {
         Scope::Granular,
     ];
 
+    /// GitLab's name of the scope.
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Api => "api",
@@ -76,6 +95,7 @@ impl Scope {
         }
     }
 
+    /// The scope of this name, exactly; `None` for any other text.
     pub fn parse(s: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
     }
@@ -95,8 +115,11 @@ impl fmt::Display for Scope {
 /// Why a scope list was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScopeError {
+    /// No scope was given.
     Empty,
+    /// A name that is no scope.
     Unknown(String),
+    /// A scope only administrators' tokens may hold.
     AdminOnly(Scope),
 }
 
@@ -168,22 +191,27 @@ impl Scopes {
         text.split_whitespace().filter_map(Scope::parse).collect()
     }
 
+    /// The stored form: names separated by spaces.
     pub fn to_stored(&self) -> String {
         self.names().collect::<Vec<_>>().join(" ")
     }
 
+    /// Whether the set holds `scope`.
     pub fn contains(&self, scope: Scope) -> bool {
         self.0 & scope.bit() != 0
     }
 
+    /// The scopes in the set, in GitLab's order.
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
         Scope::ALL.into_iter().filter(|s| self.contains(*s))
     }
 
+    /// Their names, in GitLab's order.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.iter().map(Scope::as_str)
     }
 
+    /// Whether the set holds no scope.
     pub fn is_empty(&self) -> bool {
         self.0 == 0
     }

@@ -3,20 +3,30 @@
 /// Which credential scopes reach a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Surface {
+    /// The REST API: `api`, and `read_api` for GET and HEAD.
     Api,
+    /// The users API: as `api`, and `read_user` for GET and HEAD.
     User,
+    /// The token's own record: any scope.
     TokenSelf,
+    /// The token's own rotation: `api` or `self_rotate`.
     TokenSelfRotate,
+    /// Git reads: `read_repository`, `write_repository`, `api`, `read_api`.
     GitRead,
+    /// Git pushes: `write_repository`, `api`.
     GitWrite,
+    /// Registry pulls: `read_registry`, `write_registry`, `api`, `read_api`.
     RegistryRead,
+    /// Registry pushes: `write_registry`, `api`.
     RegistryWrite,
+    /// The package registries: `api`, and `read_api` for GET and HEAD.
     Packages,
     /// The decision API: the `authorize` scope (or `api`).
     Decide,
 }
 
 impl Surface {
+    /// The name the route catalog gives it.
     pub fn as_str(self) -> &'static str {
         match self {
             Surface::Api => "api",
@@ -32,6 +42,7 @@ impl Surface {
         }
     }
 
+    /// Whether it is Git over HTTP (whose 401 challenge is Basic, so that git prompts).
     pub fn is_git(self) -> bool {
         matches!(self, Surface::GitRead | Surface::GitWrite)
     }

@@ -35,14 +35,17 @@ impl Date {
         Some(Date(days_from_civil(year, month, day)))
     }
 
+    /// The date this many days after 1970-01-01.
     pub fn from_days(days: i64) -> Date {
         Date(days)
     }
 
+    /// Days since 1970-01-01 (the stored form).
     pub fn days(self) -> i64 {
         self.0
     }
 
+    /// The date `n` days later (earlier for a negative `n`).
     pub fn add_days(self, n: i64) -> Date {
         Date(self.0.saturating_add(n))
     }
@@ -61,18 +64,22 @@ impl fmt::Display for Date {
 }
 
 impl Timestamp {
+    /// The instant this many milliseconds after the epoch.
     pub fn from_millis(ms: i64) -> Timestamp {
         Timestamp(ms)
     }
 
+    /// Milliseconds since the epoch (the stored form).
     pub fn millis(self) -> i64 {
         self.0
     }
 
+    /// The UTC date of this instant.
     pub fn date(self) -> Date {
         Date(self.0.div_euclid(MS_PER_DAY))
     }
 
+    /// The instant `ms` milliseconds later (earlier for a negative `ms`).
     pub fn add_millis(self, ms: i64) -> Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }

@@ -6,9 +6,13 @@ use crate::Timestamp;
 /// Where a use happened: a project or group (by id), the token owner's own user, or the instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum UsageBoundary {
+    /// A project, by id.
     Project(i64),
+    /// A group, by id.
     Group(i64),
+    /// The token owner's own user.
     User,
+    /// The instance as a whole.
     Instance,
 }
 
@@ -23,6 +27,7 @@ impl UsageBoundary {
         }
     }
 
+    /// Reads the stored form; `None` for anything else.
     pub fn from_stored(text: &str) -> Option<UsageBoundary> {
         match text.split_once(':') {
             Some(("project", id)) => id.parse().ok().map(UsageBoundary::Project),
@@ -37,12 +42,17 @@ impl UsageBoundary {
 /// One exercised pair of one token: how often, first and last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenUsage {
+    /// The token that exercised the pair.
     pub token_id: i64,
     /// An assignable permission (a catalog bundle).
     pub permission: String,
+    /// Where.
     pub boundary: UsageBoundary,
+    /// The first use.
     pub first_used_at: Timestamp,
+    /// The last use.
     pub last_used_at: Timestamp,
+    /// How many uses.
     pub uses: i64,
 }
 

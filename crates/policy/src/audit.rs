@@ -6,7 +6,9 @@ use domain::{GrantAccess, Scope, Token};
 /// One warning: a stable code and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
+    /// A stable code for machines (`no_expiry`, say).
     pub code: &'static str,
+    /// What reaches further than likely needed, in words.
     pub message: String,
 }
 

@@ -13,9 +13,11 @@ use crate::rules::{RuleTarget, within_rules};
 /// The credential presented, as loaded and checked by the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct CredentialFacts<'a> {
+    /// Its scopes (`granular` alone for a fine-grained token).
     pub scopes: Scopes,
     /// Not expired, not revoked, not refused by instance settings.
     pub active: bool,
+    /// The organization it belongs to.
     pub organization_id: i64,
     /// A fine-grained token's grants (its scopes are then `granular`); empty for any other.
     pub grants: &'a [Grant],
@@ -26,29 +28,45 @@ pub struct CredentialFacts<'a> {
 /// The user the request acts as.
 #[derive(Debug, Clone, Copy)]
 pub struct UserFacts {
+    /// The user's id.
     pub id: i64,
+    /// An administrator (whose powers may also need Admin Mode).
     pub is_admin: bool,
+    /// An external user: sees no internal group or project unless a member.
     pub external: bool,
+    /// Not blocked.
     pub active: bool,
+    /// A service account.
     pub service_account: bool,
 }
 
 /// The resource at the route's boundary, with the user's access level on it.
 #[derive(Debug, Clone, Copy)]
 pub enum ResourceFacts<'a> {
+    /// The instance as a whole.
     Instance,
+    /// The user the request acts as.
     OwnUser,
+    /// A group that exists.
     Group {
+        /// The group's organization.
         organization_id: i64,
+        /// The group's visibility.
         visibility: Visibility,
+        /// The user's highest level on it or an ancestor, if a member.
         level: Option<AccessLevel>,
         /// The group's ancestors, root first, then the group itself.
         groups: &'a [i64],
     },
+    /// A project that exists.
     Project {
+        /// The project's organization.
         organization_id: i64,
+        /// The project's visibility.
         visibility: Visibility,
+        /// The user's highest level on it or a group above it, if a member.
         level: Option<AccessLevel>,
+        /// The project's id.
         id: i64,
         /// The project's group ancestors, root first (empty in a user's namespace).
         groups: &'a [i64],
@@ -93,11 +111,15 @@ pub struct JobFacts {
 }
 
 #[derive(Debug, Clone)]
+/// Everything the decision reads, loaded by the caller.
 pub struct Facts<'a> {
+    /// The personal or impersonation token presented, if any.
     pub credential: Option<CredentialFacts<'a>>,
     /// Set when the credential is a CI job token (then `credential` is `None` and `user` is the triggering user).
     pub job: Option<JobFacts>,
+    /// The user the request acts as: the token's owner, the one `Sudo` names, or a job's triggering user.
     pub user: Option<UserFacts>,
+    /// The resource at the route's boundary.
     pub resource: ResourceFacts<'a>,
     /// Instance setting: administrator powers need the `admin_mode` scope.
     pub admin_mode: bool,
@@ -111,12 +133,19 @@ pub struct Facts<'a> {
 /// Which layer decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
+    /// The route is not in the catalog.
     Route,
+    /// The credential: missing, refused, or its user blocked.
     Credential,
+    /// The token's scopes do not reach this kind of route.
     TokenReach,
+    /// The token's scopes do not allow this request (a read-only scope on a write, say).
     Scope,
+    /// The resource belongs to another organization than the token.
     Organization,
+    /// The resource is not visible to the user (answered as not found).
     Visibility,
+    /// The user's role does not hold the route's permissions.
     Role,
     /// A rule an administrator or a top-level group's owners set for tokens.
     Policy,
@@ -127,6 +156,7 @@ pub enum Layer {
 }
 
 impl Layer {
+    /// The name decision answers and headers give it.
     pub fn as_str(self) -> &'static str {
         match self {
             Layer::Route => "route",
@@ -146,35 +176,62 @@ impl Layer {
 /// Why, in words a user can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    /// Nothing refused the request.
     Allowed,
+    /// The route is not in the catalog, so it is denied.
     UnknownRoute,
+    /// No credential, and the resource is not public.
     NoCredential,
+    /// The credential is expired, revoked or not accepted.
     InactiveCredential,
+    /// The user is blocked.
     InactiveUser,
+    /// The token's scopes do not reach this kind of route.
     OutsideReach,
+    /// A read-only scope allows only GET and HEAD.
     ReadOnlyScope,
+    /// The token's scopes do not allow this request.
     InsufficientScope,
+    /// The fine-grained token's grants do not give what this request needs here.
     InsufficientGranularScope,
+    /// The token's route rules allow no request of this method and path.
     OutsideRouteRules,
+    /// Only fine-grained personal access tokens are accepted here.
     LegacyTokenRefused,
+    /// The token's lifetime exceeds the instance's maximum.
     LifetimeBeyondPolicy,
+    /// The token's lifetime exceeds the top-level group's maximum.
     LifetimeBeyondGroupPolicy,
+    /// The resource belongs to another organization than the token.
     OtherOrganization,
+    /// The resource does not exist or is not visible to this user.
     NotFound,
+    /// The user's role does not grant the required permissions.
     MissingPermission,
+    /// Admin Mode is on and the administrator's token lacks the `admin_mode` scope.
     AdminModeRequired,
+    /// Acting as another user needs a token with the `sudo` scope.
     SudoNeedsScope,
+    /// Acting as another user needs an administrator.
     SudoNeedsAdmin,
+    /// The user `Sudo` names does not exist.
     SudoUserNotFound,
+    /// CI job tokens may not use this route.
     NotJobTokenRoute,
+    /// The project's allowlist names neither the job's project nor its groups.
     NotAllowlisted,
+    /// The allowlist entry does not give the job-token policy this request needs.
     AllowlistPolicyMissing,
+    /// The job's permissions do not include the policy this request needs.
     JobPermissionMissing,
+    /// The job token's signed scope does not include this permission here.
     OutsideJobTokenScope,
+    /// Job tokens push only to their own project, and only when it allows them to.
     JobTokenPushRefused,
 }
 
 impl Reason {
+    /// The reason in words fit for a user.
     pub fn text(self) -> &'static str {
         match self {
             Reason::Allowed => "allowed",
@@ -218,9 +275,13 @@ impl Reason {
 }
 
 #[derive(Debug, Clone, Copy)]
+/// The answer of [`authorize`].
 pub struct Decision<'c> {
+    /// Whether the request is allowed.
     pub allowed: bool,
+    /// The layer that decided.
     pub layer: Layer,
+    /// Why, in a form each way in renders its own way.
     pub reason: Reason,
     /// Alternatives of permissions that would allow the request (empty for an unknown route).
     pub required: &'c [Vec<String>],

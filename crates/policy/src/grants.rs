@@ -14,12 +14,16 @@ pub enum Reach<'a> {
     /// A project: its id, its group ancestors (root first; empty in a user's namespace) and the user whose
     /// namespace holds it.
     Project {
+        /// The project's id.
         id: i64,
+        /// Its group ancestors, root first.
         groups: &'a [i64],
+        /// The user whose namespace holds it, if any.
         owner_user_id: Option<i64>,
     },
     /// A group: its ancestors, root first, then the group itself.
     Group {
+        /// Its ancestors, root first, then the group itself.
         groups: &'a [i64],
     },
     /// Every group and project of the owner (a grant being created with `all_memberships`).
@@ -28,6 +32,7 @@ pub enum Reach<'a> {
     PersonalProjects,
     /// The owner's own user.
     User,
+    /// The instance as a whole.
     Instance,
 }
 
@@ -82,11 +87,15 @@ pub fn boundaries_of(access: GrantAccess, target: Option<GrantTarget>) -> Bounda
 /// Why a requested grant is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrantError {
+    /// The grant names no permission.
     NoPermissions,
+    /// The grant names a permission the catalog does not know.
     UnknownPermission(String),
     /// The bundle applies to no route this grant's access reaches (`read_group` on one project, say).
     WrongBoundary {
+        /// The permission named.
         permission: String,
+        /// The access the grant asked for.
         access: GrantAccess,
     },
     /// The owner's role at the grant's reach lacks what the bundle gives.

@@ -5,6 +5,8 @@
 //! **Architecture Invariant:** this crate does no I/O and fetches nothing. Every function denies by default:
 //! a case it does not name is a denial, never an allowance.
 
+#![deny(missing_docs)]
+
 mod audit;
 mod decide;
 mod grants;

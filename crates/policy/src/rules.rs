@@ -12,6 +12,7 @@ use std::fmt;
 
 /// The most rules a token may carry, and the longest one.
 pub const MAX_RULES: usize = 50;
+/// The longest rule, in bytes.
 pub const MAX_RULE_LEN: usize = 512;
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -19,8 +20,11 @@ const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 /// Where a request's path is matched: the API, Git over HTTP or the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleSurface {
+    /// The REST API, under `/api/v4`.
     Api,
+    /// Git over HTTP.
     Git,
+    /// The container registry, under `/v2`.
     Registry,
 }
 
@@ -38,8 +42,11 @@ impl RuleSurface {
 /// `:id` replaced by the resolved numeric id; `/api/v4` or `/v2` left out).
 #[derive(Debug, Clone, Copy)]
 pub struct RuleTarget<'a> {
+    /// The canonical method.
     pub method: &'a str,
+    /// Where the path is matched.
     pub surface: RuleSurface,
+    /// The path's segments as rules see them.
     pub segments: &'a [&'a str],
 }
 

@@ -9,8 +9,11 @@ use sha2::Sha256;
 pub const DIGEST_KEY_LEN: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a [`Digester`] could not be made.
 pub enum DigesterError {
+    /// No key was given.
     NoKey,
+    /// A key is shorter than [`DIGEST_KEY_LEN`].
     ShortKey,
 }
 

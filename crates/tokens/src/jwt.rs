@@ -23,11 +23,14 @@ pub const MAX_JWT_LEN: usize = 7 * 1024;
 /// The signature algorithms Tessera signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (keys of at least 2048 bits), the default.
     RS256,
+    /// Ed25519.
     EdDSA,
 }
 
 impl Algorithm {
+    /// The JOSE name (`alg`).
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::RS256 => "RS256",
@@ -35,6 +38,7 @@ impl Algorithm {
         }
     }
 
+    /// The algorithm of this JOSE name, exactly.
     pub fn parse(s: &str) -> Option<Algorithm> {
         match s {
             "RS256" => Some(Algorithm::RS256),
@@ -123,10 +127,12 @@ impl SigningKey {
         &self.pkcs8
     }
 
+    /// The key that verifies what this one signs.
     pub fn public(&self) -> &VerifyingKey {
         &self.public
     }
 
+    /// The key's id: the RFC 7638 thumbprint of its public key.
     pub fn kid(&self) -> &str {
         &self.public.kid
     }
@@ -220,10 +226,12 @@ impl VerifyingKey {
         Ok(key)
     }
 
+    /// The key's id: the RFC 7638 thumbprint.
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The one algorithm this key verifies.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
@@ -254,24 +262,33 @@ impl VerifyingKey {
 /// A public key as published in a JWKS document (RFC 7517).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
+    /// The key type: `RSA` or `OKP`.
     pub kty: String,
+    /// The key's id, its RFC 7638 thumbprint.
     pub kid: String,
+    /// The algorithm the key signs with.
     pub alg: String,
     #[serde(rename = "use")]
+    /// What the key is for: always `sig`.
     pub key_use: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// The curve of an `OKP` key (`Ed25519`).
     pub crv: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// An RSA key's modulus, base64url.
     pub n: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// An RSA key's public exponent, base64url.
     pub e: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// An `OKP` key's public point, base64url.
     pub x: Option<String>,
 }
 
 /// Why a JWT was refused. Never shown to a client (all are one 401); kept for the logs and the tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwtError {
+    /// Longer than [`MAX_JWT_LEN`].
     TooLong,
     /// Not three base64url parts.
     Malformed,
@@ -283,18 +300,24 @@ pub enum JwtError {
     UnknownKey,
     /// The `alg` is not the algorithm of the key (`none`, HMAC, or another).
     WrongAlgorithm,
+    /// The signature does not verify.
     BadSignature,
     /// The claims are not JSON of the expected shape (a time given as a string, say).
     BadClaims,
+    /// Past `exp`, beyond the leeway.
     Expired,
+    /// Before `nbf`, beyond the leeway.
     NotYetValid,
     /// Issued in the future, or for longer than the maximum lifetime.
     BadLifetime,
+    /// The `iss` is not this instance.
     WrongIssuer,
+    /// The `aud` is not the one expected.
     WrongAudience,
 }
 
 impl JwtError {
+    /// The refusal in words, for the logs.
     pub fn reason(self) -> &'static str {
         match self {
             JwtError::TooLong => "JWT too long",
@@ -385,8 +408,11 @@ fn signature_part_len(jwt: &str) -> usize {
 /// The registered time claims of a token, in seconds since the epoch.
 #[derive(Debug, Clone, Copy)]
 pub struct Times {
+    /// Issued at.
     pub iat: i64,
+    /// Not before.
     pub nbf: i64,
+    /// Expires at.
     pub exp: i64,
 }
 
@@ -410,21 +436,32 @@ pub fn check_times(times: Times, now: i64, leeway: i64, max_lifetime: i64) -> Re
 pub struct JobTokenClaims {
     /// The job, as a global id: `gid://gitlab/Ci::Build/ID`.
     pub sub: String,
+    /// The issuer: the instance's external URL.
     pub iss: String,
+    /// The audience of job tokens.
     pub aud: String,
+    /// Issued at, seconds since the epoch.
     pub iat: i64,
+    /// Not before, seconds since the epoch.
     pub nbf: i64,
+    /// Expires at: the job's start plus its timeout plus a grace period, capped by the maximum lifetime.
     pub exp: i64,
+    /// A random id of this token.
     pub jti: String,
+    /// The claims' format version.
     pub version: String,
+    /// The cell that issued it.
     pub cell_id: u64,
+    /// The organization of the job's project.
     pub organization_id: i64,
+    /// The user the job runs for.
     pub scoped_user_id: i64,
     /// Each permission (a job-token policy) and the global ids of the resources it is bound to.
     pub scope: BTreeMap<String, Vec<String>>,
 }
 
 impl JobTokenClaims {
+    /// The registered time claims.
     pub fn times(&self) -> Times {
         Times { iat: self.iat, nbf: self.nbf, exp: self.exp }
     }

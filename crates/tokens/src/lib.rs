@@ -7,6 +7,8 @@
 //! A string that is not a well-formed token of an expected prefix, with a valid checksum, is refused here,
 //! before anything looks at storage.
 
+#![deny(missing_docs)]
+
 mod digest;
 pub mod jwt;
 mod routable;

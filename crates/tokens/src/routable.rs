@@ -47,11 +47,17 @@ impl Prefix {
 /// The routing facts a token carries in the clear: cell, organization, and optionally group, project, user and type.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RoutingPayload {
+    /// The cell that issued the token (`c`).
     pub cell: Option<u64>,
+    /// The group it belongs to, for group tokens (`g`).
     pub group: Option<u64>,
+    /// Its organization (`o`).
     pub organization: Option<u64>,
+    /// The project it belongs to, for project tokens (`p`).
     pub project: Option<u64>,
+    /// Its token type (`t`).
     pub token_type: Option<u64>,
+    /// Its user (`u`).
     pub user: Option<u64>,
 }
 
@@ -111,11 +117,17 @@ fn value_is_canonical(line: &str) -> bool {
 /// Why a string is not a token. Callers must not tell these apart to an unauthenticated client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormatError {
+    /// Longer than a token may be.
     TooLong,
+    /// No accepted prefix.
     Prefix,
+    /// Not the shape of a routable token (parts, alphabet, length).
     Shape,
+    /// The CRC32 does not match.
     Checksum,
+    /// An unknown format version.
     Version,
+    /// The routing payload cannot be read.
     Payload,
 }
 
