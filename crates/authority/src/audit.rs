@@ -1,4 +1,7 @@
 //! The audit log: every credential event, with actor, target, address and time, never with a secret.
+//!
+//! **Invariant:** an audit entry never holds a secret: details are names, ids and reasons, never a presented
+//! string.
 
 use domain::NewAuditEvent;
 

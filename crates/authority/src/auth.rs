@@ -2,46 +2,17 @@
 //!
 //! Every failure looks the same to the caller (`AuthFailure` is rendered as one 401); the precise reason
 //! goes to the audit log (known tokens) or the process log (strings that are not tokens at all).
+//!
+//! **Invariant:** every failure is the same `AuthFailure` to the caller, whatever the reason; a token is read by
+//! digest only after its format and checksum pass.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use domain::{CredentialKind, Timestamp, Token, TokenState, User};
+use domain::{CredentialKind, Timestamp, Token, TokenState};
 
+use crate::principal::{AuthFailure, Authenticated};
 use crate::{AuditContext, Authority, Result};
-
-/// A token that passed authentication, with its owner as they are now (shared with the fact cache).
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub user: Arc<User>,
-    pub token: Arc<Token>,
-    /// When the token was checked: the request's time, read once.
-    pub at: Timestamp,
-}
-
-/// Why authentication failed. Never shown to the client: all of these are one 401.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthFailure {
-    Malformed,
-    Unknown,
-    Expired,
-    Revoked,
-    ImpersonationDisabled,
-    BlockedUser,
-}
-
-impl AuthFailure {
-    pub fn reason(self) -> &'static str {
-        match self {
-            AuthFailure::Malformed => "malformed token",
-            AuthFailure::Unknown => "unknown token",
-            AuthFailure::Expired => "token expired",
-            AuthFailure::Revoked => "token revoked",
-            AuthFailure::ImpersonationDisabled => "impersonation disabled",
-            AuthFailure::BlockedUser => "token owner blocked",
-        }
-    }
-}
 
 /// `last_used_at` is written at most this often, as in GitLab.
 const LAST_USED_INTERVAL_MS: i64 = 10 * 60 * 1000;

@@ -1,4 +1,7 @@
 //! The errors use cases return; `api` renders each in GitLab's shape.
+//!
+//! **Invariant:** no error carries HTTP text or a secret: a refusal gives its reason only, and `api` adds the
+//! status.
 
 use crate::StoreError;
 

@@ -1,6 +1,6 @@
 //! The hot path's memory: the facts a decision needs (tokens, users, settings, groups, projects, membership
 //! levels, jobs, allowlist answers, verified job tokens), kept so that a request whose facts are known touches
-//! no storage. [`crate::reads::Facts`] fills it; the store's change announcements empty it.
+//! no storage. the cached reads (`reads`) fill it; the store's change announcements empty it.
 //!
 //! **Invariant:** a value read before a change is never kept after it. Every committed write is announced by
 //! the store itself (after commit on this node; on PostgreSQL also by triggers and `LISTEN` on every node) and
@@ -49,7 +49,7 @@ impl Equivalent<LevelsKey> for LevelsQuery<'_> {
 /// A user's levels on the sources asked about, shared.
 pub type Levels = Arc<[(MemberSource, AccessLevel)]>;
 
-/// The cached facts. One per process, filled by [`crate::reads::Facts`] and emptied by changes.
+/// The cached facts. One per process, filled by the cached reads and emptied by changes.
 pub struct FactCache {
     enabled: AtomicBool,
     generation: AtomicU64,
@@ -67,7 +67,7 @@ pub struct FactCache {
     /// What the nearest allowlist entry of a project (first) lets jobs of another project (second) do there.
     pub(crate) allowlisted: Cache<(i64, i64), Option<JobPolicies>>,
     /// Job tokens whose signature was checked, by the keyed hash of the presented string.
-    job_tokens: Cache<u128, Arc<crate::ci::VerifiedJobToken>, UnitWeighter, AlreadyHashed>,
+    job_tokens: Cache<u128, Arc<crate::principal::VerifiedJobToken>, UnitWeighter, AlreadyHashed>,
     /// Moves on every change of the signing keys: whoever holds keys reloads them when it has moved.
     keys_generation: AtomicU64,
 }
@@ -158,11 +158,16 @@ impl FactCache {
     }
 
     /// A job token seen before, with its signature checked then (its times still need checking now).
-    pub(crate) fn verified_job_token(&self, key: u128) -> Option<Arc<crate::ci::VerifiedJobToken>> {
+    pub(crate) fn verified_job_token(&self, key: u128) -> Option<Arc<crate::principal::VerifiedJobToken>> {
         self.get(&self.job_tokens, &key)
     }
 
-    pub(crate) fn remember_job_token(&self, generation: u64, key: u128, claims: Arc<crate::ci::VerifiedJobToken>) {
+    pub(crate) fn remember_job_token(
+        &self,
+        generation: u64,
+        key: u128,
+        claims: Arc<crate::principal::VerifiedJobToken>,
+    ) {
         self.keep(&self.job_tokens, generation, key, &key, claims);
     }
 

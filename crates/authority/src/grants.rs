@@ -1,5 +1,8 @@
 //! The grants of a fine-grained token being created: read from the request, checked against the catalog, the
 //! owner's role where each grant reaches, and the grants of the token that asks.
+//!
+//! **Invariant:** a grant is kept only if every bundle it names exists, applies at its reach, is held by the
+//! owner's role there and by the asking token; anything else refuses the whole request.
 
 use catalog::{Boundary, PermSet, Surface};
 use domain::{Date, Grant, GrantAccess, GrantTarget, Scopes, Token, User};

@@ -14,6 +14,7 @@ mod facts;
 mod grants;
 mod hashing;
 mod listings;
+mod principal;
 mod reads;
 mod store;
 mod tokens;
@@ -24,10 +25,7 @@ use std::sync::Arc;
 use domain::Timestamp;
 
 pub use audit::AuditContext;
-pub use auth::{AuthFailure, Authenticated};
-pub use ci::{
-    CiActor, CiConfig, JOB_TOKEN_PREFIX, JobPrincipal, StartJob, StartedJob, SuggestedEntry, VerifiedJobToken,
-};
+pub use ci::{CiActor, CiConfig, JOB_TOKEN_PREFIX, StartJob, StartedJob, SuggestedEntry};
 pub use decide::{Outcome, Request, Resolved, group_refusal, token_refusal, token_rules};
 pub use directory::{
     Actor, CreateGroup, CreateOrganization, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password,
@@ -36,6 +34,7 @@ pub use directory::{
 pub use error::{Error, Result};
 pub use facts::FactCache;
 pub use grants::RequestedGrant;
+pub use principal::{AuthFailure, Authenticated, JobPrincipal, VerifiedJobToken};
 pub use store::*;
 pub use tokens::{CreateToken, IssuedToken, RotateToken};
 pub use usage::UsageBuffer;

@@ -1,4 +1,7 @@
 //! Personal and impersonation access tokens: issue, list, show, revoke and rotate.
+//!
+//! **Invariant:** a plaintext exists only in the answer that issued it; revocation and rotation are conditional
+//! updates, so exactly one caller wins.
 
 use domain::{CredentialKind, Date, Grant, Scope, Scopes, Settings, Token, TokenName, User, UserType};
 use tokens::RoutingPayload;

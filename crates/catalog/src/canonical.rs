@@ -44,8 +44,8 @@ impl fmt::Debug for CanonicalPath {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 /// Why a request path has no canonical form (every one is a 400 or an unknown route, never decoded around).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathError {
     /// Longer than a request path may be.
     TooLong,

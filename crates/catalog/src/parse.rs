@@ -6,8 +6,8 @@ use std::fmt;
 use crate::routes::Segment;
 use crate::{Boundary, BoundarySet, Bundle, Catalog, PermSet, Permission, Route, Surface};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
 /// A line of a catalog file that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogError {
     /// The file (`roles.txt`, `routes.txt`, `bundles.txt`).
     pub file: &'static str,

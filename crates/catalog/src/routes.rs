@@ -90,8 +90,8 @@ pub struct Param<'a> {
     pub value: Cow<'a, str>,
 }
 
-#[derive(Debug, Clone)]
 /// A route found for a path: the route (borrowed from the catalog) and its parameters (borrowed from the path).
+#[derive(Debug, Clone)]
 pub struct RouteMatch<'a, 'p> {
     /// The route, borrowed from the catalog.
     pub route: &'a Route,

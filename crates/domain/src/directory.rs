@@ -2,8 +2,8 @@
 
 use crate::{AccessLevel, Date, Scopes, Timestamp};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
 /// An organization: the outermost boundary; a token reaches nothing of another organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
     /// Its id (1 is the default organization).
     pub id: i64,
@@ -15,8 +15,8 @@ pub struct Organization {
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 /// Whether a user may act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserState {
     /// The user may sign in and their tokens work.
     Active,
@@ -43,8 +43,8 @@ impl UserState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 /// What kind of account a user is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserType {
     /// A person.
     Human,
@@ -75,8 +75,8 @@ impl UserType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
 /// A user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// The user's id.
     pub id: i64,
@@ -117,8 +117,8 @@ impl User {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 /// Who sees a group or project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
     /// Its members only.
     Private,
@@ -149,8 +149,8 @@ impl Visibility {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
 /// A group of projects and subgroups.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     /// The group's id (its namespace's).
     pub id: i64,
@@ -204,8 +204,8 @@ impl GroupTokenPolicy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
 /// A project.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
     /// The project's id.
     pub id: i64,
@@ -248,8 +248,8 @@ impl Project {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 /// Where a membership is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MemberSource {
     /// A group, by id (it also gives access to everything under the group).
     Group(i64),
@@ -257,8 +257,8 @@ pub enum MemberSource {
     Project(i64),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
 /// A user's membership of a group or project.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// Where it is held.
     pub source: MemberSource,
@@ -432,8 +432,8 @@ pub struct Notification {
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
 /// An audit event as it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     /// Its id.
     pub id: i64,

@@ -11,6 +11,7 @@ mod ci;
 mod credential;
 mod directory;
 mod grant;
+mod job_policies;
 mod names;
 mod scope;
 mod surface;
@@ -19,9 +20,8 @@ mod usage;
 
 pub use access::AccessLevel;
 pub use ci::{
-    AllowlistEntry, AllowlistSource, Job, JobLevel, JobPolicies, JobPolicy, JobResource, JobStatus, JobTokenAccess,
-    JobTokenMode, JobTokenSettings, KeyPurpose, MAX_ALLOWLIST_ENTRIES, MAX_PERMISSIONS_TEXT, PermissionsError,
-    Pipeline, Runner, RunnerType, StoredKey, nearest_allowed, parse_job_permissions,
+    AllowlistEntry, AllowlistSource, Job, JobStatus, JobTokenAccess, JobTokenMode, JobTokenSettings, KeyPurpose,
+    MAX_ALLOWLIST_ENTRIES, Pipeline, Runner, RunnerType, StoredKey, nearest_allowed,
 };
 pub use credential::{CredentialKind, KindSpec, Lifecycle, Reach, SecretHome, secret_home};
 pub use directory::{
@@ -29,6 +29,9 @@ pub use directory::{
     Settings, Token, TokenState, User, UserState, UserType, Visibility,
 };
 pub use grant::{Grant, GrantAccess, GrantTarget};
+pub use job_policies::{
+    JobLevel, JobPolicies, JobPolicy, JobResource, MAX_PERMISSIONS_TEXT, PermissionsError, parse_job_permissions,
+};
 pub use names::{Email, NameError, Path, TokenName, Username, validate_display_name};
 pub use scope::{Scope, ScopeError, Scopes};
 pub use surface::Surface;

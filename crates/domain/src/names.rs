@@ -5,8 +5,8 @@ use std::fmt;
 /// The longest name, path or e-mail address GitLab accepts.
 pub const MAX_NAME_LEN: usize = 255;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
 /// Why a name, path, username or e-mail address was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameError {
     /// It is empty or only whitespace.
     Blank,

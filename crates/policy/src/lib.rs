@@ -11,6 +11,7 @@ mod audit;
 mod decide;
 mod grants;
 mod issue;
+mod reasons;
 mod rules;
 mod suggest;
 

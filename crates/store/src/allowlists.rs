@@ -1,4 +1,6 @@
 //! Projects' inbound job-token allowlists: entries naming a project or a group, capped in number.
+//!
+//! **Invariant:** the cap and the uniqueness of a source are checked in the transaction that adds the entry.
 
 use async_trait::async_trait;
 use authority::{AllowlistAdd, AllowlistStore, Change, StoreResult};

@@ -1,4 +1,6 @@
 //! The audit log and users' notifications: append-only rows, listed newest first.
+//!
+//! **Invariant:** rows are only inserted.
 
 use async_trait::async_trait;
 use authority::{AuditFilter, AuditStore, Page, StoreResult};

@@ -1,4 +1,7 @@
 //! How nodes hear each other: the PostgreSQL change feed, and the lock that keeps a SQLite file to one process.
+//!
+//! **Invariant:** a lost feed ends the stream, so that the caller knows it may have missed changes; a SQLite file
+//! has one process.
 
 use anyhow::Context;
 

@@ -1,4 +1,6 @@
 //! Runners, pipelines and jobs, and a project's job-token settings.
+//!
+//! **Invariant:** a job ends once: only the call that moved it from running reports the change.
 
 use async_trait::async_trait;
 use authority::{Change, CiStore, NamespaceStore, NewJob, NewRunner, StoreError, StoreResult};

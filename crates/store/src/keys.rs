@@ -1,4 +1,7 @@
 //! The keys that sign job tokens and ID tokens, sealed at rest: the current one per purpose and the retired ones still published.
+//!
+//! **Invariant:** at most one current key per purpose; a rotation retires it and adds the new one in one
+//! transaction.
 
 use async_trait::async_trait;
 use authority::{Change, SigningKeyStore, StoreResult};

@@ -1,4 +1,6 @@
 //! Memberships and the levels they give, the hot path's one multi-row read.
+//!
+//! **Invariant:** a membership is unique per source and user; an upsert replaces its level.
 
 use async_trait::async_trait;
 use authority::{Change, MemberStore, Page, StoreResult};

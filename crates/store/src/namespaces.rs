@@ -1,4 +1,6 @@
 //! Organizations, groups and projects, with the path rules they share (a path is free across groups, users and projects).
+//!
+//! **Invariant:** a path is checked free in the transaction that takes it.
 
 use async_trait::async_trait;
 use authority::{

@@ -14,6 +14,8 @@
 //! transaction.
 //!
 //! Scans (lists, counts) stay on sqlx: they may take long enough to stall the async runtime.
+//!
+//! **Invariant:** a point read never waits for a lock and never writes.
 
 use std::sync::Mutex;
 use std::time::Duration;

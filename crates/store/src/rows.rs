@@ -1,4 +1,6 @@
-//! Rows to domain values. Stored text that does not parse is an error, never a default that widens access.
+//! Rows to domain values, one function per record, shared by the sqlx path and the in-thread point reads.
+//!
+//! **Invariant:** stored text that does not parse is an error, never a default that widens access.
 
 use authority::{StoreError, StoreResult};
 use domain::{

@@ -1,4 +1,6 @@
 //! The instance's settings, stored as name/value rows.
+//!
+//! **Invariant:** unknown stored names are ignored, never read as a wider setting.
 
 use async_trait::async_trait;
 use authority::{Change, SettingsStore, StoreResult};

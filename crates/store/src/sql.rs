@@ -1,5 +1,7 @@
 //! A small builder for statements whose WHERE clauses depend on filters, with `$n` placeholders that
 //! both SQLite and PostgreSQL accept.
+//!
+//! **Invariant:** values are always bound as parameters, never spliced into the text.
 
 use sqlx::Any;
 use sqlx::any::AnyArguments;

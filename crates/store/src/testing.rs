@@ -1,5 +1,7 @@
 //! Fresh databases for tests: a temporary SQLite file, or, when `TEST_DATABASE_URL` names a PostgreSQL server,
 //! a new database on it that `TestDatabase::drop_database` removes.
+//!
+//! **Invariant:** every test gets its own database, dropped afterwards.
 
 use sqlx::Connection;
 

@@ -1,4 +1,6 @@
 //! Personal and impersonation tokens: inserts, conditional revocation and rotation, families, filters, last use.
+//!
+//! **Invariant:** revocation is `where revoked = 0`: a second revocation changes nothing and reports it.
 
 use async_trait::async_trait;
 use authority::{Change, NewToken, Page, StoreError, StoreResult, TokenFilter, TokenSort, TokenStore};

@@ -1,4 +1,6 @@
 //! What credentials were used for: tokens' exercised (permission, boundary) pairs and job tokens' uses of other projects.
+//!
+//! **Invariant:** a batch is written in one transaction, as one upsert per chunk.
 
 use async_trait::async_trait;
 use authority::{StoreResult, UsageStore};

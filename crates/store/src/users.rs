@@ -1,4 +1,7 @@
 //! Users: accounts with their personal namespaces, password hashes, and the first administrator's bootstrap.
+//!
+//! **Invariant:** a user's namespace follows their username, and so do their projects' paths, in the same
+//! transaction.
 
 use async_trait::async_trait;
 use authority::{

@@ -8,8 +8,8 @@ use sha2::Sha256;
 /// Length in bytes of every digest key.
 pub const DIGEST_KEY_LEN: usize = 32;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
 /// Why a [`Digester`] could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DigesterError {
     /// No key was given.
     NoKey,

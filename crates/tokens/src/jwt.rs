@@ -268,20 +268,20 @@ pub struct Jwk {
     pub kid: String,
     /// The algorithm the key signs with.
     pub alg: String,
-    #[serde(rename = "use")]
     /// What the key is for: always `sig`.
+    #[serde(rename = "use")]
     pub key_use: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     /// The curve of an `OKP` key (`Ed25519`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub crv: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     /// An RSA key's modulus, base64url.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub n: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     /// An RSA key's public exponent, base64url.
-    pub e: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub e: Option<String>,
     /// An `OKP` key's public point, base64url.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub x: Option<String>,
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use domain::{CredentialKind, JobPolicies, JobStatus, JobTokenMode};
 use tokens::jwt::{self, JobTokenClaims};
 
-use crate::auth::AuthFailure;
 use crate::decide::Resolved;
+use crate::principal::{AuthFailure, JobPrincipal, VerifiedJobToken};
 use crate::{AuditContext, Authority, Result};
 
 use super::*;

@@ -6,6 +6,9 @@
 //! the triggering user's role; for every project whose allowlist names the job's project or one of its groups,
 //! that ∩ the entry's policies ∩ the user's role there. At each use the job must still run, the user must still
 //! be active, the allowlist entry must still be there, and the user's role is asked again.
+//!
+//! **Invariant:** a job token is accepted only while its job runs, and never carries more than the intersection
+//! above.
 
 mod allowlists;
 mod job_auth;
@@ -15,7 +18,7 @@ mod keys;
 use std::sync::Arc;
 
 use domain::{Job, JobPolicies, Project, Runner, Timestamp, User};
-use tokens::jwt::{self, Algorithm, JobTokenClaims};
+use tokens::jwt::Algorithm;
 
 use crate::Authority;
 
@@ -82,47 +85,6 @@ pub struct StartedJob {
     pub job: Job,
     pub token: String,
     pub id_tokens: Vec<(String, String)>,
-}
-
-/// A job token that passed authentication, with its job, project and triggering user as they are now.
-#[derive(Debug, Clone)]
-pub struct JobPrincipal {
-    pub job: Arc<Job>,
-    pub user: Arc<User>,
-    pub project: Arc<Project>,
-    pub claims: Arc<VerifiedJobToken>,
-    pub at: Timestamp,
-}
-
-/// A job token's claims, with its scope read into project ids and policies.
-#[derive(Debug, Clone)]
-pub struct VerifiedJobToken {
-    pub claims: JobTokenClaims,
-    /// Each project the token is bound to, with its policies there.
-    pub scope: Vec<(i64, JobPolicies)>,
-}
-
-impl VerifiedJobToken {
-    fn from_claims(claims: JobTokenClaims) -> Option<VerifiedJobToken> {
-        let mut scope: Vec<(i64, JobPolicies)> = Vec::new();
-        for (name, resources) in &claims.scope {
-            let mut policy = JobPolicies::NONE;
-            policy.insert(domain::JobPolicy::parse(name)?);
-            for gid in resources {
-                let id: i64 = gid.strip_prefix(jwt::PROJECT_GID_PREFIX)?.parse().ok()?;
-                match scope.iter_mut().find(|(p, _)| *p == id) {
-                    Some((_, set)) => *set = set.union(policy),
-                    None => scope.push((id, policy)),
-                }
-            }
-        }
-        Some(VerifiedJobToken { claims, scope })
-    }
-
-    /// The policies the token is bound to on `project_id`.
-    pub fn on(&self, project_id: i64) -> JobPolicies {
-        self.scope.iter().find(|(id, _)| *id == project_id).map_or(JobPolicies::NONE, |(_, p)| *p)
-    }
 }
 
 /// A suggested allowlist entry: a project whose job tokens used this one, and the narrowest policies covering it.

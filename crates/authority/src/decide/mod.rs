@@ -23,7 +23,7 @@ pub(crate) use resolve::user_facts;
 
 use self::outcome::OnRoute;
 use self::resolve::{facts_of, is_rotation, rule_segments};
-use crate::ci::JobPrincipal;
+use crate::principal::JobPrincipal;
 use crate::{Authenticated, Authority, Result};
 
 /// A step of the flow: its facts, or the refusal that ends the decision.

@@ -11,7 +11,7 @@ use domain::{AccessLevel, Group, Project, Scope, User};
 use policy::{Layer, Reason};
 
 use crate::Authenticated;
-use crate::ci::JobPrincipal;
+use crate::principal::JobPrincipal;
 
 /// One request, as a way in presents it.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,4 +1,6 @@
 //! Memberships: adding, changing and removing a user's level on a group or project.
+//!
+//! **Invariant:** making or removing an Owner needs `manage_owners`; every change is audited.
 
 use domain::{AccessLevel, Member, MemberSource};
 

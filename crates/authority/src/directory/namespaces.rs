@@ -1,4 +1,6 @@
 //! Organizations, groups and projects: creating, changing, moving and deleting them.
+//!
+//! **Invariant:** a new group or project lands only where the actor's level grants it, in the actor's organization.
 
 use domain::{AccessLevel, Group, Member, MemberSource, Path, Project, Visibility, validate_display_name};
 

@@ -1,5 +1,7 @@
 //! Users: the first administrator, accounts made by administrators, service accounts, changes and blocks,
 //! and their passwords (Argon2id).
+//!
+//! **Invariant:** passwords are stored only as Argon2id hashes; every change to a user is audited.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use domain::{Email, User, UserType, Username, validate_display_name};

@@ -1,4 +1,6 @@
 //! The audit log and the notifications users are sent.
+//!
+//! **Invariant:** entries are appended, never changed.
 
 use async_trait::async_trait;
 use domain::{AuditEvent, NewAuditEvent, Notification, Timestamp};

@@ -1,5 +1,8 @@
 //! CI/CD: runners, pipelines and jobs with a project's job-token settings (`CiStore`), inbound allowlists
 //! (`AllowlistStore`), and the keys that sign job tokens and ID tokens (`SigningKeyStore`).
+//!
+//! **Invariant:** ending a job, and adding an allowlist entry past the cap or twice, are decided inside one
+//! transaction.
 
 use async_trait::async_trait;
 use domain::{

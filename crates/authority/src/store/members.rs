@@ -1,4 +1,6 @@
 //! Memberships of users in groups and projects, and the levels they give.
+//!
+//! **Invariant:** levels are read unexpired on the given day; an expired membership gives nothing.
 
 use async_trait::async_trait;
 use domain::{AccessLevel, Date, Member, MemberSource};

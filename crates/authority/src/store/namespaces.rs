@@ -1,4 +1,6 @@
 //! Organizations, groups and projects: the namespaces tokens reach and the paths requests name.
+//!
+//! **Invariant:** a full path is unique across groups, users and projects, regardless of case.
 
 use async_trait::async_trait;
 use domain::{Group, Organization, Project, Timestamp, Visibility};

@@ -1,4 +1,6 @@
 //! The instance's settings.
+//!
+//! **Invariant:** a settings write replaces them whole.
 
 use async_trait::async_trait;
 use domain::Settings;

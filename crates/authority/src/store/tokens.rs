@@ -1,4 +1,6 @@
 //! Personal and impersonation tokens (fine-grained or not), their rotation families and their last use.
+//!
+//! **Invariant:** only digests are stored; revoking and rotating change a token only if it is still active.
 
 use async_trait::async_trait;
 use domain::{Date, Timestamp, Token};

@@ -1,5 +1,7 @@
 //! What credentials were used for: the (permission, boundary) pairs each token exercised, and the uses of job
 //! tokens on other projects. Bookkeeping, not decision facts: nothing here is cached or announced.
+//!
+//! **Invariant:** usage only adds up: a pair keeps its first use and its count never goes down.
 
 use async_trait::async_trait;
 use domain::{JobTokenAccess, Timestamp, TokenUsage};

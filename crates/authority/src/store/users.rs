@@ -1,4 +1,7 @@
 //! Users: accounts, their personal namespaces, password hashes, and the first administrator.
+//!
+//! **Invariant:** a user and their personal namespace are made in one transaction; the first administrator only
+//! when there is no user.
 
 use async_trait::async_trait;
 use domain::{Timestamp, Token, User, UserState, UserType};

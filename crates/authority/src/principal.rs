@@ -1,0 +1,84 @@
+//! Who a request is: a user token's principal, a CI job's, and why authentication failed. The types every way
+//! of authenticating hands to the decision.
+//!
+//! **Invariant:** these hold facts as they were when the credential was checked, shared with the fact cache;
+//! an `AuthFailure` never reaches a client (every failure is one 401).
+
+use std::sync::Arc;
+
+use domain::{Job, JobPolicies, Project, Timestamp, Token, User};
+use tokens::jwt::{self, JobTokenClaims};
+
+/// A token that passed authentication, with its owner as they are now (shared with the fact cache).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: Arc<User>,
+    pub token: Arc<Token>,
+    /// When the token was checked: the request's time, read once.
+    pub at: Timestamp,
+}
+
+/// Why authentication failed. Never shown to the client: all of these are one 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Malformed,
+    Unknown,
+    Expired,
+    Revoked,
+    ImpersonationDisabled,
+    BlockedUser,
+}
+
+impl AuthFailure {
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthFailure::Malformed => "malformed token",
+            AuthFailure::Unknown => "unknown token",
+            AuthFailure::Expired => "token expired",
+            AuthFailure::Revoked => "token revoked",
+            AuthFailure::ImpersonationDisabled => "impersonation disabled",
+            AuthFailure::BlockedUser => "token owner blocked",
+        }
+    }
+}
+
+/// A job token that passed authentication, with its job, project and triggering user as they are now.
+#[derive(Debug, Clone)]
+pub struct JobPrincipal {
+    pub job: Arc<Job>,
+    pub user: Arc<User>,
+    pub project: Arc<Project>,
+    pub claims: Arc<VerifiedJobToken>,
+    pub at: Timestamp,
+}
+
+/// A job token's claims, with its scope read into project ids and policies.
+#[derive(Debug, Clone)]
+pub struct VerifiedJobToken {
+    pub claims: JobTokenClaims,
+    /// Each project the token is bound to, with its policies there.
+    pub scope: Vec<(i64, JobPolicies)>,
+}
+
+impl VerifiedJobToken {
+    pub(crate) fn from_claims(claims: JobTokenClaims) -> Option<VerifiedJobToken> {
+        let mut scope: Vec<(i64, JobPolicies)> = Vec::new();
+        for (name, resources) in &claims.scope {
+            let mut policy = JobPolicies::NONE;
+            policy.insert(domain::JobPolicy::parse(name)?);
+            for gid in resources {
+                let id: i64 = gid.strip_prefix(jwt::PROJECT_GID_PREFIX)?.parse().ok()?;
+                match scope.iter_mut().find(|(p, _)| *p == id) {
+                    Some((_, set)) => *set = set.union(policy),
+                    None => scope.push((id, policy)),
+                }
+            }
+        }
+        Some(VerifiedJobToken { claims, scope })
+    }
+
+    /// The policies the token is bound to on `project_id`.
+    pub fn on(&self, project_id: i64) -> JobPolicies {
+        self.scope.iter().find(|(id, _)| *id == project_id).map_or(JobPolicies::NONE, |(_, p)| *p)
+    }
+}
