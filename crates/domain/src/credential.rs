@@ -105,33 +105,26 @@ const EVERY_SURFACE: &[Surface] = &[
 const USER_TOKEN: Lifecycle =
     Lifecycle { expires: true, ends_with_job: false, rotatable: true, family_revocation: true, revocable: true };
 
+/// A user's own token or an impersonation token: both are stored, scoped and rotated alike.
+const fn user_token(kind: CredentialKind, name: &'static str) -> KindSpec {
+    KindSpec {
+        kind,
+        name,
+        audit_entity: "PersonalAccessToken",
+        prefix: "glpat-",
+        routable: true,
+        secret: SecretHome::TokenDigest,
+        reach: Reach::Scoped,
+        surfaces: EVERY_SURFACE,
+        scopes: &Scope::ALL,
+        lifecycle: USER_TOKEN,
+        inventoried: true,
+    }
+}
+
 const KINDS: [KindSpec; 4] = [
-    KindSpec {
-        kind: CredentialKind::PersonalAccessToken,
-        name: "personal_access_token",
-        audit_entity: "PersonalAccessToken",
-        prefix: "glpat-",
-        routable: true,
-        secret: SecretHome::TokenDigest,
-        reach: Reach::Scoped,
-        surfaces: EVERY_SURFACE,
-        scopes: &Scope::ALL,
-        lifecycle: USER_TOKEN,
-        inventoried: true,
-    },
-    KindSpec {
-        kind: CredentialKind::ImpersonationToken,
-        name: "impersonation_token",
-        audit_entity: "PersonalAccessToken",
-        prefix: "glpat-",
-        routable: true,
-        secret: SecretHome::TokenDigest,
-        reach: Reach::Scoped,
-        surfaces: EVERY_SURFACE,
-        scopes: &Scope::ALL,
-        lifecycle: USER_TOKEN,
-        inventoried: true,
-    },
+    user_token(CredentialKind::PersonalAccessToken, "personal_access_token"),
+    user_token(CredentialKind::ImpersonationToken, "impersonation_token"),
     KindSpec {
         kind: CredentialKind::RunnerAuthenticationToken,
         name: "runner_authentication_token",

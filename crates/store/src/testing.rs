@@ -3,6 +3,8 @@
 //!
 //! **Invariant:** every test gets its own database, dropped afterwards.
 
+use authority::{NewToken, NewUser};
+use domain::{Date, Scope, Scopes, Timestamp, UserType};
 use sqlx::Connection;
 
 pub struct TestDatabase {
@@ -46,5 +48,41 @@ impl TestDatabase {
             std::fs::remove_dir_all(dir)?;
         }
         Ok(())
+    }
+}
+
+/// A plain user to insert, named `username`, in the default organization.
+pub fn new_user(username: &str, now: Timestamp) -> NewUser {
+    NewUser {
+        username: username.to_owned(),
+        email: format!("{username}@example.com"),
+        name: username.to_uppercase(),
+        password_hash: None,
+        is_admin: false,
+        user_type: UserType::Human,
+        bio: String::new(),
+        public_email: None,
+        can_create_group: true,
+        external: false,
+        organization_id: 1,
+        now,
+    }
+}
+
+/// An `api` token of `user_id` to insert under `digest`, expiring on 2027-01-01, rotated from `previous`.
+pub fn new_token(user_id: i64, digest: &str, previous: Option<i64>, now: Timestamp) -> NewToken {
+    NewToken {
+        user_id,
+        name: "t".to_owned(),
+        description: String::new(),
+        digest: digest.to_owned(),
+        scopes: [Scope::Api].into_iter().collect::<Scopes>(),
+        impersonation: false,
+        expires_at: Date::parse("2027-01-01"),
+        previous_token_id: previous,
+        organization_id: 1,
+        grants: Vec::new(),
+        route_rules: Vec::new(),
+        now,
     }
 }

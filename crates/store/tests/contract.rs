@@ -10,7 +10,7 @@ use authority::{
 };
 use domain::{
     AccessLevel, Date, Grant, GrantAccess, GrantTarget, Member, MemberSource, Scopes, Settings, Timestamp, UserState,
-    UserType, Visibility,
+    Visibility,
 };
 use store::SqlStore;
 use store::testing::TestDatabase;
@@ -22,35 +22,21 @@ fn now() -> Timestamp {
 }
 
 fn new_user(username: &str) -> NewUser {
-    NewUser {
-        username: username.to_owned(),
-        email: format!("{username}@example.com"),
-        name: username.to_uppercase(),
-        password_hash: None,
-        is_admin: false,
-        user_type: UserType::Human,
-        bio: String::new(),
-        public_email: None,
-        can_create_group: true,
-        external: false,
-        organization_id: 1,
-        now: now(),
-    }
+    store::testing::new_user(username, now())
 }
 
 fn new_token(user_id: i64, digest: &str, previous: Option<i64>) -> NewToken {
-    NewToken {
-        user_id,
-        name: "t".to_owned(),
+    store::testing::new_token(user_id, digest, previous, now())
+}
+
+fn new_group(path: &str) -> NewGroup {
+    NewGroup {
+        name: path.to_uppercase(),
+        path: path.to_owned(),
         description: String::new(),
-        digest: digest.to_owned(),
-        scopes: Scopes::parse(&["api"]).unwrap(),
-        impersonation: false,
-        expires_at: Some(Date::parse("2027-01-01").unwrap()),
-        previous_token_id: previous,
+        visibility: Visibility::Private,
+        parent: None,
         organization_id: 1,
-        grants: Vec::new(),
-        route_rules: Vec::new(),
         now: now(),
     }
 }
@@ -187,15 +173,7 @@ async fn every_committed_write_announces_what_it_changed_and_a_refused_one_annou
         assert_eq!(heard.take(), [Change::Token(token.id), Change::Token(rotated.id)]);
         store.save_settings(&Settings::default()).await.unwrap();
         assert_eq!(heard.take(), [Change::Settings]);
-        let group = NewGroup {
-            name: "G".into(),
-            path: "g".into(),
-            description: String::new(),
-            visibility: Visibility::Private,
-            parent: None,
-            organization_id: 1,
-            now: now(),
-        };
+        let group = new_group("g");
         let group = store.insert_group(&group).await.unwrap();
         assert_eq!(heard.take(), [Change::Directory]);
         let member = Member {
@@ -495,15 +473,7 @@ async fn on_postgres_every_committed_write_announces_what_it_changed_and_usage_a
     assert_eq!(announced_until(&mut feed, "s").await, vec![format!("t:{}", token.id)], "a use is no change");
 
     store.revoke_token(token.id, now()).await.unwrap();
-    let group = NewGroup {
-        name: "G".into(),
-        path: "g".into(),
-        description: String::new(),
-        visibility: Visibility::Private,
-        parent: None,
-        organization_id: 1,
-        now: now(),
-    };
+    let group = new_group("g");
     store.insert_group(&group).await.unwrap();
     store.save_settings(&Settings::default()).await.unwrap();
     let seen = announced_until(&mut feed, "s").await;

@@ -113,36 +113,21 @@ pub trait Changes: Send + Sync {
     fn announce_to(&self, listener: Arc<dyn ChangeListener>);
 }
 
-/// Everything Tessera keeps: every aggregate's store and the change protocol. Implementations make each method
-/// atomic.
-pub trait Store:
-    UserStore
-    + NamespaceStore
-    + MemberStore
-    + TokenStore
-    + SettingsStore
-    + AuditStore
-    + CiStore
-    + AllowlistStore
-    + SigningKeyStore
-    + UsageStore
-    + Changes
-{
+/// Declares the umbrella trait over the aggregates' traits, and implements it for every type that has them all.
+macro_rules! umbrella {
+    ($(#[$doc:meta])* $name:ident: $($aggregate:ident),+) => {
+        $(#[$doc])*
+        pub trait $name: $($aggregate +)+ {}
+
+        impl<T: $($aggregate +)+> $name for T {}
+    };
 }
 
-impl<T> Store for T where
-    T: UserStore
-        + NamespaceStore
-        + MemberStore
-        + TokenStore
-        + SettingsStore
-        + AuditStore
-        + CiStore
-        + AllowlistStore
-        + SigningKeyStore
-        + UsageStore
-        + Changes
-{
+umbrella! {
+    /// Everything Tessera keeps: every aggregate's store and the change protocol. Implementations make each
+    /// method atomic.
+    Store: UserStore, NamespaceStore, MemberStore, TokenStore, SettingsStore, AuditStore, CiStore, AllowlistStore,
+        SigningKeyStore, UsageStore, Changes
 }
 
 #[cfg(test)]

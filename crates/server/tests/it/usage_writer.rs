@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use authority::{Authority, AuthorityConfig, NewToken, SystemClock, TokenStore, UserStore};
-use domain::{Date, Scopes, Timestamp, UserType};
+use authority::{Authority, AuthorityConfig, SystemClock, TokenStore, UserStore};
+use domain::Timestamp;
 
 fn now() -> Timestamp {
     Timestamp::parse("2026-11-22T10:00:00Z").unwrap()
@@ -14,35 +14,8 @@ fn now() -> Timestamp {
 async fn a_token_read_shows_a_use_that_the_background_writer_is_still_writing() {
     let db = store::testing::TestDatabase::create().await.unwrap();
     let store = Arc::new(store::SqlStore::connect(&db.url, 4).await.unwrap());
-    let owner = authority::NewUser {
-        username: "owner".to_owned(),
-        email: "owner@example.com".to_owned(),
-        name: "Owner".to_owned(),
-        password_hash: None,
-        is_admin: false,
-        user_type: UserType::Human,
-        bio: String::new(),
-        public_email: None,
-        can_create_group: true,
-        external: false,
-        organization_id: 1,
-        now: now(),
-    };
-    let owner = store.insert_user(&owner).await.unwrap();
-    let token = NewToken {
-        user_id: owner.id,
-        name: "t".to_owned(),
-        description: String::new(),
-        digest: "used".to_owned(),
-        scopes: Scopes::parse(&["api"]).unwrap(),
-        impersonation: false,
-        expires_at: Some(Date::parse("2027-01-01").unwrap()),
-        previous_token_id: None,
-        organization_id: 1,
-        grants: Vec::new(),
-        route_rules: Vec::new(),
-        now: now(),
-    };
+    let owner = store.insert_user(&store::testing::new_user("owner", now())).await.unwrap();
+    let token = store::testing::new_token(owner.id, "used", None, now());
     let token = store.insert_token(&token).await.unwrap();
     let config = AuthorityConfig {
         ci: authority::CiConfig::default(),
