@@ -21,13 +21,14 @@ pub(crate) use refusals::group_rules_refusal;
 pub use refusals::{group_refusal, token_refusal, token_rules};
 pub(crate) use resolve::user_facts;
 
-use self::outcome::OnRoute;
+use self::outcome::{OnRoute, Refusal};
 use self::resolve::{facts_of, is_rotation, rule_segments};
 use crate::principal::JobPrincipal;
 use crate::{Authenticated, Authority, Result};
 
-/// A step of the flow: its facts, or the refusal that ends the decision.
-type Step<'r, T> = std::result::Result<T, Outcome<'r>>;
+/// A step of the flow: its facts, or the refusal that ends the decision (small, so that steps return it cheaply;
+/// the outcome is built once, from the route).
+type Step<T> = std::result::Result<T, Refusal>;
 
 impl Authority {
     /// Decides one request, `Sudo` included.
@@ -50,13 +51,13 @@ impl Authority {
         };
         let route = found.route;
         let on = OnRoute { route, safe: method == "GET" };
-        let (principal, job) = match self.credential_of(request, &found, on).await? {
+        let (principal, job) = match self.credential_of(request, &found, route).await? {
             Ok(authenticated) => authenticated,
-            Err(refused) => return Ok(refused),
+            Err(refused) => return Ok(on.outcome(refused)),
         };
-        let admin_mode = match self.instance_rules(principal.as_ref(), on).await? {
+        let admin_mode = match self.instance_rules(principal.as_ref(), route).await? {
             Ok(admin_mode) => admin_mode,
-            Err(refused) => return Ok(refused),
+            Err(refused) => return Ok(on.outcome(refused)),
         };
         let credential = principal.as_ref().map(|p| CredentialFacts {
             scopes: p.token.scopes,
@@ -65,9 +66,9 @@ impl Authority {
             grants: &p.token.grants,
             rules: &p.token.route_rules,
         });
-        let sudo = match self.sudo_of(request, principal.as_ref(), credential.as_ref(), admin_mode, on).await? {
+        let sudo = match self.sudo_of(request, principal.as_ref(), credential.as_ref(), admin_mode).await? {
             Ok(sudo) => sudo,
-            Err(refused) => return Ok(refused),
+            Err(refused) => return Ok(on.outcome(refused)),
         };
         if job.is_some() && request.sudo.is_some() {
             return Ok(on.refuse(Layer::TokenReach, Reason::SudoNeedsScope));
@@ -127,75 +128,70 @@ impl Authority {
 
     /// The credential presented, authenticated: a personal token's principal, or a CI job. Any failure is the
     /// one refusal of a bad credential.
-    async fn credential_of<'r>(
+    async fn credential_of(
         &self,
         request: &Request<'_>,
         found: &RouteMatch<'_, '_>,
-        on: OnRoute<'r>,
-    ) -> Result<Step<'r, (Option<Authenticated>, Option<JobPrincipal>)>> {
+        route: &catalog::Route,
+    ) -> Result<Step<(Option<Authenticated>, Option<JobPrincipal>)>> {
         let Some(credential) = request.credential else { return Ok(Ok((None, None))) };
         Ok(match secret_home(credential, &self.pat_prefix.accepted) {
             Some(SecretHome::SignedJwt) => match self.authenticate_job(credential, request.ip).await? {
                 Ok(job) => Ok((None, Some(job))),
-                Err(_) => Err(on.bad_credential()),
+                Err(_) => Err(Refusal::BAD_CREDENTIAL),
             },
             Some(SecretHome::TokenDigest) => {
                 match self.authenticate(credential, request.ip, is_rotation(found)).await? {
                     // A user token reaches the surfaces its kind's row names, then by its scopes.
-                    Ok(principal) if principal.token.kind().spec().reaches(on.route.surface) => {
+                    Ok(principal) if principal.token.kind().spec().reaches(route.surface) => {
                         Ok((Some(principal), None))
                     }
-                    Ok(_) | Err(_) => Err(on.bad_credential()),
+                    Ok(_) | Err(_) => Err(Refusal::BAD_CREDENTIAL),
                 }
             }
             // A runner's token is for the internal CI API alone (`api` takes it there); nothing else is a
             // credential. Both are the one 401, as an unknown token is.
             Some(SecretHome::RunnerDigest) | None => {
                 tracing::info!(ip = request.ip.unwrap_or("-"), "authentication failed: not a token of this way in");
-                Err(on.bad_credential())
+                Err(Refusal::BAD_CREDENTIAL)
             }
         })
     }
 
     /// The instance's rules for tokens at use; when they let the token through, whether Admin Mode is on.
-    async fn instance_rules<'r>(&self, principal: Option<&Authenticated>, on: OnRoute<'r>) -> Result<Step<'r, bool>> {
+    async fn instance_rules(&self, principal: Option<&Authenticated>, route: &catalog::Route) -> Result<Step<bool>> {
         let Some(principal) = principal else { return Ok(Ok(false)) };
         let settings = self.facts.settings().await?;
-        if let Some(reason) = token_refusal(&settings, on.route.surface, &principal.token) {
+        if let Some(reason) = token_refusal(&settings, route.surface, &principal.token) {
             // A token past the allowed lifetime is a bad credential; the other rules refuse it by policy.
             let lifetime = reason == Reason::LifetimeBeyondPolicy;
-            let mut outcome = on.refuse(if lifetime { Layer::Credential } else { Layer::Policy }, reason);
-            outcome.bad_credential = lifetime;
-            return Ok(Err(outcome));
+            let layer = if lifetime { Layer::Credential } else { Layer::Policy };
+            return Ok(Err(Refusal { bad_credential: lifetime, ..Refusal::new(layer, reason) }));
         }
         Ok(Ok(settings.admin_mode))
     }
 
     /// The user `Sudo` names, when the header is sent and the credential may use it.
-    async fn sudo_of<'r>(
+    async fn sudo_of(
         &self,
         request: &Request<'_>,
         principal: Option<&Authenticated>,
         credential: Option<&CredentialFacts<'_>>,
         admin_mode: bool,
-        on: OnRoute<'r>,
-    ) -> Result<Step<'r, Option<Arc<User>>>> {
+    ) -> Result<Step<Option<Arc<User>>>> {
         let Some(who) = request.sudo else { return Ok(Ok(None)) };
         let (Some(principal), Some(credential)) = (principal, credential) else {
-            let mut outcome = on.refuse(Layer::Credential, Reason::NoCredential);
-            outcome.needs_credential = true;
-            return Ok(Err(outcome));
+            let refusal = Refusal::new(Layer::Credential, Reason::NoCredential);
+            return Ok(Err(Refusal { needs_credential: true, ..refusal }));
         };
         if let Err((layer, reason)) = policy::sudo(user_facts(&principal.user), credential, admin_mode) {
-            let mut outcome = on.refuse(layer, reason);
-            if reason == Reason::SudoNeedsScope {
-                outcome.allowing_scopes = &[Scope::Sudo];
-            }
-            return Ok(Err(outcome));
+            let sudo_scope: &'static [Scope] = &[Scope::Sudo];
+            let allowing_scopes = (reason == Reason::SudoNeedsScope).then_some(sudo_scope);
+            return Ok(Err(Refusal { allowing_scopes, ..Refusal::new(layer, reason) }));
         }
         Ok(match self.sudo_target(who).await? {
             Some(user) => Ok(Some(user)),
-            None => Err(on.refuse(Layer::Visibility, Reason::SudoUserNotFound)),
+            None => Err(Refusal::new(Layer::Visibility, Reason::SudoUserNotFound)),
         })
     }
 

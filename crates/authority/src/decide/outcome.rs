@@ -127,10 +127,42 @@ impl<'r> OnRoute<'r> {
         outcome
     }
 
-    /// A credential was presented and refused: one 401, whatever the reason.
-    pub(super) fn bad_credential(self) -> Outcome<'r> {
-        let mut outcome = self.refuse(Layer::Credential, Reason::InactiveCredential);
-        outcome.bad_credential = true;
+    /// The outcome of a step's refusal on this route.
+    pub(super) fn outcome(self, refusal: Refusal) -> Outcome<'r> {
+        let mut outcome = self.refuse(refusal.layer, refusal.reason);
+        outcome.bad_credential = refusal.bad_credential;
+        outcome.needs_credential = refusal.needs_credential;
+        if let Some(scopes) = refusal.allowing_scopes {
+            outcome.allowing_scopes = scopes;
+        }
         outcome
+    }
+}
+
+/// Why a step of the flow ended the decision, before it is made an [`Outcome`] on the route.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Refusal {
+    pub(super) layer: Layer,
+    pub(super) reason: Reason,
+    /// A credential was presented and refused: one 401, whatever the reason.
+    pub(super) bad_credential: bool,
+    /// No credential was presented and one is needed.
+    pub(super) needs_credential: bool,
+    /// The scopes that would allow it, when they are not the route's.
+    pub(super) allowing_scopes: Option<&'static [Scope]>,
+}
+
+impl Refusal {
+    /// A credential was presented and refused.
+    pub(super) const BAD_CREDENTIAL: Refusal = Refusal {
+        layer: Layer::Credential,
+        reason: Reason::InactiveCredential,
+        bad_credential: true,
+        needs_credential: false,
+        allowing_scopes: None,
+    };
+
+    pub(super) fn new(layer: Layer, reason: Reason) -> Refusal {
+        Refusal { layer, reason, bad_credential: false, needs_credential: false, allowing_scopes: None }
     }
 }
