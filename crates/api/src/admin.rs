@@ -1,4 +1,7 @@
 //! Administrator endpoints: instance settings and the audit log.
+//!
+//! **Invariant:** only administrators reach these routes (the catalog says so), and every settings change is
+//! audited.
 
 use authority::AuditFilter;
 use axum::Router;

@@ -2,6 +2,9 @@
 //!
 //! A token's kind comes from its prefix and its stored record, never from the header or the Basic username it
 //! arrived in. A request carrying two different credentials is refused.
+//!
+//! **Invariant:** no handler runs before the decision layer has allowed its request; a refused credential is the
+//! one 401.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;

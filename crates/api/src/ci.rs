@@ -1,6 +1,9 @@
 //! CI/CD: the internal API a CI system starts and ends jobs with, `GET /job`, runners, each project's job-token
 //! scope and allowlists (GitLab's `job_token_scope` endpoints, with per-entry policies), allowlist suggestions
 //! from use, signing-key rotation, and the JWKS and OpenID discovery documents services verify tokens with.
+//!
+//! **Invariant:** every route here passed the decision layer, except the runner's `glrt-` token on the internal job
+//! routes, which reaches nothing else.
 
 use std::sync::Arc;
 

@@ -6,6 +6,9 @@
 //! The caller is itself decided first, by the decision layer every `/api/v4` request passes: an administrator's
 //! token, or a service account's token with the `authorize` scope (the catalog's
 //! `POST /api/v4/internal/authorize` route says so).
+//!
+//! **Invariant:** each request asked about is decided as if it were served, by the same function, and none is noted
+//! as exercising its permissions.
 
 use authority::Outcome;
 use axum::Router;

@@ -1,4 +1,7 @@
 //! Groups, projects and their members. `:id` is a numeric id or a URL-encoded full path (`group%2Fsub`).
+//!
+//! **Invariant:** a list shows only what the caller may see; a group or project the caller may not see is a 404, as
+//! one that does not exist.
 
 use authority::{CreateGroup, CreateProject, DirectoryFilter, MemberChange, NamespaceRef, NamespaceUpdate, Resolved};
 use axum::Router;

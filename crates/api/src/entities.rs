@@ -1,4 +1,6 @@
 //! GitLab's JSON entities, built from domain values. Domain types are never `Serialize`: the wire shape lives here.
+//!
+//! **Invariant:** an entity never carries a digest, and a token's plaintext only in the answer that issued it.
 
 use domain::{AuditEvent, Group, Member, Project, Timestamp, Token, User};
 use serde_json::{Value, json};

@@ -1,4 +1,6 @@
 //! Errors rendered in GitLab's JSON shapes and status codes.
+//!
+//! **Invariant:** every refusal is a 4xx in GitLab's shape; a 500 carries no detail, which goes to the log.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -5,6 +5,8 @@
 //! 200 with identity headers when allowed; 401 with `WWW-Authenticate` (Basic for Git, so that git prompts)
 //! when no credential or a bad one is presented; 403 naming the permissions that would allow it otherwise.
 //! Method-override headers are ignored: the original method is the method.
+//!
+//! **Invariant:** the answer is exactly the decision's: nothing here allows what `decide_request` refused.
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};

@@ -2,6 +2,9 @@
 //! administrators (`/admin/credentials`) and for the owners of a top-level group (`/groups/:id/manage/
 //! personal_access_tokens`, the credentials that reach its hierarchy). Filter, sort, revoke (the owner is told
 //! in the audit log and in their notifications) and export as JSON or CSV.
+//!
+//! **Invariant:** an inventory lists only what its reader may see (the instance for administrators, a hierarchy for
+//! its owners), and never a token's secret or digest.
 
 use std::collections::HashMap;
 

@@ -1,5 +1,7 @@
 //! GitLab's offset pagination: `page`, `per_page` (default 20, at most 100), and the `Link`, `X-Page`,
 //! `X-Per-Page`, `X-Total`, `X-Total-Pages`, `X-Next-Page` and `X-Prev-Page` headers.
+//!
+//! **Invariant:** `per_page` is capped at 100 and `Link` headers never carry `private_token`.
 
 use authority::Page;
 use axum::http::{HeaderMap, HeaderValue, Uri};

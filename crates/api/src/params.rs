@@ -1,5 +1,7 @@
 //! Request parameters as GitLab's Grape reads them: query string and body (JSON or form-encoded) merged into
 //! one map, with duplicate keys, malformed bodies and bodies that contradict their Content-Type refused.
+//!
+//! **Invariant:** bodies are capped at 64 KiB, and a key given twice is refused, never resolved by order.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,5 +1,8 @@
 //! Personal access tokens (`/personal_access_tokens`, `/user/personal_access_tokens`,
 //! `/users/:id/personal_access_tokens`) and impersonation tokens (`/users/:id/impersonation_tokens`).
+//!
+//! **Invariant:** a token is acted on only after the decision allowed the route and the token is found in the list
+//! the route names.
 
 use authority::{CreateToken, RequestedGrant, RotateToken, TokenFilter, TokenSort};
 use axum::Router;

@@ -1,4 +1,6 @@
 //! `/user` and `/users`: the current user, and administrators' management of users.
+//!
+//! **Invariant:** a user's private fields are shown only to administrators and to the user.
 
 use authority::{CreateUser, UserFilter, UserUpdate};
 use axum::Router;

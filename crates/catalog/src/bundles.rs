@@ -1,5 +1,7 @@
 //! Assignable permissions: the bundles of raw permissions a fine-grained token's grants name, each with the
 //! kinds of route (boundaries) it applies to.
+//!
+//! **Invariant:** a bundle gives only the raw permissions it lists, and only on routes of its boundaries.
 
 use crate::{Boundary, PermSet};
 

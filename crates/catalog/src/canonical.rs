@@ -4,6 +4,8 @@
 //! `group%2Fproject` ids), empty segments (`//`, a trailing slash) and `.` are dropped, `..` removes the previous
 //! segment, `HEAD` is `GET`. A fragment, a NUL, a control character, an invalid encoding, or a `..` above the root
 //! is refused.
+//!
+//! **Invariant:** there is one canonical form per request; a path that has none is refused, never guessed.
 
 use std::fmt;
 

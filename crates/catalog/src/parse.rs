@@ -1,5 +1,7 @@
 //! Reading the catalog files. Every unknown word is an error: empty requirement lists, unknown permissions,
 //! boundaries or surfaces, and duplicate routes never become "everything".
+//!
+//! **Invariant:** a catalog that does not read whole is refused whole.
 
 use std::fmt;
 

@@ -1,4 +1,7 @@
 //! Permission sets as bitsets, so that a decision is a few AND operations.
+//!
+//! **Invariant:** a set holds at most 256 permissions, and operations never add a permission that neither operand
+//! held.
 
 /// One raw permission, an index into the catalog's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

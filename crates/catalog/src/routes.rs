@@ -1,4 +1,7 @@
 //! Route templates and the matcher.
+//!
+//! **Invariant:** a path matches at most one route, the most specific; a path no template matches is an unknown
+//! route, denied.
 
 use crate::{CanonicalPath, PermSet};
 use std::borrow::Cow;

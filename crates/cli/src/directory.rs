@@ -1,4 +1,6 @@
 //! `tessera user|group|project|member …`: the directory over the REST API.
+//!
+//! **Invariant:** every command is one or more REST calls under the caller's token; the server decides.
 
 use anyhow::bail;
 use clap::{Args, Subcommand};

@@ -1,4 +1,6 @@
 //! `tessera explain`: what the decision function answers for one request, and why.
+//!
+//! **Invariant:** it shows what the server's decision API answers, and decides nothing itself.
 
 use clap::Args;
 use serde_json::{Value, json};

@@ -1,5 +1,8 @@
 //! `tessera job-token scope|allowlist|suggest-allowlist [--apply]`: a project's job-token settings and inbound
 //! allowlist, and the entries suggested from what job tokens of other projects did.
+//!
+//! **Invariant:** `--apply` only adds or widens entries to what is allowed now plus what was used; it never
+//! removes.
 
 use anyhow::Context;
 use clap::Subcommand;

@@ -1,5 +1,8 @@
 //! Client commands (`tessera token|user|group|project|member|job-token …`) that talk to a running Tessera through its
 //! REST API, with readable tables or `--json`. No database access.
+//!
+//! **Architecture Invariant:** the CLI reads no database and no configuration file of the server: it speaks the REST
+//! API with the token it is given, and the server decides.
 
 mod directory;
 mod explain;

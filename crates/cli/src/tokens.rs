@@ -1,4 +1,6 @@
 //! `tessera token …`: create, list, show, rotate, revoke, usage, suggest and narrow tokens.
+//!
+//! **Invariant:** a token's secret is printed once, on its own line, only when the server has just issued it.
 
 use anyhow::{Context, bail};
 use clap::Subcommand;

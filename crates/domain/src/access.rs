@@ -1,4 +1,6 @@
 //! GitLab's access levels.
+//!
+//! **Invariant:** levels are ordered and each has exactly one GitLab number.
 
 /// A member's role, with GitLab's numeric levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

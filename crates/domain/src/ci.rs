@@ -1,5 +1,8 @@
 //! CI/CD: jobs and pipelines, a project's job-token settings and inbound allowlist, runners, signing keys, and the
 //! uses of job tokens on other projects.
+//!
+//! **Invariant:** the nearest allowlist entry decides: a project's own entry before its groups', the deepest group
+//! first.
 
 use crate::{JobPolicies, Timestamp};
 

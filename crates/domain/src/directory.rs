@@ -1,4 +1,6 @@
 //! The directory's plain data: organizations, users, groups, projects, members, tokens, settings, audit events.
+//!
+//! **Invariant:** a token record never holds its plaintext; a token is refused from 00:00 UTC of its expiry date.
 
 use crate::{AccessLevel, Date, Scopes, Timestamp};
 

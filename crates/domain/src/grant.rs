@@ -1,4 +1,6 @@
 //! The grants of a fine-grained token (GitLab's granular scopes): what it may do, bounded to where.
+//!
+//! **Invariant:** a stored grant that does not read back is dropped, never widened.
 
 use std::fmt;
 

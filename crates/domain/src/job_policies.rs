@@ -1,6 +1,9 @@
 //! Job-token policies: what a CI job token may do, as a level (`read` or `admin`) on one of the resources job
 //! tokens may touch, and a job's `permissions:` that declares them. `admin_x` includes `read_x`. A set of
 //! policies is a bit set, so that the intersections a request needs cost nothing.
+//!
+//! **Invariant:** `admin_x` always includes `read_x`, and unknown resources, levels or shapes are errors, never
+//! ignored.
 
 use std::fmt;
 

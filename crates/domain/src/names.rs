@@ -1,4 +1,6 @@
 //! Names that must be checked once, at the boundary: token names, usernames, paths and e-mail addresses.
+//!
+//! **Invariant:** a value of these types has passed its rules; their fields are private.
 
 use std::fmt;
 

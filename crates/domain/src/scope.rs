@@ -1,4 +1,6 @@
 //! GitLab's legacy ("classic") token scopes.
+//!
+//! **Invariant:** scope names are matched exactly, and stored names that are no scope are dropped, never widened.
 
 use std::fmt;
 

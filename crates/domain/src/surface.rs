@@ -1,4 +1,6 @@
 //! The surfaces of the route catalog: which kind of credential scope reaches a route.
+//!
+//! **Invariant:** every route has exactly one surface.
 
 /// Which credential scopes reach a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

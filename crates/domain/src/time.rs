@@ -1,4 +1,6 @@
 //! Calendar dates and instants, without a clock: callers pass "now" in.
+//!
+//! **Invariant:** no function here reads the clock; an unreadable date or time is `None`, never a default.
 
 use std::fmt;
 

@@ -1,5 +1,7 @@
 //! What a token actually did: the (assignable permission, boundary) pairs its allowed requests exercised, from
 //! which Tessera proposes the smallest fine-grained grant that covers them.
+//!
+//! **Invariant:** a boundary's stored form reads back to itself, and anything else reads as nothing.
 
 use crate::Timestamp;
 

@@ -1,5 +1,7 @@
 //! The breadth audit: warnings about tokens that reach further than a task is likely to need, shown when a
 //! token is created and in the credential inventory. Warnings never change a decision.
+//!
+//! **Invariant:** warnings never change a decision.
 
 use domain::{GrantAccess, Scope, Token};
 

@@ -3,6 +3,8 @@
 //!
 //! effective rights = user's current role rights ∩ token reach ∩ scopes ∩ organization ∩ visibility.
 //! The caller loads the facts; nothing is fetched here. Whatever is not allowed is denied.
+//!
+//! **Invariant:** each layer can only deny; what no layer allows is denied.
 
 use catalog::{Catalog, PermSet, Route, Surface};
 use domain::{AccessLevel, Date, Grant, JobPolicies, Scope, Scopes, Visibility};

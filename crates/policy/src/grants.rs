@@ -4,6 +4,8 @@
 //! memberships, selected groups (with descendants and their projects) and projects, their own user, or the
 //! instance. On a route it gives the raw permissions of its bundles that apply to the route's boundary; the
 //! user's role is checked on top, so a grant only ever narrows.
+//!
+//! **Invariant:** a grant never gives what the owner's role does not hold.
 
 use catalog::{Boundary, BoundarySet, Bundle, Catalog, PermSet};
 use domain::{Grant, GrantAccess, GrantTarget};

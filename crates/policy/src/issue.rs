@@ -1,4 +1,6 @@
 //! Rules for issuing tokens, past the route: what a token may put in the tokens it mints.
+//!
+//! **Invariant:** a minted token never gets an administrator scope its creator's role or token cannot give.
 
 use domain::{Scope, Scopes};
 

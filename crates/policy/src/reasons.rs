@@ -1,4 +1,6 @@
 //! What a decision tells about itself: the layer that decided and the reason, in words fit for a user.
+//!
+//! **Invariant:** every refusal names one layer and one reason.
 
 /// Which layer decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

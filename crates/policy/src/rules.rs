@@ -7,6 +7,8 @@
 //! - Wildcards, the only globbing: `*` is exactly one segment, `**` (last only) is one or more segments.
 //! - A group or project in the path is named by its numeric id (`/projects/42`), never by its path, so that no
 //!   alias of the request can slip past a rule: requests are matched with the id Tessera resolved.
+//!
+//! **Invariant:** rules only ever narrow; a token with rules and a request no rule matches is refused.
 
 use std::fmt;
 

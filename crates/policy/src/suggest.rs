@@ -4,6 +4,9 @@
 //! boundary: a project or group is selected by id, the owner's user is `user`, the instance is `instance`. No
 //! pair is widened to a parent group or to all memberships, so the suggestion allows every recorded request and
 //! nothing outside the recorded permissions and boundaries.
+//!
+//! **Invariant:** a suggestion covers every recorded pair and nothing outside the recorded permissions and
+//! boundaries.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,8 @@
 //! One typed configuration, layered: defaults, then a TOML file (`--config`), then `TESSERA_*` environment
 //! variables, then command-line flags. The binary fills `ConfigOverrides` from flags and environment (clap does
 //! both); this module adds the file and the defaults.
+//!
+//! **Invariant:** only `server` and `cli` read configuration; everything below receives plain values.
 
 use std::path::{Path, PathBuf};
 

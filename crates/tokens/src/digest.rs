@@ -1,6 +1,8 @@
 //! The keyed digest that is stored in place of a token: HMAC-SHA256 under a server secret.
 //! Several secrets may be configured so that the secret can be rotated: the first digests new tokens,
 //! all of them are tried on lookup.
+//!
+//! **Invariant:** a digest is keyed: without the server secret, a stored digest says nothing of its token.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

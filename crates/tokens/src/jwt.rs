@@ -6,6 +6,8 @@
 //! a `kid` of a known key, and the algorithm that key is bound to (so `none` and HMAC keyed with a public key
 //! are refused). Claims are read only once the signature holds. Times are checked by the caller, who owns
 //! the clock ([`check_times`]).
+//!
+//! **Invariant:** claims are read only after the signature verifies, with the algorithm its key is bound to.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -6,6 +6,9 @@
 //! routing_payload = sorted "k:v" lines joined by "\n", integers in lowercase base36
 //! crc = CRC32 over everything before it, including the prefix
 //! ```
+//!
+//! **Invariant:** a string with the wrong prefix, shape, version or checksum is refused before anything reads
+//! storage.
 
 use std::fmt;
 
