@@ -1,7 +1,7 @@
 //! Tidy rules, checked on the repository's own files: every Rust file starts with `//!`, no `dbg!` or `todo!`,
 //! the pure crates depend on no I/O crate, no source file is over 600 lines outside its tests, modules of one
-//! crate form no circle, `authority` speaks no HTTP and states each module's invariant, `api` reaches the store
-//! only through `authority`, and `store` writes only through `write.rs`, and every module states its invariant.
+//! crate form no circle, `authority` speaks no HTTP, `api` reaches the store only through `authority`, `store`
+//! writes only through `write.rs`, and every module states its invariant in its header.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
