@@ -125,7 +125,7 @@ fn result(outcome: &authority::Outcome) -> Value {
                 "username": j.user.username,
                 "job_id": j.job.id,
                 "project_id": j.project.id,
-                "token_type": "ci_job_token",
+                "token_type": domain::CredentialKind::CiJobToken.name(),
                 "organization_id": j.project.organization_id,
             })
         })

@@ -2,7 +2,9 @@
 //!
 //! **Invariant:** it shows what the server's decision API answers, and decides nothing itself.
 
+use anyhow::Context;
 use clap::Args;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::*;
@@ -29,55 +31,69 @@ pub fn explain(connection: &Connection, args: ExplainArgs) -> anyhow::Result<()>
         println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
         return Ok(());
     }
-    print!("{}", explanation(&args.method, &args.path, &result));
+    let answer: Answer = serde_json::from_value(result).context("the decision API answered an unexpected shape")?;
+    print!("{}", explanation(&args.method, &args.path, &answer));
     Ok(())
 }
 
+/// One answer of the decision API, as the explanation reads it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Answer {
+    allowed: bool,
+    status: Option<u16>,
+    layer: Option<String>,
+    /// Alternatives of permissions that would allow the request.
+    required: Vec<Vec<String>>,
+    reasons: Vec<String>,
+    identity: Option<Identity>,
+}
+
+/// Who the credential is, when it was accepted.
+#[derive(Debug, Deserialize)]
+struct Identity {
+    user_id: i64,
+    username: String,
+    token_type: String,
+    token_id: Option<i64>,
+    organization_id: Option<i64>,
+}
+
 /// The explanation as a two-column table.
-fn explanation(method: &str, path: &str, result: &Value) -> String {
-    let allowed = result.get("allowed").and_then(Value::as_bool).unwrap_or(false);
+fn explanation(method: &str, path: &str, answer: &Answer) -> String {
+    let shown = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
     let mut rows: Vec<(&str, String)> = vec![
         ("request", format!("{} {path}", method.to_uppercase())),
-        ("decision", format!("{} ({})", if allowed { "allowed" } else { "denied" }, cell(result.get("status")))),
-        ("layer", cell(result.get("layer"))),
+        (
+            "decision",
+            format!(
+                "{} ({})",
+                if answer.allowed { "allowed" } else { "denied" },
+                shown(answer.status.map(|s| s.to_string()))
+            ),
+        ),
+        ("layer", shown(answer.layer.clone())),
     ];
-    let required: Vec<String> = result
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|groups| {
-            groups
-                .iter()
-                .map(|g| g.as_array().map(|p| p.iter().map(|v| cell(Some(v))).collect::<Vec<_>>().join(" AND ")))
-                .map(Option::unwrap_or_default)
-                .collect()
-        })
-        .unwrap_or_default();
-    for (i, group) in required.iter().enumerate() {
-        rows.push((if i == 0 { "required" } else { "or" }, group.clone()));
+    for (i, group) in answer.required.iter().enumerate() {
+        rows.push((if i == 0 { "required" } else { "or" }, group.join(" AND ")));
     }
-    if required.is_empty() {
+    if answer.required.is_empty() {
         rows.push(("required", "-".to_owned()));
     }
-    for reason in result.get("reasons").and_then(Value::as_array).into_iter().flatten() {
-        rows.push(("reason", cell(Some(reason))));
-    }
-    let identity = match result.get("identity") {
-        Some(id) if id.is_object() => format!(
+    rows.extend(answer.reasons.iter().map(|reason| ("reason", reason.clone())));
+    let identity = match &answer.identity {
+        Some(id) => format!(
             "user {} ({}), {} {}, organization {}",
-            cell(id.get("user_id")),
-            cell(id.get("username")),
-            cell(id.get("token_type")),
-            cell(id.get("token_id")),
-            cell(id.get("organization_id")),
+            id.user_id,
+            id.username,
+            id.token_type,
+            shown(id.token_id.map(|t| t.to_string())),
+            shown(id.organization_id.map(|o| o.to_string())),
         ),
-        _ => "anonymous, or the credential was refused".to_owned(),
+        None => "anonymous, or the credential was refused".to_owned(),
     };
     rows.push(("identity", identity));
-    let mut out = String::new();
-    for (label, value) in rows {
-        out.push_str(&format!("{label:<10}{value}\n"));
-    }
-    out
+    rows.iter().map(|(label, value)| format!("{label:<10}{value}\n")).collect()
 }
 
 #[cfg(test)]
@@ -92,7 +108,7 @@ mod tests {
             "reasons": ["the user's role does not grant the required permissions"],
             "identity": {"user_id": 2, "username": "rep", "token_type": "personal_access_token", "token_id": 3, "organization_id": 1},
         });
-        let text = explanation("post", "/api/v4/projects/1/deployments", &result);
+        let text = explanation("post", "/api/v4/projects/1/deployments", &serde_json::from_value(result).unwrap());
         assert!(text.contains("request   POST /api/v4/projects/1/deployments\n"), "{text}");
         assert!(text.contains("decision  denied (403)\n"), "{text}");
         assert!(text.contains("required  read_deployment AND create_deployment\n"), "{text}");
