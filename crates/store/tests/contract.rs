@@ -5,8 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use authority::{
-    Change, ChangeListener, Changes, DirectoryFilter, MemberStore, NamespaceStore, NewGroup, NewToken, NewUser, Page,
-    SettingsStore, StoreError, TokenFilter, TokenStore, UsageStore, UserStore, UserUpdate,
+    AllowlistStore, Change, ChangeListener, Changes, CiStore, DirectoryFilter, MemberStore, NamespaceStore, NewGroup,
+    NewToken, NewUser, Page, SettingsStore, SigningKeyStore, StoreError, TokenFilter, TokenStore, UsageStore,
+    UserStore, UserUpdate,
 };
 use domain::{
     AccessLevel, Date, Grant, GrantAccess, GrantTarget, Member, MemberSource, Scopes, Settings, Timestamp, UserState,
@@ -152,6 +153,85 @@ impl Heard {
     fn take(&self) -> Vec<Change> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
+}
+
+#[tokio::test]
+async fn every_committed_ci_write_announces_what_it_changed() {
+    with_store(|store| async move {
+        let alice = store.insert_user(&new_user("alice")).await.unwrap();
+        let group = store.insert_group(&new_group("g")).await.unwrap();
+        let project = |path: &str| authority::NewProject {
+            name: path.to_uppercase(),
+            path: path.to_owned(),
+            description: String::new(),
+            visibility: Visibility::Private,
+            namespace_id: group.id,
+            namespace_full_path: group.full_path.clone(),
+            namespace_full_name: group.full_name.clone(),
+            organization_id: 1,
+            creator_id: alice.id,
+            now: now(),
+        };
+        let target = store.insert_project(&project("target")).await.unwrap();
+        let source = store.insert_project(&project("source")).await.unwrap();
+        let heard = Arc::new(Heard::default());
+        store.announce_to(heard.clone());
+        let job = authority::NewJob {
+            pipeline_id: None,
+            project_id: source.id,
+            user_id: alice.id,
+            name: "build".to_owned(),
+            git_ref: "main".to_owned(),
+            ref_protected: false,
+            timeout_s: 600,
+            permissions: domain::JobPolicies::default_for_jobs(),
+            declared: false,
+            mode: domain::JobTokenMode::LowPrivilege,
+            runner_id: None,
+            created_at: now(),
+            token_expires_at: now().add_millis(900_000),
+        };
+        let job = store.insert_job(&job).await.unwrap();
+        assert_eq!(heard.take(), [], "a new job replaces no cached fact");
+        store.finish_job(job.id, domain::JobStatus::Success, now()).await.unwrap();
+        assert_eq!(heard.take(), [Change::Job(job.id)]);
+        let settings = domain::JobTokenSettings { push_allowed: true, ..domain::JobTokenSettings::default() };
+        store.save_job_token_settings(target.id, settings, now()).await.unwrap();
+        assert_eq!(heard.take(), [Change::Directory]);
+        let entry = domain::AllowlistEntry {
+            project_id: target.id,
+            source: domain::AllowlistSource::Project(source.id),
+            default_permissions: true,
+            policies: domain::JobPolicies::NONE,
+            added_by: alice.id,
+            created_at: now(),
+        };
+        assert_eq!(store.add_allowlist_entry(&entry).await.unwrap(), authority::AllowlistAdd::Added);
+        assert_eq!(heard.take(), [Change::Directory]);
+        assert_eq!(store.add_allowlist_entry(&entry).await.unwrap(), authority::AllowlistAdd::Exists);
+        assert_eq!(heard.take(), [], "an entry already there changes nothing");
+        store.delete_allowlist_entry(target.id, entry.source).await.unwrap();
+        assert_eq!(heard.take(), [Change::Directory]);
+        let key = domain::StoredKey {
+            kid: "k1".to_owned(),
+            purpose: domain::KeyPurpose::JobToken,
+            algorithm: "EdDSA".to_owned(),
+            sealed_key: "sealed".to_owned(),
+            public_jwk: "{}".to_owned(),
+            created_at: now(),
+            retired_at: None,
+            publish_until: None,
+        };
+        assert!(store.insert_first_signing_key(&key).await.unwrap());
+        assert_eq!(heard.take(), [Change::Keys]);
+        let next = domain::StoredKey { kid: "k2".to_owned(), ..key };
+        store.rotate_signing_key(&next, now(), now().add_millis(1000)).await.unwrap();
+        assert_eq!(heard.take(), [Change::Keys]);
+        store.delete_project(source.id).await.unwrap();
+        assert_eq!(heard.take(), [Change::Directory]);
+        store
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ mod lifecycle;
 mod live_changes;
 mod organizations;
 mod startup;
+mod store_writes;
 mod tokens;
 mod usage;
 mod usage_writer;
