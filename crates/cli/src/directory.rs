@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use crate::*;
+use crate::{Client, Connection, GROUP_COLUMNS, MEMBER_COLUMNS, PROJECT_COLUMNS, USER_COLUMNS, enc, query};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {

@@ -7,7 +7,7 @@ use clap::Args;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::*;
+use crate::{Client, Connection};
 
 /// `tessera explain`: what the decision function answers for one request, and why.
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use crate::*;
+use crate::{ALLOWLIST_COLUMNS, Client, Connection, SUGGESTION_COLUMNS, enc, every_page, print_table};
 
 #[derive(Debug, Subcommand)]
 pub enum JobTokenCommand {

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use crate::*;
+use crate::{Client, Connection, TOKEN_COLUMNS, USAGE_COLUMNS, cell, enc, print_table, query};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {

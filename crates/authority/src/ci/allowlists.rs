@@ -1,16 +1,14 @@
-//! A project's job-token settings and inbound allowlist, and the entries suggested from what job tokens of other projects did.
+//! A project's job-token settings and inbound allowlist, and the entries suggested from what job tokens of other
+//! projects did.
 //!
-//! **Invariant:** an entry never lets in more than the job-token policies it names; adding, changing and removing are audited.
+//! **Invariant:** an entry never lets in more than the job-token policies it names; adding, changing and removing
+//! are audited.
 
 use std::sync::Arc;
 
 use domain::{AllowlistEntry, AllowlistSource, JobPolicies, JobTokenSettings, Project, User};
 
-use crate::decide::user_facts;
-use crate::store::AllowlistAdd;
-use crate::{AuditContext, Authority, Error, Result};
-
-use super::*;
+use crate::{AuditContext, Authority, Error, Result, SuggestedEntry, decide::user_facts, store::AllowlistAdd};
 
 impl Authority {
     /// Changes a project's job-token settings.

@@ -1,4 +1,5 @@
-//! Job tokens at each use: the signature (cached by the keyed hash of the string), the times, the job's state, and the facts a decision needs.
+//! Job tokens at each use: the signature (cached by the keyed hash of the string), the times, the job's state, and
+//! the facts a decision needs.
 //!
 //! **Invariant:** the claims used are the ones whose signature was checked; every refusal is the one 401.
 
@@ -7,11 +8,9 @@ use std::sync::Arc;
 use domain::{CredentialKind, JobPolicies, JobStatus, JobTokenMode};
 use tokens::jwt::{self, JobTokenClaims};
 
-use crate::decide::Resolved;
+use super::JWT_LEEWAY_S;
 use crate::principal::{AuthFailure, JobPrincipal, VerifiedJobToken};
-use crate::{AuditContext, Authority, Result};
-
-use super::*;
+use crate::{AuditContext, Authority, JOB_TOKEN_PREFIX, Result, decide::Resolved};
 
 impl Authority {
     /// Authenticates a `glcbt-` token: signature (once per token, then cached), times, issuer, audience, cell,

@@ -1,19 +1,24 @@
 //! Runners and jobs: registering a runner, starting a job and minting its token and ID tokens, ending it.
 //!
-//! **Invariant:** a job token never carries more than the job declared, within the triggering user's role on each project and each allowlist entry's policies.
+//! **Invariant:** a job token never carries more than the job declared, within the triggering user's role on each
+//! project and each allowlist entry's policies.
 
 use std::collections::BTreeMap;
 
 use domain::{AccessLevel, Job, JobPolicies, JobStatus, JobTokenMode, Project, Runner, RunnerType, User};
 use tokens::jwt::{self, JobTokenClaims};
 
-use crate::decide::user_facts;
+use super::{
+    KeyRing, MAX_AUDIENCES, MAX_ID_TOKENS, MAX_JOB_TIMEOUT_S, MAX_TOKEN_TARGETS, RUNNER_PREFIX, TOKEN_GRACE_S, hex,
+};
 use crate::store::{NewJob, NewRunner};
-use crate::{AuditContext, Authority, Error, Result, random_bytes};
-
-use super::*;
+use crate::{
+    AuditContext, Authority, CiActor, Error, JOB_TOKEN_PREFIX, Result, StartJob, StartedJob, decide::user_facts,
+    random_bytes,
+};
 
 impl Authority {
+    /// Registers a runner and returns its `glrt-` token, shown once. Instance runners need an administrator;
     /// project runners need `create_runner` on the project (checked by the caller's route).
     pub async fn create_runner(
         &self,

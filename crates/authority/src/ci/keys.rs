@@ -8,9 +8,8 @@ use base64::Engine as _;
 use domain::{KeyPurpose, StoredKey, Timestamp};
 use tokens::jwt::{self, Algorithm, Jwk, SigningKey, VerifyingKey};
 
+use super::{JWT_LEEWAY_S, KEY_SEAL_LABEL};
 use crate::{AuditContext, Authority, Error, Result, random_bytes};
-
-use super::*;
 
 /// The keys in use: those that sign now, and every key still published.
 pub(crate) struct KeyRing {

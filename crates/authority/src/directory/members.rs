@@ -4,9 +4,8 @@
 
 use domain::{AccessLevel, Member, MemberSource};
 
-use crate::{AuditContext, Authority, Error, Result};
-
-use super::*;
+use super::MANAGE_OWNERS;
+use crate::{Actor, AuditContext, Authority, Error, MemberChange, Result};
 
 impl Authority {
     /// Adds or changes a membership (the decision required the route's permission to manage members); making or

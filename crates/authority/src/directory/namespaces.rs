@@ -4,9 +4,11 @@
 
 use domain::{AccessLevel, Group, Member, MemberSource, Path, Project, Visibility, validate_display_name};
 
-use crate::{AuditContext, Authority, Error, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject, Result};
-
-use super::*;
+use super::{CREATE_PROJECTS, CREATE_SUBGROUP, parse_visibility};
+use crate::{
+    Actor, AuditContext, Authority, CreateGroup, CreateOrganization, CreateProject, Error, NamespaceRef,
+    NamespaceTarget, NamespaceUpdate, NewGroup, NewProject, Result,
+};
 
 impl Authority {
     /// Creates an organization (the route admits administrators only). Its path follows a top-level group's rules.

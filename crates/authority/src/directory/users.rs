@@ -6,9 +6,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use domain::{Email, User, UserType, Username, validate_display_name};
 
-use crate::{AuditContext, Authority, Error, NewUser, Result, UserUpdate};
-
-use super::*;
+use crate::{AuditContext, Authority, CreateUser, Error, NewUser, Result, UserUpdate};
 
 /// Argon2id with the crate's default parameters (19 MiB, 2 passes).
 pub fn hash_password(password: &str) -> Result<String> {
