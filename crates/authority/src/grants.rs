@@ -33,10 +33,15 @@ pub fn read_grants(requested: &[RequestedGrant]) -> Result<Vec<Grant>> {
     }
     let mut grants = Vec::new();
     for entry in requested {
-        let access = GrantAccess::parse(entry.access.trim()).ok_or_else(|| {
+        let access = GrantAccess::parse(&entry.access).ok_or_else(|| {
             invalid("access must be one of personal_projects, all_memberships, selected_memberships, user, instance")
         })?;
-        let mut permissions: Vec<String> = entry.permissions.iter().map(|p| p.trim().to_owned()).collect();
+        // Exact: `"read_job "` is no permission and is refused, never read as `read_job`.
+        if let Some(bad) = entry.permissions.iter().find(|p| p.chars().any(|c| c.is_whitespace() || c.is_control())) {
+            let shown: String = bad.chars().take(64).collect();
+            return Err(invalid(&format!("permissions has an invalid value: {shown:?}")));
+        }
+        let mut permissions: Vec<String> = entry.permissions.clone();
         permissions.sort();
         permissions.dedup();
         permissions.retain(|p| !p.is_empty());

@@ -162,12 +162,13 @@ impl FromIterator<Scope> for Scopes {
 }
 
 impl Scopes {
-    /// Parses the scope names a client sent. Empty lists and unknown names are errors, never "everything";
+    /// Parses the scope names a client sent, byte for byte. Empty lists and unknown names are errors, never "everything";
     /// `granular` is a marker a client cannot ask for (it asks for `granular_scopes` instead).
     pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Scopes, ScopeError> {
         let mut scopes = Scopes::default();
         for name in names {
-            let name = name.as_ref().trim();
+            // Exact: `"api "` is no scope, and is never read as `api`.
+            let name = name.as_ref();
             match Scope::parse(name).filter(|scope| *scope != Scope::Granular) {
                 Some(scope) => scopes.0 |= scope.bit(),
                 None => return Err(ScopeError::Unknown(name.chars().take(64).collect())),
@@ -250,6 +251,13 @@ mod tests {
     #[test]
     fn an_unknown_scope_is_an_error() {
         assert!(matches!(Scopes::parse(&["api", "everything"]), Err(ScopeError::Unknown(_))));
+    }
+
+    #[test]
+    fn a_scope_is_matched_byte_for_byte_never_trimmed_or_folded() {
+        for name in ["api ", " api", "API", "Api", "api\n", "read_api\t", "api\u{a0}"] {
+            assert_eq!(Scopes::parse(&[name]), Err(ScopeError::Unknown(name.to_owned())), "{name:?}");
+        }
     }
 
     #[test]

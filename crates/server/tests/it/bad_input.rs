@@ -138,3 +138,25 @@ fn user_fields_are_validated() {
     );
     assert_eq!(dup.status, 409);
 }
+
+#[test]
+fn scopes_and_granular_values_are_matched_exactly_and_a_near_miss_writes_nothing() {
+    let app = TestApp::spawn();
+    let before = token_count(&app);
+    let path = "/user/personal_access_tokens";
+    for scope in ["api ", " api", "API", "read_api\t"] {
+        let reply = app.post(&app.admin_token, path, json!({"name": "x", "scopes": [scope]}));
+        assert_eq!(reply.status, 400, "{scope:?}: {}", reply.text);
+        assert!(reply.body["message"]["scopes"].is_array(), "{}", reply.text);
+    }
+    let granular = |access: &str, permission: &str| json!({"name": "x", "granular_scopes": [{"access": access, "permissions": [permission]}]});
+    for (access, permission) in [("user", "read_user "), ("user ", "read_user"), ("User", "read_user")] {
+        let reply = app.post(&app.admin_token, path, granular(access, permission));
+        assert_eq!(reply.status, 400, "{access:?} {permission:?}: {}", reply.text);
+    }
+    assert_eq!(token_count(&app), before, "no near miss was stored");
+    let exact = app.post(&app.admin_token, path, json!({"name": "x", "scopes": ["api"]}));
+    assert_eq!(exact.status, 201, "{}", exact.text);
+    let exact = app.post(&app.admin_token, path, granular("user", "read_user"));
+    assert_eq!(exact.status, 201, "the exact names are accepted: {}", exact.text);
+}
