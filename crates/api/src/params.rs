@@ -132,13 +132,13 @@ impl Params {
         }
     }
 
-    /// An integer given as a JSON number or a decimal string (`"30"`).
+    /// An integer given as a JSON number or a decimal string (`"30"`), exactly: `" 30"` is no integer.
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| Self::invalid(key)),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| Self::invalid(key)),
+            Some(Value::String(s)) => s.parse::<i64>().map(Some).map_err(|_| Self::invalid(key)),
             Some(_) => Err(Self::invalid(key)),
         }
     }
@@ -234,5 +234,14 @@ mod tests {
         let params = Params(parse_form("access_level=30&bad=x").unwrap());
         assert_eq!(params.int("access_level").unwrap(), Some(30));
         assert!(params.int("bad").is_err());
+    }
+
+    #[test]
+    fn an_integer_is_read_exactly_never_trimmed() {
+        let params = Params(parse_form("a=%2B30&b=%2030&c=30%20&d=3%0A0&e=+30").unwrap());
+        for key in ["b", "c", "d", "e"] {
+            assert!(params.int(key).is_err(), "{key}");
+        }
+        assert_eq!(params.int("a").unwrap(), Some(30), "a sign is part of an integer's text");
     }
 }
