@@ -251,3 +251,21 @@ impl TestApp {
         self.clock.now().date()
     }
 }
+
+/// An `Authority` over a fresh store of its own, with its fact cache on, for tests that reach the store and the
+/// use cases directly (without a server).
+pub async fn authority_on_fresh_store() -> (store::testing::TestDatabase, Arc<store::SqlStore>, authority::Authority) {
+    let db = store::testing::TestDatabase::create().await.unwrap();
+    let store = Arc::new(store::SqlStore::connect(&db.url, 4).await.unwrap());
+    let config = authority::AuthorityConfig {
+        ci: authority::CiConfig::default(),
+        digester: tokens::Digester::new(&[vec![7; 32]]).unwrap(),
+        pat_prefix: tokens::Prefix::new("glpat-", None, "glpat-"),
+        cell_id: 1,
+        catalog: catalog::Catalog::builtin().unwrap(),
+        cache_capacity: 100,
+    };
+    let authority = authority::Authority::new(store.clone(), config, Arc::new(authority::SystemClock));
+    authority.cache().enable();
+    (db, store, authority)
+}

@@ -1,28 +1,12 @@
 //! Invalidation comes from the store's commits, not from the path a write took: a write made on the store
 //! directly, past every use case of `authority`, is seen by the next decision.
 
-use std::sync::Arc;
-
-use authority::{Authority, AuthorityConfig, Request, SystemClock, TokenStore, UserStore, UserUpdate};
+use authority::{Request, TokenStore, UserStore, UserUpdate};
 use domain::UserState;
-
-fn config() -> AuthorityConfig {
-    AuthorityConfig {
-        ci: authority::CiConfig::default(),
-        digester: tokens::Digester::new(&[vec![7; 32]]).unwrap(),
-        pat_prefix: tokens::Prefix::new("glpat-", None, "glpat-"),
-        cell_id: 1,
-        catalog: catalog::Catalog::builtin().unwrap(),
-        cache_capacity: 100,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_on_the_store_itself_is_seen_by_the_next_decision() {
-    let db = store::testing::TestDatabase::create().await.unwrap();
-    let store = Arc::new(store::SqlStore::connect(&db.url, 4).await.unwrap());
-    let authority = Authority::new(store.clone(), config(), Arc::new(SystemClock));
-    authority.cache().enable();
+    let (db, store, authority) = crate::helpers::authority_on_fresh_store().await;
     let (admin, token) = authority.bootstrap("root@example.com").await.unwrap().unwrap();
     let request = Request { credential: Some(&token), method: "GET", target: "/api/v4/user", ..Request::default() };
     assert!(authority.decide_request(&request).await.unwrap().allowed);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use authority::{Authority, AuthorityConfig, SystemClock, TokenStore, UserStore};
+use authority::{TokenStore, UserStore};
 use domain::Timestamp;
 
 fn now() -> Timestamp {
@@ -12,21 +12,10 @@ fn now() -> Timestamp {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_read_shows_a_use_that_the_background_writer_is_still_writing() {
-    let db = store::testing::TestDatabase::create().await.unwrap();
-    let store = Arc::new(store::SqlStore::connect(&db.url, 4).await.unwrap());
+    let (db, store, authority) = crate::helpers::authority_on_fresh_store().await;
     let owner = store.insert_user(&store::testing::new_user("owner", now())).await.unwrap();
     let token = store::testing::new_token(owner.id, "used", None, now());
     let token = store.insert_token(&token).await.unwrap();
-    let config = AuthorityConfig {
-        ci: authority::CiConfig::default(),
-        digester: tokens::Digester::new(&[vec![7; 32]]).unwrap(),
-        pat_prefix: tokens::Prefix::new("glpat-", None, "glpat-"),
-        cell_id: 1,
-        catalog: catalog::Catalog::builtin().unwrap(),
-        cache_capacity: 100,
-    };
-    let authority = Authority::new(store.clone(), config, Arc::new(SystemClock));
-    authority.cache().enable();
     let usage = authority.usage().clone();
     let wake = Arc::new(tokio::sync::Notify::new());
     usage.write_in_background({
