@@ -14,8 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
-use domain::CredentialKind;
-use domain::{GrantAccess, Timestamp, Token, User};
+use domain::{CredentialKind, GrantAccess, Timestamp, Token, User};
 use serde_json::{Value, json};
 
 use crate::error::{ApiResult, bad_request, not_found};

@@ -77,7 +77,7 @@ impl Authority {
                 let digests = self.digester.candidates(presented);
                 let token = self.facts.token_by_digest(&digests).await?;
                 self.cache.remember_presented(generation, key, token.as_ref().map(|t| t.id));
-                token.map(Arc::new)
+                token
             }
         };
         let Some(token) = token else {

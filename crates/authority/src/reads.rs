@@ -61,11 +61,11 @@ impl Facts {
     }
 
     /// The token stored under one of `digests`, kept by id for the requests that follow.
-    pub(crate) async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Token>> {
+    pub(crate) async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Arc<Token>>> {
         let generation = self.cache.generation();
-        let token = self.store.token_by_digest(digests).await?;
+        let token = self.store.token_by_digest(digests).await?.map(Arc::new);
         if let Some(token) = &token {
-            self.cache.keep(&self.cache.tokens, generation, token.id, &token.id, Some(Arc::new(token.clone())));
+            self.cache.keep(&self.cache.tokens, generation, token.id, &token.id, Some(token.clone()));
         }
         Ok(token)
     }

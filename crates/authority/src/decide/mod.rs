@@ -70,9 +70,6 @@ impl Authority {
             Ok(sudo) => sudo,
             Err(refused) => return Ok(on.outcome(refused)),
         };
-        if job.is_some() && request.sudo.is_some() {
-            return Ok(on.refuse(Layer::TokenReach, Reason::SudoNeedsScope));
-        }
         let acting = sudo.as_deref().or(principal.as_ref().map(|p| &*p.user)).or(job.as_ref().map(|j| &*j.user));
         let resource = self.resolve(&found, acting).await?;
         if let Some(principal) = &principal

@@ -86,6 +86,8 @@ fn a_job_token_works_on_job_token_routes_while_its_job_runs_and_never_after() {
     assert_eq!(own.body["status"], "running");
     let by_param = ci.app.raw("GET", &format!("/api/v4/job?job_token={token}"), &[], None);
     assert_eq!(by_param.status, 200, "{}", by_param.text);
+    let as_other = ci.app.raw("GET", "/api/v4/job", &[("JOB-TOKEN", &token), ("Sudo", "root")], None);
+    assert_eq!(as_other.status, 401, "a job token never acts as another user: {}", as_other.text);
     let releases = format!("/api/v4/projects/{}/releases", ci.app_id);
     let allowed = ci.gate(&token, "GET", &releases);
     assert_eq!(allowed.status, 200, "{}", allowed.text);
