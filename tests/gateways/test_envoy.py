@@ -51,6 +51,22 @@ def test_an_unauthenticated_request_gets_401_and_a_bad_token_too(envoy, world):
     assert bad.status_code == 401
 
 
+def test_each_token_is_accepted_only_through_its_own_channel(envoy, world):
+    """A personal token in `JOB-TOKEN` or in the `job_token` parameter is the same 401 as an unknown token, and
+    so is a request with two credentials."""
+    path = f"{envoy}/api/v4/projects/{world['app']}/deployments"
+    as_job = requests.post(path, headers={"JOB-TOKEN": world["dev"]}, timeout=10)
+    assert as_job.status_code == 401, as_job.text
+    as_param = requests.post(path, params={"job_token": world["dev"]}, timeout=10)
+    assert as_param.status_code == 401, as_param.text
+    as_deploy = requests.post(path, headers={"DEPLOY-TOKEN": world["dev"]}, timeout=10)
+    assert as_deploy.status_code == 401, as_deploy.text
+    two = requests.post(path, headers={"PRIVATE-TOKEN": world["dev"], "Authorization": f"Bearer {world['dev']}"}, timeout=10)
+    assert two.status_code == 401, two.text
+    bearer = requests.post(path, headers={"Authorization": f"Bearer {world['dev']}"}, timeout=10)
+    assert bearer.status_code == 200, bearer.text
+
+
 def test_a_public_read_passes_anonymously_and_spoofed_identity_headers_are_overwritten(envoy, world):
     reply = requests.get(
         f"{envoy}/api/v4/projects/{world['public']}/issues",

@@ -148,3 +148,11 @@ def test_a_job_token_pushes_to_its_own_project_only_once_the_project_allows_it(t
             "PATCH", "/projects/gw%2Frepo/job_token_scope", json={"ci_push_repository_for_job_token_allowed": False}
         )
         tessera.api("PUT", f"/internal/ci/jobs/{job['id']}", json={"status": "success"})
+
+
+def test_a_personal_token_as_gitlab_ci_token_is_refused_like_a_wrong_token(project):
+    """The username `gitlab-ci-token` is the job-token channel: a personal token there is the one 401."""
+    url = project["url"].replace("http://", f"http://gitlab-ci-token:{project['dev_read']}@", 1)
+    result = git("clone", url, tempfile.mkdtemp(prefix="pat-as-ci-"))
+    assert result.returncode != 0
+    assert "Authentication failed" in result.stderr or "401" in result.stderr, result.stderr

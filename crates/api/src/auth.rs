@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use authority::{Actor, AuditContext, Authenticated, Outcome, Request, Resolved};
+use authority::{Actor, AuditContext, Authenticated, Outcome, Presented, Request, Resolved};
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
@@ -18,7 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use catalog::Boundary;
-use domain::{AccessLevel, Group, Project, User};
+use domain::{AccessLevel, Channel, Group, Project, User};
 use policy::{Layer, Reason};
 
 use crate::AppState;
@@ -113,9 +113,23 @@ impl Caller {
 /// `Caller` to the handler.
 pub(crate) async fn decided(State(state): State<AppState>, request: axum::extract::Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
-    let decided = match runner_caller(&parts, &state).await {
+    // A form body may carry `private_token` or `job_token`, as GitLab reads it: such a body is read here (it is
+    // small: handlers take at most `MAX_BODY_BYTES`) and handed on whole.
+    let (form, body) = if is_form(&parts.headers) {
+        match axum::body::to_bytes(body, crate::params::MAX_BODY_BYTES).await {
+            Ok(bytes) => (Some(bytes.clone()), axum::body::Body::from(bytes)),
+            Err(_) => {
+                let too_large = format!("body is too large (maximum is {} bytes)", crate::params::MAX_BODY_BYTES);
+                return crate::error::bad_request(too_large).into_response();
+            }
+        }
+    } else {
+        (None, body)
+    };
+    let carried = credential(&parts.headers, parts.uri.query(), form.as_deref());
+    let decided = match runner_caller(&parts, &state, &carried).await {
         Some(caller) => caller,
-        None => decide(&parts, &state).await,
+        None => decide(&parts, &state, carried).await,
     };
     match decided {
         Ok(caller) => {
@@ -127,6 +141,12 @@ pub(crate) async fn decided(State(state): State<AppState>, request: axum::extrac
             e.into_response()
         }
     }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
 }
 
 /// A request body read (up to this much) and dropped when a request is answered without its handler.
@@ -141,17 +161,26 @@ pub(crate) async fn drain(body: axum::body::Body) {
 
 /// The internal CI routes also take a runner's `glrt-` token, which is no user's credential and reaches nothing
 /// else: it is authenticated here and the handler checks what the runner may do. `None` for any other request.
-async fn runner_caller(parts: &Parts, state: &AppState) -> Option<ApiResult<Caller>> {
+async fn runner_caller(
+    parts: &Parts,
+    state: &AppState,
+    carried: &Result<Option<Carried<'_>>, ()>,
+) -> Option<ApiResult<Caller>> {
     let uri = parts.extensions.get::<OriginalUri>().map(|o| &o.0).unwrap_or(&parts.uri);
     if !uri.path().starts_with("/api/v4/internal/ci/jobs") {
         return None;
     }
-    let credential = credential(&parts.headers, parts.uri.query()).ok().flatten()?;
-    if !credential.starts_with(domain::CredentialKind::RunnerAuthenticationToken.spec().prefix) {
+    let Ok(Some(credential)) = carried else { return None };
+    let runner = domain::CredentialKind::RunnerAuthenticationToken.spec();
+    if !credential.secret.starts_with(runner.prefix) {
         return None;
     }
     let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-    Some(match state.authority.authenticate_runner(&credential).await {
+    if !runner.admits(credential.channel) {
+        tracing::info!(ip = ip.as_deref().unwrap_or("-"), "authentication failed: not a channel of its kind");
+        return Some(Err(ApiError::Unauthorized));
+    }
+    Some(match state.authority.authenticate_runner(&credential.secret).await {
         Ok(Some(runner)) => {
             Ok(Caller { principal: None, ip, admin: false, resource: Resolved::None, job: None, runner: Some(runner) })
         }
@@ -163,9 +192,9 @@ async fn runner_caller(parts: &Parts, state: &AppState) -> Option<ApiResult<Call
     })
 }
 
-async fn decide(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
+async fn decide(parts: &Parts, state: &AppState, carried: Result<Option<Carried<'_>>, ()>) -> ApiResult<Caller> {
     let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-    let credential = match credential(&parts.headers, parts.uri.query()) {
+    let credential = match carried {
         Ok(credential) => credential,
         Err(()) => {
             tracing::info!(
@@ -180,7 +209,7 @@ async fn decide(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
     let uri = parts.extensions.get::<OriginalUri>().map(|o| &o.0).unwrap_or(&parts.uri);
     let target = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     let request = Request {
-        credential: credential.as_deref(),
+        credential: credential.as_ref().map(Carried::presented),
         method: parts.method.as_str(),
         target,
         ip: ip.as_deref(),
@@ -244,53 +273,78 @@ pub(crate) fn sudo(headers: &HeaderMap) -> ApiResult<Option<&str>> {
     }
 }
 
-/// The one credential a request carries, from `PRIVATE-TOKEN`, `Authorization` (Bearer, or Basic with the
-/// token as password) or the `private_token` parameter. Two different credentials, or an unreadable one, are an
-/// error; the same token sent twice is one credential.
-pub(crate) fn credential<'a>(headers: &'a HeaderMap, query: Option<&str>) -> Result<Option<Cow<'a, str>>, ()> {
-    let mut found: Option<Cow<'a, str>> = None;
-    let mut offer = |value: Cow<'a, str>| -> Result<(), ()> {
-        if value.is_empty() || value.len() > MAX_CREDENTIAL_LEN {
+/// The one credential a request carries, and the channel it came through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Carried<'a> {
+    pub secret: Cow<'a, str>,
+    pub channel: Channel,
+}
+
+impl Carried<'_> {
+    pub fn presented(&self) -> Presented<'_> {
+        Presented { secret: &self.secret, channel: self.channel }
+    }
+}
+
+/// The one credential a request carries: from `PRIVATE-TOKEN`, `JOB-TOKEN`, `DEPLOY-TOKEN`, `Authorization`
+/// (Bearer, or Basic with the token as password and the username choosing the channel), the `private_token` or
+/// `job_token` parameter of the query, or of a form body (`form`, already read). A second credential anywhere,
+/// even the same string again, or an unreadable one, is an error: a request has one credential, never "the
+/// first one wins".
+pub(crate) fn credential<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&str>,
+    form: Option<&[u8]>,
+) -> Result<Option<Carried<'a>>, ()> {
+    let mut found: Option<Carried<'a>> = None;
+    let mut offer = |secret: Cow<'a, str>, channel: Channel| -> Result<(), ()> {
+        if secret.is_empty() || secret.len() > MAX_CREDENTIAL_LEN || found.is_some() {
             return Err(());
         }
-        match &found {
-            Some(existing) if *existing != value => Err(()),
-            _ => {
-                found = Some(value);
-                Ok(())
-            }
-        }
+        found = Some(Carried { secret, channel });
+        Ok(())
     };
-    for name in [&PRIVATE_TOKEN, &JOB_TOKEN, &DEPLOY_TOKEN] {
+    for (name, channel) in [
+        (&PRIVATE_TOKEN, Channel::PrivateTokenHeader),
+        (&JOB_TOKEN, Channel::JobTokenHeader),
+        (&DEPLOY_TOKEN, Channel::DeployTokenHeader),
+    ] {
         for value in headers.get_all(name) {
-            offer(Cow::Borrowed(value.to_str().map_err(|_| ())?.trim()))?;
+            offer(Cow::Borrowed(value.to_str().map_err(|_| ())?), channel)?;
         }
     }
     for value in headers.get_all(header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| ())?.trim();
+        let value = value.to_str().map_err(|_| ())?;
         let (scheme, rest) = value.split_once(' ').ok_or(())?;
         if scheme.eq_ignore_ascii_case("bearer") {
-            offer(Cow::Borrowed(rest.trim()))?;
+            offer(Cow::Borrowed(rest), Channel::Bearer)?;
         } else if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).map_err(|_| ())?;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| ())?;
             let decoded = String::from_utf8(decoded).map_err(|_| ())?;
-            let (_user, password) = decoded.split_once(':').ok_or(())?;
-            offer(Cow::Owned(password.to_owned()))?;
+            let (username, password) = decoded.split_once(':').ok_or(())?;
+            offer(Cow::Owned(password.to_owned()), Channel::basic(username))?;
         } else {
             return Err(());
         }
     }
     // Only a query that could name a token is decoded (`%` covers encoded names).
-    if let Some(query) = query
-        && (query.contains("_token") || query.contains('%'))
-    {
-        for (key, value) in serde_urlencoded::from_str::<Vec<(String, String)>>(query).map_err(|_| ())? {
-            if key == "private_token" || key == "job_token" {
-                offer(Cow::Owned(value))?;
+    for pairs in [query.map(str::as_bytes), form].into_iter().flatten() {
+        if !(contains(pairs, b"_token") || pairs.contains(&b'%')) {
+            continue;
+        }
+        for (key, value) in serde_urlencoded::from_bytes::<Vec<(String, String)>>(pairs).map_err(|_| ())? {
+            match key.as_str() {
+                "private_token" => offer(Cow::Owned(value), Channel::PrivateTokenParam)?,
+                "job_token" => offer(Cow::Owned(value), Channel::JobTokenParam)?,
+                _ => {}
             }
         }
     }
     Ok(found)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
 }
 
 #[cfg(test)]
@@ -306,23 +360,50 @@ mod tests {
         h
     }
 
-    #[test]
-    fn the_same_token_in_two_places_is_one_credential() {
-        let h = headers(&[("private-token", "glpat-a"), ("authorization", "Bearer glpat-a")]);
-        assert_eq!(credential(&h, None), Ok(Some(Cow::Borrowed("glpat-a"))));
+    fn carried(secret: &str, channel: Channel) -> Result<Option<Carried<'_>>, ()> {
+        Ok(Some(Carried { secret: Cow::Borrowed(secret), channel }))
     }
 
     #[test]
-    fn two_different_credentials_are_refused() {
+    fn each_place_a_credential_is_read_from_is_its_channel() {
+        let h = headers(&[("job-token", "glcbt-a")]);
+        assert_eq!(credential(&h, None, None), carried("glcbt-a", Channel::JobTokenHeader));
+        let h = headers(&[("authorization", "Bearer glpat-a")]);
+        assert_eq!(credential(&h, None, None), carried("glpat-a", Channel::Bearer));
+        let none = HeaderMap::new();
+        assert_eq!(credential(&none, Some("a=1&job_token=x"), None), carried("x", Channel::JobTokenParam));
+        assert_eq!(credential(&none, None, Some(b"private_token=x")), carried("x", Channel::PrivateTokenParam));
+        assert_eq!(credential(&none, Some("private%5Ftoken=x"), None), carried("x", Channel::PrivateTokenParam));
+        assert_eq!(credential(&none, Some("a=1"), Some(b"name=x")), Ok(None));
+    }
+
+    #[test]
+    fn two_credentials_are_refused_even_the_same_string_twice() {
         let h = headers(&[("private-token", "glpat-a"), ("authorization", "Bearer glpat-b")]);
-        assert_eq!(credential(&h, None), Err(()));
-        assert_eq!(credential(&headers(&[("private-token", "glpat-a")]), Some("private_token=glpat-b")), Err(()));
+        assert_eq!(credential(&h, None, None), Err(()));
+        let h = headers(&[("private-token", "glpat-a"), ("authorization", "Bearer glpat-a")]);
+        assert_eq!(credential(&h, None, None), Err(()));
+        let h = headers(&[("private-token", "glpat-a"), ("private-token", "glpat-a")]);
+        assert_eq!(credential(&h, None, None), Err(()));
+        let h = headers(&[("private-token", "glpat-a")]);
+        assert_eq!(credential(&h, Some("private_token=glpat-b"), None), Err(()));
+        assert_eq!(credential(&h, None, Some(b"job_token=glpat-a")), Err(()));
+        let none = HeaderMap::new();
+        assert_eq!(credential(&none, Some("private_token=a"), Some(b"private_token=a")), Err(()));
     }
 
     #[test]
-    fn basic_auth_carries_the_token_as_password_whatever_the_username() {
-        let basic = base64::engine::general_purpose::STANDARD.encode("anything:glpat-a");
-        let h = headers(&[("authorization", &format!("Basic {basic}"))]);
-        assert_eq!(credential(&h, None), Ok(Some(Cow::Borrowed("glpat-a"))));
+    fn the_basic_username_gitlab_ci_token_is_the_job_channel_and_any_other_the_plain_one() {
+        let basic = |pair: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+        let h = headers(&[("authorization", &basic("anything:glpat-a"))]);
+        assert_eq!(credential(&h, None, None), carried("glpat-a", Channel::Basic));
+        let h = headers(&[("authorization", &basic("gitlab-ci-token:glcbt-a"))]);
+        assert_eq!(credential(&h, None, None), carried("glcbt-a", Channel::BasicCiToken));
+    }
+
+    #[test]
+    fn a_credential_is_read_exactly_and_padding_is_not_trimmed_away() {
+        let h = headers(&[("authorization", "Bearer  glpat-a")]);
+        assert_eq!(credential(&h, None, None), carried(" glpat-a", Channel::Bearer));
     }
 }

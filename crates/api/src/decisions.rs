@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::{MAX_CREDENTIAL_LEN, MAX_TARGET_LEN};
 use crate::error::{ApiResult, bad_request};
+use domain::Channel;
 
 /// Requests one call may ask about.
 pub const MAX_REQUESTS: usize = 1000;
@@ -46,6 +47,13 @@ struct Asked {
     /// The credential to decide for; absent or null for an anonymous request.
     #[serde(default)]
     credential: Option<String>,
+    /// Where the request carries it (`PRIVATE-TOKEN`, `JOB-TOKEN`, `DEPLOY-TOKEN`, `Bearer`, `Basic`,
+    /// `private_token`, `job_token`); absent: the usual channel of the credential's kind.
+    #[serde(default)]
+    channel: Option<String>,
+    /// The Basic username, with the `Basic` channel (`gitlab-ci-token` takes job tokens).
+    #[serde(default)]
+    username: Option<String>,
     method: String,
     path: String,
     /// The `Sudo` header the request would carry.
@@ -60,8 +68,12 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
     let batch = parse(&body)?;
     let mut results = Vec::with_capacity(batch.requests.len());
     for asked in &batch.requests {
+        let credential = asked
+            .credential
+            .as_deref()
+            .map(|secret| authority::Presented { secret, channel: channel_of(asked, secret, &state.authority) });
         let request = authority::Request {
-            credential: asked.credential.as_deref(),
+            credential,
             method: &asked.method,
             target: &asked.path,
             ip: None,
@@ -103,8 +115,36 @@ fn parse(body: &[u8]) -> ApiResult<Batch> {
         {
             return Err(bad_request(format!("requests[{i}].credential must be 1 to {MAX_CREDENTIAL_LEN} bytes")));
         }
+        match asked.channel.as_deref().map(Channel::parse) {
+            Some(None) | Some(Some(Channel::BasicCiToken)) => {
+                let names = [Channel::PrivateTokenHeader, Channel::JobTokenHeader, Channel::DeployTokenHeader]
+                    .into_iter()
+                    .chain([Channel::Bearer, Channel::Basic, Channel::PrivateTokenParam, Channel::JobTokenParam])
+                    .map(Channel::name)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(bad_request(format!("requests[{i}].channel must be one of {names}")));
+            }
+            Some(Some(Channel::Basic)) if asked.username.is_none() => {
+                return Err(bad_request(format!("requests[{i}].username is required with the Basic channel")));
+            }
+            _ if asked.username.is_some() && asked.channel.as_deref() != Some(Channel::Basic.name()) => {
+                return Err(bad_request(format!("requests[{i}].username goes with the Basic channel only")));
+            }
+            _ => {}
+        }
     }
     Ok(batch)
+}
+
+/// The channel a request asked about carries its credential in, as named (checked by `parse`), or the usual one
+/// of the kind its prefix names.
+fn channel_of(asked: &Asked, secret: &str, authority: &authority::Authority) -> Channel {
+    match asked.channel.as_deref().and_then(Channel::parse) {
+        Some(Channel::Basic) => Channel::basic(asked.username.as_deref().unwrap_or("")),
+        Some(channel) => channel,
+        None => authority.usual_channel(secret),
+    }
 }
 
 /// One answer. The identity of an accepted credential comes along so that a gateway need not ask twice.

@@ -73,14 +73,14 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
         return Err(bad_request("the original URI must be an absolute path"));
     }
     let query = target.split_once('?').map(|(_, q)| q);
-    let Ok(credential) = crate::auth::credential(headers, query) else {
+    let Ok(credential) = crate::auth::credential(headers, query, None) else {
         return Ok(challenge(false, true));
     };
     let ip = connect.map(|c| c.0.ip().to_string());
     // A `Sudo` header reaches the upstream with the request, so the request is decided as the user it names.
     let sudo = crate::auth::sudo(headers)?;
     let request = authority::Request {
-        credential: credential.as_deref(),
+        credential: credential.as_ref().map(crate::auth::Carried::presented),
         method: original_method,
         target,
         ip: ip.as_deref(),

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use domain::{CredentialKind, Timestamp, Token, TokenState};
+use domain::{Channel, CredentialKind, SecretHome, Timestamp, Token, TokenState, secret_home};
 
 use crate::principal::{AuthFailure, Authenticated};
 use crate::{AuditContext, Authority, Result};
@@ -55,11 +55,23 @@ impl AuditBudget {
 }
 
 impl Authority {
-    /// Authenticates a presented token. `rotate_path` is true when the request is a rotation
+    /// The channel a string is presented through when none is named (the decision API's default): the usual
+    /// one of the kind its prefix names, or `PRIVATE-TOKEN` for a string no kind claims.
+    pub fn usual_channel(&self, presented: &str) -> Channel {
+        let kind = match secret_home(presented, &self.pat_prefix.accepted) {
+            Some(SecretHome::TokenDigest) | None => CredentialKind::PersonalAccessToken,
+            Some(SecretHome::RunnerDigest) => CredentialKind::RunnerAuthenticationToken,
+            Some(SecretHome::SignedJwt) => CredentialKind::CiJobToken,
+        };
+        kind.spec().usual_channel()
+    }
+
+    /// Authenticates a token presented through `channel`. `rotate_path` is true when the request is a rotation
     /// (`…/personal_access_tokens/(\d+|self)/rotate`): a revoked token there revokes its whole family.
     pub async fn authenticate(
         &self,
         presented: &str,
+        channel: Channel,
         ip: Option<&str>,
         rotate_path: bool,
     ) -> Result<std::result::Result<Authenticated, AuthFailure>> {
@@ -90,6 +102,7 @@ impl Authority {
             return Ok(Err(AuthFailure::Unknown));
         };
         let failure = match token.state(now) {
+            _ if !token.kind().spec().admits(channel) => Some(AuthFailure::WrongChannel),
             TokenState::Expired => Some(AuthFailure::Expired),
             TokenState::Revoked => Some(AuthFailure::Revoked),
             TokenState::Active => None,

@@ -26,7 +26,7 @@ use domain::Timestamp;
 
 pub use audit::AuditContext;
 pub use ci::{CiActor, CiConfig, JOB_TOKEN_PREFIX, StartJob, StartedJob, SuggestedEntry};
-pub use decide::{Outcome, Request, Resolved, group_refusal, token_refusal, token_rules};
+pub use decide::{Outcome, Presented, Request, Resolved, group_refusal, token_refusal, token_rules};
 pub use directory::{
     Actor, CreateGroup, CreateOrganization, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password,
     verify_password,

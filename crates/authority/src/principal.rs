@@ -27,6 +27,8 @@ pub enum AuthFailure {
     Revoked,
     ImpersonationDisabled,
     BlockedUser,
+    /// A known token presented through a channel its kind does not take (a personal token in `JOB-TOKEN`).
+    WrongChannel,
 }
 
 impl AuthFailure {
@@ -38,6 +40,7 @@ impl AuthFailure {
             AuthFailure::Revoked => "token revoked",
             AuthFailure::ImpersonationDisabled => "impersonation disabled",
             AuthFailure::BlockedUser => "token owner blocked",
+            AuthFailure::WrongChannel => "token presented through a channel its kind does not take",
         }
     }
 }

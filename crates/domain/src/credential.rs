@@ -4,8 +4,8 @@
 //! storage), not a new path through every layer.
 //!
 //! **Invariant:** every kind is in [`CredentialKind::ALL`] exactly once and [`CredentialKind::spec`] answers its
-//! own row; a presented string is routed to a check by its prefix alone, and a string no row claims is refused
-//! before any storage is read.
+//! own row; a presented string is routed to a check by its prefix alone, a string no row claims is refused
+//! before any storage is read, and a kind is accepted only through a [`Channel`] its row names.
 
 use std::fmt;
 
@@ -22,6 +22,76 @@ pub enum CredentialKind {
     RunnerAuthenticationToken,
     /// A CI job's `CI_JOB_TOKEN` (`glcbt-` + a signed JWT), alive while its job runs.
     CiJobToken,
+}
+
+/// Where in a request a credential is presented. Each kind's row names the channels it may arrive through;
+/// anything else is refused exactly as an unknown token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// The `PRIVATE-TOKEN` header.
+    PrivateTokenHeader,
+    /// The `JOB-TOKEN` header.
+    JobTokenHeader,
+    /// The `DEPLOY-TOKEN` header.
+    DeployTokenHeader,
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// `Authorization: Basic` with the token as password and any username but `gitlab-ci-token`.
+    Basic,
+    /// `Authorization: Basic` with the username `gitlab-ci-token`, as runners clone and push.
+    BasicCiToken,
+    /// The `private_token` parameter, in the query or a form body.
+    PrivateTokenParam,
+    /// The `job_token` parameter, in the query or a form body.
+    JobTokenParam,
+}
+
+impl Channel {
+    /// Every channel.
+    pub const ALL: [Channel; 8] = [
+        Channel::PrivateTokenHeader,
+        Channel::JobTokenHeader,
+        Channel::DeployTokenHeader,
+        Channel::Bearer,
+        Channel::Basic,
+        Channel::BasicCiToken,
+        Channel::PrivateTokenParam,
+        Channel::JobTokenParam,
+    ];
+
+    /// The Basic username that marks a CI job's token.
+    pub const CI_TOKEN_USER: &'static str = "gitlab-ci-token";
+
+    /// The channel's name, as the decision API takes it: the header or parameter name as GitLab spells it, or
+    /// the `Authorization` scheme.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Channel::PrivateTokenHeader => "PRIVATE-TOKEN",
+            Channel::JobTokenHeader => "JOB-TOKEN",
+            Channel::DeployTokenHeader => "DEPLOY-TOKEN",
+            Channel::Bearer => "Bearer",
+            Channel::Basic => "Basic",
+            Channel::BasicCiToken => "Basic gitlab-ci-token",
+            Channel::PrivateTokenParam => "private_token",
+            Channel::JobTokenParam => "job_token",
+        }
+    }
+
+    /// The channel a name names; exact, never folded.
+    pub fn parse(name: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|channel| channel.name() == name)
+    }
+
+    /// The Basic channel a username selects.
+    pub fn basic(username: &str) -> Channel {
+        if username == Channel::CI_TOKEN_USER { Channel::BasicCiToken } else { Channel::Basic }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Where a presented secret is checked.
@@ -77,6 +147,9 @@ pub struct KindSpec {
     pub routable: bool,
     /// Where a presented string's secret is checked.
     pub secret: SecretHome,
+    /// The channels it may be presented through; the first is the one the decision API assumes when none is
+    /// named.
+    pub channels: &'static [Channel],
     /// Which routes it may reach.
     pub reach: Reach,
     /// The route surfaces it may reach when its reach is [`Reach::Scoped`]; none otherwise.
@@ -114,6 +187,7 @@ const fn user_token(kind: CredentialKind, name: &'static str) -> KindSpec {
         prefix: "glpat-",
         routable: true,
         secret: SecretHome::TokenDigest,
+        channels: &[Channel::PrivateTokenHeader, Channel::PrivateTokenParam, Channel::Bearer, Channel::Basic],
         reach: Reach::Scoped,
         surfaces: EVERY_SURFACE,
         scopes: &Scope::ALL,
@@ -132,6 +206,7 @@ const KINDS: [KindSpec; 4] = [
         prefix: "glrt-",
         routable: true,
         secret: SecretHome::RunnerDigest,
+        channels: &[Channel::Bearer],
         reach: Reach::InternalCi,
         surfaces: &[],
         scopes: &[],
@@ -151,6 +226,7 @@ const KINDS: [KindSpec; 4] = [
         prefix: "glcbt-",
         routable: false,
         secret: SecretHome::SignedJwt,
+        channels: &[Channel::JobTokenHeader, Channel::JobTokenParam, Channel::BasicCiToken, Channel::Bearer],
         reach: Reach::JobPolicies,
         surfaces: &[],
         scopes: &[],
@@ -212,6 +288,16 @@ impl KindSpec {
         self.scopes.contains(&scope)
     }
 
+    /// Whether the kind may be presented through `channel`.
+    pub fn admits(&self, channel: Channel) -> bool {
+        self.channels.contains(&channel)
+    }
+
+    /// The channel the kind is presented through when none is named.
+    pub fn usual_channel(&self) -> Channel {
+        self.channels.first().copied().unwrap_or(Channel::Bearer)
+    }
+
     /// Whether the kind may reach a route of `surface` by its scopes.
     pub fn reaches(&self, surface: Surface) -> bool {
         self.reach == Reach::Scoped && self.surfaces.contains(&surface)
@@ -268,6 +354,36 @@ mod tests {
         assert_eq!(secret_home("glcbt-eyJ", &default), Some(SecretHome::SignedJwt));
         assert_eq!(secret_home("gldt-abc", &default), None);
         assert_eq!(secret_home("", &default), None);
+    }
+
+    #[test]
+    fn each_channel_admits_only_its_own_kinds() {
+        let admitted = |channel: Channel| -> Vec<CredentialKind> {
+            CredentialKind::ALL.into_iter().filter(|kind| kind.spec().admits(channel)).collect()
+        };
+        use CredentialKind::*;
+        assert_eq!(admitted(Channel::JobTokenHeader), [CiJobToken]);
+        assert_eq!(admitted(Channel::JobTokenParam), [CiJobToken]);
+        assert_eq!(admitted(Channel::BasicCiToken), [CiJobToken]);
+        assert_eq!(admitted(Channel::PrivateTokenHeader), [PersonalAccessToken, ImpersonationToken]);
+        assert_eq!(admitted(Channel::PrivateTokenParam), [PersonalAccessToken, ImpersonationToken]);
+        assert_eq!(admitted(Channel::Basic), [PersonalAccessToken, ImpersonationToken]);
+        assert_eq!(admitted(Channel::DeployTokenHeader), [], "no deploy tokens yet");
+        assert_eq!(admitted(Channel::Bearer), CredentialKind::ALL);
+        for kind in CredentialKind::ALL {
+            assert!(kind.spec().admits(kind.spec().usual_channel()), "{kind}");
+        }
+    }
+
+    #[test]
+    fn channel_names_read_back_exactly_and_the_basic_username_selects_the_ci_channel() {
+        for channel in Channel::ALL {
+            assert_eq!(Channel::parse(channel.name()), Some(channel));
+        }
+        assert_eq!(Channel::parse("private-token"), None);
+        assert_eq!(Channel::basic("gitlab-ci-token"), Channel::BasicCiToken);
+        assert_eq!(Channel::basic("gitlab-ci-token "), Channel::Basic);
+        assert_eq!(Channel::basic("alice"), Channel::Basic);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use ci::{
     AllowlistEntry, AllowlistSource, Job, JobStatus, JobTokenAccess, JobTokenMode, JobTokenSettings, KeyPurpose,
     MAX_ALLOWLIST_ENTRIES, Pipeline, Runner, RunnerType, StoredKey, nearest_allowed,
 };
-pub use credential::{CredentialKind, KindSpec, Lifecycle, Reach, SecretHome, secret_home};
+pub use credential::{Channel, CredentialKind, KindSpec, Lifecycle, Reach, SecretHome, secret_home};
 pub use directory::{
     AuditEvent, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Notification, Organization, Project,
     Settings, Token, TokenState, User, UserState, UserType, Visibility,

@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use authority::{
     Actor, AuditContext, Authority, AuthorityConfig, Change, CiActor, CreateGroup, CreateProject, CreateToken,
-    CreateUser, MemberChange, Request, StartJob, SystemClock,
+    CreateUser, MemberChange, Presented, Request, StartJob, SystemClock,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
-use domain::{AccessLevel, MemberSource};
+use domain::{AccessLevel, Channel, MemberSource};
 use tokio::runtime::Runtime;
 
 /// Runs a future that completes without waiting (every fact cached) by polling it once, as a server's task
@@ -180,7 +180,7 @@ fn bench(c: &mut Criterion) {
     let issues = format!("/api/v4/projects/{}/issues", w.project_id);
     let by_path = "/api/v4/projects/g%2Fp/merge_requests";
     let allowed = |target: &'static str, credential: &'static str| Request {
-        credential: Some(credential),
+        credential: Some(Presented { secret: credential, channel: Channel::PrivateTokenHeader }),
         method: "POST",
         target,
         ip: Some("10.0.0.1"),
@@ -206,7 +206,8 @@ fn bench(c: &mut Criterion) {
     let malformed_request = allowed(issues, malformed);
     assert!(run(&w.rt, a.decide_request(&malformed_request)).expect("decide").bad_credential);
 
-    let job_request = Request { method: "GET", ..allowed(releases, job_token) };
+    let job_token = Presented { secret: job_token, channel: Channel::JobTokenHeader };
+    let job_request = Request { method: "GET", credential: Some(job_token), ..allowed(releases, token) };
     let job_outcome = run(&w.rt, a.decide_request(&job_request)).expect("decide");
     assert!(job_outcome.allowed, "the job token's request must be allowed: {:?}", job_outcome.reason);
 
@@ -220,10 +221,20 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(run(&w.rt, a.decide_request(black_box(&job_request))).map(|o| o.allowed)))
     });
     c.bench_function("authenticate: unknown token (remembered as unknown)", |b| {
-        b.iter(|| black_box(run(&w.rt, a.authenticate(black_box(unknown), None, false)).map(|r| r.is_ok())))
+        b.iter(|| {
+            black_box(
+                run(&w.rt, a.authenticate(black_box(unknown), Channel::PrivateTokenHeader, None, false))
+                    .map(|r| r.is_ok()),
+            )
+        })
     });
     c.bench_function("authenticate: malformed token (bad checksum)", |b| {
-        b.iter(|| black_box(run(&w.rt, a.authenticate(black_box(malformed), None, false)).map(|r| r.is_ok())))
+        b.iter(|| {
+            black_box(
+                run(&w.rt, a.authenticate(black_box(malformed), Channel::PrivateTokenHeader, None, false))
+                    .map(|r| r.is_ok()),
+            )
+        })
     });
     c.bench_function("decide: unknown token", |b| {
         b.iter(|| black_box(run(&w.rt, a.decide_request(black_box(&unknown_request))).map(|o| o.allowed)))
@@ -252,10 +263,12 @@ fn bench(c: &mut Criterion) {
         black_box(run(&w.rt, a.decide_request(&job_request)).map(|o| o.allowed)).ok();
     });
     distribution("authenticate: unknown token (remembered as unknown)", 1_000_000, || {
-        black_box(run(&w.rt, a.authenticate(unknown, None, false)).map(|r| r.is_ok())).ok();
+        black_box(run(&w.rt, a.authenticate(unknown, Channel::PrivateTokenHeader, None, false)).map(|r| r.is_ok()))
+            .ok();
     });
     distribution("authenticate: malformed token (bad checksum)", 1_000_000, || {
-        black_box(run(&w.rt, a.authenticate(malformed, None, false)).map(|r| r.is_ok())).ok();
+        black_box(run(&w.rt, a.authenticate(malformed, Channel::PrivateTokenHeader, None, false)).map(|r| r.is_ok()))
+            .ok();
     });
     distribution("decide: unknown token", 1_000_000, || {
         black_box(run(&w.rt, a.decide_request(&unknown_request)).map(|o| o.allowed)).ok();
@@ -280,7 +293,8 @@ fn bench(c: &mut Criterion) {
         2_000,
         new_token,
         |plaintext| {
-            let request = Request { credential: Some(&plaintext), ..hit };
+            let credential = Presented { secret: &plaintext, channel: Channel::PrivateTokenHeader };
+            let request = Request { credential: Some(credential), ..hit };
             black_box(run(&w.rt, a.decide_request(&request)).map(|o| o.allowed)).ok();
         },
     );
@@ -289,7 +303,8 @@ fn bench(c: &mut Criterion) {
         2_000,
         || run(&w.rt, start_job(a, alice.id, w.project_id)),
         |token| {
-            let request = Request { credential: Some(&token), ..job_request };
+            let credential = Presented { secret: &token, channel: Channel::JobTokenHeader };
+            let request = Request { credential: Some(credential), ..job_request };
             black_box(run(&w.rt, a.decide_request(&request)).map(|o| o.allowed)).ok();
         },
     );

@@ -13,10 +13,10 @@ mod resolve;
 use std::sync::Arc;
 
 use catalog::{Boundary, RouteMatch, Surface, canonical_method, canonical_path};
-use domain::{Scope, SecretHome, UsageBoundary, User, secret_home};
+use domain::{CredentialKind, Scope, SecretHome, UsageBoundary, User, secret_home};
 use policy::{CredentialFacts, Facts, Layer, Reason, RuleSurface, RuleTarget};
 
-pub use outcome::{Outcome, Request, Resolved};
+pub use outcome::{Outcome, Presented, Request, Resolved};
 pub(crate) use refusals::group_rules_refusal;
 pub use refusals::{group_refusal, token_refusal, token_rules};
 pub(crate) use resolve::user_facts;
@@ -131,14 +131,21 @@ impl Authority {
         found: &RouteMatch<'_, '_>,
         route: &catalog::Route,
     ) -> Result<Step<(Option<Authenticated>, Option<JobPrincipal>)>> {
-        let Some(credential) = request.credential else { return Ok(Ok((None, None))) };
+        let Some(Presented { secret: credential, channel }) = request.credential else { return Ok(Ok((None, None))) };
+        let wrong_channel = || {
+            tracing::info!(ip = request.ip.unwrap_or("-"), %channel, "authentication failed: not a channel of its kind");
+            Err(Refusal::BAD_CREDENTIAL)
+        };
         Ok(match secret_home(credential, &self.pat_prefix.accepted) {
+            // A job token's channels are known from its prefix: a wrong one is refused before any signature is
+            // checked.
+            Some(SecretHome::SignedJwt) if !CredentialKind::CiJobToken.spec().admits(channel) => wrong_channel(),
             Some(SecretHome::SignedJwt) => match self.authenticate_job(credential, request.ip).await? {
                 Ok(job) => Ok((None, Some(job))),
                 Err(_) => Err(Refusal::BAD_CREDENTIAL),
             },
             Some(SecretHome::TokenDigest) => {
-                match self.authenticate(credential, request.ip, is_rotation(found)).await? {
+                match self.authenticate(credential, channel, request.ip, is_rotation(found)).await? {
                     // A user token reaches the surfaces its kind's row names, then by its scopes.
                     Ok(principal) if principal.token.kind().spec().reaches(route.surface) => {
                         Ok((Some(principal), None))

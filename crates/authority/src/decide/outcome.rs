@@ -7,17 +7,24 @@
 use std::sync::Arc;
 
 use catalog::Boundary;
-use domain::{AccessLevel, Group, Project, Scope, User};
+use domain::{AccessLevel, Channel, Group, Project, Scope, User};
 use policy::{Layer, Reason};
 
 use crate::Authenticated;
 use crate::principal::JobPrincipal;
 
+/// A credential as a request presents it: the string, and where in the request it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presented<'a> {
+    pub secret: &'a str,
+    pub channel: Channel,
+}
+
 /// One request, as a way in presents it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Request<'a> {
     /// The token presented, if any.
-    pub credential: Option<&'a str>,
+    pub credential: Option<Presented<'a>>,
     pub method: &'a str,
     /// Path and optional query, as the client sent them.
     pub target: &'a str,

@@ -400,9 +400,20 @@ fn the_internal_api_takes_runners_and_administrators_and_refuses_bad_jobs() {
     assert_eq!(runner.status, 201, "{}", runner.text);
     let runner_token = runner.body["token"].as_str().unwrap().to_owned();
     assert!(runner_token.starts_with("glrt-"));
-    let started = ci.app.post(&runner_token, "/internal/ci/jobs", body.clone());
+    let as_runner = |token: &str, body: &Value| {
+        let bearer = format!("Bearer {token}");
+        let text = body.to_string();
+        ci.app.raw(
+            "POST",
+            "/api/v4/internal/ci/jobs",
+            &[("Authorization", &bearer)],
+            Some(("application/json", text.as_bytes())),
+        )
+    };
+    let started = as_runner(&runner_token, &body);
     assert_eq!(started.status, 201, "{}", started.text);
-    // A runner token reaches nothing else.
+    // A runner token is a Bearer credential only, and reaches nothing else.
+    assert_eq!(ci.app.post(&runner_token, "/internal/ci/jobs", body.clone()).status, 401, "not in PRIVATE-TOKEN");
     assert_eq!(ci.app.get(&runner_token, "/user").status, 401);
     let project_runner =
         ci.app.post(&dev_token, "/user/runners", json!({"runner_type": "project_type", "project_id": ci.app_id}));
@@ -413,7 +424,7 @@ fn the_internal_api_takes_runners_and_administrators_and_refuses_bad_jobs() {
         json!({"runner_type": "project_type", "project_id": ci.deploy_id}),
     );
     let foreign = project_runner.body["token"].as_str().unwrap().to_owned();
-    assert_eq!(ci.app.post(&foreign, "/internal/ci/jobs", body.clone()).status, 403);
+    assert_eq!(as_runner(&foreign, &body).status, 403);
     let admin = ci.app.admin_token.clone();
     for (bad, field) in [
         (json!({"permissions": "{issues: read}"}), "permissions"),

@@ -1,14 +1,15 @@
 //! Invalidation comes from the store's commits, not from the path a write took: a write made on the store
 //! directly, past every use case of `authority`, is seen by the next decision.
 
-use authority::{Request, TokenStore, UserStore, UserUpdate};
-use domain::UserState;
+use authority::{Presented, Request, TokenStore, UserStore, UserUpdate};
+use domain::{Channel, UserState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_on_the_store_itself_is_seen_by_the_next_decision() {
     let (db, store, authority) = crate::helpers::authority_on_fresh_store().await;
     let (admin, token) = authority.bootstrap("root@example.com").await.unwrap().unwrap();
-    let request = Request { credential: Some(&token), method: "GET", target: "/api/v4/user", ..Request::default() };
+    let credential = Presented { secret: &token, channel: Channel::PrivateTokenHeader };
+    let request = Request { credential: Some(credential), method: "GET", target: "/api/v4/user", ..Request::default() };
     assert!(authority.decide_request(&request).await.unwrap().allowed);
     assert!(authority.decide_request(&request).await.unwrap().allowed, "now from the fact cache");
     assert!(!authority.cache().is_empty());
