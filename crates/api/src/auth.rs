@@ -246,6 +246,9 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
         Some(Boundary::Group) => "Group",
         _ => "Resource",
     };
+    if outcome.is_bad_request() {
+        return crate::error::bad_request(outcome.detail.unwrap_or("the path has no single reading"));
+    }
     if let Some((code, why)) = crate::error::policy_refusal(outcome.reason) {
         return ApiError::Refused { code, why };
     }

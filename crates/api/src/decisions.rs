@@ -67,7 +67,7 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
         .map_err(|_| bad_request(format!("the body is larger than {MAX_BATCH_BYTES} bytes")))?;
     let batch = parse(&body)?;
     let mut results = Vec::with_capacity(batch.requests.len());
-    for asked in &batch.requests {
+    for (i, asked) in batch.requests.iter().enumerate() {
         let credential = asked
             .credential
             .as_deref()
@@ -82,6 +82,11 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
             served: false,
         };
         let outcome = state.authority.decide_request(&request).await?;
+        // A path with no canonical form is a bad request here as on every other way in.
+        if outcome.is_bad_request() {
+            let detail = outcome.detail.unwrap_or("the path has no single reading");
+            return Err(bad_request(format!("requests[{i}].path: {detail}")));
+        }
         results.push(result(&outcome));
     }
     Ok((StatusCode::OK, axum::Json(json!({ "results": results }))).into_response())

@@ -88,6 +88,9 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
         served: true,
     };
     let outcome = state.authority.decide_request(&request).await?;
+    if outcome.is_bad_request() {
+        return Err(crate::auth::denied(&outcome));
+    }
     if outcome.bad_credential {
         return Ok(challenge(outcome.git, true));
     }

@@ -50,14 +50,60 @@ pub fn app(state: AppState) -> Router {
         .merge(ci::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
-    Router::new()
+    let routed = Router::new()
         .nest("/api/v4", api)
         .merge(forward_auth::router())
         .merge(ci::public_router())
         .route("/-/health", axum::routing::get(|| async { "GitLab OK" }))
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(state);
+    // The path is read once, before routing: the router, the decision and the handler all see its canonical
+    // spelling, and a path without one is a 400 here as on every other way in.
+    Router::new().fallback_service(routed).layer(axum::middleware::from_fn(one_reading))
+}
+
+/// Rewrites a request's path to its canonical spelling (`//`, a trailing `/` and needless percent-encoding go),
+/// or answers 400 when it has none. Forward-auth is left as it came: the path it decides is the one it is asked
+/// about, which the decision canonicalizes the same way.
+async fn one_reading(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request.uri().path();
+    if path == "/-/auth" || path.starts_with("/-/auth/") {
+        return next.run(request).await;
+    }
+    // Under `/api/v4` the decision layer sees every request and refuses a decoded `/` no route takes; nothing
+    // outside it takes one at all.
+    let canonical = match catalog::canonical_path(path) {
+        Ok(canonical) => {
+            let spelled = canonical.to_string();
+            if canonical.has_decoded_slash() && !spelled.starts_with("/api/v4/") {
+                Err(catalog::PathError::EncodedSlash)
+            } else {
+                Ok(spelled)
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let canonical = match canonical {
+        Ok(canonical) => canonical,
+        Err(e) => {
+            auth::drain(std::mem::take(request.body_mut())).await;
+            return error::bad_request(e.as_str()).into_response();
+        }
+    };
+    if canonical != path {
+        let target = match request.uri().query() {
+            Some(query) => format!("{canonical}?{query}"),
+            None => canonical,
+        };
+        let Ok(uri) = target.parse::<Uri>() else {
+            return error::bad_request("the path has no single reading").into_response();
+        };
+        *request.uri_mut() = uri.clone();
+        request.extensions_mut().insert(axum::extract::OriginalUri(uri));
+    }
+    next.run(request).await
 }
 
 /// The request's own URL parts, for links: the external base and the URI.

@@ -1,9 +1,12 @@
 //! Canonical requests: one spelling of a method and a path, so that no alias reaches a different decision.
 //!
-//! Percent-encoding is decoded per segment (an encoded `/` stays inside its segment, as in GitLab's
-//! `group%2Fproject` ids), empty segments (`//`, a trailing slash) and `.` are dropped, `..` removes the previous
-//! segment, `HEAD` is `GET`. A fragment, a NUL, a control character, an invalid encoding, or a `..` above the root
-//! is refused.
+//! Percent-encoding is decoded once, per segment: an encoded `/` stays inside its segment, as in GitLab's
+//! `group%2Fproject` ids, and `%252F` is the text `%2F`, never a slash. Empty segments (`//`, a trailing slash) are
+//! dropped and `HEAD` is `GET`. A segment that is or decodes to `.` or `..`, a decoded `/` beside an empty, `.` or
+//! `..` part, a fragment (`#`, encoded or not), a NUL, a backslash, a control character and an invalid encoding are
+//! refused: a gateway or an upstream could read such a path another way, so it has no canonical form. Where a
+//! decoded `/` may stand at all is the route's business ([`crate::Catalog::find`] takes it only in the parameters
+//! GitLab defines as URL-encoded paths).
 //!
 //! **Invariant:** there is one canonical form per request; a path that has none is refused, never guessed.
 
@@ -21,7 +24,11 @@ pub struct CanonicalPath {
     /// inline: `MAX_PATH_LEN` fits a `u16`, and `MAX_SEGMENTS` bounds the count.
     ends: [u16; MAX_SEGMENTS],
     len: usize,
+    /// Bit `i` is set when segment `i` holds a decoded `/` (`MAX_SEGMENTS` bits).
+    slashed: u128,
 }
+
+const _: () = assert!(MAX_SEGMENTS <= u128::BITS as usize);
 
 const _: () = assert!(MAX_PATH_LEN <= u16::MAX as usize);
 
@@ -59,23 +66,36 @@ pub enum PathError {
     Control,
     /// A malformed percent-encoding.
     BadEncoding,
-    /// A `..` climbs above the root.
-    AboveRoot,
     /// It does not start with `/`.
     NotAbsolute,
+    /// A segment is, or decodes to, `.` or `..`, or a decoded `/` stands beside an empty, `.` or `..` part.
+    DotSegment,
+    /// It holds a backslash, encoded or not.
+    Backslash,
+    /// A decoded `/` where the route takes none (only GitLab's URL-encoded path parameters may hold one).
+    EncodedSlash,
 }
 
 impl fmt::Display for PathError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PathError {
+    /// What is wrong, in words.
+    pub fn as_str(self) -> &'static str {
+        match self {
             PathError::TooLong => "path too long",
             PathError::Fragment => "path contains a fragment",
             PathError::Nul => "path contains a NUL",
             PathError::Control => "path contains a control character",
             PathError::BadEncoding => "path has an invalid percent-encoding",
-            PathError::AboveRoot => "path climbs above the root",
             PathError::NotAbsolute => "path must start with /",
-        })
+            PathError::DotSegment => "path contains a . or .. segment",
+            PathError::Backslash => "path contains a backslash",
+            PathError::EncodedSlash => "path contains an encoded / where the route takes none",
+        }
     }
 }
 
@@ -99,27 +119,25 @@ impl CanonicalPath {
         self.len == 0
     }
 
+    /// Whether any segment holds a decoded `/`.
+    pub fn has_decoded_slash(&self) -> bool {
+        self.slashed != 0
+    }
+
     fn ends(&self) -> &[u16] {
         self.ends.get(..self.len).unwrap_or_default()
     }
 
     /// Appends a segment; the caller keeps within `MAX_SEGMENTS` and `MAX_PATH_LEN`.
     fn push(&mut self, segment: &str) {
+        if segment.contains('/') {
+            self.slashed |= 1u128.checked_shl(u32::try_from(self.len).unwrap_or(u32::MAX)).unwrap_or(0);
+        }
         self.text.push_str(segment);
         if let Some(end) = self.ends.get_mut(self.len) {
             *end = u16::try_from(self.text.len()).unwrap_or(u16::MAX);
             self.len += 1;
         }
-    }
-
-    fn pop(&mut self) -> bool {
-        if self.len == 0 {
-            return false;
-        }
-        self.len -= 1;
-        let end = self.ends().last().copied().unwrap_or(0);
-        self.text.truncate(usize::from(end));
-        true
     }
 }
 
@@ -166,16 +184,13 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
-    let mut path = CanonicalPath { text: String::with_capacity(raw.len()), ends: [0; MAX_SEGMENTS], len: 0 };
+    let mut path =
+        CanonicalPath { text: String::with_capacity(raw.len()), ends: [0; MAX_SEGMENTS], len: 0, slashed: 0 };
     for raw_segment in raw.split('/') {
         let segment = decode(raw_segment)?;
         match &*segment {
-            "" | "." => {}
-            ".." => {
-                if !path.pop() {
-                    return Err(PathError::AboveRoot);
-                }
-            }
+            "" => {}
+            "." | ".." => return Err(PathError::DotSegment),
             _ => {
                 if path.len() >= MAX_SEGMENTS {
                     return Err(PathError::TooLong);
@@ -218,12 +233,14 @@ fn decode(segment: &str) -> Result<std::borrow::Cow<'_, str>, PathError> {
         std::borrow::Cow::Borrowed(segment)
     };
     // One pass over the bytes; only text with non-ASCII characters is decoded to look for C1 controls.
-    let (mut nul, mut control, mut fragment) = (false, false, false);
+    let (mut nul, mut control, mut fragment, mut backslash, mut slash) = (false, false, false, false, false);
     for &b in text.as_bytes() {
         match b {
             0 => nul = true,
             0x01..=0x1f | 0x7f => control = true,
             b'#' => fragment = true,
+            b'\\' => backslash = true,
+            b'/' => slash = true,
             _ => {}
         }
     }
@@ -235,6 +252,14 @@ fn decode(segment: &str) -> Result<std::borrow::Cow<'_, str>, PathError> {
     }
     if fragment {
         return Err(PathError::Fragment);
+    }
+    if backslash {
+        return Err(PathError::Backslash);
+    }
+    // A decoded `/` joins path parts: none of them may be empty or a dot segment, which a gateway that decodes
+    // `%2F` before proxying would resolve.
+    if slash && text.split('/').any(|part| matches!(part, "" | "." | "..")) {
+        return Err(PathError::DotSegment);
     }
     Ok(text)
 }
@@ -254,8 +279,6 @@ mod tests {
             "/api/v4/projects/1/issues",
             "/api/v4/projects/1/issues/",
             "//api//v4/projects/1/issues",
-            "/api/v4/./projects/1/issues",
-            "/api/v4/groups/../projects/1/issues",
             "/api/%76%34/projects/1/issues",
             "/api/v4/projects/%31/issues",
         ] {
@@ -268,6 +291,8 @@ mod tests {
         let path = canonical_path("/api/v4/projects/group%2Fsub%2Fproj").unwrap();
         assert_eq!(path.segments().last(), Some("group/sub/proj"));
         assert_eq!(path.to_string(), "/api/v4/projects/group%2Fsub%2Fproj");
+        assert!(path.has_decoded_slash());
+        assert!(!canonical_path("/api/v4/projects/1").unwrap().has_decoded_slash());
     }
 
     #[test]
@@ -277,10 +302,11 @@ mod tests {
         assert_eq!(canonical_path("/a%00b"), Err(PathError::Nul));
         assert_eq!(canonical_path("/a%zz"), Err(PathError::BadEncoding));
         assert_eq!(canonical_path("/a%ff"), Err(PathError::BadEncoding));
-        assert_eq!(canonical_path("/../etc"), Err(PathError::AboveRoot));
         assert_eq!(canonical_path("/a%0ab"), Err(PathError::Control));
         assert_eq!(canonical_path("/a%7Fb"), Err(PathError::Control), "DEL");
         assert_eq!(canonical_path("/a%C2%85b"), Err(PathError::Control), "a C1 control (NEL)");
+        assert_eq!(canonical_path("/a\\b"), Err(PathError::Backslash));
+        assert_eq!(canonical_path("/a%5Cb"), Err(PathError::Backslash));
         assert_eq!(
             canonical_path("/caf%C3%A9"),
             Ok(canonical_path("/caf\u{e9}").unwrap()),
@@ -290,8 +316,41 @@ mod tests {
     }
 
     #[test]
-    fn encoded_dots_climb_like_plain_ones() {
-        assert_eq!(canon("/api/v4/groups/%2e%2e/projects/1"), "/api/v4/projects/1");
+    fn dot_segments_plain_or_encoded_are_refused_not_resolved() {
+        for path in [
+            "/../etc",
+            "/api/v4/groups/../projects/1",
+            "/api/v4/./projects/1",
+            "/api/v4/projects/1/..",
+            "/api/v4/groups/%2e%2e/projects/1",
+            "/api/v4/groups/.%2E/projects/1",
+            "/api/v4/projects/%2e/1",
+        ] {
+            assert_eq!(canonical_path(path), Err(PathError::DotSegment), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_decoded_slash_never_hides_a_dot_segment_or_an_empty_part() {
+        for path in [
+            "/api/v4/projects/1/issues/..%2F..%2F2%2Fissues",
+            "/api/v4/projects/group%2F..%2Fother",
+            "/api/v4/projects/group%2F.%2Fproj",
+            "/api/v4/projects/%2Fgroup%2Fproj",
+            "/api/v4/projects/group%2F%2Fproj",
+            "/api/v4/projects/group%2F",
+        ] {
+            assert_eq!(canonical_path(path), Err(PathError::DotSegment), "{path}");
+        }
+    }
+
+    #[test]
+    fn double_encoding_is_decoded_once() {
+        let path = canonical_path("/api/v4/projects/group%252Fproj").unwrap();
+        assert_eq!(path.segments().last(), Some("group%2Fproj"));
+        assert!(!path.has_decoded_slash());
+        let dots = canonical_path("/api/v4/projects/%252e%252e").unwrap();
+        assert_eq!(dots.segments().last(), Some("%2e%2e"), "text, not a dot segment");
     }
 
     #[test]

@@ -298,6 +298,11 @@ fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
     found == Some(value)
 }
 
+/// The parameters GitLab defines as URL-encoded paths, the only ones a decoded `/` may stand in: a project's or
+/// group's full path as `:id` (every `:id` of the catalog is under `/projects` or `/groups`), a repository file's
+/// path, a ref or tag name, and a package name (`@scope%2Fname`).
+pub const ENCODED_PATH_PARAMS: [&str; 5] = ["id", "file_path", "ref_name", "tag_name", "package_name"];
+
 /// Matches segments; `score` records, per template segment, 3 for a literal, 2 for a parameter, 1 for a
 /// multi-segment wildcard, so that the most specific template wins.
 fn match_segments<'a>(
@@ -322,7 +327,7 @@ fn match_segments<'a>(
             let Some((seg, path_rest)) = path.split_first() else { return false };
             let value = if suffix.is_empty() { Some(*seg) } else { seg.strip_suffix(suffix.as_str()) };
             let Some(value) = value.filter(|v| !v.is_empty()) else { return false };
-            if value.contains('/') && !suffix.is_empty() {
+            if value.contains('/') && !(suffix.is_empty() && ENCODED_PATH_PARAMS.contains(&name.as_str())) {
                 return false;
             }
             let mark = (params.len(), score.len());
@@ -339,6 +344,10 @@ fn match_segments<'a>(
             // Longest first: the wildcard takes as much as the rest of the template allows.
             for take in (1..=path.len()).rev() {
                 let (taken, path_rest) = path.split_at(take);
+                // A wildcard joins segments with `/`: a decoded one inside them would read as another path.
+                if taken.iter().any(|segment| segment.contains('/')) {
+                    continue;
+                }
                 let joined = taken.join("/");
                 let Some(value) = joined.strip_suffix(suffix.as_str()).filter(|v| !v.is_empty()) else { continue };
                 let mark = (params.len(), score.len());
@@ -397,5 +406,23 @@ mod tests {
             assert!(catalog.find(&route.method, &path, query.as_deref()).is_some(), "{}", route.template);
         }
         assert!(checked > 500);
+    }
+
+    #[test]
+    fn a_decoded_slash_stands_only_in_a_parameter_gitlab_defines_as_an_encoded_path() {
+        let catalog = Catalog::builtin().unwrap();
+        let find = |method: &str, path: &str, query: Option<&str>| {
+            let path = canonical_path(path).unwrap();
+            catalog.find(method, &path, query).map(|m| m.route.template.clone())
+        };
+        let issues = find("GET", "/api/v4/projects/group%2Fproj/issues", None);
+        assert_eq!(issues.as_deref(), Some("/api/v4/projects/:id/issues"));
+        assert!(find("GET", "/api/v4/projects/1/repository/files/dir%2Ffile.txt/raw", None).is_some());
+        assert!(find("GET", "/api/v4/projects/1/releases/v1%2Frc", None).is_some());
+        assert_eq!(find("GET", "/api/v4/projects/1/issues/2%2F3", None), None);
+        assert_eq!(find("GET", "/api/v4/projects/1/jobs/2%2Fjobs", None), None);
+        let git = find("GET", "/group%2Fproj.git/info/refs", Some("service=git-upload-pack"));
+        assert_eq!(git, None, "a wildcard joins segments with /, so a decoded one inside them is refused");
+        assert!(find("GET", "/group/proj.git/info/refs", Some("service=git-upload-pack")).is_some());
     }
 }

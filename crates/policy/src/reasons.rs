@@ -52,6 +52,8 @@ pub enum Reason {
     Allowed,
     /// The route is not in the catalog, so it is denied.
     UnknownRoute,
+    /// The path has no canonical form (a dot segment, a fragment, a misplaced encoded `/`…): a bad request.
+    MalformedPath,
     /// No credential, and the resource is not public.
     NoCredential,
     /// The credential is expired, revoked or not accepted.
@@ -108,6 +110,7 @@ impl Reason {
         match self {
             Reason::Allowed => "allowed",
             Reason::UnknownRoute => "the route is not in the catalog, so it is denied",
+            Reason::MalformedPath => "the path has no single reading, so it is refused as a bad request",
             Reason::NoCredential => "the request carries no credential and the resource is not public",
             Reason::InactiveCredential => "the credential is expired, revoked or not accepted",
             Reason::InactiveUser => "the user is blocked",

@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** only `server` and `cli` read configuration; everything below receives plain values.
 
 mod config;
+mod request_line;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -106,6 +107,8 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
                 _ = terminate() => {}
             }
         };
+        // Every connection's request lines are guarded (see `request_line`); `tap_io` lends axum's connect info.
+        let listener = axum::serve::ListenerExt::tap_io(request_line::GuardedListener(listener), |_| {});
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         if let Some(feed) = feed {
             feed.abort();

@@ -12,7 +12,7 @@ mod resolve;
 
 use std::sync::Arc;
 
-use catalog::{Boundary, RouteMatch, Surface, canonical_method, canonical_path};
+use catalog::{Boundary, PathError, RouteMatch, Surface, canonical_method, canonical_path};
 use domain::{CredentialKind, Scope, SecretHome, UsageBoundary, User, secret_home};
 use policy::{CredentialFacts, Facts, Layer, Reason, RuleSurface, RuleTarget};
 
@@ -40,13 +40,13 @@ impl Authority {
         let method = canonical_method(request.method);
         let path = match canonical_path(path) {
             Ok(path) => path,
-            Err(e) => {
-                let mut outcome = Outcome::refused(Layer::Route, Reason::UnknownRoute);
-                outcome.detail = Some(e.to_string());
-                return Ok(outcome);
-            }
+            Err(e) => return Ok(Outcome::malformed(e)),
         };
         let Some(found) = self.catalog.find(&method, &path, query) else {
+            // No route took the decoded `/`: the path has no reading every way in shares.
+            if path.has_decoded_slash() {
+                return Ok(Outcome::malformed(PathError::EncodedSlash));
+            }
             return Ok(Outcome::refused(Layer::Route, Reason::UnknownRoute));
         };
         let route = found.route;

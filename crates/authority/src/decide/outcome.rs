@@ -53,7 +53,7 @@ pub struct Outcome<'a> {
     pub layer: Layer,
     pub reason: Reason,
     /// What was wrong with the path, when it could not be read.
-    pub detail: Option<String>,
+    pub detail: Option<&'static str>,
     /// Alternatives of permissions that would allow the request.
     pub required: &'a [Vec<String>],
     /// Alternatives of assignable permissions that would let a fine-grained token make the request.
@@ -102,6 +102,18 @@ impl Outcome<'_> {
         }
     }
 
+    /// The refusal of a path that has no canonical form: a bad request on every way in.
+    pub(super) fn malformed(error: catalog::PathError) -> Outcome<'static> {
+        let mut outcome = Outcome::refused(Layer::Route, Reason::MalformedPath);
+        outcome.detail = Some(error.as_str());
+        outcome
+    }
+
+    /// Whether the request is a bad one (its path has no canonical form), to be answered 400 by every way in.
+    pub fn is_bad_request(&self) -> bool {
+        self.reason == Reason::MalformedPath
+    }
+
     /// The user the request acts as: the one `Sudo` names, or the token's owner.
     pub fn user(&self) -> Option<&User> {
         self.sudo.as_deref().or(self.principal.as_ref().map(|p| &*p.user)).or(self.job.as_ref().map(|j| &*j.user))
@@ -110,7 +122,7 @@ impl Outcome<'_> {
     /// The reasons, in words fit for a user.
     pub fn reasons(&self) -> Vec<&str> {
         let mut reasons = vec![self.reason.text()];
-        reasons.extend(self.detail.as_deref());
+        reasons.extend(self.detail);
         reasons
     }
 }

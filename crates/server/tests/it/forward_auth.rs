@@ -71,16 +71,22 @@ fn aliases_of_a_path_get_the_canonical_answer() {
     let auth = [("PRIVATE-TOKEN", token.as_str())];
     for alias in [
         format!("/api/v4/projects/{pid}/issues"),
-        format!("/api/v4//projects/./{pid}/issues/"),
-        format!("/api/v4/groups/../projects/{pid}/issues"),
+        format!("/api/v4//projects/{pid}/issues/"),
+        format!("/api/v4/projects/%{:02X}{}/issues", pid.to_string().as_bytes()[0], &pid.to_string()[1..]),
         "/api/v4/projects/g%2Fp/issues".to_owned(),
         "/api/v4/projects/G%2FP/issues".to_owned(),
     ] {
         assert_eq!(envoy(&app, "GET", &alias, &auth).status, 200, "{alias}");
         assert_eq!(envoy(&app, "POST", &alias, &auth).status, 403, "{alias}");
     }
-    for bad in ["/api/v4/projects/1%00/issues", "/api/v4/projects/%zz/issues"] {
-        assert_eq!(envoy(&app, "GET", bad, &auth).status, 403, "{bad}");
+    for bad in [
+        "/api/v4/projects/1%00/issues",
+        "/api/v4/projects/%zz/issues",
+        "/api/v4/groups/../projects/1/issues",
+        "/api/v4/projects/./1/issues",
+    ] {
+        let reply = envoy(&app, "GET", bad, &auth);
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
     }
 }
 
