@@ -123,7 +123,8 @@ async fn list_organizations(State(state): State<AppState>, here: Here, params: P
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
-/// `POST /organizations` (administrators): `name` and `path`.
+/// `POST /organizations` (administrators): `name` and `path`. The answer carries `founder_token`, the asking
+/// administrator's first personal access token in the new organization.
 async fn create_organization(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,8 +132,16 @@ async fn create_organization(
     params: Params,
 ) -> ApiResult<Response> {
     let request = authority::CreateOrganization { name: params.str("name")?, path: params.str("path")? };
-    let organization = state.authority.create_organization(&caller.audit(), &request).await?;
-    Ok((StatusCode::CREATED, axum::Json(entities::organization(&organization, &here.base))).into_response())
+    let principal = caller.require()?;
+    let founder = Some((&*principal.owner, &*principal.token));
+    let (organization, token) = state.authority.create_organization(&caller.audit(), &request, founder).await?;
+    let mut body = entities::organization(&organization, &here.base);
+    // The founder's first token there, shown once: no token of another organization can mint in this one.
+    if let Some(issued) = token {
+        let now = state.authority.now();
+        body["founder_token"] = entities::token(&issued.token, now, Some(&issued.plaintext), false);
+    }
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
 async fn show_organization(State(state): State<AppState>, here: Here, Path(id): Path<String>) -> ApiResult<Response> {

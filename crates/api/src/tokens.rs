@@ -247,7 +247,7 @@ async fn rotate_token(
 ) -> ApiResult<Response> {
     let principal = caller.require()?;
     let token = visible_token(&state, &caller, principal, &id).await?;
-    let request = RotateToken { expires_at: params.str("expires_at")? };
+    let request = RotateToken { expires_at: params.str("expires_at")?, creator: Some(principal.token.clone()) };
     let issued = state.authority.rotate_token(&caller.audit(), &token, &request).await?;
     let now = state.authority.now();
     Ok(axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false)).into_response())

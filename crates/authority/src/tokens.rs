@@ -30,6 +30,8 @@ pub struct CreateToken {
 #[derive(Debug, Clone, Default)]
 pub struct RotateToken {
     pub expires_at: Option<String>,
+    /// The token making the request (the rotated one itself for `self/rotate`).
+    pub creator: Option<std::sync::Arc<Token>>,
 }
 
 /// What a new token is, before it has a secret.
@@ -94,6 +96,50 @@ pub fn expiry(
     Ok(Some(date))
 }
 
+/// A token never mints a wider or longer-lived one (product invariant 2). Whoever it mints for, the new token is
+/// of the creating token's organization (organizations are walls: a token mints nothing where it reaches
+/// nothing). For the creating token's own user, the new token's scopes are within the creator's and it expires no
+/// later: a date past the creator's is refused, and a default expiry is cut to it. An administrator minting for
+/// another user keeps GitLab's rules for scopes and expiry. Returns the expiry to give the new token.
+fn within_creator(
+    creator: &Token,
+    owner: &User,
+    organization_id: i64,
+    scopes: &Scopes,
+    expires_at: Option<Date>,
+    request: &CreateToken,
+) -> Result<Option<Date>> {
+    if organization_id != creator.organization_id {
+        return Err(Error::refused("a token can only create tokens in its own organization"));
+    }
+    if creator.user_id != owner.id {
+        return Ok(expires_at);
+    }
+    if !creator.scopes.is_granular() {
+        let beyond = policy::scopes_beyond(&creator.scopes, scopes);
+        if !beyond.is_empty() {
+            let names: Vec<&str> = beyond.iter().map(|s| s.as_str()).collect();
+            return Err(Error::refused(format!(
+                "a token can only create tokens within its own scopes, and it does not hold {}",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(match (creator.expires_at, expires_at) {
+        (None, wanted) => wanted,
+        (Some(cap), Some(wanted))
+            if wanted > cap && request.expires_at.as_deref().is_some_and(|t| !t.trim().is_empty()) =>
+        {
+            return Err(Error::invalid(
+                "expires_at",
+                format!("must be on or before {cap}, when the token making the request expires"),
+            ));
+        }
+        (Some(cap), Some(wanted)) => Some(wanted.min(cap)),
+        (Some(cap), None) => Some(cap),
+    })
+}
+
 impl Authority {
     /// Issues a personal (or, for administrators, impersonation) access token to `owner`.
     pub async fn create_token(
@@ -145,12 +191,18 @@ impl Authority {
         if scopes.contains(Scope::Authorize) && !owner.is_admin && owner.user_type != UserType::ServiceAccount {
             return Err(Error::invalid("scopes", "can only contain available scopes"));
         }
-        let organization_id = match request.organization_id {
-            None => owner.organization_id,
-            Some(id) => self.existing_organization(id).await?,
+        // A token's organization is the one the request is made in (GitLab's `Current.organization`): the creating
+        // token's, or the owner's own when no token asks.
+        let organization_id = match (request.organization_id, request.creator.as_deref()) {
+            (None, Some(creator)) => creator.organization_id,
+            (None, None) => owner.organization_id,
+            (Some(id), _) => self.existing_organization(id).await?,
         };
         let now = self.now();
-        let expires_at = expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
+        let mut expires_at = expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
+        if let Some(creator) = request.creator.as_deref() {
+            expires_at = within_creator(creator, owner, organization_id, &scopes, expires_at, request)?;
+        }
         let grants = match &request.grants {
             Some(requested) => {
                 let grants = crate::grants::read_grants(requested)?;
@@ -191,6 +243,41 @@ impl Authority {
             &[("token_name", issued.token.name.clone()), ("target_user_id", owner.id.to_string())],
         )
         .await?;
+        Ok(issued)
+    }
+
+    /// The first token of a new organization, for the administrator who founds it: no token of another
+    /// organization can mint there, so this is how an organization's first owner gets in. It carries the founding
+    /// token's scopes and expiry, never more (its grants and route rules too), and is shown once.
+    pub(crate) async fn founder_token(
+        &self,
+        ctx: &AuditContext,
+        founder: &User,
+        founding: &Token,
+        organization: &domain::Organization,
+    ) -> Result<IssuedToken> {
+        let name = format!("{} founder", organization.path);
+        let name = TokenName::parse(&name).map_err(|e| Error::invalid("path", e))?;
+        let description = format!("First token of organization {}", organization.path);
+        let new = Unissued {
+            name: name.as_str(),
+            description: &description,
+            scopes: founding.scopes,
+            impersonation: false,
+            expires_at: founding.expires_at,
+            grants: Vec::new(),
+            route_rules: founding.route_rules.clone(),
+        };
+        if founding.scopes.is_granular() || founding.impersonation {
+            return Err(Error::refused("an organization is founded with a legacy personal access token"));
+        }
+        let issued = self.issue(founder, organization.id, new).await?;
+        let kind = CredentialKind::PersonalAccessToken;
+        let message =
+            format!("Created personal access token {} for organization {}", issued.token.id, organization.path);
+        let extra = [("token_name", issued.token.name.clone()), ("target_user_id", founder.id.to_string())];
+        self.audit(ctx, &format!("{kind}_created"), kind.spec().audit_entity, issued.token.id, &message, &extra)
+            .await?;
         Ok(issued)
     }
 
@@ -340,10 +427,31 @@ impl Authority {
         }
         let owner = self.facts.user(token.user_id).await?.ok_or(Error::NotFound("User"))?;
         let settings = self.facts.settings().await?;
-        let expires_at = match request.expires_at.as_deref() {
+        let mut expires_at = match request.expires_at.as_deref() {
             Some(requested) => expiry(Some(requested), now.date(), &settings, None)?,
             None => Some(now.date().add_days(7).min(now.date().add_days(settings.max_lifetime_days()))),
         };
+        // Rotation renews the secret, never the life: the new token expires no later than the one it replaces, nor
+        // than the token asking when that is its user's own, and stays in an organization the asking token reaches.
+        let creator = request.creator.as_deref();
+        if creator.is_some_and(|c| c.organization_id != token.organization_id) {
+            return Err(Error::refused("a token can only rotate tokens of its own organization"));
+        }
+        let own_creator = creator.filter(|c| c.user_id == token.user_id).and_then(|c| c.expires_at);
+        for cap in [token.expires_at, own_creator].into_iter().flatten() {
+            expires_at = match expires_at {
+                Some(wanted) if wanted > cap && request.expires_at.is_some() => {
+                    return Err(Error::invalid(
+                        "expires_at",
+                        format!(
+                            "must be on or before {cap}: a rotated token expires no later than the one it replaces"
+                        ),
+                    ));
+                }
+                Some(wanted) => Some(wanted.min(cap)),
+                None => Some(cap),
+            };
+        }
         let (plaintext, digest) = self.mint(&owner, token.organization_id)?;
         let new = NewToken {
             user_id: token.user_id,

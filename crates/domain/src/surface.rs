@@ -28,6 +28,20 @@ pub enum Surface {
 }
 
 impl Surface {
+    /// Every surface.
+    pub const ALL: [Surface; 10] = [
+        Surface::Api,
+        Surface::User,
+        Surface::TokenSelf,
+        Surface::TokenSelfRotate,
+        Surface::GitRead,
+        Surface::GitWrite,
+        Surface::RegistryRead,
+        Surface::RegistryWrite,
+        Surface::Packages,
+        Surface::Decide,
+    ];
+
     /// The name the route catalog gives it.
     pub fn as_str(self) -> &'static str {
         match self {

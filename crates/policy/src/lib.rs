@@ -21,7 +21,7 @@ pub use decide::{
     authorize, held_on, role_grants, scopes_allowing, sudo, token_rules_refusal, unknown_route,
 };
 pub use grants::{GrantError, Reach, applies, boundaries_of, bundles_of, creator_holds, granted, role_allows};
-pub use issue::check_grant;
+pub use issue::{check_grant, scopes_beyond};
 pub use rules::{
     MAX_RULE_LEN, MAX_RULES, RuleError, RuleSurface, RuleTarget, normalize_rule, rule_matches, within_rules,
 };

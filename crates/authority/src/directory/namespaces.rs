@@ -12,11 +12,14 @@ use crate::{
 
 impl Authority {
     /// Creates an organization (the route admits administrators only). Its path follows a top-level group's rules.
+    /// Creates an organization; with a `founder` (the administrator and the token asking), also the founder's first
+    /// token there, returned once.
     pub async fn create_organization(
         &self,
         ctx: &AuditContext,
         request: &CreateOrganization,
-    ) -> Result<domain::Organization> {
+        founder: Option<(&domain::User, &domain::Token)>,
+    ) -> Result<(domain::Organization, Option<crate::IssuedToken>)> {
         let name = request.name.as_deref().ok_or_else(|| Error::BadRequest("name is missing".to_owned()))?;
         let path = request.path.as_deref().ok_or_else(|| Error::BadRequest("path is missing".to_owned()))?;
         validate_display_name(name).map_err(|e| Error::invalid("name", e))?;
@@ -31,7 +34,11 @@ impl Authority {
             &[("organization_path", organization.path.clone())],
         )
         .await?;
-        Ok(organization)
+        let token = match founder {
+            Some((user, token)) => Some(self.founder_token(ctx, user, token, &organization).await?),
+            None => None,
+        };
+        Ok((organization, token))
     }
 
     pub async fn create_group(&self, ctx: &AuditContext, actor: Actor<'_>, request: &CreateGroup) -> Result<Group> {

@@ -36,13 +36,23 @@ fn a_token_reaches_only_its_own_organizations_groups_and_projects_on_every_way_i
     // The administrator's first token belongs to the default organization: it cannot build inside Acme.
     let outside = app.post(&app.admin_token, "/groups", json!({"name": "A", "path": "a", "organization_id": org_id}));
     assert_eq!(outside.status, 403, "{}", outside.text);
-    let admin_acme = app.post(
-        &app.admin_token,
-        "/users/1/personal_access_tokens",
-        json!({"name": "acme admin", "scopes": ["api"], "organization_id": org_id}),
-    );
-    assert_eq!(admin_acme.status, 201, "{}", admin_acme.text);
-    let admin_acme = admin_acme.body["token"].as_str().unwrap().to_owned();
+    // Nor can it mint a token there, for its own user or anyone else's.
+    for user in [1, app.create_user("ann")] {
+        let minted = app.post(
+            &app.admin_token,
+            &format!("/users/{user}/personal_access_tokens"),
+            json!({"name": "acme admin", "scopes": ["api"], "organization_id": org_id}),
+        );
+        assert_eq!(minted.status, 403, "{}", minted.text);
+    }
+    // The organization's founder got its first token there when creating it.
+    let founder = &org.body["founder_token"];
+    let founder_text = founder["token"].as_str().unwrap();
+    let (_, payload) = tokens::parse(founder_text, &tokens::Prefix::new("glpat-", None, "glpat-")).unwrap();
+    assert_eq!(payload.organization, u64::try_from(org_id).ok(), "{}", org.text);
+    let admin_scopes = app.get(&app.admin_token, "/personal_access_tokens/self").body["scopes"].clone();
+    assert_eq!(founder["scopes"], admin_scopes, "the founding token's scopes, no more");
+    let admin_acme = founder["token"].as_str().unwrap().to_owned();
     let group = app.post(&admin_acme, "/groups", json!({"name": "A", "path": "a"}));
     assert_eq!(group.status, 201, "{}", group.text);
     assert_eq!(group.body["organization_id"], org_id, "a top-level group lands in the token's organization");
@@ -72,9 +82,9 @@ fn a_token_reaches_only_its_own_organizations_groups_and_projects_on_every_way_i
     assert_eq!(across.status, 404, "{}", across.text);
     let (_, default_token) = app.token_for(dev, &["api"]);
     let acme = app.post(
-        &app.admin_token,
+        &admin_acme,
         &format!("/users/{dev}/personal_access_tokens"),
-        json!({"name": "acme", "scopes": ["api"], "organization_id": org_id}),
+        json!({"name": "acme", "scopes": ["api"]}),
     );
     assert_eq!(acme.status, 201, "{}", acme.text);
     let acme_token = acme.body["token"].as_str().unwrap().to_owned();
@@ -143,11 +153,15 @@ fn a_user_created_in_an_organization_gets_its_tokens_there_by_default() {
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.body["organization_id"], org_id);
     let ann = created.body["id"].as_i64().unwrap();
-    let token = app.post(
+    let outside = app.post(
         &app.admin_token,
         &format!("/users/{ann}/personal_access_tokens"),
-        json!({"name": "t", "scopes": ["api"]}),
+        json!({"name": "t", "scopes": ["api"], "organization_id": org_id}),
     );
+    assert_eq!(outside.status, 403, "a token mints nothing in an organization it does not reach: {}", outside.text);
+    let founder = org.body["founder_token"]["token"].as_str().unwrap();
+    let token =
+        app.post(founder, &format!("/users/{ann}/personal_access_tokens"), json!({"name": "t", "scopes": ["api"]}));
     assert_eq!(token.status, 201, "{}", token.text);
     let listed = app.get(&app.admin_token, &format!("/admin/credentials?user_id={ann}"));
     assert_eq!(listed.body[0]["organization_id"], org_id, "{}", listed.text);
