@@ -228,6 +228,16 @@ async fn decide(parts: &Parts, state: &AppState, carried: Result<Option<Carried<
     Ok(Caller { principal, ip, admin: outcome.admin, resource: outcome.resource, job: outcome.job, runner: None })
 }
 
+/// The organization the caller's credential belongs to (a job token's: its project's), by which every listing
+/// is filtered; `None` for an anonymous caller, who sees public things only.
+pub(crate) fn caller_organization(caller: &Caller) -> Option<i64> {
+    caller
+        .principal
+        .as_ref()
+        .map(|p| p.token.organization_id)
+        .or_else(|| caller.job.as_ref().map(|j| j.project.organization_id))
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 

@@ -39,14 +39,20 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The inventory's filters: those of every token list, and `type` and `user_id`.
-fn filter(state: &AppState, params: &Params) -> ApiResult<TokenFilter> {
+fn filter(state: &AppState, caller: &Caller, params: &Params) -> ApiResult<TokenFilter> {
     // The kinds the inventory lists, by the table's names; stored user tokens tell the two apart.
     let impersonation = match params.str("type")?.as_deref().map(CredentialKind::parse) {
         None => None,
         Some(Some(kind)) if kind.spec().inventoried => Some(kind == CredentialKind::ImpersonationToken),
         Some(_) => return Err(bad_request("type does not have a valid value")),
     };
-    Ok(TokenFilter { impersonation, user_id: params.int("user_id")?, ..token_filter(params, state.authority.now())? })
+    Ok(TokenFilter {
+        impersonation,
+        user_id: params.int("user_id")?,
+        // The inventory of the caller's organization: another organization's credentials are not listed.
+        organization_id: crate::auth::caller_organization(caller),
+        ..token_filter(params, state.authority.now())?
+    })
 }
 
 /// The top-level group the route names: only those have an inventory.
@@ -60,7 +66,7 @@ fn top_level_group(caller: &Caller) -> ApiResult<&domain::Group> {
 
 fn group_filter(state: &AppState, caller: &Caller, params: &Params) -> ApiResult<TokenFilter> {
     let group = top_level_group(caller)?;
-    Ok(TokenFilter { reaching_group: Some(group.id), ..filter(state, params)? })
+    Ok(TokenFilter { reaching_group: Some(group.id), ..filter(state, caller, params)? })
 }
 
 /// One page of credentials with their owners, as entities.
@@ -115,16 +121,26 @@ async fn page_of(state: &AppState, here: &Here, params: &Params, filter: &TokenF
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
-async fn list_instance(State(state): State<AppState>, here: Here, params: Params) -> ApiResult<Response> {
-    page_of(&state, &here, &params, &filter(&state, &params)?).await
+async fn list_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    params: Params,
+) -> ApiResult<Response> {
+    page_of(&state, &here, &params, &filter(&state, &caller, &params)?).await
 }
 
 async fn list_group(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
     page_of(&state, &here, &params, &group_filter(&state, &caller, &params)?).await
 }
 
-async fn export_instance(State(state): State<AppState>, here: Here, params: Params) -> ApiResult<Response> {
-    export(&state, &here, &params, &filter(&state, &params)?).await
+async fn export_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    here: Here,
+    params: Params,
+) -> ApiResult<Response> {
+    export(&state, &here, &params, &filter(&state, &caller, &params)?).await
 }
 
 async fn export_group(
@@ -259,7 +275,9 @@ async fn revoke_instance(
     Path(token_id): Path<String>,
 ) -> ApiResult<Response> {
     let id = parse_id(&token_id, "Personal Access Token")?;
-    let token = state.authority.token(id).await?.ok_or(not_found("Personal Access Token"))?;
+    let organization = crate::auth::caller_organization(&caller);
+    let token = state.authority.token(id).await?.filter(|t| Some(t.organization_id) == organization);
+    let token = token.ok_or(not_found("Personal Access Token"))?;
     state.authority.revoke_from_inventory(&caller.audit(), &token, "the instance").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

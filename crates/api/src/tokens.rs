@@ -180,6 +180,7 @@ async fn list_tokens(State(state): State<AppState>, caller: Caller, here: Here, 
     let filter = TokenFilter {
         user_id: if admin { user_id } else { Some(principal.user.id) },
         impersonation: if admin { None } else { Some(false) },
+        organization_id: Some(principal.token.organization_id),
         ..token_filter(&params, now)?
     };
     let (tokens, total) = state.authority.list_tokens(&filter, page).await?;
@@ -217,7 +218,8 @@ async fn visible_token(state: &AppState, caller: &Caller, principal: &Principal,
     let Ok(id) = id.parse::<i64>() else {
         return Err(if admin { not_found("Personal Access Token") } else { ApiError::Unauthorized });
     };
-    let token = state.authority.token(id).await?;
+    // Another organization's token looks absent, as an unknown one does.
+    let token = state.authority.token(id).await?.filter(|t| t.organization_id == principal.token.organization_id);
     match token {
         Some(token) if admin => Ok(token),
         Some(token) if token.user_id == principal.user.id && !token.impersonation => Ok(token),
@@ -306,6 +308,7 @@ async fn token_usage(
 
 async fn list_impersonation_tokens(
     State(state): State<AppState>,
+    caller: Caller,
     here: Here,
     Path(id): Path<String>,
     params: Params,
@@ -318,6 +321,7 @@ async fn list_impersonation_tokens(
         impersonation: Some(true),
         active: state_filter(&params)?,
         today: Some(now.date()),
+        organization_id: crate::auth::caller_organization(&caller),
         ..TokenFilter::default()
     };
     let (tokens, total) = state.authority.list_tokens(&filter, page).await?;

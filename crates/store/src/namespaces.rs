@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use authority::{
-    Change, DirectoryFilter, NamespaceStore, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject, Page, StoreError,
-    StoreResult,
+    Change, DirectoryFilter, NamespaceStore, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject, OrderBy, Page,
+    StoreError, StoreResult,
 };
 use domain::{Date, Group, Organization, Project, Timestamp};
 use sqlx::Row;
@@ -119,6 +119,9 @@ impl NamespaceStore for SqlStore {
         if filter.top_level_only {
             sql.push(" and n.parent_id is null");
         }
+        if let Some(organization) = filter.organization_id {
+            sql.push(" and n.organization_id = ").int(organization);
+        }
         self.page_of(&sql, GROUP_COLUMNS, "n.full_path_lower asc", page, group_from_row).await
     }
 
@@ -181,7 +184,20 @@ impl NamespaceStore for SqlStore {
         if let Some(parent) = filter.parent_id {
             sql.push(" and p.namespace_id = ").int(parent);
         }
-        self.page_of(&sql, PROJECT_COLUMNS, "p.project_id desc", page, project_from_row).await
+        if let Some(organization) = filter.organization_id {
+            sql.push(" and p.organization_id = ").int(organization);
+        }
+        let column = match filter.order.by {
+            OrderBy::Name => "lower(p.name)",
+            OrderBy::Path => "p.path",
+            OrderBy::CreatedAt => "p.created_at",
+            OrderBy::UpdatedAt | OrderBy::LastActivityAt => "p.updated_at",
+            OrderBy::Id | OrderBy::Username => "p.project_id",
+        };
+        let direction = if filter.order.descending { "desc" } else { "asc" };
+        // The id breaks ties, in the same direction, so that pages never overlap.
+        let order = format!("{column} {direction}, p.project_id {direction}");
+        self.page_of(&sql, PROJECT_COLUMNS, &order, page, project_from_row).await
     }
 
     async fn update_project(&self, id: i64, update: &NamespaceUpdate, now: Timestamp) -> StoreResult<Option<Project>> {

@@ -44,6 +44,9 @@ impl TokenStore for SqlStore {
         if let Some(user) = filter.user_id {
             sql.push(" and user_id = ").int(user);
         }
+        if let Some(organization) = filter.organization_id {
+            sql.push(" and organization_id = ").int(organization);
+        }
         if let Some(v) = filter.impersonation {
             sql.push(" and impersonation = ").int(b(v));
         }

@@ -5,7 +5,8 @@
 
 use async_trait::async_trait;
 use authority::{
-    Change, MintFirstToken, NewUser, Page, StoreError, StoreResult, TokenStore, UserFilter, UserStore, UserUpdate,
+    Change, MintFirstToken, NewUser, OrderBy, Page, StoreError, StoreResult, TokenStore, UserFilter, UserStore,
+    UserUpdate,
 };
 use domain::{Timestamp, Token, User};
 use sqlx::Row;
@@ -142,7 +143,16 @@ impl UserStore for SqlStore {
         if let Some(admins) = filter.admins {
             sql.push(" and is_admin = ").int(b(admins));
         }
-        self.page_of(&sql, USER_COLUMNS, "user_id asc", page, user_from_row).await
+        let column = match filter.order.by {
+            OrderBy::Name => "lower(name)",
+            OrderBy::Username | OrderBy::Path => "username_lower",
+            OrderBy::CreatedAt => "created_at",
+            OrderBy::UpdatedAt | OrderBy::LastActivityAt => "updated_at",
+            OrderBy::Id => "user_id",
+        };
+        let direction = if filter.order.descending { "desc" } else { "asc" };
+        let order = format!("{column} {direction}, user_id {direction}");
+        self.page_of(&sql, USER_COLUMNS, &order, page, user_from_row).await
     }
 
     async fn bootstrap(&self, admin: &NewUser, mint: &MintFirstToken<'_>) -> StoreResult<Option<(User, Token)>> {

@@ -64,6 +64,41 @@ impl Page {
     }
 }
 
+/// The order a listing asks for, GitLab's `order_by` and `sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListOrder {
+    pub by: OrderBy,
+    pub descending: bool,
+}
+
+/// What a listing is ordered by; each listing takes some of them (`api` reads which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderBy {
+    #[default]
+    Id,
+    Name,
+    Path,
+    Username,
+    CreatedAt,
+    UpdatedAt,
+    LastActivityAt,
+}
+
+impl OrderBy {
+    /// GitLab's name of it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderBy::Id => "id",
+            OrderBy::Name => "name",
+            OrderBy::Path => "path",
+            OrderBy::Username => "username",
+            OrderBy::CreatedAt => "created_at",
+            OrderBy::UpdatedAt => "updated_at",
+            OrderBy::LastActivityAt => "last_activity_at",
+        }
+    }
+}
+
 /// What a committed write changed, as the fact cache needs to know it: announced by the store after each commit
 /// on this node, and on PostgreSQL also sent to every node as a `NOTIFY` payload by the triggers of `store`
 /// migration `0002_announce_changes`.

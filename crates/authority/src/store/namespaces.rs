@@ -37,6 +37,10 @@ pub struct DirectoryFilter {
     pub search: Option<String>,
     pub parent_id: Option<i64>,
     pub top_level_only: bool,
+    /// Only this organization's (the caller's token's): organizations are walls for listings too.
+    pub organization_id: Option<i64>,
+    /// The order of projects (groups are listed by path).
+    pub order: super::ListOrder,
 }
 
 #[derive(Debug, Clone)]

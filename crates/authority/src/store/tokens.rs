@@ -47,6 +47,8 @@ pub struct TokenFilter {
     /// Only tokens that reach the hierarchy of this top-level group: legacy tokens and `all_memberships`
     /// grants of its members (through any group or project in it), and grants selecting a group or project in it.
     pub reaching_group: Option<i64>,
+    /// Only tokens of this organization (the caller's token's).
+    pub organization_id: Option<i64>,
     pub sort: TokenSort,
 }
 

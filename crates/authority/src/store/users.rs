@@ -45,6 +45,7 @@ pub struct UserFilter {
     pub search: Option<String>,
     pub state: Option<UserState>,
     pub admins: Option<bool>,
+    pub order: super::ListOrder,
 }
 
 /// Makes the first administrator's token from its id; `None` aborts the bootstrap.

@@ -163,10 +163,64 @@ fn a_user_created_in_an_organization_gets_its_tokens_there_by_default() {
     let token =
         app.post(founder, &format!("/users/{ann}/personal_access_tokens"), json!({"name": "t", "scopes": ["api"]}));
     assert_eq!(token.status, 201, "{}", token.text);
-    let listed = app.get(&app.admin_token, &format!("/admin/credentials?user_id={ann}"));
+    let listed = app.get(founder, &format!("/admin/credentials?user_id={ann}"));
     assert_eq!(listed.body[0]["organization_id"], org_id, "{}", listed.text);
     let nowhere = json!({"username": "bo", "email": "bo@example.com", "name": "Bo", "password": "a-long-passphrase-1",
                          "organization_id": 99});
     let refused = app.post(&app.admin_token, "/users", nowhere);
     assert_eq!(refused.status, 404, "{}", refused.text);
+}
+
+#[test]
+fn listings_and_searches_show_nothing_of_another_organization() {
+    let app = TestApp::spawn();
+    let org = app.post(&app.admin_token, "/organizations", json!({"name": "Acme", "path": "acme"}));
+    let founder = org.body["founder_token"]["token"].as_str().unwrap().to_owned();
+    // A user of the default organization who owns a group of Acme, with a token of each organization.
+    let dev = app.create_user("dev");
+    let acme_group = app.post(&founder, "/groups", json!({"name": "Rockets", "path": "rockets"}));
+    let acme_gid = acme_group.body["id"].as_i64().unwrap();
+    let acme_project =
+        app.post(&founder, "/projects", json!({"name": "Rocket", "path": "rocket", "namespace_id": acme_gid}));
+    assert_eq!(acme_project.status, 201, "{}", acme_project.text);
+    let owner = app.post(&founder, &format!("/groups/{acme_gid}/members"), json!({"user_id": dev, "access_level": 50}));
+    assert_eq!(owner.status, 201, "{}", owner.text);
+    let home_group = app.post(&app.admin_token, "/groups", json!({"name": "Home", "path": "home"}));
+    let home_gid = home_group.body["id"].as_i64().unwrap();
+    app.post(&app.admin_token, "/projects", json!({"name": "Rocket", "path": "rocket", "namespace_id": home_gid}));
+    app.post(&app.admin_token, &format!("/groups/{home_gid}/members"), json!({"user_id": dev, "access_level": 50}));
+    let (_, home_token) = app.token_for(dev, &["api"]);
+    let acme_token =
+        app.post(&founder, &format!("/users/{dev}/personal_access_tokens"), json!({"name": "a", "scopes": ["api"]}));
+    let acme_token = acme_token.body["token"].as_str().unwrap().to_owned();
+
+    let paths = |token: &str, list: &str| -> Vec<String> {
+        let reply = app.get(token, list);
+        assert_eq!(reply.status, 200, "{list}: {}", reply.text);
+        let items = reply.body.as_array().unwrap_or_else(|| panic!("{}", reply.text));
+        items
+            .iter()
+            .map(|i| i["path_with_namespace"].as_str().or(i["full_path"].as_str()).unwrap_or("").to_owned())
+            .collect()
+    };
+    for list in ["/projects", "/projects?search=rocket", "/projects?membership=true"] {
+        assert_eq!(paths(&home_token, list), ["home/rocket"], "{list}");
+        assert_eq!(paths(&acme_token, list), ["rockets/rocket"], "{list}");
+    }
+    for list in ["/groups", "/groups?search=o"] {
+        assert_eq!(paths(&home_token, list), ["home"], "{list}");
+        assert_eq!(paths(&acme_token, list), ["rockets"], "{list}");
+    }
+    // The administrator's inventory and token lists are its organization's too.
+    let listed = app.get(&app.admin_token, &format!("/admin/credentials?user_id={dev}"));
+    assert_eq!(listed.body.as_array().map(Vec::len), Some(1), "{}", listed.text);
+    let in_acme = app.get(&founder, &format!("/admin/credentials?user_id={dev}"));
+    assert_eq!(in_acme.body.as_array().map(Vec::len), Some(1), "{}", in_acme.text);
+    assert_ne!(listed.body[0]["id"], in_acme.body[0]["id"]);
+    let own = app.get(&home_token, "/personal_access_tokens");
+    assert_eq!(own.body.as_array().map(Vec::len), Some(1), "{}", own.text);
+    let acme_id = in_acme.body[0]["id"].as_i64().unwrap();
+    let across = app.call(&app.admin_token, "DELETE", &format!("/admin/credentials/{acme_id}"), None);
+    assert_eq!(across.status, 404, "{}", across.text);
+    assert_eq!(app.get(&home_token, &format!("/personal_access_tokens/{acme_id}")).status, 401);
 }
