@@ -87,3 +87,39 @@ def test_a_method_override_header_does_not_change_the_decision(envoy, world):
         timeout=10,
     )
     assert reply.status_code == 403
+
+
+def raw_get(base, target, headers):
+    """Sends `GET target` exactly as written (no client cleans it first) and returns the status and body."""
+    import http.client
+
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.putrequest("GET", target, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        reply = conn.getresponse()
+        return reply.status, reply.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def test_a_path_with_no_single_reading_never_reaches_the_upstream(envoy, world):
+    """A developer of env/app only: aliases that a decoding gateway or upstream could read as another project's
+    path are refused through Envoy, and the upstream never answers them."""
+    app, other = world["app"], world["public"]
+    auth = {"PRIVATE-TOKEN": world["dev"]}
+    status, body = raw_get(envoy, f"/api/v4/projects/{app}/issues", auth)
+    assert status == 200 and '"path"' in body, body
+    for target in [
+        f"/api/v4/projects/{app}/issues/..%2F..%2F{other}%2Fissues",
+        f"/api/v4/projects/{app}/jobs/..%2F..%2F{other}%2Fjobs",
+        f"/api/v4/projects/{app}/issues/%2e%2e/%2e%2e/{other}/issues",
+        f"/api/v4/projects/{app}/issues/..%5C..%5C{other}",
+        f"/api/v4/projects/{app}#/../{other}/issues",
+    ]:
+        status, body = raw_get(envoy, target, auth)
+        assert status == 400, f"{target}: {status} {body}"
+        assert '"path"' not in body, f"the upstream answered {target}: {body}"

@@ -156,3 +156,21 @@ def test_a_personal_token_as_gitlab_ci_token_is_refused_like_a_wrong_token(proje
     result = git("clone", url, tempfile.mkdtemp(prefix="pat-as-ci-"))
     assert result.returncode != 0
     assert "Authentication failed" in result.stderr or "401" in result.stderr, result.stderr
+
+
+def test_a_repository_path_with_no_single_reading_is_refused(project, git_gateway):
+    """nginx decodes `%2F` and resolves dot segments before choosing a location, while Tessera is asked about the
+    raw request: such a path is refused by Tessera (400, which nginx's auth_request turns into an error), never
+    read as another repository."""
+    token = project["dev_read"]
+    base = git_gateway["url"]
+    for path in ["/gw%2Frepo.git/info/refs", "/gw/x/..%2Frepo.git/info/refs", "/gw/x/%2e%2e/repo.git/info/refs"]:
+        reply = requests.get(
+            base + path, params={"service": "git-upload-pack"}, auth=("oauth2", token), timeout=10
+        )
+        assert reply.status_code not in (200, 401, 403), f"{path}: {reply.status_code}"
+        assert reply.status_code >= 400
+    ok = requests.get(
+        base + "/gw/repo.git/info/refs", params={"service": "git-upload-pack"}, auth=("oauth2", token), timeout=10
+    )
+    assert ok.status_code == 200

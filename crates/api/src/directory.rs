@@ -3,7 +3,9 @@
 //! **Invariant:** a list shows only what the caller may see; a group or project the caller may not see is a 404, as
 //! one that does not exist.
 
-use authority::{CreateGroup, CreateProject, DirectoryFilter, MemberChange, NamespaceRef, NamespaceUpdate, Resolved};
+use authority::{
+    CreateGroup, CreateProject, DirectoryFilter, MemberChange, NamespaceRef, NamespaceUpdate, OrderBy, Resolved,
+};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -36,6 +38,10 @@ pub fn router() -> Router<AppState> {
 
 /// What the caller sees: everything for administrators, otherwise memberships plus what visibility allows.
 fn viewer_filter(caller: &Caller) -> DirectoryFilter {
+    DirectoryFilter { organization_id: crate::auth::caller_organization(caller), ..visibility_filter(caller) }
+}
+
+fn visibility_filter(caller: &Caller) -> DirectoryFilter {
     match &caller.principal {
         Some(_) if caller.is_admin() => DirectoryFilter::default(),
         Some(p) if p.user.external => DirectoryFilter {
@@ -236,7 +242,10 @@ async fn list_projects(
     params: Params,
 ) -> ApiResult<Response> {
     let page = pagination::page(&params)?;
-    let mut filter = DirectoryFilter { search: params.str("search")?, ..viewer_filter(&caller) };
+    const ORDERS: [OrderBy; 6] =
+        [OrderBy::Id, OrderBy::Name, OrderBy::Path, OrderBy::CreatedAt, OrderBy::UpdatedAt, OrderBy::LastActivityAt];
+    let order = pagination::order(&params, &ORDERS, OrderBy::CreatedAt)?;
+    let mut filter = DirectoryFilter { search: params.str("search")?, order, ..viewer_filter(&caller) };
     if params.bool("membership")?.unwrap_or(false)
         && let Some(user) = caller.user()
     {
@@ -390,15 +399,26 @@ async fn set_member(
     let (source, _, level) = member_source(&caller)?;
     let (user_id, must_exist, status) = match user_id {
         Some(u) => (parse_id(&u, "Member")?, Some(true), StatusCode::OK),
-        None => {
-            (params.int("user_id")?.ok_or_else(|| bad_request("user_id is missing"))?, Some(false), StatusCode::CREATED)
-        }
+        None => (new_member_id(&state, &params).await?, Some(false), StatusCode::CREATED),
     };
     let change = member_change(&params, user_id)?;
     let member = state.authority.set_member(&caller.audit(), actor, level, source, &change, must_exist).await?;
     let items = render_members(&state, vec![member], &here.base).await?;
     let item = items.into_iter().next().ok_or(not_found("Member"))?;
     Ok((status, axum::Json(item)).into_response())
+}
+
+/// The user a new membership is for: `user_id`, or `username` (exactly one of them, as in GitLab).
+async fn new_member_id(state: &AppState, params: &Params) -> ApiResult<i64> {
+    match (params.int("user_id")?, params.str("username")?) {
+        (Some(id), None) => Ok(id),
+        (None, Some(username)) => {
+            let user = state.authority.user_by_username(&username).await?;
+            Ok(user.ok_or(not_found("User"))?.id)
+        }
+        (Some(_), Some(_)) => Err(bad_request("user_id, username are mutually exclusive")),
+        (None, None) => Err(bad_request("user_id, username are missing, exactly one parameter must be provided")),
+    }
 }
 
 async fn add_member(State(s): State<AppState>, c: Caller, h: Here, p: Params) -> ApiResult<Response> {

@@ -3,7 +3,7 @@
 //!
 //! **Invariant:** `per_page` is capped at 100 and `Link` headers never carry `private_token`.
 
-use authority::Page;
+use authority::{ListOrder, OrderBy, Page};
 use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -28,6 +28,24 @@ pub fn page(params: &Params) -> ApiResult<Page> {
 }
 
 /// A JSON list with GitLab's pagination headers. `base` is the external URL (scheme and host).
+/// GitLab's `order_by` (one of `allowed`, `default` when absent) and `sort` (`asc` or `desc`, GitLab's default
+/// `desc`), each matched exactly.
+pub fn order(params: &Params, allowed: &[OrderBy], default: OrderBy) -> ApiResult<ListOrder> {
+    let by = match params.str("order_by")? {
+        None => default,
+        Some(name) => allowed.iter().copied().find(|by| by.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|by| by.name()).collect();
+            bad_request(format!("order_by does not have a valid value (one of {})", names.join(", ")))
+        })?,
+    };
+    let descending = match params.str("sort")?.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(bad_request("sort does not have a valid value (asc or desc)")),
+    };
+    Ok(ListOrder { by, descending })
+}
+
 pub fn paginated(items: Vec<Value>, total: i64, page: Page, base: &str, uri: &Uri) -> Response {
     let total_pages = ((total + page.per_page - 1) / page.per_page).max(1);
     let mut headers = HeaderMap::new();
@@ -41,11 +59,13 @@ pub fn paginated(items: Vec<Value>, total: i64, page: Page, base: &str, uri: &Ur
     put("x-total", total.to_string());
     put("x-total-pages", total_pages.to_string());
     put("x-next-page", if page.page < total_pages { (page.page + 1).to_string() } else { String::new() });
-    put("x-prev-page", if page.page > 1 { (page.page - 1).min(total_pages).to_string() } else { String::new() });
+    // A page past the last one has no previous page, as in GitLab.
+    let has_prev = page.page > 1 && page.page <= total_pages;
+    put("x-prev-page", if has_prev { (page.page - 1).to_string() } else { String::new() });
     let link = |n: i64, rel: &str| format!("<{}>; rel=\"{rel}\"", page_url(base, uri, n, page.per_page));
     let mut links = Vec::new();
-    if page.page > 1 {
-        links.push(link((page.page - 1).min(total_pages), "prev"));
+    if has_prev {
+        links.push(link(page.page - 1, "prev"));
     }
     if page.page < total_pages {
         links.push(link(page.page + 1, "next"));

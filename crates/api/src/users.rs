@@ -2,7 +2,7 @@
 //!
 //! **Invariant:** a user's private fields are shown only to administrators and to the user.
 
-use authority::{CreateUser, UserFilter, UserUpdate};
+use authority::{CreateUser, OrderBy, UserFilter, UserUpdate};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -40,6 +40,10 @@ async fn current_user(caller: Caller, here: Here) -> ApiResult<Response> {
     Ok(axum::Json(entities::user_full(&principal.user, &here.base, principal.user.is_admin)).into_response())
 }
 
+/// What `GET /users` may be ordered by, as in GitLab.
+const USER_ORDERS: [OrderBy; 5] =
+    [OrderBy::Id, OrderBy::Name, OrderBy::Username, OrderBy::CreatedAt, OrderBy::UpdatedAt];
+
 async fn list_users(State(state): State<AppState>, caller: Caller, here: Here, params: Params) -> ApiResult<Response> {
     let page = pagination::page(&params)?;
     let admin = caller.is_admin();
@@ -54,6 +58,7 @@ async fn list_users(State(state): State<AppState>, caller: Caller, here: Here, p
         search: params.str("search")?,
         state: if admin { state_filter } else { Some(domain::UserState::Active) },
         admins: if admin { params.bool("admins")?.filter(|a| *a) } else { None },
+        order: pagination::order(&params, &USER_ORDERS, OrderBy::Id)?,
     };
     let (users, total) = state.authority.list_users(&filter, page).await?;
     let items = users

@@ -17,6 +17,11 @@ impl Authority {
         Ok(self.facts.user(id).await?.map(Arc::unwrap_or_clone))
     }
 
+    /// The user with this username (matched without case, as GitLab's usernames are).
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        Ok(self.store.user_by_username(username).await?)
+    }
+
     /// The users among `ids` that exist, in no set order.
     pub async fn users(&self, ids: &[i64]) -> Result<Vec<User>> {
         Ok(self.store.users(ids).await?)

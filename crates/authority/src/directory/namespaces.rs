@@ -97,7 +97,7 @@ impl Authority {
         if new.description.chars().count() > 2000 {
             return Err(Error::invalid("description", "is too long (maximum is 2000 characters)"));
         }
-        let group = self.store.insert_group(&new).await?;
+        let group = self.store.insert_group(&new).await.map_err(taken_path)?;
         // The creator of a group becomes its owner, as in GitLab.
         let owner = Member {
             source: MemberSource::Group(group.id),
@@ -173,7 +173,7 @@ impl Authority {
             creator_id: actor.user.id,
             now: self.now(),
         };
-        let project = self.store.insert_project(&new).await?;
+        let project = self.store.insert_project(&new).await.map_err(taken_path)?;
         self.audit(
             ctx,
             "project_created",
@@ -257,8 +257,12 @@ impl Authority {
         if target.namespace_id == project.namespace_id {
             return Err(Error::BadRequest("Project is already in this namespace".to_owned()));
         }
-        let moved =
-            self.store.transfer_project(project.id, &target, self.now()).await?.ok_or(Error::NotFound("Project"))?;
+        let moved = self
+            .store
+            .transfer_project(project.id, &target, self.now())
+            .await
+            .map_err(taken_path)?
+            .ok_or(Error::NotFound("Project"))?;
         self.audit(
             ctx,
             "project_transferred",
@@ -284,5 +288,14 @@ impl Authority {
             &[],
         )
         .await
+    }
+}
+
+/// A group's or project's path already taken is a 400 naming the field, as GitLab answers it
+/// (`{"message": {"path": ["has already been taken"]}}`), not a 409.
+fn taken_path(e: crate::StoreError) -> Error {
+    match e {
+        crate::StoreError::Conflict(field) => Error::invalid(field, "has already been taken"),
+        e => e.into(),
     }
 }

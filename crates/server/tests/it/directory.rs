@@ -124,7 +124,15 @@ fn a_group_path_must_be_free() {
     let app = TestApp::spawn();
     app.create_user("alice");
     let clash = app.post(&app.admin_token, "/groups", json!({"name": "A", "path": "alice"}));
-    assert_eq!(clash.status, 409);
+    assert_eq!(clash.status, 400, "GitLab answers a taken path 400: {}", clash.text);
+    assert_eq!(clash.body, json!({"message": {"path": ["has already been taken"]}}));
+    let group = app.post(&app.admin_token, "/groups", json!({"name": "G", "path": "g"}));
+    let gid = group.body["id"].as_i64().unwrap();
+    let project = json!({"name": "P", "path": "p", "namespace_id": gid});
+    assert_eq!(app.post(&app.admin_token, "/projects", project.clone()).status, 201);
+    let again = app.post(&app.admin_token, "/projects", project);
+    assert_eq!(again.status, 400, "{}", again.text);
+    assert_eq!(again.body["message"]["path"], json!(["has already been taken"]));
     let bad = app.post(&app.admin_token, "/groups", json!({"name": "A", "path": "a/b"}));
     assert_eq!(bad.status, 400);
 }
@@ -175,4 +183,74 @@ fn all_members_lists_each_user_once_at_their_highest_level_and_pages_count_users
         assert_eq!(listed.iter().filter(|(u, _)| *u == id).count(), 1, "{listed:?}");
         assert!(listed.contains(&(id, json!(40))), "{listed:?}");
     }
+}
+
+#[test]
+fn members_are_added_by_user_id_or_by_username_exactly_one_of_them() {
+    let app = TestApp::spawn();
+    let alice = app.create_user("alice");
+    let group = app.post(&app.admin_token, "/groups", json!({"name": "G", "path": "g"}));
+    let members = format!("/groups/{}/members", group.body["id"]);
+    let added = app.post(&app.admin_token, &members, json!({"username": "alice", "access_level": 30}));
+    assert_eq!(added.status, 201, "{}", added.text);
+    assert_eq!(added.body["id"], alice);
+    let unknown = app.post(&app.admin_token, &members, json!({"username": "nobody", "access_level": 30}));
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    let both = app.post(&app.admin_token, &members, json!({"username": "alice", "user_id": alice, "access_level": 30}));
+    assert_eq!(both.status, 400, "{}", both.text);
+    let neither = app.post(&app.admin_token, &members, json!({"access_level": 30}));
+    assert_eq!(neither.status, 400, "{}", neither.text);
+}
+
+#[test]
+fn projects_and_users_are_listed_in_the_order_and_direction_asked_desc_by_default() {
+    let app = TestApp::spawn();
+    let group = app.post(&app.admin_token, "/groups", json!({"name": "G", "path": "g"}));
+    for (name, path) in [("Bravo", "b-two"), ("alpha", "c-three"), ("Charlie", "a-one")] {
+        let created = app.post(
+            &app.admin_token,
+            "/projects",
+            json!({"name": name, "path": path, "namespace_id": group.body["id"]}),
+        );
+        assert_eq!(created.status, 201, "{}", created.text);
+    }
+    let names = |query: &str, key: &str| -> Vec<String> {
+        let reply = app.get(&app.admin_token, query);
+        assert_eq!(reply.status, 200, "{query}: {}", reply.text);
+        reply.body.as_array().unwrap().iter().map(|p| p[key].as_str().unwrap_or_default().to_owned()).collect()
+    };
+    assert_eq!(names("/projects", "name"), ["Charlie", "alpha", "Bravo"], "created_at desc by default");
+    assert_eq!(names("/projects?order_by=name&sort=asc", "name"), ["alpha", "Bravo", "Charlie"]);
+    assert_eq!(names("/projects?order_by=name", "name"), ["Charlie", "Bravo", "alpha"]);
+    assert_eq!(names("/projects?order_by=path&sort=asc", "path"), ["a-one", "b-two", "c-three"]);
+    assert_eq!(names("/projects?order_by=id&sort=asc", "name"), ["Bravo", "alpha", "Charlie"]);
+    for query in
+        ["/projects?order_by=updated_at", "/projects?order_by=last_activity_at", "/projects?order_by=created_at"]
+    {
+        assert_eq!(app.get(&app.admin_token, query).status, 200, "{query}");
+    }
+    for bad in ["/projects?order_by=stars", "/projects?order_by=name%20", "/projects?sort=ASC", "/projects?sort=up"] {
+        let reply = app.get(&app.admin_token, bad);
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
+    }
+    app.create_user("zed");
+    app.create_user("amy");
+    assert_eq!(names("/users", "username"), ["amy", "zed", "root"], "id desc by default");
+    assert_eq!(names("/users?order_by=username&sort=asc", "username"), ["amy", "root", "zed"]);
+    assert_eq!(names("/users?order_by=id&sort=asc", "username"), ["root", "zed", "amy"]);
+    assert_eq!(app.get(&app.admin_token, "/users?order_by=path").status, 400, "path is no order of users");
+}
+
+#[test]
+fn a_page_past_the_last_has_no_previous_page() {
+    let app = TestApp::spawn();
+    let reply = app.get(&app.admin_token, "/users?page=5&per_page=1");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-prev-page"), Some(""));
+    assert_eq!(reply.header("x-next-page"), Some(""));
+    let first = app.get(&app.admin_token, "/users?page=1&per_page=1");
+    assert_eq!(first.header("x-prev-page"), Some(""));
+    app.create_user("bob");
+    let second = app.get(&app.admin_token, "/users?page=2&per_page=1");
+    assert_eq!(second.header("x-prev-page"), Some("1"));
 }
