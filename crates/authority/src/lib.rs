@@ -14,6 +14,7 @@ mod facts;
 mod grants;
 mod hashing;
 mod listings;
+mod pasted;
 mod principal;
 mod reads;
 mod store;

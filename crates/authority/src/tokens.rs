@@ -159,6 +159,7 @@ impl Authority {
         if description.chars().count() > 255 {
             return Err(Error::invalid("description", "is too long (maximum is 255 characters)"));
         }
+        self.refuse_pasted_secrets(&[("name", Some(name.as_str())), ("description", Some(&description))]).await?;
         let scopes = match (request.scopes.as_deref(), &request.grants) {
             (Some(_), Some(_)) => {
                 return Err(Error::BadRequest("scopes, granular_scopes are mutually exclusive".to_owned()));

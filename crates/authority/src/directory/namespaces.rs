@@ -24,6 +24,7 @@ impl Authority {
         let path = request.path.as_deref().ok_or_else(|| Error::BadRequest("path is missing".to_owned()))?;
         validate_display_name(name).map_err(|e| Error::invalid("name", e))?;
         let path = Path::parse_top_level(path).map_err(|e| Error::invalid("path", e))?;
+        self.refuse_pasted_secrets(&[("name", Some(name)), ("path", Some(path.as_str()))]).await?;
         let organization = self.store.insert_organization(name, path.as_str(), self.now()).await?;
         self.audit(
             ctx,
@@ -50,6 +51,9 @@ impl Authority {
             None => Path::parse_top_level(path),
         }
         .map_err(|e| Error::invalid("path", e))?;
+        let fields =
+            [("name", Some(name)), ("path", Some(path.as_str())), ("description", request.description.as_deref())];
+        self.refuse_pasted_secrets(&fields).await?;
         let visibility = parse_visibility(request.visibility.as_deref(), Visibility::Private)?;
         let parent = match request.parent_id {
             None => None,
@@ -113,6 +117,8 @@ impl Authority {
     }
 
     pub async fn update_group(&self, ctx: &AuditContext, group: &Group, update: &NamespaceUpdate) -> Result<Group> {
+        self.refuse_pasted_secrets(&[("name", update.name.as_deref()), ("description", update.description.as_deref())])
+            .await?;
         let group = self.store.update_group(group.id, update).await?.ok_or(Error::NotFound("Group"))?;
         let extra = match &update.token_policy {
             Some(policy) => vec![("token_policy", format!("{policy:?}"))],
@@ -141,6 +147,12 @@ impl Authority {
         };
         validate_display_name(&name).map_err(|e| Error::invalid("name", e))?;
         let path = Path::parse(&path).map_err(|e| Error::invalid("path", e))?;
+        let fields = [
+            ("name", Some(name.as_str())),
+            ("path", Some(path.as_str())),
+            ("description", request.description.as_deref()),
+        ];
+        self.refuse_pasted_secrets(&fields).await?;
         let visibility = parse_visibility(request.visibility.as_deref(), Visibility::Private)?;
         let (
             NamespaceTarget { namespace_id, full_path: namespace_full_path, full_name: namespace_full_name },
@@ -192,6 +204,8 @@ impl Authority {
         project: &Project,
         update: &NamespaceUpdate,
     ) -> Result<Project> {
+        self.refuse_pasted_secrets(&[("name", update.name.as_deref()), ("description", update.description.as_deref())])
+            .await?;
         let project =
             self.store.update_project(project.id, update, self.now()).await?.ok_or(Error::NotFound("Project"))?;
         self.audit(

@@ -94,6 +94,7 @@ impl Authority {
         let username = Username::parse(username).map_err(|e| Error::invalid("username", e))?;
         let email = Email::parse(email).map_err(|e| Error::invalid("email", e))?;
         validate_display_name(name).map_err(|e| Error::invalid("name", e))?;
+        self.refuse_pasted_secrets(&[("username", Some(username.as_str())), ("name", Some(name))]).await?;
         let password_hash = match (&request.password, request.reset_password || request.force_random_password) {
             (Some(password), _) => {
                 check_password(password)?;
@@ -173,6 +174,8 @@ impl Authority {
         if let Some(email) = &update.email {
             Email::parse(email).map_err(|e| Error::invalid("email", e))?;
         }
+        self.refuse_pasted_secrets(&[("username", update.username.as_deref()), ("name", update.name.as_deref())])
+            .await?;
         if let Some(name) = &update.name {
             validate_display_name(name).map_err(|e| Error::invalid("name", e))?;
         }
