@@ -45,59 +45,9 @@ fn create_request(params: &Params, principal: &Principal) -> ApiResult<CreateTok
     })
 }
 
-/// `granular_scopes`: a JSON array of `{access, permissions, group_ids, project_ids}` (ids also as one
-/// comma-separated string, as GitLab accepts them).
+/// `granular_scopes`: a JSON array of `{access, permissions, group_ids, project_ids}`, read by `authority`.
 fn granular_scopes(params: &Params) -> ApiResult<Option<Vec<RequestedGrant>>> {
-    let invalid = || {
-        bad_request("granular_scopes is invalid: give a JSON array of {access, permissions, group_ids, project_ids}")
-    };
-    let entries = match params.0.get("granular_scopes") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(entries)) => entries,
-        Some(_) => return Err(invalid()),
-    };
-    let strings = |value: Option<&Value>| -> ApiResult<Vec<String>> {
-        match value {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(items)) => {
-                items.iter().map(|i| i.as_str().map(str::to_owned).ok_or_else(invalid)).collect()
-            }
-            Some(Value::String(s)) => Ok(s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect()),
-            Some(_) => Err(invalid()),
-        }
-    };
-    let ids = |value: Option<&Value>| -> ApiResult<Vec<i64>> {
-        match value {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| match i {
-                    Value::Number(n) => n.as_i64().ok_or_else(invalid),
-                    Value::String(s) => s.trim().parse().map_err(|_| invalid()),
-                    _ => Err(invalid()),
-                })
-                .collect(),
-            Some(Value::String(s)) => s.split(',').map(|p| p.trim().parse().map_err(|_| invalid())).collect(),
-            Some(Value::Number(n)) => Ok(vec![n.as_i64().ok_or_else(invalid)?]),
-            Some(_) => Err(invalid()),
-        }
-    };
-    let mut requested = Vec::new();
-    for entry in entries {
-        let Value::Object(entry) = entry else { return Err(invalid()) };
-        if let Some(key) =
-            entry.keys().find(|k| !["access", "permissions", "group_ids", "project_ids"].contains(&k.as_str()))
-        {
-            return Err(bad_request(format!("granular_scopes: unknown field {key:?}")));
-        }
-        requested.push(RequestedGrant {
-            access: entry.get("access").and_then(Value::as_str).ok_or_else(invalid)?.to_owned(),
-            permissions: strings(entry.get("permissions"))?,
-            group_ids: ids(entry.get("group_ids"))?,
-            project_ids: ids(entry.get("project_ids"))?,
-        });
-    }
-    Ok(Some(requested))
+    Ok(authority::requested_grants(params.0.get("granular_scopes"))?)
 }
 
 /// A token never mints a token with administrator scopes it does not hold itself.

@@ -26,6 +26,21 @@ impl Authority {
         message: &str,
         extra: &[(&str, String)],
     ) -> Result<()> {
+        let event = self.audit_record(ctx, event_name, entity_type, entity_id, message, extra);
+        self.store.insert_audit_event(&event).await?;
+        Ok(())
+    }
+
+    /// An event as `audit` records it, for a store write that commits it with the change it records.
+    pub(crate) fn audit_record(
+        &self,
+        ctx: &AuditContext,
+        event_name: &str,
+        entity_type: &str,
+        entity_id: i64,
+        message: &str,
+        extra: &[(&str, String)],
+    ) -> NewAuditEvent {
         let mut details = String::from("{");
         push_field(&mut details, "custom_message", message);
         push_field(&mut details, "event_name", event_name);
@@ -41,7 +56,7 @@ impl Authority {
             push_field(&mut details, key, value);
         }
         details.push('}');
-        let event = NewAuditEvent {
+        NewAuditEvent {
             author_id: ctx.author_id,
             entity_type: entity_type.to_owned(),
             entity_id,
@@ -49,9 +64,7 @@ impl Authority {
             details,
             ip_address: ctx.ip_address.clone(),
             created_at: self.now(),
-        };
-        self.store.insert_audit_event(&event).await?;
-        Ok(())
+        }
     }
 }
 

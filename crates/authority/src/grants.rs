@@ -24,6 +24,69 @@ pub struct RequestedGrant {
     pub project_ids: Vec<i64>,
 }
 
+/// Reads `granular_scopes` as a client sends it: a JSON array of `{access, permissions, group_ids,
+/// project_ids}` (permissions and ids also as one comma-separated string, as GitLab accepts them); `None` when
+/// absent or null. Only the JSON's shape is checked here; [`read_grants`] checks the values.
+pub fn requested_grants(value: Option<&serde_json::Value>) -> Result<Option<Vec<RequestedGrant>>> {
+    use serde_json::Value;
+    let invalid = || {
+        Error::BadRequest(
+            "granular_scopes is invalid: give a JSON array of {access, permissions, group_ids, project_ids}".to_owned(),
+        )
+    };
+    let entries = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(entries)) => entries,
+        Some(_) => return Err(invalid()),
+    };
+    if entries.len() > MAX_GRANTS {
+        return Err(Error::invalid("granular_scopes", format!("has too many entries (maximum is {MAX_GRANTS})")));
+    }
+    let strings = |value: Option<&Value>| -> Result<Vec<String>> {
+        match value {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => {
+                items.iter().map(|i| i.as_str().map(str::to_owned).ok_or_else(invalid)).collect()
+            }
+            Some(Value::String(s)) => Ok(s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect()),
+            Some(_) => Err(invalid()),
+        }
+    };
+    let ids = |value: Option<&Value>| -> Result<Vec<i64>> {
+        match value {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| match i {
+                    Value::Number(n) => n.as_i64().ok_or_else(invalid),
+                    Value::String(s) => s.trim().parse().map_err(|_| invalid()),
+                    _ => Err(invalid()),
+                })
+                .collect(),
+            Some(Value::String(s)) => s.split(',').map(|p| p.trim().parse().map_err(|_| invalid())).collect(),
+            Some(Value::Number(n)) => Ok(vec![n.as_i64().ok_or_else(invalid)?]),
+            Some(_) => Err(invalid()),
+        }
+    };
+    let mut requested = Vec::new();
+    for entry in entries {
+        let Value::Object(entry) = entry else { return Err(invalid()) };
+        if let Some(key) =
+            entry.keys().find(|k| !["access", "permissions", "group_ids", "project_ids"].contains(&k.as_str()))
+        {
+            let shown: String = key.chars().take(64).collect();
+            return Err(Error::BadRequest(format!("granular_scopes: unknown field {shown:?}")));
+        }
+        requested.push(RequestedGrant {
+            access: entry.get("access").and_then(Value::as_str).ok_or_else(invalid)?.to_owned(),
+            permissions: strings(entry.get("permissions"))?,
+            group_ids: ids(entry.get("group_ids"))?,
+            project_ids: ids(entry.get("project_ids"))?,
+        });
+    }
+    Ok(Some(requested))
+}
+
 /// Splits the requested entries into stored grants (one per selected group or project), with sorted,
 /// deduplicated permissions. Only the shape is checked here.
 pub fn read_grants(requested: &[RequestedGrant]) -> Result<Vec<Grant>> {
@@ -36,8 +99,11 @@ pub fn read_grants(requested: &[RequestedGrant]) -> Result<Vec<Grant>> {
         let access = GrantAccess::parse(&entry.access).ok_or_else(|| {
             invalid("access must be one of personal_projects, all_memberships, selected_memberships, user, instance")
         })?;
-        // Exact: `"read_job "` is no permission and is refused, never read as `read_job`.
-        if let Some(bad) = entry.permissions.iter().find(|p| p.chars().any(|c| c.is_whitespace() || c.is_control())) {
+        // Exact: `"read_job "` is no permission and is refused, never read as `read_job`; and a name is made of
+        // the catalog's characters only, so that a `,` or a newline can never split it in the stored form (found
+        // by the `grants` fuzz target).
+        let catalog_name = |p: &String| p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if let Some(bad) = entry.permissions.iter().find(|p| !catalog_name(p)) {
             let shown: String = bad.chars().take(64).collect();
             return Err(invalid(&format!("permissions has an invalid value: {shown:?}")));
         }

@@ -34,7 +34,7 @@ pub use directory::{
 };
 pub use error::{Error, Result};
 pub use facts::FactCache;
-pub use grants::RequestedGrant;
+pub use grants::{RequestedGrant, read_grants, requested_grants};
 pub use principal::{AuthFailure, Authenticated, JobPrincipal, VerifiedJobToken};
 pub use store::*;
 pub use tokens::{CreateToken, IssuedToken, RotateToken};

@@ -230,20 +230,14 @@ impl Authority {
             grants,
             route_rules,
         };
-        let issued = self.issue(owner, organization_id, new).await?;
-        self.audit(
-            ctx,
-            &format!("{}_created", CredentialKind::of_user_token(impersonation)),
-            CredentialKind::of_user_token(impersonation).spec().audit_entity,
-            issued.token.id,
-            &format!(
-                "Created {} access token {}",
-                if impersonation { "impersonation" } else { "personal" },
-                issued.token.id
-            ),
-            &[("token_name", issued.token.name.clone()), ("target_user_id", owner.id.to_string())],
-        )
-        .await?;
+        let kind = CredentialKind::of_user_token(impersonation);
+        let what = if impersonation { "impersonation" } else { "personal" };
+        let audit = |id: i64| {
+            let extra = [("token_name", name.as_str().to_owned()), ("target_user_id", owner.id.to_string())];
+            let message = format!("Created {what} access token {id}");
+            Some(self.audit_record(ctx, &format!("{kind}_created"), kind.spec().audit_entity, id, &message, &extra))
+        };
+        let issued = self.issue(owner, organization_id, new, &audit).await?;
         Ok(issued)
     }
 
@@ -272,14 +266,13 @@ impl Authority {
         if founding.scopes.is_granular() || founding.impersonation {
             return Err(Error::refused("an organization is founded with a legacy personal access token"));
         }
-        let issued = self.issue(founder, organization.id, new).await?;
         let kind = CredentialKind::PersonalAccessToken;
-        let message =
-            format!("Created personal access token {} for organization {}", issued.token.id, organization.path);
-        let extra = [("token_name", issued.token.name.clone()), ("target_user_id", founder.id.to_string())];
-        self.audit(ctx, &format!("{kind}_created"), kind.spec().audit_entity, issued.token.id, &message, &extra)
-            .await?;
-        Ok(issued)
+        let audit = |id: i64| {
+            let message = format!("Created personal access token {id} for organization {}", organization.path);
+            let extra = [("token_name", name.as_str().to_owned()), ("target_user_id", founder.id.to_string())];
+            Some(self.audit_record(ctx, &format!("{kind}_created"), kind.spec().audit_entity, id, &message, &extra))
+        };
+        self.issue(founder, organization.id, new, &audit).await
     }
 
     /// A new plaintext and its digest; the routable payload names the token's organization, as GitLab's does.
@@ -298,7 +291,14 @@ impl Authority {
         Ok((plaintext, digest))
     }
 
-    async fn issue(&self, owner: &User, organization_id: i64, new: Unissued<'_>) -> Result<IssuedToken> {
+    /// Mints and stores a token, with the audit entry `audit` makes of its id in the same transaction.
+    async fn issue(
+        &self,
+        owner: &User,
+        organization_id: i64,
+        new: Unissued<'_>,
+        audit: &crate::AuditOf<'_>,
+    ) -> Result<IssuedToken> {
         let (plaintext, digest) = self.mint(owner, organization_id)?;
         let new = NewToken {
             user_id: owner.id,
@@ -314,7 +314,7 @@ impl Authority {
             route_rules: new.route_rules,
             now: self.now(),
         };
-        let token = self.store.insert_token(&new).await?;
+        let token = self.store.insert_token(&new, audit).await?;
         Ok(IssuedToken { token, plaintext })
     }
 
@@ -364,19 +364,18 @@ impl Authority {
     /// Revokes a token. The row is kept; revoking twice is a 400 as in GitLab... except for the same caller
     /// racing, where exactly one call wins.
     pub async fn revoke_token(&self, ctx: &AuditContext, token: &Token) -> Result<()> {
-        if !self.store.revoke_token(token.id, self.now()).await? {
-            return Err(Error::BadRequest("Token already revoked".to_owned()));
-        }
-        let kind = format!("{}_revoked", token.kind());
-        self.audit(
+        let event = self.audit_record(
             ctx,
-            &kind,
+            &format!("{}_revoked", token.kind()),
             token.kind().spec().audit_entity,
             token.id,
             &format!("Revoked access token {}", token.id),
             &[("token_name", token.name.clone()), ("target_user_id", token.user_id.to_string())],
-        )
-        .await
+        );
+        if !self.store.revoke_token(token.id, self.now(), Some(&event)).await? {
+            return Err(Error::BadRequest("Token already revoked".to_owned()));
+        }
+        Ok(())
     }
 
     /// Revokes a token from a credential inventory (`inventory` names it: "the instance", "group top"): recorded in
@@ -468,18 +467,15 @@ impl Authority {
             route_rules: token.route_rules.clone(),
             now,
         };
-        let Some(rotated) = self.store.rotate_token(token.id, &new).await? else {
+        let audit = |id: i64| {
+            let message = format!("Rotated access token {} into {id}", token.id);
+            let extra = [("new_token_id", id.to_string()), ("target_user_id", token.user_id.to_string())];
+            let entity = token.kind().spec().audit_entity;
+            Some(self.audit_record(ctx, "personal_access_token_rotated", entity, token.id, &message, &extra))
+        };
+        let Some(rotated) = self.store.rotate_token(token.id, &new, &audit).await? else {
             return Err(Error::BadRequest("Token already revoked".to_owned()));
         };
-        self.audit(
-            ctx,
-            "personal_access_token_rotated",
-            token.kind().spec().audit_entity,
-            token.id,
-            &format!("Rotated access token {} into {}", token.id, rotated.id),
-            &[("new_token_id", rotated.id.to_string()), ("target_user_id", token.user_id.to_string())],
-        )
-        .await?;
         Ok(IssuedToken { token: rotated, plaintext })
     }
 }

@@ -9,6 +9,7 @@ use domain::{AuditEvent, NewAuditEvent, Notification};
 use crate::SqlStore;
 use crate::rows::*;
 use crate::sql::{Arg, Sql};
+use crate::write::Write;
 
 const AUDIT_COLUMNS: &str =
     "audit_event_id, author_id, entity_type, entity_id, event_name, details, ip_address, created_at";
@@ -16,13 +17,7 @@ const AUDIT_COLUMNS: &str =
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()> {
-        let mut sql = Sql::new(
-            "insert into audit_event (author_id, entity_type, entity_id, event_name, details, ip_address, created_at) values (",
-        );
-        sql.arg(Arg::OptInt(event.author_id)).push(", ").text_arg(&event.entity_type).push(", ").int(event.entity_id);
-        sql.push(", ").text_arg(&event.event_name).push(", ").text_arg(&event.details).push(", ");
-        sql.arg(Arg::OptText(event.ip_address.clone())).push(", ").int(event.created_at.millis()).push(")");
-        self.execute(&sql, &[]).await?;
+        self.execute(&insert_sql(event), &[]).await?;
         Ok(())
     }
 
@@ -69,4 +64,20 @@ impl AuditStore for SqlStore {
         )
         .await
     }
+}
+
+fn insert_sql(event: &NewAuditEvent) -> Sql {
+    let mut sql = Sql::new(
+        "insert into audit_event (author_id, entity_type, entity_id, event_name, details, ip_address, created_at) values (",
+    );
+    sql.arg(Arg::OptInt(event.author_id)).push(", ").text_arg(&event.entity_type).push(", ").int(event.entity_id);
+    sql.push(", ").text_arg(&event.event_name).push(", ").text_arg(&event.details).push(", ");
+    sql.arg(Arg::OptText(event.ip_address.clone())).push(", ").int(event.created_at.millis()).push(")");
+    sql
+}
+
+/// Appends an audit entry inside a write transaction, so that it commits, or not, with the change it records.
+pub(crate) async fn insert_audit_event_tx(tx: &mut Write<'_>, event: &NewAuditEvent) -> StoreResult<()> {
+    insert_sql(event).query().execute(&mut **tx).await.map_err(crate::db_error)?;
+    Ok(())
 }

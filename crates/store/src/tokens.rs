@@ -3,8 +3,8 @@
 //! **Invariant:** revocation is `where revoked = 0`: a second revocation changes nothing and reports it.
 
 use async_trait::async_trait;
-use authority::{Change, NewToken, Page, StoreError, StoreResult, TokenFilter, TokenSort, TokenStore};
-use domain::{Date, Grant, Timestamp, Token};
+use authority::{AuditOf, Change, NewToken, Page, StoreError, StoreResult, TokenFilter, TokenSort, TokenStore};
+use domain::{Date, Grant, NewAuditEvent, Timestamp, Token};
 use sqlx::Row;
 
 use crate::rows::*;
@@ -17,9 +17,12 @@ const TOKEN_COLUMNS: &str = "token_id, user_id, name, description, scopes, imper
 
 #[async_trait]
 impl TokenStore for SqlStore {
-    async fn insert_token(&self, token: &NewToken) -> StoreResult<Token> {
+    async fn insert_token(&self, token: &NewToken, audit: &AuditOf<'_>) -> StoreResult<Token> {
         let mut tx = self.begin().await?;
         let id = insert_token_tx(&mut tx, token).await?;
+        if let Some(event) = audit(id) {
+            crate::audit::insert_audit_event_tx(&mut tx, &event).await?;
+        }
         tx.commit(&[]).await?;
         self.token(id).await?.ok_or_else(|| StoreError::Other(anyhow::anyhow!("token vanished after insert")))
     }
@@ -102,18 +105,26 @@ impl TokenStore for SqlStore {
         self.page_of(&sql, TOKEN_COLUMNS, order, page, token_from_row).await
     }
 
-    async fn revoke_token(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
+    async fn revoke_token(&self, id: i64, now: Timestamp, audit: Option<&NewAuditEvent>) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
         let mut sql = Sql::new("update personal_access_token set revoked = 1, revoked_at = ");
         sql.int(now.millis())
             .push(", updated_at = ")
             .int(now.millis())
             .push(" where revoked = 0 and token_id = ")
             .int(id);
-        let done = self.execute(&sql, &[Change::Token(id)]).await?;
-        Ok(done.rows_affected() == 1)
+        let done = sql.query().execute(&mut *tx).await.map_err(db_error)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(event) = audit {
+            crate::audit::insert_audit_event_tx(&mut tx, event).await?;
+        }
+        tx.commit(&[Change::Token(id)]).await?;
+        Ok(true)
     }
 
-    async fn rotate_token(&self, old_id: i64, new: &NewToken) -> StoreResult<Option<Token>> {
+    async fn rotate_token(&self, old_id: i64, new: &NewToken, audit: &AuditOf<'_>) -> StoreResult<Option<Token>> {
         let mut tx = self.begin().await?;
         let mut revoke = Sql::new("update personal_access_token set revoked = 1, revoked_at = ");
         revoke.int(new.now.millis()).push(", updated_at = ").int(new.now.millis());
@@ -123,6 +134,9 @@ impl TokenStore for SqlStore {
             return Ok(None);
         }
         let id = insert_token_tx(&mut tx, new).await?;
+        if let Some(event) = audit(id) {
+            crate::audit::insert_audit_event_tx(&mut tx, &event).await?;
+        }
         tx.commit(&[Change::Token(old_id)]).await?;
         self.token(id).await
     }

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use authority::{
-    AllowlistStore, Change, ChangeListener, Changes, CiStore, DirectoryFilter, MemberStore, NamespaceStore, NewGroup,
-    NewToken, NewUser, Page, SettingsStore, SigningKeyStore, StoreError, TokenFilter, TokenStore, UsageStore,
+    AllowlistStore, AuditStore, Change, ChangeListener, Changes, CiStore, DirectoryFilter, MemberStore, NamespaceStore,
+    NewGroup, NewToken, NewUser, Page, SettingsStore, SigningKeyStore, StoreError, TokenFilter, TokenStore, UsageStore,
     UserStore, UserUpdate,
 };
 use domain::{
@@ -87,7 +87,7 @@ async fn usernames_and_emails_are_unique_whatever_their_case() {
 async fn a_token_is_found_by_any_of_its_candidate_digests() {
     with_store(|store| async move {
         let user = store.insert_user(&new_user("alice")).await.unwrap();
-        let token = store.insert_token(&new_token(user.id, "digest-a", None)).await.unwrap();
+        let token = store.insert_token(&new_token(user.id, "digest-a", None), &authority::no_audit).await.unwrap();
         let found = store.token_by_digest(&["other".into(), "digest-a".into()]).await.unwrap();
         assert_eq!(found.map(|t| t.id), Some(token.id));
         assert!(store.token_by_digest(&["nothing".into()]).await.unwrap().is_none());
@@ -100,9 +100,11 @@ async fn a_token_is_found_by_any_of_its_candidate_digests() {
 async fn rotation_has_exactly_one_winner() {
     with_store(|store| async move {
         let user = store.insert_user(&new_user("alice")).await.unwrap();
-        let old = store.insert_token(&new_token(user.id, "old", None)).await.unwrap();
-        let first = store.rotate_token(old.id, &new_token(user.id, "new1", Some(old.id))).await.unwrap();
-        let second = store.rotate_token(old.id, &new_token(user.id, "new2", Some(old.id))).await.unwrap();
+        let old = store.insert_token(&new_token(user.id, "old", None), &authority::no_audit).await.unwrap();
+        let first =
+            store.rotate_token(old.id, &new_token(user.id, "new1", Some(old.id)), &authority::no_audit).await.unwrap();
+        let second =
+            store.rotate_token(old.id, &new_token(user.id, "new2", Some(old.id)), &authority::no_audit).await.unwrap();
         assert!(first.is_some());
         assert!(second.is_none());
         assert!(store.token_by_digest(&["new2".into()]).await.unwrap().is_none(), "the loser wrote nothing");
@@ -117,7 +119,7 @@ async fn transactions_that_read_before_writing_succeed_while_other_writes_commit
     with_store(|store| async move {
         let store = std::sync::Arc::new(store);
         let owner = store.insert_user(&new_user("owner")).await.unwrap();
-        let token = store.insert_token(&new_token(owner.id, "busy", None)).await.unwrap();
+        let token = store.insert_token(&new_token(owner.id, "busy", None), &authority::no_audit).await.unwrap();
         let mut tasks = Vec::new();
         for i in 0..16 {
             let inserting = store.clone();
@@ -243,11 +245,15 @@ async fn every_committed_write_announces_what_it_changed_and_a_refused_one_annou
         assert_eq!(heard.take(), [Change::User(alice.id), Change::Directory]);
         assert!(store.insert_user(&new_user("alice")).await.is_err());
         assert_eq!(heard.take(), [], "a refused write changed nothing");
-        let token = store.insert_token(&new_token(alice.id, "d1", None)).await.unwrap();
+        let token = store.insert_token(&new_token(alice.id, "d1", None), &authority::no_audit).await.unwrap();
         assert_eq!(heard.take(), [], "a new token replaces no cached fact");
         store.touch_token(token.id, now(), &["10.0.0.1".to_owned()]).await.unwrap();
         assert_eq!(heard.take(), [], "a use is not a decision fact");
-        let rotated = store.rotate_token(token.id, &new_token(alice.id, "d2", Some(token.id))).await.unwrap().unwrap();
+        let rotated = store
+            .rotate_token(token.id, &new_token(alice.id, "d2", Some(token.id)), &authority::no_audit)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(heard.take(), [Change::Token(token.id)]);
         store.revoke_family(token.id, now()).await.unwrap();
         assert_eq!(heard.take(), [Change::Token(token.id), Change::Token(rotated.id)]);
@@ -280,7 +286,7 @@ async fn every_committed_write_announces_what_it_changed_and_a_refused_one_annou
 async fn exercised_pairs_add_up_keeping_their_first_use_and_taking_the_last() {
     with_store(|store| async move {
         let owner = store.insert_user(&new_user("owner")).await.unwrap();
-        let token = store.insert_token(&new_token(owner.id, "used", None)).await.unwrap();
+        let token = store.insert_token(&new_token(owner.id, "used", None), &authority::no_audit).await.unwrap();
         let at = |seconds: i64| now().add_millis(seconds * 1000);
         let pair = |permission: &str, boundary, first, last, uses| domain::TokenUsage {
             token_id: token.id,
@@ -315,10 +321,18 @@ async fn exercised_pairs_add_up_keeping_their_first_use_and_taking_the_last() {
 async fn revoking_a_family_reaches_every_active_descendant() {
     with_store(|store| async move {
         let user = store.insert_user(&new_user("alice")).await.unwrap();
-        let a = store.insert_token(&new_token(user.id, "a", None)).await.unwrap();
-        let b = store.rotate_token(a.id, &new_token(user.id, "b", Some(a.id))).await.unwrap().unwrap();
-        let c = store.rotate_token(b.id, &new_token(user.id, "c", Some(b.id))).await.unwrap().unwrap();
-        let unrelated = store.insert_token(&new_token(user.id, "x", None)).await.unwrap();
+        let a = store.insert_token(&new_token(user.id, "a", None), &authority::no_audit).await.unwrap();
+        let b = store
+            .rotate_token(a.id, &new_token(user.id, "b", Some(a.id)), &authority::no_audit)
+            .await
+            .unwrap()
+            .unwrap();
+        let c = store
+            .rotate_token(b.id, &new_token(user.id, "c", Some(b.id)), &authority::no_audit)
+            .await
+            .unwrap()
+            .unwrap();
+        let unrelated = store.insert_token(&new_token(user.id, "x", None), &authority::no_audit).await.unwrap();
         let revoked = store.revoke_family(a.id, now()).await.unwrap();
         assert_eq!(revoked, vec![c.id]);
         assert!(!store.token(unrelated.id).await.unwrap().unwrap().revoked);
@@ -346,16 +360,56 @@ async fn a_tokens_grants_and_route_rules_are_stored_and_kept_by_rotation() {
             route_rules: rules.clone(),
             ..new_token(owner.id, "fine", None)
         };
-        let token = store.insert_token(&new).await.unwrap();
+        let token = store.insert_token(&new, &authority::no_audit).await.unwrap();
         assert_eq!(token.grants, grants);
         assert!(token.scopes.is_granular());
         assert_eq!(store.token_by_digest(&["fine".to_owned()]).await.unwrap().unwrap().grants, grants);
         let next = NewToken { previous_token_id: Some(token.id), ..new.clone() };
-        let rotated = store.rotate_token(token.id, &NewToken { digest: "fine2".into(), ..next }).await.unwrap();
+        let rotated = store
+            .rotate_token(token.id, &NewToken { digest: "fine2".into(), ..next }, &authority::no_audit)
+            .await
+            .unwrap();
         let rotated = rotated.unwrap();
         assert_eq!((rotated.grants, rotated.route_rules), (grants, rules));
-        let legacy = store.insert_token(&new_token(owner.id, "legacy", None)).await.unwrap();
+        let legacy = store.insert_token(&new_token(owner.id, "legacy", None), &authority::no_audit).await.unwrap();
         assert!(legacy.grants.is_empty());
+        store
+    })
+    .await;
+}
+
+fn audited(name: &str, id: i64) -> Option<domain::NewAuditEvent> {
+    Some(domain::NewAuditEvent {
+        author_id: None,
+        entity_type: "PersonalAccessToken".to_owned(),
+        entity_id: id,
+        event_name: name.to_owned(),
+        details: "{}".to_owned(),
+        ip_address: None,
+        created_at: now(),
+    })
+}
+
+#[tokio::test]
+async fn a_token_write_and_its_audit_entry_commit_together_or_not_at_all() {
+    with_store(|store| async move {
+        let user = store.insert_user(&new_user("alice")).await.unwrap();
+        let t = store.insert_token(&new_token(user.id, "a", None), &|id| audited("created", id)).await.unwrap();
+        let (b, c) = (new_token(user.id, "b", Some(t.id)), new_token(user.id, "c", Some(t.id)));
+        let rotated = store.rotate_token(t.id, &b, &|id| audited("rotated", id)).await.unwrap().unwrap();
+        let again = store.rotate_token(t.id, &c, &|id| audited("again", id)).await.unwrap();
+        assert!(again.is_none(), "a refused rotation");
+        let revoke = audited("revoked", rotated.id).unwrap();
+        assert!(store.revoke_token(rotated.id, now(), Some(&revoke)).await.unwrap());
+        assert!(!store.revoke_token(rotated.id, now(), Some(&revoke)).await.unwrap(), "a refused revocation");
+        let (events, _) = store.list_audit_events(&authority::AuditFilter::default(), PAGE).await.unwrap();
+        let mut names: Vec<(String, i64)> =
+            events.iter().map(|e| (e.event.event_name.clone(), e.event.entity_id)).collect();
+        names.sort();
+        let mut want =
+            vec![("created".to_owned(), t.id), ("rotated".to_owned(), rotated.id), ("revoked".to_owned(), rotated.id)];
+        want.sort();
+        assert_eq!(names, want, "one entry per write that happened, none for a refused one");
         store
     })
     .await;
@@ -365,9 +419,9 @@ async fn a_tokens_grants_and_route_rules_are_stored_and_kept_by_rotation() {
 async fn revocation_happens_once() {
     with_store(|store| async move {
         let user = store.insert_user(&new_user("alice")).await.unwrap();
-        let t = store.insert_token(&new_token(user.id, "a", None)).await.unwrap();
-        assert!(store.revoke_token(t.id, now()).await.unwrap());
-        assert!(!store.revoke_token(t.id, now()).await.unwrap());
+        let t = store.insert_token(&new_token(user.id, "a", None), &authority::no_audit).await.unwrap();
+        assert!(store.revoke_token(t.id, now(), None).await.unwrap());
+        assert!(!store.revoke_token(t.id, now(), None).await.unwrap());
         store
     })
     .await;
@@ -378,10 +432,10 @@ async fn token_lists_filter_by_state_and_owner() {
     with_store(|store| async move {
         let alice = store.insert_user(&new_user("alice")).await.unwrap();
         let bob = store.insert_user(&new_user("bob")).await.unwrap();
-        let a1 = store.insert_token(&new_token(alice.id, "a1", None)).await.unwrap();
-        store.insert_token(&new_token(alice.id, "a2", None)).await.unwrap();
-        store.insert_token(&new_token(bob.id, "b1", None)).await.unwrap();
-        store.revoke_token(a1.id, now()).await.unwrap();
+        let a1 = store.insert_token(&new_token(alice.id, "a1", None), &authority::no_audit).await.unwrap();
+        store.insert_token(&new_token(alice.id, "a2", None), &authority::no_audit).await.unwrap();
+        store.insert_token(&new_token(bob.id, "b1", None), &authority::no_audit).await.unwrap();
+        store.revoke_token(a1.id, now(), None).await.unwrap();
         let filter = TokenFilter {
             user_id: Some(alice.id),
             active: Some(true),
@@ -547,12 +601,12 @@ async fn on_postgres_every_committed_write_announces_what_it_changed_and_usage_a
     assert!(seen.contains(&format!("u:{}", alice.id)), "{seen:?}");
     assert!(seen.contains(&"d".to_owned()), "a user's namespace is part of the directory: {seen:?}");
 
-    let token = store.insert_token(&new_token(alice.id, "digest", None)).await.unwrap();
+    let token = store.insert_token(&new_token(alice.id, "digest", None), &authority::no_audit).await.unwrap();
     store.touch_token(token.id, now(), &["10.0.0.1".to_owned()]).await.unwrap();
     store.save_settings(&Settings::default()).await.unwrap();
     assert_eq!(announced_until(&mut feed, "s").await, vec![format!("t:{}", token.id)], "a use is no change");
 
-    store.revoke_token(token.id, now()).await.unwrap();
+    store.revoke_token(token.id, now(), None).await.unwrap();
     let group = new_group("g");
     store.insert_group(&group).await.unwrap();
     store.save_settings(&Settings::default()).await.unwrap();

@@ -3,7 +3,7 @@
 //! **Invariant:** only digests are stored; revoking and rotating change a token only if it is still active.
 
 use async_trait::async_trait;
-use domain::{Date, Timestamp, Token};
+use domain::{Date, NewAuditEvent, Timestamp, Token};
 
 use super::{Page, StoreResult};
 
@@ -67,17 +67,28 @@ pub enum TokenSort {
     NameDesc,
 }
 
+/// The audit entry of a token write, made from the new token's id once the store knows it (`None`: no entry).
+pub type AuditOf<'a> = dyn Fn(i64) -> Option<NewAuditEvent> + Send + Sync + 'a;
+
+/// No audit entry, for writes whose caller records none (fixtures, tests).
+pub fn no_audit(_: i64) -> Option<NewAuditEvent> {
+    None
+}
+
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    async fn insert_token(&self, token: &NewToken) -> StoreResult<Token>;
+    /// Inserts the token and, in the same transaction, the audit entry `audit` makes of its id: a token is never
+    /// there without its entry, nor its entry without it.
+    async fn insert_token(&self, token: &NewToken, audit: &AuditOf<'_>) -> StoreResult<Token>;
     async fn token(&self, id: i64) -> StoreResult<Option<Token>>;
     /// The token stored under any of these digests.
     async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Token>>;
     async fn list_tokens(&self, filter: &TokenFilter, page: Page) -> StoreResult<(Vec<Token>, i64)>;
-    /// Revokes the token; true only for the one call that changed it.
-    async fn revoke_token(&self, id: i64, now: Timestamp) -> StoreResult<bool>;
-    /// In one transaction: revokes `old_id` (failing with `None` if it was already revoked) and inserts `new`.
-    async fn rotate_token(&self, old_id: i64, new: &NewToken) -> StoreResult<Option<Token>>;
+    /// Revokes the token, with its audit entry in the same transaction; true only for the one call that changed it.
+    async fn revoke_token(&self, id: i64, now: Timestamp, audit: Option<&NewAuditEvent>) -> StoreResult<bool>;
+    /// In one transaction: revokes `old_id` (failing with `None` if it was already revoked), inserts `new`, and
+    /// writes the audit entry `audit` makes of the new token's id.
+    async fn rotate_token(&self, old_id: i64, new: &NewToken, audit: &AuditOf<'_>) -> StoreResult<Option<Token>>;
     /// Revokes every active token descending from `id` through rotations; returns their ids.
     async fn revoke_family(&self, id: i64, now: Timestamp) -> StoreResult<Vec<i64>>;
     /// Records a token's last use. Not a decision fact: it announces nothing.

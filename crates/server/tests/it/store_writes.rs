@@ -26,7 +26,7 @@ async fn a_write_on_the_store_itself_is_seen_by_the_next_decision() {
         .list_tokens(&authority::TokenFilter::default(), authority::Page { page: 1, per_page: 10 })
         .await
         .unwrap();
-    store.revoke_token(tokens[0].id, authority.now()).await.unwrap();
+    store.revoke_token(tokens[0].id, authority.now(), None).await.unwrap();
     let outcome = authority.decide_request(&request).await.unwrap();
     assert!(!outcome.allowed && outcome.bad_credential, "the revocation is seen at once");
 

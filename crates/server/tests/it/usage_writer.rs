@@ -15,7 +15,7 @@ async fn a_token_read_shows_a_use_that_the_background_writer_is_still_writing() 
     let (db, store, authority) = crate::helpers::authority_on_fresh_store().await;
     let owner = store.insert_user(&store::testing::new_user("owner", now())).await.unwrap();
     let token = store::testing::new_token(owner.id, "used", None, now());
-    let token = store.insert_token(&token).await.unwrap();
+    let token = store.insert_token(&token, &authority::no_audit).await.unwrap();
     let usage = authority.usage().clone();
     let wake = Arc::new(tokio::sync::Notify::new());
     usage.write_in_background({

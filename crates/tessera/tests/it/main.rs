@@ -3,4 +3,5 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly on anything unexpected")]
 
 mod cli;
+mod crash;
 mod tidy;
