@@ -137,3 +137,19 @@ def test_raw_calls_create_a_fine_grained_token_that_lists_and_is_bounded(gl, ser
     with pytest.raises(gitlab.exceptions.GitlabGetError) as err:
         fine.projects.get(other.id)
     assert err.value.response_code == 403, "a public project outside the grant"
+
+
+def test_members_by_username_ordered_lists_and_a_taken_path_as_gitlab_answers_them(gl, user):
+    group = gl.groups.create({"name": "Ordered", "path": "ordered"})
+    member = group.members.create({"username": user.username, "access_level": 30})
+    assert member.id == user.id
+    for name in ["b-proj", "a-proj", "c-proj"]:
+        gl.projects.create({"name": name, "namespace_id": group.id})
+    ascending = [p.name for p in gl.projects.list(order_by="name", sort="asc", search="-proj", get_all=True)]
+    assert ascending == ["a-proj", "b-proj", "c-proj"]
+    newest_first = [p.name for p in gl.projects.list(search="-proj", get_all=True)]
+    assert newest_first == ["c-proj", "a-proj", "b-proj"]
+    with pytest.raises(gitlab.exceptions.GitlabCreateError) as taken:
+        gl.projects.create({"name": "a-proj", "namespace_id": group.id})
+    assert taken.value.response_code == 400
+    assert "has already been taken" in str(taken.value.error_message)
