@@ -73,12 +73,28 @@ impl Scanner {
                         _ => State::ChunkData(left),
                     };
                 }
-                State::Head { .. } => {
-                    // The request line byte by byte (it is short); the rest of the head up to its end at once.
+                // The request line byte by byte (it is short, and a `#` in it is changed where it stands).
+                State::Head { request_line: true, .. } => {
                     if let Some(b) = bytes.get_mut(i) {
                         self.head_byte(b);
                     }
                     i += 1;
+                }
+                // The rest of the head, up to the empty line that ends it, at once.
+                State::Head { request_line: false, .. } => {
+                    let rest = bytes.get(i..).unwrap_or_default();
+                    let end = self.head_end(rest);
+                    let taken = end.map_or(rest.len(), |k| k + 1);
+                    if self.head.len() + taken > MAX_HEAD {
+                        self.pass_through();
+                        return;
+                    }
+                    self.head.extend_from_slice(rest.get(..taken).unwrap_or_default());
+                    i += taken;
+                    if end.is_some() {
+                        self.state = self.framing();
+                        self.head.clear();
+                    }
                 }
                 _ => {
                     if let Some(&b) = bytes.get(i) {
@@ -90,6 +106,7 @@ impl Scanner {
         }
     }
 
+    /// One byte of a request line (a request line never ends a head: the empty line after it does).
     fn head_byte(&mut self, b: &mut u8) {
         let State::Head { request_line, spaces } = self.state else { return };
         // Empty lines before a request line are allowed (RFC 9112 §2.2).
@@ -109,10 +126,22 @@ impl Scanner {
             return;
         }
         self.head.push(*b);
-        if *b == b'\n' && (self.head.ends_with(b"\n\r\n") || self.head.ends_with(b"\n\n")) {
-            self.state = self.framing();
-            self.head.clear();
-        }
+    }
+
+    /// Where in `rest` the head ends: the `\n` of its empty line (`\n\n` or `\n\r\n`, which may begin in the
+    /// part of the head already read).
+    fn head_end(&self, rest: &[u8]) -> Option<usize> {
+        let before = |k: usize, back: usize| -> Option<u8> {
+            match k.checked_sub(back) {
+                Some(at) => rest.get(at).copied(),
+                None => self.head.len().checked_sub(back - k).and_then(|at| self.head.get(at).copied()),
+            }
+        };
+        rest.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(k, _)| k)
+            .find(|&k| before(k, 1) == Some(b'\n') || (before(k, 1) == Some(b'\r') && before(k, 2) == Some(b'\n')))
     }
 
     /// What follows a complete head: its body's framing, from `Transfer-Encoding` and `Content-Length`.
@@ -299,5 +328,48 @@ mod tests {
     fn a_plain_request_is_not_changed() {
         let input = b"\r\nGET /api/v4/projects/1?x=%23 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\n\n";
         assert_eq!(through(input, 4), input.to_vec());
+    }
+
+    /// One request's bytes, and where in them a `#` must be poisoned.
+    fn request(target_hash: bool, body: &[u8], chunked: bool, chunk: usize) -> (Vec<u8>, Vec<usize>) {
+        let target = if target_hash { "/a/b#frag" } else { "/a/b?x=%23" };
+        let mut out = format!("POST {target} HTTP/1.1\r\nHost: x\r\nX-Note: a # in a header\r\n").into_bytes();
+        let poison = out.iter().position(|b| *b == b'#').filter(|_| target_hash).into_iter().collect();
+        if chunked {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+            for piece in body.chunks(chunk.max(1)) {
+                out.extend_from_slice(format!("{:x};ext=#\r\n", piece.len()).as_bytes());
+                out.extend_from_slice(piece);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\nX-Trailer: #\r\n\r\n");
+        } else {
+            out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+            out.extend_from_slice(body);
+        }
+        (out, poison)
+    }
+
+    proptest::proptest! {
+        /// However requests are framed and however the bytes arrive, exactly the `#`s of request targets change.
+        #[test]
+        fn only_the_fragments_of_request_targets_are_poisoned(
+            requests in proptest::collection::vec(
+                (proptest::bool::ANY, proptest::collection::vec(proptest::sample::select(b"#\r\nGET /x#a HTTP/1.1".to_vec()), 0..64), proptest::bool::ANY, 1usize..9),
+                1..6,
+            ),
+            piece in 1usize..40,
+        ) {
+            let mut input = Vec::new();
+            let mut want = Vec::new();
+            for (hash, body, chunked, chunk) in requests {
+                let (bytes, poison) = request(hash, &body, chunked, chunk);
+                want.extend(poison.iter().map(|p| p + input.len()));
+                input.extend(bytes);
+            }
+            let out = through(&input, piece);
+            let got: Vec<usize> = out.iter().enumerate().filter(|(_, b)| **b == POISON).map(|(i, _)| i).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }
