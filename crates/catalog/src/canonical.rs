@@ -141,6 +141,19 @@ impl CanonicalPath {
     }
 }
 
+/// Whether a byte stands for itself in the canonical spelling (anything else is percent-encoded).
+fn spelled_plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~@:+=,;!$&'()*".contains(&b)
+}
+
+impl CanonicalPath {
+    /// The length of the canonical spelling, without writing it.
+    fn spelled_len(&self) -> usize {
+        let encoded: usize = self.text.bytes().map(|b| if spelled_plain(b) { 1 } else { 3 }).sum();
+        encoded + self.len.max(1)
+    }
+}
+
 impl fmt::Display for CanonicalPath {
     /// The canonical spelling: every segment re-encoded where needed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -150,7 +163,7 @@ impl fmt::Display for CanonicalPath {
         for segment in self.segments() {
             f.write_str("/")?;
             for b in segment.bytes() {
-                if b.is_ascii_alphanumeric() || b"-._~@:+=,;!$&'()*".contains(&b) {
+                if spelled_plain(b) {
                     write!(f, "{}", char::from(b))?;
                 } else {
                     write!(f, "%{b:02X}")?;
@@ -198,6 +211,11 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath, PathError> {
                 path.push(&segment);
             }
         }
+    }
+    // The spelling every way in reads back must fit too (re-encoding can make it longer than what arrived), so
+    // that a path refused as too long is refused on every way in, spelled either way.
+    if path.spelled_len() > MAX_PATH_LEN {
+        return Err(PathError::TooLong);
     }
     Ok(path)
 }
@@ -351,6 +369,15 @@ mod tests {
         assert!(!path.has_decoded_slash());
         let dots = canonical_path("/api/v4/projects/%252e%252e").unwrap();
         assert_eq!(dots.segments().last(), Some("%2e%2e"), "text, not a dot segment");
+    }
+
+    #[test]
+    fn a_path_whose_canonical_spelling_is_too_long_is_refused_as_too_long() {
+        let braces = format!("/{}", "}".repeat(2000));
+        assert_eq!(canonical_path(&braces), Err(PathError::TooLong), "each brace is spelled %7D");
+        let fits = format!("/{}", "}".repeat(1000));
+        let spelled = canonical_path(&fits).unwrap().to_string();
+        assert_eq!(canonical_path(&spelled).unwrap().to_string(), spelled);
     }
 
     #[test]
