@@ -7,6 +7,7 @@
 mod admin;
 mod auth;
 mod ci;
+mod credentials;
 mod decisions;
 mod directory;
 mod entities;
@@ -36,6 +37,15 @@ pub struct AppState {
     pub authority: Arc<Authority>,
     /// The URL clients reach Tessera at (for `web_url` and `Link`); the request's Host when absent.
     pub external_url: Option<String>,
+    /// Rate limits of public endpoints, per process.
+    pub limits: Arc<Limits>,
+}
+
+/// The rate limits of public endpoints.
+#[derive(Debug, Default)]
+pub struct Limits {
+    /// Leak reports per client address.
+    pub leaks: credentials::LeakLimit,
 }
 
 /// The whole HTTP application. Tests call it without a server; `server` serves it.
@@ -48,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .merge(decisions::router())
         .merge(inventory::router())
         .merge(ci::router())
+        .merge(credentials::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
     let routed = Router::new()

@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod ci;
+mod credentials;
 mod decide;
 mod directory;
 mod error;
@@ -27,6 +28,7 @@ use domain::Timestamp;
 
 pub use audit::AuditContext;
 pub use ci::{CiActor, CiConfig, JOB_TOKEN_PREFIX, StartJob, StartedJob, SuggestedEntry};
+pub use credentials::{Identified, LeakReport};
 pub use decide::{Outcome, Presented, Request, Resolved, group_refusal, token_refusal, token_rules};
 pub use directory::{
     Actor, CreateGroup, CreateOrganization, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password,

@@ -97,7 +97,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
         Err(e) => anyhow::bail!("cannot create the first administrator: {e:?}"),
     };
     authority.prepare_signing_keys().await.map_err(|e| anyhow::anyhow!("cannot prepare the CI signing keys: {e:?}"))?;
-    let state = api::AppState { authority, external_url: config.external_url.clone() };
+    let state = api::AppState { authority, external_url: config.external_url.clone(), limits: Arc::default() };
     let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

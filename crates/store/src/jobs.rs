@@ -41,6 +41,19 @@ impl CiStore for SqlStore {
         })
     }
 
+    async fn revoke_runner(&self, id: i64, audit: &domain::NewAuditEvent) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let mut sql = Sql::new("update ci_runner set revoked = 1 where revoked = 0 and runner_id = ");
+        sql.int(id);
+        let done = sql.query().execute(&mut *tx).await.map_err(db_error)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        crate::audit::insert_audit_event_tx(&mut tx, audit).await?;
+        tx.commit(&[]).await?;
+        Ok(true)
+    }
+
     async fn runner_by_digest(&self, digests: &[String]) -> StoreResult<Option<Runner>> {
         let mut sql = Sql::new(
             "select runner_id, description, runner_type, project_id, created_by, created_at, revoked from ci_runner \

@@ -279,6 +279,12 @@ impl Authority {
         {
             return Err(Error::NotFound("Job"));
         }
+        self.end_job(ctx, id, status).await
+    }
+
+    /// Ends a job with `status` and audits it when this call ended it (the token information API and leak
+    /// reports end a job this way to revoke its token).
+    pub(crate) async fn end_job(&self, ctx: &AuditContext, id: i64, status: JobStatus) -> Result<Job> {
         let (job, changed) = self.store.finish_job(id, status, self.now()).await?.ok_or(Error::NotFound("Job"))?;
         if changed {
             self.audit(

@@ -56,6 +56,9 @@ pub trait CiStore: Send + Sync {
     async fn insert_runner(&self, runner: &NewRunner) -> StoreResult<Runner>;
     /// The runner whose token has one of these digests.
     async fn runner_by_digest(&self, digests: &[String]) -> StoreResult<Option<Runner>>;
+    /// Revokes a runner's token, with its audit entry in the same transaction; true only for the call that
+    /// changed it.
+    async fn revoke_runner(&self, id: i64, audit: &domain::NewAuditEvent) -> StoreResult<bool>;
     /// Starts a job (and its pipeline, when none is named); a pipeline of another project is `Conflict("pipeline_id")`.
     async fn insert_job(&self, job: &NewJob) -> StoreResult<Job>;
     async fn job(&self, id: i64) -> StoreResult<Option<Job>>;

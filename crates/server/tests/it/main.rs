@@ -21,6 +21,7 @@ mod organizations;
 mod paths;
 mod startup;
 mod store_writes;
+mod token_information;
 mod tokens;
 mod usage;
 mod usage_writer;

@@ -1,0 +1,144 @@
+//! Any credential identified by its value alone, whatever its kind: the token information API of administrators
+//! (identify, revoke) and the public leak report that a secret scanner sends when it finds a Tessera credential.
+//!
+//! **Invariant:** a string that is no live credential is answered `None` after the same work whatever its shape
+//! (its keyed digest is looked up even when its prefix or checksum is wrong), so that neither the answer nor its
+//! timing tells a malformed string from an unknown one; nothing here ever records or returns the secret.
+
+use std::sync::Arc;
+
+use domain::{CredentialKind, JobStatus, Runner, SecretHome, Token, User, secret_home};
+
+use crate::{AuditContext, Authority, Error, JobPrincipal, Result};
+
+/// A credential found by its value.
+#[derive(Debug, Clone)]
+pub enum Identified {
+    /// A personal or impersonation access token, and its owner.
+    UserToken(Arc<Token>, Arc<User>),
+    /// A runner's authentication token.
+    Runner(Runner),
+    /// A running CI job's token.
+    Job(JobPrincipal),
+}
+
+impl Identified {
+    /// The kind of credential found.
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            Identified::UserToken(token, _) => token.kind(),
+            Identified::Runner(_) => CredentialKind::RunnerAuthenticationToken,
+            Identified::Job(_) => CredentialKind::CiJobToken,
+        }
+    }
+}
+
+/// Where a leaked credential was found, as the reporter says (a URL, a scanner's name); never the secret.
+#[derive(Debug, Clone, Default)]
+pub struct LeakReport {
+    pub url: Option<String>,
+    pub source: Option<String>,
+}
+
+impl Authority {
+    /// The credential `presented` is, if it is one Tessera issued and that can still be used or revoked (a
+    /// user token, revoked or expired ones included; a runner's token not revoked; a running job's token).
+    pub async fn identify_credential(&self, presented: &str) -> Result<Option<Identified>> {
+        match secret_home(presented, &self.pat_prefix.accepted) {
+            Some(SecretHome::SignedJwt) => Ok(self.authenticate_job(presented, None).await?.ok().map(Identified::Job)),
+            Some(SecretHome::RunnerDigest) => {
+                let runner = self.store.runner_by_digest(&self.digester.candidates(presented)).await?;
+                Ok(runner.filter(|r| !r.revoked).map(Identified::Runner))
+            }
+            // Anything else is looked up as a user token, whatever its shape: the same work for every string.
+            Some(SecretHome::TokenDigest) | None => {
+                let Some(token) = self.facts.token_by_digest(&self.digester.candidates(presented)).await? else {
+                    return Ok(None);
+                };
+                let owner = self.facts.user(token.user_id).await?.ok_or(Error::NotFound("User"))?;
+                Ok(Some(Identified::UserToken(token, owner)))
+            }
+        }
+    }
+
+    /// Revokes a credential found by its value: a user token is revoked, a runner's token revoked, a job's token
+    /// ended by canceling its job. Audited; `None` when the string is no credential.
+    pub async fn revoke_credential(&self, ctx: &AuditContext, presented: &str) -> Result<Option<CredentialKind>> {
+        let Some(found) = self.identify_credential(presented).await? else { return Ok(None) };
+        self.revoke_identified(ctx, &found).await?;
+        Ok(Some(found.kind()))
+    }
+
+    async fn revoke_identified(&self, ctx: &AuditContext, found: &Identified) -> Result<()> {
+        match found {
+            Identified::UserToken(token, _) => self.revoke_token(ctx, token).await,
+            Identified::Runner(runner) => {
+                let kind = CredentialKind::RunnerAuthenticationToken;
+                let event = self.audit_record(
+                    ctx,
+                    &format!("{kind}_revoked"),
+                    kind.spec().audit_entity,
+                    runner.id,
+                    &format!("Revoked the token of runner {}", runner.id),
+                    &[],
+                );
+                if !self.store.revoke_runner(runner.id, &event).await? {
+                    return Err(Error::BadRequest("Token already revoked".to_owned()));
+                }
+                Ok(())
+            }
+            Identified::Job(job) => {
+                if job.job.status != JobStatus::Running {
+                    return Err(Error::BadRequest("Token already revoked".to_owned()));
+                }
+                self.end_job(ctx, job.job.id, JobStatus::Canceled).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// A leak report: the credential, if it is one, is revoked at once, the report is audited (where it was found,
+    /// never the secret) and the owner is told in their notifications. Says nothing back: the reporter learns
+    /// neither whether the string was a credential nor whose it was.
+    pub async fn report_leak(&self, ctx: &AuditContext, presented: &str, report: &LeakReport) -> Result<()> {
+        let Some(found) = self.identify_credential(presented).await? else {
+            tracing::info!("leak report: not a live credential");
+            return Ok(());
+        };
+        let kind = found.kind();
+        let (entity_id, owner, what) = match &found {
+            Identified::UserToken(token, owner) => (
+                token.id,
+                Some(owner.id),
+                format!("{} \"{}\" (id {})", kind.name().replace('_', " "), token.name, token.id),
+            ),
+            Identified::Runner(runner) => (runner.id, Some(runner.created_by), format!("runner {}'s token", runner.id)),
+            Identified::Job(job) => (job.job.id, Some(job.user.id), format!("CI job {}'s token", job.job.id)),
+        };
+        let revoked = match self.revoke_identified(ctx, &found).await {
+            Ok(()) => true,
+            // Already revoked (or the job already ended): the report is still recorded.
+            Err(Error::BadRequest(_) | Error::NotFound(_)) => false,
+            Err(e) => return Err(e),
+        };
+        let place = report.url.as_deref().unwrap_or("a public place");
+        let by = report.source.as_deref().map(|s| format!(" by {s}")).unwrap_or_default();
+        let outcome = if revoked { "has been revoked" } else { "was already revoked" };
+        let message = format!("Your {what} was found in {place}{by} and {outcome}.");
+        let mut extra = vec![("token_type", kind.name().to_owned()), ("revoked", revoked.to_string())];
+        extra.extend(report.url.clone().map(|url| ("leak_url", url)));
+        extra.extend(report.source.clone().map(|source| ("leak_source", source)));
+        self.audit(ctx, "credential_leaked", kind.spec().audit_entity, entity_id, &message, &extra).await?;
+        if let Some(user_id) = owner {
+            let notification = domain::Notification {
+                id: 0,
+                user_id,
+                kind: "credential_leaked".to_owned(),
+                message,
+                created_at: self.now(),
+            };
+            self.store.insert_notification(&notification).await?;
+        }
+        Ok(())
+    }
+}
