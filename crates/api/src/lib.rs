@@ -16,6 +16,7 @@ mod forward_auth;
 mod inventory;
 mod pagination;
 mod params;
+mod service_accounts;
 mod tokens;
 mod users;
 
@@ -59,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .merge(inventory::router())
         .merge(ci::router())
         .merge(credentials::router())
+        .merge(service_accounts::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
     let routed = Router::new()

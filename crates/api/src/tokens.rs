@@ -61,7 +61,7 @@ fn check_grant(principal: &Principal, request: &CreateToken) -> ApiResult<()> {
 }
 
 /// Issues a token to `owner` as the caller asks, and answers 201 with the plaintext, once.
-async fn issue(
+pub(crate) async fn issue(
     state: &AppState,
     caller: &Caller,
     owner: &User,

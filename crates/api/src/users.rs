@@ -19,7 +19,6 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}", get(show_user).put(update_user))
         .route("/users/{id}/block", post(block_user))
         .route("/users/{id}/unblock", post(unblock_user))
-        .route("/service_accounts", post(create_service_account))
 }
 
 pub(crate) fn parse_id(s: &str, thing: &'static str) -> ApiResult<i64> {
@@ -58,6 +57,7 @@ async fn list_users(State(state): State<AppState>, caller: Caller, here: Here, p
         search: params.str("search")?,
         state: if admin { state_filter } else { Some(domain::UserState::Active) },
         admins: if admin { params.bool("admins")?.filter(|a| *a) } else { None },
+        service_accounts: None,
         order: pagination::order(&params, &USER_ORDERS, OrderBy::Id)?,
     };
     let (users, total) = state.authority.list_users(&filter, page).await?;
@@ -100,6 +100,7 @@ async fn create_user(State(state): State<AppState>, caller: Caller, here: Here, 
         external: params.bool("external")?.unwrap_or(false),
         service_account: false,
         organization_id: params.int("organization_id")?,
+        provisioned_by_group_id: None,
     };
     let user = state.authority.create_user(&caller.audit(), &request).await?;
     Ok((StatusCode::CREATED, axum::Json(entities::user_full(&user, &here.base, true))).into_response())
@@ -146,14 +147,4 @@ async fn block_user(State(state): State<AppState>, caller: Caller, Path(id): Pat
 
 async fn unblock_user(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     set_blocked(state, caller, id, false).await
-}
-
-/// `POST /service_accounts` (administrators): a user that authenticates only with tokens.
-async fn create_service_account(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
-    let user = state
-        .authority
-        .create_service_account(&caller.audit(), params.str("name")?, params.str("username")?, params.str("email")?)
-        .await?;
-    let body = serde_json::json!({"id": user.id, "username": user.username, "name": user.name, "email": user.email});
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }

@@ -110,6 +110,8 @@ pub struct User {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// For a service account made by a top-level group, that group: its owners manage the account and its tokens.
+    pub provisioned_by_group_id: Option<i64>,
 }
 
 impl User {

@@ -111,6 +111,7 @@ pub fn user_from_row(row: &impl Columns) -> StoreResult<User> {
         organization_id: get(row, "organization_id")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
+        provisioned_by_group_id: get(row, "provisioned_by_group_id")?,
     })
 }
 

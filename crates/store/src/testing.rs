@@ -65,6 +65,7 @@ pub fn new_user(username: &str, now: Timestamp) -> NewUser {
         can_create_group: true,
         external: false,
         organization_id: 1,
+        provisioned_by_group_id: None,
         now,
     }
 }

@@ -19,7 +19,7 @@ use crate::write::Write;
 use crate::{SqlStore, b, db_error};
 
 pub(crate) const USER_COLUMNS: &str = "user_id, username, email, name, state, is_admin, user_type, bio, public_email, \
-    can_create_group, external, namespace_id, organization_id, created_at, updated_at";
+    can_create_group, external, namespace_id, organization_id, created_at, updated_at, provisioned_by_group_id";
 
 #[async_trait]
 impl UserStore for SqlStore {
@@ -143,6 +143,15 @@ impl UserStore for SqlStore {
         if let Some(admins) = filter.admins {
             sql.push(" and is_admin = ").int(b(admins));
         }
+        match filter.service_accounts {
+            None => {}
+            Some(None) => {
+                sql.push(" and user_type = 'service_account'");
+            }
+            Some(Some(group)) => {
+                sql.push(" and user_type = 'service_account' and provisioned_by_group_id = ").int(group);
+            }
+        }
         let column = match filter.order.by {
             OrderBy::Name => "lower(name)",
             OrderBy::Username | OrderBy::Path => "username_lower",
@@ -194,7 +203,7 @@ async fn insert_user_tx(tx: &mut Write<'_>, user: &NewUser) -> StoreResult<i64> 
     upd.text_arg(&encode_ids(&[ns_id])).push(" where namespace_id = ").int(ns_id);
     upd.query().execute(&mut **tx).await.map_err(db_error)?;
     let mut sql = Sql::new(
-        "insert into app_user (username, username_lower, email, email_lower, name, password_hash, is_admin, user_type, bio, public_email, can_create_group, external, namespace_id, organization_id, created_at, updated_at) values (",
+        "insert into app_user (username, username_lower, email, email_lower, name, password_hash, is_admin, user_type, bio, public_email, can_create_group, external, namespace_id, organization_id, created_at, updated_at, provisioned_by_group_id) values (",
     );
     sql.text_arg(&user.username).push(", ").text_arg(&user.username.to_lowercase()).push(", ").text_arg(&user.email);
     sql.push(", ").text_arg(&user.email.to_lowercase()).push(", ").text_arg(&user.name).push(", ");
@@ -210,6 +219,8 @@ async fn insert_user_tx(tx: &mut Write<'_>, user: &NewUser) -> StoreResult<i64> 
         .int(user.now.millis())
         .push(", ")
         .int(user.now.millis())
+        .push(", ")
+        .arg(Arg::OptInt(user.provisioned_by_group_id))
         .push(") returning user_id");
     let row = sql.query().fetch_one(&mut **tx).await.map_err(db_error)?;
     row.try_get(0).map_err(db_error)

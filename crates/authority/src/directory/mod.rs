@@ -32,6 +32,8 @@ pub struct CreateUser {
     pub service_account: bool,
     /// The user's organization (the default one when absent): their namespace and, by default, their tokens.
     pub organization_id: Option<i64>,
+    /// For a service account made by a top-level group, that group.
+    pub provisioned_by_group_id: Option<i64>,
 }
 
 /// What an administrator asks for when creating an organization.

@@ -56,6 +56,7 @@ impl Authority {
             can_create_group: true,
             external: false,
             organization_id: domain::DEFAULT_ORGANIZATION_ID,
+            provisioned_by_group_id: None,
             now,
         };
         let random = crate::random_bytes::<{ tokens::RANDOM_BYTES }>()?;
@@ -131,6 +132,7 @@ impl Authority {
             can_create_group: request.can_create_group.unwrap_or(true),
             external: request.external,
             organization_id,
+            provisioned_by_group_id: request.provisioned_by_group_id,
             now: self.now(),
         };
         let user = self.store.insert_user(&new).await?;
@@ -140,13 +142,20 @@ impl Authority {
 
     /// Creates an instance service account (`POST /service_accounts`): a user without a password that signs in
     /// only with tokens. Missing fields get GitLab's defaults.
+    /// A service account: a user that authenticates only with tokens, made by an administrator for the instance
+    /// or, with `group`, by a top-level group's owners, who then manage it and its tokens. It lives in the
+    /// group's organization.
     pub async fn create_service_account(
         &self,
         ctx: &AuditContext,
         name: Option<String>,
         username: Option<String>,
         email: Option<String>,
+        group: Option<&domain::Group>,
     ) -> Result<User> {
+        if group.is_some_and(|g| g.parent_id.is_some()) {
+            return Err(Error::BadRequest("service accounts belong to top-level groups".to_owned()));
+        }
         let suffix: String = crate::random_bytes::<8>()?.iter().map(|b| format!("{b:02x}")).collect();
         let request = CreateUser {
             username: Some(username.unwrap_or_else(|| format!("service_account_{suffix}"))),
@@ -155,9 +164,19 @@ impl Authority {
             force_random_password: true,
             can_create_group: Some(false),
             service_account: true,
+            organization_id: group.map(|g| g.organization_id),
+            provisioned_by_group_id: group.map(|g| g.id),
             ..CreateUser::default()
         };
         self.create_user(ctx, &request).await
+    }
+
+    /// The service account `user_id` made by top-level group `group_id`; not found for any other user.
+    pub async fn group_service_account(&self, group_id: i64, user_id: i64) -> Result<User> {
+        let user = self.facts.user(user_id).await?;
+        user.filter(|u| u.user_type == UserType::ServiceAccount && u.provisioned_by_group_id == Some(group_id))
+            .map(std::sync::Arc::unwrap_or_clone)
+            .ok_or(Error::NotFound("User"))
     }
 
     /// Applies an administrator's change. Fields are validated as on creation.

@@ -21,6 +21,8 @@ pub struct NewUser {
     pub can_create_group: bool,
     pub external: bool,
     pub organization_id: i64,
+    /// The top-level group a service account is made by, if any.
+    pub provisioned_by_group_id: Option<i64>,
     pub now: Timestamp,
 }
 
@@ -45,6 +47,8 @@ pub struct UserFilter {
     pub search: Option<String>,
     pub state: Option<UserState>,
     pub admins: Option<bool>,
+    /// Only service accounts: made by this top-level group (`Some(Some(id))`), or any (`Some(None)`).
+    pub service_accounts: Option<Option<i64>>,
     pub order: super::ListOrder,
 }
 

@@ -19,6 +19,7 @@ mod live_changes;
 mod minting;
 mod organizations;
 mod paths;
+mod service_accounts;
 mod startup;
 mod store_writes;
 mod token_information;
