@@ -162,18 +162,7 @@ pub struct KindSpec {
     pub inventoried: bool,
 }
 
-const EVERY_SURFACE: &[Surface] = &[
-    Surface::Api,
-    Surface::User,
-    Surface::TokenSelf,
-    Surface::TokenSelfRotate,
-    Surface::GitRead,
-    Surface::GitWrite,
-    Surface::RegistryRead,
-    Surface::RegistryWrite,
-    Surface::Packages,
-    Surface::Decide,
-];
+const EVERY_SURFACE: &[Surface] = &Surface::ALL;
 
 const USER_TOKEN: Lifecycle =
     Lifecycle { expires: true, ends_with_job: false, rotatable: true, family_revocation: true, revocable: true };

@@ -1,7 +1,6 @@
 //! `tessera serve` started as a process, and the client commands run against it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 struct Served {
     child: Child,
@@ -22,30 +21,10 @@ fn serve() -> Served {
     let mut random = [0u8; 8];
     getrandom::fill(&mut random).unwrap();
     let data_dir = std::env::temp_dir().join(format!("tessera-cli-{}", u64::from_le_bytes(random)));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data_dir)
-        .env("TESSERA_LOG", "warn")
-        .env_remove("TESSERA_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut token = String::new();
-    let mut url = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if line.starts_with("glpat-") {
-            token = line.trim().to_owned();
-        }
-        if let Some(rest) = line.strip_prefix("Tessera is serving the API on ") {
-            url = rest.trim().trim_end_matches("/api/v4").to_owned();
-            break;
-        }
-    }
-    assert!(!token.is_empty() && !url.is_empty(), "the server printed its token and address");
-    Served { child, url, token, data_dir }
+    let started = crate::serve::start(&data_dir, None);
+    let token = started.token.clone().unwrap_or_default();
+    assert!(!token.is_empty(), "the server printed its token");
+    Served { child: started.child, url: started.url, token, data_dir }
 }
 
 fn run(served: &Served, token: &str, args: &[&str]) -> (bool, String, String) {
@@ -148,28 +127,10 @@ fn a_second_start_prints_no_token() {
     let mut first = first;
     let _ = first.child.kill();
     let _ = first.child.wait();
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data_dir)
-        .env("TESSERA_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = out;
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        let done = line.starts_with("Tessera is serving");
-        lines.push(line);
-        if done {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(lines.iter().all(|l| !l.contains("glpat-")), "{lines:?}");
+    let mut second = crate::serve::start(&data_dir, None);
+    let _ = second.child.kill();
+    let _ = second.child.wait();
+    assert_eq!(second.token, None, "a restart prints no token");
 }
 
 #[test]

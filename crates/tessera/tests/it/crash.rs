@@ -4,8 +4,7 @@
 //! rotation family has exactly one live member, every revocation that answered 204 holds, and rows written before
 //! the crash (a token's last use, the audit log) are still there.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,35 +22,10 @@ impl Drop for Server {
     }
 }
 
-/// Starts `tessera serve` on `data_dir` (and `database_url`, if any); returns it and the first administrator's
-/// token when this start created it.
+/// Starts `tessera serve`; returns it and the first administrator's token when this start created it.
 fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> (Server, Option<String>) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
-    if let Some(url) = database_url {
-        command.args(["--database-url", url]);
-    }
-    let mut child = command
-        .env("TESSERA_LOG", "warn")
-        .env_remove("TESSERA_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (mut token, mut url) = (None, String::new());
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if line.starts_with("glpat-") {
-            token = Some(line.trim().to_owned());
-        }
-        if let Some(rest) = line.strip_prefix("Tessera is serving the API on ") {
-            url = rest.trim().to_owned();
-            break;
-        }
-    }
-    assert!(!url.is_empty(), "the server printed its address");
-    (Server { child, url }, token)
+    let started = crate::serve::start(data_dir, database_url);
+    (Server { child: started.child, url: format!("{}/api/v4", started.url) }, started.token)
 }
 
 fn new_agent() -> ureq::Agent {

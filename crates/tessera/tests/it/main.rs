@@ -4,4 +4,5 @@
 
 mod cli;
 mod crash;
+mod serve;
 mod tidy;
