@@ -153,3 +153,19 @@ def test_members_by_username_ordered_lists_and_a_taken_path_as_gitlab_answers_th
         gl.projects.create({"name": "a-proj", "namespace_id": group.id})
     assert taken.value.response_code == 400
     assert "has already been taken" in str(taken.value.error_message)
+
+
+def test_a_group_owner_manages_a_service_account_and_its_tokens(gl, server):
+    group = gl.groups.create({"name": "Robots", "path": "robots"})
+    account = group.service_accounts.create({"name": "Deployer", "username": "robots-deployer"})
+    assert [a.username for a in group.service_accounts.list(get_all=True)] == ["robots-deployer"]
+    token = account.access_tokens.create({"name": "ci", "scopes": ["read_api"], "expires_at": in_days(20)})
+    assert token.token.startswith("glpat-")
+    as_account = client_for(server, token.token)
+    assert as_account.user.username == "robots-deployer"
+    assert [t.name for t in account.access_tokens.list(get_all=True)] == ["ci"]
+    rotated = account.access_tokens.rotate(token.id, expires_at=in_days(10))
+    assert client_for(server, rotated["token"]).user.username == "robots-deployer"
+    account.access_tokens.delete(rotated["id"])
+    with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
+        client_for(server, rotated["token"])
