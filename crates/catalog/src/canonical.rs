@@ -141,9 +141,26 @@ impl CanonicalPath {
     }
 }
 
-/// Whether a byte stands for itself in the canonical spelling (anything else is percent-encoded).
+/// Which bytes stand for themselves in the canonical spelling (anything else is percent-encoded).
+const PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        plain[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let others = b"-._~@:+=,;!$&'()*";
+    let mut i = 0;
+    while i < others.len() {
+        plain[others[i] as usize] = true;
+        i += 1;
+    }
+    plain
+};
+
 fn spelled_plain(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~@:+=,;!$&'()*".contains(&b)
+    PLAIN[usize::from(b)]
 }
 
 impl CanonicalPath {
@@ -213,8 +230,9 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath, PathError> {
         }
     }
     // The spelling every way in reads back must fit too (re-encoding can make it longer than what arrived), so
-    // that a path refused as too long is refused on every way in, spelled either way.
-    if path.spelled_len() > MAX_PATH_LEN {
+    // that a path refused as too long is refused on every way in, spelled either way. A spelling is at most four
+    // times what arrived (three bytes a decoded byte, one `/` a segment): a short path needs no count.
+    if raw.len() > MAX_PATH_LEN / 4 && path.spelled_len() > MAX_PATH_LEN {
         return Err(PathError::TooLong);
     }
     Ok(path)
