@@ -132,6 +132,8 @@ impl LeakLimit {
 async fn report_leaks(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let ip = caller.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
     if !state.limits.leaks.admit(ip, Instant::now()) {
+        // The body is read and dropped, so that a client reusing the connection finds it open.
+        crate::auth::drain(body).await;
         let body = json!({"message": "429 Too Many Requests", "retry_after": WINDOW.as_secs()});
         return Ok((StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response());
     }
