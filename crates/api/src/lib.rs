@@ -82,7 +82,9 @@ pub fn app(state: AppState) -> Router {
 async fn one_reading(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::response::IntoResponse;
     let path = request.uri().path();
-    if path == "/-/auth" || path.starts_with("/-/auth/") {
+    // Forward-auth decides the path it is asked about; a path already in its canonical spelling (nearly every
+    // request) is known so without decoding or allocating.
+    if path == "/-/auth" || path.starts_with("/-/auth/") || catalog::is_canonical(path) {
         return next.run(request).await;
     }
     // Under `/api/v4` the decision layer sees every request and refuses a decoded `/` no route takes; nothing

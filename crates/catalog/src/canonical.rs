@@ -191,6 +191,16 @@ impl fmt::Display for CanonicalPath {
     }
 }
 
+/// Whether `raw` is already its own canonical spelling, found without decoding or allocating: every byte one
+/// the spelling keeps as it is (so no `%`, `#`, backslash or control), no empty segment, no dot segment.
+pub fn is_canonical(raw: &str) -> bool {
+    raw == "/"
+        || (raw.len() <= MAX_PATH_LEN
+            && raw.starts_with('/')
+            && raw.bytes().all(|b| b == b'/' || spelled_plain(b))
+            && raw.split('/').skip(1).all(|segment| !matches!(segment, "" | "." | "..")))
+}
+
 /// `HEAD` is `GET`; methods are upper case. Override headers are the caller's business: never pass them here.
 pub fn canonical_method(method: &str) -> std::borrow::Cow<'static, str> {
     const KNOWN: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -396,6 +406,17 @@ mod tests {
         let fits = format!("/{}", "}".repeat(1000));
         let spelled = canonical_path(&fits).unwrap().to_string();
         assert_eq!(canonical_path(&spelled).unwrap().to_string(), spelled);
+    }
+
+    #[test]
+    fn a_canonical_path_is_known_without_decoding_and_agrees_with_the_canonicalizer() {
+        for path in ["/", "/api/v4/projects/1/issues", "/-/auth/x", "/a/b.git/info/refs", "/a/.well-known"] {
+            assert!(is_canonical(path), "{path}");
+            assert_eq!(canon(path), path);
+        }
+        for path in ["", "a", "//a", "/a/", "/a/./b", "/a/../b", "/a%2Fb", "/a#b", "/a b", "/caf\u{e9}", "/a\\b"] {
+            assert!(!is_canonical(path), "{path}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod perms;
 mod routes;
 
 pub use bundles::{BoundarySet, Bundle};
-pub use canonical::{CanonicalPath, PathError, canonical_method, canonical_path};
+pub use canonical::{CanonicalPath, PathError, canonical_method, canonical_path, is_canonical};
 pub use parse::CatalogError;
 pub use perms::{PermSet, Permission};
 pub use routes::{Boundary, Param, Route, RouteMatch, Segment, Surface};
