@@ -27,7 +27,6 @@ pub fn page(params: &Params) -> ApiResult<Page> {
     Ok(Page { page, per_page: per_page.min(MAX_PER_PAGE) })
 }
 
-/// A JSON list with GitLab's pagination headers. `base` is the external URL (scheme and host).
 /// GitLab's `order_by` (one of `allowed`, `default` when absent) and `sort` (`asc` or `desc`, GitLab's default
 /// `desc`), each matched exactly.
 pub fn order(params: &Params, allowed: &[OrderBy], default: OrderBy) -> ApiResult<ListOrder> {
@@ -46,6 +45,7 @@ pub fn order(params: &Params, allowed: &[OrderBy], default: OrderBy) -> ApiResul
     Ok(ListOrder { by, descending })
 }
 
+/// A JSON list with GitLab's pagination headers. `base` is the external URL (scheme and host).
 pub fn paginated(items: Vec<Value>, total: i64, page: Page, base: &str, uri: &Uri) -> Response {
     let total_pages = ((total + page.per_page - 1) / page.per_page).max(1);
     let mut headers = HeaderMap::new();

@@ -107,13 +107,11 @@ impl Authority {
         };
         let kind = found.kind();
         let (entity_id, owner, what) = match &found {
-            Identified::UserToken(token, owner) => (
-                token.id,
-                Some(owner.id),
-                format!("{} \"{}\" (id {})", kind.name().replace('_', " "), token.name, token.id),
-            ),
-            Identified::Runner(runner) => (runner.id, Some(runner.created_by), format!("runner {}'s token", runner.id)),
-            Identified::Job(job) => (job.job.id, Some(job.user.id), format!("CI job {}'s token", job.job.id)),
+            Identified::UserToken(token, owner) => {
+                (token.id, owner.id, format!("{} \"{}\" (id {})", kind.name().replace('_', " "), token.name, token.id))
+            }
+            Identified::Runner(runner) => (runner.id, runner.created_by, format!("runner {}'s token", runner.id)),
+            Identified::Job(job) => (job.job.id, job.user.id, format!("CI job {}'s token", job.job.id)),
         };
         let revoked = match self.revoke_identified(ctx, &found).await {
             Ok(()) => true,
@@ -129,16 +127,13 @@ impl Authority {
         extra.extend(report.url.clone().map(|url| ("leak_url", url)));
         extra.extend(report.source.clone().map(|source| ("leak_source", source)));
         self.audit(ctx, "credential_leaked", kind.spec().audit_entity, entity_id, &message, &extra).await?;
-        if let Some(user_id) = owner {
-            let notification = domain::Notification {
-                id: 0,
-                user_id,
-                kind: "credential_leaked".to_owned(),
-                message,
-                created_at: self.now(),
-            };
-            self.store.insert_notification(&notification).await?;
-        }
-        Ok(())
+        let notification = domain::Notification {
+            id: 0,
+            user_id: owner,
+            kind: "credential_leaked".to_owned(),
+            message,
+            created_at: self.now(),
+        };
+        Ok(self.store.insert_notification(&notification).await?)
     }
 }

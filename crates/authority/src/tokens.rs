@@ -125,19 +125,23 @@ fn within_creator(
             )));
         }
     }
-    Ok(match (creator.expires_at, expires_at) {
-        (None, wanted) => wanted,
-        (Some(cap), Some(wanted))
-            if wanted > cap && request.expires_at.as_deref().is_some_and(|t| !t.trim().is_empty()) =>
-        {
-            return Err(Error::invalid(
-                "expires_at",
-                format!("must be on or before {cap}, when the token making the request expires"),
-            ));
+    let explicit = request.expires_at.as_deref().is_some_and(|t| !t.trim().is_empty());
+    match creator.expires_at {
+        None => Ok(expires_at),
+        Some(cap) => cut_to(expires_at, cap, explicit, ", when the token making the request expires"),
+    }
+}
+
+/// An expiry no later than `cap`: a date asked for `explicit`ly past it is refused (`why` says whose cap it is), a
+/// default one, or none, is cut to it.
+fn cut_to(expires_at: Option<Date>, cap: Date, explicit: bool, why: &str) -> Result<Option<Date>> {
+    match expires_at {
+        Some(wanted) if wanted > cap && explicit => {
+            Err(Error::invalid("expires_at", format!("must be on or before {cap}{why}")))
         }
-        (Some(cap), Some(wanted)) => Some(wanted.min(cap)),
-        (Some(cap), None) => Some(cap),
-    })
+        Some(wanted) => Ok(Some(wanted.min(cap))),
+        None => Ok(Some(cap)),
+    }
 }
 
 impl Authority {
@@ -251,6 +255,9 @@ impl Authority {
         founding: &Token,
         organization: &domain::Organization,
     ) -> Result<IssuedToken> {
+        if founding.scopes.is_granular() || founding.impersonation {
+            return Err(Error::refused("an organization is founded with a legacy personal access token"));
+        }
         let name = format!("{} founder", organization.path);
         let name = TokenName::parse(&name).map_err(|e| Error::invalid("path", e))?;
         let description = format!("First token of organization {}", organization.path);
@@ -263,9 +270,6 @@ impl Authority {
             grants: Vec::new(),
             route_rules: founding.route_rules.clone(),
         };
-        if founding.scopes.is_granular() || founding.impersonation {
-            return Err(Error::refused("an organization is founded with a legacy personal access token"));
-        }
         let kind = CredentialKind::PersonalAccessToken;
         let audit = |id: i64| {
             let message = format!("Created personal access token {id} for organization {}", organization.path);
@@ -438,19 +442,9 @@ impl Authority {
             return Err(Error::refused("a token can only rotate tokens of its own organization"));
         }
         let own_creator = creator.filter(|c| c.user_id == token.user_id).and_then(|c| c.expires_at);
+        let why = ": a rotated token expires no later than the one it replaces";
         for cap in [token.expires_at, own_creator].into_iter().flatten() {
-            expires_at = match expires_at {
-                Some(wanted) if wanted > cap && request.expires_at.is_some() => {
-                    return Err(Error::invalid(
-                        "expires_at",
-                        format!(
-                            "must be on or before {cap}: a rotated token expires no later than the one it replaces"
-                        ),
-                    ));
-                }
-                Some(wanted) => Some(wanted.min(cap)),
-                None => Some(cap),
-            };
+            expires_at = cut_to(expires_at, cap, request.expires_at.is_some(), why)?;
         }
         let (plaintext, digest) = self.mint(&owner, token.organization_id)?;
         let new = NewToken {

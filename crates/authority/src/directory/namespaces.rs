@@ -12,8 +12,8 @@ use crate::{
 
 impl Authority {
     /// Creates an organization (the route admits administrators only). Its path follows a top-level group's rules.
-    /// Creates an organization; with a `founder` (the administrator and the token asking), also the founder's first
-    /// token there, returned once.
+    /// With a `founder` (the administrator and the token asking), it also issues the founder's first token there,
+    /// returned once.
     pub async fn create_organization(
         &self,
         ctx: &AuditContext,

@@ -140,11 +140,10 @@ impl Authority {
         Ok(user)
     }
 
-    /// Creates an instance service account (`POST /service_accounts`): a user without a password that signs in
-    /// only with tokens. Missing fields get GitLab's defaults.
-    /// A service account: a user that authenticates only with tokens, made by an administrator for the instance
-    /// or, with `group`, by a top-level group's owners, who then manage it and its tokens. It lives in the
-    /// group's organization.
+    /// Creates a service account: a user without a password that signs in only with tokens, made by an
+    /// administrator for the instance (`POST /service_accounts`) or, with `group`, by a top-level group's owners,
+    /// who then manage it and its tokens; it then lives in the group's organization. Missing fields get GitLab's
+    /// defaults.
     pub async fn create_service_account(
         &self,
         ctx: &AuditContext,
