@@ -58,6 +58,27 @@ pub fn token(token: &Token, now: Timestamp, plaintext: Option<&str>, impersonati
     v
 }
 
+/// `ResourceAccessToken`: a project's or group's token, with its bot's `access_level` (null once revoked, when the
+/// membership went with it) and the resource it belongs to.
+pub fn resource_token(
+    token: &Token,
+    now: Timestamp,
+    plaintext: Option<&str>,
+    level: Option<domain::AccessLevel>,
+) -> Value {
+    let mut v = self::token(token, now, plaintext, false);
+    v["access_level"] = level.map_or(Value::Null, |l| json!(l.value()));
+    if let Some(source) = token.resource {
+        let (kind, id) = match source {
+            domain::MemberSource::Project(id) => ("project", id),
+            domain::MemberSource::Group(id) => ("group", id),
+        };
+        v["resource_type"] = json!(kind);
+        v["resource_id"] = json!(id);
+    }
+    v
+}
+
 /// Grants in the shape `granular_scopes` takes on creation: selected groups and projects that share the same
 /// permissions become one entry with their `group_ids` and `project_ids`.
 pub fn granular_scopes_request(grants: &[domain::Grant]) -> Vec<Value> {

@@ -40,14 +40,14 @@ pub fn router() -> Router<AppState> {
 
 /// The inventory's filters: those of every token list, and `type` and `user_id`.
 fn filter(state: &AppState, caller: &Caller, params: &Params) -> ApiResult<TokenFilter> {
-    // The kinds the inventory lists, by the table's names; stored user tokens tell the two apart.
-    let impersonation = match params.str("type")?.as_deref().map(CredentialKind::parse) {
+    // The kinds the inventory lists, by the table's names.
+    let kind = match params.str("type")?.as_deref().map(CredentialKind::parse) {
         None => None,
-        Some(Some(kind)) if kind.spec().inventoried => Some(kind == CredentialKind::ImpersonationToken),
+        Some(Some(kind)) if kind.spec().inventoried => Some(kind),
         Some(_) => return Err(bad_request("type does not have a valid value")),
     };
     Ok(TokenFilter {
-        impersonation,
+        kind,
         user_id: params.int("user_id")?,
         // The inventory of the caller's organization: another organization's credentials are not listed.
         organization_id: crate::auth::caller_organization(caller),
@@ -97,9 +97,14 @@ fn credential(token: &Token, owner: Option<&User>, now: Timestamp, base: &str) -
     v
 }
 
-/// Where a token reaches: `all` (everything its owner can reach) for a scope-based token; for a fine-grained
-/// one each grant's reach (`personal_projects`, `all_memberships`, `group:ID`, `project:ID`, `user`, `instance`).
+/// Where a token reaches: its project or group for a project's or group's token, `all` (everything its owner can
+/// reach) for a scope-based token; for a fine-grained one each grant's reach (`personal_projects`, `all_memberships`, `group:ID`, `project:ID`, `user`, `instance`).
 fn boundary(token: &Token) -> Vec<String> {
+    match token.resource {
+        Some(domain::MemberSource::Project(id)) => return vec![format!("project:{id}")],
+        Some(domain::MemberSource::Group(id)) => return vec![format!("group:{id}")],
+        None => {}
+    }
     if !token.scopes.is_granular() {
         return vec!["all".to_owned()];
     }

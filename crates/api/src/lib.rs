@@ -4,6 +4,7 @@
 //! layer (`auth::decided`, which calls `Authority::decide_request`) before any handler runs; handlers parse, ask
 //! `authority`, and render. Only `api` knows GitLab's JSON shapes.
 
+mod access_tokens;
 mod admin;
 mod auth;
 mod ci;
@@ -61,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ci::router())
         .merge(credentials::router())
         .merge(service_accounts::router())
+        .merge(access_tokens::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
     let routed = Router::new()

@@ -224,7 +224,7 @@ impl Authority {
     }
 
     /// Refuses a token whose lifetime is beyond the maximum the top-level group `root_id` allows.
-    async fn check_hierarchy_lifetime(
+    pub(crate) async fn check_hierarchy_lifetime(
         &self,
         root_id: Option<i64>,
         (created, expires): (Date, Option<Date>),

@@ -3,7 +3,7 @@
 //! **Invariant:** a plaintext exists only in the answer that issued it; revocation and rotation are conditional
 //! updates, so exactly one caller wins.
 
-use domain::{CredentialKind, Date, Grant, Scope, Scopes, Settings, Token, TokenName, User, UserType};
+use domain::{CredentialKind, Date, Grant, MemberSource, Scope, Scopes, Settings, Token, TokenName, User, UserType};
 use tokens::RoutingPayload;
 
 use crate::grants::RequestedGrant;
@@ -115,8 +115,20 @@ fn within_creator(
     if creator.user_id != owner.id {
         return Ok(expires_at);
     }
-    if !creator.scopes.is_granular() {
-        let beyond = policy::scopes_beyond(&creator.scopes, scopes);
+    within_parent(creator, scopes, expires_at, request.expires_at.as_deref())
+}
+
+/// A token minted from `parent` holds none of `scopes` the parent's do not reach (a fine-grained parent's grants
+/// are checked on their own) and expires no later than it: a date `asked` past the parent's is refused, a
+/// default one is cut to it. Returns the expiry to give the new token.
+pub(crate) fn within_parent(
+    parent: &Token,
+    scopes: &Scopes,
+    expires_at: Option<Date>,
+    asked: Option<&str>,
+) -> Result<Option<Date>> {
+    if !parent.scopes.is_granular() {
+        let beyond = policy::scopes_beyond(&parent.scopes, scopes);
         if !beyond.is_empty() {
             let names: Vec<&str> = beyond.iter().map(|s| s.as_str()).collect();
             return Err(Error::refused(format!(
@@ -125,8 +137,8 @@ fn within_creator(
             )));
         }
     }
-    let explicit = request.expires_at.as_deref().is_some_and(|t| !t.trim().is_empty());
-    match creator.expires_at {
+    let explicit = asked.is_some_and(|t| !t.trim().is_empty());
+    match parent.expires_at {
         None => Ok(expires_at),
         Some(cap) => cut_to(expires_at, cap, explicit, ", when the token making the request expires"),
     }
@@ -157,13 +169,13 @@ impl Authority {
         if impersonation && !settings.impersonation_enabled {
             return Err(Error::refused("Impersonation is disabled"));
         }
-        let name = request.name.as_deref().ok_or_else(|| Error::BadRequest("name is missing".to_owned()))?;
-        let name = TokenName::parse(name).map_err(|e| Error::invalid("name", e))?;
-        let description = request.description.clone().unwrap_or_default();
-        if description.chars().count() > 255 {
-            return Err(Error::invalid("description", "is too long (maximum is 255 characters)"));
+        if owner.user_type == UserType::ProjectBot {
+            return Err(Error::refused("a project or group bot has only the access token it was made with"));
         }
-        self.refuse_pasted_secrets(&[("name", Some(name.as_str())), ("description", Some(&description))]).await?;
+        if request.creator.as_ref().is_some_and(|c| c.resource.is_some()) {
+            return Err(Error::refused("a project or group access token cannot create tokens"));
+        }
+        let (name, description) = self.name_and_description(request).await?;
         let scopes = match (request.scopes.as_deref(), &request.grants) {
             (Some(_), Some(_)) => {
                 return Err(Error::BadRequest("scopes, granular_scopes are mutually exclusive".to_owned()));
@@ -178,7 +190,7 @@ impl Authority {
             }
             (None, Some(_)) => Scopes::granular(),
         };
-        let kind = CredentialKind::of_user_token(impersonation).spec();
+        let kind = CredentialKind::of_user_token(impersonation, None).spec();
         if scopes.iter().any(|scope| !kind.may_hold(scope)) {
             return Err(Error::invalid("scopes", "can only contain available scopes"));
         }
@@ -234,7 +246,7 @@ impl Authority {
             grants,
             route_rules,
         };
-        let kind = CredentialKind::of_user_token(impersonation);
+        let kind = CredentialKind::of_user_token(impersonation, None);
         let what = if impersonation { "impersonation" } else { "personal" };
         let audit = |id: i64| {
             let extra = [("token_name", name.as_str().to_owned()), ("target_user_id", owner.id.to_string())];
@@ -243,6 +255,18 @@ impl Authority {
         };
         let issued = self.issue(owner, organization_id, new, &audit).await?;
         Ok(issued)
+    }
+
+    /// A new token's name and description as asked: checked, and refused when either holds a credential.
+    pub(crate) async fn name_and_description(&self, request: &CreateToken) -> Result<(TokenName, String)> {
+        let name = request.name.as_deref().ok_or_else(|| Error::BadRequest("name is missing".to_owned()))?;
+        let name = TokenName::parse(name).map_err(|e| Error::invalid("name", e))?;
+        let description = request.description.clone().unwrap_or_default();
+        if description.chars().count() > 255 {
+            return Err(Error::invalid("description", "is too long (maximum is 255 characters)"));
+        }
+        self.refuse_pasted_secrets(&[("name", Some(name.as_str())), ("description", Some(&description))]).await?;
+        Ok((name, description))
     }
 
     /// The first token of a new organization, for the administrator who founds it: no token of another
@@ -280,12 +304,27 @@ impl Authority {
     }
 
     /// A new plaintext and its digest; the routable payload names the token's organization, as GitLab's does.
-    fn mint(&self, owner: &User, organization_id: i64) -> Result<(String, String)> {
+    /// A project's or group's token names its project or group, and its bot once the bot exists.
+    pub(crate) fn mint(
+        &self,
+        organization_id: i64,
+        user_id: Option<i64>,
+        resource: Option<MemberSource>,
+    ) -> Result<(String, String)> {
         let random = crate::random_bytes::<{ tokens::RANDOM_BYTES }>()?;
+        let id = |id: i64| u64::try_from(id).ok();
         let payload = RoutingPayload {
             cell: Some(self.cell_id),
-            organization: u64::try_from(organization_id).ok(),
-            user: u64::try_from(owner.id).ok(),
+            organization: id(organization_id),
+            user: user_id.and_then(id),
+            project: match resource {
+                Some(MemberSource::Project(project)) => id(project),
+                _ => None,
+            },
+            group: match resource {
+                Some(MemberSource::Group(group)) => id(group),
+                _ => None,
+            },
             ..RoutingPayload::default()
         };
         let plaintext = tokens::mint(&self.pat_prefix.mint, &random, &payload)
@@ -303,7 +342,7 @@ impl Authority {
         new: Unissued<'_>,
         audit: &crate::AuditOf<'_>,
     ) -> Result<IssuedToken> {
-        let (plaintext, digest) = self.mint(owner, organization_id)?;
+        let (plaintext, digest) = self.mint(organization_id, Some(owner.id), None)?;
         let new = NewToken {
             user_id: owner.id,
             name: new.name.to_owned(),
@@ -316,6 +355,7 @@ impl Authority {
             organization_id,
             grants: new.grants,
             route_rules: new.route_rules,
+            resource: None,
             now: self.now(),
         };
         let token = self.store.insert_token(&new, audit).await?;
@@ -350,6 +390,7 @@ impl Authority {
             organization_id: domain::DEFAULT_ORGANIZATION_ID,
             grants: Vec::new(),
             route_rules: Vec::new(),
+            resource: None,
             now,
         };
         Some((plaintext, new))
@@ -376,7 +417,12 @@ impl Authority {
             &format!("Revoked access token {}", token.id),
             &[("token_name", token.name.clone()), ("target_user_id", token.user_id.to_string())],
         );
-        if !self.store.revoke_token(token.id, self.now(), Some(&event)).await? {
+        // A project's or group's token takes its bot's membership with it.
+        let revoked = match token.resource {
+            Some(_) => self.store.revoke_bot_token(token, self.now(), &event).await?,
+            None => self.store.revoke_token(token.id, self.now(), Some(&event)).await?,
+        };
+        if !revoked {
             return Err(Error::BadRequest("Token already revoked".to_owned()));
         }
         Ok(())
@@ -446,7 +492,7 @@ impl Authority {
         for cap in [token.expires_at, own_creator].into_iter().flatten() {
             expires_at = cut_to(expires_at, cap, request.expires_at.is_some(), why)?;
         }
-        let (plaintext, digest) = self.mint(&owner, token.organization_id)?;
+        let (plaintext, digest) = self.mint(token.organization_id, Some(owner.id), token.resource)?;
         let new = NewToken {
             user_id: token.user_id,
             name: token.name.clone(),
@@ -459,6 +505,7 @@ impl Authority {
             organization_id: token.organization_id,
             grants: token.grants.clone(),
             route_rules: token.route_rules.clone(),
+            resource: token.resource,
             now,
         };
         let audit = |id: i64| {

@@ -22,6 +22,10 @@ pub enum CredentialKind {
     RunnerAuthenticationToken,
     /// A CI job's `CI_JOB_TOKEN` (`glcbt-` + a signed JWT), alive while its job runs.
     CiJobToken,
+    /// A project access token (`glpat-`): the token of a bot user that is a member of one project.
+    ProjectAccessToken,
+    /// A group access token (`glpat-`): the token of a bot user that is a member of one group.
+    GroupAccessToken,
 }
 
 /// Where in a request a credential is presented. Each kind's row names the channels it may arrive through;
@@ -185,7 +189,31 @@ const fn user_token(kind: CredentialKind, name: &'static str) -> KindSpec {
     }
 }
 
-const KINDS: [KindSpec; 4] = [
+/// The scopes GitLab gives the bots of project and group access tokens (`available_scopes_for(Project|Group)`):
+/// no `read_user`, no administrator scope, and not Tessera's `authorize`.
+pub const BOT_SCOPES: [Scope; 13] = [
+    Scope::Api,
+    Scope::ReadApi,
+    Scope::ReadRepository,
+    Scope::WriteRepository,
+    Scope::ReadRegistry,
+    Scope::WriteRegistry,
+    Scope::ReadVirtualRegistry,
+    Scope::WriteVirtualRegistry,
+    Scope::CreateRunner,
+    Scope::ManageRunner,
+    Scope::K8sProxy,
+    Scope::SelfRotate,
+    Scope::AiFeatures,
+];
+
+/// A project's or group's access token: a user token of its bot, stored, rotated and presented alike, with the
+/// scopes GitLab allows bots.
+const fn resource_token(kind: CredentialKind, name: &'static str) -> KindSpec {
+    KindSpec { kind, name, scopes: &BOT_SCOPES, ..user_token(kind, name) }
+}
+
+const KINDS: [KindSpec; 6] = [
     user_token(CredentialKind::PersonalAccessToken, "personal_access_token"),
     user_token(CredentialKind::ImpersonationToken, "impersonation_token"),
     KindSpec {
@@ -228,15 +256,19 @@ const KINDS: [KindSpec; 4] = [
         },
         inventoried: false,
     },
+    resource_token(CredentialKind::ProjectAccessToken, "project_access_token"),
+    resource_token(CredentialKind::GroupAccessToken, "group_access_token"),
 ];
 
 impl CredentialKind {
     /// Every kind, in the table's order.
-    pub const ALL: [CredentialKind; 4] = [
+    pub const ALL: [CredentialKind; 6] = [
         CredentialKind::PersonalAccessToken,
         CredentialKind::ImpersonationToken,
         CredentialKind::RunnerAuthenticationToken,
         CredentialKind::CiJobToken,
+        CredentialKind::ProjectAccessToken,
+        CredentialKind::GroupAccessToken,
     ];
 
     /// The kind's row of the table.
@@ -246,6 +278,8 @@ impl CredentialKind {
             CredentialKind::ImpersonationToken => &KINDS[1],
             CredentialKind::RunnerAuthenticationToken => &KINDS[2],
             CredentialKind::CiJobToken => &KINDS[3],
+            CredentialKind::ProjectAccessToken => &KINDS[4],
+            CredentialKind::GroupAccessToken => &KINDS[5],
         }
     }
 
@@ -254,9 +288,15 @@ impl CredentialKind {
         self.spec().name
     }
 
-    /// The kind a stored user token is: an impersonation token or a personal one.
-    pub fn of_user_token(impersonation: bool) -> CredentialKind {
-        if impersonation { CredentialKind::ImpersonationToken } else { CredentialKind::PersonalAccessToken }
+    /// The kind a stored user token is: a project's or group's access token when its bot belongs to one, else an
+    /// impersonation token or a personal one.
+    pub fn of_user_token(impersonation: bool, resource: Option<crate::MemberSource>) -> CredentialKind {
+        match resource {
+            Some(crate::MemberSource::Project(_)) => CredentialKind::ProjectAccessToken,
+            Some(crate::MemberSource::Group(_)) => CredentialKind::GroupAccessToken,
+            None if impersonation => CredentialKind::ImpersonationToken,
+            None => CredentialKind::PersonalAccessToken,
+        }
     }
 
     /// The kind GitLab's name names, for filters (`type=impersonation_token`); exact, never folded.
@@ -334,6 +374,21 @@ mod tests {
     }
 
     #[test]
+    fn a_bot_token_holds_neither_read_user_nor_an_administrator_scope() {
+        for kind in [CredentialKind::ProjectAccessToken, CredentialKind::GroupAccessToken] {
+            let spec = kind.spec();
+            assert_eq!(spec.prefix, "glpat-");
+            assert!(spec.may_hold(Scope::Api) && spec.may_hold(Scope::WriteRepository), "{kind}");
+            for scope in [Scope::ReadUser, Scope::Sudo, Scope::AdminMode, Scope::ReadServicePing, Scope::Authorize] {
+                assert!(!spec.may_hold(scope), "{kind} may not hold {scope}");
+            }
+        }
+        let project = Some(crate::MemberSource::Project(1));
+        assert_eq!(CredentialKind::of_user_token(false, project), CredentialKind::ProjectAccessToken);
+        assert_eq!(CredentialKind::of_user_token(true, None), CredentialKind::ImpersonationToken);
+    }
+
+    #[test]
     fn a_presented_string_goes_to_the_check_its_prefix_names_and_nothing_else_is_claimed() {
         let default = ["glpat-"];
         assert_eq!(secret_home("glpat-abc", &default), Some(SecretHome::TokenDigest));
@@ -354,9 +409,10 @@ mod tests {
         assert_eq!(admitted(Channel::JobTokenHeader), [CiJobToken]);
         assert_eq!(admitted(Channel::JobTokenParam), [CiJobToken]);
         assert_eq!(admitted(Channel::BasicCiToken), [CiJobToken]);
-        assert_eq!(admitted(Channel::PrivateTokenHeader), [PersonalAccessToken, ImpersonationToken]);
-        assert_eq!(admitted(Channel::PrivateTokenParam), [PersonalAccessToken, ImpersonationToken]);
-        assert_eq!(admitted(Channel::Basic), [PersonalAccessToken, ImpersonationToken]);
+        let user_tokens = [PersonalAccessToken, ImpersonationToken, ProjectAccessToken, GroupAccessToken];
+        assert_eq!(admitted(Channel::PrivateTokenHeader), user_tokens);
+        assert_eq!(admitted(Channel::PrivateTokenParam), user_tokens);
+        assert_eq!(admitted(Channel::Basic), user_tokens);
         assert_eq!(admitted(Channel::DeployTokenHeader), [], "no deploy tokens yet");
         assert_eq!(admitted(Channel::Bearer), CredentialKind::ALL);
         for kind in CredentialKind::ALL {

@@ -315,6 +315,9 @@ pub struct Token {
     pub grants: Vec<crate::Grant>,
     /// Allowlist rules (`METHODS PATH`): when any are set, the token is refused every request none matches.
     pub route_rules: Vec<String>,
+    /// For a project or group access token, the project or group its bot user belongs to: the token reaches
+    /// nothing outside it.
+    pub resource: Option<MemberSource>,
 }
 
 /// Why a token cannot be used now.
@@ -331,7 +334,7 @@ pub enum TokenState {
 impl Token {
     /// The token's type as GitLab names it (gateways, inventories, audit event names).
     pub fn kind(&self) -> crate::CredentialKind {
-        crate::CredentialKind::of_user_token(self.impersonation)
+        crate::CredentialKind::of_user_token(self.impersonation, self.resource)
     }
 
     /// GitLab's order: expired is reported before revoked.

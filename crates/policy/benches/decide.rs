@@ -20,6 +20,7 @@ fn bench(c: &mut Criterion) {
             organization_id: 1,
             grants: &[],
             rules: &[],
+            bound: None,
         }),
         user: Some(UserFacts { id: 7, is_admin: false, external: false, active: true, service_account: false }),
         resource: ResourceFacts::Project {

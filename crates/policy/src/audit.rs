@@ -102,6 +102,7 @@ mod tests {
             organization_id: 1,
             grants,
             route_rules: rules.iter().map(|r| (*r).to_owned()).collect(),
+            resource: None,
         }
     }
 

@@ -7,7 +7,7 @@
 //! **Invariant:** each layer can only deny; what no layer allows is denied.
 
 use catalog::{Catalog, PermSet, Route, Surface};
-use domain::{AccessLevel, Date, Grant, JobPolicies, Scope, Scopes, Visibility};
+use domain::{AccessLevel, Date, Grant, JobPolicies, MemberSource, Scope, Scopes, Visibility};
 
 use crate::grants::{Reach, granted};
 pub use crate::reasons::{Layer, Reason};
@@ -26,6 +26,9 @@ pub struct CredentialFacts<'a> {
     pub grants: &'a [Grant],
     /// Allowlist rules: when any are set, a request must match one (see [`crate::RuleTarget`]).
     pub rules: &'a [String],
+    /// For a project or group access token, its project or group: it reaches no other group or project (a
+    /// group's token: the group, its subgroups and their projects), and of the instance only what anyone may.
+    pub bound: Option<MemberSource>,
 }
 
 /// The user the request acts as.
@@ -347,6 +350,8 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
     let signed_in = facts.user.is_some();
     let mut held = match facts.resource {
         ResourceFacts::Missing => return Decision::deny(Layer::Visibility, Reason::NotFound, route),
+        // A project's or group's token holds of the instance only what anyone does.
+        ResourceFacts::Instance if facts.credential.is_some_and(|c| c.bound.is_some()) => catalog.anyone(),
         ResourceFacts::Instance => {
             let mut held = if signed_in { catalog.signed_in() } else { catalog.anyone() };
             if admin {
@@ -370,6 +375,11 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
                 facts.credential.map(|c| c.organization_id).or(facts.job.map(|j| j.organization_id));
             if token_organization.is_some_and(|id| id != organization_id) {
                 return Decision::deny(Layer::Organization, Reason::OtherOrganization, route);
+            }
+            if let Some(bound) = facts.credential.and_then(|c| c.bound)
+                && !within_bound(bound, &facts.resource)
+            {
+                return Decision::deny(Layer::Visibility, Reason::OutsideTokenResource, route);
             }
             let Some(mut held) = held_on(catalog, facts.user, admin, visibility, level) else {
                 let reason = if signed_in { Reason::NotFound } else { Reason::NoCredential };
@@ -411,6 +421,18 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
         Reason::MissingPermission
     };
     Decision::deny(Layer::Role, reason, route)
+}
+
+/// Whether a group or project is inside the resource a project's or group's token is bound to: the project
+/// itself, or the group and everything under it.
+fn within_bound(bound: MemberSource, resource: &ResourceFacts<'_>) -> bool {
+    match (bound, *resource) {
+        (MemberSource::Project(bound), ResourceFacts::Project { id, .. }) => id == bound,
+        (MemberSource::Group(bound), ResourceFacts::Project { groups, .. } | ResourceFacts::Group { groups, .. }) => {
+            groups.contains(&bound)
+        }
+        _ => false,
+    }
 }
 
 /// Whether a CI job token is refused on this route before roles are asked: a route job tokens may not use, a

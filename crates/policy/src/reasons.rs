@@ -78,6 +78,8 @@ pub enum Reason {
     LifetimeBeyondGroupPolicy,
     /// The resource belongs to another organization than the token.
     OtherOrganization,
+    /// A project's or group's access token reaches nothing outside its project or group.
+    OutsideTokenResource,
     /// The resource does not exist or is not visible to this user.
     NotFound,
     /// The user's role does not grant the required permissions.
@@ -125,6 +127,9 @@ impl Reason {
             Reason::LifetimeBeyondPolicy => "the token's lifetime exceeds the maximum the instance allows",
             Reason::LifetimeBeyondGroupPolicy => "the token's lifetime exceeds the maximum this group allows",
             Reason::OtherOrganization => "the resource belongs to another organization than the token",
+            Reason::OutsideTokenResource => {
+                "a project or group access token reaches nothing outside its own project or group"
+            }
             Reason::NotFound => "the resource does not exist or is not visible to this user",
             Reason::MissingPermission => "the user's role does not grant the required permissions",
             Reason::AdminModeRequired => "Admin Mode is on: an administrator's token needs the admin_mode scope",

@@ -1,7 +1,7 @@
 //! Data-driven decision tests (`fixtures/decisions.txt`) and property tests of the invariants.
 
 use catalog::{Catalog, canonical_path};
-use domain::{AccessLevel, Grant, GrantAccess, GrantTarget, Scope, Scopes, Visibility};
+use domain::{AccessLevel, Grant, GrantAccess, GrantTarget, MemberSource, Scope, Scopes, Visibility};
 use proptest::prelude::*;
 
 use crate::{CredentialFacts, Decision, Facts, Layer, Reason, ResourceFacts, UserFacts, authorize, unknown_route};
@@ -49,6 +49,7 @@ fn fixture_facts(scopes: &str, role: &str, visibility: &str, org: i64, boundary:
                 organization_id: 1,
                 grants: &[],
                 rules: &[],
+                bound: None,
             })
         }
     };
@@ -161,7 +162,7 @@ proptest! {
         let resource = ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None };
         let with_token = Facts {
             job: None,
-            credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[] }),
+            credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[], bound: None }),
             user: Some(user),
             resource,
             admin_mode: false,
@@ -171,6 +172,44 @@ proptest! {
         let safe = route.method == "GET";
         if authorize(catalog, route, safe, &with_token).allowed {
             prop_assert!(authorize(catalog, route, safe, &without_token).allowed);
+        }
+    }
+
+    /// A project's or group's token is never allowed on a group or project outside its own, nor anything a token
+    /// without the bound would be refused; at the instance it holds only what anyone does.
+    #[test]
+    fn a_bound_token_reaches_only_its_own_project_or_group_and_only_narrows(
+        route_idx in any::<proptest::sample::Index>(),
+        scopes in arb_scopes(),
+        level in arb_level(),
+        visibility in arb_visibility(),
+        on_group in any::<bool>(),
+        bound_to_group in any::<bool>(),
+        bound_id in 1i64..5,
+    ) {
+        let catalog = catalog();
+        let route = route_idx.get(catalog.routes());
+        let groups = [1i64, 2];
+        let resource = if on_group {
+            ResourceFacts::Group { organization_id: 1, visibility, level, groups: &groups }
+        } else {
+            ResourceFacts::Project { organization_id: 1, visibility, level, id: 3, groups: &groups, owner_user_id: None }
+        };
+        let bound = if bound_to_group { MemberSource::Group(bound_id) } else { MemberSource::Project(bound_id) };
+        let inside = if bound_to_group { bound_id <= 2 } else { !on_group && bound_id == 3 };
+        let credential = CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[], bound: Some(bound) };
+        let user = UserFacts { id: 9, is_admin: false, external: false, active: true, service_account: false };
+        let bound_facts = Facts { job: None, credential: Some(credential), user: Some(user), resource, admin_mode: false, names_caller: false, target: None };
+        let unbound = Facts { credential: Some(CredentialFacts { bound: None, ..credential }), ..bound_facts.clone() };
+        let safe = route.method == "GET";
+        let decision = authorize(catalog, route, safe, &bound_facts);
+        if decision.allowed {
+            prop_assert!(inside, "{} {} allowed outside the bound", route.method, route.template);
+            prop_assert!(authorize(catalog, route, safe, &unbound).allowed);
+        }
+        let at_instance = Facts { resource: ResourceFacts::Instance, ..bound_facts };
+        if authorize(catalog, route, safe, &at_instance).allowed {
+            prop_assert!(route.required.iter().any(|needed| catalog.anyone().covers(needed)), "{}", route.template);
         }
     }
 
@@ -187,7 +226,7 @@ proptest! {
         let route = *route_idx.get(&unsafe_routes);
         let facts = Facts {
             job: None,
-            credential: Some(CredentialFacts { scopes: Scopes::parse(&["read_api"]).expect("scope"), active: true, organization_id: 1, grants: &[], rules: &[] }),
+            credential: Some(CredentialFacts { scopes: Scopes::parse(&["read_api"]).expect("scope"), active: true, organization_id: 1, grants: &[], rules: &[], bound: None }),
             user: Some(UserFacts { id: 1, is_admin, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None },
             admin_mode: false,
@@ -229,7 +268,7 @@ proptest! {
         prop_assert_eq!(canonical_path(&aliased).is_ok(), readable, "{}", aliased);
         let facts = |_| Facts {
             job: None,
-            credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[] }),
+            credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[], bound: None }),
             user: Some(UserFacts { id: 1, is_admin: false, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None },
             admin_mode: false,
@@ -253,6 +292,7 @@ fn token(scopes: &[&str]) -> CredentialFacts<'static> {
         organization_id: 1,
         grants: &[],
         rules: &[],
+        bound: None,
     }
 }
 
@@ -303,7 +343,7 @@ fn an_administrator_without_admin_mode_is_told_why() {
 
 /// A fine-grained token of user 1 with these grants.
 fn fine(grants: &[Grant]) -> CredentialFacts<'_> {
-    CredentialFacts { scopes: Scopes::granular(), active: true, organization_id: 1, grants, rules: &[] }
+    CredentialFacts { scopes: Scopes::granular(), active: true, organization_id: 1, grants, rules: &[], bound: None }
 }
 
 fn grant(access: GrantAccess, target: Option<GrantTarget>, permissions: &[&str]) -> Grant {
@@ -543,7 +583,7 @@ proptest! {
         let segments: Vec<&str> = owned.iter().map(String::as_str).collect();
         let facts = Facts {
             job: None,
-            credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &rules }),
+            credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &rules, bound: None }),
             user: Some(person(false)),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 5, groups: &[], owner_user_id: None },
             admin_mode: false,

@@ -12,13 +12,6 @@ use crate::sql::{Arg, Sql};
 
 const MEMBER_COLUMNS: &str = "source_kind, source_id, user_id, access_level, expires_on, created_by, created_at";
 
-fn source_args(source: MemberSource) -> (&'static str, i64) {
-    match source {
-        MemberSource::Group(id) => ("group", id),
-        MemberSource::Project(id) => ("project", id),
-    }
-}
-
 #[async_trait]
 impl MemberStore for SqlStore {
     async fn upsert_member(&self, member: &Member) -> StoreResult<()> {

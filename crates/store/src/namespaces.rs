@@ -7,7 +7,7 @@ use authority::{
     Change, DirectoryFilter, NamespaceStore, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject, OrderBy, Page,
     StoreError, StoreResult,
 };
-use domain::{Date, Group, Organization, Project, Timestamp};
+use domain::{Date, Group, MemberSource, Organization, Project, Timestamp};
 use sqlx::Row;
 
 use crate::rows::*;
@@ -209,8 +209,11 @@ impl NamespaceStore for SqlStore {
         self.project(id).await
     }
 
-    async fn delete_project(&self, id: i64) -> StoreResult<bool> {
+    async fn delete_project(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
+        // A project's access tokens die with it.
+        let mut changes = revoke_resource_tokens(&mut tx, MemberSource::Project(id), now).await?;
+        changes.push(Change::Directory);
         let mut members = Sql::new("delete from member where source_kind = 'project' and source_id = ");
         members.int(id);
         members.query().execute(&mut *tx).await.map_err(db_error)?;
@@ -221,7 +224,7 @@ impl NamespaceStore for SqlStore {
         let mut sql = Sql::new("delete from project where project_id = ");
         sql.int(id);
         let done = sql.query().execute(&mut *tx).await.map_err(db_error)?;
-        tx.commit(&[Change::Directory]).await?;
+        tx.commit(&changes).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -242,6 +245,28 @@ impl NamespaceStore for SqlStore {
         tx.commit(&[Change::Directory]).await?;
         self.project(id).await
     }
+}
+
+/// Revokes every active access token of a project that is being deleted, inside its deletion's transaction;
+/// returns the changes to announce.
+pub(crate) async fn revoke_resource_tokens(
+    tx: &mut Write<'_>,
+    source: MemberSource,
+    now: Timestamp,
+) -> StoreResult<Vec<Change>> {
+    let (kind, id) = source_args(source);
+    let mut find = Sql::new("select token_id from personal_access_token where revoked = 0 and resource_kind = ");
+    find.text_arg(kind).push(" and resource_id = ").int(id);
+    let rows = find.query().fetch_all(&mut **tx).await.map_err(db_error)?;
+    let ids = rows.iter().map(|row| row.try_get::<i64, _>(0).map_err(db_error)).collect::<StoreResult<Vec<_>>>()?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut revoke = Sql::new("update personal_access_token set revoked = 1, revoked_at = ");
+    revoke.int(now.millis()).push(", updated_at = ").int(now.millis()).push(" where token_id in ");
+    revoke.int_list(&ids);
+    revoke.query().execute(&mut **tx).await.map_err(db_error)?;
+    Ok(ids.into_iter().map(Change::Token).collect())
 }
 
 /// Fails with `Conflict("path")` when a group, a user's namespace or a project already has `full_path`.

@@ -207,7 +207,26 @@ pub fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
         organization_id: get(row, "organization_id")?,
         grants: Grant::from_stored(&grants),
         route_rules: rules.lines().filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+        resource: source_of(get(row, "resource_kind")?, get(row, "resource_id")?)?,
     })
+}
+
+/// A membership source as the `kind`, `id` pair of columns stores it.
+pub fn source_args(source: MemberSource) -> (&'static str, i64) {
+    match source {
+        MemberSource::Group(id) => ("group", id),
+        MemberSource::Project(id) => ("project", id),
+    }
+}
+
+/// A membership source as stored in a `kind`, `id` pair of columns (both NULL: none).
+fn source_of(kind: Option<String>, id: Option<i64>) -> StoreResult<Option<MemberSource>> {
+    match (kind.as_deref(), id) {
+        (None, None) => Ok(None),
+        (Some("project"), Some(id)) => Ok(Some(MemberSource::Project(id))),
+        (Some("group"), Some(id)) => Ok(Some(MemberSource::Group(id))),
+        (kind, _) => Err(bad("token resource", kind.unwrap_or("NULL"))),
+    }
 }
 
 pub fn usage_from_row(row: &impl Columns) -> StoreResult<TokenUsage> {

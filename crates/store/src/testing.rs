@@ -84,6 +84,7 @@ pub fn new_token(user_id: i64, digest: &str, previous: Option<i64>, now: Timesta
         organization_id: 1,
         grants: Vec::new(),
         route_rules: Vec::new(),
+        resource: None,
         now,
     }
 }

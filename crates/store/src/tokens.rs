@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use authority::{AuditOf, Change, NewToken, Page, StoreError, StoreResult, TokenFilter, TokenSort, TokenStore};
-use domain::{Date, Grant, NewAuditEvent, Timestamp, Token};
+use domain::{CredentialKind, Date, Grant, MemberSource, NewAuditEvent, Timestamp, Token};
 use sqlx::Row;
 
 use crate::rows::*;
@@ -13,7 +13,7 @@ use crate::write::Write;
 use crate::{SqlStore, b, db_error};
 
 const TOKEN_COLUMNS: &str = "token_id, user_id, name, description, scopes, impersonation, revoked, revoked_at, \
-    expires_on, created_at, updated_at, last_used_at, last_used_ips, previous_token_id, organization_id, grants, route_rules";
+    expires_on, created_at, updated_at, last_used_at, last_used_ips, previous_token_id, organization_id, grants, route_rules, resource_kind, resource_id";
 
 #[async_trait]
 impl TokenStore for SqlStore {
@@ -49,6 +49,20 @@ impl TokenStore for SqlStore {
         }
         if let Some(organization) = filter.organization_id {
             sql.push(" and organization_id = ").int(organization);
+        }
+        if let Some(source) = filter.resource {
+            let (kind, id) = source_args(source);
+            sql.push(" and resource_kind = ").text_arg(kind).push(" and resource_id = ").int(id);
+        }
+        if let Some(kind) = filter.kind {
+            sql.push(match kind {
+                CredentialKind::PersonalAccessToken => " and impersonation = 0 and resource_kind is null",
+                CredentialKind::ImpersonationToken => " and impersonation = 1",
+                CredentialKind::ProjectAccessToken => " and resource_kind = 'project'",
+                CredentialKind::GroupAccessToken => " and resource_kind = 'group'",
+                // Not stored among user tokens.
+                CredentialKind::RunnerAuthenticationToken | CredentialKind::CiJobToken => " and 1 = 0",
+            });
         }
         if let Some(v) = filter.impersonation {
             sql.push(" and impersonation = ").int(b(v));
@@ -163,6 +177,24 @@ impl TokenStore for SqlStore {
         Ok(ids)
     }
 
+    async fn revoke_bot_token(&self, token: &Token, now: Timestamp, audit: &NewAuditEvent) -> StoreResult<bool> {
+        let Some(source) = token.resource else {
+            return Err(StoreError::Other(anyhow::anyhow!("not a project or group access token")));
+        };
+        let mut tx = self.begin().await?;
+        let mut sql = Sql::new("update personal_access_token set revoked = 1, revoked_at = ");
+        sql.int(now.millis()).push(", updated_at = ").int(now.millis());
+        sql.push(" where revoked = 0 and token_id = ").int(token.id);
+        let done = sql.query().execute(&mut *tx).await.map_err(db_error)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        remove_bot_membership(&mut tx, source, token.user_id).await?;
+        crate::audit::insert_audit_event_tx(&mut tx, audit).await?;
+        tx.commit(&[Change::Token(token.id), Change::Directory]).await?;
+        Ok(true)
+    }
+
     async fn touch_token(&self, id: i64, last_used_at: Timestamp, ips: &[String]) -> StoreResult<()> {
         let mut sql = Sql::new("update personal_access_token set last_used_at = ");
         sql.int(last_used_at.millis())
@@ -175,9 +207,24 @@ impl TokenStore for SqlStore {
     }
 }
 
+/// Removes a bot's membership of its resource, unless another active token of the same bot still needs it.
+async fn remove_bot_membership(tx: &mut Write<'_>, source: MemberSource, bot_id: i64) -> StoreResult<()> {
+    let (kind, id) = source_args(source);
+    let mut sql = Sql::new("delete from member where source_kind = ");
+    sql.text_arg(kind).push(" and source_id = ").int(id).push(" and user_id = ").int(bot_id);
+    sql.push(" and not exists (select 1 from personal_access_token where user_id = ").int(bot_id);
+    sql.push(" and revoked = 0)");
+    sql.query().execute(&mut **tx).await.map_err(db_error)?;
+    Ok(())
+}
+
 pub(crate) async fn insert_token_tx(tx: &mut Write<'_>, token: &NewToken) -> StoreResult<i64> {
+    let (resource_kind, resource_id) = match token.resource.map(source_args) {
+        Some((kind, id)) => (Some(kind.to_owned()), Some(id)),
+        None => (None, None),
+    };
     let mut sql = Sql::new(
-        "insert into personal_access_token (user_id, name, description, token_digest, scopes, impersonation, expires_on, created_at, updated_at, previous_token_id, organization_id, grants, route_rules) values (",
+        "insert into personal_access_token (user_id, name, description, token_digest, scopes, impersonation, expires_on, created_at, updated_at, previous_token_id, organization_id, grants, route_rules, resource_kind, resource_id) values (",
     );
     sql.int(token.user_id).push(", ").text_arg(&token.name).push(", ").text_arg(&token.description).push(", ");
     sql.text_arg(&token.digest).push(", ").text_arg(&token.scopes.to_stored()).push(", ").int(b(token.impersonation));
@@ -190,7 +237,11 @@ pub(crate) async fn insert_token_tx(tx: &mut Write<'_>, token: &NewToken) -> Sto
         .push(", ")
         .text_arg(&Grant::to_stored(&token.grants))
         .push(", ")
-        .text_arg(&token.route_rules.join("\n"));
+        .text_arg(&token.route_rules.join("\n"))
+        .push(", ")
+        .arg(Arg::OptText(resource_kind))
+        .push(", ")
+        .arg(Arg::OptInt(resource_id));
     sql.push(") returning token_id");
     let row = sql.query().fetch_one(&mut **tx).await.map_err(db_error)?;
     row.try_get(0).map_err(db_error)

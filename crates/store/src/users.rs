@@ -5,10 +5,10 @@
 
 use async_trait::async_trait;
 use authority::{
-    Change, MintFirstToken, NewUser, OrderBy, Page, StoreError, StoreResult, TokenStore, UserFilter, UserStore,
-    UserUpdate,
+    AuditOf, Change, MintFirstToken, NewBotToken, NewToken, NewUser, OrderBy, Page, StoreError, StoreResult,
+    TokenStore, UserFilter, UserStore, UserUpdate,
 };
-use domain::{Timestamp, Token, User};
+use domain::{MemberSource, Timestamp, Token, User};
 use sqlx::Row;
 
 use crate::namespaces::ensure_path_free;
@@ -164,6 +164,45 @@ impl UserStore for SqlStore {
         self.page_of(&sql, USER_COLUMNS, &order, page, user_from_row).await
     }
 
+    async fn insert_bot(&self, new: &NewBotToken, audit: &AuditOf<'_>) -> StoreResult<Option<(User, Token)>> {
+        let Some(source) = new.token.resource else {
+            return Err(StoreError::Other(anyhow::anyhow!("a bot token names its resource")));
+        };
+        let (kind, id) = source_args(source);
+        let mut tx = self.begin().await?;
+        // Writing the resource's row first takes its lock on PostgreSQL (SQLite's writes are serialised already),
+        // so that concurrent creations count one after the other.
+        let mut lock = match source {
+            MemberSource::Project(_) => Sql::new("update project set updated_at = updated_at where project_id = "),
+            MemberSource::Group(_) => Sql::new("update namespace set created_at = created_at where namespace_id = "),
+        };
+        lock.int(id);
+        lock.query().execute(&mut *tx).await.map_err(db_error)?;
+        let mut count = Sql::new("select count(*) from personal_access_token where resource_kind = ");
+        count.text_arg(kind).push(" and resource_id = ").int(id);
+        count.push(" and revoked = 0 and (expires_on is null or expires_on > ").int(new.today.days()).push(")");
+        let active: i64 = count.query().fetch_one(&mut *tx).await.and_then(|row| row.try_get(0)).map_err(db_error)?;
+        if active >= new.limit {
+            return Ok(None);
+        }
+        let bot_id = insert_user_tx(&mut tx, &new.bot).await?;
+        let mut member = Sql::new(
+            "insert into member (source_kind, source_id, user_id, access_level, expires_on, created_by, created_at) values (",
+        );
+        member.text_arg(kind).push(", ").int(id).push(", ").int(bot_id).push(", ").int(new.access_level.value());
+        member.push(", null, ").int(new.created_by).push(", ").int(new.token.now.millis()).push(")");
+        member.query().execute(&mut *tx).await.map_err(db_error)?;
+        let token = NewToken { user_id: bot_id, ..new.token.clone() };
+        let token_id = insert_token_tx(&mut tx, &token).await?;
+        if let Some(event) = audit(token_id) {
+            crate::audit::insert_audit_event_tx(&mut tx, &event).await?;
+        }
+        tx.commit(&[Change::User(bot_id), Change::Directory]).await?;
+        let user = self.user(bot_id).await?;
+        let token = self.token(token_id).await?;
+        Ok(user.zip(token))
+    }
+
     async fn bootstrap(&self, admin: &NewUser, mint: &MintFirstToken<'_>) -> StoreResult<Option<(User, Token)>> {
         let mut tx = self.begin().await?;
         let users: i64 = sqlx::query("select count(*) from app_user")
@@ -185,7 +224,7 @@ impl UserStore for SqlStore {
     }
 }
 
-async fn insert_user_tx(tx: &mut Write<'_>, user: &NewUser) -> StoreResult<i64> {
+pub(crate) async fn insert_user_tx(tx: &mut Write<'_>, user: &NewUser) -> StoreResult<i64> {
     ensure_path_free(tx, &user.username).await?;
     let mut ns = Sql::new(
         "insert into namespace (kind, name, path, full_path, full_path_lower, full_name, visibility, organization_id, created_at) values ('user', ",

@@ -229,7 +229,7 @@ async fn every_committed_ci_write_announces_what_it_changed() {
         let next = domain::StoredKey { kid: "k2".to_owned(), ..key };
         store.rotate_signing_key(&next, now(), now().add_millis(1000)).await.unwrap();
         assert_eq!(heard.take(), [Change::Keys]);
-        store.delete_project(source.id).await.unwrap();
+        store.delete_project(source.id, now()).await.unwrap();
         assert_eq!(heard.take(), [Change::Directory]);
         store
     })

@@ -65,6 +65,7 @@ impl Authority {
             organization_id: p.token.organization_id,
             grants: &p.token.grants,
             rules: &p.token.route_rules,
+            bound: p.token.resource,
         });
         let sudo = match self.sudo_of(request, principal.as_ref(), credential.as_ref(), admin_mode).await? {
             Ok(sudo) => sudo,

@@ -96,7 +96,8 @@ pub(super) fn rule_segments<'p>(
 /// presented there revokes its whole family.
 pub(super) fn is_rotation(found: &RouteMatch<'_, '_>) -> bool {
     let template = &found.route.template;
-    if !(template.starts_with("/api/v4/personal_access_tokens/") && template.ends_with("/rotate")) {
+    // GitLab's `access_tokens/(\d+|self)/rotate$`: personal, service accounts', projects' and groups' tokens.
+    if !(template.contains("access_tokens/") && template.ends_with("/rotate")) {
         return false;
     }
     match found.param("token_id") {

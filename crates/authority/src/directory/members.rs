@@ -33,7 +33,13 @@ impl Authority {
         {
             return Err(Error::forbidden());
         }
-        self.facts.user(change.user_id).await?.ok_or(Error::NotFound("User"))?;
+        let user = self.facts.user(change.user_id).await?.ok_or(Error::NotFound("User"))?;
+        // A bot's one membership is its access token's, made and ended with it.
+        if user.user_type == domain::UserType::ProjectBot {
+            return Err(Error::BadRequest(
+                "project bots cannot be added to other groups / projects, nor their membership changed".to_owned(),
+            ));
+        }
         if change.expires_at.is_some_and(|date| date <= self.now().date()) {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }

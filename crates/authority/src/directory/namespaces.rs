@@ -290,7 +290,7 @@ impl Authority {
     }
 
     pub async fn delete_project(&self, ctx: &AuditContext, project: &Project) -> Result<()> {
-        if !self.store.delete_project(project.id).await? {
+        if !self.store.delete_project(project.id, self.now()).await? {
             return Err(Error::NotFound("Project"));
         }
         self.audit(

@@ -207,6 +207,14 @@ impl Authority {
         if update.bio.as_ref().is_some_and(|bio| bio.chars().count() > 255) {
             return Err(Error::invalid("bio", "is too long (maximum is 255 characters)"));
         }
+        // A bot is its access token and nothing more: it never signs in and is never an administrator.
+        if (password.is_some() || update.is_admin == Some(true))
+            && self.facts.user(id).await?.is_some_and(|u| u.user_type == UserType::ProjectBot)
+        {
+            return Err(Error::BadRequest(
+                "a project or group bot has no password and no administrator rights".to_owned(),
+            ));
+        }
         if let Some(password) = password {
             check_password(password)?;
             update.password_hash = Some(hash_password(password)?);

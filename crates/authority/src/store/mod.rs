@@ -21,7 +21,7 @@ pub use ci::{AllowlistAdd, AllowlistStore, CiStore, NewJob, NewRunner, SigningKe
 pub use members::MemberStore;
 pub use namespaces::{DirectoryFilter, NamespaceStore, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject};
 pub use settings::SettingsStore;
-pub use tokens::{AuditOf, NewToken, TokenFilter, TokenSort, TokenStore, no_audit};
+pub use tokens::{AuditOf, NewBotToken, NewToken, TokenFilter, TokenSort, TokenStore, no_audit};
 pub use usage::UsageStore;
 pub use users::{MintFirstToken, NewUser, UserFilter, UserStore, UserUpdate};
 

@@ -3,7 +3,7 @@
 //! **Invariant:** only digests are stored; revoking and rotating change a token only if it is still active.
 
 use async_trait::async_trait;
-use domain::{Date, NewAuditEvent, Timestamp, Token};
+use domain::{AccessLevel, Date, MemberSource, NewAuditEvent, Timestamp, Token};
 
 use super::{Page, StoreResult};
 
@@ -22,7 +22,25 @@ pub struct NewToken {
     pub grants: Vec<domain::Grant>,
     /// Allowlist rules, normalised (`policy::RouteRule`).
     pub route_rules: Vec<String>,
+    /// The project or group of a project or group access token (its bot's one membership).
+    pub resource: Option<MemberSource>,
     pub now: Timestamp,
+}
+
+/// A project or group access token with its bot: the bot user, its one membership, and the token.
+#[derive(Debug, Clone)]
+pub struct NewBotToken {
+    pub bot: super::NewUser,
+    /// The bot's level on `token.resource`.
+    pub access_level: AccessLevel,
+    /// The user who made the token (the membership's creator).
+    pub created_by: i64,
+    /// The token; its `user_id` is the bot's, whatever is given here, and its `resource` is set.
+    pub token: NewToken,
+    /// The most active access tokens the resource may hold, the new one included.
+    pub limit: i64,
+    /// The day on which tokens are counted as active.
+    pub today: Date,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -49,6 +67,10 @@ pub struct TokenFilter {
     pub reaching_group: Option<i64>,
     /// Only tokens of this organization (the caller's token's).
     pub organization_id: Option<i64>,
+    /// Only the access tokens of this project or group.
+    pub resource: Option<MemberSource>,
+    /// Only tokens of this kind (of the kinds stored as user tokens).
+    pub kind: Option<domain::CredentialKind>,
     pub sort: TokenSort,
 }
 
@@ -91,6 +113,9 @@ pub trait TokenStore: Send + Sync {
     async fn rotate_token(&self, old_id: i64, new: &NewToken, audit: &AuditOf<'_>) -> StoreResult<Option<Token>>;
     /// Revokes every active token descending from `id` through rotations; returns their ids.
     async fn revoke_family(&self, id: i64, now: Timestamp) -> StoreResult<Vec<i64>>;
+    /// In one transaction: revokes a project or group access token and removes its bot's membership of the
+    /// token's resource, with the audit entry; true only for the one call that changed it.
+    async fn revoke_bot_token(&self, token: &Token, now: Timestamp, audit: &NewAuditEvent) -> StoreResult<bool>;
     /// Records a token's last use. Not a decision fact: it announces nothing.
     async fn touch_token(&self, id: i64, last_used_at: Timestamp, ips: &[String]) -> StoreResult<()>;
 }

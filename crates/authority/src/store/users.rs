@@ -68,6 +68,14 @@ pub trait UserStore: Send + Sync {
     async fn user_by_namespace(&self, namespace_id: i64) -> StoreResult<Option<User>>;
     async fn password_hash(&self, id: i64) -> StoreResult<Option<String>>;
     async fn list_users(&self, filter: &UserFilter, page: Page) -> StoreResult<(Vec<User>, i64)>;
+    /// In one transaction: the bot user, its membership of the token's resource and the token, with the audit
+    /// entry `audit` makes of the token's id. `None`, writing nothing, when the resource already holds
+    /// `limit` active access tokens (concurrent creations for one resource are serialised).
+    async fn insert_bot(
+        &self,
+        new: &super::NewBotToken,
+        audit: &super::AuditOf<'_>,
+    ) -> StoreResult<Option<(User, Token)>>;
     /// Creates the first administrator and its token in one transaction, only if there is no user yet.
     /// `mint` makes the token once the administrator's id is known.
     async fn bootstrap(&self, admin: &NewUser, mint: &MintFirstToken<'_>) -> StoreResult<Option<(User, Token)>>;

@@ -36,12 +36,26 @@ fn world() -> World {
     assert_eq!(runner.status, 201, "{}", runner.text);
     let job = app.post(&admin, "/internal/ci/jobs", json!({"project_id": project, "user_id": dev, "ref": "main"}));
     assert_eq!(job.status, 201, "{}", job.text);
+    let project_token = app.post(
+        &admin,
+        &format!("/projects/{project}/access_tokens"),
+        json!({"name": "p", "scopes": ["api"], "access_level": 30}),
+    );
+    assert_eq!(project_token.status, 201, "{}", project_token.text);
+    let group_token = app.post(
+        &admin,
+        &format!("/groups/{acme}/access_tokens"),
+        json!({"name": "g", "scopes": ["api"], "access_level": 30}),
+    );
+    assert_eq!(group_token.status, 201, "{}", group_token.text);
     let text = |reply: &Reply| reply.body["token"].as_str().unwrap().to_owned();
     let credentials = vec![
         (CredentialKind::PersonalAccessToken, personal),
         (CredentialKind::ImpersonationToken, text(&impersonation)),
         (CredentialKind::RunnerAuthenticationToken, text(&runner)),
         (CredentialKind::CiJobToken, text(&job)),
+        (CredentialKind::ProjectAccessToken, text(&project_token)),
+        (CredentialKind::GroupAccessToken, text(&group_token)),
     ];
     for kind in CredentialKind::ALL {
         assert!(credentials.iter().any(|(k, _)| *k == kind), "the test covers every kind: {kind} is missing");

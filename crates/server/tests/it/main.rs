@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod access_tokens;
 mod auth;
 mod bad_input;
 mod channels;
