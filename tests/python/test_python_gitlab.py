@@ -169,3 +169,43 @@ def test_a_group_owner_manages_a_service_account_and_its_tokens(gl, server):
     account.access_tokens.delete(rotated["id"])
     with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
         client_for(server, rotated["token"])
+
+
+def test_project_and_group_access_tokens_through_python_gitlab(gl, server, user):
+    group = gl.groups.create({"name": "Bots", "path": "bots"})
+    project = gl.projects.create({"name": "Site", "path": "site", "namespace_id": group.id})
+    sibling = gl.projects.create({"name": "Other", "path": "other", "namespace_id": group.id})
+    made = project.access_tokens.create(
+        {"name": "deploy", "scopes": ["api"], "access_level": 30, "expires_at": in_days(30)}
+    )
+    assert made.token.startswith("glpat-")
+    assert made.access_level == 30
+    as_bot = client_for(server, made.token)
+    assert as_bot.user.username.startswith(f"project_{project.id}_bot_")
+    assert as_bot.projects.get(project.id).path == "site"
+    with pytest.raises(gitlab.exceptions.GitlabGetError):
+        as_bot.projects.get(sibling.id)
+    assert [t.name for t in project.access_tokens.list(get_all=True)] == ["deploy"]
+    assert project.access_tokens.get(made.id).access_level == 30
+
+    shown = project.access_tokens.get(made.id)
+    shown.rotate(expires_at=in_days(10))
+    assert shown.id != made.id
+    with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
+        client_for(server, made.token)
+    assert client_for(server, shown.token).projects.get(project.id).id == project.id
+    project.access_tokens.delete(shown.id)
+    with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
+        client_for(server, shown.token)
+
+    with pytest.raises(gitlab.exceptions.GitlabCreateError) as refused:
+        project.access_tokens.create({"name": "x", "scopes": ["read_user"]})
+    assert refused.value.response_code == 400
+
+    group_token = group.access_tokens.create({"name": "g", "scopes": ["read_api"], "access_level": 20})
+    as_group_bot = client_for(server, group_token.token)
+    assert {p.path for p in as_group_bot.groups.get(group.id).projects.list(get_all=True)} == {"site", "other"}
+    rotated = group.access_tokens.rotate(group_token.id)
+    assert rotated["access_level"] == 20
+    group.access_tokens.delete(rotated["id"])
+    assert [t.active for t in group.access_tokens.list(get_all=True)] == [False, False]
