@@ -291,11 +291,13 @@ pub(crate) fn sudo(headers: &HeaderMap) -> ApiResult<Option<&str>> {
 pub(crate) struct Carried<'a> {
     pub secret: Cow<'a, str>,
     pub channel: Channel,
+    /// The Basic username.
+    pub username: Option<String>,
 }
 
 impl Carried<'_> {
     pub fn presented(&self) -> Presented<'_> {
-        Presented { secret: &self.secret, channel: self.channel }
+        Presented { secret: &self.secret, channel: self.channel, username: self.username.as_deref() }
     }
 }
 
@@ -310,11 +312,11 @@ pub(crate) fn credential<'a>(
     form: Option<&[u8]>,
 ) -> Result<Option<Carried<'a>>, ()> {
     let mut found: Option<Carried<'a>> = None;
-    let mut offer = |secret: Cow<'a, str>, channel: Channel| -> Result<(), ()> {
+    let mut offer = |secret: Cow<'a, str>, channel: Channel, username: Option<&str>| -> Result<(), ()> {
         if secret.is_empty() || secret.len() > MAX_CREDENTIAL_LEN || found.is_some() {
             return Err(());
         }
-        found = Some(Carried { secret, channel });
+        found = Some(Carried { secret, channel, username: username.map(str::to_owned) });
         Ok(())
     };
     for (name, channel) in [
@@ -323,19 +325,19 @@ pub(crate) fn credential<'a>(
         (&DEPLOY_TOKEN, Channel::DeployTokenHeader),
     ] {
         for value in headers.get_all(name) {
-            offer(Cow::Borrowed(value.to_str().map_err(|_| ())?), channel)?;
+            offer(Cow::Borrowed(value.to_str().map_err(|_| ())?), channel, None)?;
         }
     }
     for value in headers.get_all(header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| ())?;
         let (scheme, rest) = value.split_once(' ').ok_or(())?;
         if scheme.eq_ignore_ascii_case("bearer") {
-            offer(Cow::Borrowed(rest), Channel::Bearer)?;
+            offer(Cow::Borrowed(rest), Channel::Bearer, None)?;
         } else if scheme.eq_ignore_ascii_case("basic") {
             let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| ())?;
             let decoded = String::from_utf8(decoded).map_err(|_| ())?;
             let (username, password) = decoded.split_once(':').ok_or(())?;
-            offer(Cow::Owned(password.to_owned()), Channel::basic(username))?;
+            offer(Cow::Owned(password.to_owned()), Channel::basic(username), Some(username))?;
         } else {
             return Err(());
         }
@@ -347,8 +349,8 @@ pub(crate) fn credential<'a>(
         }
         for (key, value) in serde_urlencoded::from_bytes::<Vec<(String, String)>>(pairs).map_err(|_| ())? {
             match key.as_str() {
-                "private_token" => offer(Cow::Owned(value), Channel::PrivateTokenParam)?,
-                "job_token" => offer(Cow::Owned(value), Channel::JobTokenParam)?,
+                "private_token" => offer(Cow::Owned(value), Channel::PrivateTokenParam, None)?,
+                "job_token" => offer(Cow::Owned(value), Channel::JobTokenParam, None)?,
                 _ => {}
             }
         }
@@ -374,7 +376,11 @@ mod tests {
     }
 
     fn carried(secret: &str, channel: Channel) -> Result<Option<Carried<'_>>, ()> {
-        Ok(Some(Carried { secret: Cow::Borrowed(secret), channel }))
+        Ok(Some(Carried { secret: Cow::Borrowed(secret), channel, username: None }))
+    }
+
+    fn basic_as<'a>(secret: &'a str, channel: Channel, username: &str) -> Result<Option<Carried<'a>>, ()> {
+        Ok(Some(Carried { secret: Cow::Borrowed(secret), channel, username: Some(username.to_owned()) }))
     }
 
     #[test]
@@ -409,9 +415,9 @@ mod tests {
     fn the_basic_username_gitlab_ci_token_is_the_job_channel_and_any_other_the_plain_one() {
         let basic = |pair: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
         let h = headers(&[("authorization", &basic("anything:glpat-a"))]);
-        assert_eq!(credential(&h, None, None), carried("glpat-a", Channel::Basic));
+        assert_eq!(credential(&h, None, None), basic_as("glpat-a", Channel::Basic, "anything"));
         let h = headers(&[("authorization", &basic("gitlab-ci-token:glcbt-a"))]);
-        assert_eq!(credential(&h, None, None), carried("glcbt-a", Channel::BasicCiToken));
+        assert_eq!(credential(&h, None, None), basic_as("glcbt-a", Channel::BasicCiToken, "gitlab-ci-token"));
     }
 
     #[test]

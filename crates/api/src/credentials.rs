@@ -60,13 +60,22 @@ fn information(found: &Identified, now: domain::Timestamp) -> Value {
         Identified::UserToken(token, owner) => {
             let mut v = entities::token(token, now, None, true);
             v["type"] = json!(kind);
-            v["state"] = json!(match token.state(now) {
-                domain::TokenState::Active => "active",
-                domain::TokenState::Expired => "expired",
-                domain::TokenState::Revoked => "revoked",
-            });
+            v["state"] = json!(entities::state_name(token.state(now)));
             v["organization_id"] = json!(token.organization_id);
             v["owner"] = json!({"id": owner.id, "username": owner.username, "name": owner.name});
+            v
+        }
+        Identified::Deploy(token) => {
+            let mut v = entities::deploy_token(token, now, None);
+            v["type"] = json!(kind);
+            v["state"] = json!(entities::state_name(token.state(now)));
+            v["organization_id"] = json!(token.organization_id);
+            let (resource_type, resource_id) = match token.resource {
+                domain::MemberSource::Project(id) => ("project", id),
+                domain::MemberSource::Group(id) => ("group", id),
+            };
+            v["resource_type"] = json!(resource_type);
+            v["resource_id"] = json!(resource_id);
             v
         }
         Identified::Runner(runner) => json!({

@@ -68,10 +68,11 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
     let batch = parse(&body)?;
     let mut results = Vec::with_capacity(batch.requests.len());
     for (i, asked) in batch.requests.iter().enumerate() {
-        let credential = asked
-            .credential
-            .as_deref()
-            .map(|secret| authority::Presented { secret, channel: channel_of(asked, secret, &state.authority) });
+        let credential = asked.credential.as_deref().map(|secret| authority::Presented {
+            secret,
+            channel: channel_of(asked, secret, &state.authority),
+            username: asked.username.as_deref(),
+        });
         let request = authority::Request {
             credential,
             method: &asked.method,
@@ -172,6 +173,17 @@ fn result(outcome: &authority::Outcome) -> Value {
                 "project_id": j.project.id,
                 "token_type": domain::CredentialKind::CiJobToken.name(),
                 "organization_id": j.project.organization_id,
+            })
+        })
+    });
+    let identity = identity.or_else(|| {
+        outcome.deploy.as_ref().map(|d| {
+            json!({
+                "user_id": null,
+                "username": d.username,
+                "token_id": d.id,
+                "token_type": domain::CredentialKind::DeployToken.name(),
+                "organization_id": d.organization_id,
             })
         })
     });

@@ -79,6 +79,33 @@ pub fn resource_token(
     v
 }
 
+/// `DeployToken`: GitLab's shape (`expires_at` as a date and time, the start of the day the token ends on), with
+/// `token` once, at creation.
+pub fn deploy_token(token: &domain::DeployToken, now: Timestamp, plaintext: Option<&str>) -> Value {
+    let mut v = json!({
+        "id": token.id,
+        "name": token.name,
+        "username": token.username,
+        "expires_at": token.expires_at.map_or(Value::Null, |d| json!(d.start().to_string())),
+        "scopes": token.scopes.names().collect::<Vec<_>>(),
+        "revoked": token.revoked,
+        "expired": token.state(now) == domain::TokenState::Expired,
+    });
+    if let Some(plaintext) = plaintext {
+        v["token"] = json!(plaintext);
+    }
+    v
+}
+
+/// A token's state as the token information API names it.
+pub fn state_name(state: domain::TokenState) -> &'static str {
+    match state {
+        domain::TokenState::Active => "active",
+        domain::TokenState::Expired => "expired",
+        domain::TokenState::Revoked => "revoked",
+    }
+}
+
 /// Grants in the shape `granular_scopes` takes on creation: selected groups and projects that share the same
 /// permissions become one entry with their `group_ids` and `project_ids`.
 pub fn granular_scopes_request(grants: &[domain::Grant]) -> Vec<Value> {

@@ -123,6 +123,16 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
                 h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(job.1));
                 h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
             }
+            // A deploy token has no user: the user id is empty, the user its username.
+            (None, None) if outcome.deploy.is_some() => {
+                let deploy = outcome.deploy.as_deref();
+                h.insert(X_AUTH_USER_ID, HeaderValue::from_static(""));
+                put(h, X_AUTH_USER, deploy.map_or("", |d| d.username.as_str()));
+                h.insert(X_AUTH_TOKEN_ID, HeaderValue::from(deploy.map_or(0, |d| d.id)));
+                h.insert(X_AUTH_TOKEN_TYPE, HeaderValue::from_static("deploy_token"));
+                h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(deploy.map_or(0, |d| d.organization_id)));
+                h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
+            }
             _ => {
                 let empty = HeaderValue::from_static("");
                 for name in [X_AUTH_USER_ID, X_AUTH_USER, X_AUTH_TOKEN_ID, X_AUTH_TOKEN_TYPE, X_AUTH_ORGANIZATION_ID] {

@@ -10,6 +10,7 @@ mod auth;
 mod ci;
 mod credentials;
 mod decisions;
+mod deploy_tokens;
 mod directory;
 mod entities;
 mod error;
@@ -63,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .merge(credentials::router())
         .merge(service_accounts::router())
         .merge(access_tokens::router())
+        .merge(deploy_tokens::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
     let routed = Router::new()

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use domain::{Channel, CredentialKind, SecretHome, Timestamp, Token, TokenState, secret_home};
+use domain::{Channel, CredentialKind, DeployToken, SecretHome, Timestamp, Token, TokenState, secret_home};
 
 use crate::principal::{AuthFailure, Authenticated};
 use crate::{AuditContext, Authority, Result};
@@ -62,8 +62,61 @@ impl Authority {
             Some(SecretHome::TokenDigest) | None => CredentialKind::PersonalAccessToken,
             Some(SecretHome::RunnerDigest) => CredentialKind::RunnerAuthenticationToken,
             Some(SecretHome::SignedJwt) => CredentialKind::CiJobToken,
+            Some(SecretHome::DeployDigest) => CredentialKind::DeployToken,
         };
         kind.spec().usual_channel()
+    }
+
+    /// Authenticates a deploy token presented through `channel` (with the Basic `username`, which must be the
+    /// token's own). Every failure is the same `AuthFailure` to the caller.
+    pub async fn authenticate_deploy(
+        &self,
+        presented: &str,
+        channel: Channel,
+        username: Option<&str>,
+        ip: Option<&str>,
+    ) -> Result<std::result::Result<Arc<DeployToken>, AuthFailure>> {
+        let kind = CredentialKind::DeployToken.spec();
+        let prefix = ::tokens::Prefix::new(kind.prefix, None, kind.prefix);
+        if let Err(e) = ::tokens::check(presented, &prefix) {
+            tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: not a deploy token");
+            return Ok(Err(AuthFailure::Malformed));
+        }
+        let key = self.cache.presented_key(presented);
+        let token = match self.cache.presented(key) {
+            Some(Some(id)) => self.facts.deploy_token(id).await?,
+            Some(None) => None,
+            None => {
+                let generation = self.cache.generation();
+                let token = self.facts.deploy_token_by_digest(&self.digester.candidates(presented)).await?;
+                self.cache.remember_presented(generation, key, token.as_ref().map(|t| t.id));
+                token
+            }
+        };
+        let now = self.now();
+        let Some(token) = token else {
+            if self.unknown_audit.allow(now) {
+                let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
+                self.audit(&ctx, "authentication_failed", kind.audit_entity, 0, "unknown token", &[]).await?;
+            }
+            return Ok(Err(AuthFailure::Unknown));
+        };
+        // GitLab's rule for Git and registry clients: a Basic username must be the deploy token's own.
+        let failure = match token.state(now) {
+            _ if !kind.admits(channel) => Some(AuthFailure::WrongChannel),
+            _ if channel == Channel::Basic && username != Some(token.username.as_str()) => {
+                Some(AuthFailure::WrongUsername)
+            }
+            TokenState::Expired => Some(AuthFailure::Expired),
+            TokenState::Revoked => Some(AuthFailure::Revoked),
+            TokenState::Active => None,
+        };
+        if let Some(failure) = failure {
+            let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
+            self.audit(&ctx, "authentication_failed", kind.audit_entity, token.id, failure.reason(), &[]).await?;
+            return Ok(Err(failure));
+        }
+        Ok(Ok(token))
     }
 
     /// Authenticates a token presented through `channel`. `rotate_path` is true when the request is a rotation

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use domain::{CredentialKind, JobStatus, Runner, SecretHome, Token, User, secret_home};
+use domain::{CredentialKind, DeployToken, JobStatus, Runner, SecretHome, Token, User, secret_home};
 
 use crate::{AuditContext, Authority, Error, JobPrincipal, Result};
 
@@ -20,6 +20,8 @@ pub enum Identified {
     Runner(Runner),
     /// A running CI job's token.
     Job(JobPrincipal),
+    /// A deploy token of a project or group, revoked or expired ones included.
+    Deploy(Arc<DeployToken>),
 }
 
 impl Identified {
@@ -29,6 +31,7 @@ impl Identified {
             Identified::UserToken(token, _) => token.kind(),
             Identified::Runner(_) => CredentialKind::RunnerAuthenticationToken,
             Identified::Job(_) => CredentialKind::CiJobToken,
+            Identified::Deploy(_) => CredentialKind::DeployToken,
         }
     }
 }
@@ -49,6 +52,10 @@ impl Authority {
             Some(SecretHome::RunnerDigest) => {
                 let runner = self.store.runner_by_digest(&self.digester.candidates(presented)).await?;
                 Ok(runner.filter(|r| !r.revoked).map(Identified::Runner))
+            }
+            Some(SecretHome::DeployDigest) => {
+                let token = self.facts.deploy_token_by_digest(&self.digester.candidates(presented)).await?;
+                Ok(token.map(Identified::Deploy))
             }
             // Anything else is looked up as a user token, whatever its shape: the same work for every string.
             Some(SecretHome::TokenDigest) | None => {
@@ -87,6 +94,7 @@ impl Authority {
                 }
                 Ok(())
             }
+            Identified::Deploy(token) => self.revoke_deploy_token(ctx, token).await,
             Identified::Job(job) => {
                 if job.job.status != JobStatus::Running {
                     return Err(Error::BadRequest("Token already revoked".to_owned()));
@@ -112,6 +120,10 @@ impl Authority {
             }
             Identified::Runner(runner) => (runner.id, runner.created_by, format!("runner {}'s token", runner.id)),
             Identified::Job(job) => (job.job.id, job.user.id, format!("CI job {}'s token", job.job.id)),
+            // A deploy token has no user: whoever made it is told.
+            Identified::Deploy(token) => {
+                (token.id, token.creator_id.unwrap_or(0), format!("deploy token \"{}\" (id {})", token.name, token.id))
+            }
         };
         let revoked = match self.revoke_identified(ctx, &found).await {
             Ok(()) => true,
@@ -127,6 +139,9 @@ impl Authority {
         extra.extend(report.url.clone().map(|url| ("leak_url", url)));
         extra.extend(report.source.clone().map(|source| ("leak_source", source)));
         self.audit(ctx, "credential_leaked", kind.spec().audit_entity, entity_id, &message, &extra).await?;
+        if owner == 0 {
+            return Ok(());
+        }
         let notification = domain::Notification {
             id: 0,
             user_id: owner,

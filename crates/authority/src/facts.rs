@@ -11,14 +11,15 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use domain::{AccessLevel, Date, Group, Job, JobPolicies, MemberSource, Project, Settings, Token, User};
+use domain::{AccessLevel, Date, DeployToken, Group, Job, JobPolicies, MemberSource, Project, Settings, Token, User};
 use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, UnitWeighter};
 
 use crate::hashing::{AlreadyHashed, PresentedKeys};
 use crate::store::{Change, ChangeListener};
 
-/// What a presented token string is known to be, keyed by a keyed hash of the string (never the string).
+/// What a presented token string is known to be, keyed by a keyed hash of the string (never the string): the id
+/// of the token its prefix's kind stores it as (a user token's, or a deploy token's), or nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Presented {
     Known(i64),
@@ -56,6 +57,7 @@ pub struct FactCache {
     keys: PresentedKeys,
     presented: Cache<u128, Presented, UnitWeighter, AlreadyHashed>,
     pub(crate) tokens: Cache<i64, Option<Arc<Token>>>,
+    pub(crate) deploy_tokens: Cache<i64, Option<Arc<DeployToken>>>,
     pub(crate) users: Cache<i64, Option<Arc<User>>>,
     pub(crate) settings: RwLock<Option<Arc<Settings>>>,
     pub(crate) groups: Cache<i64, Option<Arc<Group>>>,
@@ -88,6 +90,7 @@ impl FactCache {
             keys: PresentedKeys::random(),
             presented: Cache::with(capacity, capacity as u64, UnitWeighter, AlreadyHashed, Default::default()),
             tokens: Cache::new(capacity),
+            deploy_tokens: Cache::new(capacity),
             users: Cache::new(capacity),
             settings: RwLock::new(None),
             groups: Cache::new(capacity),
@@ -126,6 +129,9 @@ impl FactCache {
             Change::Token(id) => {
                 self.tokens.remove(&id);
             }
+            Change::DeployToken(id) => {
+                self.deploy_tokens.remove(&id);
+            }
             Change::User(id) => {
                 self.users.remove(&id);
             }
@@ -138,6 +144,7 @@ impl FactCache {
             Change::All => {
                 self.presented.clear();
                 self.tokens.clear();
+                self.deploy_tokens.clear();
                 self.users.clear();
                 self.jobs.clear();
                 self.forget_settings();
@@ -255,6 +262,7 @@ impl FactCache {
     pub fn len(&self) -> usize {
         self.presented.len()
             + self.tokens.len()
+            + self.deploy_tokens.len()
             + self.users.len()
             + self.groups.len()
             + self.group_paths.len()

@@ -9,6 +9,7 @@ mod auth;
 mod ci;
 mod credentials;
 mod decide;
+mod deploy_tokens;
 mod directory;
 mod error;
 mod facts;
@@ -31,6 +32,7 @@ pub use audit::AuditContext;
 pub use ci::{CiActor, CiConfig, JOB_TOKEN_PREFIX, StartJob, StartedJob, SuggestedEntry};
 pub use credentials::{Identified, LeakReport};
 pub use decide::{Outcome, Presented, Request, Resolved, group_refusal, token_refusal, token_rules};
+pub use deploy_tokens::{CreateDeployToken, IssuedDeployToken};
 pub use directory::{
     Actor, CreateGroup, CreateOrganization, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password,
     verify_password,

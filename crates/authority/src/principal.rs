@@ -29,6 +29,8 @@ pub enum AuthFailure {
     BlockedUser,
     /// A known token presented through a channel its kind does not take (a personal token in `JOB-TOKEN`).
     WrongChannel,
+    /// A deploy token presented in Basic authentication with a username that is not its own.
+    WrongUsername,
 }
 
 impl AuthFailure {
@@ -41,6 +43,7 @@ impl AuthFailure {
             AuthFailure::ImpersonationDisabled => "impersonation disabled",
             AuthFailure::BlockedUser => "token owner blocked",
             AuthFailure::WrongChannel => "token presented through a channel its kind does not take",
+            AuthFailure::WrongUsername => "deploy token presented with another username",
         }
     }
 }

@@ -9,8 +9,8 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use domain::{
-    AllowlistSource, Date, Group, Job, JobPolicies, MemberSource, Project, Settings, Timestamp, Token, User,
-    nearest_allowed,
+    AllowlistSource, Date, DeployToken, Group, Job, JobPolicies, MemberSource, Project, Settings, Timestamp, Token,
+    User, nearest_allowed,
 };
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
@@ -80,6 +80,20 @@ impl Facts {
             token.last_used_ips = ips.to_vec();
             self.cache.keep(&self.cache.tokens, generation, id, &id, Some(Arc::new(token)));
         }
+    }
+
+    pub(crate) async fn deploy_token(&self, id: i64) -> StoreResult<Option<Arc<DeployToken>>> {
+        self.read_through(&self.cache.deploy_tokens, &id, || id, false, self.store.deploy_token(id)).await
+    }
+
+    /// The deploy token stored under one of `digests`, kept by id for the requests that follow.
+    pub(crate) async fn deploy_token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Arc<DeployToken>>> {
+        let generation = self.cache.generation();
+        let token = self.store.deploy_token_by_digest(digests).await?.map(Arc::new);
+        if let Some(token) = &token {
+            self.cache.keep(&self.cache.deploy_tokens, generation, token.id, &token.id, Some(token.clone()));
+        }
+        Ok(token)
     }
 
     pub(crate) async fn user(&self, id: i64) -> StoreResult<Option<Arc<User>>> {

@@ -35,6 +35,8 @@ pub struct Catalog {
     target_self: PermSet,
     service_account: PermSet,
     job_self: PermSet,
+    /// What a deploy token holds by each scope, in `domain::DEPLOY_SCOPES`'s order.
+    deploy: [PermSet; 7],
     routes: Vec<Route>,
     index: routes::RouteIndex,
     /// Assignable permissions, in the file's order.
@@ -147,6 +149,17 @@ impl Catalog {
         self.job_self
     }
 
+    /// What a deploy token with `scopes` holds on its own project (scopes deploy tokens cannot hold give nothing).
+    pub fn deploy(&self, scopes: domain::Scopes) -> PermSet {
+        let mut held = PermSet::default();
+        for (scope, set) in domain::DEPLOY_SCOPES.iter().zip(self.deploy) {
+            if scopes.contains(*scope) {
+                held = held.union(set);
+            }
+        }
+        held
+    }
+
     /// Every route, in the file's order.
     pub fn routes(&self) -> &[Route] {
         &self.routes
@@ -197,6 +210,9 @@ impl Catalog {
         row(&mut out, "a member, on a membership route naming themselves", self.target_self);
         row(&mut out, "a service account, with the authorize scope", self.service_account);
         row(&mut out, "a CI job token, on its own job", self.job_self);
+        for (scope, set) in domain::DEPLOY_SCOPES.iter().zip(self.deploy) {
+            row(&mut out, &format!("a deploy token with {scope}, on its project"), set);
+        }
         self.job_policies_markdown(&mut out);
         out.push_str("\n## Assignable permissions (fine-grained tokens)\n\n| category | name | boundaries | raw permissions | description |\n| --- | --- | --- | --- | --- |\n");
         for bundle in &self.bundles {

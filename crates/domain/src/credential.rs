@@ -26,6 +26,9 @@ pub enum CredentialKind {
     ProjectAccessToken,
     /// A group access token (`glpat-`): the token of a bot user that is a member of one group.
     GroupAccessToken,
+    /// A deploy token (`gldt-`) of a project or a group: Git reads, the container and package registries, no
+    /// user and no REST API.
+    DeployToken,
 }
 
 /// Where in a request a credential is presented. Each kind's row names the channels it may arrive through;
@@ -40,7 +43,8 @@ pub enum Channel {
     DeployTokenHeader,
     /// `Authorization: Bearer`.
     Bearer,
-    /// `Authorization: Basic` with the token as password and any username but `gitlab-ci-token`.
+    /// `Authorization: Basic` with the token as password and any username but `gitlab-ci-token` (a deploy
+    /// token's must be its own username).
     Basic,
     /// `Authorization: Basic` with the username `gitlab-ci-token`, as runners clone and push.
     BasicCiToken,
@@ -108,6 +112,8 @@ pub enum SecretHome {
     /// No digest is stored: the string is a JWT verified against the published signing keys, and the job it
     /// names is then read.
     SignedJwt,
+    /// The keyed digest of the string is looked up among the deploy tokens.
+    DeployDigest,
 }
 
 /// Which routes a kind may reach.
@@ -119,6 +125,9 @@ pub enum Reach {
     JobPolicies,
     /// The internal CI API alone (`/api/v4/internal/ci/jobs…`), where the handler checks what the runner serves.
     InternalCi,
+    /// Routes of [`KindSpec::surfaces`] on the deploy token's own project (a group's: the group's projects), by
+    /// what its scopes give there; it has no user and no role.
+    Deploy,
 }
 
 /// How a kind's credentials live and end.
@@ -171,6 +180,40 @@ const EVERY_SURFACE: &[Surface] = &Surface::ALL;
 const USER_TOKEN: Lifecycle =
     Lifecycle { expires: true, ends_with_job: false, rotatable: true, family_revocation: true, revocable: true };
 
+/// The scopes a user's token may hold: every scope but the deploy tokens' own.
+pub const USER_SCOPES: [Scope; 19] = [
+    Scope::Api,
+    Scope::ReadApi,
+    Scope::ReadUser,
+    Scope::ReadRepository,
+    Scope::WriteRepository,
+    Scope::ReadRegistry,
+    Scope::WriteRegistry,
+    Scope::ReadVirtualRegistry,
+    Scope::WriteVirtualRegistry,
+    Scope::CreateRunner,
+    Scope::ManageRunner,
+    Scope::K8sProxy,
+    Scope::SelfRotate,
+    Scope::AiFeatures,
+    Scope::Sudo,
+    Scope::AdminMode,
+    Scope::ReadServicePing,
+    Scope::Authorize,
+    Scope::Granular,
+];
+
+/// GitLab's deploy token scopes (`DeployToken::AVAILABLE_SCOPES`).
+pub const DEPLOY_SCOPES: [Scope; 7] = [
+    Scope::ReadRepository,
+    Scope::ReadRegistry,
+    Scope::WriteRegistry,
+    Scope::ReadPackageRegistry,
+    Scope::WritePackageRegistry,
+    Scope::ReadVirtualRegistry,
+    Scope::WriteVirtualRegistry,
+];
+
 /// A user's own token or an impersonation token: both are stored, scoped and rotated alike.
 const fn user_token(kind: CredentialKind, name: &'static str) -> KindSpec {
     KindSpec {
@@ -183,7 +226,7 @@ const fn user_token(kind: CredentialKind, name: &'static str) -> KindSpec {
         channels: &[Channel::PrivateTokenHeader, Channel::PrivateTokenParam, Channel::Bearer, Channel::Basic],
         reach: Reach::Scoped,
         surfaces: EVERY_SURFACE,
-        scopes: &Scope::ALL,
+        scopes: &USER_SCOPES,
         lifecycle: USER_TOKEN,
         inventoried: true,
     }
@@ -213,7 +256,7 @@ const fn resource_token(kind: CredentialKind, name: &'static str) -> KindSpec {
     KindSpec { kind, name, scopes: &BOT_SCOPES, ..user_token(kind, name) }
 }
 
-const KINDS: [KindSpec; 6] = [
+const KINDS: [KindSpec; 7] = [
     user_token(CredentialKind::PersonalAccessToken, "personal_access_token"),
     user_token(CredentialKind::ImpersonationToken, "impersonation_token"),
     KindSpec {
@@ -258,17 +301,39 @@ const KINDS: [KindSpec; 6] = [
     },
     resource_token(CredentialKind::ProjectAccessToken, "project_access_token"),
     resource_token(CredentialKind::GroupAccessToken, "group_access_token"),
+    KindSpec {
+        kind: CredentialKind::DeployToken,
+        name: "deploy_token",
+        audit_entity: "DeployToken",
+        prefix: "gldt-",
+        routable: true,
+        secret: SecretHome::DeployDigest,
+        channels: &[Channel::DeployTokenHeader, Channel::Basic, Channel::Bearer],
+        reach: Reach::Deploy,
+        surfaces: &[Surface::GitRead, Surface::RegistryRead, Surface::RegistryWrite, Surface::Packages],
+        scopes: &DEPLOY_SCOPES,
+        lifecycle: Lifecycle {
+            expires: true,
+            ends_with_job: false,
+            rotatable: false,
+            family_revocation: false,
+            revocable: true,
+        },
+        // Listed by their own endpoints (`/deploy_tokens`), not yet by the credential inventories.
+        inventoried: false,
+    },
 ];
 
 impl CredentialKind {
     /// Every kind, in the table's order.
-    pub const ALL: [CredentialKind; 6] = [
+    pub const ALL: [CredentialKind; 7] = [
         CredentialKind::PersonalAccessToken,
         CredentialKind::ImpersonationToken,
         CredentialKind::RunnerAuthenticationToken,
         CredentialKind::CiJobToken,
         CredentialKind::ProjectAccessToken,
         CredentialKind::GroupAccessToken,
+        CredentialKind::DeployToken,
     ];
 
     /// The kind's row of the table.
@@ -280,6 +345,7 @@ impl CredentialKind {
             CredentialKind::CiJobToken => &KINDS[3],
             CredentialKind::ProjectAccessToken => &KINDS[4],
             CredentialKind::GroupAccessToken => &KINDS[5],
+            CredentialKind::DeployToken => &KINDS[6],
         }
     }
 
@@ -329,7 +395,7 @@ impl KindSpec {
 
     /// Whether the kind may reach a route of `surface` by its scopes.
     pub fn reaches(&self, surface: Surface) -> bool {
-        self.reach == Reach::Scoped && self.surfaces.contains(&surface)
+        matches!(self.reach, Reach::Scoped | Reach::Deploy) && self.surfaces.contains(&surface)
     }
 }
 
@@ -364,13 +430,26 @@ mod tests {
     fn a_kind_that_is_not_scoped_holds_no_scope_and_reaches_no_surface() {
         for kind in CredentialKind::ALL {
             let spec = kind.spec();
-            if spec.reach != Reach::Scoped {
+            if !matches!(spec.reach, Reach::Scoped | Reach::Deploy) {
                 assert!(spec.scopes.is_empty() && spec.surfaces.is_empty(), "{kind}");
                 assert!(!spec.reaches(Surface::Api), "{kind}");
             }
         }
         assert!(CredentialKind::PersonalAccessToken.spec().reaches(Surface::GitWrite));
         assert!(!CredentialKind::CiJobToken.spec().may_hold(Scope::Api));
+    }
+
+    #[test]
+    fn the_package_registry_scopes_are_the_deploy_tokens_own() {
+        for scope in [Scope::ReadPackageRegistry, Scope::WritePackageRegistry] {
+            for kind in CredentialKind::ALL {
+                assert_eq!(kind.spec().may_hold(scope), kind == CredentialKind::DeployToken, "{kind} {scope}");
+            }
+        }
+        let deploy = CredentialKind::DeployToken.spec();
+        assert!(!deploy.may_hold(Scope::Api) && !deploy.may_hold(Scope::WriteRepository));
+        assert!(!deploy.reaches(Surface::Api) && !deploy.reaches(Surface::GitWrite));
+        assert!(deploy.reaches(Surface::GitRead) && deploy.reaches(Surface::Packages));
     }
 
     #[test]
@@ -396,7 +475,8 @@ mod tests {
         assert_eq!(secret_home("glpat-abc", &["acme-glpat-"]), None, "the instance's prefixes replace the table's");
         assert_eq!(secret_home("glrt-abc", &default), Some(SecretHome::RunnerDigest));
         assert_eq!(secret_home("glcbt-eyJ", &default), Some(SecretHome::SignedJwt));
-        assert_eq!(secret_home("gldt-abc", &default), None);
+        assert_eq!(secret_home("gldt-abc", &default), Some(SecretHome::DeployDigest));
+        assert_eq!(secret_home("gldtx-abc", &default), None);
         assert_eq!(secret_home("", &default), None);
     }
 
@@ -412,8 +492,11 @@ mod tests {
         let user_tokens = [PersonalAccessToken, ImpersonationToken, ProjectAccessToken, GroupAccessToken];
         assert_eq!(admitted(Channel::PrivateTokenHeader), user_tokens);
         assert_eq!(admitted(Channel::PrivateTokenParam), user_tokens);
-        assert_eq!(admitted(Channel::Basic), user_tokens);
-        assert_eq!(admitted(Channel::DeployTokenHeader), [], "no deploy tokens yet");
+        assert_eq!(
+            admitted(Channel::Basic),
+            [PersonalAccessToken, ImpersonationToken, ProjectAccessToken, GroupAccessToken, DeployToken]
+        );
+        assert_eq!(admitted(Channel::DeployTokenHeader), [DeployToken]);
         assert_eq!(admitted(Channel::Bearer), CredentialKind::ALL);
         for kind in CredentialKind::ALL {
             assert!(kind.spec().admits(kind.spec().usual_channel()), "{kind}");

@@ -9,6 +9,7 @@
 mod access;
 mod ci;
 mod credential;
+mod deploy;
 mod directory;
 mod grant;
 mod job_policies;
@@ -23,7 +24,11 @@ pub use ci::{
     AllowlistEntry, AllowlistSource, Job, JobStatus, JobTokenAccess, JobTokenMode, JobTokenSettings, KeyPurpose,
     MAX_ALLOWLIST_ENTRIES, Pipeline, Runner, RunnerType, StoredKey, nearest_allowed,
 };
-pub use credential::{Channel, CredentialKind, KindSpec, Lifecycle, Reach, SecretHome, secret_home};
+pub use credential::{
+    BOT_SCOPES, Channel, CredentialKind, DEPLOY_SCOPES, KindSpec, Lifecycle, Reach, SecretHome, USER_SCOPES,
+    secret_home,
+};
+pub use deploy::{DeployToken, MAX_DEPLOY_USERNAME, check_deploy_username};
 pub use directory::{
     AuditEvent, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Notification, Organization, Project,
     Settings, Token, TokenState, User, UserState, UserType, Visibility,

@@ -43,6 +43,10 @@ pub enum Scope {
     ReadServicePing,
     /// Tessera's own: may ask the decision API about other credentials (service accounts and administrators).
     Authorize,
+    /// Package registry pulls: deploy tokens only.
+    ReadPackageRegistry,
+    /// Package registry pulls and pushes: deploy tokens only.
+    WritePackageRegistry,
     /// The marker of a fine-grained token: its authority comes from its granular scopes, never from this name.
     /// Stored and shown, never accepted from a client.
     Granular,
@@ -50,7 +54,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in GitLab's order.
-    pub const ALL: [Scope; 19] = [
+    pub const ALL: [Scope; 21] = [
         Scope::Api,
         Scope::ReadApi,
         Scope::ReadUser,
@@ -69,6 +73,8 @@ impl Scope {
         Scope::AdminMode,
         Scope::ReadServicePing,
         Scope::Authorize,
+        Scope::ReadPackageRegistry,
+        Scope::WritePackageRegistry,
         Scope::Granular,
     ];
 
@@ -93,6 +99,8 @@ impl Scope {
             Scope::AdminMode => "admin_mode",
             Scope::ReadServicePing => "read_service_ping",
             Scope::Authorize => "authorize",
+            Scope::ReadPackageRegistry => "read_package_registry",
+            Scope::WritePackageRegistry => "write_package_registry",
             Scope::Granular => "granular",
         }
     }

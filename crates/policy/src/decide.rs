@@ -116,6 +116,18 @@ pub struct JobFacts {
     pub organization_id: i64,
 }
 
+/// A deploy token, as authenticated by the caller: it has no user; its scopes give it what the catalog's
+/// `deploy_*` rows say, on its own project (a group's: the group's projects), on the surfaces its kind reaches.
+#[derive(Debug, Clone, Copy)]
+pub struct DeployFacts {
+    /// Its scopes.
+    pub scopes: Scopes,
+    /// Its project or group.
+    pub resource: MemberSource,
+    /// The organization of its project or group.
+    pub organization_id: i64,
+}
+
 /// Everything the decision reads, loaded by the caller.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
@@ -123,6 +135,8 @@ pub struct Facts<'a> {
     pub credential: Option<CredentialFacts<'a>>,
     /// Set when the credential is a CI job token (then `credential` is `None` and `user` is the triggering user).
     pub job: Option<JobFacts>,
+    /// Set when the credential is a deploy token (then `credential`, `job` and `user` are `None`).
+    pub deploy: Option<DeployFacts>,
     /// The user the request acts as: the token's owner, the one `Sudo` names, or a job's triggering user.
     pub user: Option<UserFacts>,
     /// The resource at the route's boundary.
@@ -259,6 +273,7 @@ pub fn sudo(owner: UserFacts, credential: &CredentialFacts<'_>, admin_mode: bool
     let facts = Facts {
         credential: Some(*credential),
         job: None,
+        deploy: None,
         user: Some(owner),
         resource: ResourceFacts::Instance,
         admin_mode,
@@ -320,6 +335,9 @@ pub fn held_on(
 
 /// Decides one request on a matched route. `safe` is true for GET (and HEAD, canonicalised to GET).
 pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: &Facts<'_>) -> Decision<'c> {
+    if let Some(deploy) = &facts.deploy {
+        return deploy_decision(catalog, route, deploy, &facts.resource);
+    }
     if facts.credential.is_some_and(|c| !c.active) {
         return Decision::deny(Layer::Credential, Reason::InactiveCredential, route);
     }
@@ -421,6 +439,44 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
         Reason::MissingPermission
     };
     Decision::deny(Layer::Role, reason, route)
+}
+
+/// A deploy token's answer: only on the surfaces its kind reaches, only inside its project or group, and only
+/// what its scopes give there; no role, no visibility (a private project's deploy token reaches it).
+fn deploy_decision<'c>(
+    catalog: &'c Catalog,
+    route: &'c Route,
+    deploy: &DeployFacts,
+    resource: &ResourceFacts<'_>,
+) -> Decision<'c> {
+    if !domain::CredentialKind::DeployToken.spec().reaches(route.surface) {
+        return Decision::deny(Layer::TokenReach, Reason::OutsideReach, route);
+    }
+    match *resource {
+        ResourceFacts::Missing => return Decision::deny(Layer::Visibility, Reason::NotFound, route),
+        ResourceFacts::Instance | ResourceFacts::OwnUser => {
+            return Decision::deny(Layer::TokenReach, Reason::OutsideReach, route);
+        }
+        ResourceFacts::Group { organization_id, .. } | ResourceFacts::Project { organization_id, .. } => {
+            if organization_id != deploy.organization_id {
+                return Decision::deny(Layer::Organization, Reason::OtherOrganization, route);
+            }
+        }
+    }
+    if !within_bound(deploy.resource, resource) {
+        return Decision::deny(Layer::Visibility, Reason::OutsideTokenResource, route);
+    }
+    let held = catalog.deploy(deploy.scopes);
+    if !route.required.iter().any(|needed| held.covers(needed)) {
+        return Decision::deny(Layer::Scope, Reason::InsufficientScope, route);
+    }
+    Decision {
+        allowed: true,
+        layer: Layer::Scope,
+        reason: Reason::Allowed,
+        required: &route.required_names,
+        bundles: &route.bundles,
+    }
 }
 
 /// Whether a group or project is inside the resource a project's or group's token is bound to: the project

@@ -87,7 +87,16 @@ fn fixture_facts(scopes: &str, role: &str, visibility: &str, org: i64, boundary:
         (catalog::Boundary::OwnUser, _) => ResourceFacts::OwnUser,
         _ => ResourceFacts::Instance,
     };
-    Facts { job: None, credential, user, resource, admin_mode: role == "admin+mode", names_caller, target: None }
+    Facts {
+        job: None,
+        deploy: None,
+        credential,
+        user,
+        resource,
+        admin_mode: role == "admin+mode",
+        names_caller,
+        target: None,
+    }
 }
 
 #[test]
@@ -161,14 +170,14 @@ proptest! {
         let user = UserFacts { id: 1, is_admin, external: false, active: true, service_account: false };
         let resource = ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None };
         let with_token = Facts {
-            job: None,
+            job: None, deploy: None,
             credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[], bound: None }),
             user: Some(user),
             resource,
             admin_mode: false,
             names_caller: false, target: None
         };
-        let without_token = Facts { job: None, credential: None, ..with_token.clone() };
+        let without_token = Facts { job: None, deploy: None, credential: None, ..with_token.clone() };
         let safe = route.method == "GET";
         if authorize(catalog, route, safe, &with_token).allowed {
             prop_assert!(authorize(catalog, route, safe, &without_token).allowed);
@@ -199,7 +208,7 @@ proptest! {
         let inside = if bound_to_group { bound_id <= 2 } else { !on_group && bound_id == 3 };
         let credential = CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[], bound: Some(bound) };
         let user = UserFacts { id: 9, is_admin: false, external: false, active: true, service_account: false };
-        let bound_facts = Facts { job: None, credential: Some(credential), user: Some(user), resource, admin_mode: false, names_caller: false, target: None };
+        let bound_facts = Facts { job: None, deploy: None, credential: Some(credential), user: Some(user), resource, admin_mode: false, names_caller: false, target: None };
         let unbound = Facts { credential: Some(CredentialFacts { bound: None, ..credential }), ..bound_facts.clone() };
         let safe = route.method == "GET";
         let decision = authorize(catalog, route, safe, &bound_facts);
@@ -210,6 +219,42 @@ proptest! {
         let at_instance = Facts { resource: ResourceFacts::Instance, ..bound_facts };
         if authorize(catalog, route, safe, &at_instance).allowed {
             prop_assert!(route.required.iter().any(|needed| catalog.anyone().covers(needed)), "{}", route.template);
+        }
+    }
+
+    /// A deploy token reaches only Git reads, the registries and packages, only inside its own project or group,
+    /// and only what its scopes give: never the REST API, whatever the resource's visibility.
+    #[test]
+    fn a_deploy_token_reaches_only_its_surfaces_inside_its_resource(
+        route_idx in any::<proptest::sample::Index>(),
+        scopes in proptest::sample::subsequence(domain::DEPLOY_SCOPES.to_vec(), 1..=3),
+        visibility in arb_visibility(),
+        on_group in any::<bool>(),
+        bound_to_group in any::<bool>(),
+        bound_id in 1i64..5,
+    ) {
+        let catalog = catalog();
+        let route = route_idx.get(catalog.routes());
+        let groups = [1i64, 2];
+        let resource = if on_group {
+            ResourceFacts::Group { organization_id: 1, visibility, level: None, groups: &groups }
+        } else {
+            ResourceFacts::Project { organization_id: 1, visibility, level: None, id: 3, groups: &groups, owner_user_id: None }
+        };
+        let bound = if bound_to_group { MemberSource::Group(bound_id) } else { MemberSource::Project(bound_id) };
+        let inside = if bound_to_group { bound_id <= 2 } else { !on_group && bound_id == 3 };
+        let scopes: Scopes = scopes.into_iter().collect();
+        let facts = Facts {
+            credential: None, job: None, user: None, resource, admin_mode: false, names_caller: false, target: None,
+            deploy: Some(crate::DeployFacts { scopes, resource: bound, organization_id: 1 }),
+        };
+        let decision = authorize(catalog, route, route.method == "GET", &facts);
+        if decision.allowed {
+            prop_assert!(inside, "{} {} allowed outside the bound", route.method, route.template);
+            prop_assert!(domain::CredentialKind::DeployToken.spec().reaches(route.surface), "{}", route.template);
+            prop_assert!(route.surface != catalog::Surface::Api && route.surface != catalog::Surface::GitWrite);
+            let held = catalog.deploy(scopes);
+            prop_assert!(route.required.iter().any(|needed| held.covers(needed)));
         }
     }
 
@@ -225,7 +270,7 @@ proptest! {
         let unsafe_routes: Vec<&catalog::Route> = catalog.routes().iter().filter(|r| r.method != "GET").collect();
         let route = *route_idx.get(&unsafe_routes);
         let facts = Facts {
-            job: None,
+            job: None, deploy: None,
             credential: Some(CredentialFacts { scopes: Scopes::parse(&["read_api"]).expect("scope"), active: true, organization_id: 1, grants: &[], rules: &[], bound: None }),
             user: Some(UserFacts { id: 1, is_admin, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None },
@@ -267,7 +312,7 @@ proptest! {
         };
         prop_assert_eq!(canonical_path(&aliased).is_ok(), readable, "{}", aliased);
         let facts = |_| Facts {
-            job: None,
+            job: None, deploy: None,
             credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[], bound: None }),
             user: Some(UserFacts { id: 1, is_admin: false, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None },
@@ -328,6 +373,7 @@ fn an_administrator_without_admin_mode_is_told_why() {
     let route = catalog.find("GET", &path, None).expect("route").route;
     let facts = Facts {
         job: None,
+        deploy: None,
         credential: Some(token(&["api"])),
         user: Some(person(true)),
         resource: ResourceFacts::Instance,
@@ -373,6 +419,7 @@ fn decide_with<'c>(
     let route = catalog.find(method, &canonical, q).expect("route").route;
     let facts = Facts {
         job: None,
+        deploy: None,
         credential: Some(credential),
         user: Some(person(false)),
         resource,
@@ -496,10 +543,10 @@ proptest! {
             catalog::Boundary::Instance => ResourceFacts::Instance,
         };
         let user = UserFacts { id: 1, is_admin, external: false, active: true, service_account: false };
-        let with_token = Facts { job: None, credential: Some(fine(&grants)), user: Some(user), resource, admin_mode: false, names_caller: false , target: None};
+        let with_token = Facts { job: None, deploy: None, credential: Some(fine(&grants)), user: Some(user), resource, admin_mode: false, names_caller: false , target: None};
         let safe = route.method == "GET";
         if authorize(catalog, route, safe, &with_token).allowed {
-            let without_token = Facts { job: None, credential: None, ..with_token.clone() };
+            let without_token = Facts { job: None, deploy: None, credential: None, ..with_token.clone() };
             prop_assert!(authorize(catalog, route, safe, &without_token).allowed, "beyond the role");
             if !matches!(route.surface, catalog::Surface::TokenSelf | catalog::Surface::TokenSelfRotate) {
                 let reach = match resource {
@@ -518,6 +565,7 @@ proptest! {
 fn rule_facts<'a>(rules: &'a [String], segments: &'a [&'a str], method: &'a str) -> Facts<'a> {
     Facts {
         job: None,
+        deploy: None,
         credential: Some(CredentialFacts { rules, ..token(&["api"]) }),
         user: Some(person(false)),
         resource: project(5, Some(AccessLevel::Developer)),
@@ -582,7 +630,7 @@ proptest! {
         let owned = concrete(route);
         let segments: Vec<&str> = owned.iter().map(String::as_str).collect();
         let facts = Facts {
-            job: None,
+            job: None, deploy: None,
             credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &rules, bound: None }),
             user: Some(person(false)),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 5, groups: &[], owner_user_id: None },
@@ -592,7 +640,7 @@ proptest! {
         };
         let safe = route.method == "GET";
         if authorize(catalog, route, safe, &facts).allowed {
-            let without = Facts { job: None, credential: Some(CredentialFacts { rules: &[], ..facts.credential.expect("set") }), ..facts.clone() };
+            let without = Facts { job: None, deploy: None, credential: Some(CredentialFacts { rules: &[], ..facts.credential.expect("set") }), ..facts.clone() };
             prop_assert!(authorize(catalog, route, safe, &without).allowed);
         }
     }

@@ -180,7 +180,7 @@ fn bench(c: &mut Criterion) {
     let issues = format!("/api/v4/projects/{}/issues", w.project_id);
     let by_path = "/api/v4/projects/g%2Fp/merge_requests";
     let allowed = |target: &'static str, credential: &'static str| Request {
-        credential: Some(Presented { secret: credential, channel: Channel::PrivateTokenHeader }),
+        credential: Some(Presented { secret: credential, channel: Channel::PrivateTokenHeader, username: None }),
         method: "POST",
         target,
         ip: Some("10.0.0.1"),
@@ -206,7 +206,7 @@ fn bench(c: &mut Criterion) {
     let malformed_request = allowed(issues, malformed);
     assert!(run(&w.rt, a.decide_request(&malformed_request)).expect("decide").bad_credential);
 
-    let job_token = Presented { secret: job_token, channel: Channel::JobTokenHeader };
+    let job_token = Presented { secret: job_token, channel: Channel::JobTokenHeader, username: None };
     let job_request = Request { method: "GET", credential: Some(job_token), ..allowed(releases, token) };
     let job_outcome = run(&w.rt, a.decide_request(&job_request)).expect("decide");
     assert!(job_outcome.allowed, "the job token's request must be allowed: {:?}", job_outcome.reason);
@@ -293,7 +293,7 @@ fn bench(c: &mut Criterion) {
         2_000,
         new_token,
         |plaintext| {
-            let credential = Presented { secret: &plaintext, channel: Channel::PrivateTokenHeader };
+            let credential = Presented { secret: &plaintext, channel: Channel::PrivateTokenHeader, username: None };
             let request = Request { credential: Some(credential), ..hit };
             black_box(run(&w.rt, a.decide_request(&request)).map(|o| o.allowed)).ok();
         },
@@ -303,7 +303,7 @@ fn bench(c: &mut Criterion) {
         2_000,
         || run(&w.rt, start_job(a, alice.id, w.project_id)),
         |token| {
-            let credential = Presented { secret: &token, channel: Channel::JobTokenHeader };
+            let credential = Presented { secret: &token, channel: Channel::JobTokenHeader, username: None };
             let request = Request { credential: Some(credential), ..job_request };
             black_box(run(&w.rt, a.decide_request(&request)).map(|o| o.allowed)).ok();
         },

@@ -8,6 +8,7 @@
 
 mod allowlists;
 mod audit;
+mod deploy;
 mod feed;
 mod jobs;
 mod keys;

@@ -247,26 +247,33 @@ impl NamespaceStore for SqlStore {
     }
 }
 
-/// Revokes every active access token of a project that is being deleted, inside its deletion's transaction;
-/// returns the changes to announce.
+/// Revokes every active access token and deploy token of a project that is being deleted, inside its deletion's
+/// transaction; returns the changes to announce.
 pub(crate) async fn revoke_resource_tokens(
     tx: &mut Write<'_>,
     source: MemberSource,
     now: Timestamp,
 ) -> StoreResult<Vec<Change>> {
-    let (kind, id) = source_args(source);
-    let mut find = Sql::new("select token_id from personal_access_token where revoked = 0 and resource_kind = ");
-    find.text_arg(kind).push(" and resource_id = ").int(id);
-    let rows = find.query().fetch_all(&mut **tx).await.map_err(db_error)?;
-    let ids = rows.iter().map(|row| row.try_get::<i64, _>(0).map_err(db_error)).collect::<StoreResult<Vec<_>>>()?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    let mut changes = Vec::new();
+    for (table, id_column, change) in [
+        ("personal_access_token", "token_id", Change::Token as fn(i64) -> Change),
+        ("deploy_token", "deploy_token_id", Change::DeployToken as fn(i64) -> Change),
+    ] {
+        let (kind, id) = source_args(source);
+        let mut find = Sql::new(&format!("select {id_column} from {table} where revoked = 0 and resource_kind = "));
+        find.text_arg(kind).push(" and resource_id = ").int(id);
+        let rows = find.query().fetch_all(&mut **tx).await.map_err(db_error)?;
+        let ids = rows.iter().map(|row| row.try_get::<i64, _>(0).map_err(db_error)).collect::<StoreResult<Vec<_>>>()?;
+        if ids.is_empty() {
+            continue;
+        }
+        let mut revoke = Sql::new(&format!("update {table} set revoked = 1, revoked_at = "));
+        revoke.int(now.millis()).push(&format!(" where {id_column} in "));
+        revoke.int_list(&ids);
+        revoke.query().execute(&mut **tx).await.map_err(db_error)?;
+        changes.extend(ids.into_iter().map(change));
     }
-    let mut revoke = Sql::new("update personal_access_token set revoked = 1, revoked_at = ");
-    revoke.int(now.millis()).push(", updated_at = ").int(now.millis()).push(" where token_id in ");
-    revoke.int_list(&ids);
-    revoke.query().execute(&mut **tx).await.map_err(db_error)?;
-    Ok(ids.into_iter().map(Change::Token).collect())
+    Ok(changes)
 }
 
 /// Fails with `Conflict("path")` when a group, a user's namespace or a project already has `full_path`.

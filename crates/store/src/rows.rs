@@ -4,8 +4,9 @@
 
 use authority::{StoreError, StoreResult};
 use domain::{
-    AccessLevel, AuditEvent, Date, Grant, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent, Notification,
-    Organization, Project, Scopes, Timestamp, Token, TokenUsage, UsageBoundary, User, UserState, UserType, Visibility,
+    AccessLevel, AuditEvent, Date, DeployToken, Grant, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent,
+    Notification, Organization, Project, Scopes, Timestamp, Token, TokenUsage, UsageBoundary, User, UserState,
+    UserType, Visibility,
 };
 use domain::{
     AllowlistEntry, AllowlistSource, Job, JobPolicies, JobStatus, JobTokenAccess, JobTokenMode, JobTokenSettings,
@@ -292,6 +293,32 @@ impl FromRow for Project {
 impl FromRow for Member {
     fn from_row(row: &impl Columns) -> StoreResult<Member> {
         member_from_row(row)
+    }
+}
+
+pub fn deploy_token_from_row(row: &impl Columns) -> StoreResult<DeployToken> {
+    let scopes: String = get(row, "scopes")?;
+    let kind: String = get(row, "resource_kind")?;
+    Ok(DeployToken {
+        id: get(row, "deploy_token_id")?,
+        resource: source_of(Some(kind), get(row, "resource_id")?)?
+            .ok_or_else(|| bad("deploy token resource", "NULL"))?,
+        name: get(row, "name")?,
+        username: get(row, "username")?,
+        scopes: Scopes::from_stored(&scopes),
+        expires_at: opt_date(row, "expires_on")?,
+        revoked: flag(row, "revoked")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+        created_at: time(row, "created_at")?,
+        creator_id: get(row, "creator_id")?,
+        organization_id: get(row, "organization_id")?,
+        last_used_at: opt_time(row, "last_used_at")?,
+    })
+}
+
+impl FromRow for DeployToken {
+    fn from_row(row: &impl Columns) -> StoreResult<DeployToken> {
+        deploy_token_from_row(row)
     }
 }
 

@@ -61,7 +61,9 @@ impl TokenStore for SqlStore {
                 CredentialKind::ProjectAccessToken => " and resource_kind = 'project'",
                 CredentialKind::GroupAccessToken => " and resource_kind = 'group'",
                 // Not stored among user tokens.
-                CredentialKind::RunnerAuthenticationToken | CredentialKind::CiJobToken => " and 1 = 0",
+                CredentialKind::RunnerAuthenticationToken
+                | CredentialKind::CiJobToken
+                | CredentialKind::DeployToken => " and 1 = 0",
             });
         }
         if let Some(v) = filter.impersonation {

@@ -26,6 +26,14 @@ use self::resolve::{facts_of, is_rotation, rule_segments};
 use crate::principal::JobPrincipal;
 use crate::{Authenticated, Authority, Result};
 
+/// The credential a request carries, authenticated: at most one of them is set.
+#[derive(Default)]
+struct Credentials {
+    principal: Option<Authenticated>,
+    job: Option<JobPrincipal>,
+    deploy: Option<Arc<domain::DeployToken>>,
+}
+
 /// A step of the flow: its facts, or the refusal that ends the decision (small, so that steps return it cheaply;
 /// the outcome is built once, from the route).
 type Step<T> = std::result::Result<T, Refusal>;
@@ -51,7 +59,7 @@ impl Authority {
         };
         let route = found.route;
         let on = OnRoute { route, safe: method == "GET" };
-        let (principal, job) = match self.credential_of(request, &found, route).await? {
+        let Credentials { principal, job, deploy } = match self.credential_of(request, &found, route).await? {
             Ok(authenticated) => authenticated,
             Err(refused) => return Ok(on.outcome(refused)),
         };
@@ -102,6 +110,11 @@ impl Authority {
         };
         let facts = Facts {
             job: job_facts,
+            deploy: deploy.as_ref().map(|d| policy::DeployFacts {
+                scopes: d.scopes,
+                resource: d.resource,
+                organization_id: d.organization_id,
+            }),
             credential,
             user: acting.map(user_facts),
             resource: facts_of(route.boundary, &resource),
@@ -115,8 +128,9 @@ impl Authority {
         }
         let mut outcome = on.refuse(decision.layer, decision.reason);
         outcome.allowed = decision.allowed;
-        outcome.needs_credential = !decision.allowed && principal.is_none() && job.is_none();
+        outcome.needs_credential = !decision.allowed && principal.is_none() && job.is_none() && deploy.is_none();
         outcome.job = job;
+        outcome.deploy = deploy;
         outcome.admin = policy::acting_admin(&facts);
         outcome.principal = principal;
         outcome.sudo = sudo;
@@ -124,15 +138,17 @@ impl Authority {
         Ok(outcome)
     }
 
-    /// The credential presented, authenticated: a personal token's principal, or a CI job. Any failure is the
-    /// one refusal of a bad credential.
+    /// The credential presented, authenticated: a user token's principal, a CI job, or a deploy token. Any failure
+    /// is the one refusal of a bad credential.
     async fn credential_of(
         &self,
         request: &Request<'_>,
         found: &RouteMatch<'_, '_>,
         route: &catalog::Route,
-    ) -> Result<Step<(Option<Authenticated>, Option<JobPrincipal>)>> {
-        let Some(Presented { secret: credential, channel }) = request.credential else { return Ok(Ok((None, None))) };
+    ) -> Result<Step<Credentials>> {
+        let Some(Presented { secret: credential, channel, username }) = request.credential else {
+            return Ok(Ok(Credentials::default()));
+        };
         let wrong_channel = || {
             tracing::info!(ip = request.ip.unwrap_or("-"), %channel, "authentication failed: not a channel of its kind");
             Err(Refusal::BAD_CREDENTIAL)
@@ -142,14 +158,23 @@ impl Authority {
             // checked.
             Some(SecretHome::SignedJwt) if !CredentialKind::CiJobToken.spec().admits(channel) => wrong_channel(),
             Some(SecretHome::SignedJwt) => match self.authenticate_job(credential, request.ip).await? {
-                Ok(job) => Ok((None, Some(job))),
+                Ok(job) => Ok(Credentials { job: Some(job), ..Credentials::default() }),
                 Err(_) => Err(Refusal::BAD_CREDENTIAL),
             },
             Some(SecretHome::TokenDigest) => {
                 match self.authenticate(credential, channel, request.ip, is_rotation(found)).await? {
                     // A user token reaches the surfaces its kind's row names, then by its scopes.
                     Ok(principal) if principal.token.kind().spec().reaches(route.surface) => {
-                        Ok((Some(principal), None))
+                        Ok(Credentials { principal: Some(principal), ..Credentials::default() })
+                    }
+                    Ok(_) | Err(_) => Err(Refusal::BAD_CREDENTIAL),
+                }
+            }
+            // A deploy token is no credential of the REST API: off its surfaces it is the one 401.
+            Some(SecretHome::DeployDigest) => {
+                match self.authenticate_deploy(credential, channel, username, request.ip).await? {
+                    Ok(deploy) if CredentialKind::DeployToken.spec().reaches(route.surface) => {
+                        Ok(Credentials { deploy: Some(deploy), ..Credentials::default() })
                     }
                     Ok(_) | Err(_) => Err(Refusal::BAD_CREDENTIAL),
                 }

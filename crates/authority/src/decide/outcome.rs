@@ -18,6 +18,8 @@ use crate::principal::JobPrincipal;
 pub struct Presented<'a> {
     pub secret: &'a str,
     pub channel: Channel,
+    /// The Basic username, when the channel is Basic (a deploy token's must be its own).
+    pub username: Option<&'a str>,
 }
 
 /// One request, as a way in presents it.
@@ -62,6 +64,8 @@ pub struct Outcome<'a> {
     pub principal: Option<Authenticated>,
     /// The CI job, when the credential was an accepted job token (then `principal` is `None`).
     pub job: Option<JobPrincipal>,
+    /// The deploy token, when the credential was an accepted one (then `principal` and `job` are `None`).
+    pub deploy: Option<Arc<domain::DeployToken>>,
     /// The user named by `Sudo`, whom the request acts as.
     pub sudo: Option<Arc<User>>,
     /// The request acts with administrator powers.
@@ -91,6 +95,7 @@ impl Outcome<'_> {
             bundles: &[],
             principal: None,
             job: None,
+            deploy: None,
             sudo: None,
             admin: false,
             resource: Resolved::None,

@@ -7,6 +7,7 @@
 
 mod audit;
 mod ci;
+mod deploy;
 mod members;
 mod namespaces;
 mod settings;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub use audit::{AuditFilter, AuditStore};
 pub use ci::{AllowlistAdd, AllowlistStore, CiStore, NewJob, NewRunner, SigningKeyStore};
+pub use deploy::{DeployTokenFilter, DeployTokenStore, NewDeployToken};
 pub use members::MemberStore;
 pub use namespaces::{DirectoryFilter, NamespaceStore, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject};
 pub use settings::SettingsStore;
@@ -113,6 +115,8 @@ pub enum Change {
     Settings,
     /// A CI job's state.
     Job(i64),
+    /// A deploy token's state (revoked).
+    DeployToken(i64),
     /// The signing keys of job tokens and ID tokens.
     Keys,
     /// Anything: forget everything.
@@ -127,6 +131,7 @@ impl Change {
             Some(("t", rest)) => id(rest).map_or(Change::All, Change::Token),
             Some(("u", rest)) => id(rest).map_or(Change::All, Change::User),
             Some(("j", rest)) => id(rest).map_or(Change::All, Change::Job),
+            Some(("dt", rest)) => id(rest).map_or(Change::All, Change::DeployToken),
             _ => match text {
                 "d" => Change::Directory,
                 "s" => Change::Settings,
@@ -161,8 +166,8 @@ macro_rules! umbrella {
 umbrella! {
     /// Everything Tessera keeps: every aggregate's store and the change protocol. Implementations make each
     /// method atomic.
-    Store: UserStore, NamespaceStore, MemberStore, TokenStore, SettingsStore, AuditStore, CiStore, AllowlistStore,
-        SigningKeyStore, UsageStore, Changes
+    Store: UserStore, NamespaceStore, MemberStore, TokenStore, DeployTokenStore, SettingsStore, AuditStore, CiStore,
+        AllowlistStore, SigningKeyStore, UsageStore, Changes
 }
 
 #[cfg(test)]

@@ -48,6 +48,13 @@ fn world() -> World {
         json!({"name": "g", "scopes": ["api"], "access_level": 30}),
     );
     assert_eq!(group_token.status, 201, "{}", group_token.text);
+    // Named `dev`, the Basic username this test sends: a deploy token's Basic username must be its own.
+    let deploy = app.post(
+        &admin,
+        &format!("/projects/{project}/deploy_tokens"),
+        json!({"name": "d", "username": "dev", "scopes": ["read_repository"]}),
+    );
+    assert_eq!(deploy.status, 201, "{}", deploy.text);
     let text = |reply: &Reply| reply.body["token"].as_str().unwrap().to_owned();
     let credentials = vec![
         (CredentialKind::PersonalAccessToken, personal),
@@ -56,6 +63,7 @@ fn world() -> World {
         (CredentialKind::CiJobToken, text(&job)),
         (CredentialKind::ProjectAccessToken, text(&project_token)),
         (CredentialKind::GroupAccessToken, text(&group_token)),
+        (CredentialKind::DeployToken, text(&deploy)),
     ];
     for kind in CredentialKind::ALL {
         assert!(credentials.iter().any(|(k, _)| *k == kind), "the test covers every kind: {kind} is missing");
@@ -133,6 +141,8 @@ fn every_kind_is_accepted_through_the_channels_of_its_row_and_is_the_one_401_thr
             // A runner's token reaches the internal CI API alone: on these routes it is refused everywhere.
             let accepted = kind.spec().admits(channel) && *kind != CredentialKind::RunnerAuthenticationToken;
             for (way_in, status) in on_every_way_in(&w, *kind, channel, secret) {
+                // A deploy token reaches Git (and the registries), never the REST API's releases.
+                let accepted = accepted && (*kind != CredentialKind::DeployToken || way_in == "Git");
                 if accepted {
                     assert_eq!(status, 200, "{kind} through {channel} on {way_in}");
                 } else {

@@ -11,6 +11,7 @@ mod bad_input;
 mod channels;
 mod ci;
 mod decisions;
+mod deploy_tokens;
 mod directory;
 mod fine_grained;
 mod forward_auth;

@@ -8,7 +8,7 @@ use domain::{Channel, UserState};
 async fn a_write_on_the_store_itself_is_seen_by_the_next_decision() {
     let (db, store, authority) = crate::helpers::authority_on_fresh_store().await;
     let (admin, token) = authority.bootstrap("root@example.com").await.unwrap().unwrap();
-    let credential = Presented { secret: &token, channel: Channel::PrivateTokenHeader };
+    let credential = Presented { secret: &token, channel: Channel::PrivateTokenHeader, username: None };
     let request = Request { credential: Some(credential), method: "GET", target: "/api/v4/user", ..Request::default() };
     assert!(authority.decide_request(&request).await.unwrap().allowed);
     assert!(authority.decide_request(&request).await.unwrap().allowed, "now from the fact cache");
