@@ -174,3 +174,34 @@ def test_a_repository_path_with_no_single_reading_is_refused(project, git_gatewa
         base + "/gw/repo.git/info/refs", params={"service": "git-upload-pack"}, auth=("oauth2", token), timeout=10
     )
     assert ok.status_code == 200
+
+
+def as_user(url, username, token):
+    return url.replace("http://", f"http://{username}:{token}@", 1)
+
+
+def test_a_deploy_token_clones_with_its_own_username_only_and_never_pushes(tessera, project):
+    made = tessera.api("POST", "/projects/gw%2Frepo/deploy_tokens", json={"name": "d", "scopes": ["read_repository"]})
+    username, token = made["username"], made["token"]
+    target = tempfile.mkdtemp(prefix="deploy-clone-")
+    result = git("clone", as_user(project["url"], username, token), target)
+    assert result.returncode == 0, result.stderr
+    assert os.path.exists(os.path.join(target, "README.md"))
+    pushed = commit_and_push(target, "from-deploy-token")
+    assert pushed.returncode != 0, "a deploy token never pushes"
+    other = git("clone", as_user(project["url"], "someone", token), tempfile.mkdtemp(prefix="deploy-other-"))
+    assert other.returncode != 0
+    assert "Authentication failed" in other.stderr or "401" in other.stderr, other.stderr
+
+
+def test_a_project_access_token_clones_and_pushes_as_its_bot(tessera, project):
+    made = tessera.api(
+        "POST", "/projects/gw%2Frepo/access_tokens", json={"name": "bot", "scopes": ["write_repository"], "access_level": 30}
+    )
+    target = tempfile.mkdtemp(prefix="bot-clone-")
+    assert git("clone", with_token(project["url"], made["token"]), target).returncode == 0
+    pushed = commit_and_push(target, "pushed-by-bot")
+    assert pushed.returncode == 0, pushed.stderr
+    tessera.api("DELETE", f"/projects/gw%2Frepo/access_tokens/{made['id']}")
+    again = git("clone", with_token(project["url"], made["token"]), tempfile.mkdtemp(prefix="bot-after-"))
+    assert again.returncode != 0

@@ -209,3 +209,26 @@ def test_project_and_group_access_tokens_through_python_gitlab(gl, server, user)
     assert rotated["access_level"] == 20
     group.access_tokens.delete(rotated["id"])
     assert [t.active for t in group.access_tokens.list(get_all=True)] == [False, False]
+
+
+def test_deploy_tokens_through_python_gitlab(gl, server):
+    group = gl.groups.create({"name": "Deploys", "path": "deploys"})
+    project = gl.projects.create({"name": "App", "path": "app", "namespace_id": group.id})
+    token = project.deploytokens.create(
+        {"name": "ci", "scopes": ["read_repository", "read_registry"], "username": "ci-bot", "expires_at": in_days(30)}
+    )
+    assert token.token.startswith("gldt-")
+    assert token.username == "ci-bot"
+    assert [t.name for t in project.deploytokens.list(get_all=True)] == ["ci"]
+    assert project.deploytokens.get(token.id).scopes == ["read_repository", "read_registry"]
+    assert [t.id for t in gl.deploytokens.list(get_all=True)] == [token.id]
+    # A deploy token is no credential of the REST API.
+    with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
+        client_for(server, token.token)
+    with pytest.raises(gitlab.exceptions.GitlabCreateError) as refused:
+        project.deploytokens.create({"name": "x", "scopes": ["api"]})
+    assert refused.value.response_code == 400
+    group_token = group.deploytokens.create({"name": "g", "scopes": ["read_package_registry"]})
+    assert group_token.username == f"gitlab+deploy-token-{group_token.id}"
+    project.deploytokens.delete(token.id)
+    assert [t.revoked for t in project.deploytokens.list(get_all=True)] == [True]

@@ -109,6 +109,42 @@ fn a_second_node_on_the_same_database_sees_revocations_blocks_and_membership_cha
     assert_eq!(revoked.status, 204);
     assert!(within_one_second(|| issues_status(&app, &node.base, &w) == 401).is_some(), "revocation not seen");
 
+    // A deploy token and a project access token, learned by the second node, then revoked on the first.
+    let deploy = app.post(
+        &app.admin_token,
+        &format!("/projects/{}/deploy_tokens", w.project_id),
+        json!({"name": "d", "scopes": ["read_repository"]}),
+    );
+    assert_eq!(deploy.status, 201, "{}", deploy.text);
+    let deploy_token = deploy.body["token"].as_str().unwrap().to_owned();
+    let clone = |app: &TestApp| {
+        let headers = [
+            ("DEPLOY-TOKEN", deploy_token.as_str()),
+            ("X-Original-Method", "GET"),
+            ("X-Original-URI", "/g/p.git/info/refs?service=git-upload-pack"),
+        ];
+        app.raw_at(&node.base, "GET", "/-/auth", &headers).status
+    };
+    assert_eq!(clone(&app), 200);
+    let path = format!("/projects/{}/deploy_tokens/{}", w.project_id, deploy.body["id"]);
+    assert_eq!(app.call(&app.admin_token, "DELETE", &path, None).status, 204);
+    assert!(within_one_second(|| clone(&app) == 401).is_some(), "deploy token revocation not seen");
+    let bot = app.post(
+        &app.admin_token,
+        &format!("/projects/{}/access_tokens", w.project_id),
+        json!({"name": "b", "scopes": ["api"], "access_level": 30}),
+    );
+    assert_eq!(bot.status, 201, "{}", bot.text);
+    let bot_token = bot.body["token"].as_str().unwrap().to_owned();
+    let bot_issues = |app: &TestApp| {
+        let path = format!("/-/auth/api/v4/projects/{}/issues", w.project_id);
+        app.raw_at(&node.base, "POST", &path, &[("PRIVATE-TOKEN", &bot_token)]).status
+    };
+    assert_eq!(bot_issues(&app), 200);
+    let path = format!("/projects/{}/access_tokens/{}", w.project_id, bot.body["id"]);
+    assert_eq!(app.call(&app.admin_token, "DELETE", &path, None).status, 204);
+    assert!(within_one_second(|| bot_issues(&app) == 401).is_some(), "access token revocation not seen");
+
     // The project made public: anonymous reads open on the other node.
     let anonymous = |app: &TestApp| {
         app.raw_at(&node.base, "GET", &format!("/-/auth/api/v4/projects/{}/issues", w.project_id), &[]).status
