@@ -5,7 +5,8 @@
 //! Each scenario prints criterion's estimate and then its own latency distribution (p50, p99, p99.9, max) from
 //! timing every call of a long run, since the goals are percentiles: with facts cached p50 ≤ 1 µs and
 //! p99 ≤ 2 µs; a malformed or unknown token rejected in ≤ 0.3 µs; a cache miss on SQLite ≤ 100 µs; a CI job
-//! token (a signed JWT) decided in ≤ 2 µs once its verification is cached.
+//! token (a signed JWT) decided in ≤ 2 µs once its verification is cached; a project access token and a deploy
+//! token within 10% of a personal token.
 
 #![expect(clippy::expect_used, reason = "a benchmark's setup fails loudly on anything unexpected")]
 
@@ -42,6 +43,8 @@ struct World {
     authority: Arc<Authority>,
     token: String,
     job_token: String,
+    project_token: String,
+    deploy_token: String,
     unknown: String,
     malformed: String,
     project_id: i64,
@@ -61,7 +64,7 @@ fn world() -> World {
     let dir = std::env::temp_dir().join(format!("tessera-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-    let (authority, token, job_token, project_id) = rt.block_on(async {
+    let (authority, token, job_token, project_token, deploy_token, project_id) = rt.block_on(async {
         let store = Arc::new(store::SqlStore::connect(&url, 4).await.expect("store"));
         let config = AuthorityConfig {
             ci: authority::CiConfig::default(),
@@ -114,7 +117,30 @@ fn world() -> World {
         };
         let issued = authority.create_token(&ctx, &alice, &request, false).await.expect("token");
         let job = start_job(&authority, alice.id, project.id).await;
-        (authority, issued.plaintext, job, project.id)
+        let resource = authority::TokenResource {
+            source: MemberSource::Project(project.id),
+            organization_id: project.organization_id,
+            root_group_id: project.root_group_id(),
+            full_path: &project.full_path,
+            creator_level: Some(AccessLevel::Owner),
+        };
+        let bot = CreateToken { name: Some("bot".to_owned()), ..request.clone() };
+        let admin_user = authority.user(1).await.expect("admin").expect("admin exists");
+        let project_token = authority
+            .create_resource_token(&ctx, &admin_user, &resource, AccessLevel::Developer, &bot)
+            .await
+            .expect("project access token");
+        let deploy = authority::CreateDeployToken {
+            name: Some("deploy".to_owned()),
+            scopes: Some(vec!["read_repository".to_owned()]),
+            ..authority::CreateDeployToken::default()
+        };
+        let source = MemberSource::Project(project.id);
+        let deploy_token = authority
+            .create_deploy_token(&ctx, source, project.organization_id, 1, &deploy)
+            .await
+            .expect("deploy token");
+        (authority, issued.plaintext, job, project_token.plaintext, deploy_token.plaintext, project.id)
     });
     // A well-formed token of this instance that was never issued, and one whose checksum is wrong.
     let payload = tokens::RoutingPayload { cell: Some(1), organization: Some(1), user: Some(2), ..Default::default() };
@@ -122,7 +148,18 @@ fn world() -> World {
     let mut malformed = token.clone();
     malformed.pop();
     malformed.push(if token.ends_with('a') { 'b' } else { 'a' });
-    World { rt, authority, token, job_token, unknown, malformed, project_id, _dir: TempDir(dir) }
+    World {
+        rt,
+        authority,
+        token,
+        job_token,
+        project_token,
+        deploy_token,
+        unknown,
+        malformed,
+        project_id,
+        _dir: TempDir(dir),
+    }
 }
 
 /// Starts a CI job of `user` on `project` with the default job-token permissions, as an administrator would
@@ -211,8 +248,27 @@ fn bench(c: &mut Criterion) {
     let job_outcome = run(&w.rt, a.decide_request(&job_request)).expect("decide");
     assert!(job_outcome.allowed, "the job token's request must be allowed: {:?}", job_outcome.reason);
 
+    let project_token: &'static str = Box::leak(w.project_token.clone().into_boxed_str());
+    let bot_request = allowed(issues, project_token);
+    let bot_outcome = run(&w.rt, a.decide_request(&bot_request)).expect("decide");
+    assert!(bot_outcome.allowed, "the project access token's request must be allowed: {:?}", bot_outcome.reason);
+    let deploy_token: &'static str = Box::leak(w.deploy_token.clone().into_boxed_str());
+    let deploy_request = Request {
+        method: "GET",
+        credential: Some(Presented { secret: deploy_token, channel: Channel::DeployTokenHeader, username: None }),
+        ..allowed("/g/p.git/info/refs?service=git-upload-pack", token)
+    };
+    let deploy_outcome = run(&w.rt, a.decide_request(&deploy_request)).expect("decide");
+    assert!(deploy_outcome.allowed, "the deploy token's clone must be allowed: {:?}", deploy_outcome.reason);
+
     c.bench_function("decide: allowed, facts cached", |b| {
         b.iter(|| black_box(run(&w.rt, a.decide_request(black_box(&hit))).map(|o| o.allowed)))
+    });
+    c.bench_function("decide: project access token, facts cached", |b| {
+        b.iter(|| black_box(run(&w.rt, a.decide_request(black_box(&bot_request))).map(|o| o.allowed)))
+    });
+    c.bench_function("decide: deploy token clone, facts cached", |b| {
+        b.iter(|| black_box(run(&w.rt, a.decide_request(black_box(&deploy_request))).map(|o| o.allowed)))
     });
     c.bench_function("decide: project by URL-encoded path, facts cached", |b| {
         b.iter(|| black_box(run(&w.rt, a.decide_request(black_box(&by_path_request))).map(|o| o.allowed)))
@@ -255,6 +311,12 @@ fn bench(c: &mut Criterion) {
     println!("\nLatency distributions (every call timed; the timer itself costs about 20-40 ns):");
     distribution("decide: allowed, facts cached", 1_000_000, || {
         black_box(run(&w.rt, a.decide_request(&hit)).map(|o| o.allowed)).ok();
+    });
+    distribution("decide: project access token, facts cached", 1_000_000, || {
+        black_box(run(&w.rt, a.decide_request(&bot_request)).map(|o| o.allowed)).ok();
+    });
+    distribution("decide: deploy token clone, facts cached", 1_000_000, || {
+        black_box(run(&w.rt, a.decide_request(&deploy_request)).map(|o| o.allowed)).ok();
     });
     distribution("decide: project by URL-encoded path, facts cached", 1_000_000, || {
         black_box(run(&w.rt, a.decide_request(&by_path_request)).map(|o| o.allowed)).ok();
