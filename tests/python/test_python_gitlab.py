@@ -232,3 +232,21 @@ def test_deploy_tokens_through_python_gitlab(gl, server):
     assert group_token.username == f"gitlab+deploy-token-{group_token.id}"
     project.deploytokens.delete(token.id)
     assert [t.revoked for t in project.deploytokens.list(get_all=True)] == [True]
+
+
+def test_pipeline_triggers_through_python_gitlab(gl, server):
+    group = gl.groups.create({"name": "Triggers", "path": "triggers"})
+    project = gl.projects.create({"name": "Svc", "path": "svc", "namespace_id": group.id})
+    trigger = project.triggers.create({"description": "nightly"})
+    assert trigger.token.startswith("glptt-")
+    assert [t.description for t in project.triggers.list(get_all=True)] == ["nightly"]
+    shown = project.triggers.get(trigger.id)
+    shown.description = "weekly"
+    shown.save()
+    assert project.triggers.get(trigger.id).description == "weekly"
+    pipeline = project.trigger_pipeline("main", trigger.token, variables={"DEPLOY": "true"})
+    assert pipeline.ref == "main"
+    assert pipeline.source == "trigger"
+    project.triggers.delete(trigger.id)
+    with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
+        project.trigger_pipeline("main", trigger.token)

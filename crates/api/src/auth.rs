@@ -58,6 +58,8 @@ pub struct Caller {
     pub job: Option<authority::JobPrincipal>,
     /// The runner whose token the request carries, on the internal CI routes only.
     pub runner: Option<domain::Runner>,
+    /// The pipeline trigger whose token the request carries, on the trigger route only.
+    pub trigger: Option<Arc<domain::PipelineTrigger>>,
 }
 
 impl Caller {
@@ -113,9 +115,12 @@ impl Caller {
 /// `Caller` to the handler.
 pub(crate) async fn decided(State(state): State<AppState>, request: axum::extract::Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
-    // A form body may carry `private_token` or `job_token`, as GitLab reads it: such a body is read here (it is
-    // small: handlers take at most `MAX_BODY_BYTES`) and handed on whole.
-    let (form, body) = if is_form(&parts.headers) {
+    // A form body may carry `private_token` or `job_token`, as GitLab reads it, and the trigger route's body its
+    // `token` (form or JSON): such a body is read here (it is small: handlers take at most `MAX_BODY_BYTES`) and
+    // handed on whole.
+    let on_trigger = is_trigger_route(parts.uri.path());
+    let form_body = is_form(&parts.headers);
+    let (read, body) = if form_body || on_trigger {
         match axum::body::to_bytes(body, crate::params::MAX_BODY_BYTES).await {
             Ok(bytes) => (Some(bytes.clone()), axum::body::Body::from(bytes)),
             Err(_) => {
@@ -126,7 +131,12 @@ pub(crate) async fn decided(State(state): State<AppState>, request: axum::extrac
     } else {
         (None, body)
     };
-    let carried = credential(&parts.headers, parts.uri.query(), form.as_deref());
+    let form = read.as_deref().filter(|_| form_body);
+    let mut carried = credential(&parts.headers, parts.uri.query(), form);
+    if on_trigger {
+        let json = read.as_deref().filter(|_| !form_body);
+        carried = with_trigger_token(carried, trigger_token(parts.uri.query(), form, json));
+    }
     let decided = match runner_caller(&parts, &state, &carried).await {
         Some(caller) => caller,
         None => decide(&parts, &state, carried).await,
@@ -141,6 +151,61 @@ pub(crate) async fn decided(State(state): State<AppState>, request: axum::extrac
             e.into_response()
         }
     }
+}
+
+/// Whether a path is the pipeline trigger route, whose `token` parameter is its credential (GitLab reads
+/// `token` there and nowhere else).
+pub(crate) fn is_trigger_route(path: &str) -> bool {
+    path.strip_prefix("/api/v4/projects/").is_some_and(|rest| rest.ends_with("/trigger/pipeline"))
+        || path.strip_prefix("/projects/").is_some_and(|rest| rest.ends_with("/trigger/pipeline"))
+}
+
+/// The trigger route's `token`: from the query, a form body or a JSON body. `Err` when it is given twice or is
+/// not a string.
+pub(crate) fn trigger_token(
+    query: Option<&str>,
+    form: Option<&[u8]>,
+    json: Option<&[u8]>,
+) -> Result<Option<String>, ()> {
+    let mut found = None;
+    let mut offer = |value: String| -> Result<(), ()> {
+        if value.is_empty() || value.len() > MAX_CREDENTIAL_LEN || found.replace(value).is_some() {
+            return Err(());
+        }
+        Ok(())
+    };
+    for pairs in [query.map(str::as_bytes), form].into_iter().flatten() {
+        for (key, value) in serde_urlencoded::from_bytes::<Vec<(String, String)>>(pairs).map_err(|_| ())? {
+            if key == "token" {
+                offer(value)?;
+            }
+        }
+    }
+    if let Some(body) = json.filter(|b| !b.is_empty()) {
+        // A body that is not JSON is the handler's to refuse; only a `token` that is not a string is refused here.
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body) {
+            match map.get("token") {
+                None => {}
+                Some(serde_json::Value::String(value)) => offer(value.clone())?,
+                Some(_) => return Err(()),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The credential of a request on the trigger route: its `token` when it has one, as GitLab reads the route
+/// (clients such as python-gitlab send their own `PRIVATE-TOKEN` beside it, which the route does not use: the
+/// run acts as the trigger's owner whatever else is sent); otherwise the usual one.
+pub(crate) fn with_trigger_token<'a>(
+    carried: Result<Option<Carried<'a>>, ()>,
+    token: Result<Option<String>, ()>,
+) -> Result<Option<Carried<'a>>, ()> {
+    let carried = carried?;
+    Ok(match token? {
+        Some(secret) => Some(Carried { secret: Cow::Owned(secret), channel: Channel::TriggerTokenParam, username: None }),
+        None => carried,
+    })
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
@@ -181,9 +246,15 @@ async fn runner_caller(
         return Some(Err(ApiError::Unauthorized));
     }
     Some(match state.authority.authenticate_runner(&credential.secret).await {
-        Ok(Some(runner)) => {
-            Ok(Caller { principal: None, ip, admin: false, resource: Resolved::None, job: None, runner: Some(runner) })
-        }
+        Ok(Some(runner)) => Ok(Caller {
+            principal: None,
+            ip,
+            admin: false,
+            resource: Resolved::None,
+            job: None,
+            runner: Some(runner),
+            trigger: None,
+        }),
         Ok(None) => {
             tracing::info!(ip = ip.as_deref().unwrap_or("-"), "authentication failed: unknown runner token");
             Err(ApiError::Unauthorized)
@@ -225,7 +296,15 @@ async fn decide(parts: &Parts, state: &AppState, carried: Result<Option<Carried<
         token,
         owner,
     });
-    Ok(Caller { principal, ip, admin: outcome.admin, resource: outcome.resource, job: outcome.job, runner: None })
+    Ok(Caller {
+        principal,
+        ip,
+        admin: outcome.admin,
+        resource: outcome.resource,
+        job: outcome.job,
+        runner: None,
+        trigger: outcome.trigger.map(|(trigger, _)| trigger),
+    })
 }
 
 /// The organization the caller's credential belongs to (a job token's: its project's), by which every listing

@@ -78,6 +78,17 @@ fn information(found: &Identified, now: domain::Timestamp) -> Value {
             v["resource_id"] = json!(resource_id);
             v
         }
+        Identified::Trigger(trigger) => json!({
+            "id": trigger.id,
+            "type": kind,
+            "state": if trigger.is_expired(now) { "expired" } else { "active" },
+            "description": trigger.description,
+            "project_id": trigger.project_id,
+            "owner_id": trigger.owner_id,
+            "organization_id": trigger.organization_id,
+            "expires_at": trigger.expires_at.map(|d| d.to_string()),
+            "created_at": trigger.created_at.to_string(),
+        }),
         Identified::Runner(runner) => json!({
             "id": runner.id,
             "type": kind,

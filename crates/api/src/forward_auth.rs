@@ -73,7 +73,11 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
         return Err(bad_request("the original URI must be an absolute path"));
     }
     let query = target.split_once('?').map(|(_, q)| q);
-    let Ok(credential) = crate::auth::credential(headers, query, None) else {
+    let mut credential = crate::auth::credential(headers, query, None);
+    if crate::auth::is_trigger_route(target.split_once('?').map_or(target, |(path, _)| path)) {
+        credential = crate::auth::with_trigger_token(credential, crate::auth::trigger_token(query, None, None));
+    }
+    let Ok(credential) = credential else {
         return Ok(challenge(false, true));
     };
     let ip = connect.map(|c| c.0.ip().to_string());

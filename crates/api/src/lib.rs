@@ -20,6 +20,7 @@ mod pagination;
 mod params;
 mod service_accounts;
 mod tokens;
+mod triggers;
 mod users;
 
 use std::sync::Arc;
@@ -65,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         .merge(service_accounts::router())
         .merge(access_tokens::router())
         .merge(deploy_tokens::router())
+        .merge(triggers::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
     let routed = Router::new()

@@ -9,7 +9,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use domain::{Channel, CredentialKind, DeployToken, SecretHome, Timestamp, Token, TokenState, secret_home};
+use domain::{
+    Channel, CredentialKind, DeployToken, PipelineTrigger, SecretHome, Timestamp, Token, TokenState, secret_home,
+};
 
 use crate::principal::{AuthFailure, Authenticated};
 use crate::{AuditContext, Authority, Result};
@@ -63,6 +65,7 @@ impl Authority {
             Some(SecretHome::RunnerDigest) => CredentialKind::RunnerAuthenticationToken,
             Some(SecretHome::SignedJwt) => CredentialKind::CiJobToken,
             Some(SecretHome::DeployDigest) => CredentialKind::DeployToken,
+            Some(SecretHome::TriggerDigest) => CredentialKind::PipelineTriggerToken,
         };
         kind.spec().usual_channel()
     }
@@ -117,6 +120,56 @@ impl Authority {
             return Ok(Err(failure));
         }
         Ok(Ok(token))
+    }
+
+    /// Authenticates a pipeline trigger token presented through `channel`: the trigger and its owner, who must be
+    /// active (the decision then asks the owner's current role). Every failure is the same `AuthFailure`.
+    pub async fn authenticate_trigger(
+        &self,
+        presented: &str,
+        channel: Channel,
+        ip: Option<&str>,
+    ) -> Result<std::result::Result<(Arc<PipelineTrigger>, Arc<domain::User>), AuthFailure>> {
+        let kind = CredentialKind::PipelineTriggerToken.spec();
+        if !PipelineTrigger::is_token_shape(presented) {
+            tracing::info!(ip = ip.unwrap_or("-"), "authentication failed: not a trigger token");
+            return Ok(Err(AuthFailure::Malformed));
+        }
+        let key = self.cache.presented_key(presented);
+        let trigger = match self.cache.presented(key) {
+            Some(Some(id)) => self.facts.trigger(id).await?,
+            Some(None) => None,
+            None => {
+                let generation = self.cache.generation();
+                let trigger = self.facts.trigger_by_digest(&self.digester.candidates(presented)).await?;
+                self.cache.remember_presented(generation, key, trigger.as_ref().map(|t| t.id));
+                trigger
+            }
+        };
+        let now = self.now();
+        let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
+        let Some(trigger) = trigger else {
+            if self.unknown_audit.allow(now) {
+                self.audit(&ctx, "authentication_failed", kind.audit_entity, 0, "unknown token", &[]).await?;
+            }
+            return Ok(Err(AuthFailure::Unknown));
+        };
+        let owner = self.facts.user(trigger.owner_id).await?;
+        let failure = match &owner {
+            _ if !kind.admits(channel) => Some(AuthFailure::WrongChannel),
+            _ if trigger.is_expired(now) => Some(AuthFailure::Expired),
+            Some(owner) if !owner.is_active() => Some(AuthFailure::BlockedUser),
+            Some(_) => None,
+            None => Some(AuthFailure::Unknown),
+        };
+        match (failure, owner) {
+            (None, Some(owner)) => Ok(Ok((trigger, owner))),
+            (failure, _) => {
+                let reason = failure.unwrap_or(AuthFailure::Unknown).reason();
+                self.audit(&ctx, "authentication_failed", kind.audit_entity, trigger.id, reason, &[]).await?;
+                Ok(Err(failure.unwrap_or(AuthFailure::Unknown)))
+            }
+        }
     }
 
     /// Authenticates a token presented through `channel`. `rotate_path` is true when the request is a rotation

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use domain::{CredentialKind, DeployToken, JobStatus, Runner, SecretHome, Token, User, secret_home};
+use domain::{CredentialKind, DeployToken, JobStatus, PipelineTrigger, Runner, SecretHome, Token, User, secret_home};
 
 use crate::{AuditContext, Authority, Error, JobPrincipal, Result};
 
@@ -22,6 +22,8 @@ pub enum Identified {
     Job(JobPrincipal),
     /// A deploy token of a project or group, revoked or expired ones included.
     Deploy(Arc<DeployToken>),
+    /// A pipeline trigger of a project.
+    Trigger(Arc<PipelineTrigger>),
 }
 
 impl Identified {
@@ -32,6 +34,7 @@ impl Identified {
             Identified::Runner(_) => CredentialKind::RunnerAuthenticationToken,
             Identified::Job(_) => CredentialKind::CiJobToken,
             Identified::Deploy(_) => CredentialKind::DeployToken,
+            Identified::Trigger(_) => CredentialKind::PipelineTriggerToken,
         }
     }
 }
@@ -52,6 +55,10 @@ impl Authority {
             Some(SecretHome::RunnerDigest) => {
                 let runner = self.store.runner_by_digest(&self.digester.candidates(presented)).await?;
                 Ok(runner.filter(|r| !r.revoked).map(Identified::Runner))
+            }
+            Some(SecretHome::TriggerDigest) => {
+                let trigger = self.facts.trigger_by_digest(&self.digester.candidates(presented)).await?;
+                Ok(trigger.map(Identified::Trigger))
             }
             Some(SecretHome::DeployDigest) => {
                 let token = self.facts.deploy_token_by_digest(&self.digester.candidates(presented)).await?;
@@ -95,6 +102,7 @@ impl Authority {
                 Ok(())
             }
             Identified::Deploy(token) => self.revoke_deploy_token(ctx, token).await,
+            Identified::Trigger(trigger) => self.delete_trigger(ctx, trigger).await,
             Identified::Job(job) => {
                 if job.job.status != JobStatus::Running {
                     return Err(Error::BadRequest("Token already revoked".to_owned()));
@@ -120,6 +128,9 @@ impl Authority {
             }
             Identified::Runner(runner) => (runner.id, runner.created_by, format!("runner {}'s token", runner.id)),
             Identified::Job(job) => (job.job.id, job.user.id, format!("CI job {}'s token", job.job.id)),
+            Identified::Trigger(trigger) => {
+                (trigger.id, trigger.owner_id, format!("pipeline trigger token (trigger {})", trigger.id))
+            }
             // A deploy token has no user: whoever made it is told.
             Identified::Deploy(token) => {
                 (token.id, token.creator_id.unwrap_or(0), format!("deploy token \"{}\" (id {})", token.name, token.id))

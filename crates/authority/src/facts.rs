@@ -11,7 +11,10 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use domain::{AccessLevel, Date, DeployToken, Group, Job, JobPolicies, MemberSource, Project, Settings, Token, User};
+use domain::{
+    AccessLevel, Date, DeployToken, Group, Job, JobPolicies, MemberSource, PipelineTrigger, Project, Settings, Token,
+    User,
+};
 use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, UnitWeighter};
 
@@ -58,6 +61,7 @@ pub struct FactCache {
     presented: Cache<u128, Presented, UnitWeighter, AlreadyHashed>,
     pub(crate) tokens: Cache<i64, Option<Arc<Token>>>,
     pub(crate) deploy_tokens: Cache<i64, Option<Arc<DeployToken>>>,
+    pub(crate) triggers: Cache<i64, Option<Arc<PipelineTrigger>>>,
     pub(crate) users: Cache<i64, Option<Arc<User>>>,
     pub(crate) settings: RwLock<Option<Arc<Settings>>>,
     pub(crate) groups: Cache<i64, Option<Arc<Group>>>,
@@ -91,6 +95,7 @@ impl FactCache {
             presented: Cache::with(capacity, capacity as u64, UnitWeighter, AlreadyHashed, Default::default()),
             tokens: Cache::new(capacity),
             deploy_tokens: Cache::new(capacity),
+            triggers: Cache::new(capacity),
             users: Cache::new(capacity),
             settings: RwLock::new(None),
             groups: Cache::new(capacity),
@@ -132,6 +137,9 @@ impl FactCache {
             Change::DeployToken(id) => {
                 self.deploy_tokens.remove(&id);
             }
+            Change::Trigger(id) => {
+                self.triggers.remove(&id);
+            }
             Change::User(id) => {
                 self.users.remove(&id);
             }
@@ -145,6 +153,7 @@ impl FactCache {
                 self.presented.clear();
                 self.tokens.clear();
                 self.deploy_tokens.clear();
+                self.triggers.clear();
                 self.users.clear();
                 self.jobs.clear();
                 self.forget_settings();
@@ -263,6 +272,7 @@ impl FactCache {
         self.presented.len()
             + self.tokens.len()
             + self.deploy_tokens.len()
+            + self.triggers.len()
             + self.users.len()
             + self.groups.len()
             + self.group_paths.len()

@@ -22,6 +22,7 @@ mod reads;
 mod resource_tokens;
 mod store;
 mod tokens;
+mod triggers;
 mod usage;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub use principal::{AuthFailure, Authenticated, JobPrincipal, VerifiedJobToken};
 pub use resource_tokens::{MAX_ACCESS_TOKENS_PER_RESOURCE, TokenResource, token_level};
 pub use store::*;
 pub use tokens::{CreateToken, IssuedToken, RotateToken};
+pub use triggers::IssuedTrigger;
 pub use usage::UsageBuffer;
 
 /// The clock, passed in so that tests can move time.

@@ -9,8 +9,8 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use domain::{
-    AllowlistSource, Date, DeployToken, Group, Job, JobPolicies, MemberSource, Project, Settings, Timestamp, Token,
-    User, nearest_allowed,
+    AllowlistSource, Date, DeployToken, Group, Job, JobPolicies, MemberSource, PipelineTrigger, Project, Settings,
+    Timestamp, Token, User, nearest_allowed,
 };
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
@@ -94,6 +94,20 @@ impl Facts {
             self.cache.keep(&self.cache.deploy_tokens, generation, token.id, &token.id, Some(token.clone()));
         }
         Ok(token)
+    }
+
+    pub(crate) async fn trigger(&self, id: i64) -> StoreResult<Option<Arc<PipelineTrigger>>> {
+        self.read_through(&self.cache.triggers, &id, || id, false, self.store.trigger(id)).await
+    }
+
+    /// The trigger stored under one of `digests`, kept by id for the requests that follow.
+    pub(crate) async fn trigger_by_digest(&self, digests: &[String]) -> StoreResult<Option<Arc<PipelineTrigger>>> {
+        let generation = self.cache.generation();
+        let trigger = self.store.trigger_by_digest(digests).await?.map(Arc::new);
+        if let Some(trigger) = &trigger {
+            self.cache.keep(&self.cache.triggers, generation, trigger.id, &trigger.id, Some(trigger.clone()));
+        }
+        Ok(trigger)
     }
 
     pub(crate) async fn user(&self, id: i64) -> StoreResult<Option<Arc<User>>> {

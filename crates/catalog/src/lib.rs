@@ -333,7 +333,8 @@ mod tests {
     }
 
     #[test]
-    fn a_fine_grained_token_can_be_granted_every_route_but_the_decision_api_the_leak_report_and_the_job_tokens_own() {
+    fn a_fine_grained_token_can_be_granted_every_route_but_the_decision_api_the_leak_report_the_trigger_and_the_job_tokens_own()
+     {
         let catalog = catalog();
         let unreachable: Vec<String> = catalog
             .routes()
@@ -346,6 +347,7 @@ mod tests {
             [
                 "POST /api/v4/internal/authorize",
                 "POST /api/v4/internal/tokens/leaked",
+                "POST /api/v4/projects/:id/trigger/pipeline",
                 "GET /api/v4/job",
                 "GET /api/v4/job/allowed_agents"
             ],

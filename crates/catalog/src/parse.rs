@@ -159,6 +159,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
             "registry_write" => Surface::RegistryWrite,
             "packages" => Surface::Packages,
             "decide" => Surface::Decide,
+            "trigger" => Surface::Trigger,
             other => return Err(err("routes.txt", n, format!("unknown surface {other}"))),
         };
         let job_token = match *job {

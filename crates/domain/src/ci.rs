@@ -277,9 +277,66 @@ pub struct JobTokenAccess {
 /// The most entries (projects and groups together) a project's allowlist holds, as in GitLab.
 pub const MAX_ALLOWLIST_ENTRIES: usize = 200;
 
+/// A pipeline trigger of a project: its `glptt-` token runs pipelines there as its owner, with the owner's
+/// current role. Never holds the plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineTrigger {
+    /// Its id.
+    pub id: i64,
+    /// The project it runs pipelines of.
+    pub project_id: i64,
+    /// The user its pipelines run as.
+    pub owner_id: i64,
+    /// What it is for.
+    pub description: String,
+    /// The date it expires on (at 00:00 UTC), if any.
+    pub expires_at: Option<crate::Date>,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+    /// When it last ran a pipeline.
+    pub last_used_at: Option<Timestamp>,
+    /// The organization of its project.
+    pub organization_id: i64,
+}
+
+impl PipelineTrigger {
+    /// The prefix of its tokens.
+    pub const PREFIX: &'static str = "glptt-";
+    /// How many hexadecimal digits follow the prefix, as in GitLab.
+    pub const HEX_DIGITS: usize = 40;
+
+    /// Whether `presented` has the shape of a trigger token: the prefix and 40 lowercase hexadecimal digits.
+    pub fn is_token_shape(presented: &str) -> bool {
+        presented.strip_prefix(Self::PREFIX).is_some_and(|hex| {
+            hex.len() == Self::HEX_DIGITS && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+    }
+
+    /// Whether it has expired at `now` (at 00:00 UTC of its expiry date).
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|date| date.start() <= now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trigger_token_has_gitlabs_shape_exactly() {
+        let good = format!("glptt-{}", "0a".repeat(20));
+        assert!(PipelineTrigger::is_token_shape(&good));
+        for bad in [
+            format!("glptt-{}", "0A".repeat(20)),
+            format!("glptt-{}", "0a".repeat(19)),
+            format!("glpt-{}", "0a".repeat(20)),
+            format!("{good} "),
+        ] {
+            assert!(!PipelineTrigger::is_token_shape(&bad), "{bad}");
+        }
+    }
 
     use crate::{JobLevel, JobPolicy, JobResource};
 

@@ -29,6 +29,9 @@ pub enum CredentialKind {
     /// A deploy token (`gldt-`) of a project or a group: Git reads, the container and package registries, no
     /// user and no REST API.
     DeployToken,
+    /// A pipeline trigger token (`glptt-` and 40 hex digits): runs pipelines of its project as its owner, and
+    /// nothing else.
+    PipelineTriggerToken,
 }
 
 /// Where in a request a credential is presented. Each kind's row names the channels it may arrive through;
@@ -52,11 +55,13 @@ pub enum Channel {
     PrivateTokenParam,
     /// The `job_token` parameter, in the query or a form body.
     JobTokenParam,
+    /// The `token` parameter of the pipeline trigger route, in the query or the body.
+    TriggerTokenParam,
 }
 
 impl Channel {
     /// Every channel.
-    pub const ALL: [Channel; 8] = [
+    pub const ALL: [Channel; 9] = [
         Channel::PrivateTokenHeader,
         Channel::JobTokenHeader,
         Channel::DeployTokenHeader,
@@ -65,6 +70,7 @@ impl Channel {
         Channel::BasicCiToken,
         Channel::PrivateTokenParam,
         Channel::JobTokenParam,
+        Channel::TriggerTokenParam,
     ];
 
     /// The Basic username that marks a CI job's token.
@@ -82,6 +88,7 @@ impl Channel {
             Channel::BasicCiToken => "Basic gitlab-ci-token",
             Channel::PrivateTokenParam => "private_token",
             Channel::JobTokenParam => "job_token",
+            Channel::TriggerTokenParam => "token",
         }
     }
 
@@ -114,6 +121,8 @@ pub enum SecretHome {
     SignedJwt,
     /// The keyed digest of the string is looked up among the deploy tokens.
     DeployDigest,
+    /// The keyed digest of the string is looked up among the pipeline triggers.
+    TriggerDigest,
 }
 
 /// Which routes a kind may reach.
@@ -128,6 +137,8 @@ pub enum Reach {
     /// Routes of [`KindSpec::surfaces`] on the deploy token's own project (a group's: the group's projects), by
     /// what its scopes give there; it has no user and no role.
     Deploy,
+    /// The pipeline trigger route of its own project, as its owner with the owner's current role there.
+    Trigger,
 }
 
 /// How a kind's credentials live and end.
@@ -175,7 +186,19 @@ pub struct KindSpec {
     pub inventoried: bool,
 }
 
-const EVERY_SURFACE: &[Surface] = &Surface::ALL;
+/// Every surface a user's token may reach: all but the trigger route, which takes trigger tokens alone.
+const USER_SURFACES: &[Surface] = &[
+    Surface::Api,
+    Surface::User,
+    Surface::TokenSelf,
+    Surface::TokenSelfRotate,
+    Surface::GitRead,
+    Surface::GitWrite,
+    Surface::RegistryRead,
+    Surface::RegistryWrite,
+    Surface::Packages,
+    Surface::Decide,
+];
 
 const USER_TOKEN: Lifecycle =
     Lifecycle { expires: true, ends_with_job: false, rotatable: true, family_revocation: true, revocable: true };
@@ -225,7 +248,7 @@ const fn user_token(kind: CredentialKind, name: &'static str) -> KindSpec {
         secret: SecretHome::TokenDigest,
         channels: &[Channel::PrivateTokenHeader, Channel::PrivateTokenParam, Channel::Bearer, Channel::Basic],
         reach: Reach::Scoped,
-        surfaces: EVERY_SURFACE,
+        surfaces: USER_SURFACES,
         scopes: &USER_SCOPES,
         lifecycle: USER_TOKEN,
         inventoried: true,
@@ -256,7 +279,7 @@ const fn resource_token(kind: CredentialKind, name: &'static str) -> KindSpec {
     KindSpec { kind, name, scopes: &BOT_SCOPES, ..user_token(kind, name) }
 }
 
-const KINDS: [KindSpec; 7] = [
+const KINDS: [KindSpec; 8] = [
     user_token(CredentialKind::PersonalAccessToken, "personal_access_token"),
     user_token(CredentialKind::ImpersonationToken, "impersonation_token"),
     KindSpec {
@@ -322,11 +345,31 @@ const KINDS: [KindSpec; 7] = [
         // Listed by their own endpoints (`/deploy_tokens`), not yet by the credential inventories.
         inventoried: false,
     },
+    KindSpec {
+        kind: CredentialKind::PipelineTriggerToken,
+        name: "pipeline_trigger_token",
+        audit_entity: "Ci::Trigger",
+        prefix: "glptt-",
+        routable: false,
+        secret: SecretHome::TriggerDigest,
+        channels: &[Channel::TriggerTokenParam],
+        reach: Reach::Trigger,
+        surfaces: &[Surface::Trigger],
+        scopes: &[],
+        lifecycle: Lifecycle {
+            expires: true,
+            ends_with_job: false,
+            rotatable: false,
+            family_revocation: false,
+            revocable: true,
+        },
+        inventoried: false,
+    },
 ];
 
 impl CredentialKind {
     /// Every kind, in the table's order.
-    pub const ALL: [CredentialKind; 7] = [
+    pub const ALL: [CredentialKind; 8] = [
         CredentialKind::PersonalAccessToken,
         CredentialKind::ImpersonationToken,
         CredentialKind::RunnerAuthenticationToken,
@@ -334,6 +377,7 @@ impl CredentialKind {
         CredentialKind::ProjectAccessToken,
         CredentialKind::GroupAccessToken,
         CredentialKind::DeployToken,
+        CredentialKind::PipelineTriggerToken,
     ];
 
     /// The kind's row of the table.
@@ -346,6 +390,7 @@ impl CredentialKind {
             CredentialKind::ProjectAccessToken => &KINDS[4],
             CredentialKind::GroupAccessToken => &KINDS[5],
             CredentialKind::DeployToken => &KINDS[6],
+            CredentialKind::PipelineTriggerToken => &KINDS[7],
         }
     }
 
@@ -395,7 +440,7 @@ impl KindSpec {
 
     /// Whether the kind may reach a route of `surface` by its scopes.
     pub fn reaches(&self, surface: Surface) -> bool {
-        matches!(self.reach, Reach::Scoped | Reach::Deploy) && self.surfaces.contains(&surface)
+        matches!(self.reach, Reach::Scoped | Reach::Deploy | Reach::Trigger) && self.surfaces.contains(&surface)
     }
 }
 
@@ -430,13 +475,25 @@ mod tests {
     fn a_kind_that_is_not_scoped_holds_no_scope_and_reaches_no_surface() {
         for kind in CredentialKind::ALL {
             let spec = kind.spec();
-            if !matches!(spec.reach, Reach::Scoped | Reach::Deploy) {
+            if !matches!(spec.reach, Reach::Scoped | Reach::Deploy | Reach::Trigger) {
                 assert!(spec.scopes.is_empty() && spec.surfaces.is_empty(), "{kind}");
                 assert!(!spec.reaches(Surface::Api), "{kind}");
             }
         }
         assert!(CredentialKind::PersonalAccessToken.spec().reaches(Surface::GitWrite));
         assert!(!CredentialKind::CiJobToken.spec().may_hold(Scope::Api));
+    }
+
+    #[test]
+    fn only_a_trigger_token_reaches_the_trigger_route_and_it_reaches_nothing_else() {
+        for kind in CredentialKind::ALL {
+            assert_eq!(kind.spec().reaches(Surface::Trigger), kind == CredentialKind::PipelineTriggerToken, "{kind}");
+        }
+        let trigger = CredentialKind::PipelineTriggerToken.spec();
+        for surface in Surface::ALL.into_iter().filter(|s| *s != Surface::Trigger) {
+            assert!(!trigger.reaches(surface), "{surface:?}");
+        }
+        assert!(trigger.scopes.is_empty());
     }
 
     #[test]
@@ -477,6 +534,7 @@ mod tests {
         assert_eq!(secret_home("glcbt-eyJ", &default), Some(SecretHome::SignedJwt));
         assert_eq!(secret_home("gldt-abc", &default), Some(SecretHome::DeployDigest));
         assert_eq!(secret_home("gldtx-abc", &default), None);
+        assert_eq!(secret_home("glptt-abc", &default), Some(SecretHome::TriggerDigest));
         assert_eq!(secret_home("", &default), None);
     }
 
@@ -497,7 +555,10 @@ mod tests {
             [PersonalAccessToken, ImpersonationToken, ProjectAccessToken, GroupAccessToken, DeployToken]
         );
         assert_eq!(admitted(Channel::DeployTokenHeader), [DeployToken]);
-        assert_eq!(admitted(Channel::Bearer), CredentialKind::ALL);
+        assert_eq!(admitted(Channel::TriggerTokenParam), [PipelineTriggerToken]);
+        let bearer: Vec<CredentialKind> =
+            CredentialKind::ALL.into_iter().filter(|k| *k != PipelineTriggerToken).collect();
+        assert_eq!(admitted(Channel::Bearer), bearer);
         for kind in CredentialKind::ALL {
             assert!(kind.spec().admits(kind.spec().usual_channel()), "{kind}");
         }

@@ -22,7 +22,7 @@ mod usage;
 pub use access::AccessLevel;
 pub use ci::{
     AllowlistEntry, AllowlistSource, Job, JobStatus, JobTokenAccess, JobTokenMode, JobTokenSettings, KeyPurpose,
-    MAX_ALLOWLIST_ENTRIES, Pipeline, Runner, RunnerType, StoredKey, nearest_allowed,
+    MAX_ALLOWLIST_ENTRIES, Pipeline, PipelineTrigger, Runner, RunnerType, StoredKey, nearest_allowed,
 };
 pub use credential::{
     BOT_SCOPES, Channel, CredentialKind, DEPLOY_SCOPES, KindSpec, Lifecycle, Reach, SecretHome, USER_SCOPES,

@@ -25,11 +25,13 @@ pub enum Surface {
     Packages,
     /// The decision API: the `authorize` scope (or `api`).
     Decide,
+    /// Running a pipeline with a trigger token (`POST /projects/:id/trigger/pipeline`): trigger tokens alone.
+    Trigger,
 }
 
 impl Surface {
     /// Every surface.
-    pub const ALL: [Surface; 10] = [
+    pub const ALL: [Surface; 11] = [
         Surface::Api,
         Surface::User,
         Surface::TokenSelf,
@@ -40,6 +42,7 @@ impl Surface {
         Surface::RegistryWrite,
         Surface::Packages,
         Surface::Decide,
+        Surface::Trigger,
     ];
 
     /// The name the route catalog gives it.
@@ -55,6 +58,7 @@ impl Surface {
             Surface::RegistryWrite => "registry_write",
             Surface::Packages => "packages",
             Surface::Decide => "decide",
+            Surface::Trigger => "trigger",
         }
     }
 

@@ -14,6 +14,7 @@ fn bench(c: &mut Criterion) {
     let catalog = Catalog::builtin().expect("catalog");
     let facts = Facts {
         job: None,
+        trigger: None,
         deploy: None,
         credential: Some(CredentialFacts {
             scopes: Scopes::parse(&["api"]).expect("scope"),

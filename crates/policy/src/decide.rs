@@ -128,6 +128,16 @@ pub struct DeployFacts {
     pub organization_id: i64,
 }
 
+/// A pipeline trigger token, as authenticated by the caller: it acts as its owner (`Facts.user`, with the owner's
+/// current role), on the trigger route of its own project only.
+#[derive(Debug, Clone, Copy)]
+pub struct TriggerFacts {
+    /// The trigger's project.
+    pub project_id: i64,
+    /// The organization of its project.
+    pub organization_id: i64,
+}
+
 /// Everything the decision reads, loaded by the caller.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
@@ -137,6 +147,9 @@ pub struct Facts<'a> {
     pub job: Option<JobFacts>,
     /// Set when the credential is a deploy token (then `credential`, `job` and `user` are `None`).
     pub deploy: Option<DeployFacts>,
+    /// Set when the credential is a pipeline trigger token (then `credential` and `job` are `None`, and `user` is
+    /// the trigger's owner).
+    pub trigger: Option<TriggerFacts>,
     /// The user the request acts as: the token's owner, the one `Sudo` names, or a job's triggering user.
     pub user: Option<UserFacts>,
     /// The resource at the route's boundary.
@@ -204,6 +217,8 @@ fn accepted(surface: Surface, safe: bool) -> (&'static [Scope], &'static [Scope]
         ),
         Surface::RegistryWrite => (&[Api, ReadApi, ReadRegistry, WriteRegistry], &[Api, WriteRegistry]),
         Surface::Decide => (&[Api, Authorize], &[Api, Authorize]),
+        // Trigger tokens alone, which hold no scope.
+        Surface::Trigger => (&[], &[]),
     }
 }
 
@@ -274,6 +289,7 @@ pub fn sudo(owner: UserFacts, credential: &CredentialFacts<'_>, admin_mode: bool
         credential: Some(*credential),
         job: None,
         deploy: None,
+        trigger: None,
         user: Some(owner),
         resource: ResourceFacts::Instance,
         admin_mode,
@@ -337,6 +353,21 @@ pub fn held_on(
 pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: &Facts<'_>) -> Decision<'c> {
     if let Some(deploy) = &facts.deploy {
         return deploy_decision(catalog, route, deploy, &facts.resource);
+    }
+    // The trigger route takes trigger tokens alone, and a trigger token reaches nothing but its own project's.
+    match &facts.trigger {
+        None if route.surface == Surface::Trigger && facts.job.is_none() => {
+            return Decision::deny(Layer::TokenReach, Reason::OutsideReach, route);
+        }
+        Some(_) if route.surface != Surface::Trigger => {
+            return Decision::deny(Layer::TokenReach, Reason::OutsideReach, route);
+        }
+        Some(trigger) => match facts.resource {
+            ResourceFacts::Project { id, organization_id, .. }
+                if id == trigger.project_id && organization_id == trigger.organization_id => {}
+            _ => return Decision::deny(Layer::Visibility, Reason::OutsideTokenResource, route),
+        },
+        None => {}
     }
     if facts.credential.is_some_and(|c| !c.active) {
         return Decision::deny(Layer::Credential, Reason::InactiveCredential, route);

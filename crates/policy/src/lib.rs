@@ -17,8 +17,9 @@ mod suggest;
 
 pub use audit::{Warning, breadth_warnings};
 pub use decide::{
-    CredentialFacts, Decision, DeployFacts, Facts, JobFacts, Layer, Reason, ResourceFacts, TokenRules, UserFacts,
-    acting_admin, authorize, held_on, role_grants, scopes_allowing, sudo, token_rules_refusal, unknown_route,
+    CredentialFacts, Decision, DeployFacts, Facts, JobFacts, Layer, Reason, ResourceFacts, TokenRules, TriggerFacts,
+    UserFacts, acting_admin, authorize, held_on, role_grants, scopes_allowing, sudo, token_rules_refusal,
+    unknown_route,
 };
 pub use grants::{GrantError, Reach, applies, boundaries_of, bundles_of, creator_holds, granted, role_allows};
 pub use issue::{check_grant, scopes_beyond};

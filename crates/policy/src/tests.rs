@@ -90,6 +90,7 @@ fn fixture_facts(scopes: &str, role: &str, visibility: &str, org: i64, boundary:
     Facts {
         job: None,
         deploy: None,
+        trigger: None,
         credential,
         user,
         resource,
@@ -170,14 +171,14 @@ proptest! {
         let user = UserFacts { id: 1, is_admin, external: false, active: true, service_account: false };
         let resource = ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None };
         let with_token = Facts {
-            job: None, deploy: None,
+            job: None, deploy: None, trigger: None,
             credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[], bound: None }),
             user: Some(user),
             resource,
             admin_mode: false,
             names_caller: false, target: None
         };
-        let without_token = Facts { job: None, deploy: None, credential: None, ..with_token.clone() };
+        let without_token = Facts { job: None, deploy: None, trigger: None, credential: None, ..with_token.clone() };
         let safe = route.method == "GET";
         if authorize(catalog, route, safe, &with_token).allowed {
             prop_assert!(authorize(catalog, route, safe, &without_token).allowed);
@@ -208,7 +209,7 @@ proptest! {
         let inside = if bound_to_group { bound_id <= 2 } else { !on_group && bound_id == 3 };
         let credential = CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[], bound: Some(bound) };
         let user = UserFacts { id: 9, is_admin: false, external: false, active: true, service_account: false };
-        let bound_facts = Facts { job: None, deploy: None, credential: Some(credential), user: Some(user), resource, admin_mode: false, names_caller: false, target: None };
+        let bound_facts = Facts { job: None, deploy: None, trigger: None, credential: Some(credential), user: Some(user), resource, admin_mode: false, names_caller: false, target: None };
         let unbound = Facts { credential: Some(CredentialFacts { bound: None, ..credential }), ..bound_facts.clone() };
         let safe = route.method == "GET";
         let decision = authorize(catalog, route, safe, &bound_facts);
@@ -246,6 +247,7 @@ proptest! {
         let scopes: Scopes = scopes.into_iter().collect();
         let facts = Facts {
             credential: None, job: None, user: None, resource, admin_mode: false, names_caller: false, target: None,
+            trigger: None,
             deploy: Some(crate::DeployFacts { scopes, resource: bound, organization_id: 1 }),
         };
         let decision = authorize(catalog, route, route.method == "GET", &facts);
@@ -270,7 +272,7 @@ proptest! {
         let unsafe_routes: Vec<&catalog::Route> = catalog.routes().iter().filter(|r| r.method != "GET").collect();
         let route = *route_idx.get(&unsafe_routes);
         let facts = Facts {
-            job: None, deploy: None,
+            job: None, deploy: None, trigger: None,
             credential: Some(CredentialFacts { scopes: Scopes::parse(&["read_api"]).expect("scope"), active: true, organization_id: 1, grants: &[], rules: &[], bound: None }),
             user: Some(UserFacts { id: 1, is_admin, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None },
@@ -312,7 +314,7 @@ proptest! {
         };
         prop_assert_eq!(canonical_path(&aliased).is_ok(), readable, "{}", aliased);
         let facts = |_| Facts {
-            job: None, deploy: None,
+            job: None, deploy: None, trigger: None,
             credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &[], bound: None }),
             user: Some(UserFacts { id: 1, is_admin: false, external: false, active: true, service_account: false }),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 1, groups: &[], owner_user_id: None },
@@ -374,6 +376,7 @@ fn an_administrator_without_admin_mode_is_told_why() {
     let facts = Facts {
         job: None,
         deploy: None,
+        trigger: None,
         credential: Some(token(&["api"])),
         user: Some(person(true)),
         resource: ResourceFacts::Instance,
@@ -420,6 +423,7 @@ fn decide_with<'c>(
     let facts = Facts {
         job: None,
         deploy: None,
+        trigger: None,
         credential: Some(credential),
         user: Some(person(false)),
         resource,
@@ -543,10 +547,10 @@ proptest! {
             catalog::Boundary::Instance => ResourceFacts::Instance,
         };
         let user = UserFacts { id: 1, is_admin, external: false, active: true, service_account: false };
-        let with_token = Facts { job: None, deploy: None, credential: Some(fine(&grants)), user: Some(user), resource, admin_mode: false, names_caller: false , target: None};
+        let with_token = Facts { job: None, deploy: None, trigger: None, credential: Some(fine(&grants)), user: Some(user), resource, admin_mode: false, names_caller: false , target: None};
         let safe = route.method == "GET";
         if authorize(catalog, route, safe, &with_token).allowed {
-            let without_token = Facts { job: None, deploy: None, credential: None, ..with_token.clone() };
+            let without_token = Facts { job: None, deploy: None, trigger: None, credential: None, ..with_token.clone() };
             prop_assert!(authorize(catalog, route, safe, &without_token).allowed, "beyond the role");
             if !matches!(route.surface, catalog::Surface::TokenSelf | catalog::Surface::TokenSelfRotate) {
                 let reach = match resource {
@@ -566,6 +570,7 @@ fn rule_facts<'a>(rules: &'a [String], segments: &'a [&'a str], method: &'a str)
     Facts {
         job: None,
         deploy: None,
+        trigger: None,
         credential: Some(CredentialFacts { rules, ..token(&["api"]) }),
         user: Some(person(false)),
         resource: project(5, Some(AccessLevel::Developer)),
@@ -630,7 +635,7 @@ proptest! {
         let owned = concrete(route);
         let segments: Vec<&str> = owned.iter().map(String::as_str).collect();
         let facts = Facts {
-            job: None, deploy: None,
+            job: None, deploy: None, trigger: None,
             credential: Some(CredentialFacts { scopes, active: true, organization_id: 1, grants: &[], rules: &rules, bound: None }),
             user: Some(person(false)),
             resource: ResourceFacts::Project { organization_id: 1, visibility, level, id: 5, groups: &[], owner_user_id: None },
@@ -640,7 +645,7 @@ proptest! {
         };
         let safe = route.method == "GET";
         if authorize(catalog, route, safe, &facts).allowed {
-            let without = Facts { job: None, deploy: None, credential: Some(CredentialFacts { rules: &[], ..facts.credential.expect("set") }), ..facts.clone() };
+            let without = Facts { job: None, deploy: None, trigger: None, credential: Some(CredentialFacts { rules: &[], ..facts.credential.expect("set") }), ..facts.clone() };
             prop_assert!(authorize(catalog, route, safe, &without).allowed);
         }
     }

@@ -20,6 +20,7 @@ mod settings;
 mod sql;
 pub mod testing;
 mod tokens;
+mod triggers;
 mod usage;
 mod users;
 mod write;

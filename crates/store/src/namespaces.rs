@@ -213,6 +213,16 @@ impl NamespaceStore for SqlStore {
         let mut tx = self.begin().await?;
         // A project's access tokens die with it.
         let mut changes = revoke_resource_tokens(&mut tx, MemberSource::Project(id), now).await?;
+        // Its triggers too: their rows go, as GitLab deletes them with the project.
+        let mut find = Sql::new("select trigger_id from pipeline_trigger where project_id = ");
+        find.int(id);
+        let rows = find.query().fetch_all(&mut *tx).await.map_err(db_error)?;
+        for row in &rows {
+            changes.push(Change::Trigger(row.try_get::<i64, _>(0).map_err(db_error)?));
+        }
+        let mut triggers = Sql::new("delete from pipeline_trigger where project_id = ");
+        triggers.int(id);
+        triggers.query().execute(&mut *tx).await.map_err(db_error)?;
         changes.push(Change::Directory);
         let mut members = Sql::new("delete from member where source_kind = 'project' and source_id = ");
         members.int(id);

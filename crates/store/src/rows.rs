@@ -10,7 +10,7 @@ use domain::{
 };
 use domain::{
     AllowlistEntry, AllowlistSource, Job, JobPolicies, JobStatus, JobTokenAccess, JobTokenMode, JobTokenSettings,
-    KeyPurpose, Pipeline, Runner, RunnerType, StoredKey,
+    KeyPurpose, Pipeline, PipelineTrigger, Runner, RunnerType, StoredKey,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -438,6 +438,26 @@ pub fn access_from_row(row: &impl Columns) -> StoreResult<JobTokenAccess> {
         last_used_at: time(row, "last_used_at")?,
         uses: get(row, "uses")?,
     })
+}
+
+pub fn trigger_from_row(row: &impl Columns) -> StoreResult<PipelineTrigger> {
+    Ok(PipelineTrigger {
+        id: get(row, "trigger_id")?,
+        project_id: get(row, "project_id")?,
+        owner_id: get(row, "owner_id")?,
+        description: get(row, "description")?,
+        expires_at: opt_date(row, "expires_on")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+        last_used_at: opt_time(row, "last_used_at")?,
+        organization_id: get(row, "organization_id")?,
+    })
+}
+
+impl FromRow for PipelineTrigger {
+    fn from_row(row: &impl Columns) -> StoreResult<PipelineTrigger> {
+        trigger_from_row(row)
+    }
 }
 
 impl FromRow for Job {

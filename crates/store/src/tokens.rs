@@ -60,10 +60,8 @@ impl TokenStore for SqlStore {
                 CredentialKind::ImpersonationToken => " and impersonation = 1",
                 CredentialKind::ProjectAccessToken => " and resource_kind = 'project'",
                 CredentialKind::GroupAccessToken => " and resource_kind = 'group'",
-                // Not stored among user tokens.
-                CredentialKind::RunnerAuthenticationToken
-                | CredentialKind::CiJobToken
-                | CredentialKind::DeployToken => " and 1 = 0",
+                // Every other kind is stored elsewhere: no user token is of it.
+                _ => " and 1 = 0",
             });
         }
         if let Some(v) = filter.impersonation {

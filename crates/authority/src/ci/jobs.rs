@@ -113,7 +113,7 @@ impl Authority {
                 mode,
                 runner_id: match actor {
                     CiActor::Runner(runner) => Some(runner.id),
-                    CiActor::Admin(_) => None,
+                    CiActor::Admin(_) | CiActor::Trigger(_) => None,
                 },
                 created_at: now,
                 token_expires_at: expires,
@@ -258,7 +258,7 @@ impl Authority {
                 "ref_type": ref_type,
                 "ref_path": format!("refs/heads/{}", job.git_ref),
                 "ref_protected": job.ref_protected.to_string(),
-                "runner_id": match actor { CiActor::Runner(r) => r.id, CiActor::Admin(_) => 0 },
+                "runner_id": match actor { CiActor::Runner(r) => r.id, CiActor::Admin(_) | CiActor::Trigger(_) => 0 },
                 "runner_environment": "self-hosted",
                 "organization_id": project.organization_id.to_string(),
             });

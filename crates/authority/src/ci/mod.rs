@@ -56,11 +56,12 @@ const KEY_SEAL_LABEL: &str = "ci signing keys";
 const RUNNER_PREFIX: &str = domain::CredentialKind::RunnerAuthenticationToken.spec().prefix;
 /// The prefix of CI job tokens.
 pub const JOB_TOKEN_PREFIX: &str = domain::CredentialKind::CiJobToken.spec().prefix;
-/// Who calls the internal CI API: a runner, or an administrator.
+/// Who starts a job: a runner or an administrator through the internal CI API, or a pipeline trigger.
 #[derive(Debug, Clone)]
 pub enum CiActor {
     Runner(Runner),
     Admin(Arc<User>),
+    Trigger(Arc<domain::PipelineTrigger>),
 }
 
 /// A job to start, as the internal CI API receives it.

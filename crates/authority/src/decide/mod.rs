@@ -32,6 +32,7 @@ struct Credentials {
     principal: Option<Authenticated>,
     job: Option<JobPrincipal>,
     deploy: Option<Arc<domain::DeployToken>>,
+    trigger: Option<(Arc<domain::PipelineTrigger>, Arc<User>)>,
 }
 
 /// A step of the flow: its facts, or the refusal that ends the decision (small, so that steps return it cheaply;
@@ -59,7 +60,7 @@ impl Authority {
         };
         let route = found.route;
         let on = OnRoute { route, safe: method == "GET" };
-        let Credentials { principal, job, deploy } = match self.credential_of(request, &found, route).await? {
+        let Credentials { principal, job, deploy, trigger } = match self.credential_of(request, &found, route).await? {
             Ok(authenticated) => authenticated,
             Err(refused) => return Ok(on.outcome(refused)),
         };
@@ -79,7 +80,11 @@ impl Authority {
             Ok(sudo) => sudo,
             Err(refused) => return Ok(on.outcome(refused)),
         };
-        let acting = sudo.as_deref().or(principal.as_ref().map(|p| &*p.user)).or(job.as_ref().map(|j| &*j.user));
+        let acting = sudo
+            .as_deref()
+            .or(principal.as_ref().map(|p| &*p.user))
+            .or(job.as_ref().map(|j| &*j.user))
+            .or(trigger.as_ref().map(|(_, owner)| &**owner));
         let resource = self.resolve(&found, acting).await?;
         if let Some(principal) = &principal
             && let Some(reason) = self.hierarchy_refusal(&resource, route.surface, &principal.token).await?
@@ -115,6 +120,9 @@ impl Authority {
                 resource: d.resource,
                 organization_id: d.organization_id,
             }),
+            trigger: trigger
+                .as_ref()
+                .map(|(t, _)| policy::TriggerFacts { project_id: t.project_id, organization_id: t.organization_id }),
             credential,
             user: acting.map(user_facts),
             resource: facts_of(route.boundary, &resource),
@@ -128,9 +136,11 @@ impl Authority {
         }
         let mut outcome = on.refuse(decision.layer, decision.reason);
         outcome.allowed = decision.allowed;
-        outcome.needs_credential = !decision.allowed && principal.is_none() && job.is_none() && deploy.is_none();
+        let anonymous = principal.is_none() && job.is_none() && deploy.is_none() && trigger.is_none();
+        outcome.needs_credential = !decision.allowed && anonymous;
         outcome.job = job;
         outcome.deploy = deploy;
+        outcome.trigger = trigger;
         outcome.admin = policy::acting_admin(&facts);
         outcome.principal = principal;
         outcome.sudo = sudo;
@@ -175,6 +185,14 @@ impl Authority {
                 match self.authenticate_deploy(credential, channel, username, request.ip).await? {
                     Ok(deploy) if CredentialKind::DeployToken.spec().reaches(route.surface) => {
                         Ok(Credentials { deploy: Some(deploy), ..Credentials::default() })
+                    }
+                    Ok(_) | Err(_) => Err(Refusal::BAD_CREDENTIAL),
+                }
+            }
+            Some(SecretHome::TriggerDigest) => {
+                match self.authenticate_trigger(credential, channel, request.ip).await? {
+                    Ok(trigger) if CredentialKind::PipelineTriggerToken.spec().reaches(route.surface) => {
+                        Ok(Credentials { trigger: Some(trigger), ..Credentials::default() })
                     }
                     Ok(_) | Err(_) => Err(Refusal::BAD_CREDENTIAL),
                 }

@@ -66,6 +66,8 @@ pub struct Outcome<'a> {
     pub job: Option<JobPrincipal>,
     /// The deploy token, when the credential was an accepted one (then `principal` and `job` are `None`).
     pub deploy: Option<Arc<domain::DeployToken>>,
+    /// The pipeline trigger and its owner, when the credential was an accepted trigger token.
+    pub trigger: Option<(Arc<domain::PipelineTrigger>, Arc<User>)>,
     /// The user named by `Sudo`, whom the request acts as.
     pub sudo: Option<Arc<User>>,
     /// The request acts with administrator powers.
@@ -96,6 +98,7 @@ impl Outcome<'_> {
             principal: None,
             job: None,
             deploy: None,
+            trigger: None,
             sudo: None,
             admin: false,
             resource: Resolved::None,
@@ -121,7 +124,11 @@ impl Outcome<'_> {
 
     /// The user the request acts as: the one `Sudo` names, or the token's owner.
     pub fn user(&self) -> Option<&User> {
-        self.sudo.as_deref().or(self.principal.as_ref().map(|p| &*p.user)).or(self.job.as_ref().map(|j| &*j.user))
+        self.sudo
+            .as_deref()
+            .or(self.principal.as_ref().map(|p| &*p.user))
+            .or(self.job.as_ref().map(|j| &*j.user))
+            .or(self.trigger.as_ref().map(|(_, owner)| &**owner))
     }
 
     /// The reasons, in words fit for a user.

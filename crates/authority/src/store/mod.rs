@@ -12,6 +12,7 @@ mod members;
 mod namespaces;
 mod settings;
 mod tokens;
+mod triggers;
 mod usage;
 mod users;
 
@@ -24,6 +25,7 @@ pub use members::MemberStore;
 pub use namespaces::{DirectoryFilter, NamespaceStore, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject};
 pub use settings::SettingsStore;
 pub use tokens::{AuditOf, NewBotToken, NewToken, TokenFilter, TokenSort, TokenStore, no_audit};
+pub use triggers::{NewTrigger, TriggerStore};
 pub use usage::UsageStore;
 pub use users::{MintFirstToken, NewUser, UserFilter, UserStore, UserUpdate};
 
@@ -117,6 +119,8 @@ pub enum Change {
     Job(i64),
     /// A deploy token's state (revoked).
     DeployToken(i64),
+    /// A pipeline trigger (changed or deleted).
+    Trigger(i64),
     /// The signing keys of job tokens and ID tokens.
     Keys,
     /// Anything: forget everything.
@@ -132,6 +136,7 @@ impl Change {
             Some(("u", rest)) => id(rest).map_or(Change::All, Change::User),
             Some(("j", rest)) => id(rest).map_or(Change::All, Change::Job),
             Some(("dt", rest)) => id(rest).map_or(Change::All, Change::DeployToken),
+            Some(("tr", rest)) => id(rest).map_or(Change::All, Change::Trigger),
             _ => match text {
                 "d" => Change::Directory,
                 "s" => Change::Settings,
@@ -166,8 +171,8 @@ macro_rules! umbrella {
 umbrella! {
     /// Everything Tessera keeps: every aggregate's store and the change protocol. Implementations make each
     /// method atomic.
-    Store: UserStore, NamespaceStore, MemberStore, TokenStore, DeployTokenStore, SettingsStore, AuditStore, CiStore,
-        AllowlistStore, SigningKeyStore, UsageStore, Changes
+    Store: UserStore, NamespaceStore, MemberStore, TokenStore, DeployTokenStore, TriggerStore, SettingsStore,
+        AuditStore, CiStore, AllowlistStore, SigningKeyStore, UsageStore, Changes
 }
 
 #[cfg(test)]
@@ -178,6 +183,7 @@ mod tests {
     fn every_payload_the_triggers_send_is_read() {
         let payloads = [("t:7", Change::Token(7)), ("u:-1", Change::User(-1)), ("d", Change::Directory)];
         let more = [("s", Change::Settings), ("*", Change::All), ("j:12", Change::Job(12)), ("k", Change::Keys)];
+        let more = more.into_iter().chain([("dt:3", Change::DeployToken(3)), ("tr:4", Change::Trigger(4))]);
         for (text, change) in payloads.into_iter().chain(more) {
             assert_eq!(Change::decode(text), change, "{text:?}");
         }

@@ -55,6 +55,8 @@ fn world() -> World {
         json!({"name": "d", "username": "dev", "scopes": ["read_repository"]}),
     );
     assert_eq!(deploy.status, 201, "{}", deploy.text);
+    let trigger = app.post(&admin, &format!("/projects/{project}/triggers"), json!({"description": "t"}));
+    assert_eq!(trigger.status, 201, "{}", trigger.text);
     let text = |reply: &Reply| reply.body["token"].as_str().unwrap().to_owned();
     let credentials = vec![
         (CredentialKind::PersonalAccessToken, personal),
@@ -64,6 +66,7 @@ fn world() -> World {
         (CredentialKind::ProjectAccessToken, text(&project_token)),
         (CredentialKind::GroupAccessToken, text(&group_token)),
         (CredentialKind::DeployToken, text(&deploy)),
+        (CredentialKind::PipelineTriggerToken, text(&trigger)),
     ];
     for kind in CredentialKind::ALL {
         assert!(credentials.iter().any(|(k, _)| *k == kind), "the test covers every kind: {kind} is missing");
@@ -86,6 +89,7 @@ fn carry(channel: Channel, secret: &str) -> (Vec<(&'static str, String)>, Option
         Channel::BasicCiToken => (basic("gitlab-ci-token"), None),
         Channel::PrivateTokenParam => (vec![], Some(format!("private_token={secret}"))),
         Channel::JobTokenParam => (vec![], Some(format!("job_token={secret}"))),
+        Channel::TriggerTokenParam => (vec![], Some(format!("token={secret}"))),
     }
 }
 
@@ -138,13 +142,23 @@ fn every_kind_is_accepted_through_the_channels_of_its_row_and_is_the_one_401_thr
     let w = world();
     for (kind, secret) in &w.credentials {
         for channel in Channel::ALL {
-            // A runner's token reaches the internal CI API alone: on these routes it is refused everywhere.
-            let accepted = kind.spec().admits(channel) && *kind != CredentialKind::RunnerAuthenticationToken;
+            // A runner's token reaches the internal CI API alone, a trigger's the trigger route alone: on these
+            // routes they are refused everywhere.
+            let elsewhere = [CredentialKind::RunnerAuthenticationToken, CredentialKind::PipelineTriggerToken];
+            let accepted = kind.spec().admits(channel) && !elsewhere.contains(kind);
             for (way_in, status) in on_every_way_in(&w, *kind, channel, secret) {
                 // A deploy token reaches Git (and the registries), never the REST API's releases.
                 let accepted = accepted && (*kind != CredentialKind::DeployToken || way_in == "Git");
                 if accepted {
                     assert_eq!(status, 200, "{kind} through {channel} on {way_in}");
+                } else if channel == Channel::TriggerTokenParam && way_in == "REST" {
+                    // `token` is a credential on the trigger route alone: elsewhere the request is anonymous.
+                    let served = match kind {
+                        CredentialKind::CiJobToken => "/api/v4/job".to_owned(),
+                        _ => format!("/api/v4/projects/{}", w.project),
+                    };
+                    let anonymous = w.app.raw("GET", &served, &[], None).status;
+                    assert_eq!(status, anonymous, "{kind} through {channel} on {way_in} is no credential");
                 } else {
                     assert_eq!(status, 401, "{kind} through {channel} on {way_in} must be the one 401");
                 }

@@ -26,5 +26,6 @@ mod startup;
 mod store_writes;
 mod token_information;
 mod tokens;
+mod triggers;
 mod usage;
 mod usage_writer;
