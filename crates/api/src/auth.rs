@@ -203,7 +203,9 @@ pub(crate) fn with_trigger_token<'a>(
 ) -> Result<Option<Carried<'a>>, ()> {
     let carried = carried?;
     Ok(match token? {
-        Some(secret) => Some(Carried { secret: Cow::Owned(secret), channel: Channel::TriggerTokenParam, username: None }),
+        Some(secret) => {
+            Some(Carried { secret: Cow::Owned(secret), channel: Channel::TriggerTokenParam, username: None })
+        }
         None => carried,
     })
 }
@@ -430,6 +432,7 @@ pub(crate) fn credential<'a>(
             match key.as_str() {
                 "private_token" => offer(Cow::Owned(value), Channel::PrivateTokenParam, None)?,
                 "job_token" => offer(Cow::Owned(value), Channel::JobTokenParam, None)?,
+                "feed_token" => offer(Cow::Owned(value), Channel::FeedTokenParam, None)?,
                 _ => {}
             }
         }

@@ -78,6 +78,17 @@ fn information(found: &Identified, now: domain::Timestamp) -> Value {
             v["resource_id"] = json!(resource_id);
             v
         }
+        Identified::UserSecret(secret, owner) => json!({
+            "id": secret.id,
+            "type": kind,
+            "state": if secret.is_expired(now) { "expired" } else { "active" },
+            "user_id": owner.id,
+            "owner": {"id": owner.id, "username": owner.username, "name": owner.name},
+            "organization_id": owner.organization_id,
+            "expires_at": secret.expires_at.map(|d| d.to_string()),
+            "created_at": secret.created_at.to_string(),
+            "last_used_at": secret.last_used_at.map(|t| t.to_string()),
+        }),
         Identified::Trigger(trigger) => json!({
             "id": trigger.id,
             "type": kind,

@@ -177,6 +177,17 @@ fn result(outcome: &authority::Outcome) -> Value {
         })
     });
     let identity = identity.or_else(|| {
+        outcome.feed.as_ref().map(|(secret, user)| {
+            json!({
+                "user_id": user.id,
+                "username": user.username,
+                "token_id": secret.id,
+                "token_type": domain::CredentialKind::FeedToken.name(),
+                "organization_id": user.organization_id,
+            })
+        })
+    });
+    let identity = identity.or_else(|| {
         outcome.deploy.as_ref().map(|d| {
             json!({
                 "user_id": null,

@@ -127,6 +127,16 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
                 h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(job.1));
                 h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
             }
+            // A feed token: its user, the token's id and type.
+            (None, Some(user)) if outcome.feed.is_some() => {
+                let id = outcome.feed.as_ref().map_or(0, |(secret, _)| secret.id);
+                h.insert(X_AUTH_USER_ID, HeaderValue::from(user.id));
+                put(h, X_AUTH_USER, &user.username);
+                h.insert(X_AUTH_TOKEN_ID, HeaderValue::from(id));
+                h.insert(X_AUTH_TOKEN_TYPE, HeaderValue::from_static("feed_token"));
+                h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(user.organization_id));
+                h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
+            }
             // A deploy token has no user: the user id is empty, the user its username.
             (None, None) if outcome.deploy.is_some() => {
                 let deploy = outcome.deploy.as_deref();

@@ -21,6 +21,7 @@ mod params;
 mod service_accounts;
 mod tokens;
 mod triggers;
+mod user_secrets;
 mod users;
 
 use std::sync::Arc;
@@ -67,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .merge(access_tokens::router())
         .merge(deploy_tokens::router())
         .merge(triggers::router())
+        .merge(user_secrets::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
     let routed = Router::new()

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::{
-    Channel, CredentialKind, DeployToken, PipelineTrigger, SecretHome, Timestamp, Token, TokenState, secret_home,
+    Channel, CredentialKind, DeployToken, PipelineTrigger, SecretHome, Timestamp, Token, TokenState, UserSecret,
+    secret_home,
 };
 
 use crate::principal::{AuthFailure, Authenticated};
@@ -62,10 +63,7 @@ impl Authority {
     pub fn usual_channel(&self, presented: &str) -> Channel {
         let kind = match secret_home(presented, &self.pat_prefix.accepted) {
             Some(SecretHome::TokenDigest) | None => CredentialKind::PersonalAccessToken,
-            Some(SecretHome::RunnerDigest) => CredentialKind::RunnerAuthenticationToken,
-            Some(SecretHome::SignedJwt) => CredentialKind::CiJobToken,
-            Some(SecretHome::DeployDigest) => CredentialKind::DeployToken,
-            Some(SecretHome::TriggerDigest) => CredentialKind::PipelineTriggerToken,
+            Some(_) => domain::kind_by_prefix(presented).unwrap_or(CredentialKind::PersonalAccessToken),
         };
         kind.spec().usual_channel()
     }
@@ -168,6 +166,66 @@ impl Authority {
                 let reason = failure.unwrap_or(AuthFailure::Unknown).reason();
                 self.audit(&ctx, "authentication_failed", kind.audit_entity, trigger.id, reason, &[]).await?;
                 Ok(Err(failure.unwrap_or(AuthFailure::Unknown)))
+            }
+        }
+    }
+
+    /// Authenticates a user's feed or incoming-email token of `kind` presented through `channel` (`None`: inside an
+    /// incoming e-mail address): the token and its user, who must be active. Every failure is the same
+    /// `AuthFailure`.
+    pub async fn authenticate_user_secret(
+        &self,
+        presented: &str,
+        kind: CredentialKind,
+        channel: Option<Channel>,
+        ip: Option<&str>,
+    ) -> Result<std::result::Result<(Arc<UserSecret>, Arc<domain::User>), AuthFailure>> {
+        let spec = kind.spec();
+        if !UserSecret::is_shape(kind, presented) {
+            tracing::info!(ip = ip.unwrap_or("-"), "authentication failed: not a {kind}");
+            return Ok(Err(AuthFailure::Malformed));
+        }
+        let key = self.cache.presented_key(presented);
+        let secret = match self.cache.presented(key) {
+            Some(Some(id)) => self.facts.user_secret(id).await?,
+            Some(None) => None,
+            None => {
+                let generation = self.cache.generation();
+                let secret = self.facts.user_secret_by_digest(&self.digester.candidates(presented)).await?;
+                self.cache.remember_presented(generation, key, secret.as_ref().map(|s| s.id));
+                secret
+            }
+        };
+        let now = self.now();
+        let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
+        let Some(secret) = secret.filter(|s| s.kind == kind) else {
+            if self.unknown_audit.allow(now) {
+                self.audit(&ctx, "authentication_failed", spec.audit_entity, 0, "unknown token", &[]).await?;
+            }
+            return Ok(Err(AuthFailure::Unknown));
+        };
+        let user = self.facts.user(secret.user_id).await?;
+        let failure = match &user {
+            _ if channel.is_some_and(|c| !spec.admits(c)) => Some(AuthFailure::WrongChannel),
+            _ if secret.is_expired(now) => Some(AuthFailure::Expired),
+            Some(user) if !user.is_active() => Some(AuthFailure::BlockedUser),
+            Some(_) => None,
+            None => Some(AuthFailure::Unknown),
+        };
+        match (failure, user) {
+            (None, Some(user)) => {
+                if secret.last_used_at.is_none_or(|t| now.millis() - t.millis() >= LAST_USED_INTERVAL_MS) {
+                    self.store.touch_user_secret(secret.id, now).await?;
+                    self.facts.note_secret_use(secret.id, now);
+                }
+                Ok(Ok((secret, user)))
+            }
+            (failure, _) => {
+                let failure = failure.unwrap_or(AuthFailure::Unknown);
+                let ctx = AuditContext { author_id: Some(secret.user_id), ..ctx };
+                self.audit(&ctx, "authentication_failed", spec.audit_entity, secret.user_id, failure.reason(), &[])
+                    .await?;
+                Ok(Err(failure))
             }
         }
     }

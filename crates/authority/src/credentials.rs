@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use domain::{CredentialKind, DeployToken, JobStatus, PipelineTrigger, Runner, SecretHome, Token, User, secret_home};
+use domain::{
+    CredentialKind, DeployToken, JobStatus, PipelineTrigger, Runner, SecretHome, Token, User, UserSecret, secret_home,
+};
 
 use crate::{AuditContext, Authority, Error, JobPrincipal, Result};
 
@@ -24,6 +26,8 @@ pub enum Identified {
     Deploy(Arc<DeployToken>),
     /// A pipeline trigger of a project.
     Trigger(Arc<PipelineTrigger>),
+    /// A user's feed or incoming-email token, and its user.
+    UserSecret(Arc<UserSecret>, Arc<User>),
 }
 
 impl Identified {
@@ -35,6 +39,7 @@ impl Identified {
             Identified::Job(_) => CredentialKind::CiJobToken,
             Identified::Deploy(_) => CredentialKind::DeployToken,
             Identified::Trigger(_) => CredentialKind::PipelineTriggerToken,
+            Identified::UserSecret(secret, _) => secret.kind,
         }
     }
 }
@@ -55,6 +60,12 @@ impl Authority {
             Some(SecretHome::RunnerDigest) => {
                 let runner = self.store.runner_by_digest(&self.digester.candidates(presented)).await?;
                 Ok(runner.filter(|r| !r.revoked).map(Identified::Runner))
+            }
+            Some(SecretHome::UserSecretDigest) => {
+                let secret = self.facts.user_secret_by_digest(&self.digester.candidates(presented)).await?;
+                let Some(secret) = secret else { return Ok(None) };
+                let owner = self.facts.user(secret.user_id).await?.ok_or(Error::NotFound("User"))?;
+                Ok(Some(Identified::UserSecret(secret, owner)))
             }
             Some(SecretHome::TriggerDigest) => {
                 let trigger = self.facts.trigger_by_digest(&self.digester.candidates(presented)).await?;
@@ -103,6 +114,7 @@ impl Authority {
             }
             Identified::Deploy(token) => self.revoke_deploy_token(ctx, token).await,
             Identified::Trigger(trigger) => self.delete_trigger(ctx, trigger).await,
+            Identified::UserSecret(secret, _) => self.delete_user_secret(ctx, secret).await,
             Identified::Job(job) => {
                 if job.job.status != JobStatus::Running {
                     return Err(Error::BadRequest("Token already revoked".to_owned()));
@@ -128,6 +140,7 @@ impl Authority {
             }
             Identified::Runner(runner) => (runner.id, runner.created_by, format!("runner {}'s token", runner.id)),
             Identified::Job(job) => (job.job.id, job.user.id, format!("CI job {}'s token", job.job.id)),
+            Identified::UserSecret(secret, owner) => (owner.id, owner.id, secret.kind.name().replace('_', " ")),
             Identified::Trigger(trigger) => {
                 (trigger.id, trigger.owner_id, format!("pipeline trigger token (trigger {})", trigger.id))
             }

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use domain::{
     AccessLevel, Date, DeployToken, Group, Job, JobPolicies, MemberSource, PipelineTrigger, Project, Settings, Token,
-    User,
+    User, UserSecret,
 };
 use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, UnitWeighter};
@@ -62,6 +62,7 @@ pub struct FactCache {
     pub(crate) tokens: Cache<i64, Option<Arc<Token>>>,
     pub(crate) deploy_tokens: Cache<i64, Option<Arc<DeployToken>>>,
     pub(crate) triggers: Cache<i64, Option<Arc<PipelineTrigger>>>,
+    pub(crate) user_secrets: Cache<i64, Option<Arc<UserSecret>>>,
     pub(crate) users: Cache<i64, Option<Arc<User>>>,
     pub(crate) settings: RwLock<Option<Arc<Settings>>>,
     pub(crate) groups: Cache<i64, Option<Arc<Group>>>,
@@ -96,6 +97,7 @@ impl FactCache {
             tokens: Cache::new(capacity),
             deploy_tokens: Cache::new(capacity),
             triggers: Cache::new(capacity),
+            user_secrets: Cache::new(capacity),
             users: Cache::new(capacity),
             settings: RwLock::new(None),
             groups: Cache::new(capacity),
@@ -137,8 +139,15 @@ impl FactCache {
             Change::DeployToken(id) => {
                 self.deploy_tokens.remove(&id);
             }
+            // These rows are deleted, not revoked: what a presented string was known to be goes with them (ids
+            // are never reused, and such changes are rare).
             Change::Trigger(id) => {
                 self.triggers.remove(&id);
+                self.presented.clear();
+            }
+            Change::UserSecret(id) => {
+                self.user_secrets.remove(&id);
+                self.presented.clear();
             }
             Change::User(id) => {
                 self.users.remove(&id);
@@ -154,6 +163,7 @@ impl FactCache {
                 self.tokens.clear();
                 self.deploy_tokens.clear();
                 self.triggers.clear();
+                self.user_secrets.clear();
                 self.users.clear();
                 self.jobs.clear();
                 self.forget_settings();
@@ -273,6 +283,7 @@ impl FactCache {
             + self.tokens.len()
             + self.deploy_tokens.len()
             + self.triggers.len()
+            + self.user_secrets.len()
             + self.users.len()
             + self.groups.len()
             + self.group_paths.len()

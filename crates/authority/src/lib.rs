@@ -24,6 +24,7 @@ mod store;
 mod tokens;
 mod triggers;
 mod usage;
+mod user_secrets;
 
 use std::sync::Arc;
 
@@ -47,6 +48,7 @@ pub use store::*;
 pub use tokens::{CreateToken, IssuedToken, RotateToken};
 pub use triggers::IssuedTrigger;
 pub use usage::UsageBuffer;
+pub use user_secrets::IssuedUserSecret;
 
 /// The clock, passed in so that tests can move time.
 pub trait Clock: Send + Sync {

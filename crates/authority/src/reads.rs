@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use domain::{
     AllowlistSource, Date, DeployToken, Group, Job, JobPolicies, MemberSource, PipelineTrigger, Project, Settings,
-    Timestamp, Token, User, nearest_allowed,
+    Timestamp, Token, User, UserSecret, nearest_allowed,
 };
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
@@ -108,6 +108,30 @@ impl Facts {
             self.cache.keep(&self.cache.triggers, generation, trigger.id, &trigger.id, Some(trigger.clone()));
         }
         Ok(trigger)
+    }
+
+    pub(crate) async fn user_secret(&self, id: i64) -> StoreResult<Option<Arc<UserSecret>>> {
+        self.read_through(&self.cache.user_secrets, &id, || id, false, self.store.user_secret(id)).await
+    }
+
+    /// Puts a use into the cached copy of a feed or incoming-email token, if there is one (a use announces
+    /// nothing).
+    pub(crate) fn note_secret_use(&self, id: i64, at: Timestamp) {
+        let generation = self.cache.generation();
+        if let Some(Some(cached)) = self.cache.get(&self.cache.user_secrets, &id) {
+            let secret = UserSecret { last_used_at: Some(at), ..UserSecret::clone(&cached) };
+            self.cache.keep(&self.cache.user_secrets, generation, id, &id, Some(Arc::new(secret)));
+        }
+    }
+
+    /// The feed or incoming-email token stored under one of `digests`, kept by id for the requests that follow.
+    pub(crate) async fn user_secret_by_digest(&self, digests: &[String]) -> StoreResult<Option<Arc<UserSecret>>> {
+        let generation = self.cache.generation();
+        let secret = self.store.user_secret_by_digest(digests).await?.map(Arc::new);
+        if let Some(secret) = &secret {
+            self.cache.keep(&self.cache.user_secrets, generation, secret.id, &secret.id, Some(secret.clone()));
+        }
+        Ok(secret)
     }
 
     pub(crate) async fn user(&self, id: i64) -> StoreResult<Option<Arc<User>>> {

@@ -333,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fine_grained_token_can_be_granted_every_route_but_the_decision_api_the_leak_report_the_trigger_and_the_job_tokens_own()
+    fn a_fine_grained_token_can_be_granted_every_route_but_the_internal_lookups_the_leak_report_the_trigger_and_the_job_tokens_own()
      {
         let catalog = catalog();
         let unreachable: Vec<String> = catalog
@@ -349,7 +349,8 @@ mod tests {
                 "POST /api/v4/internal/tokens/leaked",
                 "POST /api/v4/projects/:id/trigger/pipeline",
                 "GET /api/v4/job",
-                "GET /api/v4/job/allowed_agents"
+                "GET /api/v4/job/allowed_agents",
+                "POST /api/v4/internal/incoming_email"
             ],
             "routes no grant reaches (the leak report is for anyone, without a credential)"
         );

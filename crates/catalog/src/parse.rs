@@ -160,6 +160,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
             "packages" => Surface::Packages,
             "decide" => Surface::Decide,
             "trigger" => Surface::Trigger,
+            "feed" => Surface::Feed,
             other => return Err(err("routes.txt", n, format!("unknown surface {other}"))),
         };
         let job_token = match *job {

@@ -32,6 +32,11 @@ pub enum CredentialKind {
     /// A pipeline trigger token (`glptt-` and 40 hex digits): runs pipelines of its project as its owner, and
     /// nothing else.
     PipelineTriggerToken,
+    /// A user's feed token (`glft-`, one per user): reads the feeds their user may read, nothing else.
+    FeedToken,
+    /// A user's incoming-email token (`glimt-`, one per user): names its user in an incoming e-mail address, and
+    /// is no credential of any request.
+    IncomingEmailToken,
 }
 
 /// Where in a request a credential is presented. Each kind's row names the channels it may arrive through;
@@ -57,11 +62,13 @@ pub enum Channel {
     JobTokenParam,
     /// The `token` parameter of the pipeline trigger route, in the query or the body.
     TriggerTokenParam,
+    /// The `feed_token` parameter, in the query.
+    FeedTokenParam,
 }
 
 impl Channel {
     /// Every channel.
-    pub const ALL: [Channel; 9] = [
+    pub const ALL: [Channel; 10] = [
         Channel::PrivateTokenHeader,
         Channel::JobTokenHeader,
         Channel::DeployTokenHeader,
@@ -71,6 +78,7 @@ impl Channel {
         Channel::PrivateTokenParam,
         Channel::JobTokenParam,
         Channel::TriggerTokenParam,
+        Channel::FeedTokenParam,
     ];
 
     /// The Basic username that marks a CI job's token.
@@ -89,6 +97,7 @@ impl Channel {
             Channel::PrivateTokenParam => "private_token",
             Channel::JobTokenParam => "job_token",
             Channel::TriggerTokenParam => "token",
+            Channel::FeedTokenParam => "feed_token",
         }
     }
 
@@ -123,6 +132,8 @@ pub enum SecretHome {
     DeployDigest,
     /// The keyed digest of the string is looked up among the pipeline triggers.
     TriggerDigest,
+    /// The keyed digest of the string is looked up among users' feed and incoming-email tokens.
+    UserSecretDigest,
 }
 
 /// Which routes a kind may reach.
@@ -139,6 +150,8 @@ pub enum Reach {
     Deploy,
     /// The pipeline trigger route of its own project, as its owner with the owner's current role there.
     Trigger,
+    /// No route: only the lookup of an incoming e-mail address, which takes it inside the address.
+    IncomingEmail,
 }
 
 /// How a kind's credentials live and end.
@@ -198,6 +211,7 @@ const USER_SURFACES: &[Surface] = &[
     Surface::RegistryWrite,
     Surface::Packages,
     Surface::Decide,
+    Surface::Feed,
 ];
 
 const USER_TOKEN: Lifecycle =
@@ -279,7 +293,12 @@ const fn resource_token(kind: CredentialKind, name: &'static str) -> KindSpec {
     KindSpec { kind, name, scopes: &BOT_SCOPES, ..user_token(kind, name) }
 }
 
-const KINDS: [KindSpec; 8] = [
+/// How a user's feed and incoming-email tokens live: one per user, replaced by a reset, and never longer than the
+/// instance's maximum lifetime.
+const USER_SECRET: Lifecycle =
+    Lifecycle { expires: true, ends_with_job: false, rotatable: false, family_revocation: false, revocable: true };
+
+const KINDS: [KindSpec; 10] = [
     user_token(CredentialKind::PersonalAccessToken, "personal_access_token"),
     user_token(CredentialKind::ImpersonationToken, "impersonation_token"),
     KindSpec {
@@ -365,11 +384,39 @@ const KINDS: [KindSpec; 8] = [
         },
         inventoried: false,
     },
+    KindSpec {
+        kind: CredentialKind::FeedToken,
+        name: "feed_token",
+        audit_entity: "User",
+        prefix: "glft-",
+        routable: false,
+        secret: SecretHome::UserSecretDigest,
+        channels: &[Channel::FeedTokenParam],
+        reach: Reach::Scoped,
+        surfaces: &[Surface::Feed],
+        scopes: &[],
+        lifecycle: USER_SECRET,
+        inventoried: false,
+    },
+    KindSpec {
+        kind: CredentialKind::IncomingEmailToken,
+        name: "incoming_email_token",
+        audit_entity: "User",
+        prefix: "glimt-",
+        routable: false,
+        secret: SecretHome::UserSecretDigest,
+        channels: &[],
+        reach: Reach::IncomingEmail,
+        surfaces: &[],
+        scopes: &[],
+        lifecycle: USER_SECRET,
+        inventoried: false,
+    },
 ];
 
 impl CredentialKind {
     /// Every kind, in the table's order.
-    pub const ALL: [CredentialKind; 8] = [
+    pub const ALL: [CredentialKind; 10] = [
         CredentialKind::PersonalAccessToken,
         CredentialKind::ImpersonationToken,
         CredentialKind::RunnerAuthenticationToken,
@@ -378,6 +425,8 @@ impl CredentialKind {
         CredentialKind::GroupAccessToken,
         CredentialKind::DeployToken,
         CredentialKind::PipelineTriggerToken,
+        CredentialKind::FeedToken,
+        CredentialKind::IncomingEmailToken,
     ];
 
     /// The kind's row of the table.
@@ -391,6 +440,8 @@ impl CredentialKind {
             CredentialKind::GroupAccessToken => &KINDS[5],
             CredentialKind::DeployToken => &KINDS[6],
             CredentialKind::PipelineTriggerToken => &KINDS[7],
+            CredentialKind::FeedToken => &KINDS[8],
+            CredentialKind::IncomingEmailToken => &KINDS[9],
         }
     }
 
@@ -450,11 +501,17 @@ pub fn secret_home<P: AsRef<str>>(presented: &str, personal_prefixes: &[P]) -> O
     if personal_prefixes.iter().any(|p| presented.starts_with(p.as_ref())) {
         return Some(SecretHome::TokenDigest);
     }
+    kind_by_prefix(presented).map(|kind| kind.spec().secret)
+}
+
+/// The kind whose prefix a presented string carries, among the kinds whose prefix is fixed (not the personal
+/// tokens', which an instance may configure).
+pub fn kind_by_prefix(presented: &str) -> Option<CredentialKind> {
     KINDS
         .iter()
         .filter(|spec| spec.secret != SecretHome::TokenDigest)
         .find(|spec| presented.starts_with(spec.prefix))
-        .map(|spec| spec.secret)
+        .map(|spec| spec.kind)
 }
 
 #[cfg(test)]
@@ -535,6 +592,8 @@ mod tests {
         assert_eq!(secret_home("gldt-abc", &default), Some(SecretHome::DeployDigest));
         assert_eq!(secret_home("gldtx-abc", &default), None);
         assert_eq!(secret_home("glptt-abc", &default), Some(SecretHome::TriggerDigest));
+        assert_eq!(secret_home("glft-abc", &default), Some(SecretHome::UserSecretDigest));
+        assert_eq!(secret_home("glimt-abc", &default), Some(SecretHome::UserSecretDigest));
         assert_eq!(secret_home("", &default), None);
     }
 
@@ -556,11 +615,17 @@ mod tests {
         );
         assert_eq!(admitted(Channel::DeployTokenHeader), [DeployToken]);
         assert_eq!(admitted(Channel::TriggerTokenParam), [PipelineTriggerToken]);
-        let bearer: Vec<CredentialKind> =
-            CredentialKind::ALL.into_iter().filter(|k| *k != PipelineTriggerToken).collect();
+        assert_eq!(admitted(Channel::FeedTokenParam), [FeedToken]);
+        let bearer: Vec<CredentialKind> = CredentialKind::ALL
+            .into_iter()
+            .filter(|k| ![PipelineTriggerToken, FeedToken, IncomingEmailToken].contains(k))
+            .collect();
         assert_eq!(admitted(Channel::Bearer), bearer);
-        for kind in CredentialKind::ALL {
+        for kind in CredentialKind::ALL.into_iter().filter(|k| *k != IncomingEmailToken) {
             assert!(kind.spec().admits(kind.spec().usual_channel()), "{kind}");
+        }
+        for channel in Channel::ALL {
+            assert!(!IncomingEmailToken.spec().admits(channel), "an incoming-email token is no credential");
         }
     }
 

@@ -18,6 +18,7 @@ mod scope;
 mod surface;
 mod time;
 mod usage;
+mod user_secret;
 
 pub use access::AccessLevel;
 pub use ci::{
@@ -26,7 +27,7 @@ pub use ci::{
 };
 pub use credential::{
     BOT_SCOPES, Channel, CredentialKind, DEPLOY_SCOPES, KindSpec, Lifecycle, Reach, SecretHome, USER_SCOPES,
-    secret_home,
+    kind_by_prefix, secret_home,
 };
 pub use deploy::{DeployToken, MAX_DEPLOY_USERNAME, check_deploy_username};
 pub use directory::{
@@ -42,6 +43,7 @@ pub use scope::{Scope, ScopeError, Scopes};
 pub use surface::Surface;
 pub use time::{Date, Timestamp};
 pub use usage::{TokenUsage, UsageBoundary};
+pub use user_secret::{UserSecret, incoming_email_token};
 
 /// The identifier of the organization that always exists.
 pub const DEFAULT_ORGANIZATION_ID: i64 = 1;

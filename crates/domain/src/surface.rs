@@ -27,11 +27,13 @@ pub enum Surface {
     Decide,
     /// Running a pipeline with a trigger token (`POST /projects/:id/trigger/pipeline`): trigger tokens alone.
     Trigger,
+    /// Feeds (`.atom` activity and issue feeds, `.ics` calendars): feed tokens, and `api` or `read_api`.
+    Feed,
 }
 
 impl Surface {
     /// Every surface.
-    pub const ALL: [Surface; 11] = [
+    pub const ALL: [Surface; 12] = [
         Surface::Api,
         Surface::User,
         Surface::TokenSelf,
@@ -43,6 +45,7 @@ impl Surface {
         Surface::Packages,
         Surface::Decide,
         Surface::Trigger,
+        Surface::Feed,
     ];
 
     /// The name the route catalog gives it.
@@ -59,6 +62,7 @@ impl Surface {
             Surface::Packages => "packages",
             Surface::Decide => "decide",
             Surface::Trigger => "trigger",
+            Surface::Feed => "feed",
         }
     }
 

@@ -219,6 +219,8 @@ fn accepted(surface: Surface, safe: bool) -> (&'static [Scope], &'static [Scope]
         Surface::Decide => (&[Api, Authorize], &[Api, Authorize]),
         // Trigger tokens alone, which hold no scope.
         Surface::Trigger => (&[], &[]),
+        // Feeds are read: a feed token is worth `read_api` there.
+        Surface::Feed => (&[Api, ReadApi], if safe { &[Api, ReadApi] } else { &[] }),
     }
 }
 

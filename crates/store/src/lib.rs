@@ -22,6 +22,7 @@ pub mod testing;
 mod tokens;
 mod triggers;
 mod usage;
+mod user_secrets;
 mod users;
 mod write;
 

@@ -5,8 +5,8 @@
 use authority::{StoreError, StoreResult};
 use domain::{
     AccessLevel, AuditEvent, Date, DeployToken, Grant, Group, GroupTokenPolicy, Member, MemberSource, NewAuditEvent,
-    Notification, Organization, Project, Scopes, Timestamp, Token, TokenUsage, UsageBoundary, User, UserState,
-    UserType, Visibility,
+    Notification, Organization, Project, Scopes, Timestamp, Token, TokenUsage, UsageBoundary, User, UserSecret,
+    UserState, UserType, Visibility,
 };
 use domain::{
     AllowlistEntry, AllowlistSource, Job, JobPolicies, JobStatus, JobTokenAccess, JobTokenMode, JobTokenSettings,
@@ -457,6 +457,26 @@ pub fn trigger_from_row(row: &impl Columns) -> StoreResult<PipelineTrigger> {
 impl FromRow for PipelineTrigger {
     fn from_row(row: &impl Columns) -> StoreResult<PipelineTrigger> {
         trigger_from_row(row)
+    }
+}
+
+pub fn user_secret_from_row(row: &impl Columns) -> StoreResult<UserSecret> {
+    let kind: String = get(row, "kind")?;
+    Ok(UserSecret {
+        id: get(row, "user_secret_id")?,
+        user_id: get(row, "user_id")?,
+        kind: domain::CredentialKind::parse(&kind)
+            .filter(|k| UserSecret::body_of(*k).is_some())
+            .ok_or_else(|| bad("user secret kind", &kind))?,
+        expires_at: opt_date(row, "expires_on")?,
+        created_at: time(row, "created_at")?,
+        last_used_at: opt_time(row, "last_used_at")?,
+    })
+}
+
+impl FromRow for UserSecret {
+    fn from_row(row: &impl Columns) -> StoreResult<UserSecret> {
+        user_secret_from_row(row)
     }
 }
 

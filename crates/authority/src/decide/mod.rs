@@ -13,7 +13,7 @@ mod resolve;
 use std::sync::Arc;
 
 use catalog::{Boundary, PathError, RouteMatch, Surface, canonical_method, canonical_path};
-use domain::{CredentialKind, Scope, SecretHome, UsageBoundary, User, secret_home};
+use domain::{CredentialKind, Scope, Scopes, SecretHome, UsageBoundary, User, secret_home};
 use policy::{CredentialFacts, Facts, Layer, Reason, RuleSurface, RuleTarget};
 
 pub use outcome::{Outcome, Presented, Request, Resolved};
@@ -33,6 +33,8 @@ struct Credentials {
     job: Option<JobPrincipal>,
     deploy: Option<Arc<domain::DeployToken>>,
     trigger: Option<(Arc<domain::PipelineTrigger>, Arc<User>)>,
+    /// A feed token and its user: worth `read_api` on feed routes, which alone its kind reaches.
+    feed: Option<(Arc<domain::UserSecret>, Arc<User>)>,
 }
 
 /// A step of the flow: its facts, or the refusal that ends the decision (small, so that steps return it cheaply;
@@ -60,22 +62,35 @@ impl Authority {
         };
         let route = found.route;
         let on = OnRoute { route, safe: method == "GET" };
-        let Credentials { principal, job, deploy, trigger } = match self.credential_of(request, &found, route).await? {
-            Ok(authenticated) => authenticated,
-            Err(refused) => return Ok(on.outcome(refused)),
-        };
+        let Credentials { principal, job, deploy, trigger, feed } =
+            match self.credential_of(request, &found, route).await? {
+                Ok(authenticated) => authenticated,
+                Err(refused) => return Ok(on.outcome(refused)),
+            };
         let admin_mode = match self.instance_rules(principal.as_ref(), route).await? {
             Ok(admin_mode) => admin_mode,
             Err(refused) => return Ok(on.outcome(refused)),
         };
-        let credential = principal.as_ref().map(|p| CredentialFacts {
-            scopes: p.token.scopes,
-            active: true,
-            organization_id: p.token.organization_id,
-            grants: &p.token.grants,
-            rules: &p.token.route_rules,
-            bound: p.token.resource,
-        });
+        let credential = principal
+            .as_ref()
+            .map(|p| CredentialFacts {
+                scopes: p.token.scopes,
+                active: true,
+                organization_id: p.token.organization_id,
+                grants: &p.token.grants,
+                rules: &p.token.route_rules,
+                bound: p.token.resource,
+            })
+            .or_else(|| {
+                feed.as_ref().map(|(_, user)| CredentialFacts {
+                    scopes: Scopes::from_iter([Scope::ReadApi]),
+                    active: true,
+                    organization_id: user.organization_id,
+                    grants: &[],
+                    rules: &[],
+                    bound: None,
+                })
+            });
         let sudo = match self.sudo_of(request, principal.as_ref(), credential.as_ref(), admin_mode).await? {
             Ok(sudo) => sudo,
             Err(refused) => return Ok(on.outcome(refused)),
@@ -84,7 +99,8 @@ impl Authority {
             .as_deref()
             .or(principal.as_ref().map(|p| &*p.user))
             .or(job.as_ref().map(|j| &*j.user))
-            .or(trigger.as_ref().map(|(_, owner)| &**owner));
+            .or(trigger.as_ref().map(|(_, owner)| &**owner))
+            .or(feed.as_ref().map(|(_, user)| &**user));
         let resource = self.resolve(&found, acting).await?;
         if let Some(principal) = &principal
             && let Some(reason) = self.hierarchy_refusal(&resource, route.surface, &principal.token).await?
@@ -136,11 +152,12 @@ impl Authority {
         }
         let mut outcome = on.refuse(decision.layer, decision.reason);
         outcome.allowed = decision.allowed;
-        let anonymous = principal.is_none() && job.is_none() && deploy.is_none() && trigger.is_none();
+        let anonymous = principal.is_none() && job.is_none() && deploy.is_none() && trigger.is_none() && feed.is_none();
         outcome.needs_credential = !decision.allowed && anonymous;
         outcome.job = job;
         outcome.deploy = deploy;
         outcome.trigger = trigger;
+        outcome.feed = feed;
         outcome.admin = policy::acting_admin(&facts);
         outcome.principal = principal;
         outcome.sudo = sudo;
@@ -195,6 +212,18 @@ impl Authority {
                         Ok(Credentials { trigger: Some(trigger), ..Credentials::default() })
                     }
                     Ok(_) | Err(_) => Err(Refusal::BAD_CREDENTIAL),
+                }
+            }
+            // A feed token reads feeds; an incoming-email token is no credential anywhere.
+            Some(SecretHome::UserSecretDigest) => {
+                let kind = domain::kind_by_prefix(credential).unwrap_or(CredentialKind::IncomingEmailToken);
+                if kind != CredentialKind::FeedToken || !kind.spec().reaches(route.surface) {
+                    tracing::info!(ip = request.ip.unwrap_or("-"), "authentication failed: not a token of this way in");
+                    return Ok(Err(Refusal::BAD_CREDENTIAL));
+                }
+                match self.authenticate_user_secret(credential, kind, Some(channel), request.ip).await? {
+                    Ok(feed) => Ok(Credentials { feed: Some(feed), ..Credentials::default() }),
+                    Err(_) => Err(Refusal::BAD_CREDENTIAL),
                 }
             }
             // A runner's token is for the internal CI API alone (`api` takes it there); nothing else is a

@@ -68,6 +68,8 @@ pub struct Outcome<'a> {
     pub deploy: Option<Arc<domain::DeployToken>>,
     /// The pipeline trigger and its owner, when the credential was an accepted trigger token.
     pub trigger: Option<(Arc<domain::PipelineTrigger>, Arc<User>)>,
+    /// The feed token and its user, when the credential was an accepted feed token.
+    pub feed: Option<(Arc<domain::UserSecret>, Arc<User>)>,
     /// The user named by `Sudo`, whom the request acts as.
     pub sudo: Option<Arc<User>>,
     /// The request acts with administrator powers.
@@ -99,6 +101,7 @@ impl Outcome<'_> {
             job: None,
             deploy: None,
             trigger: None,
+            feed: None,
             sudo: None,
             admin: false,
             resource: Resolved::None,
@@ -129,6 +132,7 @@ impl Outcome<'_> {
             .or(self.principal.as_ref().map(|p| &*p.user))
             .or(self.job.as_ref().map(|j| &*j.user))
             .or(self.trigger.as_ref().map(|(_, owner)| &**owner))
+            .or(self.feed.as_ref().map(|(_, user)| &**user))
     }
 
     /// The reasons, in words fit for a user.

@@ -14,6 +14,7 @@ mod settings;
 mod tokens;
 mod triggers;
 mod usage;
+mod user_secrets;
 mod users;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use settings::SettingsStore;
 pub use tokens::{AuditOf, NewBotToken, NewToken, TokenFilter, TokenSort, TokenStore, no_audit};
 pub use triggers::{NewTrigger, TriggerStore};
 pub use usage::UsageStore;
+pub use user_secrets::{NewUserSecret, UserSecretStore};
 pub use users::{MintFirstToken, NewUser, UserFilter, UserStore, UserUpdate};
 
 /// A storage failure. `Conflict` names the unique field that clashed.
@@ -121,6 +123,8 @@ pub enum Change {
     DeployToken(i64),
     /// A pipeline trigger (changed or deleted).
     Trigger(i64),
+    /// A user's feed or incoming-email token (replaced or removed).
+    UserSecret(i64),
     /// The signing keys of job tokens and ID tokens.
     Keys,
     /// Anything: forget everything.
@@ -137,6 +141,7 @@ impl Change {
             Some(("j", rest)) => id(rest).map_or(Change::All, Change::Job),
             Some(("dt", rest)) => id(rest).map_or(Change::All, Change::DeployToken),
             Some(("tr", rest)) => id(rest).map_or(Change::All, Change::Trigger),
+            Some(("us", rest)) => id(rest).map_or(Change::All, Change::UserSecret),
             _ => match text {
                 "d" => Change::Directory,
                 "s" => Change::Settings,
@@ -171,8 +176,8 @@ macro_rules! umbrella {
 umbrella! {
     /// Everything Tessera keeps: every aggregate's store and the change protocol. Implementations make each
     /// method atomic.
-    Store: UserStore, NamespaceStore, MemberStore, TokenStore, DeployTokenStore, TriggerStore, SettingsStore,
-        AuditStore, CiStore, AllowlistStore, SigningKeyStore, UsageStore, Changes
+    Store: UserStore, NamespaceStore, MemberStore, TokenStore, DeployTokenStore, TriggerStore, UserSecretStore,
+        SettingsStore, AuditStore, CiStore, AllowlistStore, SigningKeyStore, UsageStore, Changes
 }
 
 #[cfg(test)]
@@ -184,6 +189,7 @@ mod tests {
         let payloads = [("t:7", Change::Token(7)), ("u:-1", Change::User(-1)), ("d", Change::Directory)];
         let more = [("s", Change::Settings), ("*", Change::All), ("j:12", Change::Job(12)), ("k", Change::Keys)];
         let more = more.into_iter().chain([("dt:3", Change::DeployToken(3)), ("tr:4", Change::Trigger(4))]);
+        let more = more.chain([("us:5", Change::UserSecret(5))]);
         for (text, change) in payloads.into_iter().chain(more) {
             assert_eq!(Change::decode(text), change, "{text:?}");
         }

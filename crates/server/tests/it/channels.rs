@@ -57,6 +57,11 @@ fn world() -> World {
     assert_eq!(deploy.status, 201, "{}", deploy.text);
     let trigger = app.post(&admin, &format!("/projects/{project}/triggers"), json!({"description": "t"}));
     assert_eq!(trigger.status, 201, "{}", trigger.text);
+    let (_, dev_token) = app.token_for(dev, &["api"]);
+    let feed = app.post(&dev_token, "/user/feed_token", json!({}));
+    assert_eq!(feed.status, 201, "{}", feed.text);
+    let mail = app.post(&dev_token, "/user/incoming_email_token", json!({}));
+    assert_eq!(mail.status, 201, "{}", mail.text);
     let text = |reply: &Reply| reply.body["token"].as_str().unwrap().to_owned();
     let credentials = vec![
         (CredentialKind::PersonalAccessToken, personal),
@@ -67,6 +72,8 @@ fn world() -> World {
         (CredentialKind::GroupAccessToken, text(&group_token)),
         (CredentialKind::DeployToken, text(&deploy)),
         (CredentialKind::PipelineTriggerToken, text(&trigger)),
+        (CredentialKind::FeedToken, text(&feed)),
+        (CredentialKind::IncomingEmailToken, text(&mail)),
     ];
     for kind in CredentialKind::ALL {
         assert!(credentials.iter().any(|(k, _)| *k == kind), "the test covers every kind: {kind} is missing");
@@ -90,6 +97,7 @@ fn carry(channel: Channel, secret: &str) -> (Vec<(&'static str, String)>, Option
         Channel::PrivateTokenParam => (vec![], Some(format!("private_token={secret}"))),
         Channel::JobTokenParam => (vec![], Some(format!("job_token={secret}"))),
         Channel::TriggerTokenParam => (vec![], Some(format!("token={secret}"))),
+        Channel::FeedTokenParam => (vec![], Some(format!("feed_token={secret}"))),
     }
 }
 
@@ -144,7 +152,12 @@ fn every_kind_is_accepted_through_the_channels_of_its_row_and_is_the_one_401_thr
         for channel in Channel::ALL {
             // A runner's token reaches the internal CI API alone, a trigger's the trigger route alone: on these
             // routes they are refused everywhere.
-            let elsewhere = [CredentialKind::RunnerAuthenticationToken, CredentialKind::PipelineTriggerToken];
+            let elsewhere = [
+                CredentialKind::RunnerAuthenticationToken,
+                CredentialKind::PipelineTriggerToken,
+                CredentialKind::FeedToken,
+                CredentialKind::IncomingEmailToken,
+            ];
             let accepted = kind.spec().admits(channel) && !elsewhere.contains(kind);
             for (way_in, status) in on_every_way_in(&w, *kind, channel, secret) {
                 // A deploy token reaches Git (and the registries), never the REST API's releases.

@@ -29,3 +29,4 @@ mod tokens;
 mod triggers;
 mod usage;
 mod usage_writer;
+mod user_secrets;

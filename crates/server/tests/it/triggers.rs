@@ -133,6 +133,10 @@ fn a_trigger_token_runs_a_pipeline_of_its_project_as_its_owner_and_reaches_nothi
     assert_eq!(app.call(&w.maintainer, "DELETE", &format!("{triggers}/{trigger_id}"), None).status, 204);
     assert_eq!(run(&app, w.project, json!({"token": token, "ref": "main"})).status, 401);
     assert_eq!(app.call(&w.maintainer, "DELETE", &format!("{triggers}/{trigger_id}"), None).status, 404);
+    // A new trigger never takes the deleted one's id, so that nothing remembered of the old token names it.
+    let next = app.post(&w.maintainer, &triggers, json!({"description": "next"}));
+    assert_ne!(id(&next), trigger_id);
+    assert_eq!(run(&app, w.project, json!({"token": token, "ref": "main"})).status, 401);
 }
 
 #[test]

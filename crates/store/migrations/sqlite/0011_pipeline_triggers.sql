@@ -1,7 +1,9 @@
 -- Pipeline triggers of projects: a glptt- token runs pipelines of its project as its owner. Only the keyed digest
 -- of a token is stored; deleting a trigger deletes its row, as in GitLab.
+-- Ids are never reused (`autoincrement`): a deleted row's id must not name a new token that a cache still
+-- remembers a presented string by.
 create table pipeline_trigger (
-    trigger_id integer primary key,
+    trigger_id integer primary key autoincrement,
     project_id bigint not null,
     owner_id bigint not null references app_user (user_id),
     description text not null default '',
