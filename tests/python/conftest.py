@@ -12,12 +12,12 @@ import pytest
 BINARY = os.environ.get("TESSERA_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "tessera"))
 
 
-@pytest.fixture(scope="session")
-def server():
+def start_tessera(*extra_args):
+    """Starts `tessera serve` with a fresh data directory; answers the process, its URL and the admin token."""
     data_dir = tempfile.mkdtemp(prefix="tessera-pytest-")
     env = dict(os.environ, TESSERA_LOG="warn")
     proc = subprocess.Popen(
-        [BINARY, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0"],
+        [BINARY, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0", *extra_args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -38,6 +38,12 @@ def server():
         if match:
             url = "http://" + match.group(1)
     assert url and token, "tessera did not start"
+    return proc, url, token
+
+
+@pytest.fixture(scope="session")
+def server():
+    proc, url, token = start_tessera()
     yield {"url": url, "token": token}
     proc.terminate()
     proc.wait(timeout=30)

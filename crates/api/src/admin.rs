@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/application/settings", get(show_settings).put(update_settings))
         .route("/audit_events", get(list_audit_events))
         .route("/audit_events/{id}", get(show_audit_event))
+        .route("/admin/expiry_notices/run", axum::routing::post(run_expiry_notices))
 }
 
 fn settings_json(settings: &Settings) -> serde_json::Value {
@@ -107,4 +108,11 @@ async fn show_audit_event(State(state): State<AppState>, Path(id): Path<String>)
     let id = parse_id(&id, "Audit Event")?;
     let event = state.authority.audit_event(id).await?.ok_or(not_found("Audit Event"))?;
     Ok(axum::Json(crate::entities::audit_event(&event)).into_response())
+}
+
+/// `POST /admin/expiry_notices/run`: runs the expiry-notice schedule now (it also runs on its own every
+/// `expiry_check_interval`), and says what it did. Each notice still goes out once.
+async fn run_expiry_notices(State(state): State<AppState>) -> ApiResult<Response> {
+    let run = state.authority.run_expiry_notices(&*state.notices).await?;
+    Ok(axum::Json(json!({"claimed": run.claimed, "emailed": run.emailed, "failed": run.failed})).into_response())
 }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub external_url: Option<String>,
     /// Rate limits of public endpoints, per process.
     pub limits: Arc<Limits>,
+    /// Where expiry notices' e-mails and webhooks go (the server's mail client).
+    pub notices: Arc<dyn authority::NoticeSender>,
 }
 
 /// The rate limits of public endpoints.

@@ -16,6 +16,7 @@ mod facts;
 mod grants;
 mod hashing;
 mod listings;
+mod notices;
 mod pasted;
 mod principal;
 mod reads;
@@ -42,6 +43,7 @@ pub use directory::{
 pub use error::{Error, Result};
 pub use facts::FactCache;
 pub use grants::{RequestedGrant, read_grants, requested_grants};
+pub use notices::{Delivery, NoticeRun, NoticeSender};
 pub use principal::{AuthFailure, Authenticated, JobPrincipal, VerifiedJobToken};
 pub use resource_tokens::{MAX_ACCESS_TOKENS_PER_RESOURCE, TokenResource, token_level};
 pub use store::*;

@@ -14,6 +14,7 @@ mod directory;
 mod grant;
 mod job_policies;
 mod names;
+mod notices;
 mod scope;
 mod surface;
 mod time;
@@ -39,6 +40,7 @@ pub use job_policies::{
     JobLevel, JobPolicies, JobPolicy, JobResource, MAX_PERMISSIONS_TEXT, PermissionsError, parse_job_permissions,
 };
 pub use names::{Email, NameError, Path, TokenName, Username, validate_display_name};
+pub use notices::{EmailState, ExpiringCredential, ExpiryNotice, NoticeOwner, NoticeWindow};
 pub use scope::{Scope, ScopeError, Scopes};
 pub use surface::Surface;
 pub use time::{Date, Timestamp};

@@ -25,6 +25,10 @@ pub const KNOWN_ENV: &[&str] = &[
     "TESSERA_CACHE_CAPACITY",
     "TESSERA_JOB_TOKEN_ALGORITHM",
     "TESSERA_JOB_TOKEN_MAX_LIFETIME",
+    "TESSERA_SMTP_URL",
+    "TESSERA_SMTP_FROM",
+    "TESSERA_EXPIRY_WEBHOOK_URL",
+    "TESSERA_EXPIRY_CHECK_INTERVAL",
     "TESSERA_LOG",
     "TESSERA_URL",
     "TESSERA_TOKEN",
@@ -52,6 +56,14 @@ pub struct ConfigOverrides {
     pub job_token_algorithm: Option<String>,
     /// Seconds a CI job token or ID token may live at most.
     pub job_token_max_lifetime: Option<i64>,
+    /// `smtp://host:port` of the mail server expiry notices go through (none: no e-mails).
+    pub smtp_url: Option<String>,
+    /// The sender address of e-mails.
+    pub smtp_from: Option<String>,
+    /// A URL that receives a JSON POST for every expiry notice.
+    pub expiry_webhook_url: Option<String>,
+    /// Seconds between two runs of the expiry-notice schedule.
+    pub expiry_check_interval: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -70,6 +82,11 @@ pub struct Config {
     pub cache_capacity: usize,
     pub job_token_algorithm: tokens::jwt::Algorithm,
     pub job_token_max_lifetime: i64,
+    /// Where expiry notices' e-mails go: host and port of a mail server, when one is configured.
+    pub smtp: Option<(String, u16)>,
+    pub smtp_from: String,
+    pub expiry_webhook_url: Option<String>,
+    pub expiry_check_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -117,7 +134,24 @@ impl Config {
             (60..=7 * 86_400).contains(&job_token_max_lifetime),
             "job_token_max_lifetime must be 60 to 604800 seconds"
         );
+        let smtp = match cli.smtp_url.or(file.smtp_url).filter(|u| !u.is_empty()) {
+            Some(url) => Some(parse_smtp_url(&url)?),
+            None => None,
+        };
+        let expiry_webhook_url = cli.expiry_webhook_url.or(file.expiry_webhook_url).filter(|u| !u.is_empty());
+        if let Some(url) = &expiry_webhook_url {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "expiry_webhook_url must be an http:// or https:// URL"
+            );
+        }
+        let interval = cli.expiry_check_interval.or(file.expiry_check_interval).unwrap_or(3600);
+        anyhow::ensure!((1..=86_400).contains(&interval), "expiry_check_interval must be 1 to 86400 seconds");
         Ok(Config {
+            smtp,
+            smtp_from: cli.smtp_from.or(file.smtp_from).unwrap_or_else(|| "tessera@localhost".to_owned()),
+            expiry_webhook_url,
+            expiry_check_interval: std::time::Duration::from_secs(interval),
             job_token_algorithm,
             job_token_max_lifetime,
             data_dir: cli.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("tessera-data")),
@@ -141,6 +175,18 @@ impl Config {
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("tessera.db").display()),
         }
     }
+}
+
+/// `smtp://host:port` (port 25 when absent).
+fn parse_smtp_url(url: &str) -> anyhow::Result<(String, u16)> {
+    let rest = url.strip_prefix("smtp://").ok_or_else(|| anyhow::anyhow!("smtp_url must be smtp://host:port"))?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse::<u16>().context("smtp_url has an invalid port")?),
+        None => (rest, 25),
+    };
+    anyhow::ensure!(!host.is_empty() && !host.contains(['/', '@', ' ']), "smtp_url must be smtp://host:port");
+    Ok((host.to_owned(), port))
 }
 
 fn check_prefix(prefix: &str, what: &str) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** only `server` and `cli` read configuration; everything below receives plain values.
 
 mod config;
+mod notices;
 mod request_line;
 
 use std::net::SocketAddr;
@@ -97,7 +98,14 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
         Err(e) => anyhow::bail!("cannot create the first administrator: {e:?}"),
     };
     authority.prepare_signing_keys().await.map_err(|e| anyhow::anyhow!("cannot prepare the CI signing keys: {e:?}"))?;
-    let state = api::AppState { authority, external_url: config.external_url.clone(), limits: Arc::default() };
+    let mailer = Arc::new(notices::Mailer {
+        smtp: config.smtp.clone(),
+        from: config.smtp_from.clone(),
+        webhook: config.expiry_webhook_url.clone(),
+    });
+    notices::spawn_schedule(&authority, mailer.clone(), config.expiry_check_interval);
+    let state =
+        api::AppState { authority, external_url: config.external_url.clone(), limits: Arc::default(), notices: mailer };
     let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -14,6 +14,7 @@ mod jobs;
 mod keys;
 mod members;
 mod namespaces;
+mod notices;
 mod point;
 mod rows;
 mod settings;

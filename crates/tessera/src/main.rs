@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the server (SQLite in --data-dir unless --database-url names PostgreSQL).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage personal access tokens on a running server.
     Token {
         #[command(flatten)]
@@ -115,6 +115,18 @@ struct ServeArgs {
     /// The longest a CI job token or ID token lives, in seconds, whatever the job's timeout [default: 86400].
     #[arg(long, env = "TESSERA_JOB_TOKEN_MAX_LIFETIME")]
     job_token_max_lifetime: Option<i64>,
+    /// The mail server of expiry notices, smtp://host:port [default: none, no e-mails].
+    #[arg(long, env = "TESSERA_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender address of e-mails [default: tessera@localhost].
+    #[arg(long, env = "TESSERA_SMTP_FROM")]
+    smtp_from: Option<String>,
+    /// A URL that receives a JSON POST for every expiry notice [default: none].
+    #[arg(long, env = "TESSERA_EXPIRY_WEBHOOK_URL")]
+    expiry_webhook_url: Option<String>,
+    /// Seconds between two runs of the expiry-notice schedule [default: 3600].
+    #[arg(long, env = "TESSERA_EXPIRY_CHECK_INTERVAL")]
+    expiry_check_interval: Option<u64>,
     /// Log filter [default: info].
     #[arg(long, env = "TESSERA_LOG", default_value = "info")]
     log: String,
@@ -123,7 +135,7 @@ struct ServeArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Token { connection, command } => cli::token(&connection, command),
         Command::User { connection, command } => cli::user(&connection, command),
         Command::Group { connection, command } => cli::group(&connection, command),
@@ -155,6 +167,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cache_capacity: args.cache_capacity,
         job_token_algorithm: args.job_token_algorithm,
         job_token_max_lifetime: args.job_token_max_lifetime,
+        smtp_url: args.smtp_url,
+        smtp_from: args.smtp_from,
+        expiry_webhook_url: args.expiry_webhook_url,
+        expiry_check_interval: args.expiry_check_interval,
     };
     let config = server::Config::resolve(overrides, args.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

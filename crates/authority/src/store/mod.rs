@@ -10,6 +10,7 @@ mod ci;
 mod deploy;
 mod members;
 mod namespaces;
+mod notices;
 mod settings;
 mod tokens;
 mod triggers;
@@ -24,6 +25,7 @@ pub use ci::{AllowlistAdd, AllowlistStore, CiStore, NewJob, NewRunner, SigningKe
 pub use deploy::{DeployTokenFilter, DeployTokenStore, NewDeployToken};
 pub use members::MemberStore;
 pub use namespaces::{DirectoryFilter, NamespaceStore, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject};
+pub use notices::{NewExpiryNotice, NoticeStore};
 pub use settings::SettingsStore;
 pub use tokens::{AuditOf, NewBotToken, NewToken, TokenFilter, TokenSort, TokenStore, no_audit};
 pub use triggers::{NewTrigger, TriggerStore};
@@ -177,7 +179,7 @@ umbrella! {
     /// Everything Tessera keeps: every aggregate's store and the change protocol. Implementations make each
     /// method atomic.
     Store: UserStore, NamespaceStore, MemberStore, TokenStore, DeployTokenStore, TriggerStore, UserSecretStore,
-        SettingsStore, AuditStore, CiStore, AllowlistStore, SigningKeyStore, UsageStore, Changes
+        NoticeStore, SettingsStore, AuditStore, CiStore, AllowlistStore, SigningKeyStore, UsageStore, Changes
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod ci;
 mod decisions;
 mod deploy_tokens;
 mod directory;
+mod expiry_notices;
 mod fine_grained;
 mod forward_auth;
 mod inventory;
