@@ -15,7 +15,7 @@ fi
 # Envoy before an echoing upstream) in front of it.
 cargo build --quiet --bin tessera
 venv="${TESSERA_VENV:-$HOME/.cache/tessera-venv}"
-if [ ! -x "$venv/bin/envoy" ] || ! "$venv/bin/python" -c "import gitlab, jwt, requests" 2>/dev/null; then
+if [ ! -x "$venv/bin/envoy" ] || ! "$venv/bin/python" -c "import gitlab, jwt, requests, aiosmtpd" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     -r tests/python/requirements.txt -r tests/gateways/requirements.txt

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use authority::{Page, TokenFilter};
+use authority::{InventoryItem, Page, TokenFilter};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -70,13 +70,96 @@ fn group_filter(state: &AppState, caller: &Caller, params: &Params) -> ApiResult
 }
 
 /// One page of credentials with their owners, as entities.
-async fn entities_of(state: &AppState, here: &Here, tokens: &[Token]) -> ApiResult<Vec<Value>> {
-    let mut ids: Vec<i64> = tokens.iter().map(|t| t.user_id).collect();
+async fn entities_of(state: &AppState, here: &Here, items: &[InventoryItem]) -> ApiResult<Vec<Value>> {
+    let mut ids: Vec<i64> = items.iter().filter_map(InventoryItem::owner_id).collect();
     ids.sort_unstable();
     ids.dedup();
     let owners: HashMap<i64, User> = state.authority.users(&ids).await?.into_iter().map(|u| (u.id, u)).collect();
     let now = state.authority.now();
-    Ok(tokens.iter().map(|t| credential(t, owners.get(&t.user_id), now, &here.base)).collect())
+    Ok(items
+        .iter()
+        .map(|item| {
+            let owner = item.owner_id().and_then(|id| owners.get(&id));
+            match item {
+                InventoryItem::UserToken(token) => credential(token, owner, now, &here.base),
+                other => other_credential(other, owner, now, &here.base),
+            }
+        })
+        .collect())
+}
+
+/// A credential that is no user token, in the inventory's shape: the fields every row has.
+fn other_credential(item: &InventoryItem, owner: Option<&User>, now: Timestamp, base: &str) -> Value {
+    let (id, name, scopes, created_at, expires_at, last_used_at, revoked, revoked_at, organization_id, boundary) =
+        match item {
+            InventoryItem::Deploy(token) => (
+                token.id,
+                token.name.clone(),
+                token.scopes.names().collect::<Vec<_>>(),
+                token.created_at,
+                token.expires_at,
+                token.last_used_at,
+                token.revoked,
+                token.revoked_at,
+                token.organization_id,
+                vec![resource_boundary(token.resource)],
+            ),
+            InventoryItem::Trigger(trigger) => (
+                trigger.id,
+                trigger.description.clone(),
+                Vec::new(),
+                trigger.created_at,
+                trigger.expires_at,
+                trigger.last_used_at,
+                false,
+                None,
+                trigger.organization_id,
+                vec![format!("project:{}", trigger.project_id)],
+            ),
+            InventoryItem::UserSecret(secret) => (
+                secret.id,
+                secret.kind.name().replace('_', " "),
+                Vec::new(),
+                secret.created_at,
+                secret.expires_at,
+                secret.last_used_at,
+                false,
+                None,
+                owner.map_or(0, |o| o.organization_id),
+                vec![if secret.kind == CredentialKind::FeedToken { "feeds" } else { "incoming_email" }.to_owned()],
+            ),
+            InventoryItem::UserToken(_) => return Value::Null,
+        };
+    let expired = expires_at.is_some_and(|d| d.start() <= now);
+    json!({
+        "id": id,
+        "type": item.kind().name(),
+        "name": name,
+        "scopes": scopes,
+        "created_at": created_at.to_string(),
+        "expires_at": expires_at.map(|d| d.to_string()),
+        "last_used_at": last_used_at.map(|t| t.to_string()),
+        "last_used_ips": [],
+        "active": !revoked && !expired,
+        "revoked": revoked,
+        "expired": expired,
+        "revoked_at": revoked_at.map(|t| t.to_string()),
+        "organization_id": organization_id,
+        "boundary": boundary,
+        "warnings": [],
+        "owner": owner.map_or(Value::Null, |o| {
+            let mut basic = entities::user_basic(o, base);
+            basic["user_type"] = json!(o.user_type.as_str());
+            basic
+        }),
+    })
+}
+
+fn resource_boundary(source: domain::MemberSource) -> String {
+    match source {
+        domain::MemberSource::Project(id) => format!("project:{id}"),
+        domain::MemberSource::Group(id) => format!("group:{id}"),
+    }
 }
 
 /// A credential as the inventory shows it: the token's entity, its type, owner and boundary.
@@ -100,10 +183,8 @@ fn credential(token: &Token, owner: Option<&User>, now: Timestamp, base: &str) -
 /// Where a token reaches: its project or group for a project's or group's token, `all` (everything its owner can
 /// reach) for a scope-based token; for a fine-grained one each grant's reach (`personal_projects`, `all_memberships`, `group:ID`, `project:ID`, `user`, `instance`).
 fn boundary(token: &Token) -> Vec<String> {
-    match token.resource {
-        Some(domain::MemberSource::Project(id)) => return vec![format!("project:{id}")],
-        Some(domain::MemberSource::Group(id)) => return vec![format!("group:{id}")],
-        None => {}
+    if let Some(source) = token.resource {
+        return vec![resource_boundary(source)];
     }
     if !token.scopes.is_granular() {
         return vec!["all".to_owned()];
@@ -121,8 +202,8 @@ fn boundary(token: &Token) -> Vec<String> {
 
 async fn page_of(state: &AppState, here: &Here, params: &Params, filter: &TokenFilter) -> ApiResult<Response> {
     let page = pagination::page(params)?;
-    let (tokens, total) = state.authority.list_tokens(filter, page).await?;
-    let items = entities_of(state, here, &tokens).await?;
+    let (found, total) = state.authority.list_inventory(filter, page).await?;
+    let items = entities_of(state, here, &found).await?;
     Ok(pagination::paginated(items, total, page, &here.base, &here.uri))
 }
 
@@ -167,10 +248,11 @@ async fn export(state: &AppState, here: &Here, params: &Params, filter: &TokenFi
     let mut rows = Vec::new();
     let mut total = 0;
     for number in 1..=MAX_EXPORT_ROWS / EXPORT_BATCH {
-        let (tokens, all) = state.authority.list_tokens(filter, Page { page: number, per_page: EXPORT_BATCH }).await?;
+        let (found, all) =
+            state.authority.list_inventory(filter, Page { page: number, per_page: EXPORT_BATCH }).await?;
         total = all;
-        let done = (tokens.len() as i64) < EXPORT_BATCH;
-        rows.extend(entities_of(state, here, &tokens).await?);
+        let done = (found.len() as i64) < EXPORT_BATCH;
+        rows.extend(entities_of(state, here, &found).await?);
         if done {
             break;
         }
@@ -274,16 +356,46 @@ fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }
 
+/// The item a revocation names: `:token_id` of `?type=` (a user token's when absent, as before other kinds were
+/// listed), if the inventory's `filter` lists it.
+async fn named_item(
+    state: &AppState,
+    params: &Params,
+    filter: &TokenFilter,
+    token_id: &str,
+) -> ApiResult<InventoryItem> {
+    let id = parse_id(token_id, "Credential")?;
+    let kind = match params.str("type")?.as_deref().map(CredentialKind::parse) {
+        None => None,
+        Some(Some(kind)) if kind.spec().inventoried => Some(kind),
+        Some(_) => return Err(bad_request("type does not have a valid value")),
+    };
+    let user_token_kinds = [
+        CredentialKind::PersonalAccessToken,
+        CredentialKind::ImpersonationToken,
+        CredentialKind::ProjectAccessToken,
+        CredentialKind::GroupAccessToken,
+    ];
+    for kind in kind.map_or(user_token_kinds.to_vec(), |k| vec![k]) {
+        match state.authority.listed_item(filter, kind, id).await {
+            Ok(item) => return Ok(item),
+            Err(authority::Error::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(not_found("Credential"))
+}
+
 async fn revoke_instance(
     State(state): State<AppState>,
     caller: Caller,
     Path(token_id): Path<String>,
+    params: Params,
 ) -> ApiResult<Response> {
-    let id = parse_id(&token_id, "Personal Access Token")?;
-    let organization = crate::auth::caller_organization(&caller);
-    let token = state.authority.token(id).await?.filter(|t| Some(t.organization_id) == organization);
-    let token = token.ok_or(not_found("Personal Access Token"))?;
-    state.authority.revoke_from_inventory(&caller.audit(), &token, "the instance").await?;
+    // Another organization's credential looks absent.
+    let filter = TokenFilter { organization_id: crate::auth::caller_organization(&caller), ..TokenFilter::default() };
+    let item = named_item(&state, &params, &filter, &token_id).await?;
+    state.authority.revoke_inventory_item(&caller.audit(), &item, "the instance").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -291,15 +403,14 @@ async fn revoke_group(
     State(state): State<AppState>,
     caller: Caller,
     Path((_, token_id)): Path<(String, String)>,
+    params: Params,
 ) -> ApiResult<Response> {
     let group = top_level_group(&caller)?;
-    let id = parse_id(&token_id, "Personal Access Token")?;
     // Only a credential in this group's inventory: any other looks absent.
-    let filter = TokenFilter { id: Some(id), reaching_group: Some(group.id), ..TokenFilter::default() };
-    let (mut found, _) = state.authority.list_tokens(&filter, Page { page: 1, per_page: 1 }).await?;
-    let token = found.pop().ok_or(not_found("Personal Access Token"))?;
+    let filter = TokenFilter { reaching_group: Some(group.id), ..TokenFilter::default() };
+    let item = named_item(&state, &params, &filter, &token_id).await?;
     let inventory = format!("group {}", group.full_path);
-    state.authority.revoke_from_inventory(&caller.audit(), &token, &inventory).await?;
+    state.authority.revoke_inventory_item(&caller.audit(), &item, &inventory).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

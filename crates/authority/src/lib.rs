@@ -15,6 +15,7 @@ mod error;
 mod facts;
 mod grants;
 mod hashing;
+mod inventory;
 mod listings;
 mod notices;
 mod pasted;
@@ -43,6 +44,7 @@ pub use directory::{
 pub use error::{Error, Result};
 pub use facts::FactCache;
 pub use grants::{RequestedGrant, read_grants, requested_grants};
+pub use inventory::InventoryItem;
 pub use notices::{Delivery, NoticeRun, NoticeSender};
 pub use principal::{AuthFailure, Authenticated, JobPrincipal, VerifiedJobToken};
 pub use resource_tokens::{MAX_ACCESS_TOKENS_PER_RESOURCE, TokenResource, token_level};

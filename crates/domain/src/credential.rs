@@ -361,8 +361,7 @@ const KINDS: [KindSpec; 10] = [
             family_revocation: false,
             revocable: true,
         },
-        // Listed by their own endpoints (`/deploy_tokens`), not yet by the credential inventories.
-        inventoried: false,
+        inventoried: true,
     },
     KindSpec {
         kind: CredentialKind::PipelineTriggerToken,
@@ -382,7 +381,7 @@ const KINDS: [KindSpec; 10] = [
             family_revocation: false,
             revocable: true,
         },
-        inventoried: false,
+        inventoried: true,
     },
     KindSpec {
         kind: CredentialKind::FeedToken,
@@ -396,7 +395,7 @@ const KINDS: [KindSpec; 10] = [
         surfaces: &[Surface::Feed],
         scopes: &[],
         lifecycle: USER_SECRET,
-        inventoried: false,
+        inventoried: true,
     },
     KindSpec {
         kind: CredentialKind::IncomingEmailToken,
@@ -410,7 +409,7 @@ const KINDS: [KindSpec; 10] = [
         surfaces: &[],
         scopes: &[],
         lifecycle: USER_SECRET,
-        inventoried: false,
+        inventoried: true,
     },
 ];
 

@@ -10,6 +10,7 @@ mod allowlists;
 mod audit;
 mod deploy;
 mod feed;
+mod inventory;
 mod jobs;
 mod keys;
 mod members;

@@ -249,7 +249,7 @@ pub(crate) async fn insert_token_tx(tx: &mut Write<'_>, token: &NewToken) -> Sto
 
 /// Tokens that reach the hierarchy of top-level group `root` (see `TokenFilter::reaching_group`). A grant is
 /// stored as lines `access target permissions`, a target as `g<id>` or `p<id>` (`domain::Grant::to_stored`).
-fn push_reaching_group(sql: &mut Sql, root: i64) {
+pub(crate) fn push_reaching_group(sql: &mut Sql, root: i64) {
     let under = format!("/{root}/%");
     // No access name or bundle other than `all_memberships` contains that word.
     sql.push(" and ((scopes <> 'granular' or grants like '%all_memberships %') and user_id in (select m.user_id ")

@@ -8,6 +8,7 @@
 mod audit;
 mod ci;
 mod deploy;
+mod inventory;
 mod members;
 mod namespaces;
 mod notices;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 pub use audit::{AuditFilter, AuditStore};
 pub use ci::{AllowlistAdd, AllowlistStore, CiStore, NewJob, NewRunner, SigningKeyStore};
 pub use deploy::{DeployTokenFilter, DeployTokenStore, NewDeployToken};
+pub use inventory::InventoryStore;
 pub use members::MemberStore;
 pub use namespaces::{DirectoryFilter, NamespaceStore, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject};
 pub use notices::{NewExpiryNotice, NoticeStore};
@@ -179,7 +181,8 @@ umbrella! {
     /// Everything Tessera keeps: every aggregate's store and the change protocol. Implementations make each
     /// method atomic.
     Store: UserStore, NamespaceStore, MemberStore, TokenStore, DeployTokenStore, TriggerStore, UserSecretStore,
-        NoticeStore, SettingsStore, AuditStore, CiStore, AllowlistStore, SigningKeyStore, UsageStore, Changes
+        NoticeStore, InventoryStore, SettingsStore, AuditStore, CiStore, AllowlistStore, SigningKeyStore, UsageStore,
+        Changes
 }
 
 #[cfg(test)]

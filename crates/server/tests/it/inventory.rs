@@ -200,3 +200,77 @@ fn an_inventory_exports_as_json_and_as_csv_that_no_spreadsheet_runs_as_a_formula
     assert!(!group_csv.text.contains("bob-legacy") && group_csv.text.contains("alice-app"), "{}", group_csv.text);
     assert_eq!(app.get(&app.admin_token, "/admin/credentials/export?format=xml").status, 400);
 }
+
+/// Every stored kind is one row of the inventories (issue 15, point 7): listed, filtered by type, paged in one
+/// order, and revoked from there with its owner told.
+#[test]
+fn every_kind_of_credential_is_one_row_of_the_inventories() {
+    let app = TestApp::spawn();
+    let admin = app.admin_token.clone();
+    let group = app.post(&admin, "/groups", json!({"name": "G", "path": "g"})).body["id"].as_i64().unwrap();
+    let project = app.post(&admin, "/projects", json!({"name": "P", "path": "p", "namespace_id": group})).body["id"]
+        .as_i64()
+        .unwrap();
+    let owner = app.create_user("owner");
+    app.post(&admin, &format!("/groups/{group}/members"), json!({"user_id": owner, "access_level": 50}));
+    let (_, owner_token) = app.token_for(owner, &["api"]);
+    let deploy = app.post(
+        &owner_token,
+        &format!("/projects/{project}/deploy_tokens"),
+        json!({"name": "d", "scopes": ["read_repository"]}),
+    );
+    assert_eq!(deploy.status, 201, "{}", deploy.text);
+    let trigger = app.post(&owner_token, &format!("/projects/{project}/triggers"), json!({"description": "nightly"}));
+    assert_eq!(trigger.status, 201, "{}", trigger.text);
+    assert_eq!(app.post(&owner_token, "/user/feed_token", json!({})).status, 201);
+    let bot =
+        app.post(&owner_token, &format!("/projects/{project}/access_tokens"), json!({"name": "b", "scopes": ["api"]}));
+    assert_eq!(bot.status, 201, "{}", bot.text);
+
+    let all = app.get(&admin, "/admin/credentials?per_page=100");
+    let types: std::collections::BTreeSet<String> =
+        all.body.as_array().unwrap().iter().map(|row| row["type"].as_str().unwrap().to_owned()).collect();
+    for kind in
+        ["personal_access_token", "project_access_token", "deploy_token", "pipeline_trigger_token", "feed_token"]
+    {
+        assert!(types.contains(kind), "{kind} missing from {types:?}");
+    }
+    assert!(!all.text.contains("glft-") && !all.text.contains("gldt-") && !all.text.contains("glptt-"), "no secret");
+    let only = app.get(&admin, "/admin/credentials?type=deploy_token");
+    assert_eq!(only.body.as_array().map(Vec::len), Some(1), "{}", only.text);
+    assert_eq!(only.body[0]["boundary"], json!([format!("project:{project}")]));
+    assert_eq!(only.body[0]["owner"]["id"], owner, "a deploy token's owner is who made it");
+    assert_eq!(app.get(&admin, "/admin/credentials?type=runner_authentication_token").status, 400, "not inventoried");
+
+    // One order across kinds: small pages cover every row once.
+    let total: usize = all.header("x-total").unwrap().parse().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for page in 1..=total.div_ceil(2) {
+        let rows = app.get(&admin, &format!("/admin/credentials?per_page=2&page={page}"));
+        for row in rows.body.as_array().unwrap() {
+            assert!(seen.insert((row["type"].to_string(), row["id"].to_string())), "a row twice: {row}");
+        }
+    }
+    assert_eq!(seen.len(), total);
+
+    // The group's inventory: its projects' deploy tokens and triggers, its members' feed tokens.
+    let group_rows = app.get(&owner_token, &format!("/groups/{group}/manage/personal_access_tokens?per_page=100"));
+    let group_types: Vec<&str> =
+        group_rows.body.as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
+    for kind in ["deploy_token", "pipeline_trigger_token", "feed_token", "project_access_token"] {
+        assert!(group_types.contains(&kind), "{kind} missing from the group's inventory {group_types:?}");
+    }
+
+    // Revoked from the inventory by type and id; the owner is told.
+    let trigger_id = trigger.body["id"].as_i64().unwrap();
+    let path = format!("/admin/credentials/{trigger_id}?type=pipeline_trigger_token");
+    assert_eq!(app.call(&admin, "DELETE", &path, None).status, 204);
+    assert_eq!(app.call(&admin, "DELETE", &path, None).status, 404);
+    let told = app.get(&owner_token, "/user/notifications");
+    assert!(told.text.contains("pipeline_trigger_token_revoked"), "{}", told.text);
+    let deploy_id = deploy.body["id"].as_i64().unwrap();
+    let by_group = format!("/groups/{group}/manage/personal_access_tokens/{deploy_id}?type=deploy_token");
+    assert_eq!(app.call(&owner_token, "DELETE", &by_group, None).status, 204);
+    let listed = app.get(&admin, "/admin/credentials?type=deploy_token");
+    assert_eq!(listed.body[0]["revoked"], true, "{}", listed.text);
+}
