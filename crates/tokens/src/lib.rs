@@ -13,6 +13,7 @@ mod digest;
 pub mod jwt;
 mod routable;
 pub mod secrets;
+pub mod ssh;
 
 pub use digest::{DIGEST_KEY_LEN, Digester, DigesterError};
 pub use routable::{FormatError, MAX_TOKEN_LEN, Prefix, RANDOM_BYTES, RoutingPayload, check, mint, parse};
