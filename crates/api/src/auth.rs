@@ -288,6 +288,7 @@ async fn decide(parts: &Parts, state: &AppState, carried: Result<Option<Carried<
         ip: ip.as_deref(),
         sudo,
         served: true,
+        ssh_key: None,
     };
     let outcome = state.authority.decide_request(&request).await?;
     if !outcome.allowed {

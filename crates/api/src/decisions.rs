@@ -81,6 +81,7 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
             sudo: asked.sudo.as_deref(),
             // Asking is not using: the decision API notes no exercised permissions.
             served: false,
+            ssh_key: None,
         };
         let outcome = state.authority.decide_request(&request).await?;
         // A path with no canonical form is a bad request here as on every other way in.

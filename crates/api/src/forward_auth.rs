@@ -90,6 +90,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
         ip: ip.as_deref(),
         sudo,
         served: true,
+        ssh_key: None,
     };
     let outcome = state.authority.decide_request(&request).await?;
     if outcome.is_bad_request() {

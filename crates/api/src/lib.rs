@@ -19,6 +19,7 @@ mod inventory;
 mod pagination;
 mod params;
 mod service_accounts;
+mod ssh_keys;
 mod tokens;
 mod triggers;
 mod user_secrets;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Where expiry notices' e-mails and webhooks go (the server's mail client).
     pub notices: Arc<dyn authority::NoticeSender>,
+    /// gitlab-shell's shared secret, which signs its requests to the internal API.
+    pub shell_secret: Arc<Vec<u8>>,
 }
 
 /// The rate limits of public endpoints.
@@ -71,6 +74,7 @@ pub fn app(state: AppState) -> Router {
         .merge(deploy_tokens::router())
         .merge(triggers::router())
         .merge(user_secrets::router())
+        .merge(ssh_keys::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
     let routed = Router::new()

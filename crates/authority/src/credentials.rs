@@ -76,7 +76,7 @@ impl Authority {
                 Ok(token.map(Identified::Deploy))
             }
             // Anything else is looked up as a user token, whatever its shape: the same work for every string.
-            Some(SecretHome::TokenDigest) | None => {
+            Some(SecretHome::TokenDigest | SecretHome::SshKey) | None => {
                 let Some(token) = self.facts.token_by_digest(&self.digester.candidates(presented)).await? else {
                     return Ok(None);
                 };

@@ -80,7 +80,7 @@ impl Authority {
             domain::SecretHome::DeployDigest => self.facts.deploy_token(id).await?.map(InventoryItem::Deploy),
             domain::SecretHome::TriggerDigest => self.facts.trigger(id).await?.map(InventoryItem::Trigger),
             domain::SecretHome::UserSecretDigest => self.facts.user_secret(id).await?.map(InventoryItem::UserSecret),
-            domain::SecretHome::RunnerDigest | domain::SecretHome::SignedJwt => None,
+            domain::SecretHome::RunnerDigest | domain::SecretHome::SignedJwt | domain::SecretHome::SshKey => None,
         })
     }
 

@@ -35,8 +35,8 @@ pub struct Catalog {
     target_self: PermSet,
     service_account: PermSet,
     job_self: PermSet,
-    /// What a deploy token holds by each scope, in `domain::DEPLOY_SCOPES`'s order.
-    deploy: [PermSet; 7],
+    /// What a deploy token or key holds by each scope, in `domain::DEPLOYED_SCOPES`'s order.
+    deploy: [PermSet; 8],
     routes: Vec<Route>,
     index: routes::RouteIndex,
     /// Assignable permissions, in the file's order.
@@ -149,10 +149,10 @@ impl Catalog {
         self.job_self
     }
 
-    /// What a deploy token with `scopes` holds on its own project (scopes deploy tokens cannot hold give nothing).
+    /// What a deploy token or deploy key with `scopes` holds on its own project (other scopes give nothing).
     pub fn deploy(&self, scopes: domain::Scopes) -> PermSet {
         let mut held = PermSet::default();
-        for (scope, set) in domain::DEPLOY_SCOPES.iter().zip(self.deploy) {
+        for (scope, set) in domain::DEPLOYED_SCOPES.iter().zip(self.deploy) {
             if scopes.contains(*scope) {
                 held = held.union(set);
             }
@@ -210,8 +210,8 @@ impl Catalog {
         row(&mut out, "a member, on a membership route naming themselves", self.target_self);
         row(&mut out, "a service account, with the authorize scope", self.service_account);
         row(&mut out, "a CI job token, on its own job", self.job_self);
-        for (scope, set) in domain::DEPLOY_SCOPES.iter().zip(self.deploy) {
-            row(&mut out, &format!("a deploy token with {scope}, on its project"), set);
+        for (scope, set) in domain::DEPLOYED_SCOPES.iter().zip(self.deploy) {
+            row(&mut out, &format!("a deploy token or key with {scope}, on its project"), set);
         }
         self.job_policies_markdown(&mut out);
         out.push_str("\n## Assignable permissions (fine-grained tokens)\n\n| category | name | boundaries | raw permissions | description |\n| --- | --- | --- | --- | --- |\n");
@@ -350,7 +350,9 @@ mod tests {
                 "POST /api/v4/projects/:id/trigger/pipeline",
                 "GET /api/v4/job",
                 "GET /api/v4/job/allowed_agents",
-                "POST /api/v4/internal/incoming_email"
+                "POST /api/v4/internal/incoming_email",
+                "POST /api/v4/internal/allowed",
+                "GET /api/v4/internal/authorized_keys"
             ],
             "routes no grant reaches (the leak report is for anyone, without a credential)"
         );

@@ -61,7 +61,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
     let (mut public, mut internal, mut admin, mut signed_in, mut own_user, mut service_account) =
         (None, None, None, None, None, None);
     let (mut anyone, mut target_self, mut job_self) = (None, None, None);
-    let mut deploy: [Option<PermSet>; 7] = [None; 7];
+    let mut deploy: [Option<PermSet>; 8] = [None; 8];
     for (n, line) in lines(roles) {
         let (role, perms) = line.split_once(':').ok_or_else(|| err("roles.txt", n, "expected `role: permissions`"))?;
         let mut set = PermSet::default();
@@ -86,7 +86,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
             "job" => &mut job_self,
             _ if role.starts_with("deploy_") => {
                 let scope = domain::Scope::parse(&role["deploy_".len()..]);
-                let idx = domain::DEPLOY_SCOPES
+                let idx = domain::DEPLOYED_SCOPES
                     .iter()
                     .position(|s| Some(*s) == scope)
                     .ok_or_else(|| err("roles.txt", n, format!("{role:?} names no deploy token scope")))?;
@@ -127,9 +127,9 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
     let own_user = own_user.ok_or_else(|| missing("self"))?;
     let service_account = service_account.ok_or_else(|| missing("service_account"))?;
     let job_self = job_self.ok_or_else(|| missing("job"))?;
-    let mut deploy_sets = [PermSet::default(); 7];
+    let mut deploy_sets = [PermSet::default(); 8];
     for (i, set) in deploy.into_iter().enumerate() {
-        deploy_sets[i] = set.ok_or_else(|| missing(&format!("deploy_{}", domain::DEPLOY_SCOPES[i])))?;
+        deploy_sets[i] = set.ok_or_else(|| missing(&format!("deploy_{}", domain::DEPLOYED_SCOPES[i])))?;
     }
 
     let mut parsed = Vec::new();

@@ -37,6 +37,10 @@ pub enum CredentialKind {
     /// A user's incoming-email token (`glimt-`, one per user): names its user in an incoming e-mail address, and
     /// is no credential of any request.
     IncomingEmailToken,
+    /// A deploy key: an SSH key enabled on projects, read-only or with `can_push`; Git over SSH alone.
+    DeployKey,
+    /// A user's own SSH key: Git over SSH as the user, with the user's current role.
+    SshKey,
 }
 
 /// Where in a request a credential is presented. Each kind's row names the channels it may arrive through;
@@ -134,6 +138,8 @@ pub enum SecretHome {
     TriggerDigest,
     /// The keyed digest of the string is looked up among users' feed and incoming-email tokens.
     UserSecretDigest,
+    /// No secret reaches Tessera: the SSH server proved the key, and names it by its id or fingerprint.
+    SshKey,
 }
 
 /// Which routes a kind may reach.
@@ -152,6 +158,8 @@ pub enum Reach {
     Trigger,
     /// No route: only the lookup of an incoming e-mail address, which takes it inside the address.
     IncomingEmail,
+    /// Git over SSH, decided through `internal/allowed` on the Git routes of the repository it names.
+    Ssh,
 }
 
 /// How a kind's credentials live and end.
@@ -251,6 +259,19 @@ pub const DEPLOY_SCOPES: [Scope; 7] = [
     Scope::WriteVirtualRegistry,
 ];
 
+/// The scopes that give a credential of no user (deploy tokens, deploy keys) what the catalog's `deploy_*` rows
+/// say: the deploy tokens' own, and a deploy key's `write_repository` (its `can_push`).
+pub const DEPLOYED_SCOPES: [Scope; 8] = [
+    Scope::ReadRepository,
+    Scope::ReadRegistry,
+    Scope::WriteRegistry,
+    Scope::ReadPackageRegistry,
+    Scope::WritePackageRegistry,
+    Scope::ReadVirtualRegistry,
+    Scope::WriteVirtualRegistry,
+    Scope::WriteRepository,
+];
+
 /// A user's own token or an impersonation token: both are stored, scoped and rotated alike.
 const fn user_token(kind: CredentialKind, name: &'static str) -> KindSpec {
     KindSpec {
@@ -298,7 +319,11 @@ const fn resource_token(kind: CredentialKind, name: &'static str) -> KindSpec {
 const USER_SECRET: Lifecycle =
     Lifecycle { expires: true, ends_with_job: false, rotatable: false, family_revocation: false, revocable: true };
 
-const KINDS: [KindSpec; 10] = [
+/// How SSH keys live: an optional expiry, removed rather than revoked.
+const SSH_KEY: Lifecycle =
+    Lifecycle { expires: true, ends_with_job: false, rotatable: false, family_revocation: false, revocable: true };
+
+const KINDS: [KindSpec; 12] = [
     user_token(CredentialKind::PersonalAccessToken, "personal_access_token"),
     user_token(CredentialKind::ImpersonationToken, "impersonation_token"),
     KindSpec {
@@ -411,11 +436,39 @@ const KINDS: [KindSpec; 10] = [
         lifecycle: USER_SECRET,
         inventoried: true,
     },
+    KindSpec {
+        kind: CredentialKind::DeployKey,
+        name: "deploy_key",
+        audit_entity: "DeployKey",
+        prefix: "",
+        routable: false,
+        secret: SecretHome::SshKey,
+        channels: &[],
+        reach: Reach::Ssh,
+        surfaces: &[Surface::GitRead, Surface::GitWrite],
+        scopes: &[Scope::ReadRepository, Scope::WriteRepository],
+        lifecycle: SSH_KEY,
+        inventoried: false,
+    },
+    KindSpec {
+        kind: CredentialKind::SshKey,
+        name: "ssh_key",
+        audit_entity: "Key",
+        prefix: "",
+        routable: false,
+        secret: SecretHome::SshKey,
+        channels: &[],
+        reach: Reach::Ssh,
+        surfaces: &[Surface::GitRead, Surface::GitWrite],
+        scopes: &[],
+        lifecycle: SSH_KEY,
+        inventoried: false,
+    },
 ];
 
 impl CredentialKind {
     /// Every kind, in the table's order.
-    pub const ALL: [CredentialKind; 10] = [
+    pub const ALL: [CredentialKind; 12] = [
         CredentialKind::PersonalAccessToken,
         CredentialKind::ImpersonationToken,
         CredentialKind::RunnerAuthenticationToken,
@@ -426,6 +479,8 @@ impl CredentialKind {
         CredentialKind::PipelineTriggerToken,
         CredentialKind::FeedToken,
         CredentialKind::IncomingEmailToken,
+        CredentialKind::DeployKey,
+        CredentialKind::SshKey,
     ];
 
     /// The kind's row of the table.
@@ -441,6 +496,8 @@ impl CredentialKind {
             CredentialKind::PipelineTriggerToken => &KINDS[7],
             CredentialKind::FeedToken => &KINDS[8],
             CredentialKind::IncomingEmailToken => &KINDS[9],
+            CredentialKind::DeployKey => &KINDS[10],
+            CredentialKind::SshKey => &KINDS[11],
         }
     }
 
@@ -490,7 +547,8 @@ impl KindSpec {
 
     /// Whether the kind may reach a route of `surface` by its scopes.
     pub fn reaches(&self, surface: Surface) -> bool {
-        matches!(self.reach, Reach::Scoped | Reach::Deploy | Reach::Trigger) && self.surfaces.contains(&surface)
+        matches!(self.reach, Reach::Scoped | Reach::Deploy | Reach::Trigger | Reach::Ssh)
+            && self.surfaces.contains(&surface)
     }
 }
 
@@ -508,7 +566,7 @@ pub fn secret_home<P: AsRef<str>>(presented: &str, personal_prefixes: &[P]) -> O
 pub fn kind_by_prefix(presented: &str) -> Option<CredentialKind> {
     KINDS
         .iter()
-        .filter(|spec| spec.secret != SecretHome::TokenDigest)
+        .filter(|spec| spec.secret != SecretHome::TokenDigest && !spec.prefix.is_empty())
         .find(|spec| presented.starts_with(spec.prefix))
         .map(|spec| spec.kind)
 }
@@ -531,7 +589,7 @@ mod tests {
     fn a_kind_that_is_not_scoped_holds_no_scope_and_reaches_no_surface() {
         for kind in CredentialKind::ALL {
             let spec = kind.spec();
-            if !matches!(spec.reach, Reach::Scoped | Reach::Deploy | Reach::Trigger) {
+            if !matches!(spec.reach, Reach::Scoped | Reach::Deploy | Reach::Trigger | Reach::Ssh) {
                 assert!(spec.scopes.is_empty() && spec.surfaces.is_empty(), "{kind}");
                 assert!(!spec.reaches(Surface::Api), "{kind}");
             }
@@ -594,6 +652,7 @@ mod tests {
         assert_eq!(secret_home("glft-abc", &default), Some(SecretHome::UserSecretDigest));
         assert_eq!(secret_home("glimt-abc", &default), Some(SecretHome::UserSecretDigest));
         assert_eq!(secret_home("", &default), None);
+        assert_eq!(secret_home("ssh-ed25519 AAAA", &default), None, "a key is never presented");
     }
 
     #[test]
@@ -617,14 +676,17 @@ mod tests {
         assert_eq!(admitted(Channel::FeedTokenParam), [FeedToken]);
         let bearer: Vec<CredentialKind> = CredentialKind::ALL
             .into_iter()
-            .filter(|k| ![PipelineTriggerToken, FeedToken, IncomingEmailToken].contains(k))
+            .filter(|k| ![PipelineTriggerToken, FeedToken, IncomingEmailToken, DeployKey, SshKey].contains(k))
             .collect();
         assert_eq!(admitted(Channel::Bearer), bearer);
-        for kind in CredentialKind::ALL.into_iter().filter(|k| *k != IncomingEmailToken) {
+        for kind in CredentialKind::ALL.into_iter().filter(|k| k.spec().reach != Reach::Ssh && *k != IncomingEmailToken)
+        {
             assert!(kind.spec().admits(kind.spec().usual_channel()), "{kind}");
         }
         for channel in Channel::ALL {
-            assert!(!IncomingEmailToken.spec().admits(channel), "an incoming-email token is no credential");
+            for kind in [IncomingEmailToken, DeployKey, SshKey] {
+                assert!(!kind.spec().admits(channel), "{kind} is no credential of an HTTP request");
+            }
         }
     }
 

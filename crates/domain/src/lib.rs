@@ -16,6 +16,7 @@ mod job_policies;
 mod names;
 mod notices;
 mod scope;
+mod ssh_keys;
 mod surface;
 mod time;
 mod usage;
@@ -27,8 +28,8 @@ pub use ci::{
     MAX_ALLOWLIST_ENTRIES, Pipeline, PipelineTrigger, Runner, RunnerType, StoredKey, nearest_allowed,
 };
 pub use credential::{
-    BOT_SCOPES, Channel, CredentialKind, DEPLOY_SCOPES, KindSpec, Lifecycle, Reach, SecretHome, USER_SCOPES,
-    kind_by_prefix, secret_home,
+    BOT_SCOPES, Channel, CredentialKind, DEPLOY_SCOPES, DEPLOYED_SCOPES, KindSpec, Lifecycle, Reach, SecretHome,
+    USER_SCOPES, kind_by_prefix, secret_home,
 };
 pub use deploy::{DeployToken, MAX_DEPLOY_USERNAME, check_deploy_username};
 pub use directory::{
@@ -42,6 +43,7 @@ pub use job_policies::{
 pub use names::{Email, NameError, Path, TokenName, Username, validate_display_name};
 pub use notices::{EmailState, ExpiringCredential, ExpiryNotice, NoticeOwner, NoticeWindow};
 pub use scope::{Scope, ScopeError, Scopes};
+pub use ssh_keys::{DeployKeyLink, SshKey};
 pub use surface::Surface;
 pub use time::{Date, Timestamp};
 pub use usage::{TokenUsage, UsageBoundary};

@@ -120,6 +120,8 @@ pub struct JobFacts {
 /// `deploy_*` rows say, on its own project (a group's: the group's projects), on the surfaces its kind reaches.
 #[derive(Debug, Clone, Copy)]
 pub struct DeployFacts {
+    /// A deploy token, or a deploy key (whose `can_push` is `write_repository`).
+    pub kind: domain::CredentialKind,
     /// Its scopes.
     pub scopes: Scopes,
     /// Its project or group.
@@ -482,7 +484,7 @@ fn deploy_decision<'c>(
     deploy: &DeployFacts,
     resource: &ResourceFacts<'_>,
 ) -> Decision<'c> {
-    if !domain::CredentialKind::DeployToken.spec().reaches(route.surface) {
+    if !deploy.kind.spec().reaches(route.surface) {
         return Decision::deny(Layer::TokenReach, Reason::OutsideReach, route);
     }
     match *resource {

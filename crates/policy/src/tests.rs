@@ -248,7 +248,7 @@ proptest! {
         let facts = Facts {
             credential: None, job: None, user: None, resource, admin_mode: false, names_caller: false, target: None,
             trigger: None,
-            deploy: Some(crate::DeployFacts { scopes, resource: bound, organization_id: 1 }),
+            deploy: Some(crate::DeployFacts { kind: domain::CredentialKind::DeployToken, scopes, resource: bound, organization_id: 1 }),
         };
         let decision = authorize(catalog, route, route.method == "GET", &facts);
         if decision.allowed {

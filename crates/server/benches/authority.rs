@@ -223,6 +223,7 @@ fn bench(c: &mut Criterion) {
         ip: Some("10.0.0.1"),
         sudo: None,
         served: true,
+        ssh_key: None,
     };
     // Leaked once so that the requests can borrow them for the whole run.
     let token: &'static str = Box::leak(w.token.clone().into_boxed_str());

@@ -197,6 +197,21 @@ fn check_prefix(prefix: &str, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// gitlab-shell's shared secret: the file's text (GitLab's `.gitlab_shell_secret`, created in the data directory
+/// at first start when absent), which signs the shell's requests to `internal/allowed`.
+pub fn gitlab_shell_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    let path = config.data_dir.join(".gitlab_shell_secret");
+    if !path.exists() {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("random source failed: {e}"))?;
+        write_secret(&path, &encode_hex(&key))?;
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let secret = text.trim().as_bytes().to_vec();
+    anyhow::ensure!(secret.len() >= 16, "{} must hold a secret of at least 16 characters", path.display());
+    Ok(secret)
+}
+
 /// The digest keys: the configured secrets, or one kept in the data directory (created at first start).
 pub fn digest_keys(config: &Config) -> anyhow::Result<Vec<Vec<u8>>> {
     if !config.token_secrets.is_empty() {

@@ -104,8 +104,13 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
         webhook: config.expiry_webhook_url.clone(),
     });
     notices::spawn_schedule(&authority, mailer.clone(), config.expiry_check_interval);
-    let state =
-        api::AppState { authority, external_url: config.external_url.clone(), limits: Arc::default(), notices: mailer };
+    let state = api::AppState {
+        authority,
+        external_url: config.external_url.clone(),
+        limits: Arc::default(),
+        notices: mailer,
+        shell_secret: Arc::new(config::gitlab_shell_secret(config)?),
+    };
     let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -20,6 +20,7 @@ mod point;
 mod rows;
 mod settings;
 mod sql;
+mod ssh_keys;
 pub mod testing;
 mod tokens;
 mod triggers;

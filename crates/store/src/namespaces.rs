@@ -220,6 +220,10 @@ impl NamespaceStore for SqlStore {
         for row in &rows {
             changes.push(Change::Trigger(row.try_get::<i64, _>(0).map_err(db_error)?));
         }
+        // Deploy keys are enabled on it no longer.
+        let mut keys = Sql::new("delete from deploy_key_project where project_id = ");
+        keys.int(id);
+        keys.query().execute(&mut *tx).await.map_err(db_error)?;
         let mut triggers = Sql::new("delete from pipeline_trigger where project_id = ");
         triggers.int(id);
         triggers.query().execute(&mut *tx).await.map_err(db_error)?;

@@ -13,6 +13,7 @@ mod digest;
 pub mod jwt;
 mod routable;
 pub mod secrets;
+pub mod shell;
 pub mod ssh;
 
 pub use digest::{DIGEST_KEY_LEN, Digester, DigesterError};

@@ -35,6 +35,10 @@ struct Credentials {
     trigger: Option<(Arc<domain::PipelineTrigger>, Arc<User>)>,
     /// A feed token and its user: worth `read_api` on feed routes, which alone its kind reaches.
     feed: Option<(Arc<domain::UserSecret>, Arc<User>)>,
+    /// An SSH key, and its user (none for a deploy key, whose reach is `deploy_facts`).
+    ssh: Option<(Arc<domain::SshKey>, Option<Arc<User>>)>,
+    /// What a deploy key reaches here (its enablement on the repository's project).
+    deploy_facts: Option<policy::DeployFacts>,
 }
 
 /// A step of the flow: its facts, or the refusal that ends the decision (small, so that steps return it cheaply;
@@ -62,7 +66,7 @@ impl Authority {
         };
         let route = found.route;
         let on = OnRoute { route, safe: method == "GET" };
-        let Credentials { principal, job, deploy, trigger, feed } =
+        let Credentials { principal, job, deploy, trigger, feed, ssh, deploy_facts } =
             match self.credential_of(request, &found, route).await? {
                 Ok(authenticated) => authenticated,
                 Err(refused) => return Ok(on.outcome(refused)),
@@ -100,7 +104,8 @@ impl Authority {
             .or(principal.as_ref().map(|p| &*p.user))
             .or(job.as_ref().map(|j| &*j.user))
             .or(trigger.as_ref().map(|(_, owner)| &**owner))
-            .or(feed.as_ref().map(|(_, user)| &**user));
+            .or(feed.as_ref().map(|(_, user)| &**user))
+            .or(ssh.as_ref().and_then(|(_, user)| user.as_deref()));
         let resource = self.resolve(&found, acting).await?;
         if let Some(principal) = &principal
             && let Some(reason) = self.hierarchy_refusal(&resource, route.surface, &principal.token).await?
@@ -131,10 +136,13 @@ impl Authority {
         };
         let facts = Facts {
             job: job_facts,
-            deploy: deploy.as_ref().map(|d| policy::DeployFacts {
-                scopes: d.scopes,
-                resource: d.resource,
-                organization_id: d.organization_id,
+            deploy: deploy_facts.or_else(|| {
+                deploy.as_ref().map(|d| policy::DeployFacts {
+                    kind: CredentialKind::DeployToken,
+                    scopes: d.scopes,
+                    resource: d.resource,
+                    organization_id: d.organization_id,
+                })
             }),
             trigger: trigger
                 .as_ref()
@@ -152,12 +160,18 @@ impl Authority {
         }
         let mut outcome = on.refuse(decision.layer, decision.reason);
         outcome.allowed = decision.allowed;
-        let anonymous = principal.is_none() && job.is_none() && deploy.is_none() && trigger.is_none() && feed.is_none();
+        let anonymous = principal.is_none()
+            && job.is_none()
+            && deploy.is_none()
+            && trigger.is_none()
+            && feed.is_none()
+            && ssh.is_none();
         outcome.needs_credential = !decision.allowed && anonymous;
         outcome.job = job;
         outcome.deploy = deploy;
         outcome.trigger = trigger;
         outcome.feed = feed;
+        outcome.ssh = ssh;
         outcome.admin = policy::acting_admin(&facts);
         outcome.principal = principal;
         outcome.sudo = sudo;
@@ -173,6 +187,9 @@ impl Authority {
         found: &RouteMatch<'_, '_>,
         route: &catalog::Route,
     ) -> Result<Step<Credentials>> {
+        if let Some(key_id) = request.ssh_key {
+            return self.ssh_credentials(key_id, found, route).await;
+        }
         let Some(Presented { secret: credential, channel, username }) = request.credential else {
             return Ok(Ok(Credentials::default()));
         };
@@ -228,11 +245,63 @@ impl Authority {
             }
             // A runner's token is for the internal CI API alone (`api` takes it there); nothing else is a
             // credential. Both are the one 401, as an unknown token is.
-            Some(SecretHome::RunnerDigest) | None => {
+            Some(SecretHome::RunnerDigest | SecretHome::SshKey) | None => {
                 tracing::info!(ip = request.ip.unwrap_or("-"), "authentication failed: not a token of this way in");
                 Err(Refusal::BAD_CREDENTIAL)
             }
         })
+    }
+
+    /// The SSH key of a Git-over-SSH request, as the SSH server proved it: a user's key acts as its user (with the
+    /// user's current role, as a signed-in session does); a deploy key reaches the repository's project only when
+    /// enabled there, and pushes only with `can_push`. Anything else is the one refusal of a bad credential.
+    async fn ssh_credentials(
+        &self,
+        key_id: i64,
+        found: &RouteMatch<'_, '_>,
+        route: &catalog::Route,
+    ) -> Result<Step<Credentials>> {
+        let now = self.now();
+        let Some(key) = self.store.ssh_key(key_id).await?.filter(|k| !k.is_expired(now)) else {
+            return Ok(Err(Refusal::BAD_CREDENTIAL));
+        };
+        let kind = if key.is_deploy_key() { CredentialKind::DeployKey } else { CredentialKind::SshKey };
+        if !kind.spec().reaches(route.surface) {
+            return Ok(Err(Refusal::BAD_CREDENTIAL));
+        }
+        if key.last_used_at.is_none_or(|t| now.millis() - t.millis() >= 10 * 60 * 1000) {
+            self.store.touch_ssh_key(key.id, now).await?;
+        }
+        let key = Arc::new(key);
+        let Some(user_id) = key.user_id else {
+            // A deploy key: bound to the repository's project when enabled there, to nothing otherwise.
+            let project = match found.param("project") {
+                Some(path) => self.facts.project_by_path(path).await?,
+                None => None,
+            };
+            let link = match &project {
+                Some(project) => self.store.deploy_key_link(key.id, project.id).await?,
+                None => None,
+            };
+            let scopes = if link.is_some_and(|l| l.can_push) {
+                Scopes::from_iter([Scope::ReadRepository, Scope::WriteRepository])
+            } else {
+                Scopes::from_iter([Scope::ReadRepository])
+            };
+            let facts = policy::DeployFacts {
+                kind,
+                scopes,
+                resource: domain::MemberSource::Project(link.map_or(0, |l| l.project_id)),
+                organization_id: project.map_or(0, |p| p.organization_id),
+            };
+            return Ok(Ok(Credentials { ssh: Some((key, None)), deploy_facts: Some(facts), ..Credentials::default() }));
+        };
+        match self.facts.user(user_id).await? {
+            Some(user) if user.is_active() => {
+                Ok(Ok(Credentials { ssh: Some((key, Some(user))), ..Credentials::default() }))
+            }
+            _ => Ok(Err(Refusal::BAD_CREDENTIAL)),
+        }
     }
 
     /// The instance's rules for tokens at use; when they let the token through, whether Admin Mode is on.

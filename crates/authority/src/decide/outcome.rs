@@ -36,6 +36,8 @@ pub struct Request<'a> {
     /// The request is being served (REST, forward-auth), not only asked about (the decision API): an allowed one
     /// is noted as exercising its permissions, for `GET /personal_access_tokens/:id/usage`.
     pub served: bool,
+    /// Git over SSH: the SSH key the SSH server proved, by id (then `credential` is `None`).
+    pub ssh_key: Option<i64>,
 }
 
 /// The group or project the route names, as found, with the acting user's level on it.
@@ -70,6 +72,8 @@ pub struct Outcome<'a> {
     pub trigger: Option<(Arc<domain::PipelineTrigger>, Arc<User>)>,
     /// The feed token and its user, when the credential was an accepted feed token.
     pub feed: Option<(Arc<domain::UserSecret>, Arc<User>)>,
+    /// The SSH key of a Git-over-SSH request, and its user (none for a deploy key).
+    pub ssh: Option<(Arc<domain::SshKey>, Option<Arc<User>>)>,
     /// The user named by `Sudo`, whom the request acts as.
     pub sudo: Option<Arc<User>>,
     /// The request acts with administrator powers.
@@ -102,6 +106,7 @@ impl Outcome<'_> {
             deploy: None,
             trigger: None,
             feed: None,
+            ssh: None,
             sudo: None,
             admin: false,
             resource: Resolved::None,
@@ -133,6 +138,7 @@ impl Outcome<'_> {
             .or(self.job.as_ref().map(|j| &*j.user))
             .or(self.trigger.as_ref().map(|(_, owner)| &**owner))
             .or(self.feed.as_ref().map(|(_, user)| &**user))
+            .or(self.ssh.as_ref().and_then(|(_, user)| user.as_deref()))
     }
 
     /// The reasons, in words fit for a user.

@@ -13,6 +13,7 @@ mod members;
 mod namespaces;
 mod notices;
 mod settings;
+mod ssh_keys;
 mod tokens;
 mod triggers;
 mod usage;
@@ -29,6 +30,7 @@ pub use members::MemberStore;
 pub use namespaces::{DirectoryFilter, NamespaceStore, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject};
 pub use notices::{NewExpiryNotice, NoticeStore};
 pub use settings::SettingsStore;
+pub use ssh_keys::{NewSshKey, SshKeyStore};
 pub use tokens::{AuditOf, NewBotToken, NewToken, TokenFilter, TokenSort, TokenStore, no_audit};
 pub use triggers::{NewTrigger, TriggerStore};
 pub use usage::UsageStore;
@@ -181,7 +183,7 @@ umbrella! {
     /// Everything Tessera keeps: every aggregate's store and the change protocol. Implementations make each
     /// method atomic.
     Store: UserStore, NamespaceStore, MemberStore, TokenStore, DeployTokenStore, TriggerStore, UserSecretStore,
-        NoticeStore, InventoryStore, SettingsStore, AuditStore, CiStore, AllowlistStore, SigningKeyStore, UsageStore,
+        NoticeStore, InventoryStore, SshKeyStore, SettingsStore, AuditStore, CiStore, AllowlistStore, SigningKeyStore, UsageStore,
         Changes
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 /// A clock that starts at the real time and moves when told.
 pub struct TestClock {
-    offset_ms: AtomicI64,
+    pub offset_ms: AtomicI64,
 }
 
 impl authority::Clock for TestClock {

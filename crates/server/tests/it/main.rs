@@ -23,6 +23,7 @@ mod minting;
 mod organizations;
 mod paths;
 mod service_accounts;
+mod ssh_keys;
 mod startup;
 mod store_writes;
 mod token_information;
