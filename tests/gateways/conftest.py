@@ -67,8 +67,9 @@ def stop_group(proc):
 class Tessera:
     """A running `tessera serve` and an administrator's session on its REST API."""
 
-    def __init__(self, url, token):
+    def __init__(self, url, token, data_dir=None):
         self.url = url
+        self.data_dir = data_dir
         self.admin = requests.Session()
         self.admin.headers["PRIVATE-TOKEN"] = token
 
@@ -109,7 +110,7 @@ def tessera():
         if match:
             url = "http://" + match.group(1)
     assert url and token, "tessera did not start"
-    yield Tessera(url, token)
+    yield Tessera(url, token, data_dir)
     stop(proc)
     shutil.rmtree(data_dir, ignore_errors=True)
 

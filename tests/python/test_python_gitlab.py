@@ -250,3 +250,33 @@ def test_pipeline_triggers_through_python_gitlab(gl, server):
     project.triggers.delete(trigger.id)
     with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
         project.trigger_pipeline("main", trigger.token)
+
+
+def test_deploy_keys_and_user_keys_through_python_gitlab(gl, tmp_path):
+    import subprocess
+
+    def keygen(name):
+        path = tmp_path / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+        return (tmp_path / (name + ".pub")).read_text().strip()
+
+    group = gl.groups.create({"name": "Keys", "path": "keys"})
+    project = gl.projects.create({"name": "App", "path": "app", "namespace_id": group.id})
+    other = gl.projects.create({"name": "Lib", "path": "lib", "namespace_id": group.id})
+    key = project.keys.create({"title": "ci", "key": keygen("deploy"), "can_push": True})
+    assert key.can_push is True
+    assert key.fingerprint_sha256.startswith("SHA256:")
+    assert [k.title for k in project.keys.list(get_all=True)] == ["ci"]
+    other.keys.enable(key.id)
+    assert [k.id for k in other.keys.list(get_all=True)] == [key.id]
+    assert key.id in [k.id for k in gl.deploykeys.list(get_all=True)]
+    project.keys.delete(key.id)
+    assert project.keys.list(get_all=True) == []
+    with pytest.raises(gitlab.exceptions.GitlabCreateError) as refused:
+        project.keys.create({"title": "bad", "key": "ssh-dss AAAAB3NzaC1kc3MAAACBAP"})
+    assert refused.value.response_code == 400
+
+    mine = gl.user.keys.create({"title": "laptop", "key": keygen("user")})
+    assert [k.title for k in gl.user.keys.list(get_all=True)] == ["laptop"]
+    gl.user.keys.delete(mine.id)
+    assert gl.user.keys.list(get_all=True) == []
