@@ -117,6 +117,11 @@ impl Authority {
             self.audit(&ctx, "authentication_failed", kind.audit_entity, token.id, failure.reason(), &[]).await?;
             return Ok(Err(failure));
         }
+        // Its last use, at most every 10 minutes, as a user token's.
+        if token.last_used_at.is_none_or(|t| now.millis() - t.millis() >= LAST_USED_INTERVAL_MS) {
+            self.store.touch_deploy_token(token.id, now).await?;
+            self.facts.note_deploy_use(token.id, now);
+        }
         Ok(Ok(token))
     }
 

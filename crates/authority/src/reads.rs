@@ -86,6 +86,15 @@ impl Facts {
         self.read_through(&self.cache.deploy_tokens, &id, || id, false, self.store.deploy_token(id)).await
     }
 
+    /// Puts a use into the cached copy of a deploy token, if there is one (a use announces nothing).
+    pub(crate) fn note_deploy_use(&self, id: i64, at: Timestamp) {
+        let generation = self.cache.generation();
+        if let Some(Some(cached)) = self.cache.get(&self.cache.deploy_tokens, &id) {
+            let token = DeployToken { last_used_at: Some(at), ..DeployToken::clone(&cached) };
+            self.cache.keep(&self.cache.deploy_tokens, generation, id, &id, Some(Arc::new(token)));
+        }
+    }
+
     /// The deploy token stored under one of `digests`, kept by id for the requests that follow.
     pub(crate) async fn deploy_token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Arc<DeployToken>>> {
         let generation = self.cache.generation();

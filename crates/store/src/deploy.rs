@@ -73,6 +73,13 @@ impl DeployTokenStore for SqlStore {
         self.page_of(&sql, COLUMNS, "deploy_token_id asc", page, deploy_token_from_row).await
     }
 
+    async fn touch_deploy_token(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+        let mut sql = Sql::new("update deploy_token set last_used_at = ");
+        sql.int(now.millis()).push(" where deploy_token_id = ").int(id);
+        self.execute(&sql, &[]).await?;
+        Ok(())
+    }
+
     async fn revoke_deploy_token(&self, id: i64, now: Timestamp, audit: &NewAuditEvent) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let mut sql = Sql::new("update deploy_token set revoked = 1, revoked_at = ");

@@ -104,6 +104,10 @@ fn a_project_deploy_token_clones_and_pulls_its_project_and_reaches_nothing_of_th
     assert_eq!(answer["identity"]["username"], username.as_str());
     assert_eq!(decided(&app, &token, "GET", &format!("/api/v4/projects/{}", w.project))["status"], 401);
 
+    // Its last use is recorded, as a user token's.
+    let shown = app.get(&w.maintainer, &format!("{tokens}/{token_id}"));
+    let inventory = app.get(&app.admin_token, "/admin/credentials?type=deploy_token");
+    assert!(inventory.body[0]["last_used_at"].is_string(), "{} {}", shown.text, inventory.text);
     // Listed and shown on its project, not on another; administrators list every one.
     let listed = app.get(&w.maintainer, &tokens);
     assert_eq!(listed.body.as_array().map(Vec::len), Some(1), "{}", listed.text);
