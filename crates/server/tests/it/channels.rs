@@ -9,18 +9,18 @@ use serde_json::json;
 
 use crate::helpers::{Reply, TestApp};
 
-struct World {
-    app: TestApp,
-    project: i64,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) project: i64,
     /// A credential of each kind, each able to read `project`'s releases (the runner's reaches nothing here).
-    credentials: Vec<(CredentialKind, String)>,
+    pub(crate) credentials: Vec<(CredentialKind, String)>,
 }
 
 fn id(reply: &Reply) -> i64 {
     reply.body["id"].as_i64().unwrap_or_else(|| panic!("no id in {}", reply.text))
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let app = TestApp::spawn();
     let admin = app.admin_token.clone();
     let acme = id(&app.post(&admin, "/groups", json!({"name": "Acme", "path": "acme"})));

@@ -17,6 +17,7 @@ mod expiry_notices;
 mod fine_grained;
 mod forward_auth;
 mod inventory;
+mod kinds_reach;
 mod lifecycle;
 mod live_changes;
 mod minting;
