@@ -223,6 +223,58 @@ impl Authority {
         Ok(())
     }
 
+    /// Checks the grants of a project's or group's access token: each names the bot's own resource (selected
+    /// there, or `all_memberships`, which for a bot is that one membership), gives no more than the bot's `level`
+    /// allows there, and, from a fine-grained creator, nothing the creator does not hold there itself.
+    pub(crate) async fn check_bot_grants(
+        &self,
+        resource: domain::MemberSource,
+        level: domain::AccessLevel,
+        grants: &[Grant],
+        creator: Option<&Token>,
+    ) -> Result<()> {
+        let catalog = &self.catalog;
+        let (project, group);
+        let reach = match resource {
+            domain::MemberSource::Project(id) => {
+                project = self.facts.project(id).await?.ok_or(Error::NotFound("Project"))?;
+                Reach::Project { id, groups: &project.group_traversal_ids, owner_user_id: project.owner_user_id }
+            }
+            domain::MemberSource::Group(id) => {
+                group = self.facts.group(id).await?.ok_or(Error::NotFound("Group"))?;
+                Reach::Group { groups: &group.traversal_ids }
+            }
+        };
+        let held = catalog.level(level).union(catalog.target_self());
+        for grant in grants {
+            let own = match (grant.access, grant.target, resource) {
+                (GrantAccess::AllMemberships, None, _) => true,
+                (
+                    GrantAccess::SelectedMemberships,
+                    Some(GrantTarget::Project(p)),
+                    domain::MemberSource::Project(id),
+                ) => p == id,
+                (GrantAccess::SelectedMemberships, Some(GrantTarget::Group(g)), domain::MemberSource::Group(id)) => {
+                    g == id
+                }
+                _ => false,
+            };
+            if !own {
+                return Err(Error::invalid(
+                    "granular_scopes",
+                    "a project or group access token's grants select its own project or group (or all_memberships)",
+                ));
+            }
+            let bundles = policy::bundles_of(catalog, grant).map_err(grant_error)?;
+            policy::role_allows(catalog, grant, &bundles, |_: Boundary| held).map_err(grant_error)?;
+            if let Some(creator) = creator.filter(|c| c.scopes.is_granular()) {
+                policy::creator_holds(catalog, &creator.grants, creator.user_id, grant, &bundles, &reach)
+                    .map_err(grant_error)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses a token whose lifetime is beyond the maximum the top-level group `root_id` allows.
     pub(crate) async fn check_hierarchy_lifetime(
         &self,

@@ -77,7 +77,7 @@ impl Authority {
         if parent.is_some_and(|p| p.resource.is_some()) || creator.user_type == UserType::ProjectBot {
             return Err(Error::refused("a project or group access token cannot create tokens"));
         }
-        if parent.is_some_and(|p| p.scopes.is_granular()) {
+        if parent.is_some_and(|p| p.scopes.is_granular()) && request.grants.is_none() {
             return Err(Error::refused("a fine-grained token can only create fine-grained tokens"));
         }
         if parent.is_some_and(|p| p.organization_id != resource.organization_id) {
@@ -90,14 +90,26 @@ impl Authority {
             ));
         }
         let (name, description) = self.name_and_description(request).await?;
-        if request.grants.is_some() {
-            return Err(Error::BadRequest(format!(
-                "granular_scopes are not available for {} access tokens; use scopes",
-                resource.word()
-            )));
-        }
-        let names = request.scopes.as_deref().ok_or_else(|| Error::BadRequest("scopes is missing".to_owned()))?;
-        let scopes = Scopes::parse(names).map_err(|e| Error::invalid("scopes", e))?;
+        let scopes = match (request.scopes.as_deref(), &request.grants) {
+            (Some(_), Some(_)) => {
+                return Err(Error::BadRequest("scopes, granular_scopes are mutually exclusive".to_owned()));
+            }
+            (None, None) => {
+                return Err(Error::BadRequest(
+                    "scopes, granular_scopes are missing, exactly one parameter must be provided".to_owned(),
+                ));
+            }
+            (Some(names), None) => Scopes::parse(names).map_err(|e| Error::invalid("scopes", e))?,
+            (None, Some(_)) => Scopes::granular(),
+        };
+        let grants = match &request.grants {
+            Some(requested) => {
+                let grants = crate::grants::read_grants(requested)?;
+                self.check_bot_grants(resource.source, level, &grants, parent).await?;
+                grants
+            }
+            None => Vec::new(),
+        };
         let kind = resource.kind();
         if scopes.iter().any(|scope| !kind.spec().may_hold(scope)) {
             return Err(Error::invalid("scopes", "can only contain available scopes"));
@@ -106,6 +118,7 @@ impl Authority {
         let now = self.now();
         let mut expires_at = crate::tokens::expiry(request.expires_at.as_deref(), now.date(), &settings, None)?;
         if let Some(parent) = parent {
+            // A fine-grained parent's grants were checked above; its expiry caps the bot's like any parent's.
             expires_at = within_parent(parent, &scopes, expires_at, request.expires_at.as_deref())?;
         }
         self.check_hierarchy_lifetime(resource.root_group_id, (now.date(), expires_at)).await?;
@@ -146,7 +159,7 @@ impl Authority {
             expires_at,
             previous_token_id: None,
             organization_id: resource.organization_id,
-            grants: Vec::new(),
+            grants,
             route_rules,
             resource: Some(resource.source),
             now,

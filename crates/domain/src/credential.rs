@@ -291,8 +291,9 @@ const fn user_token(kind: CredentialKind, name: &'static str) -> KindSpec {
 }
 
 /// The scopes GitLab gives the bots of project and group access tokens (`available_scopes_for(Project|Group)`):
-/// no `read_user`, no administrator scope, and not Tessera's `authorize`.
-pub const BOT_SCOPES: [Scope; 13] = [
+/// no `read_user`, no administrator scope, and not Tessera's `authorize`; or the fine-grained marker, for grants
+/// on the bot's own project or group.
+pub const BOT_SCOPES: [Scope; 14] = [
     Scope::Api,
     Scope::ReadApi,
     Scope::ReadRepository,
@@ -306,6 +307,7 @@ pub const BOT_SCOPES: [Scope; 13] = [
     Scope::K8sProxy,
     Scope::SelfRotate,
     Scope::AiFeatures,
+    Scope::Granular,
 ];
 
 /// A project's or group's access token: a user token of its bot, stored, rotated and presented alike, with the

@@ -293,3 +293,48 @@ fn a_project_holds_a_bounded_number_of_active_access_tokens() {
     let again = app.post(&w.owner, &tokens, json!({"name": "room again", "scopes": ["read_api"], "access_level": 10}));
     assert_eq!(again.status, 201, "a revoked token frees its place: {}", again.text);
 }
+
+#[test]
+fn a_fine_grained_access_token_holds_only_its_grants_on_its_own_project() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let tokens = format!("/projects/{}/access_tokens", w.project);
+    let grants = |target: serde_json::Value, permissions: serde_json::Value| {
+        json!({"name": "fine", "access_level": 30, "granular_scopes": [
+            {"access": "selected_memberships", "project_ids": target, "permissions": permissions}
+        ]})
+    };
+    let made = app.post(&w.maintainer, &tokens, grants(json!([w.project]), json!(["read_project", "read_issue"])));
+    assert_eq!(made.status, 201, "{}", made.text);
+    assert_eq!(made.body["scopes"], json!(["granular"]));
+    let token = secret(&made);
+    assert_eq!(app.get(&token, &format!("/projects/{}", w.project)).status, 200);
+    let path = format!("/api/v4/projects/{}/issues", w.project);
+    assert_eq!(forward(&app, &token, "GET", &path), 200, "granted");
+    assert_eq!(forward(&app, &token, "POST", &path), 403, "not granted, though a Developer may");
+    // Its grants select its own project, within the bot's level and the creator's own grants.
+    let elsewhere = app.post(&w.maintainer, &tokens, grants(json!([w.other]), json!(["read_project"])));
+    assert_eq!(elsewhere.status, 400, "{}", elsewhere.text);
+    let above_level = app.post(&w.maintainer, &tokens, grants(json!([w.project]), json!(["delete_project"])));
+    assert!(matches!(above_level.status, 400 | 403), "{}", above_level.text);
+    let personal =
+        json!({"name": "x", "granular_scopes": [{"access": "personal_projects", "permissions": ["read_project"]}]});
+    assert_eq!(app.post(&w.maintainer, &tokens, personal).status, 400);
+    // A fine-grained creator mints only within its own grants.
+    let creator = app.get(&w.maintainer, "/user").body["id"].as_i64().unwrap();
+    let narrow = app.post(
+        &app.admin_token,
+        &format!("/users/{creator}/personal_access_tokens"),
+        json!({"name": "narrow", "granular_scopes": [
+            {"access": "selected_memberships", "project_ids": [w.project], "permissions": ["manage_access_token", "read_project"]}
+        ]}),
+    );
+    assert_eq!(narrow.status, 201, "{}", narrow.text);
+    let narrow = secret(&narrow);
+    let within = app.post(&narrow, &tokens, grants(json!([w.project]), json!(["read_project"])));
+    assert_eq!(within.status, 201, "{}", within.text);
+    let beyond = app.post(&narrow, &tokens, grants(json!([w.project]), json!(["read_issue"])));
+    assert_eq!(beyond.status, 403, "{}", beyond.text);
+    let legacy = app.post(&narrow, &tokens, json!({"name": "l", "scopes": ["api"]}));
+    assert_eq!(legacy.status, 403, "{}", legacy.text);
+}
