@@ -138,9 +138,16 @@ impl NamespaceStore for SqlStore {
         let full_name = format!("{} / {}", project.namespace_full_name, project.name);
         let mut tx = self.begin().await?;
         ensure_path_free(&mut tx, &full_path).await?;
-        let mut sql = Sql::new(
-            "insert into project (namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values (",
-        );
+        // On SQLite a new project never takes a deleted one's id (see migration 0015); PostgreSQL's sequence
+        // never reuses one.
+        let mut sql = match self.backend {
+            crate::Backend::Sqlite => Sql::new(
+                "insert into project (project_id, namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values ((select max(coalesce((select max(project_id) from project), 0), coalesce((select floor from retired_id where name = 'project'), 0)) + 1), ",
+            ),
+            crate::Backend::Postgres => Sql::new(
+                "insert into project (namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values (",
+            ),
+        };
         sql.int(project.namespace_id).push(", ").text_arg(&project.name).push(", ").text_arg(&project.path).push(", ");
         sql.text_arg(&full_path).push(", ").text_arg(&full_path.to_lowercase()).push(", ").text_arg(&full_name);
         sql.push(", ").text_arg(&project.description).push(", ").text_arg(project.visibility.as_str()).push(", ");
@@ -235,6 +242,11 @@ impl NamespaceStore for SqlStore {
         let mut entries = Sql::new("delete from ci_job_token_allowlist where source_kind = 'project' and source_id = ");
         entries.int(id);
         entries.query().execute(&mut *tx).await.map_err(db_error)?;
+        if self.backend == crate::Backend::Sqlite {
+            let mut floor = Sql::new("insert into retired_id (name, floor) values ('project', ");
+            floor.int(id).push(") on conflict (name) do update set floor = max(floor, excluded.floor)");
+            floor.query().execute(&mut *tx).await.map_err(db_error)?;
+        }
         let mut sql = Sql::new("delete from project where project_id = ");
         sql.int(id);
         let done = sql.query().execute(&mut *tx).await.map_err(db_error)?;

@@ -532,3 +532,28 @@ fn a_top_level_groups_owners_can_refuse_legacy_and_long_lived_tokens_on_its_hier
     let out_of_range = policy(&bob_fine, w.top, json!({"max_personal_access_token_lifetime": 400}));
     assert_eq!(out_of_range.status, 400, "{}", out_of_range.text);
 }
+
+#[test]
+fn a_grant_on_a_deleted_project_never_reaches_a_new_one_that_could_take_its_id() {
+    let app = TestApp::spawn();
+    let admin = app.admin_token.clone();
+    let user = app.create_user("dev");
+    let mine = id(&app.post(&admin, "/projects", json!({"name": "Mine", "path": "mine"})));
+    app.post(&admin, &format!("/projects/{mine}/members"), json!({"user_id": user, "access_level": 30}));
+    let made = app.post(
+        &admin,
+        &format!("/users/{user}/personal_access_tokens"),
+        json!({"name": "fine", "granular_scopes": [
+            {"access": "selected_memberships", "project_ids": [mine], "permissions": ["read_project"]}
+        ]}),
+    );
+    assert_eq!(made.status, 201, "{}", made.text);
+    let token = made.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get(&token, &format!("/projects/{mine}")).status, 200);
+    // The newest project is deleted; the next one must not take its id.
+    assert_eq!(app.call(&admin, "DELETE", &format!("/projects/{mine}"), None).status, 202);
+    let next = id(&app.post(&admin, "/projects", json!({"name": "Next", "path": "next", "visibility": "private"})));
+    assert_ne!(next, mine, "a deleted project's id is never given again");
+    app.post(&admin, &format!("/projects/{next}/members"), json!({"user_id": user, "access_level": 30}));
+    assert_eq!(app.get(&token, &format!("/projects/{next}")).status, 403, "the grant named the deleted project");
+}
