@@ -20,7 +20,7 @@ use crate::{AppState, Caller, Here, Params, entities, pagination};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/groups", get(list_groups).post(create_group))
-        .route("/groups/{id}", get(show_group).put(update_group))
+        .route("/groups/{id}", get(show_group).put(update_group).delete(delete_group))
         .route("/groups/{id}/subgroups", get(list_subgroups))
         .route("/groups/{id}/projects", get(list_group_projects))
         .route("/groups/{id}/members", get(list_members).post(add_member))
@@ -292,6 +292,13 @@ async fn update_project(
 async fn delete_project(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let (project, _) = caller.project()?;
     state.authority.delete_project(&caller.audit(), project).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"message": "202 Accepted"}))).into_response())
+}
+
+/// `DELETE /groups/:id`: the group, its subgroups and their projects, at once (GitLab's answer, 202).
+async fn delete_group(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let (group, _) = caller.group()?;
+    state.authority.delete_group(&caller.audit(), group).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"message": "202 Accepted"}))).into_response())
 }
 

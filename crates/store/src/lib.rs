@@ -8,6 +8,7 @@
 
 mod allowlists;
 mod audit;
+mod deletions;
 mod deploy;
 mod feed;
 mod inventory;

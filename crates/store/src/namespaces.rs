@@ -7,7 +7,7 @@ use authority::{
     Change, DirectoryFilter, NamespaceStore, NamespaceTarget, NamespaceUpdate, NewGroup, NewProject, OrderBy, Page,
     StoreError, StoreResult,
 };
-use domain::{Date, Group, MemberSource, Organization, Project, Timestamp};
+use domain::{Date, Group, Organization, Project, Timestamp};
 use sqlx::Row;
 
 use crate::rows::*;
@@ -65,9 +65,11 @@ impl NamespaceStore for SqlStore {
         };
         let mut tx = self.begin().await?;
         ensure_path_free(&mut tx, &full_path).await?;
-        let mut sql = Sql::new(
-            "insert into namespace (kind, name, path, full_path, full_path_lower, full_name, description, visibility, parent_id, organization_id, created_at) values ('group', ",
-        );
+        let mut sql = Sql::new(&format!(
+            "insert into namespace ({}kind, name, path, full_path, full_path_lower, full_name, description, visibility, parent_id, organization_id, created_at) values ({}'group', ",
+            crate::deletions::id_column(self.backend, "namespace_id"),
+            crate::deletions::next_id(self.backend, "namespace", "namespace_id"),
+        ));
         sql.text_arg(&group.name).push(", ").text_arg(&group.path).push(", ").text_arg(&full_path).push(", ");
         sql.text_arg(&full_path.to_lowercase()).push(", ").text_arg(&full_name).push(", ").text_arg(&group.description);
         sql.push(", ")
@@ -141,9 +143,10 @@ impl NamespaceStore for SqlStore {
         // On SQLite a new project never takes a deleted one's id (see migration 0015); PostgreSQL's sequence
         // never reuses one.
         let mut sql = match self.backend {
-            crate::Backend::Sqlite => Sql::new(
-                "insert into project (project_id, namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values ((select max(coalesce((select max(project_id) from project), 0), coalesce((select floor from retired_id where name = 'project'), 0)) + 1), ",
-            ),
+            crate::Backend::Sqlite => Sql::new(&format!(
+                "insert into project (project_id, namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values ({}",
+                crate::deletions::next_id(self.backend, "project", "project_id"),
+            )),
             crate::Backend::Postgres => Sql::new(
                 "insert into project (namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values (",
             ),
@@ -218,40 +221,16 @@ impl NamespaceStore for SqlStore {
 
     async fn delete_project(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        // A project's access tokens die with it.
-        let mut changes = revoke_resource_tokens(&mut tx, MemberSource::Project(id), now).await?;
-        // Its triggers too: their rows go, as GitLab deletes them with the project.
-        let mut find = Sql::new("select trigger_id from pipeline_trigger where project_id = ");
-        find.int(id);
-        let rows = find.query().fetch_all(&mut *tx).await.map_err(db_error)?;
-        for row in &rows {
-            changes.push(Change::Trigger(row.try_get::<i64, _>(0).map_err(db_error)?));
-        }
-        // Deploy keys are enabled on it no longer.
-        let mut keys = Sql::new("delete from deploy_key_project where project_id = ");
-        keys.int(id);
-        keys.query().execute(&mut *tx).await.map_err(db_error)?;
-        let mut triggers = Sql::new("delete from pipeline_trigger where project_id = ");
-        triggers.int(id);
-        triggers.query().execute(&mut *tx).await.map_err(db_error)?;
-        changes.push(Change::Directory);
-        let mut members = Sql::new("delete from member where source_kind = 'project' and source_id = ");
-        members.int(id);
-        members.query().execute(&mut *tx).await.map_err(db_error)?;
-        // Ids may be reused: no allowlist may keep naming a project that is gone.
-        let mut entries = Sql::new("delete from ci_job_token_allowlist where source_kind = 'project' and source_id = ");
-        entries.int(id);
-        entries.query().execute(&mut *tx).await.map_err(db_error)?;
-        if self.backend == crate::Backend::Sqlite {
-            let mut floor = Sql::new("insert into retired_id (name, floor) values ('project', ");
-            floor.int(id).push(") on conflict (name) do update set floor = max(floor, excluded.floor)");
-            floor.query().execute(&mut *tx).await.map_err(db_error)?;
-        }
-        let mut sql = Sql::new("delete from project where project_id = ");
-        sql.int(id);
-        let done = sql.query().execute(&mut *tx).await.map_err(db_error)?;
+        let (deleted, changes) = crate::deletions::delete_project_tx(&mut tx, id, now).await?;
         tx.commit(&changes).await?;
-        Ok(done.rows_affected() > 0)
+        Ok(deleted)
+    }
+
+    async fn delete_group(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let (deleted, changes) = crate::deletions::delete_group_tx(&mut tx, id, now).await?;
+        tx.commit(&changes).await?;
+        Ok(deleted)
     }
 
     async fn transfer_project(&self, id: i64, to: &NamespaceTarget, now: Timestamp) -> StoreResult<Option<Project>> {
@@ -271,35 +250,6 @@ impl NamespaceStore for SqlStore {
         tx.commit(&[Change::Directory]).await?;
         self.project(id).await
     }
-}
-
-/// Revokes every active access token and deploy token of a project that is being deleted, inside its deletion's
-/// transaction; returns the changes to announce.
-pub(crate) async fn revoke_resource_tokens(
-    tx: &mut Write<'_>,
-    source: MemberSource,
-    now: Timestamp,
-) -> StoreResult<Vec<Change>> {
-    let mut changes = Vec::new();
-    for (table, id_column, change) in [
-        ("personal_access_token", "token_id", Change::Token as fn(i64) -> Change),
-        ("deploy_token", "deploy_token_id", Change::DeployToken as fn(i64) -> Change),
-    ] {
-        let (kind, id) = source_args(source);
-        let mut find = Sql::new(&format!("select {id_column} from {table} where revoked = 0 and resource_kind = "));
-        find.text_arg(kind).push(" and resource_id = ").int(id);
-        let rows = find.query().fetch_all(&mut **tx).await.map_err(db_error)?;
-        let ids = rows.iter().map(|row| row.try_get::<i64, _>(0).map_err(db_error)).collect::<StoreResult<Vec<_>>>()?;
-        if ids.is_empty() {
-            continue;
-        }
-        let mut revoke = Sql::new(&format!("update {table} set revoked = 1, revoked_at = "));
-        revoke.int(now.millis()).push(&format!(" where {id_column} in "));
-        revoke.int_list(&ids);
-        revoke.query().execute(&mut **tx).await.map_err(db_error)?;
-        changes.extend(ids.into_iter().map(change));
-    }
-    Ok(changes)
 }
 
 /// Fails with `Conflict("path")` when a group, a user's namespace or a project already has `full_path`.

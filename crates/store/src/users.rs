@@ -226,9 +226,11 @@ impl UserStore for SqlStore {
 
 pub(crate) async fn insert_user_tx(tx: &mut Write<'_>, user: &NewUser) -> StoreResult<i64> {
     ensure_path_free(tx, &user.username).await?;
-    let mut ns = Sql::new(
-        "insert into namespace (kind, name, path, full_path, full_path_lower, full_name, visibility, organization_id, created_at) values ('user', ",
-    );
+    let mut ns = Sql::new(&format!(
+        "insert into namespace ({}kind, name, path, full_path, full_path_lower, full_name, visibility, organization_id, created_at) values ({}'user', ",
+        crate::deletions::id_column(tx.backend(), "namespace_id"),
+        crate::deletions::next_id(tx.backend(), "namespace", "namespace_id"),
+    ));
     ns.text_arg(&user.name).push(", ").text_arg(&user.username).push(", ").text_arg(&user.username).push(", ");
     ns.text_arg(&user.username.to_lowercase())
         .push(", ")

@@ -45,9 +45,15 @@ impl Changes for SqlStore {
 pub(crate) struct Write<'s> {
     tx: sqlx::Transaction<'s, sqlx::Any>,
     listeners: &'s Listeners,
+    backend: Backend,
 }
 
 impl Write<'_> {
+    /// The database the transaction runs on.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Commits, then tells every listener what changed.
     pub(crate) async fn commit(self, changes: &[Change]) -> StoreResult<()> {
         self.tx.commit().await.map_err(db_error)?;
@@ -80,7 +86,7 @@ impl SqlStore {
             Backend::Postgres => self.pool.begin().await,
         }
         .map_err(db_error)?;
-        Ok(Write { tx, listeners: &self.listeners })
+        Ok(Write { tx, listeners: &self.listeners, backend: self.backend })
     }
 
     /// Runs one writing statement in its own transaction, then tells every listener what changed.

@@ -305,6 +305,18 @@ impl Authority {
     }
 }
 
+impl Authority {
+    /// Deletes a group with its subgroups and every project under them: the tokens bound to any of them are
+    /// revoked, their memberships and allowlist entries go, and their ids are never given again.
+    pub async fn delete_group(&self, ctx: &AuditContext, group: &domain::Group) -> Result<()> {
+        if !self.store.delete_group(group.id, self.now()).await? {
+            return Err(Error::NotFound("Group"));
+        }
+        let message = format!("Deleted group {} with its subgroups and projects", group.full_path);
+        self.audit(ctx, "group_deleted", "Group", group.id, &message, &[]).await
+    }
+}
+
 /// A group's or project's path already taken is a 400 naming the field, as GitLab answers it
 /// (`{"message": {"path": ["has already been taken"]}}`), not a 409.
 fn taken_path(e: crate::StoreError) -> Error {

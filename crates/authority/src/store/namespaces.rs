@@ -85,6 +85,8 @@ pub trait NamespaceStore: Send + Sync {
     async fn list_projects(&self, filter: &DirectoryFilter, page: Page) -> StoreResult<(Vec<Project>, i64)>;
     async fn update_project(&self, id: i64, update: &NamespaceUpdate, now: Timestamp) -> StoreResult<Option<Project>>;
     async fn delete_project(&self, id: i64, now: Timestamp) -> StoreResult<bool>;
+    /// Deletes a group, its subgroups and every project under them, revoking the tokens bound to any of them.
+    async fn delete_group(&self, id: i64, now: Timestamp) -> StoreResult<bool>;
     /// Moves a project into another namespace, renaming its full path; `None` if the project is gone.
     async fn transfer_project(&self, id: i64, to: &NamespaceTarget, now: Timestamp) -> StoreResult<Option<Project>>;
 }

@@ -338,3 +338,46 @@ fn a_fine_grained_access_token_holds_only_its_grants_on_its_own_project() {
     let legacy = app.post(&narrow, &tokens, json!({"name": "l", "scopes": ["api"]}));
     assert_eq!(legacy.status, 403, "{}", legacy.text);
 }
+
+#[test]
+fn deleting_a_group_kills_every_token_bound_to_it_or_to_what_was_under_it() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let admin = &app.admin_token;
+    let sub = id(&app.post(admin, "/groups", json!({"name": "S", "path": "s", "parent_id": w.group})));
+    let inner = id(&app.post(admin, "/projects", json!({"name": "I", "path": "i", "namespace_id": sub})));
+    let group_token = secret(&app.post(
+        &w.owner,
+        &format!("/groups/{}/access_tokens", w.group),
+        json!({"name": "g", "scopes": ["api"]}),
+    ));
+    let sub_token =
+        secret(&app.post(admin, &format!("/groups/{sub}/access_tokens"), json!({"name": "s", "scopes": ["api"]})));
+    let inner_token =
+        secret(&app.post(admin, &format!("/projects/{inner}/access_tokens"), json!({"name": "i", "scopes": ["api"]})));
+    let deploy = app.post(
+        admin,
+        &format!("/groups/{}/deploy_tokens", w.group),
+        json!({"name": "d", "scopes": ["read_repository"]}),
+    );
+    let deploy = secret(&deploy);
+    for token in [&group_token, &sub_token, &inner_token] {
+        assert_eq!(app.get(token, "/user").status, 200);
+    }
+    assert_eq!(app.call(&w.maintainer, "DELETE", &format!("/groups/{}", w.group), None).status, 404, "not an owner");
+    let deleted = app.call(&w.owner, "DELETE", &format!("/groups/{}", w.group), None);
+    assert_eq!(deleted.status, 202, "{}", deleted.text);
+    for token in [&group_token, &sub_token, &inner_token] {
+        assert_eq!(app.get(token, "/user").status, 401, "a token bound to the deleted hierarchy");
+    }
+    let info = app.post(admin, "/admin/token", json!({"token": deploy}));
+    assert_eq!(info.body["state"], "revoked", "{}", info.text);
+    assert_eq!(app.get(admin, &format!("/groups/{}", w.group)).status, 404);
+    assert_eq!(app.get(admin, &format!("/groups/{sub}")).status, 404);
+    assert_eq!(app.get(admin, &format!("/projects/{}", w.project)).status, 404);
+    // The ids are never given again.
+    let next = id(&app.post(admin, "/groups", json!({"name": "N", "path": "n"})));
+    assert!(next > sub && next > w.group, "{next}");
+    let next_project = id(&app.post(admin, "/projects", json!({"name": "NP", "path": "np", "namespace_id": next})));
+    assert!(next_project > inner, "{next_project}");
+}
