@@ -90,6 +90,28 @@ async fn entities_of(state: &AppState, here: &Here, items: &[InventoryItem]) -> 
 
 /// A credential that is no user token, in the inventory's shape: the fields every row has.
 fn other_credential(item: &InventoryItem, owner: Option<&User>, now: Timestamp, base: &str) -> Value {
+    let warnings = match item {
+        InventoryItem::Deploy(token) => policy::credential_warnings(
+            item.kind(),
+            token.expires_at,
+            token.scopes,
+            matches!(token.resource, domain::MemberSource::Group(_)),
+        ),
+        InventoryItem::Trigger(trigger) => {
+            policy::credential_warnings(item.kind(), trigger.expires_at, domain::Scopes::default(), false)
+        }
+        InventoryItem::UserSecret(secret) => {
+            policy::credential_warnings(item.kind(), secret.expires_at, domain::Scopes::default(), false)
+        }
+        InventoryItem::UserToken(_) => Vec::new(),
+    };
+    let warnings: Vec<Value> = warnings.into_iter().map(|w| json!({"code": w.code, "message": w.message})).collect();
+    let ips = match item {
+        InventoryItem::Deploy(token) => token.last_used_ips.clone(),
+        InventoryItem::Trigger(trigger) => trigger.last_used_ips.clone(),
+        InventoryItem::UserSecret(secret) => secret.last_used_ips.clone(),
+        InventoryItem::UserToken(_) => Vec::new(),
+    };
     let (id, name, scopes, created_at, expires_at, last_used_at, revoked, revoked_at, organization_id, boundary) =
         match item {
             InventoryItem::Deploy(token) => (
@@ -139,14 +161,14 @@ fn other_credential(item: &InventoryItem, owner: Option<&User>, now: Timestamp, 
         "created_at": created_at.to_string(),
         "expires_at": expires_at.map(|d| d.to_string()),
         "last_used_at": last_used_at.map(|t| t.to_string()),
-        "last_used_ips": [],
+        "last_used_ips": ips,
         "active": !revoked && !expired,
         "revoked": revoked,
         "expired": expired,
         "revoked_at": revoked_at.map(|t| t.to_string()),
         "organization_id": organization_id,
         "boundary": boundary,
-        "warnings": [],
+        "warnings": warnings,
         "owner": owner.map_or(Value::Null, |o| {
             let mut basic = entities::user_basic(o, base);
             basic["user_type"] = json!(o.user_type.as_str());

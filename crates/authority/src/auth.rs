@@ -117,10 +117,10 @@ impl Authority {
             self.audit(&ctx, "authentication_failed", kind.audit_entity, token.id, failure.reason(), &[]).await?;
             return Ok(Err(failure));
         }
-        // Its last use, at most every 10 minutes, as a user token's.
-        if token.last_used_at.is_none_or(|t| now.millis() - t.millis() >= LAST_USED_INTERVAL_MS) {
-            self.store.touch_deploy_token(token.id, now).await?;
-            self.facts.note_deploy_use(token.id, now);
+        // Its last use and addresses, as a user token's.
+        if let Some(ips) = next_use(token.last_used_at, &token.last_used_ips, ip, now) {
+            self.store.touch_deploy_token(token.id, now, &ips).await?;
+            self.facts.note_deploy_use(token.id, now, ips);
         }
         Ok(Ok(token))
     }
@@ -219,9 +219,9 @@ impl Authority {
         };
         match (failure, user) {
             (None, Some(user)) => {
-                if secret.last_used_at.is_none_or(|t| now.millis() - t.millis() >= LAST_USED_INTERVAL_MS) {
-                    self.store.touch_user_secret(secret.id, now).await?;
-                    self.facts.note_secret_use(secret.id, now);
+                if let Some(ips) = next_use(secret.last_used_at, &secret.last_used_ips, ip, now) {
+                    self.store.touch_user_secret(secret.id, now, &ips).await?;
+                    self.facts.note_secret_use(secret.id, now, ips);
                 }
                 Ok(Ok((secret, user)))
             }
@@ -324,31 +324,37 @@ impl Authority {
 
     /// Updates `last_used_at` (at most every 10 minutes) and the last five client addresses.
     async fn record_use(&self, token: Arc<Token>, ip: Option<&str>, now: Timestamp) -> Result<Arc<Token>> {
-        let stale = match token.last_used_at {
-            None => true,
-            Some(at) => now.millis() - at.millis() >= LAST_USED_INTERVAL_MS,
-        };
-        let new_ip = match ip {
-            Some(ip) => token.last_used_ips.first().map(String::as_str) != Some(ip),
-            None => false,
-        };
-        let ip_due = match token.last_used_at {
-            None => true,
-            Some(at) => now.millis() - at.millis() >= LAST_USED_IPS_INTERVAL_MS,
-        };
-        if !(stale || new_ip && ip_due) {
-            return Ok(token);
-        }
+        let Some(ips) = next_use(token.last_used_at, &token.last_used_ips, ip, now) else { return Ok(token) };
         let mut token = Token::clone(&token);
-        if let Some(ip) = ip {
-            token.last_used_ips.retain(|known| known != ip);
-            token.last_used_ips.insert(0, ip.to_owned());
-            token.last_used_ips.truncate(LAST_USED_IPS_KEPT);
-        }
+        token.last_used_ips = ips;
         token.last_used_at = Some(now);
         self.usage.record_use(token.id, now, &token.last_used_ips).await?;
         Ok(Arc::new(token))
     }
+}
+
+/// When a use is to be written (the last one is older than 10 minutes, or it comes from a new address and the
+/// last one is older than a minute), the addresses to write, newest first; `None` when nothing is due.
+pub(crate) fn next_use(
+    last: Option<Timestamp>,
+    ips: &[String],
+    ip: Option<&str>,
+    now: Timestamp,
+) -> Option<Vec<String>> {
+    let since = last.map(|at| now.millis() - at.millis());
+    let stale = since.is_none_or(|ms| ms >= LAST_USED_INTERVAL_MS);
+    let new_ip = ip.is_some_and(|ip| ips.first().map(String::as_str) != Some(ip));
+    let ip_due = since.is_none_or(|ms| ms >= LAST_USED_IPS_INTERVAL_MS);
+    if !(stale || new_ip && ip_due) {
+        return None;
+    }
+    let mut out = ips.to_vec();
+    if let Some(ip) = ip {
+        out.retain(|known| known != ip);
+        out.insert(0, ip.to_owned());
+        out.truncate(LAST_USED_IPS_KEPT);
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -87,10 +87,10 @@ impl Facts {
     }
 
     /// Puts a use into the cached copy of a deploy token, if there is one (a use announces nothing).
-    pub(crate) fn note_deploy_use(&self, id: i64, at: Timestamp) {
+    pub(crate) fn note_deploy_use(&self, id: i64, at: Timestamp, ips: Vec<String>) {
         let generation = self.cache.generation();
         if let Some(Some(cached)) = self.cache.get(&self.cache.deploy_tokens, &id) {
-            let token = DeployToken { last_used_at: Some(at), ..DeployToken::clone(&cached) };
+            let token = DeployToken { last_used_at: Some(at), last_used_ips: ips, ..DeployToken::clone(&cached) };
             self.cache.keep(&self.cache.deploy_tokens, generation, id, &id, Some(Arc::new(token)));
         }
     }
@@ -125,10 +125,10 @@ impl Facts {
 
     /// Puts a use into the cached copy of a feed or incoming-email token, if there is one (a use announces
     /// nothing).
-    pub(crate) fn note_secret_use(&self, id: i64, at: Timestamp) {
+    pub(crate) fn note_secret_use(&self, id: i64, at: Timestamp, ips: Vec<String>) {
         let generation = self.cache.generation();
         if let Some(Some(cached)) = self.cache.get(&self.cache.user_secrets, &id) {
-            let secret = UserSecret { last_used_at: Some(at), ..UserSecret::clone(&cached) };
+            let secret = UserSecret { last_used_at: Some(at), last_used_ips: ips, ..UserSecret::clone(&cached) };
             self.cache.keep(&self.cache.user_secrets, generation, id, &id, Some(Arc::new(secret)));
         }
     }

@@ -146,7 +146,10 @@ impl Authority {
             ..StartJob::default()
         };
         let started = self.start_job(ctx, &CiActor::Trigger(trigger.clone()), &request).await?;
-        self.store.touch_trigger(trigger.id, self.now()).await?;
+        let now = self.now();
+        let ip = ctx.ip_address.as_deref();
+        let ips = crate::auth::next_use(None, &trigger.last_used_ips, ip, now).unwrap_or_default();
+        self.store.touch_trigger(trigger.id, now, &ips).await?;
         Ok(started)
     }
 }

@@ -297,6 +297,8 @@ pub struct PipelineTrigger {
     pub updated_at: Timestamp,
     /// When it last ran a pipeline.
     pub last_used_at: Option<Timestamp>,
+    /// The last client addresses it was used from, newest first.
+    pub last_used_ips: Vec<String>,
     /// The organization of its project.
     pub organization_id: i64,
 }

@@ -36,6 +36,8 @@ pub struct DeployToken {
     pub organization_id: i64,
     /// When it was last used (written at most every 10 minutes).
     pub last_used_at: Option<Timestamp>,
+    /// The last client addresses it was used from, newest first.
+    pub last_used_ips: Vec<String>,
 }
 
 impl DeployToken {

@@ -24,6 +24,8 @@ pub struct UserSecret {
     pub created_at: Timestamp,
     /// When it was last used.
     pub last_used_at: Option<Timestamp>,
+    /// The last client addresses it was used from, newest first.
+    pub last_used_ips: Vec<String>,
 }
 
 impl UserSecret {

@@ -77,10 +77,52 @@ pub fn breadth_warnings(token: &Token) -> Vec<Warning> {
     out
 }
 
+/// What is broad about a credential that is no user token (a deploy token, a trigger, a feed or incoming-email
+/// token): its expiry, and for a deploy token its writes and a group's reach over every project under it.
+pub fn credential_warnings(
+    kind: domain::CredentialKind,
+    expires_at: Option<domain::Date>,
+    scopes: domain::Scopes,
+    group_wide: bool,
+) -> Vec<Warning> {
+    let mut out = Vec::new();
+    let mut warn = |code: &'static str, message: String| out.push(Warning { code, message });
+    if expires_at.is_none() {
+        warn("no_expiry", format!("The {} never expires.", kind.name().replace('_', " ")));
+    }
+    let writes: Vec<&str> = [Scope::WriteRegistry, Scope::WritePackageRegistry, Scope::WriteVirtualRegistry]
+        .into_iter()
+        .filter(|s| scopes.contains(*s))
+        .map(Scope::as_str)
+        .collect();
+    if !writes.is_empty() {
+        warn("write_scope", format!("The {} publishes: {}.", kind.name().replace('_', " "), writes.join(", ")));
+    }
+    if group_wide {
+        warn(
+            "group_wide",
+            format!("The {} reaches every project of its group, including future ones.", kind.name().replace('_', " ")),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use domain::{Date, Grant, Scopes, Timestamp};
+
+    #[test]
+    fn a_group_deploy_token_that_publishes_and_never_expires_is_flagged_three_times() {
+        let scopes: domain::Scopes = [Scope::ReadRepository, Scope::WritePackageRegistry].into_iter().collect();
+        let warnings = credential_warnings(domain::CredentialKind::DeployToken, None, scopes, true);
+        let codes: Vec<&str> = warnings.iter().map(|w| w.code).collect();
+        assert_eq!(codes, ["no_expiry", "write_scope", "group_wide"]);
+        let read: domain::Scopes = [Scope::ReadRepository].into_iter().collect();
+        let expires = Date::parse("2030-01-01");
+        assert!(credential_warnings(domain::CredentialKind::DeployToken, expires, read, false).is_empty());
+    }
 
     fn token(scopes: Scopes, rules: &[&str], grants: Vec<Grant>, expires: Option<Date>) -> Token {
         let now = Timestamp::parse("2026-11-22T10:00:00Z").expect("time");

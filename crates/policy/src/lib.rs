@@ -15,7 +15,7 @@ mod reasons;
 mod rules;
 mod suggest;
 
-pub use audit::{Warning, breadth_warnings};
+pub use audit::{Warning, breadth_warnings, credential_warnings};
 pub use decide::{
     CredentialFacts, Decision, DeployFacts, Facts, JobFacts, Layer, Reason, ResourceFacts, TokenRules, TriggerFacts,
     UserFacts, acting_admin, authorize, held_on, role_grants, scopes_allowing, sudo, token_rules_refusal,

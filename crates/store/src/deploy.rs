@@ -13,7 +13,7 @@ use crate::sql::{Arg, Sql};
 use crate::{SqlStore, db_error};
 
 const COLUMNS: &str = "deploy_token_id, resource_kind, resource_id, name, username, scopes, expires_on, revoked, \
-    revoked_at, created_at, creator_id, organization_id, last_used_at";
+    revoked_at, created_at, creator_id, organization_id, last_used_at, last_used_ips";
 
 #[async_trait]
 impl DeployTokenStore for SqlStore {
@@ -73,9 +73,10 @@ impl DeployTokenStore for SqlStore {
         self.page_of(&sql, COLUMNS, "deploy_token_id asc", page, deploy_token_from_row).await
     }
 
-    async fn touch_deploy_token(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+    async fn touch_deploy_token(&self, id: i64, now: Timestamp, ips: &[String]) -> StoreResult<()> {
         let mut sql = Sql::new("update deploy_token set last_used_at = ");
-        sql.int(now.millis()).push(" where deploy_token_id = ").int(id);
+        sql.int(now.millis()).push(", last_used_ips = ").text_arg(&ips.join(","));
+        sql.push(" where deploy_token_id = ").int(id);
         self.execute(&sql, &[]).await?;
         Ok(())
     }

@@ -313,7 +313,14 @@ pub fn deploy_token_from_row(row: &impl Columns) -> StoreResult<DeployToken> {
         creator_id: get(row, "creator_id")?,
         organization_id: get(row, "organization_id")?,
         last_used_at: opt_time(row, "last_used_at")?,
+        last_used_ips: ips(row)?,
     })
+}
+
+/// A `last_used_ips` column: comma-separated, newest first.
+fn ips(row: &impl Columns) -> StoreResult<Vec<String>> {
+    let text: String = get(row, "last_used_ips")?;
+    Ok(text.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
 }
 
 impl FromRow for DeployToken {
@@ -450,6 +457,7 @@ pub fn trigger_from_row(row: &impl Columns) -> StoreResult<PipelineTrigger> {
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
         last_used_at: opt_time(row, "last_used_at")?,
+        last_used_ips: ips(row)?,
         organization_id: get(row, "organization_id")?,
     })
 }
@@ -471,6 +479,7 @@ pub fn user_secret_from_row(row: &impl Columns) -> StoreResult<UserSecret> {
         expires_at: opt_date(row, "expires_on")?,
         created_at: time(row, "created_at")?,
         last_used_at: opt_time(row, "last_used_at")?,
+        last_used_ips: ips(row)?,
     })
 }
 

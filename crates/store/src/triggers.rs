@@ -11,8 +11,7 @@ use crate::rows::*;
 use crate::sql::{Arg, Sql};
 use crate::{SqlStore, db_error};
 
-const COLUMNS: &str =
-    "trigger_id, project_id, owner_id, description, expires_on, created_at, updated_at, last_used_at, organization_id";
+const COLUMNS: &str = "trigger_id, project_id, owner_id, description, expires_on, created_at, updated_at, last_used_at, organization_id, last_used_ips";
 
 #[async_trait]
 impl TriggerStore for SqlStore {
@@ -72,9 +71,10 @@ impl TriggerStore for SqlStore {
         Ok(true)
     }
 
-    async fn touch_trigger(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+    async fn touch_trigger(&self, id: i64, now: Timestamp, ips: &[String]) -> StoreResult<()> {
         let mut sql = Sql::new("update pipeline_trigger set last_used_at = ");
-        sql.int(now.millis()).push(" where trigger_id = ").int(id);
+        sql.int(now.millis()).push(", last_used_ips = ").text_arg(&ips.join(","));
+        sql.push(" where trigger_id = ").int(id);
         self.execute(&sql, &[]).await?;
         Ok(())
     }

@@ -11,7 +11,7 @@ use sqlx::Row;
 use crate::sql::{Arg, Sql};
 use crate::{SqlStore, db_error};
 
-const COLUMNS: &str = "user_secret_id, user_id, kind, expires_on, created_at, last_used_at";
+const COLUMNS: &str = "user_secret_id, user_id, kind, expires_on, created_at, last_used_at, last_used_ips";
 
 #[async_trait]
 impl UserSecretStore for SqlStore {
@@ -73,9 +73,10 @@ impl UserSecretStore for SqlStore {
         Ok(true)
     }
 
-    async fn touch_user_secret(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+    async fn touch_user_secret(&self, id: i64, now: Timestamp, ips: &[String]) -> StoreResult<()> {
         let mut sql = Sql::new("update user_secret set last_used_at = ");
-        sql.int(now.millis()).push(" where user_secret_id = ").int(id);
+        sql.int(now.millis()).push(", last_used_ips = ").text_arg(&ips.join(","));
+        sql.push(" where user_secret_id = ").int(id);
         self.execute(&sql, &[]).await?;
         Ok(())
     }

@@ -41,7 +41,7 @@ pub trait DeployTokenStore: Send + Sync {
     async fn deploy_token_by_digest(&self, digests: &[String]) -> StoreResult<Option<DeployToken>>;
     async fn list_deploy_tokens(&self, filter: &DeployTokenFilter, page: Page) -> StoreResult<(Vec<DeployToken>, i64)>;
     /// Records a deploy token's last use. Not a decision fact: it announces nothing.
-    async fn touch_deploy_token(&self, id: i64, now: Timestamp) -> StoreResult<()>;
+    async fn touch_deploy_token(&self, id: i64, now: Timestamp, ips: &[String]) -> StoreResult<()>;
     /// Revokes the token, with its audit entry in the same transaction; true only for the one call that changed it.
     async fn revoke_deploy_token(&self, id: i64, now: Timestamp, audit: &NewAuditEvent) -> StoreResult<bool>;
 }

@@ -31,5 +31,5 @@ pub trait TriggerStore: Send + Sync {
     /// Deletes the trigger, with its audit entry in the same transaction; true only for the one call that did.
     async fn delete_trigger(&self, id: i64, audit: &NewAuditEvent) -> StoreResult<bool>;
     /// Records a trigger's last use. Not a decision fact: it announces nothing.
-    async fn touch_trigger(&self, id: i64, now: Timestamp) -> StoreResult<()>;
+    async fn touch_trigger(&self, id: i64, now: Timestamp, ips: &[String]) -> StoreResult<()>;
 }

@@ -29,5 +29,5 @@ pub trait UserSecretStore: Send + Sync {
     /// Removes it, with its audit entry in the same transaction; true only for the one call that did.
     async fn delete_user_secret(&self, id: i64, audit: &NewAuditEvent) -> StoreResult<bool>;
     /// Records its last use. Not a decision fact: it announces nothing.
-    async fn touch_user_secret(&self, id: i64, now: Timestamp) -> StoreResult<()>;
+    async fn touch_user_secret(&self, id: i64, now: Timestamp, ips: &[String]) -> StoreResult<()>;
 }

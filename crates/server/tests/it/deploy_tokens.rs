@@ -108,6 +108,7 @@ fn a_project_deploy_token_clones_and_pulls_its_project_and_reaches_nothing_of_th
     let shown = app.get(&w.maintainer, &format!("{tokens}/{token_id}"));
     let inventory = app.get(&app.admin_token, "/admin/credentials?type=deploy_token");
     assert!(inventory.body[0]["last_used_at"].is_string(), "{} {}", shown.text, inventory.text);
+    assert_eq!(inventory.body[0]["last_used_ips"], json!(["127.0.0.1"]), "{}", inventory.text);
     // Listed and shown on its project, not on another; administrators list every one.
     let listed = app.get(&w.maintainer, &tokens);
     assert_eq!(listed.body.as_array().map(Vec::len), Some(1), "{}", listed.text);

@@ -238,6 +238,7 @@ fn every_kind_of_credential_is_one_row_of_the_inventories() {
     assert!(!all.text.contains("glft-") && !all.text.contains("gldt-") && !all.text.contains("glptt-"), "no secret");
     let only = app.get(&admin, "/admin/credentials?type=deploy_token");
     assert_eq!(only.body.as_array().map(Vec::len), Some(1), "{}", only.text);
+    assert_eq!(only.body[0]["warnings"], json!([]), "a project's read-only deploy token with an expiry");
     assert_eq!(only.body[0]["boundary"], json!([format!("project:{project}")]));
     assert_eq!(only.body[0]["owner"]["id"], owner, "a deploy token's owner is who made it");
     assert_eq!(app.get(&admin, "/admin/credentials?type=runner_authentication_token").status, 400, "not inventoried");
