@@ -1,7 +1,7 @@
 """Git over SSH as gitlab-shell does it, with a real OpenSSH sshd and git: sshd's `AuthorizedKeysCommand` asks
-Tessera (`internal/authorized_keys`) for the key it was offered and answers an `authorized_keys` line whose
-forced command asks `internal/allowed` for the repository and action before it runs git. Both requests are
-signed with the shared secret (`.gitlab_shell_secret` in Tessera's data directory), as gitlab-shell signs them."""
+Tessera (`internal/authorized_keys`) by the fingerprint of the key it was offered and answers an `authorized_keys`
+line whose forced command asks `internal/allowed` for the repository and action before it runs git. Both requests
+are signed with the shared secret (`.gitlab_shell_secret` in Tessera's data directory), as gitlab-shell signs them."""
 
 import os
 import subprocess
@@ -36,8 +36,8 @@ def call(method, path, body=None):
 """
 
 AUTHORIZED_KEYS = """
-key_type, key = sys.argv[1], sys.argv[2]
-status, found = call("GET", "/internal/authorized_keys?key=" + urllib.parse.quote(key, safe=""))
+fingerprint = sys.argv[1]
+status, found = call("GET", "/internal/authorized_keys?fingerprint=" + urllib.parse.quote(fingerprint, safe=""))
 if status == 200:
     print('command="{python} {shell} key-%d",no-port-forwarding,no-X11-forwarding,no-agent-forwarding,no-pty %s'
           % (found["id"], found["key"]))
@@ -108,7 +108,7 @@ def ssh_world(tessera):
             HostKey {host_key}
             PidFile {home}/sshd.pid
             AuthorizedKeysFile none
-            AuthorizedKeysCommand {authorized} %t %k
+            AuthorizedKeysCommand {authorized} %f
             AuthorizedKeysCommandUser root
             PermitRootLogin prohibit-password
             PasswordAuthentication no
