@@ -290,12 +290,13 @@ impl Authority {
             (None, None) => Some(AuthFailure::Unknown),
             (None, Some(_)) => None,
         };
-        let ctx = AuditContext {
-            author_id: Some(token.user_id),
-            author_name: user.as_ref().map(|u| u.username.clone()),
-            ip_address: ip.map(str::to_owned),
-        };
         if let Some(failure) = failure {
+            // Made only for a failure: a cached success allocates nothing here.
+            let ctx = AuditContext {
+                author_id: Some(token.user_id),
+                author_name: user.as_ref().map(|u| u.username.clone()),
+                ip_address: ip.map(str::to_owned),
+            };
             let entity = token.kind().spec().audit_entity;
             self.audit(&ctx, "authentication_failed", entity, token.id, failure.reason(), &[]).await?;
             if failure == AuthFailure::Revoked && rotate_path && token.kind().spec().lifecycle.family_revocation {

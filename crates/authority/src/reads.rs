@@ -32,24 +32,25 @@ impl Facts {
     /// Reads one fact through its cache: a hit is shared, not copied; a miss is loaded and kept unless a change
     /// happened meanwhile. `remember_missing` keeps an absent answer too (for what a write announces when it
     /// creates it: groups and projects).
-    async fn read_through<K, Q, T>(
+    async fn read_through<K, Q, T, F>(
         &self,
         cache: &Cache<K, Option<Arc<T>>>,
         lookup: &Q,
         key: impl FnOnce() -> K,
         remember_missing: bool,
-        load: impl Future<Output = StoreResult<Option<T>>>,
+        load: impl FnOnce() -> F,
     ) -> StoreResult<Option<Arc<T>>>
     where
         K: Eq + Hash,
         Q: Hash + Equivalent<K> + ?Sized,
+        F: Future<Output = StoreResult<Option<T>>>,
     {
         if let Some(hit) = self.cache.get(cache, lookup) {
             return Ok(hit);
         }
-        // Read before the load starts (a future does nothing until awaited).
+        // The store's future is made only on a miss (making it boxes it), after the generation is read.
         let generation = self.cache.generation();
-        let value = load.await?.map(Arc::new);
+        let value = load().await?.map(Arc::new);
         if value.is_some() || remember_missing {
             self.cache.keep(cache, generation, key(), lookup, value.clone());
         }
@@ -57,7 +58,7 @@ impl Facts {
     }
 
     pub(crate) async fn token(&self, id: i64) -> StoreResult<Option<Arc<Token>>> {
-        self.read_through(&self.cache.tokens, &id, || id, false, self.store.token(id)).await
+        self.read_through(&self.cache.tokens, &id, || id, false, || self.store.token(id)).await
     }
 
     /// The token stored under one of `digests`, kept by id for the requests that follow.
@@ -83,7 +84,7 @@ impl Facts {
     }
 
     pub(crate) async fn deploy_token(&self, id: i64) -> StoreResult<Option<Arc<DeployToken>>> {
-        self.read_through(&self.cache.deploy_tokens, &id, || id, false, self.store.deploy_token(id)).await
+        self.read_through(&self.cache.deploy_tokens, &id, || id, false, || self.store.deploy_token(id)).await
     }
 
     /// Puts a use into the cached copy of a deploy token, if there is one (a use announces nothing).
@@ -106,7 +107,7 @@ impl Facts {
     }
 
     pub(crate) async fn trigger(&self, id: i64) -> StoreResult<Option<Arc<PipelineTrigger>>> {
-        self.read_through(&self.cache.triggers, &id, || id, false, self.store.trigger(id)).await
+        self.read_through(&self.cache.triggers, &id, || id, false, || self.store.trigger(id)).await
     }
 
     /// The trigger stored under one of `digests`, kept by id for the requests that follow.
@@ -120,7 +121,7 @@ impl Facts {
     }
 
     pub(crate) async fn user_secret(&self, id: i64) -> StoreResult<Option<Arc<UserSecret>>> {
-        self.read_through(&self.cache.user_secrets, &id, || id, false, self.store.user_secret(id)).await
+        self.read_through(&self.cache.user_secrets, &id, || id, false, || self.store.user_secret(id)).await
     }
 
     /// Puts a use into the cached copy of a feed or incoming-email token, if there is one (a use announces
@@ -144,24 +145,24 @@ impl Facts {
     }
 
     pub(crate) async fn user(&self, id: i64) -> StoreResult<Option<Arc<User>>> {
-        self.read_through(&self.cache.users, &id, || id, false, self.store.user(id)).await
+        self.read_through(&self.cache.users, &id, || id, false, || self.store.user(id)).await
     }
 
     pub(crate) async fn group(&self, id: i64) -> StoreResult<Option<Arc<Group>>> {
-        self.read_through(&self.cache.groups, &id, || id, true, self.store.group(id)).await
+        self.read_through(&self.cache.groups, &id, || id, true, || self.store.group(id)).await
     }
 
     pub(crate) async fn group_by_path(&self, path: &str) -> StoreResult<Option<Arc<Group>>> {
-        let load = self.store.group_by_path(path);
+        let load = || self.store.group_by_path(path);
         self.read_through(&self.cache.group_paths, path, || path.to_owned(), true, load).await
     }
 
     pub(crate) async fn project(&self, id: i64) -> StoreResult<Option<Arc<Project>>> {
-        self.read_through(&self.cache.projects, &id, || id, true, self.store.project(id)).await
+        self.read_through(&self.cache.projects, &id, || id, true, || self.store.project(id)).await
     }
 
     pub(crate) async fn project_by_path(&self, path: &str) -> StoreResult<Option<Arc<Project>>> {
-        let load = self.store.project_by_path(path);
+        let load = || self.store.project_by_path(path);
         self.read_through(&self.cache.project_paths, path, || path.to_owned(), true, load).await
     }
 
@@ -185,7 +186,7 @@ impl Facts {
     }
 
     pub(crate) async fn job(&self, id: i64) -> StoreResult<Option<Arc<Job>>> {
-        self.read_through(&self.cache.jobs, &id, || id, false, self.store.job(id)).await
+        self.read_through(&self.cache.jobs, &id, || id, false, || self.store.job(id)).await
     }
 
     /// What the allowlist of `target` lets jobs of `source` do there: the policies of the nearest entry naming

@@ -16,10 +16,59 @@ use std::fmt;
 pub const MAX_PATH_LEN: usize = 4096;
 const MAX_SEGMENTS: usize = 128;
 
-/// A path as a list of decoded segments, kept in one buffer (the hot path makes one path per request).
+/// Paths up to this long (decoded, without slashes) are kept inline, so that deciding one allocates nothing.
+const INLINE_TEXT: usize = 160;
+
+/// The decoded segments' text: inline when short, on the heap otherwise.
+#[derive(Clone)]
+enum Text {
+    Inline { bytes: [u8; INLINE_TEXT], len: usize },
+    Heap(String),
+}
+
+impl Text {
+    fn with_capacity(capacity: usize) -> Text {
+        if capacity <= INLINE_TEXT {
+            Text::Inline { bytes: [0; INLINE_TEXT], len: 0 }
+        } else {
+            Text::Heap(String::with_capacity(capacity))
+        }
+    }
+
+    fn push_str(&mut self, text: &str) {
+        match self {
+            Text::Inline { bytes, len } => match bytes.get_mut(*len..*len + text.len()) {
+                Some(slot) => {
+                    slot.copy_from_slice(text.as_bytes());
+                    *len += text.len();
+                }
+                None => {
+                    let mut heap = String::with_capacity(*len + text.len());
+                    heap.push_str(Text::Inline { bytes: *bytes, len: *len }.as_str());
+                    heap.push_str(text);
+                    *self = Text::Heap(heap);
+                }
+            },
+            Text::Heap(heap) => heap.push_str(text),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Whole `&str`s were copied in, so the bytes are UTF-8.
+            Text::Inline { bytes, len } => {
+                std::str::from_utf8(bytes.get(..*len).unwrap_or_default()).unwrap_or_default()
+            }
+            Text::Heap(heap) => heap,
+        }
+    }
+}
+
+/// A path as a list of decoded segments, kept in one buffer (the hot path makes one path per request; a short one
+/// is kept inline).
 #[derive(Clone)]
 pub struct CanonicalPath {
-    text: String,
+    text: Text,
     /// Where each of the first `len` segments ends in `text` (segment `i` starts where segment `i - 1` ends), kept
     /// inline: `MAX_PATH_LEN` fits a `u16`, and `MAX_SEGMENTS` bounds the count.
     ends: [u16; MAX_SEGMENTS],
@@ -34,7 +83,7 @@ const _: () = assert!(MAX_PATH_LEN <= u16::MAX as usize);
 
 impl PartialEq for CanonicalPath {
     fn eq(&self, other: &CanonicalPath) -> bool {
-        self.text == other.text && self.ends() == other.ends()
+        self.text.as_str() == other.text.as_str() && self.ends() == other.ends()
     }
 }
 
@@ -42,7 +91,7 @@ impl Eq for CanonicalPath {}
 
 impl std::hash::Hash for CanonicalPath {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.text.hash(state);
+        self.text.as_str().hash(state);
         self.ends().hash(state);
     }
 }
@@ -103,9 +152,10 @@ impl CanonicalPath {
     /// The decoded segments, in order.
     pub fn segments(&self) -> impl DoubleEndedIterator<Item = &str> + '_ {
         let ends = self.ends();
+        let text = self.text.as_str();
         ends.iter().enumerate().map(move |(i, &end)| {
             let start = if i == 0 { 0 } else { ends.get(i - 1).copied().unwrap_or(0) };
-            self.text.get(usize::from(start)..usize::from(end)).unwrap_or_default()
+            text.get(usize::from(start)..usize::from(end)).unwrap_or_default()
         })
     }
 
@@ -135,7 +185,7 @@ impl CanonicalPath {
         }
         self.text.push_str(segment);
         if let Some(end) = self.ends.get_mut(self.len) {
-            *end = u16::try_from(self.text.len()).unwrap_or(u16::MAX);
+            *end = u16::try_from(self.text.as_str().len()).unwrap_or(u16::MAX);
             self.len += 1;
         }
     }
@@ -166,7 +216,7 @@ fn spelled_plain(b: u8) -> bool {
 impl CanonicalPath {
     /// The length of the canonical spelling, without writing it.
     fn spelled_len(&self) -> usize {
-        let encoded: usize = self.text.bytes().map(|b| if spelled_plain(b) { 1 } else { 3 }).sum();
+        let encoded: usize = self.text.as_str().bytes().map(|b| if spelled_plain(b) { 1 } else { 3 }).sum();
         encoded + self.len.max(1)
     }
 }
@@ -224,8 +274,7 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
-    let mut path =
-        CanonicalPath { text: String::with_capacity(raw.len()), ends: [0; MAX_SEGMENTS], len: 0, slashed: 0 };
+    let mut path = CanonicalPath { text: Text::with_capacity(raw.len()), ends: [0; MAX_SEGMENTS], len: 0, slashed: 0 };
     for raw_segment in raw.split('/') {
         let segment = decode(raw_segment)?;
         match &*segment {

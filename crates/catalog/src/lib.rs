@@ -16,7 +16,7 @@ pub use bundles::{BoundarySet, Bundle};
 pub use canonical::{CanonicalPath, PathError, canonical_method, canonical_path, is_canonical};
 pub use parse::CatalogError;
 pub use perms::{PermSet, Permission};
-pub use routes::{Boundary, Param, Route, RouteMatch, Segment, Surface};
+pub use routes::{Boundary, MAX_PARAMS, MAX_TEMPLATE_SEGMENTS, Param, Params, Route, RouteMatch, Segment, Surface};
 
 use domain::AccessLevel;
 
@@ -296,6 +296,15 @@ mod tests {
         catalog.find(method, &canonical, query).map(|m| {
             (m.route.template.clone(), m.params.iter().map(|p| (p.name.to_owned(), p.value.to_string())).collect())
         })
+    }
+
+    #[test]
+    fn every_template_fits_the_inline_buffers_of_a_match() {
+        for route in catalog().routes() {
+            let params = route.template.split('/').filter(|s| s.starts_with([':', '*'])).count();
+            assert!(params <= routes::MAX_PARAMS, "{}", route.template);
+            assert!(route.segments.len() <= routes::MAX_TEMPLATE_SEGMENTS, "{}", route.template);
+        }
     }
 
     #[test]

@@ -99,7 +99,98 @@ pub struct RouteMatch<'a, 'p> {
     /// The route, borrowed from the catalog.
     pub route: &'a Route,
     /// The template's parameters, in the path's order.
-    pub params: Vec<Param<'p>>,
+    pub params: Params<'p>,
+}
+
+/// The most parameters a template may have (a test checks the catalog), kept inline so that a match allocates
+/// nothing.
+pub const MAX_PARAMS: usize = 8;
+/// The most segments a template may have, for its specificity score, kept inline too.
+pub const MAX_TEMPLATE_SEGMENTS: usize = 32;
+
+/// A match's parameters, inline.
+#[derive(Debug, Clone)]
+pub struct Params<'p> {
+    items: [Option<Param<'p>>; MAX_PARAMS],
+    len: usize,
+}
+
+impl<'p> Params<'p> {
+    fn new() -> Params<'p> {
+        Params { items: [const { None }; MAX_PARAMS], len: 0 }
+    }
+
+    /// Adds a parameter; false when the template has more than [`MAX_PARAMS`] (no match then).
+    fn push(&mut self, param: Param<'p>) -> bool {
+        let Some(slot) = self.items.get_mut(self.len) else { return false };
+        *slot = Some(param);
+        self.len += 1;
+        true
+    }
+
+    /// Replaces the value of parameter `index`.
+    fn set(&mut self, index: usize, value: Cow<'p, str>) {
+        if let Some(Some(param)) = self.items.get_mut(index) {
+            param.value = value;
+        }
+    }
+
+    fn truncate(&mut self, len: usize) {
+        while self.len > len {
+            self.len -= 1;
+            if let Some(slot) = self.items.get_mut(self.len) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// The parameters, in the path's order.
+    pub fn iter(&self) -> impl Iterator<Item = &Param<'p>> {
+        self.items.iter().take(self.len).flatten()
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A match's specificity: 3 per literal, 2 per parameter, 1 per wildcard, then 1 for a query condition; compared
+/// in order.
+#[derive(Debug, Clone, Copy)]
+struct Score {
+    items: [u8; MAX_TEMPLATE_SEGMENTS + 1],
+    len: usize,
+}
+
+impl Score {
+    fn new() -> Score {
+        Score { items: [0; MAX_TEMPLATE_SEGMENTS + 1], len: 0 }
+    }
+
+    fn push(&mut self, value: u8) -> bool {
+        let Some(slot) = self.items.get_mut(self.len) else { return false };
+        *slot = value;
+        self.len += 1;
+        true
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        self.items.get(..self.len).unwrap_or_default()
+    }
 }
 
 impl RouteMatch<'_, '_> {
@@ -255,28 +346,32 @@ fn find_among<'a: 'p, 'p>(
     segments: &[&'p str],
     query: Option<&str>,
 ) -> Option<RouteMatch<'a, 'p>> {
-    let mut best: Option<(Vec<u8>, usize, RouteMatch<'a, 'p>)> = None;
-    // Reused across candidates: only a match that becomes the best keeps its own.
-    let (mut params, mut score) = (Vec::new(), Vec::new());
+    let mut best: Option<(Score, usize, RouteMatch<'a, 'p>)> = None;
+    // Reused across candidates: only a match that becomes the best keeps its own (inline: nothing is allocated).
+    let (mut params, mut score) = (Params::new(), Score::new());
     for (i, route) in candidates.filter(|(_, r)| r.method == method) {
         if let Some((key, value)) = &route.query
             && !query_has(query, key, value)
         {
             continue;
         }
-        params.clear();
-        score.clear();
+        params.truncate(0);
+        score.truncate(0);
         if !match_segments(&route.segments, segments, &mut params, &mut score) {
             continue;
         }
         // Routes with a query condition are more specific than the same path without one.
-        score.push(u8::from(route.query.is_some()));
+        if !score.push(u8::from(route.query.is_some())) {
+            continue;
+        }
         let better = match &best {
             None => true,
-            Some((best_score, best_i, _)) => (&score, std::cmp::Reverse(i)) > (best_score, std::cmp::Reverse(*best_i)),
+            Some((best_score, best_i, _)) => {
+                (score.as_slice(), std::cmp::Reverse(i)) > (best_score.as_slice(), std::cmp::Reverse(*best_i))
+            }
         };
         if better {
-            best = Some((std::mem::take(&mut score), i, RouteMatch { route, params: std::mem::take(&mut params) }));
+            best = Some((score, i, RouteMatch { route, params: params.clone() }));
         }
     }
     best.map(|(_, _, m)| m)
@@ -305,12 +400,7 @@ pub const ENCODED_PATH_PARAMS: [&str; 5] = ["id", "file_path", "ref_name", "tag_
 
 /// Matches segments; `score` records, per template segment, 3 for a literal, 2 for a parameter, 1 for a
 /// multi-segment wildcard, so that the most specific template wins.
-fn match_segments<'a>(
-    template: &'a [Segment],
-    path: &[&'a str],
-    params: &mut Vec<Param<'a>>,
-    score: &mut Vec<u8>,
-) -> bool {
+fn match_segments<'a>(template: &'a [Segment], path: &[&'a str], params: &mut Params<'a>, score: &mut Score) -> bool {
     let Some((first, rest)) = template.split_first() else {
         return path.is_empty();
     };
@@ -320,8 +410,7 @@ fn match_segments<'a>(
             if *seg != lit {
                 return false;
             }
-            score.push(3);
-            match_segments(rest, path_rest, params, score)
+            score.push(3) && match_segments(rest, path_rest, params, score)
         }
         Segment::Param { name, suffix } => {
             let Some((seg, path_rest)) = path.split_first() else { return false };
@@ -331,9 +420,10 @@ fn match_segments<'a>(
                 return false;
             }
             let mark = (params.len(), score.len());
-            params.push(Param { name, value: Cow::Borrowed(value) });
-            score.push(2);
-            if match_segments(rest, path_rest, params, score) {
+            if params.push(Param { name, value: Cow::Borrowed(value) })
+                && score.push(2)
+                && match_segments(rest, path_rest, params, score)
+            {
                 return true;
             }
             params.truncate(mark.0);
@@ -348,12 +438,24 @@ fn match_segments<'a>(
                 if taken.iter().any(|segment| segment.contains('/')) {
                     continue;
                 }
-                let joined = taken.join("/");
-                let Some(value) = joined.strip_suffix(suffix.as_str()).filter(|v| !v.is_empty()) else { continue };
+                // The suffix ends the last segment taken; the joined value is built only once the whole template
+                // matched, so that trying a wildcard allocates nothing.
+                let Some((last, init)) = taken.split_last() else { continue };
+                let Some(last) = last.strip_suffix(suffix.as_str()) else { continue };
+                if init.is_empty() && last.is_empty() {
+                    continue;
+                }
                 let mark = (params.len(), score.len());
-                params.push(Param { name, value: Cow::Owned(value.to_owned()) });
-                score.push(1);
-                if match_segments(rest, path_rest, params, score) {
+                if params.push(Param { name, value: Cow::Borrowed("") })
+                    && score.push(1)
+                    && match_segments(rest, path_rest, params, score)
+                {
+                    let mut value = init.join("/");
+                    if !init.is_empty() {
+                        value.push('/');
+                    }
+                    value.push_str(last);
+                    params.set(mark.0, Cow::Owned(value));
                     return true;
                 }
                 params.truncate(mark.0);
