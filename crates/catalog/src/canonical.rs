@@ -53,6 +53,14 @@ impl Text {
         }
     }
 
+    /// Its length in bytes, without reading it as text.
+    fn len(&self) -> usize {
+        match self {
+            Text::Inline { len, .. } => *len,
+            Text::Heap(heap) => heap.len(),
+        }
+    }
+
     fn as_str(&self) -> &str {
         match self {
             // Whole `&str`s were copied in, so the bytes are UTF-8.
@@ -185,7 +193,7 @@ impl CanonicalPath {
         }
         self.text.push_str(segment);
         if let Some(end) = self.ends.get_mut(self.len) {
-            *end = u16::try_from(self.text.as_str().len()).unwrap_or(u16::MAX);
+            *end = u16::try_from(self.text.len()).unwrap_or(u16::MAX);
             self.len += 1;
         }
     }
