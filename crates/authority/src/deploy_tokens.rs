@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use domain::{CredentialKind, DeployToken, MemberSource, Scopes, Token, TokenName, check_deploy_username};
-use tokens::RoutingPayload;
 
 use crate::{AuditContext, Authority, DeployTokenFilter, Error, NewDeployToken, Page, Result};
 
@@ -62,40 +61,15 @@ impl Authority {
         // GitLab takes a date and time; the day is kept, so the token ends no later than asked.
         let asked = request.expires_at.as_deref().map(|t| t.split_once('T').map_or(t, |(date, _)| date));
         let mut expires_at = crate::tokens::expiry(asked, now.date(), &settings, None)?;
-        if let Some(parent) = request.creator.as_deref()
-            && let Some(cap) = parent.expires_at
-        {
-            if asked.is_some_and(|t| !t.trim().is_empty()) && expires_at.is_some_and(|date| date > cap) {
-                return Err(Error::invalid(
-                    "expires_at",
-                    format!("must be on or before {cap}, when the token making the request expires"),
-                ));
-            }
-            expires_at = Some(expires_at.map_or(cap, |date| date.min(cap)));
+        if let Some(parent) = request.creator.as_deref() {
+            expires_at = crate::tokens::expiry_within(parent, expires_at, asked)?;
         }
-        let random = crate::random_bytes::<{ tokens::RANDOM_BYTES }>()?;
-        let id = |id: i64| u64::try_from(id).ok();
-        let payload = RoutingPayload {
-            cell: Some(self.cell_id),
-            organization: id(organization_id),
-            project: match resource {
-                MemberSource::Project(project) => id(project),
-                MemberSource::Group(_) => None,
-            },
-            group: match resource {
-                MemberSource::Group(group) => id(group),
-                MemberSource::Project(_) => None,
-            },
-            ..RoutingPayload::default()
-        };
-        let plaintext = tokens::mint(kind.prefix, &random, &payload)
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("token payload too large")))?;
-        self.cache.issued(&plaintext);
+        let (plaintext, digest) = self.mint_routable(kind.prefix, organization_id, None, Some(resource))?;
         let new = NewDeployToken {
             resource,
             name: name.as_str().to_owned(),
             username: request.username.clone(),
-            digest: self.digester.digest(&plaintext),
+            digest,
             scopes,
             expires_at,
             creator_id: Some(creator_id),

@@ -137,6 +137,12 @@ pub(crate) fn within_parent(
             )));
         }
     }
+    expiry_within(parent, expires_at, asked)
+}
+
+/// A credential minted from `parent` expires no later than it: a date `asked` past the parent's is refused, a
+/// default one (or none) is cut to it.
+pub(crate) fn expiry_within(parent: &Token, expires_at: Option<Date>, asked: Option<&str>) -> Result<Option<Date>> {
     let explicit = asked.is_some_and(|t| !t.trim().is_empty());
     match parent.expires_at {
         None => Ok(expires_at),
@@ -311,6 +317,18 @@ impl Authority {
         user_id: Option<i64>,
         resource: Option<MemberSource>,
     ) -> Result<(String, String)> {
+        self.mint_routable(&self.pat_prefix.mint, organization_id, user_id, resource)
+    }
+
+    /// A new routable plaintext of `prefix` and its digest: its payload names this cell, the organization, and
+    /// the user and the project or group when there are ones; the presented-string cache forgets it was unknown.
+    pub(crate) fn mint_routable(
+        &self,
+        prefix: &str,
+        organization_id: i64,
+        user_id: Option<i64>,
+        resource: Option<MemberSource>,
+    ) -> Result<(String, String)> {
         let random = crate::random_bytes::<{ tokens::RANDOM_BYTES }>()?;
         let id = |id: i64| u64::try_from(id).ok();
         let payload = RoutingPayload {
@@ -327,7 +345,7 @@ impl Authority {
             },
             ..RoutingPayload::default()
         };
-        let plaintext = tokens::mint(&self.pat_prefix.mint, &random, &payload)
+        let plaintext = tokens::mint(prefix, &random, &payload)
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("token payload too large")))?;
         let digest = self.digester.digest(&plaintext);
         self.cache.issued(&plaintext);

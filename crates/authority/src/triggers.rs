@@ -53,14 +53,8 @@ impl Authority {
         let settings = self.facts.settings().await?;
         let now = self.now();
         let mut expires = crate::tokens::expiry(expires_at, now.date(), &settings, None)?;
-        if let Some(cap) = creator.and_then(|c| c.expires_at) {
-            if expires_at.is_some_and(|t| !t.trim().is_empty()) && expires.is_some_and(|d| d > cap) {
-                return Err(Error::invalid(
-                    "expires_at",
-                    format!("must be on or before {cap}, when the token making the request expires"),
-                ));
-            }
-            expires = Some(expires.map_or(cap, |d| d.min(cap)));
+        if let Some(parent) = creator {
+            expires = crate::tokens::expiry_within(parent, expires, expires_at)?;
         }
         let random = crate::random_bytes::<20>()?;
         let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();

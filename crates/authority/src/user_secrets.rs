@@ -40,8 +40,8 @@ impl Authority {
         let settings = self.facts.settings().await?;
         let now = self.now();
         let mut expires_at = crate::tokens::expiry(None, now.date(), &settings, None)?;
-        if let Some(cap) = creator.and_then(|c| c.expires_at) {
-            expires_at = Some(expires_at.map_or(cap, |date| date.min(cap)));
+        if let Some(parent) = creator {
+            expires_at = crate::tokens::expiry_within(parent, expires_at, None)?;
         }
         let alphabet = if kind == CredentialKind::FeedToken { FEED_ALPHABET } else { MAIL_ALPHABET };
         // 32 random bytes give each character without bias: 256 is a multiple of 64, and rejection keeps 36.
