@@ -70,12 +70,8 @@ fn information(found: &Identified, now: domain::Timestamp) -> Value {
             v["type"] = json!(kind);
             v["state"] = json!(entities::state_name(token.state(now)));
             v["organization_id"] = json!(token.organization_id);
-            let (resource_type, resource_id) = match token.resource {
-                domain::MemberSource::Project(id) => ("project", id),
-                domain::MemberSource::Group(id) => ("group", id),
-            };
-            v["resource_type"] = json!(resource_type);
-            v["resource_id"] = json!(resource_id);
+            v["resource_type"] = json!(token.resource.kind());
+            v["resource_id"] = json!(token.resource.id());
             v
         }
         Identified::UserSecret(secret, owner) => json!({

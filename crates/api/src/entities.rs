@@ -69,12 +69,8 @@ pub fn resource_token(
     let mut v = self::token(token, now, plaintext, false);
     v["access_level"] = level.map_or(Value::Null, |l| json!(l.value()));
     if let Some(source) = token.resource {
-        let (kind, id) = match source {
-            domain::MemberSource::Project(id) => ("project", id),
-            domain::MemberSource::Group(id) => ("group", id),
-        };
-        v["resource_type"] = json!(kind);
-        v["resource_id"] = json!(id);
+        v["resource_type"] = json!(source.kind());
+        v["resource_id"] = json!(source.id());
     }
     v
 }

@@ -178,10 +178,7 @@ fn other_credential(item: &InventoryItem, owner: Option<&User>, now: Timestamp, 
 }
 
 fn resource_boundary(source: domain::MemberSource) -> String {
-    match source {
-        domain::MemberSource::Project(id) => format!("project:{id}"),
-        domain::MemberSource::Group(id) => format!("group:{id}"),
-    }
+    format!("{}:{}", source.kind(), source.id())
 }
 
 /// A credential as the inventory shows it: the token's entity, its type, owner and boundary.

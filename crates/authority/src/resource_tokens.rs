@@ -35,16 +35,11 @@ pub struct TokenResource<'a> {
 
 impl TokenResource<'_> {
     fn word(&self) -> &'static str {
-        match self.source {
-            MemberSource::Project(_) => "project",
-            MemberSource::Group(_) => "group",
-        }
+        self.source.kind()
     }
 
     fn id(&self) -> i64 {
-        match self.source {
-            MemberSource::Project(id) | MemberSource::Group(id) => id,
-        }
+        self.source.id()
     }
 
     fn kind(&self) -> CredentialKind {

@@ -261,6 +261,23 @@ pub enum MemberSource {
     Project(i64),
 }
 
+impl MemberSource {
+    /// `project` or `group`, as stored and shown (`resource_type`).
+    pub fn kind(self) -> &'static str {
+        match self {
+            MemberSource::Group(_) => "group",
+            MemberSource::Project(_) => "project",
+        }
+    }
+
+    /// The group's or project's id.
+    pub fn id(self) -> i64 {
+        match self {
+            MemberSource::Group(id) | MemberSource::Project(id) => id,
+        }
+    }
+}
+
 /// A user's membership of a group or project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {

@@ -43,7 +43,7 @@ fn get<T: Column>(row: &impl Columns, column: &str) -> StoreResult<T> {
     row.column(column)
 }
 
-fn bad(what: &str, value: &str) -> StoreError {
+pub(crate) fn bad(what: &str, value: &str) -> StoreError {
     StoreError::Other(anyhow::anyhow!("stored {what} is not valid: {value:?}"))
 }
 
@@ -214,10 +214,7 @@ pub fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
 
 /// A membership source as the `kind`, `id` pair of columns stores it.
 pub fn source_args(source: MemberSource) -> (&'static str, i64) {
-    match source {
-        MemberSource::Group(id) => ("group", id),
-        MemberSource::Project(id) => ("project", id),
-    }
+    (source.kind(), source.id())
 }
 
 /// A membership source as stored in a `kind`, `id` pair of columns (both NULL: none).
