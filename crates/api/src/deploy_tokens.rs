@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use domain::MemberSource;
 
-use crate::error::{ApiResult, bad_request};
+use crate::error::ApiResult;
 use crate::users::parse_id;
 use crate::{AppState, Caller, Here, Params, entities, pagination};
 
@@ -106,9 +106,6 @@ async fn revoke(
     Path((_, token_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let token = named(&state, &caller, &token_id).await?;
-    if token.revoked {
-        return Err(bad_request("Token already revoked"));
-    }
     state.authority.revoke_deploy_token(&caller.audit(), &token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

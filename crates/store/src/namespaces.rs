@@ -142,15 +142,11 @@ impl NamespaceStore for SqlStore {
         ensure_path_free(&mut tx, &full_path).await?;
         // On SQLite a new project never takes a deleted one's id (see migration 0015); PostgreSQL's sequence
         // never reuses one.
-        let mut sql = match self.backend {
-            crate::Backend::Sqlite => Sql::new(&format!(
-                "insert into project (project_id, namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values ({}",
-                crate::deletions::next_id(self.backend, "project", "project_id"),
-            )),
-            crate::Backend::Postgres => Sql::new(
-                "insert into project (namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values (",
-            ),
-        };
+        let mut sql = Sql::new(&format!(
+            "insert into project ({}namespace_id, name, path, full_path, full_path_lower, full_name, description, visibility, organization_id, creator_id, created_at, updated_at) values ({}",
+            crate::deletions::id_column(self.backend, "project_id"),
+            crate::deletions::next_id(self.backend, "project", "project_id"),
+        ));
         sql.int(project.namespace_id).push(", ").text_arg(&project.name).push(", ").text_arg(&project.path).push(", ");
         sql.text_arg(&full_path).push(", ").text_arg(&full_path.to_lowercase()).push(", ").text_arg(&full_name);
         sql.push(", ").text_arg(&project.description).push(", ").text_arg(project.visibility.as_str()).push(", ");

@@ -4,7 +4,7 @@
 //! notifications commit in the same transaction.
 
 use async_trait::async_trait;
-use authority::{NewExpiryNotice, NoticeStore, StoreError, StoreResult};
+use authority::{NewExpiryNotice, NoticeStore, StoreResult};
 use domain::{
     CredentialKind, Date, EmailState, ExpiringCredential, ExpiryNotice, MemberSource, NoticeOwner, NoticeWindow,
     Notification, Timestamp,
@@ -12,15 +12,12 @@ use domain::{
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::rows::bad;
 use crate::sql::Sql;
 use crate::{SqlStore, db_error};
 
 const COLUMNS: &str = "expiry_notice_id, credential_kind, credential_id, notice_window, recipients, subject, body, \
     email_state, attempts, claimed_at";
-
-fn bad(what: &str, value: &str) -> StoreError {
-    StoreError::Other(anyhow::anyhow!("stored {what} is not valid: {value:?}"))
-}
 
 fn notice_from_row(row: &AnyRow) -> StoreResult<ExpiryNotice> {
     let kind: String = row.try_get("credential_kind").map_err(db_error)?;
