@@ -225,42 +225,30 @@ const USER_SURFACES: &[Surface] = &[
 const USER_TOKEN: Lifecycle =
     Lifecycle { expires: true, ends_with_job: false, rotatable: true, family_revocation: true, revocable: true };
 
-/// The scopes a user's token may hold: every scope but the deploy tokens' own.
-pub const USER_SCOPES: [Scope; 19] = [
-    Scope::Api,
-    Scope::ReadApi,
-    Scope::ReadUser,
-    Scope::ReadRepository,
-    Scope::WriteRepository,
-    Scope::ReadRegistry,
-    Scope::WriteRegistry,
-    Scope::ReadVirtualRegistry,
-    Scope::WriteVirtualRegistry,
-    Scope::CreateRunner,
-    Scope::ManageRunner,
-    Scope::K8sProxy,
-    Scope::SelfRotate,
-    Scope::AiFeatures,
-    Scope::Sudo,
-    Scope::AdminMode,
-    Scope::ReadServicePing,
-    Scope::Authorize,
-    Scope::Granular,
-];
+/// The scopes a user's token may hold: every scope but the package-registry pair, which deploy tokens alone hold.
+pub const USER_SCOPES: [Scope; 19] = {
+    let mut out = [Scope::Api; 19];
+    let (mut i, mut j) = (0, 0);
+    while i < Scope::ALL.len() {
+        let scope = Scope::ALL[i];
+        if !matches!(scope, Scope::ReadPackageRegistry | Scope::WritePackageRegistry) {
+            // More than 19 kept is a compile error: the array would be indexed past its end.
+            out[j] = scope;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+};
 
-/// GitLab's deploy token scopes (`DeployToken::AVAILABLE_SCOPES`).
-pub const DEPLOY_SCOPES: [Scope; 7] = [
-    Scope::ReadRepository,
-    Scope::ReadRegistry,
-    Scope::WriteRegistry,
-    Scope::ReadPackageRegistry,
-    Scope::WritePackageRegistry,
-    Scope::ReadVirtualRegistry,
-    Scope::WriteVirtualRegistry,
-];
+/// GitLab's deploy token scopes (`DeployToken::AVAILABLE_SCOPES`): every scope of [`DEPLOYED_SCOPES`] but the last.
+pub const DEPLOY_SCOPES: &[Scope] = match DEPLOYED_SCOPES.split_last() {
+    Some((_, deploy_tokens)) => deploy_tokens,
+    None => &[],
+};
 
 /// The scopes that give a credential of no user (deploy tokens, deploy keys) what the catalog's `deploy_*` rows
-/// say: the deploy tokens' own, and a deploy key's `write_repository` (its `can_push`).
+/// say: the deploy tokens' own, then a deploy key's `write_repository` (its `can_push`), last.
 pub const DEPLOYED_SCOPES: [Scope; 8] = [
     Scope::ReadRepository,
     Scope::ReadRegistry,
@@ -316,13 +304,9 @@ const fn resource_token(kind: CredentialKind, name: &'static str) -> KindSpec {
     KindSpec { kind, name, scopes: &BOT_SCOPES, ..user_token(kind, name) }
 }
 
-/// How a user's feed and incoming-email tokens live: one per user, replaced by a reset, and never longer than the
-/// instance's maximum lifetime.
-const USER_SECRET: Lifecycle =
-    Lifecycle { expires: true, ends_with_job: false, rotatable: false, family_revocation: false, revocable: true };
-
-/// How SSH keys live: an optional expiry, removed rather than revoked.
-const SSH_KEY: Lifecycle =
+/// How every stored credential that is no user token lives (deploy tokens, triggers, feed and incoming-email
+/// tokens, SSH keys): it may expire and be revoked (or removed), and is never rotated.
+const REVOCABLE: Lifecycle =
     Lifecycle { expires: true, ends_with_job: false, rotatable: false, family_revocation: false, revocable: true };
 
 const KINDS: [KindSpec; 12] = [
@@ -380,14 +364,8 @@ const KINDS: [KindSpec; 12] = [
         channels: &[Channel::DeployTokenHeader, Channel::Basic, Channel::Bearer],
         reach: Reach::Deploy,
         surfaces: &[Surface::GitRead, Surface::RegistryRead, Surface::RegistryWrite, Surface::Packages],
-        scopes: &DEPLOY_SCOPES,
-        lifecycle: Lifecycle {
-            expires: true,
-            ends_with_job: false,
-            rotatable: false,
-            family_revocation: false,
-            revocable: true,
-        },
+        scopes: DEPLOY_SCOPES,
+        lifecycle: REVOCABLE,
         inventoried: true,
     },
     KindSpec {
@@ -401,13 +379,7 @@ const KINDS: [KindSpec; 12] = [
         reach: Reach::Trigger,
         surfaces: &[Surface::Trigger],
         scopes: &[],
-        lifecycle: Lifecycle {
-            expires: true,
-            ends_with_job: false,
-            rotatable: false,
-            family_revocation: false,
-            revocable: true,
-        },
+        lifecycle: REVOCABLE,
         inventoried: true,
     },
     KindSpec {
@@ -421,7 +393,7 @@ const KINDS: [KindSpec; 12] = [
         reach: Reach::Scoped,
         surfaces: &[Surface::Feed],
         scopes: &[],
-        lifecycle: USER_SECRET,
+        lifecycle: REVOCABLE,
         inventoried: true,
     },
     KindSpec {
@@ -435,7 +407,7 @@ const KINDS: [KindSpec; 12] = [
         reach: Reach::IncomingEmail,
         surfaces: &[],
         scopes: &[],
-        lifecycle: USER_SECRET,
+        lifecycle: REVOCABLE,
         inventoried: true,
     },
     KindSpec {
@@ -449,7 +421,7 @@ const KINDS: [KindSpec; 12] = [
         reach: Reach::Ssh,
         surfaces: &[Surface::GitRead, Surface::GitWrite],
         scopes: &[Scope::ReadRepository, Scope::WriteRepository],
-        lifecycle: SSH_KEY,
+        lifecycle: REVOCABLE,
         inventoried: false,
     },
     KindSpec {
@@ -463,7 +435,7 @@ const KINDS: [KindSpec; 12] = [
         reach: Reach::Ssh,
         surfaces: &[Surface::GitRead, Surface::GitWrite],
         scopes: &[],
-        lifecycle: SSH_KEY,
+        lifecycle: REVOCABLE,
         inventoried: false,
     },
 ];
@@ -610,6 +582,15 @@ mod tests {
             assert!(!trigger.reaches(surface), "{surface:?}");
         }
         assert!(trigger.scopes.is_empty());
+    }
+
+    #[test]
+    fn a_user_token_may_hold_every_scope_but_the_package_registry_pair_once_each() {
+        let expected: Vec<Scope> = Scope::ALL
+            .into_iter()
+            .filter(|s| !matches!(s, Scope::ReadPackageRegistry | Scope::WritePackageRegistry))
+            .collect();
+        assert_eq!(USER_SCOPES.to_vec(), expected);
     }
 
     #[test]
