@@ -6,13 +6,13 @@
 use async_trait::async_trait;
 use authority::{NewExpiryNotice, NoticeStore, StoreResult};
 use domain::{
-    CredentialKind, Date, EmailState, ExpiringCredential, ExpiryNotice, MemberSource, NoticeOwner, NoticeWindow,
-    Notification, Timestamp,
+    CredentialKind, Date, EmailState, ExpiringCredential, ExpiryNotice, NoticeOwner, NoticeWindow, Notification,
+    Timestamp,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::rows::bad;
+use crate::rows::{bad, get, source_of, time};
 use crate::sql::Sql;
 use crate::{SqlStore, db_error};
 
@@ -20,34 +20,26 @@ const COLUMNS: &str = "expiry_notice_id, credential_kind, credential_id, notice_
     email_state, attempts, claimed_at";
 
 fn notice_from_row(row: &AnyRow) -> StoreResult<ExpiryNotice> {
-    let kind: String = row.try_get("credential_kind").map_err(db_error)?;
-    let window: String = row.try_get("notice_window").map_err(db_error)?;
-    let recipients: String = row.try_get("recipients").map_err(db_error)?;
-    let state: String = row.try_get("email_state").map_err(db_error)?;
+    let kind: String = get(row, "credential_kind")?;
+    let window: String = get(row, "notice_window")?;
+    let recipients: String = get(row, "recipients")?;
+    let state: String = get(row, "email_state")?;
     Ok(ExpiryNotice {
-        id: row.try_get("expiry_notice_id").map_err(db_error)?,
+        id: get(row, "expiry_notice_id")?,
         kind: CredentialKind::parse(&kind).ok_or_else(|| bad("credential kind", &kind))?,
-        credential_id: row.try_get("credential_id").map_err(db_error)?,
+        credential_id: get(row, "credential_id")?,
         window: NoticeWindow::parse(&window).ok_or_else(|| bad("notice window", &window))?,
         recipients: recipients
             .split(',')
             .filter(|s| !s.is_empty())
             .map(|s| s.parse::<i64>().map_err(|_| bad("recipients", &recipients)))
             .collect::<StoreResult<_>>()?,
-        subject: row.try_get("subject").map_err(db_error)?,
-        body: row.try_get("body").map_err(db_error)?,
+        subject: get(row, "subject")?,
+        body: get(row, "body")?,
         email_state: EmailState::parse(&state).ok_or_else(|| bad("e-mail state", &state))?,
-        attempts: row.try_get("attempts").map_err(db_error)?,
-        claimed_at: Timestamp::from_millis(row.try_get("claimed_at").map_err(db_error)?),
+        attempts: get(row, "attempts")?,
+        claimed_at: time(row, "claimed_at")?,
     })
-}
-
-fn resource(kind: Option<String>, id: Option<i64>) -> Option<MemberSource> {
-    match (kind.as_deref(), id) {
-        (Some("project"), Some(id)) => Some(MemberSource::Project(id)),
-        (Some("group"), Some(id)) => Some(MemberSource::Group(id)),
-        _ => None,
-    }
 }
 
 #[async_trait]
@@ -64,18 +56,15 @@ impl NoticeStore for SqlStore {
         );
         window(&mut tokens);
         for row in self.fetch_all(&tokens).await? {
-            let source = resource(
-                row.try_get("resource_kind").map_err(db_error)?,
-                row.try_get("resource_id").map_err(db_error)?,
-            );
+            let source = source_of(get(&row, "resource_kind")?, get(&row, "resource_id")?)?;
             found.push(ExpiringCredential {
                 kind: CredentialKind::of_user_token(false, source),
-                id: row.try_get("token_id").map_err(db_error)?,
-                name: row.try_get("name").map_err(db_error)?,
-                expires_at: Date::from_days(row.try_get("expires_on").map_err(db_error)?),
+                id: get(&row, "token_id")?,
+                name: get(&row, "name")?,
+                expires_at: Date::from_days(get(&row, "expires_on")?),
                 owner: match source {
                     Some(source) => NoticeOwner::Resource(source),
-                    None => NoticeOwner::User(row.try_get("user_id").map_err(db_error)?),
+                    None => NoticeOwner::User(get(&row, "user_id")?),
                 },
             });
         }
@@ -84,14 +73,13 @@ impl NoticeStore for SqlStore {
         );
         window(&mut deploy);
         for row in self.fetch_all(&deploy).await? {
-            let kind: Option<String> = row.try_get("resource_kind").map_err(db_error)?;
-            let source = resource(kind.clone(), row.try_get("resource_id").map_err(db_error)?)
-                .ok_or_else(|| bad("deploy token resource", kind.as_deref().unwrap_or("NULL")))?;
+            let source = source_of(get(&row, "resource_kind")?, get(&row, "resource_id")?)?
+                .ok_or_else(|| bad("deploy token resource", "NULL"))?;
             found.push(ExpiringCredential {
                 kind: CredentialKind::DeployToken,
-                id: row.try_get("deploy_token_id").map_err(db_error)?,
-                name: row.try_get("name").map_err(db_error)?,
-                expires_at: Date::from_days(row.try_get("expires_on").map_err(db_error)?),
+                id: get(&row, "deploy_token_id")?,
+                name: get(&row, "name")?,
+                expires_at: Date::from_days(get(&row, "expires_on")?),
                 owner: NoticeOwner::Resource(source),
             });
         }
@@ -101,23 +89,23 @@ impl NoticeStore for SqlStore {
         for row in self.fetch_all(&triggers).await? {
             found.push(ExpiringCredential {
                 kind: CredentialKind::PipelineTriggerToken,
-                id: row.try_get("trigger_id").map_err(db_error)?,
-                name: row.try_get("description").map_err(db_error)?,
-                expires_at: Date::from_days(row.try_get("expires_on").map_err(db_error)?),
-                owner: NoticeOwner::User(row.try_get("owner_id").map_err(db_error)?),
+                id: get(&row, "trigger_id")?,
+                name: get(&row, "description")?,
+                expires_at: Date::from_days(get(&row, "expires_on")?),
+                owner: NoticeOwner::User(get(&row, "owner_id")?),
             });
         }
         let mut secrets = Sql::new("select user_secret_id, user_id, kind, expires_on from user_secret where 1 = 1");
         window(&mut secrets);
         for row in self.fetch_all(&secrets).await? {
-            let kind: String = row.try_get("kind").map_err(db_error)?;
+            let kind: String = get(&row, "kind")?;
             let kind = CredentialKind::parse(&kind).ok_or_else(|| bad("user secret kind", &kind))?;
             found.push(ExpiringCredential {
                 kind,
-                id: row.try_get("user_secret_id").map_err(db_error)?,
+                id: get(&row, "user_secret_id")?,
                 name: kind.name().replace('_', " "),
-                expires_at: Date::from_days(row.try_get("expires_on").map_err(db_error)?),
-                owner: NoticeOwner::User(row.try_get("user_id").map_err(db_error)?),
+                expires_at: Date::from_days(get(&row, "expires_on")?),
+                owner: NoticeOwner::User(get(&row, "user_id")?),
             });
         }
         found.sort_by_key(|c| (c.expires_at, c.id));

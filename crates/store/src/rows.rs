@@ -39,7 +39,7 @@ impl Columns for rusqlite::Row<'_> {
     }
 }
 
-fn get<T: Column>(row: &impl Columns, column: &str) -> StoreResult<T> {
+pub(crate) fn get<T: Column>(row: &impl Columns, column: &str) -> StoreResult<T> {
     row.column(column)
 }
 
@@ -47,19 +47,19 @@ pub(crate) fn bad(what: &str, value: &str) -> StoreError {
     StoreError::Other(anyhow::anyhow!("stored {what} is not valid: {value:?}"))
 }
 
-fn time(row: &impl Columns, column: &str) -> StoreResult<Timestamp> {
+pub(crate) fn time(row: &impl Columns, column: &str) -> StoreResult<Timestamp> {
     get::<i64>(row, column).map(Timestamp::from_millis)
 }
 
-fn opt_time(row: &impl Columns, column: &str) -> StoreResult<Option<Timestamp>> {
+pub(crate) fn opt_time(row: &impl Columns, column: &str) -> StoreResult<Option<Timestamp>> {
     get::<Option<i64>>(row, column).map(|v| v.map(Timestamp::from_millis))
 }
 
-fn opt_date(row: &impl Columns, column: &str) -> StoreResult<Option<Date>> {
+pub(crate) fn opt_date(row: &impl Columns, column: &str) -> StoreResult<Option<Date>> {
     get::<Option<i64>>(row, column).map(|v| v.map(Date::from_days))
 }
 
-fn flag(row: &impl Columns, column: &str) -> StoreResult<bool> {
+pub(crate) fn flag(row: &impl Columns, column: &str) -> StoreResult<bool> {
     get::<i64>(row, column).map(|v| v != 0)
 }
 
@@ -186,7 +186,6 @@ pub fn member_from_row(row: &impl Columns) -> StoreResult<Member> {
 }
 
 pub fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
-    let ips: String = get(row, "last_used_ips")?;
     let scopes: String = get(row, "scopes")?;
     let grants: String = get(row, "grants")?;
     let rules: String = get(row, "route_rules")?;
@@ -203,7 +202,7 @@ pub fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
         last_used_at: opt_time(row, "last_used_at")?,
-        last_used_ips: ips.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        last_used_ips: ips(row)?,
         previous_token_id: get(row, "previous_token_id")?,
         organization_id: get(row, "organization_id")?,
         grants: Grant::from_stored(&grants),
@@ -218,7 +217,7 @@ pub fn source_args(source: MemberSource) -> (&'static str, i64) {
 }
 
 /// A membership source as stored in a `kind`, `id` pair of columns (both NULL: none).
-fn source_of(kind: Option<String>, id: Option<i64>) -> StoreResult<Option<MemberSource>> {
+pub(crate) fn source_of(kind: Option<String>, id: Option<i64>) -> StoreResult<Option<MemberSource>> {
     match (kind.as_deref(), id) {
         (None, None) => Ok(None),
         (Some("project"), Some(id)) => Ok(Some(MemberSource::Project(id))),

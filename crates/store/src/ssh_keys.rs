@@ -9,6 +9,7 @@ use domain::{Date, DeployKeyLink, NewAuditEvent, SshKey, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::rows::{flag, get, opt_date, opt_time, time};
 use crate::sql::{Arg, Sql};
 use crate::{SqlStore, b, db_error};
 
@@ -17,24 +18,24 @@ const COLUMNS: &str =
 
 fn key_from_row(row: &AnyRow) -> StoreResult<SshKey> {
     Ok(SshKey {
-        id: row.try_get("ssh_key_id").map_err(db_error)?,
-        user_id: row.try_get("user_id").map_err(db_error)?,
-        title: row.try_get("title").map_err(db_error)?,
-        key: row.try_get("key_text").map_err(db_error)?,
-        fingerprint: row.try_get("fingerprint").map_err(db_error)?,
-        bits: row.try_get("bits").map_err(db_error)?,
-        expires_at: row.try_get::<Option<i64>, _>("expires_on").map_err(db_error)?.map(Date::from_days),
-        created_at: Timestamp::from_millis(row.try_get("created_at").map_err(db_error)?),
-        last_used_at: row.try_get::<Option<i64>, _>("last_used_at").map_err(db_error)?.map(Timestamp::from_millis),
+        id: get(row, "ssh_key_id")?,
+        user_id: get(row, "user_id")?,
+        title: get(row, "title")?,
+        key: get(row, "key_text")?,
+        fingerprint: get(row, "fingerprint")?,
+        bits: get(row, "bits")?,
+        expires_at: opt_date(row, "expires_on")?,
+        created_at: time(row, "created_at")?,
+        last_used_at: opt_time(row, "last_used_at")?,
     })
 }
 
 fn link_from_row(row: &AnyRow) -> StoreResult<DeployKeyLink> {
     Ok(DeployKeyLink {
-        key_id: row.try_get("ssh_key_id").map_err(db_error)?,
-        project_id: row.try_get("project_id").map_err(db_error)?,
-        can_push: row.try_get::<i64, _>("can_push").map_err(db_error)? != 0,
-        created_at: Timestamp::from_millis(row.try_get("link_created_at").map_err(db_error)?),
+        key_id: get(row, "ssh_key_id")?,
+        project_id: get(row, "project_id")?,
+        can_push: flag(row, "can_push")?,
+        created_at: time(row, "link_created_at")?,
     })
 }
 
