@@ -6,6 +6,8 @@
 # that was never issued, then forward-auth's throughput as a fraction of the baseline's.
 # Usage: scripts/load.sh [seconds] [connections] [tokens]. The load generator shares the machine's cores, unless
 # PIN=1: then the server runs on core 0 and wrk (one thread) on core 1, so that neither takes the other's time.
+# Also measures a cold start: from launching the server on the seeded database to its first answered decision.
+# Each figure is also printed on a `BENCH {json}` line, which scripts/bench.sh gathers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera-target}"
@@ -58,8 +60,23 @@ conn.commit()
 count = conn.execute("select count(*) from personal_access_token").fetchone()[0]
 print(f"   {count} tokens stored in {time.time() - started:.1f}s")
 PY
-start
-url=$(grep -o 'http://[^ ]*/api/v4' "$out")
+# Cold start: launch on the seeded database, then ask forward-auth until it answers the first decision.
+: >"$out"
+launched=$(date +%s%N)
+"${serve_on[@]}" "$CARGO_TARGET_DIR/release/tessera" serve --data-dir "$data_dir" --listen 127.0.0.1:0 --log warn >"$out" 2>"$data_dir/serve.err" &
+server=$!
+first=
+for _ in $(seq 1 20000); do
+  url=$(grep -o 'http://[^ ]*/api/v4' "$out" || true)
+  if [ -n "$url" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "PRIVATE-TOKEN: $token" "${url%/api/v4}/-/auth/api/v4/projects/root%2Fload/issues")" = 200 ]; then
+    first=$(date +%s%N); break
+  fi
+  sleep 0.005
+done
+[ -n "$first" ] || { echo "tessera answered no decision after a cold start" >&2; cat "$data_dir/serve.err" >&2; exit 1; }
+cold_ms=$(( (first - launched) / 1000000 ))
+echo "== cold start with $seeded tokens: first decision answered ${cold_ms} ms after launch"
+echo "BENCH {\"suite\": \"load\", \"name\": \"cold start to the first decision ($seeded tokens)\", \"value\": $cold_ms, \"unit\": \"ms\"}"
 # A token with a valid checksum that was never issued.
 unknown=$(python3 - <<'PY'
 import base64, os, zlib
@@ -81,16 +98,30 @@ PY
 run() {
   local label=$1 header=$2
   echo "== $label"
-  "${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency -H "$header" "$url/user" | figures
+  "${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency -H "$header" "$url/user" | figures "$label"
 }
 base=${url%/api/v4}
-figures() { grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx" | tee "$data_dir/last"; }
+# Prints wrk's throughput and percentiles, and the same as a BENCH line labelled $1.
+figures() {
+  tee "$data_dir/wrk.out" | grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx" | tee "$data_dir/last"
+  python3 - "$1" "$connections" "$data_dir/wrk.out" <<'PY'
+import json, re, sys
+label, connections, text = sys.argv[1], int(sys.argv[2]), open(sys.argv[3]).read()
+unit = {"us": 1e3, "ms": 1e6, "s": 1e9}
+line = {"suite": "load", "name": label, "connections": connections}
+for q, value, u in re.findall(r"^\s+(50|75|90|99)%\s+([0-9.]+)(us|ms|s)\s*$", text, re.M):
+    line[f"p{q}_ns"] = float(value) * unit[u]
+rps = re.search(r"Requests/sec:\s+([0-9.]+)", text)
+line["rps"] = float(rps.group(1)) if rps else None
+print("BENCH " + json.dumps(line))
+PY
+}
 rps() { awk '/Requests\/sec/ {print $2}' "$data_dir/last"; }
 echo "== baseline: a trivial handler on the same server (GET /-/health)"
-"${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency "$base/-/health" | figures
+"${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency "$base/-/health" | figures "trivial handler (GET /-/health)"
 baseline=$(rps)
 echo "== forward-auth: allowed POST /api/v4/projects/root%2Fload/issues (decision through /-/auth, facts cached)"
-"${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency -H "PRIVATE-TOKEN: $token" -s /dev/stdin "$base/-/auth/api/v4/projects/root%2Fload/issues" <<'LUA' | figures
+"${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency -H "PRIVATE-TOKEN: $token" -s /dev/stdin "$base/-/auth/api/v4/projects/root%2Fload/issues" <<'LUA' | figures "forward-auth (POST issues through /-/auth)"
 wrk.method = "POST"
 LUA
 allowed=$(rps)
@@ -98,3 +129,4 @@ run "authenticated GET /api/v4/user (facts cached)" "PRIVATE-TOKEN: $token"
 run "malformed token (refused by prefix and checksum, no storage access)" "PRIVATE-TOKEN: glpat-not-a-token"
 run "well-formed unknown token (one lookup, then remembered as unknown)" "PRIVATE-TOKEN: $unknown"
 python3 -c "import sys; b, a = float(sys.argv[1]), float(sys.argv[2]); print(f'== forward-auth / trivial handler: {a / b:.2f}x ({a:.0f} / {b:.0f} req/s)')" "$baseline" "$allowed"
+python3 -c "import json, sys; print('BENCH ' + json.dumps({'suite': 'load', 'name': 'forward-auth / trivial handler', 'value': float(sys.argv[2]) / float(sys.argv[1]), 'unit': 'x'}))" "$baseline" "$allowed"
