@@ -81,13 +81,22 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v4", api)
         .merge(forward_auth::router())
         .merge(ci::public_router())
-        .route("/-/health", axum::routing::get(|| async { "GitLab OK" }))
+        .route("/-/health", axum::routing::get(health))
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state);
+        .with_state(state.clone());
     // The path is read once, before routing: the router, the decision and the handler all see its canonical
     // spelling, and a path without one is a 400 here as on every other way in.
-    Router::new().fallback_service(routed).layer(axum::middleware::from_fn(one_reading))
+    let rest = Router::new().fallback_service(routed).layer(axum::middleware::from_fn(one_reading));
+    // Forward-auth is asked before every request a gateway lets through, so it is routed first, past no layer:
+    // it decides the path it is asked about (which the decision canonicalizes as every way in does) and reads a
+    // forwarded body only up to a cap. The health check, the trivial handler forward-auth is measured against,
+    // sits beside it. Both are routed again below, for a spelling that only its canonical form routes.
+    forward_auth::router().route("/-/health", axum::routing::get(health)).with_state(state).fallback_service(rest)
+}
+
+async fn health() -> &'static str {
+    "GitLab OK"
 }
 
 /// Rewrites a request's path to its canonical spelling (`//`, a trailing `/` and needless percent-encoding go),

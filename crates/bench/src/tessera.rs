@@ -47,7 +47,7 @@ impl Node {
                 pat_prefix: tokens::Prefix::new("glpat-", None, "glpat-"),
                 cell_id: 1,
                 catalog: catalog::Catalog::builtin().expect("catalog"),
-                cache_capacity: 1_000_000,
+                cache_capacity: 100_000,
             };
             let authority = Arc::new(Authority::new(store, config, Arc::new(SystemClock)));
             authority.cache().enable();
