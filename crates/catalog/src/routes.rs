@@ -216,8 +216,9 @@ struct MethodIndex {
     /// Routes without a multi-segment wildcard, by their number of segments, each bucket sorted by the literal
     /// number of the last segment ([`NO_LITERAL`] for a parameter) and then by route.
     by_len: Vec<Vec<(u16, usize)>>,
-    /// Routes with one: they match paths of at least their number of segments.
-    multi: Vec<usize>,
+    /// Routes with one: they match paths of at least their number of segments. Sorted as a bucket of `by_len`
+    /// (a route whose last segment is a literal only matches paths ending in it).
+    multi: Vec<(u16, usize)>,
 }
 
 #[derive(Debug, Default)]
@@ -306,11 +307,11 @@ impl RouteIndex {
             let multi = first.zip(last).map(|(first, last)| (first, route.segments.len() - last - 1));
             index.patterns.push(Pattern { literals, multi });
             let entry = index.methods.entry(route.method.clone()).or_default();
+            let last = index.patterns.last().and_then(|p| p.literals.last().copied().flatten());
             if multi.is_some() {
-                entry.multi.push(i);
+                entry.multi.push((last.unwrap_or(NO_LITERAL), i));
             } else {
                 let len = route.segments.len();
-                let last = index.patterns.last().and_then(|p| p.literals.last().copied().flatten());
                 if entry.by_len.len() <= len {
                     entry.by_len.resize_with(len + 1, Vec::new);
                 }
@@ -323,24 +324,28 @@ impl RouteIndex {
             for bucket in &mut entry.by_len {
                 bucket.sort_unstable();
             }
+            entry.multi.sort_unstable();
         }
         index
     }
 
     /// The routes that may match a path of `len` segments whose last segment has literal number `last`: those
-    /// of that length ending in that literal or in a parameter, and those with a wildcard. In no set order.
+    /// of that length, and those with a wildcard, that end in that literal or in a parameter or wildcard. In no
+    /// set order.
     fn candidates<'i>(&'i self, method: &str, len: usize, last: u16) -> impl Iterator<Item = usize> + 'i {
         let entry = self.methods.get(method);
         let exact = entry.and_then(|e| e.by_len.get(len)).map(Vec::as_slice).unwrap_or_default();
-        let ending = |key: u16| {
-            let start = exact.partition_point(|(k, _)| *k < key);
-            let end = exact.partition_point(|(k, _)| *k <= key);
-            exact.get(start..end).unwrap_or_default()
-        };
-        let literal_last = if last == NO_LITERAL { &[][..] } else { ending(last) };
-        let param_last = ending(NO_LITERAL);
         let multi = entry.map(|e| e.multi.as_slice()).unwrap_or_default();
-        literal_last.iter().chain(param_last).map(|(_, i)| *i).chain(multi.iter().copied())
+        let ending = |bucket: &'i [(u16, usize)], key: u16| {
+            let start = bucket.partition_point(|(k, _)| *k < key);
+            let end = bucket.partition_point(|(k, _)| *k <= key);
+            bucket.get(start..end).unwrap_or_default()
+        };
+        let literal_last = |bucket| if last == NO_LITERAL { &[][..] } else { ending(bucket, last) };
+        [literal_last(exact), ending(exact, NO_LITERAL), literal_last(multi), ending(multi, NO_LITERAL)]
+            .into_iter()
+            .flatten()
+            .map(|(_, i)| *i)
     }
 
     /// Whether route `i` can match a path whose segments have literal numbers `path`: the segment count, and the

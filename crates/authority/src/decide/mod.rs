@@ -106,7 +106,9 @@ impl Authority {
             .or(trigger.as_ref().map(|(_, owner)| &**owner))
             .or(feed.as_ref().map(|(_, user)| &**user))
             .or(ssh.as_ref().and_then(|(_, user)| user.as_deref()));
-        let resource = self.resolve(&found, acting).await?;
+        // The request's day: read when its token was checked, so that the clock is read once.
+        let today = principal.as_ref().map_or_else(|| self.now(), |p| p.at).date();
+        let resource = self.resolve(&found, acting, today).await?;
         if let Some(principal) = &principal
             && let Some(reason) = self.hierarchy_refusal(&resource, route.surface, &principal.token).await?
         {

@@ -21,7 +21,12 @@ impl Authority {
         })
     }
 
-    pub(super) async fn resolve(&self, found: &RouteMatch<'_, '_>, user: Option<&User>) -> Result<Resolved> {
+    pub(super) async fn resolve(
+        &self,
+        found: &RouteMatch<'_, '_>,
+        user: Option<&User>,
+        today: domain::Date,
+    ) -> Result<Resolved> {
         match found.route.boundary {
             Boundary::Instance | Boundary::OwnUser => Ok(Resolved::None),
             Boundary::Group => {
@@ -31,7 +36,7 @@ impl Authority {
                 };
                 let Some(group) = group else { return Ok(Resolved::None) };
                 let level = match user {
-                    Some(user) => self.group_access(user, &group).await?,
+                    Some(user) => self.group_access_on(user, &group, today).await?,
                     None => None,
                 };
                 Ok(Resolved::Group(group, level))
@@ -48,7 +53,7 @@ impl Authority {
                 };
                 let Some(project) = project else { return Ok(Resolved::None) };
                 let level = match user {
-                    Some(user) => self.project_access(user, &project).await?,
+                    Some(user) => self.project_access_on(user, &project, today).await?,
                     None => None,
                 };
                 Ok(Resolved::Project(project, level))
@@ -96,8 +101,9 @@ pub(super) fn rule_segments<'p>(
 /// presented there revokes its whole family.
 pub(super) fn is_rotation(found: &RouteMatch<'_, '_>) -> bool {
     let template = &found.route.template;
-    // GitLab's `access_tokens/(\d+|self)/rotate$`: personal, service accounts', projects' and groups' tokens.
-    if !(template.contains("access_tokens/") && template.ends_with("/rotate")) {
+    // GitLab's `access_tokens/(\d+|self)/rotate$`: personal, service accounts', projects' and groups' tokens
+    // (the cheap test first: it rules out nearly every route).
+    if !(template.ends_with("/rotate") && template.contains("access_tokens/")) {
         return false;
     }
     match found.param("token_id") {

@@ -9,7 +9,7 @@ mod users;
 
 use std::sync::Arc;
 
-use domain::{AccessLevel, Group, MemberSource, Project, User, Visibility};
+use domain::{AccessLevel, Date, Group, MemberSource, Project, User, Visibility};
 
 use crate::{Authority, Error, Result};
 
@@ -159,25 +159,40 @@ impl Authority {
 
     /// The user's highest access level on a group: its own membership or one inherited from an ancestor.
     pub async fn group_access(&self, user: &User, group: &Group) -> Result<Option<AccessLevel>> {
+        self.group_access_on(user, group, self.now().date()).await
+    }
+
+    /// [`Authority::group_access`] on the day `today` (a decision reads the clock once).
+    pub(crate) async fn group_access_on(&self, user: &User, group: &Group, today: Date) -> Result<Option<AccessLevel>> {
         let mut sources = Sources::new();
         sources.extend(group.traversal_ids.iter().map(|id| MemberSource::Group(*id)));
-        self.highest_level(user, sources.as_slice()).await
+        self.highest_level(user, sources.as_slice(), today).await
     }
 
     /// The user's highest access level on a project: its own membership, those inherited from ancestor groups,
     /// and Owner for the owner of a personal namespace.
     pub async fn project_access(&self, user: &User, project: &Project) -> Result<Option<AccessLevel>> {
+        self.project_access_on(user, project, self.now().date()).await
+    }
+
+    /// [`Authority::project_access`] on the day `today` (a decision reads the clock once).
+    pub(crate) async fn project_access_on(
+        &self,
+        user: &User,
+        project: &Project,
+        today: Date,
+    ) -> Result<Option<AccessLevel>> {
         if project.owner_user_id == Some(user.id) {
             return Ok(Some(AccessLevel::Owner));
         }
         let mut sources = Sources::new();
         sources.extend(project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)));
         sources.extend([MemberSource::Project(project.id)]);
-        self.highest_level(user, sources.as_slice()).await
+        self.highest_level(user, sources.as_slice(), today).await
     }
 
-    async fn highest_level(&self, user: &User, sources: &[MemberSource]) -> Result<Option<AccessLevel>> {
-        let levels = self.facts.levels(user.id, sources, self.now().date()).await?;
+    async fn highest_level(&self, user: &User, sources: &[MemberSource], today: Date) -> Result<Option<AccessLevel>> {
+        let levels = self.facts.levels(user.id, sources, today).await?;
         Ok(levels.iter().map(|(_, level)| *level).max())
     }
 }
