@@ -134,24 +134,27 @@ fn split_surface(path: &str) -> (RuleSurface, &str) {
     }
 }
 
-/// Whether one normalised rule matches the request.
+/// Whether one normalised rule matches the request. A token may carry fifty rules, each asked on every request,
+/// so the rule is read as bytes (`,`, ` ` and `/` are ASCII: no character of UTF-8 text holds their byte).
 pub fn rule_matches(rule: &str, target: &RuleTarget<'_>) -> bool {
-    let Some((methods, path)) = rule.split_once(' ') else { return false };
-    if !methods.split(',').any(|m| m == "*" || m == target.method) {
+    let Some(space) = rule.bytes().position(|b| b == b' ') else { return false };
+    let (Some(methods), Some(path)) = (rule.get(..space), rule.get(space + 1..)) else { return false };
+    let method = target.method.as_bytes();
+    if !methods.as_bytes().split(|&b| b == b',').any(|m| m == b"*" || m == method) {
         return false;
     }
     let (surface, rest) = split_surface(path);
     if surface != target.surface {
         return false;
     }
-    let mut want = rest.split('/').skip(1);
+    let mut want = rest.as_bytes().split(|&b| b == b'/').skip(1);
     let mut have = target.segments.iter();
     loop {
         match (want.next(), have.next()) {
             (None, None) => return true,
-            (Some("**"), Some(_)) => return true,
-            (Some("*"), Some(_)) => {}
-            (Some(literal), Some(segment)) if literal == *segment => {}
+            (Some(b"**"), Some(_)) => return true,
+            (Some(b"*"), Some(_)) => {}
+            (Some(literal), Some(segment)) if literal == segment.as_bytes() => {}
             _ => return false,
         }
     }

@@ -81,10 +81,10 @@ pub(super) fn rule_segments<'p>(
     path: &'p catalog::CanonicalPath,
     resolved_id: Option<&'p str>,
 ) -> (RuleSurface, Vec<&'p str>) {
-    let all: Vec<&str> = path.segments().collect();
-    match all.as_slice() {
-        ["api", "v4", rest @ ..] => {
-            let mut segments = rest.to_vec();
+    let mut head = path.segments();
+    match (head.next(), head.next()) {
+        (Some("api"), Some("v4")) => {
+            let mut segments: Vec<&str> = path.segments().skip(2).collect();
             let names_id =
                 matches!(found.route.segments.get(3), Some(catalog::Segment::Param { name, .. }) if name == "id");
             if let (true, Some(id), Some(slot)) = (names_id, resolved_id, segments.get_mut(1)) {
@@ -92,8 +92,8 @@ pub(super) fn rule_segments<'p>(
             }
             (RuleSurface::Api, segments)
         }
-        ["v2", rest @ ..] => (RuleSurface::Registry, rest.to_vec()),
-        _ => (RuleSurface::Git, all),
+        (Some("v2"), _) => (RuleSurface::Registry, path.segments().skip(1).collect()),
+        _ => (RuleSurface::Git, path.segments().collect()),
     }
 }
 
