@@ -78,16 +78,23 @@ impl Authority {
         ip: Option<&str>,
     ) -> Result<std::result::Result<Arc<DeployToken>, AuthFailure>> {
         let kind = CredentialKind::DeployToken.spec();
-        let prefix = ::tokens::Prefix::new(kind.prefix, None, kind.prefix);
-        if let Err(e) = ::tokens::check(presented, &prefix) {
+        let malformed = |e: ::tokens::FormatError| {
             tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: not a deploy token");
-            return Ok(Err(AuthFailure::Malformed));
+            Ok(Err(AuthFailure::Malformed))
+        };
+        // Bounded before it is hashed.
+        if presented.len() > ::tokens::MAX_TOKEN_LEN {
+            return malformed(::tokens::FormatError::TooLong);
         }
         let key = self.cache.presented_key(presented);
+        // As for a user token: a string the cache knows passed its format check when it was remembered.
         let token = match self.cache.presented(key) {
             Some(Some(id)) => self.facts.deploy_token(id).await?,
             Some(None) => None,
             None => {
+                if let Err(e) = ::tokens::check(presented, &::tokens::Prefix::new(kind.prefix, None, kind.prefix)) {
+                    return malformed(e);
+                }
                 let generation = self.cache.generation();
                 let token = self.facts.deploy_token_by_digest(&self.digester.candidates(presented)).await?;
                 self.cache.remember_presented(generation, key, token.as_ref().map(|t| t.id));
@@ -150,10 +157,11 @@ impl Authority {
             }
         };
         let now = self.now();
-        let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
+        // Made only for a failure: a cached success allocates nothing here.
+        let ctx = || AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
         let Some(trigger) = trigger else {
             if self.unknown_audit.allow(now) {
-                self.audit(&ctx, "authentication_failed", kind.audit_entity, 0, "unknown token", &[]).await?;
+                self.audit(&ctx(), "authentication_failed", kind.audit_entity, 0, "unknown token", &[]).await?;
             }
             return Ok(Err(AuthFailure::Unknown));
         };
@@ -169,7 +177,7 @@ impl Authority {
             (None, Some(owner)) => Ok(Ok((trigger, owner))),
             (failure, _) => {
                 let reason = failure.unwrap_or(AuthFailure::Unknown).reason();
-                self.audit(&ctx, "authentication_failed", kind.audit_entity, trigger.id, reason, &[]).await?;
+                self.audit(&ctx(), "authentication_failed", kind.audit_entity, trigger.id, reason, &[]).await?;
                 Ok(Err(failure.unwrap_or(AuthFailure::Unknown)))
             }
         }
@@ -202,10 +210,11 @@ impl Authority {
             }
         };
         let now = self.now();
-        let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
+        // Made only for a failure: a cached success allocates nothing here.
+        let ctx = || AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
         let Some(secret) = secret.filter(|s| s.kind == kind) else {
             if self.unknown_audit.allow(now) {
-                self.audit(&ctx, "authentication_failed", spec.audit_entity, 0, "unknown token", &[]).await?;
+                self.audit(&ctx(), "authentication_failed", spec.audit_entity, 0, "unknown token", &[]).await?;
             }
             return Ok(Err(AuthFailure::Unknown));
         };
@@ -227,7 +236,7 @@ impl Authority {
             }
             (failure, _) => {
                 let failure = failure.unwrap_or(AuthFailure::Unknown);
-                let ctx = AuditContext { author_id: Some(secret.user_id), ..ctx };
+                let ctx = AuditContext { author_id: Some(secret.user_id), ..ctx() };
                 self.audit(&ctx, "authentication_failed", spec.audit_entity, secret.user_id, failure.reason(), &[])
                     .await?;
                 Ok(Err(failure))
@@ -244,16 +253,25 @@ impl Authority {
         ip: Option<&str>,
         rotate_path: bool,
     ) -> Result<std::result::Result<Authenticated, AuthFailure>> {
-        if let Err(e) = ::tokens::check(presented, &self.pat_prefix) {
+        let malformed = |e: ::tokens::FormatError| {
             tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: not a token");
-            return Ok(Err(AuthFailure::Malformed));
+            Ok(Err(AuthFailure::Malformed))
+        };
+        // Bounded before it is hashed.
+        if presented.len() > ::tokens::MAX_TOKEN_LEN {
+            return malformed(::tokens::FormatError::TooLong);
         }
         let now = self.now();
         let key = self.cache.presented_key(presented);
+        // A string is remembered only once its prefix and checksum passed (below), and the key is a keyed hash of
+        // the whole string: a string the cache knows needs no second look at its format.
         let token = match self.cache.presented(key) {
             Some(Some(id)) => self.facts.token(id).await?,
             Some(None) => None,
             None => {
+                if let Err(e) = ::tokens::check(presented, &self.pat_prefix) {
+                    return malformed(e);
+                }
                 let generation = self.cache.generation();
                 let digests = self.digester.candidates(presented);
                 let token = self.facts.token_by_digest(&digests).await?;
