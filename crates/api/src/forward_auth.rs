@@ -80,14 +80,15 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
     let Ok(credential) = credential else {
         return Ok(challenge(false, true));
     };
-    let ip = connect.map(|c| c.0.ip().to_string());
+    let mut text = [0; ADDRESS_TEXT];
+    let ip = connect.map(|c| address_text(c.0.ip(), &mut text));
     // A `Sudo` header reaches the upstream with the request, so the request is decided as the user it names.
     let sudo = crate::auth::sudo(headers)?;
     let request = authority::Request {
         credential: credential.as_ref().map(crate::auth::Carried::presented),
         method: original_method,
         target,
-        ip: ip.as_deref(),
+        ip,
         sudo,
         served: true,
         ssh_key: None,
@@ -179,6 +180,44 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiRes
     Ok(res)
 }
 
+/// The longest address text: an IPv6 address with an embedded IPv4 one, with room to spare.
+const ADDRESS_TEXT: usize = 48;
+
+/// The client's address as text, written into `text` without allocating (forward-auth is asked on every request
+/// a gateway lets through): an IPv4 address digit by digit, an IPv6 one through its `Display`.
+fn address_text(ip: std::net::IpAddr, text: &mut [u8; ADDRESS_TEXT]) -> &str {
+    let len = match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut len = 0;
+            let mut push = |byte: u8| {
+                if let Some(slot) = text.get_mut(len) {
+                    *slot = byte;
+                    len += 1;
+                }
+            };
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    push(b'.');
+                }
+                if octet >= 100 {
+                    push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    push(b'0' + octet / 10 % 10);
+                }
+                push(b'0' + octet % 10);
+            }
+            len
+        }
+        std::net::IpAddr::V6(_) => {
+            let mut cursor = std::io::Cursor::new(&mut text[..]);
+            let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{ip}"));
+            usize::try_from(cursor.position()).unwrap_or(0)
+        }
+    };
+    std::str::from_utf8(text.get(..len).unwrap_or_default()).unwrap_or_default()
+}
+
 fn put(headers: &mut HeaderMap, name: impl IntoHeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(name, v);
@@ -200,6 +239,24 @@ fn challenge(git: bool, bad: bool) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_is_written_as_its_display_spells_it() {
+        for ip in [
+            "0.0.0.0",
+            "10.0.0.1",
+            "127.0.0.1",
+            "192.168.100.255",
+            "9.99.100.250",
+            "::1",
+            "2001:db8::ff00:42:8329",
+            "::ffff:192.0.2.128",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            let mut text = [0; ADDRESS_TEXT];
+            assert_eq!(address_text(ip, &mut text), ip.to_string());
+        }
+    }
 
     fn ask(method: &str, uri: &str, headers: &[(&'static str, &str)]) -> Option<(String, String)> {
         let (method, uri) = (Method::from_bytes(method.as_bytes()).ok()?, uri.parse::<Uri>().ok()?);
