@@ -3,7 +3,8 @@
 # [tokens] seeded tokens (default 1,000,000), driven by wrk (installed from Debian if missing) with keep-alive
 # connections. Prints requests per second and latency percentiles for a trivial handler (the baseline, same
 # server, same run), forward-auth decisions, an authenticated REST call, a malformed token and a well-formed token
-# that was never issued, then forward-auth's throughput as a fraction of the baseline's.
+# that was never issued, the decision API's batches of 1,000 requests, then forward-auth's throughput as a
+# fraction of the baseline's.
 # Usage: scripts/load.sh [seconds] [connections] [tokens]. The load generator shares the machine's cores, unless
 # PIN=1: then the server runs on core 0 and wrk (one thread) on core 1, so that neither takes the other's time.
 # Also measures a cold start: from launching the server on the seeded database to its first answered decision.
@@ -128,5 +129,30 @@ allowed=$(rps)
 run "authenticated GET /api/v4/user (facts cached)" "PRIVATE-TOKEN: $token"
 run "malformed token (refused by prefix and checksum, no storage access)" "PRIVATE-TOKEN: glpat-not-a-token"
 run "well-formed unknown token (one lookup, then remembered as unknown)" "PRIVATE-TOKEN: $unknown"
+echo "== decision API: batches of 1,000 requests (POST /api/v4/internal/authorize, 2 connections)"
+python3 - "$token" "$data_dir/batch.json" <<'PY'
+import json, sys
+token, out = sys.argv[1], sys.argv[2]
+asked = {"credential": token, "method": "POST", "path": "/api/v4/projects/root%2Fload/issues"}
+json.dump({"requests": [asked] * 1000}, open(out, "w"))
+PY
+cat >"$data_dir/batch.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$data_dir/batch.json", "r")
+wrk.body = f:read("*a")
+f:close()
+LUA
+"${load_on[@]}" wrk -t1 -c2 -d"${seconds}s" --latency -H "PRIVATE-TOKEN: $token" -s "$data_dir/batch.lua" "$url/internal/authorize" >"$data_dir/wrk.out"
+grep -E "Requests/sec|^ +(50|99)%|Non-2xx" "$data_dir/wrk.out"
+python3 - "$data_dir/wrk.out" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1))
+if "Non-2xx" in text:
+    sys.exit("the decision API refused the batch")
+print(f"   {rps * 1000:,.0f} decisions/s")
+print("BENCH " + json.dumps({"suite": "load", "name": "decision API, batches of 1,000", "value": rps * 1000, "unit": "decisions/s"}))
+PY
 python3 -c "import sys; b, a = float(sys.argv[1]), float(sys.argv[2]); print(f'== forward-auth / trivial handler: {a / b:.2f}x ({a:.0f} / {b:.0f} req/s)')" "$baseline" "$allowed"
 python3 -c "import json, sys; print('BENCH ' + json.dumps({'suite': 'load', 'name': 'forward-auth / trivial handler', 'value': float(sys.argv[2]) / float(sys.argv[1]), 'unit': 'x'}))" "$baseline" "$allowed"

@@ -10,6 +10,8 @@
 //! **Invariant:** each request asked about is decided as if it were served, by the same function, and none is noted
 //! as exercising its permissions.
 
+use std::borrow::Cow;
+
 use authority::Outcome;
 use axum::Router;
 use axum::body::Body;
@@ -18,8 +20,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use policy::Reason;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::AppState;
 use crate::auth::{MAX_CREDENTIAL_LEN, MAX_TARGET_LEN};
@@ -35,30 +37,41 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/internal/authorize", post(authorize))
 }
 
+/// A batch's answers, in the order asked.
+#[derive(Serialize)]
+struct Answers<'o> {
+    results: Vec<Answer<'o>>,
+}
+
+/// A batch, its text borrowed from the body where it holds no escape (a thousand requests are read without
+/// copying their strings).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Batch {
-    requests: Vec<Asked>,
+struct Batch<'b> {
+    #[serde(borrow)]
+    requests: Vec<Asked<'b>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Asked {
+struct Asked<'b> {
     /// The credential to decide for; absent or null for an anonymous request.
-    #[serde(default)]
-    credential: Option<String>,
+    #[serde(default, borrow)]
+    credential: Option<Cow<'b, str>>,
     /// Where the request carries it (`PRIVATE-TOKEN`, `JOB-TOKEN`, `DEPLOY-TOKEN`, `Bearer`, `Basic`,
     /// `private_token`, `job_token`); absent: the usual channel of the credential's kind.
-    #[serde(default)]
-    channel: Option<String>,
+    #[serde(default, borrow)]
+    channel: Option<Cow<'b, str>>,
     /// The Basic username, with the `Basic` channel (`gitlab-ci-token` takes job tokens).
-    #[serde(default)]
-    username: Option<String>,
-    method: String,
-    path: String,
+    #[serde(default, borrow)]
+    username: Option<Cow<'b, str>>,
+    #[serde(borrow)]
+    method: Cow<'b, str>,
+    #[serde(borrow)]
+    path: Cow<'b, str>,
     /// The `Sudo` header the request would carry.
-    #[serde(default)]
-    sudo: Option<String>,
+    #[serde(default, borrow)]
+    sudo: Option<Cow<'b, str>>,
 }
 
 async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Response> {
@@ -66,7 +79,7 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
         .await
         .map_err(|_| bad_request(format!("the body is larger than {MAX_BATCH_BYTES} bytes")))?;
     let batch = parse(&body)?;
-    let mut results = Vec::with_capacity(batch.requests.len());
+    let mut outcomes = Vec::with_capacity(batch.requests.len());
     for (i, asked) in batch.requests.iter().enumerate() {
         let credential = asked.credential.as_deref().map(|secret| authority::Presented {
             secret,
@@ -89,12 +102,13 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
             let detail = outcome.detail.unwrap_or("the path has no single reading");
             return Err(bad_request(format!("requests[{i}].path: {detail}")));
         }
-        results.push(result(&outcome));
+        outcomes.push(outcome);
     }
-    Ok((StatusCode::OK, axum::Json(json!({ "results": results }))).into_response())
+    let results = outcomes.iter().map(result).collect();
+    Ok((StatusCode::OK, axum::Json(Answers { results })).into_response())
 }
 
-fn parse(body: &[u8]) -> ApiResult<Batch> {
+fn parse(body: &[u8]) -> ApiResult<Batch<'_>> {
     let batch: Batch = serde_json::from_slice(body).map_err(|e| {
         // serde's message names the field and position; it never echoes a credential.
         let what = e.to_string();
@@ -146,7 +160,7 @@ fn parse(body: &[u8]) -> ApiResult<Batch> {
 
 /// The channel a request asked about carries its credential in, as named (checked by `parse`), or the usual one
 /// of the kind its prefix names.
-fn channel_of(asked: &Asked, secret: &str, authority: &authority::Authority) -> Channel {
+fn channel_of(asked: &Asked<'_>, secret: &str, authority: &authority::Authority) -> Channel {
     match asked.channel.as_deref().and_then(Channel::parse) {
         Some(Channel::Basic) => Channel::basic(asked.username.as_deref().unwrap_or("")),
         Some(channel) => channel,
@@ -154,87 +168,132 @@ fn channel_of(asked: &Asked, secret: &str, authority: &authority::Authority) -> 
     }
 }
 
+/// One answer, serialized as it is (a batch holds up to a thousand: no JSON tree is built for them).
+#[derive(Serialize)]
+struct Answer<'o> {
+    allowed: bool,
+    status: u16,
+    layer: &'static str,
+    error: Option<&'static str>,
+    required: &'o [Vec<String>],
+    required_granular: &'o [Vec<String>],
+    reasons: Reasons,
+    identity: Option<Identity<'o>>,
+}
+
+/// The reason in words, then the detail when there is one.
+struct Reasons(&'static str, Option<&'static str>);
+
+impl Serialize for Reasons {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(1 + usize::from(self.1.is_some())))?;
+        seq.serialize_element(self.0)?;
+        if let Some(detail) = self.1 {
+            seq.serialize_element(detail)?;
+        }
+        seq.end()
+    }
+}
+
+/// Who an accepted credential is: a job's has its job and project, any other its token.
+#[derive(Serialize)]
+struct Identity<'o> {
+    user_id: Option<i64>,
+    username: &'o str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    project_id: Option<i64>,
+    token_type: &'static str,
+    organization_id: i64,
+}
+
 /// One answer. The identity of an accepted credential comes along so that a gateway need not ask twice.
-fn result(outcome: &authority::Outcome) -> Value {
-    let identity = outcome.principal.as_ref().zip(outcome.user()).map(|(p, user)| {
-        json!({
-            "user_id": user.id,
-            "username": user.username,
-            "token_id": p.token.id,
-            "token_type": p.token.kind().name(),
-            "organization_id": p.token.organization_id,
+fn result<'o>(outcome: &'o authority::Outcome) -> Answer<'o> {
+    let token =
+        |user_id: Option<i64>, username: &'o str, token_id: i64, token_type: &'static str, organization_id| Identity {
+            user_id,
+            username,
+            token_id: Some(token_id),
+            job_id: None,
+            project_id: None,
+            token_type,
+            organization_id,
+        };
+    let identity = outcome
+        .principal
+        .as_ref()
+        .zip(outcome.user())
+        .map(|(p, user)| {
+            token(Some(user.id), &user.username, p.token.id, p.token.kind().name(), p.token.organization_id)
         })
-    });
-    let identity = identity.or_else(|| {
-        outcome.job.as_ref().map(|j| {
-            json!({
-                "user_id": j.user.id,
-                "username": j.user.username,
-                "job_id": j.job.id,
-                "project_id": j.project.id,
-                "token_type": domain::CredentialKind::CiJobToken.name(),
-                "organization_id": j.project.organization_id,
+        .or_else(|| {
+            outcome.job.as_ref().map(|j| Identity {
+                user_id: Some(j.user.id),
+                username: &j.user.username,
+                token_id: None,
+                job_id: Some(j.job.id),
+                project_id: Some(j.project.id),
+                token_type: domain::CredentialKind::CiJobToken.name(),
+                organization_id: j.project.organization_id,
             })
         })
-    });
-    let identity = identity.or_else(|| {
-        outcome.feed.as_ref().map(|(secret, user)| {
-            json!({
-                "user_id": user.id,
-                "username": user.username,
-                "token_id": secret.id,
-                "token_type": domain::CredentialKind::FeedToken.name(),
-                "organization_id": user.organization_id,
+        .or_else(|| {
+            outcome.feed.as_ref().map(|(secret, user)| {
+                let kind = domain::CredentialKind::FeedToken.name();
+                token(Some(user.id), &user.username, secret.id, kind, user.organization_id)
             })
         })
-    });
-    let identity = identity.or_else(|| {
-        outcome.deploy.as_ref().map(|d| {
-            json!({
-                "user_id": null,
-                "username": d.username,
-                "token_id": d.id,
-                "token_type": domain::CredentialKind::DeployToken.name(),
-                "organization_id": d.organization_id,
+        .or_else(|| {
+            outcome.deploy.as_ref().map(|d| {
+                let kind = domain::CredentialKind::DeployToken.name();
+                token(None, &d.username, d.id, kind, d.organization_id)
             })
-        })
-    });
+        });
     let status = match () {
         _ if outcome.allowed => 200,
         _ if outcome.bad_credential || outcome.needs_credential => 401,
         _ => 403,
     };
-    json!({
-        "allowed": outcome.allowed,
-        "status": status,
-        "layer": outcome.layer.as_str(),
-        "error": error_code(outcome),
-        "required": outcome.required,
-        "required_granular": outcome.bundles,
-        "reasons": outcome.reasons(),
-        "identity": identity,
-    })
+    Answer {
+        allowed: outcome.allowed,
+        status,
+        layer: outcome.layer.as_str(),
+        error: error_name(outcome),
+        required: outcome.required,
+        required_granular: outcome.bundles,
+        reasons: Reasons(outcome.reason.text(), outcome.detail),
+        identity,
+    }
 }
 
 /// The error a REST call would answer with, as GitLab names it (`insufficient_scope`,
 /// `insufficient_granular_scope`), or null when allowed or when the answer carries no such code.
 pub(crate) fn error_code(outcome: &Outcome<'_>) -> Value {
+    error_name(outcome).map_or(Value::Null, Value::from)
+}
+
+fn error_name(outcome: &Outcome<'_>) -> Option<&'static str> {
     match outcome.reason {
-        _ if outcome.allowed => Value::Null,
-        Reason::InsufficientGranularScope => json!("insufficient_granular_scope"),
-        Reason::OutsideRouteRules => json!("outside_route_rules"),
-        reason if let Some((code, _)) = crate::error::policy_refusal(reason) => json!(code),
+        _ if outcome.allowed => None,
+        Reason::InsufficientGranularScope => Some("insufficient_granular_scope"),
+        Reason::OutsideRouteRules => Some("outside_route_rules"),
+        reason if let Some((code, _)) = crate::error::policy_refusal(reason) => Some(code),
         Reason::InsufficientScope | Reason::OutsideReach | Reason::ReadOnlyScope | Reason::SudoNeedsScope => {
-            json!("insufficient_scope")
+            Some("insufficient_scope")
         }
-        _ if outcome.bad_credential => json!("invalid_token"),
-        _ => Value::Null,
+        _ if outcome.bad_credential => Some("invalid_token"),
+        _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_batch_over_the_limit_is_refused() {

@@ -368,6 +368,15 @@ fn bench(c: &mut Criterion) {
             black_box(w.node.run(a.decide_request(&request)).map(|o| o.allowed)).ok();
         },
     );
+    // What a job token's first sight is compared with: a bare RS256 JWT verification (form, header, signature and
+    // claims parsed, as any JWT library does) with a key of its own.
+    let key = tokens::jwt::SigningKey::generate(tokens::jwt::Algorithm::RS256).expect("RS256 key");
+    let claims = serde_json::json!({ "iss": "bench", "sub": "job_1", "exp": 4_102_444_800_i64, "jti": "x" });
+    let jwt = key.sign(&claims).expect("signed");
+    assert!(tokens::jwt::verify::<serde_json::Value>(&jwt, [key.public()]).is_ok());
+    distribution(SUITE, "a bare RS256 JWT verification (tokens::jwt::verify)", 20_000, || {
+        black_box(tokens::jwt::verify::<serde_json::Value>(black_box(&jwt), [key.public()]).is_ok());
+    });
     distribution(SUITE, "decide: cache miss on SQLite (every fact read)", 5_000, || {
         a.cache().forget(Change::All);
         black_box(w.node.run(a.decide_request(&hit)).map(|o| o.allowed)).ok();
