@@ -23,7 +23,7 @@ const INLINE_TEXT: usize = 160;
 #[derive(Clone)]
 enum Text {
     Inline { bytes: [u8; INLINE_TEXT], len: usize },
-    Heap(String),
+    Heap(Vec<u8>),
 }
 
 impl Text {
@@ -31,25 +31,26 @@ impl Text {
         if capacity <= INLINE_TEXT {
             Text::Inline { bytes: [0; INLINE_TEXT], len: 0 }
         } else {
-            Text::Heap(String::with_capacity(capacity))
+            Text::Heap(Vec::with_capacity(capacity))
         }
     }
 
-    fn push_str(&mut self, text: &str) {
+    /// Appends the bytes of whole text (a segment): what it holds stays UTF-8.
+    fn push_bytes(&mut self, text: &[u8]) {
         match self {
             Text::Inline { bytes, len } => match bytes.get_mut(*len..*len + text.len()) {
                 Some(slot) => {
-                    slot.copy_from_slice(text.as_bytes());
+                    slot.copy_from_slice(text);
                     *len += text.len();
                 }
                 None => {
-                    let mut heap = String::with_capacity(*len + text.len());
-                    heap.push_str(Text::Inline { bytes: *bytes, len: *len }.as_str());
-                    heap.push_str(text);
+                    let mut heap = Vec::with_capacity(*len + text.len());
+                    heap.extend_from_slice(bytes.get(..*len).unwrap_or_default());
+                    heap.extend_from_slice(text);
                     *self = Text::Heap(heap);
                 }
             },
-            Text::Heap(heap) => heap.push_str(text),
+            Text::Heap(heap) => heap.extend_from_slice(text),
         }
     }
 
@@ -62,13 +63,12 @@ impl Text {
     }
 
     fn as_str(&self) -> &str {
-        match self {
-            // Whole `&str`s were copied in, so the bytes are UTF-8.
-            Text::Inline { bytes, len } => {
-                std::str::from_utf8(bytes.get(..*len).unwrap_or_default()).unwrap_or_default()
-            }
+        let bytes = match self {
+            Text::Inline { bytes, len } => bytes.get(..*len).unwrap_or_default(),
             Text::Heap(heap) => heap,
-        }
+        };
+        // Whole segments of text were copied in, so the bytes are UTF-8.
+        std::str::from_utf8(bytes).unwrap_or_default()
     }
 }
 
@@ -191,12 +191,12 @@ impl CanonicalPath {
         if segment.contains('/') {
             self.slashed |= 1u128.checked_shl(u32::try_from(self.len).unwrap_or(u32::MAX)).unwrap_or(0);
         }
-        self.push_plain(segment);
+        self.push_plain(segment.as_bytes());
     }
 
-    /// Appends a segment that holds no `/`.
-    fn push_plain(&mut self, segment: &str) {
-        self.text.push_str(segment);
+    /// Appends a segment that holds no `/`, as the bytes of its text.
+    fn push_plain(&mut self, segment: &[u8]) {
+        self.text.push_bytes(segment);
         if let Some(end) = self.ends.get_mut(self.len) {
             *end = u16::try_from(self.text.len()).unwrap_or(u16::MAX);
             self.len += 1;
@@ -299,10 +299,11 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath, PathError> {
 /// spelling is at most as long as what arrived, so it needs no count either.
 fn plain_path(raw: &str) -> Result<CanonicalPath, PathError> {
     let mut path = CanonicalPath { text: Text::with_capacity(raw.len()), ends: [0; MAX_SEGMENTS], len: 0, slashed: 0 };
-    for segment in raw.split('/') {
+    // Split as bytes: `/` is ASCII, and so is every plain byte.
+    for segment in raw.as_bytes().split(|&b| b == b'/') {
         match segment {
-            "" => {}
-            "." | ".." => return Err(PathError::DotSegment),
+            b"" => {}
+            b"." | b".." => return Err(PathError::DotSegment),
             _ if path.len() >= MAX_SEGMENTS => return Err(PathError::TooLong),
             _ => path.push_plain(segment),
         }

@@ -331,8 +331,8 @@ impl RouteIndex {
 
     /// The routes that may match a path of `len` segments whose last segment has literal number `last`: those
     /// of that length, and those with a wildcard, that end in that literal or in a parameter or wildcard. In no
-    /// set order.
-    fn candidates<'i>(&'i self, method: &str, len: usize, last: u16) -> impl Iterator<Item = usize> + 'i {
+    /// set order, as four runs of (literal number, route number).
+    fn candidates<'i>(&'i self, method: &str, len: usize, last: u16) -> [&'i [(u16, usize)]; 4] {
         let entry = self.methods.get(method);
         let exact = entry.and_then(|e| e.by_len.get(len)).map(Vec::as_slice).unwrap_or_default();
         let multi = entry.map(|e| e.multi.as_slice()).unwrap_or_default();
@@ -343,9 +343,6 @@ impl RouteIndex {
         };
         let literal_last = |bucket| if last == NO_LITERAL { &[][..] } else { ending(bucket, last) };
         [literal_last(exact), ending(exact, NO_LITERAL), literal_last(multi), ending(multi, NO_LITERAL)]
-            .into_iter()
-            .flatten()
-            .map(|(_, i)| *i)
     }
 
     /// Whether route `i` can match a path whose segments have literal numbers `path`: the segment count, and the
@@ -389,49 +386,65 @@ pub(crate) fn find<'a: 'p, 'p>(
         (&long_texts, &long_numbers)
     };
     let last = numbers.last().copied().unwrap_or(NO_LITERAL);
-    let candidates = index
-        .candidates(method, path.len(), last)
-        .filter(|i| index.could_match(*i, numbers))
-        .filter_map(|i| Some((i, routes.get(i)?)));
-    find_among(candidates, texts, query)
+    let mut among = Among::new(texts, query);
+    for run in index.candidates(method, path.len(), last) {
+        for &(_, i) in run {
+            if index.could_match(i, numbers)
+                && let Some(route) = routes.get(i)
+            {
+                among.consider(i, route);
+            }
+        }
+    }
+    among.best()
 }
 
-/// The most specific of `candidates` (route number and route, all of the request's method) that matches the
-/// path's `segments`; between equally specific ones, the first in the catalog, whatever order they come in.
-fn find_among<'a: 'p, 'p>(
-    candidates: impl Iterator<Item = (usize, &'a Route)>,
-    segments: &[&'p str],
-    query: Option<&str>,
-) -> Option<RouteMatch<'a, 'p>> {
-    let mut best: Option<(Score, usize, RouteMatch<'a, 'p>)> = None;
-    // Reused across candidates: only a match that becomes the best keeps its own (inline: nothing is allocated).
-    let (mut params, mut score) = (Params::new(), Score::new());
-    for (i, route) in candidates {
+/// The most specific of the routes considered (all of the request's method) that matches the path's `segments`;
+/// between equally specific ones, the first in the catalog, whatever order they come in.
+struct Among<'a, 'p, 's, 'q> {
+    segments: &'s [&'p str],
+    query: Option<&'q str>,
+    best: Option<(Score, usize, RouteMatch<'a, 'p>)>,
+    /// Reused across candidates: only a match that becomes the best keeps its own (inline: nothing is allocated).
+    params: Params<'p>,
+    score: Score,
+}
+
+impl<'a: 'p, 'p, 's, 'q> Among<'a, 'p, 's, 'q> {
+    fn new(segments: &'s [&'p str], query: Option<&'q str>) -> Self {
+        Among { segments, query, best: None, params: Params::new(), score: Score::new() }
+    }
+
+    /// Route `i` of the catalog, if it matches and is more specific than the best so far.
+    fn consider(&mut self, i: usize, route: &'a Route) {
         if let Some((key, value)) = &route.query
-            && !query_has(query, key, value)
+            && !query_has(self.query, key, value)
         {
-            continue;
+            return;
         }
-        params.truncate(0);
-        score.truncate(0);
-        if !match_segments(&route.segments, segments, &mut params, &mut score) {
-            continue;
+        self.params.truncate(0);
+        self.score.truncate(0);
+        if !match_segments(&route.segments, self.segments, &mut self.params, &mut self.score) {
+            return;
         }
         // Routes with a query condition are more specific than the same path without one.
-        if !score.push(u8::from(route.query.is_some())) {
-            continue;
+        if !self.score.push(u8::from(route.query.is_some())) {
+            return;
         }
-        let better = match &best {
+        let better = match &self.best {
             None => true,
             Some((best_score, best_i, _)) => {
-                (score.as_slice(), std::cmp::Reverse(i)) > (best_score.as_slice(), std::cmp::Reverse(*best_i))
+                (self.score.as_slice(), std::cmp::Reverse(i)) > (best_score.as_slice(), std::cmp::Reverse(*best_i))
             }
         };
         if better {
-            best = Some((score, i, RouteMatch { route, params: params.clone() }));
+            self.best = Some((self.score, i, RouteMatch { route, params: self.params.clone() }));
         }
     }
-    best.map(|(_, _, m)| m)
+
+    fn best(self) -> Option<RouteMatch<'a, 'p>> {
+        self.best.map(|(_, _, m)| m)
+    }
 }
 
 fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
@@ -556,8 +569,11 @@ mod tests {
                 for method in ["GET", "POST", "PUT", "DELETE", route.method.as_str()] {
                     let indexed = catalog.find(method, &path, query.as_deref()).map(|m| &m.route.template);
                     let segments: Vec<&str> = path.segments().collect();
-                    let all = routes.iter().enumerate().filter(|(_, r)| r.method == method);
-                    let scanned = find_among(all, &segments, query.as_deref()).map(|m| &m.route.template);
+                    let mut among = Among::new(&segments, query.as_deref());
+                    for (i, route) in routes.iter().enumerate().filter(|(_, r)| r.method == method) {
+                        among.consider(i, route);
+                    }
+                    let scanned = among.best().map(|m| &m.route.template);
                     assert_eq!(indexed, scanned, "{method} {path:?}");
                     checked += 1;
                 }
