@@ -336,10 +336,10 @@ impl RouteIndex {
         let entry = self.methods.get(method);
         let exact = entry.and_then(|e| e.by_len.get(len)).map(Vec::as_slice).unwrap_or_default();
         let multi = entry.map(|e| e.multi.as_slice()).unwrap_or_default();
+        // The run of `key` in a sorted bucket: one binary search for its start, then a walk (runs are short).
         let ending = |bucket: &'i [(u16, usize)], key: u16| {
-            let start = bucket.partition_point(|(k, _)| *k < key);
-            let end = bucket.partition_point(|(k, _)| *k <= key);
-            bucket.get(start..end).unwrap_or_default()
+            let from = bucket.get(bucket.partition_point(|(k, _)| *k < key)..).unwrap_or_default();
+            from.get(..from.iter().take_while(|(k, _)| *k == key).count()).unwrap_or_default()
         };
         let literal_last = |bucket| if last == NO_LITERAL { &[][..] } else { ending(bucket, last) };
         [literal_last(exact), ending(exact, NO_LITERAL), literal_last(multi), ending(multi, NO_LITERAL)]
