@@ -381,7 +381,7 @@ fn bench(c: &mut Criterion) {
         a.cache().forget(Change::All);
         black_box(w.node.run(a.decide_request(&hit)).map(|o| o.allowed)).ok();
     });
-    memory_per_cached_token(&w, 20_000);
+    memory_per_cached_token(&w, 50_000);
 }
 
 /// The resident memory of this process, in bytes (Linux's `/proc/self/statm`), or `None` elsewhere.
