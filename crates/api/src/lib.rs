@@ -58,8 +58,8 @@ pub struct Limits {
     pub leaks: credentials::LeakLimit,
 }
 
-/// The whole HTTP application. Tests call it without a server; `server` serves it.
-pub fn app(state: AppState) -> Router {
+/// The whole HTTP application; `server` serves it.
+pub fn app(state: AppState) -> App {
     let api = Router::new()
         .merge(users::router())
         .merge(tokens::router())
@@ -88,11 +88,39 @@ pub fn app(state: AppState) -> Router {
     // The path is read once, before routing: the router, the decision and the handler all see its canonical
     // spelling, and a path without one is a 400 here as on every other way in.
     let rest = Router::new().fallback_service(routed).layer(axum::middleware::from_fn(one_reading));
-    // Forward-auth is asked before every request a gateway lets through, so it is routed first, past no layer:
-    // it decides the path it is asked about (which the decision canonicalizes as every way in does) and reads a
-    // forwarded body only up to a cap. The health check, the trivial handler forward-auth is measured against,
-    // sits beside it. Both are routed again below, for a spelling that only its canonical form routes.
-    forward_auth::router().route("/-/health", axum::routing::get(health)).with_state(state).fallback_service(rest)
+    let first = forward_auth::router().route("/-/health", axum::routing::get(health)).with_state(state);
+    App { first, rest }
+}
+
+/// The application as a service. Forward-auth is asked before every request a gateway lets through, so it is
+/// told apart by its path's first bytes and routed past every layer: it decides the path it is asked about
+/// (which the decision canonicalizes as every way in does) and reads a forwarded body only up to a cap. The
+/// health check, the trivial handler forward-auth is measured against, goes the same way. Everything else
+/// pays nothing for this and goes through the canonical-path reading and the router, where both are routed
+/// again for a spelling that only its canonical form routes.
+#[derive(Clone)]
+pub struct App {
+    first: Router,
+    rest: Router,
+}
+
+impl tower_service::Service<axum::extract::Request> for App {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = axum::routing::future::RouteFuture<std::convert::Infallible>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let path = request.uri().path();
+        if path == "/-/health" || path == "/-/auth" || path.starts_with("/-/auth/") {
+            self.first.call(request)
+        } else {
+            self.rest.call(request)
+        }
+    }
 }
 
 async fn health() -> &'static str {
