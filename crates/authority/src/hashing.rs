@@ -73,8 +73,10 @@ impl Hasher for Folded {
 pub(crate) struct Mixed(u64);
 
 impl Hasher for Mixed {
+    /// The multiply leaves its entropy in the high bits and tables take their bucket from the low ones: the
+    /// rotation brings well-mixed bits down (as rustc-hash 2 finishes).
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
 
     fn write(&mut self, bytes: &[u8]) {

@@ -41,8 +41,8 @@ pub struct Catalog {
     index: routes::RouteIndex,
     /// Assignable permissions, in the file's order.
     bundles: Vec<Bundle>,
-    /// Indices into `bundles`, sorted by name.
-    bundle_index: Vec<usize>,
+    /// Indices into `bundles`, by name (a fine-grained token's grants name theirs on every request).
+    bundle_index: std::collections::HashMap<String, usize, routes::Words>,
     /// Every raw permission some route of each boundary requires, in `BoundarySet::ALL`'s order.
     route_permissions: [PermSet; 4],
 }
@@ -78,9 +78,7 @@ impl Catalog {
 
     /// The assignable permission of this name.
     pub fn bundle(&self, name: &str) -> Option<&Bundle> {
-        let name_at = |i: &usize| self.bundles.get(*i).map_or("", |b| b.name.as_str());
-        let at = self.bundle_index.binary_search_by(|i| name_at(i).cmp(name)).ok()?;
-        self.bundle_index.get(at).and_then(|i| self.bundles.get(*i))
+        self.bundle_index.get(name).and_then(|i| self.bundles.get(*i))
     }
 
     /// Every raw permission, by name.

@@ -230,8 +230,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
             .filter_map(|name| shared.iter().find(|s| s.as_ref() == name.as_str()).cloned())
             .collect();
     }
-    let mut bundle_index: Vec<usize> = (0..bundles.len()).collect();
-    bundle_index.sort_by(|a, b| bundles[*a].name.cmp(&bundles[*b].name));
+    let bundle_index = bundles.iter().enumerate().map(|(i, b)| (b.name.clone(), i)).collect();
     let mut route_permissions = [PermSet::default(); 4];
     for (slot, boundary) in route_permissions.iter_mut().zip(BoundarySet::ALL) {
         for route in parsed.iter().filter(|r| r.boundary == boundary) {

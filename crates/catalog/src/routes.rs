@@ -229,11 +229,11 @@ struct Pattern {
     multi: Option<(usize, usize)>,
 }
 
-/// The hasher of the index's tables: FxHash's multiply-rotate over eight bytes at a time. Their keys are the
-/// catalog's own (methods and literal segments); a request only looks them up, so a segment chosen to collide
+/// The hasher of the catalog's tables: FxHash's multiply-rotate over eight bytes at a time. Their keys are the
+/// catalog's own (methods, literal segments, bundle names); a request only looks them up, so a segment chosen to collide
 /// costs at most a comparison with the few keys of its bucket, and SipHash's resistance buys nothing here.
 #[derive(Debug, Clone, Copy, Default)]
-struct Words;
+pub(crate) struct Words;
 
 impl std::hash::BuildHasher for Words {
     type Hasher = WordHasher;
@@ -243,7 +243,7 @@ impl std::hash::BuildHasher for Words {
     }
 }
 
-struct WordHasher(u64);
+pub(crate) struct WordHasher(u64);
 
 impl WordHasher {
     fn add(&mut self, word: u64) {
@@ -252,8 +252,11 @@ impl WordHasher {
 }
 
 impl std::hash::Hasher for WordHasher {
+    /// The multiply leaves its entropy in the high bits, and the table takes its bucket from the low ones: the
+    /// rotation brings well-mixed bits down (as rustc-hash 2 finishes), so that keys alike in their low bits do
+    /// not share a probe sequence.
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
 
     fn write(&mut self, bytes: &[u8]) {
