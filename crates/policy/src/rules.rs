@@ -139,8 +139,14 @@ fn split_surface(path: &str) -> (RuleSurface, &str) {
 pub fn rule_matches(rule: &str, target: &RuleTarget<'_>) -> bool {
     let Some(space) = rule.bytes().position(|b| b == b' ') else { return false };
     let (Some(methods), Some(path)) = (rule.get(..space), rule.get(space + 1..)) else { return false };
-    let method = target.method.as_bytes();
-    if !methods.as_bytes().split(|&b| b == b',').any(|m| m == b"*" || m == method) {
+    let (methods, method) = (methods.as_bytes(), target.method.as_bytes());
+    // Most rules name one method: a list is split only when there is one.
+    let listed = if methods.contains(&b',') {
+        methods.split(|&b| b == b',').any(|m| m == b"*" || m == method)
+    } else {
+        methods == b"*" || methods == method
+    };
+    if !listed {
         return false;
     }
     let (surface, rest) = split_surface(path);
