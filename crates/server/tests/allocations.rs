@@ -1,8 +1,9 @@
 //! A cached decision allocates nothing (issue 22, goal 2): with every fact it needs in the cache,
-//! `Authority::decide_request` of a personal token, a fine-grained token and a CI job token makes no heap
-//! allocation, counted by dhat's allocator in its testing mode (its own binary, so that no other test's threads
-//! allocate meanwhile). dhat counts every thread's allocations, so each case is measured several times and the
-//! fewest counted: the server's own background threads (the usage writer) can only add to a count.
+//! `Authority::decide_request` of a personal token, a fine-grained token (without route rules and with them)
+//! and a CI job token makes no heap allocation, counted by dhat's allocator in its testing mode (its own binary,
+//! so that no other test's threads allocate meanwhile). dhat counts every thread's allocations, so each case is
+//! measured several times and the fewest counted: the server's own background threads (the usage writer) can
+//! only add to a count.
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly on anything unexpected")]
 
@@ -33,6 +34,8 @@ struct World {
     authority: Arc<Authority>,
     personal: String,
     fine_grained: String,
+    /// A fine-grained token with route rules.
+    ruled: String,
     job: String,
     project: i64,
 }
@@ -42,7 +45,7 @@ fn world() -> World {
     let dir = std::env::temp_dir().join(format!("tessera-allocations-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("a.db").display());
-    let (authority, personal, fine_grained, job, project) = rt.block_on(async {
+    let (authority, personal, fine_grained, ruled, job, project) = rt.block_on(async {
         let store = Arc::new(store::SqlStore::connect(&url, 4).await.unwrap());
         let config = AuthorityConfig {
             ci: authority::CiConfig::default(),
@@ -88,8 +91,17 @@ fn world() -> World {
             project_ids: vec![project.id],
             ..RequestedGrant::default()
         };
-        let fine = CreateToken { name: Some("f".into()), grants: Some(vec![grant]), ..CreateToken::default() };
+        let fine = CreateToken { name: Some("f".into()), grants: Some(vec![grant.clone()]), ..CreateToken::default() };
         let fine_grained = authority.create_token(&ctx, &alice, &fine, false).await.unwrap().plaintext;
+        let rules =
+            vec![format!("GET /projects/{}/merge_requests", project.id), format!("POST /projects/{}/*", project.id)];
+        let ruled = CreateToken {
+            name: Some("r".into()),
+            grants: Some(vec![grant]),
+            route_rules: Some(rules),
+            ..CreateToken::default()
+        };
+        let ruled = authority.create_token(&ctx, &alice, &ruled, false).await.unwrap().plaintext;
         let start = StartJob {
             project_id: project.id,
             user_id: alice.id,
@@ -99,9 +111,9 @@ fn world() -> World {
             ..StartJob::default()
         };
         let job = authority.start_job(&ctx, &CiActor::Admin(Arc::new(admin.clone())), &start).await.unwrap().token;
-        (authority, personal, fine_grained, job, project.id)
+        (authority, personal, fine_grained, ruled, job, project.id)
     });
-    World { rt, authority, personal, fine_grained, job, project }
+    World { rt, authority, personal, fine_grained, ruled, job, project }
 }
 
 /// The fewest allocations one decision of `request` made, once its facts are cached, over several tries.
@@ -126,7 +138,7 @@ fn allocations_of(w: &World, request: &Request<'_>) -> (bool, u64) {
 }
 
 #[test]
-fn a_cached_decision_allocates_nothing_for_a_personal_a_fine_grained_or_a_job_token() {
+fn a_cached_decision_allocates_nothing_for_a_personal_a_fine_grained_a_ruled_or_a_job_token() {
     let w = world();
     let _profiler = dhat::Profiler::builder().testing().build();
     let issues = format!("/api/v4/projects/{}/issues", w.project);
@@ -134,10 +146,12 @@ fn a_cached_decision_allocates_nothing_for_a_personal_a_fine_grained_or_a_job_to
     let carried = |secret: &'static str, channel: Channel| Presented { secret, channel, username: None };
     let personal: &'static str = Box::leak(w.personal.clone().into_boxed_str());
     let fine: &'static str = Box::leak(w.fine_grained.clone().into_boxed_str());
+    let ruled: &'static str = Box::leak(w.ruled.clone().into_boxed_str());
     let job: &'static str = Box::leak(w.job.clone().into_boxed_str());
     let cases = [
         ("personal", carried(personal, Channel::PrivateTokenHeader), "POST", &issues),
         ("fine-grained", carried(fine, Channel::PrivateTokenHeader), "POST", &issues),
+        ("fine-grained with route rules", carried(ruled, Channel::PrivateTokenHeader), "POST", &issues),
         ("CI job", carried(job, Channel::JobTokenHeader), "GET", &releases),
     ];
     for (name, credential, method, target) in cases {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use catalog::{Boundary, PathError, RouteMatch, Surface, canonical_method, canonical_path};
 use domain::{CredentialKind, Scope, Scopes, SecretHome, UsageBoundary, User, secret_home};
-use policy::{CredentialFacts, Facts, Layer, Reason, RuleSurface, RuleTarget};
+use policy::{CredentialFacts, Facts, Layer, Reason, RuleTarget};
 
 pub use outcome::{Outcome, Presented, Request, Resolved};
 pub(crate) use refusals::group_rules_refusal;
@@ -22,7 +22,7 @@ pub use refusals::{group_refusal, token_refusal, token_rules};
 pub(crate) use resolve::user_facts;
 
 use self::outcome::{OnRoute, Refusal};
-use self::resolve::{facts_of, is_rotation, rule_segments};
+use self::resolve::{Decimal, facts_of, is_rotation, rule_segments};
 use crate::principal::JobPrincipal;
 use crate::{Authenticated, Authority, Result};
 
@@ -123,15 +123,12 @@ impl Authority {
         let has_rules = credential.is_some_and(|c| !c.rules.is_empty());
         let resolved_id = match &resource {
             _ if !has_rules => None,
-            Resolved::Group(group, _) => Some(group.id.to_string()),
-            Resolved::Project(project, _) => Some(project.id.to_string()),
+            Resolved::Group(group, _) => Some(Decimal::new(group.id)),
+            Resolved::Project(project, _) => Some(Decimal::new(project.id)),
             Resolved::None => None,
         };
-        let (surface, segments) = if has_rules {
-            rule_segments(&found, &path, resolved_id.as_deref())
-        } else {
-            (RuleSurface::Api, Vec::new())
-        };
+        // Made only for a token with rules: a request without any pays nothing for them.
+        let ruled = has_rules.then(|| rule_segments(&found, &path, resolved_id.as_ref().map(Decimal::as_str)));
         let job_facts = match &job {
             Some(job) => Some(self.job_facts(job, &resource).await?),
             None => None,
@@ -154,7 +151,11 @@ impl Authority {
             resource: facts_of(route.boundary, &resource),
             admin_mode,
             names_caller,
-            target: has_rules.then_some(RuleTarget { method: &method, surface, segments: &segments }),
+            target: ruled.as_ref().map(|(surface, segments)| RuleTarget {
+                method: &method,
+                surface: *surface,
+                segments: segments.as_slice(),
+            }),
         };
         let decision = policy::authorize(&self.catalog, route, on.safe, &facts);
         if decision.allowed && request.served {

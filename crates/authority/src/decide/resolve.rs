@@ -74,17 +74,91 @@ impl Authority {
     }
 }
 
+/// How many segments of a ruled request are kept on the stack (a longer path has them on the heap).
+const RULE_SEGMENTS: usize = 24;
+
+/// The segments allowlist rules see: inline for a path of up to [`RULE_SEGMENTS`], so that a cached decision
+/// of a token with rules allocates nothing.
+#[expect(clippy::large_enum_variant, reason = "inline on purpose: boxing it would be the allocation it avoids")]
+pub(super) enum RuleSegments<'p> {
+    Inline([&'p str; RULE_SEGMENTS], usize),
+    Heap(Vec<&'p str>),
+}
+
+impl<'p> RuleSegments<'p> {
+    fn of(segments: impl Iterator<Item = &'p str>, len: usize) -> RuleSegments<'p> {
+        if len > RULE_SEGMENTS {
+            return RuleSegments::Heap(segments.collect());
+        }
+        let mut inline = [""; RULE_SEGMENTS];
+        let mut count = 0;
+        for (slot, segment) in inline.iter_mut().zip(segments) {
+            *slot = segment;
+            count += 1;
+        }
+        RuleSegments::Inline(inline, count)
+    }
+
+    pub(super) fn as_slice(&self) -> &[&'p str] {
+        match self {
+            RuleSegments::Inline(inline, len) => inline.get(..*len).unwrap_or_default(),
+            RuleSegments::Heap(heap) => heap,
+        }
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut &'p str> {
+        match self {
+            RuleSegments::Inline(inline, len) => inline.get_mut(..*len).and_then(|s| s.get_mut(i)),
+            RuleSegments::Heap(heap) => heap.get_mut(i),
+        }
+    }
+}
+
+/// An id in decimal, written on the stack.
+pub(super) struct Decimal {
+    bytes: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub(super) fn new(id: i64) -> Decimal {
+        let mut out = Decimal { bytes: [b'0'; 20], start: 20 };
+        let mut n = id.unsigned_abs();
+        loop {
+            out.start -= 1;
+            if let Some(slot) = out.bytes.get_mut(out.start) {
+                *slot = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if id < 0 {
+            out.start -= 1;
+            if let Some(slot) = out.bytes.get_mut(out.start) {
+                *slot = b'-';
+            }
+        }
+        out
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        std::str::from_utf8(self.bytes.get(self.start..).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
 /// The request as allowlist rules see it: `/api/v4` (or `/v2` for the registry) left out, and the `:id` of a
 /// group or project route replaced by the id it resolved to, so that no alias of the path escapes a rule.
 pub(super) fn rule_segments<'p>(
     found: &RouteMatch<'_, '_>,
     path: &'p catalog::CanonicalPath,
     resolved_id: Option<&'p str>,
-) -> (RuleSurface, Vec<&'p str>) {
+) -> (RuleSurface, RuleSegments<'p>) {
     let mut head = path.segments();
     match (head.next(), head.next()) {
         (Some("api"), Some("v4")) => {
-            let mut segments: Vec<&str> = path.segments().skip(2).collect();
+            let mut segments = RuleSegments::of(path.segments().skip(2), path.len().saturating_sub(2));
             let names_id =
                 matches!(found.route.segments.get(3), Some(catalog::Segment::Param { name, .. }) if name == "id");
             if let (true, Some(id), Some(slot)) = (names_id, resolved_id, segments.get_mut(1)) {
@@ -92,8 +166,8 @@ pub(super) fn rule_segments<'p>(
             }
             (RuleSurface::Api, segments)
         }
-        (Some("v2"), _) => (RuleSurface::Registry, path.segments().skip(1).collect()),
-        _ => (RuleSurface::Git, path.segments().collect()),
+        (Some("v2"), _) => (RuleSurface::Registry, RuleSegments::of(path.segments().skip(1), path.len() - 1)),
+        _ => (RuleSurface::Git, RuleSegments::of(path.segments(), path.len())),
     }
 }
 
@@ -144,5 +218,27 @@ pub(super) fn facts_of(boundary: Boundary, resource: &Resolved) -> ResourceFacts
             Boundary::OwnUser => ResourceFacts::OwnUser,
             Boundary::Group | Boundary::Project => ResourceFacts::Missing,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_written_as_to_string_writes_it() {
+        for id in [0, 7, 10, 42, 1_234_567, i64::MAX, -1, i64::MIN] {
+            assert_eq!(Decimal::new(id).as_str(), id.to_string());
+        }
+    }
+
+    #[test]
+    fn segments_past_the_inline_count_are_kept_whole() {
+        let many: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+        for len in [0, 1, RULE_SEGMENTS, RULE_SEGMENTS + 1, 40] {
+            let segments = RuleSegments::of(many.iter().take(len).map(String::as_str), len);
+            let want: Vec<&str> = many.iter().take(len).map(String::as_str).collect();
+            assert_eq!(segments.as_slice(), want.as_slice());
+        }
     }
 }
