@@ -1,8 +1,8 @@
-//! The hashers of the hot path's tables: a secret-keyed SipHash for presented credential strings, a pass-through
-//! for keys that are already such hashes, and a multiply-rotate hash for keys of a few integers.
+//! The hashers of the hot path's tables: a secret-keyed SipHash for presented credential strings, and a
+//! pass-through for keys that are already such hashes (keys of a few integers use `domain::Words`).
 //!
 //! **Invariant:** a presented string is only ever keyed by [`PresentedKeys`], whose key is random per process;
-//! the two cheap hashers are used only for keys an attacker cannot choose freely.
+//! the cheap hashers are used only for keys an attacker cannot choose freely.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -63,42 +63,6 @@ impl Hasher for Folded {
         for &byte in bytes {
             self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
         }
-    }
-}
-
-/// A multiply-rotate hash (FxHash's) for keys of a few integers. Not resistant to chosen collisions, which is
-/// fine where it is used: keys are ids of authenticated tokens and of resources they were allowed, and their
-/// number is capped.
-#[derive(Debug, Default)]
-pub(crate) struct Mixed(u64);
-
-impl Hasher for Mixed {
-    /// The multiply leaves its entropy in the high bits and tables take their bucket from the low ones: the
-    /// rotation brings well-mixed bits down (as rustc-hash 2 finishes).
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_i64(&mut self, word: i64) {
-        self.write_u64(word as u64);
-    }
-
-    fn write_usize(&mut self, word: usize) {
-        self.write_u64(word as u64);
-    }
-
-    fn write_isize(&mut self, word: isize) {
-        self.write_u64(word as u64);
     }
 }
 

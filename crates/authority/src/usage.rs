@@ -6,12 +6,10 @@
 //! and a read of token rows or usage flushes first, so that a client sees the use it just made.
 
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use domain::{JobPolicies, JobTokenAccess, Timestamp, TokenUsage, UsageBoundary};
 
-use crate::hashing::Mixed;
 use crate::reads::Facts;
 use crate::store::{Store, StoreResult};
 
@@ -38,7 +36,7 @@ struct ExerciseTally {
 }
 
 /// Exercised pairs waiting to be written.
-type PendingExercises = HashMap<ExerciseKey, ExerciseTally, BuildHasherDefault<Mixed>>;
+type PendingExercises = HashMap<ExerciseKey, ExerciseTally, domain::Words>;
 
 /// The uses requests record, waiting to be written.
 pub struct UsageBuffer {
@@ -49,7 +47,7 @@ pub struct UsageBuffer {
     /// Exercised (assignable permission, boundary) pairs not yet written, tallied per token.
     pending_exercise: Mutex<PendingExercises>,
     /// Cross-project uses of job tokens not yet written, by (source project, target project).
-    pending_access: Mutex<HashMap<(i64, i64), JobTokenAccess, BuildHasherDefault<Mixed>>>,
+    pending_access: Mutex<HashMap<(i64, i64), JobTokenAccess, domain::Words>>,
     /// Wakes the writer of [`UsageBuffer::flush`], once one is attached.
     writer: OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Held from taking a batch until it is written, so that a flush returns only once every use recorded

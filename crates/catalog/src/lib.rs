@@ -42,7 +42,7 @@ pub struct Catalog {
     /// Assignable permissions, in the file's order.
     bundles: Vec<Bundle>,
     /// Indices into `bundles`, by name (a fine-grained token's grants name theirs on every request).
-    bundle_index: std::collections::HashMap<String, usize, routes::Words>,
+    bundle_index: std::collections::HashMap<String, usize, domain::Words>,
     /// Every raw permission some route of each boundary requires, in `BoundarySet::ALL`'s order.
     route_permissions: [PermSet; 4],
 }

@@ -204,9 +204,9 @@ impl RouteMatch<'_, '_> {
 /// small numbers, so that a lookup rules candidates out with integer comparisons before matching any text.
 #[derive(Debug, Default)]
 pub(crate) struct RouteIndex {
-    methods: std::collections::HashMap<String, MethodIndex, Words>,
+    methods: std::collections::HashMap<String, MethodIndex, domain::Words>,
     /// Every literal segment of every template, numbered.
-    literals: std::collections::HashMap<String, u16, Words>,
+    literals: std::collections::HashMap<String, u16, domain::Words>,
     /// Per route (same order as the routes): each template segment's literal number, `None` for a parameter.
     patterns: Vec<Pattern>,
 }
@@ -227,62 +227,6 @@ struct Pattern {
     literals: Vec<Option<u16>>,
     /// Segments before the first wildcard and after the last one; `None` without a wildcard.
     multi: Option<(usize, usize)>,
-}
-
-/// The hasher of the catalog's tables: FxHash's multiply-rotate over eight bytes at a time. Their keys are the
-/// catalog's own (methods, literal segments, bundle names); a request only looks them up, so a segment chosen to collide
-/// costs at most a comparison with the few keys of its bucket, and SipHash's resistance buys nothing here.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Words;
-
-impl std::hash::BuildHasher for Words {
-    type Hasher = WordHasher;
-
-    fn build_hasher(&self) -> WordHasher {
-        WordHasher(0)
-    }
-}
-
-pub(crate) struct WordHasher(u64);
-
-impl WordHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl std::hash::Hasher for WordHasher {
-    /// The multiply leaves its entropy in the high bits, and the table takes its bucket from the low ones: the
-    /// rotation brings well-mixed bits down (as rustc-hash 2 finishes), so that keys alike in their low bits do
-    /// not share a probe sequence.
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0; 8];
-            if let Some(head) = word.get_mut(..rest.len()) {
-                head.copy_from_slice(rest);
-            }
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    fn write_usize(&mut self, word: usize) {
-        self.add(word as u64);
-    }
 }
 
 /// A path segment that is no template's literal.

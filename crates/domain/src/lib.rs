@@ -12,6 +12,7 @@ mod credential;
 mod deploy;
 mod directory;
 mod grant;
+mod hashing;
 mod job_policies;
 mod names;
 mod notices;
@@ -37,6 +38,7 @@ pub use directory::{
     Settings, Token, TokenState, User, UserState, UserType, Visibility,
 };
 pub use grant::{Grant, GrantAccess, GrantTarget};
+pub use hashing::{WordHasher, Words};
 pub use job_policies::{
     JobLevel, JobPolicies, JobPolicy, JobResource, MAX_PERMISSIONS_TEXT, PermissionsError, parse_job_permissions,
 };
