@@ -22,7 +22,7 @@ pub use refusals::{group_refusal, token_refusal, token_rules};
 pub(crate) use resolve::user_facts;
 
 use self::outcome::{OnRoute, Refusal};
-use self::resolve::{Decimal, facts_of, is_rotation, rule_segments};
+use self::resolve::{facts_of, is_rotation, rule_segments};
 use crate::principal::JobPrincipal;
 use crate::{Authenticated, Authority, Result};
 
@@ -121,14 +121,16 @@ impl Authority {
         // Allowlist rules see the request's segments with the group or project id resolved (only built for a
         // token that has rules).
         let has_rules = credential.is_some_and(|c| !c.rules.is_empty());
+        // The id is written on the stack, so that a ruled decision allocates nothing.
+        let mut id_text = itoa::Buffer::new();
         let resolved_id = match &resource {
             _ if !has_rules => None,
-            Resolved::Group(group, _) => Some(Decimal::new(group.id)),
-            Resolved::Project(project, _) => Some(Decimal::new(project.id)),
+            Resolved::Group(group, _) => Some(id_text.format(group.id)),
+            Resolved::Project(project, _) => Some(id_text.format(project.id)),
             Resolved::None => None,
         };
         // Made only for a token with rules: a request without any pays nothing for them.
-        let ruled = has_rules.then(|| rule_segments(&found, &path, resolved_id.as_ref().map(Decimal::as_str)));
+        let ruled = has_rules.then(|| rule_segments(&found, &path, resolved_id));
         let job_facts = match &job {
             Some(job) => Some(self.job_facts(job, &resource).await?),
             None => None,

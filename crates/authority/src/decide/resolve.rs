@@ -114,40 +114,6 @@ impl<'p> RuleSegments<'p> {
     }
 }
 
-/// An id in decimal, written on the stack.
-pub(super) struct Decimal {
-    bytes: [u8; 20],
-    start: usize,
-}
-
-impl Decimal {
-    pub(super) fn new(id: i64) -> Decimal {
-        let mut out = Decimal { bytes: [b'0'; 20], start: 20 };
-        let mut n = id.unsigned_abs();
-        loop {
-            out.start -= 1;
-            if let Some(slot) = out.bytes.get_mut(out.start) {
-                *slot = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        if id < 0 {
-            out.start -= 1;
-            if let Some(slot) = out.bytes.get_mut(out.start) {
-                *slot = b'-';
-            }
-        }
-        out
-    }
-
-    pub(super) fn as_str(&self) -> &str {
-        std::str::from_utf8(self.bytes.get(self.start..).unwrap_or_default()).unwrap_or_default()
-    }
-}
-
 /// The request as allowlist rules see it: `/api/v4` (or `/v2` for the registry) left out, and the `:id` of a
 /// group or project route replaced by the id it resolved to, so that no alias of the path escapes a rule.
 pub(super) fn rule_segments<'p>(
@@ -224,13 +190,6 @@ pub(super) fn facts_of(boundary: Boundary, resource: &Resolved) -> ResourceFacts
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_id_is_written_as_to_string_writes_it() {
-        for id in [0, 7, 10, 42, 1_234_567, i64::MAX, -1, i64::MIN] {
-            assert_eq!(Decimal::new(id).as_str(), id.to_string());
-        }
-    }
 
     #[test]
     fn segments_past_the_inline_count_are_kept_whole() {
