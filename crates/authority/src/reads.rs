@@ -189,6 +189,11 @@ impl Facts {
         self.read_through(&self.cache.jobs, &id, || id, false, || self.store.job(id)).await
     }
 
+    /// Keeps a job this node has just written, as a read made at `generation` would have.
+    pub(crate) fn remember_job(&self, generation: u64, job: &Job) {
+        self.cache.keep(&self.cache.jobs, generation, job.id, &job.id, Some(Arc::new(job.clone())));
+    }
+
     /// What the allowlist of `target` lets jobs of `source` do there: the policies of the nearest entry naming
     /// the project or one of its groups (the project's own entry first, then the deepest group), or `None` when
     /// no entry names them.

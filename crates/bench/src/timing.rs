@@ -15,9 +15,18 @@ pub struct Summary {
     pub calls: usize,
 }
 
+/// Whether the distribution `name` runs: all do, unless `TESSERA_BENCH_ONLY` names a part of the ones wanted
+/// (to profile one under valgrind, say).
+pub fn wanted(name: &str) -> bool {
+    std::env::var("TESSERA_BENCH_ONLY").map_or(true, |only| name.contains(&only))
+}
+
 /// Times every call of `iterations` (after a warm-up of up to 10,000 calls), prints the distribution and
 /// answers it.
 pub fn distribution(suite: &str, name: &str, iterations: usize, mut call: impl FnMut()) -> Summary {
+    if !wanted(name) {
+        return Summary::default();
+    }
     for _ in 0..iterations.min(10_000) {
         call();
     }
@@ -32,6 +41,9 @@ pub fn distribution_after<S>(
     mut setup: impl FnMut() -> S,
     mut call: impl FnMut(S),
 ) -> Summary {
+    if !wanted(name) {
+        return Summary::default();
+    }
     let mut samples: Vec<Duration> = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let prepared = setup();

@@ -11,6 +11,7 @@ mod canonical;
 mod parse;
 mod perms;
 mod routes;
+mod trie;
 
 pub use bundles::{BoundarySet, Bundle};
 pub use canonical::{CanonicalPath, PathError, canonical_method, canonical_path, is_canonical};
@@ -38,7 +39,7 @@ pub struct Catalog {
     /// What a deploy token or key holds by each scope, in `domain::DEPLOYED_SCOPES`'s order.
     deploy: [PermSet; 8],
     routes: Vec<Route>,
-    index: routes::RouteIndex,
+    trie: trie::RouteTrie,
     /// Assignable permissions, in the file's order.
     bundles: Vec<Bundle>,
     /// Indices into `bundles`, by name (a fine-grained token's grants name theirs on every request).
@@ -182,7 +183,7 @@ impl Catalog {
         path: &'p CanonicalPath,
         query: Option<&str>,
     ) -> Option<RouteMatch<'a, 'p>> {
-        routes::find(&self.routes, &self.index, method, path, query)
+        routes::find(&self.routes, &self.trie, method, path, query)
     }
 }
 

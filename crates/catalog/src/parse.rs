@@ -237,7 +237,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
             *slot = route.required.iter().fold(*slot, |all, needed| all.union(*needed));
         }
     }
-    let index = crate::routes::RouteIndex::new(&parsed);
+    let trie = crate::trie::RouteTrie::new(&parsed);
     Ok(Catalog {
         names,
         levels,
@@ -252,7 +252,7 @@ pub(crate) fn catalog(roles: &str, routes: &str, bundles: &str) -> Result<Catalo
         job_self,
         deploy: deploy_sets,
         routes: parsed,
-        index,
+        trie,
         bundles,
         bundle_index,
         route_permissions,

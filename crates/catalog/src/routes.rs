@@ -3,6 +3,7 @@
 //! **Invariant:** a path matches at most one route, the most specific; a path no template matches is an unknown
 //! route, denied.
 
+use crate::trie::RouteTrie;
 use crate::{CanonicalPath, PermSet};
 use std::borrow::Cow;
 
@@ -188,6 +189,7 @@ impl Score {
         self.len
     }
 
+    #[cfg(test)]
     fn as_slice(&self) -> &[u8] {
         self.items.get(..self.len).unwrap_or_default()
     }
@@ -200,152 +202,34 @@ impl RouteMatch<'_, '_> {
     }
 }
 
-/// Which routes a request can match at all, by method and segment count, and each route's literal segments as
-/// small numbers, so that a lookup rules candidates out with integer comparisons before matching any text.
-#[derive(Debug, Default)]
-pub(crate) struct RouteIndex {
-    methods: std::collections::HashMap<String, MethodIndex, domain::Words>,
-    /// Every literal segment of every template, numbered.
-    literals: std::collections::HashMap<String, u16, domain::Words>,
-    /// Per route (same order as the routes): each template segment's literal number, `None` for a parameter.
-    patterns: Vec<Pattern>,
-}
-
-#[derive(Debug, Default)]
-struct MethodIndex {
-    /// Routes without a multi-segment wildcard, by their number of segments, each bucket sorted by the literal
-    /// number of the last segment ([`NO_LITERAL`] for a parameter) and then by route.
-    by_len: Vec<Vec<(u16, usize)>>,
-    /// Routes with one: they match paths of at least their number of segments. Sorted as a bucket of `by_len`
-    /// (a route whose last segment is a literal only matches paths ending in it).
-    multi: Vec<(u16, usize)>,
-}
-
-#[derive(Debug, Default)]
-struct Pattern {
-    /// Literal numbers of the segments; `None` for `:param` and `*wildcard`.
-    literals: Vec<Option<u16>>,
-    /// Segments before the first wildcard and after the last one; `None` without a wildcard.
-    multi: Option<(usize, usize)>,
-}
-
-/// A path segment that is no template's literal.
-const NO_LITERAL: u16 = u16::MAX;
-/// Paths up to this many segments are numbered on the stack.
+/// Paths up to this many segments are split on the stack.
 const STACK_SEGMENTS: usize = 24;
-
-impl RouteIndex {
-    pub(crate) fn new(routes: &[Route]) -> RouteIndex {
-        let mut index = RouteIndex::default();
-        for (i, route) in routes.iter().enumerate() {
-            let mut literals = Vec::with_capacity(route.segments.len());
-            for segment in &route.segments {
-                literals.push(match segment {
-                    Segment::Literal(lit) => {
-                        let next = u16::try_from(index.literals.len()).unwrap_or(NO_LITERAL - 1);
-                        Some(*index.literals.entry(lit.clone()).or_insert(next))
-                    }
-                    _ => None,
-                });
-            }
-            let is_multi = |s: &Segment| matches!(s, Segment::Multi { .. });
-            let first = route.segments.iter().position(is_multi);
-            let last = route.segments.iter().rposition(is_multi);
-            let multi = first.zip(last).map(|(first, last)| (first, route.segments.len() - last - 1));
-            index.patterns.push(Pattern { literals, multi });
-            let entry = index.methods.entry(route.method.clone()).or_default();
-            let last = index.patterns.last().and_then(|p| p.literals.last().copied().flatten());
-            if multi.is_some() {
-                entry.multi.push((last.unwrap_or(NO_LITERAL), i));
-            } else {
-                let len = route.segments.len();
-                if entry.by_len.len() <= len {
-                    entry.by_len.resize_with(len + 1, Vec::new);
-                }
-                if let Some(bucket) = entry.by_len.get_mut(len) {
-                    bucket.push((last.unwrap_or(NO_LITERAL), i));
-                }
-            }
-        }
-        for entry in index.methods.values_mut() {
-            for bucket in &mut entry.by_len {
-                bucket.sort_unstable();
-            }
-            entry.multi.sort_unstable();
-        }
-        index
-    }
-
-    /// The routes that may match a path of `len` segments whose last segment has literal number `last`: those
-    /// of that length, and those with a wildcard, that end in that literal or in a parameter or wildcard. In no
-    /// set order, as four runs of (literal number, route number).
-    fn candidates<'i>(&'i self, method: &str, len: usize, last: u16) -> [&'i [(u16, usize)]; 4] {
-        let entry = self.methods.get(method);
-        let exact = entry.and_then(|e| e.by_len.get(len)).map(Vec::as_slice).unwrap_or_default();
-        let multi = entry.map(|e| e.multi.as_slice()).unwrap_or_default();
-        // The run of `key` in a sorted bucket: one binary search for its start, then a walk (runs are short).
-        let ending = |bucket: &'i [(u16, usize)], key: u16| {
-            let from = bucket.get(bucket.partition_point(|(k, _)| *k < key)..).unwrap_or_default();
-            from.get(..from.iter().take_while(|(k, _)| *k == key).count()).unwrap_or_default()
-        };
-        let literal_last = |bucket| if last == NO_LITERAL { &[][..] } else { ending(bucket, last) };
-        [literal_last(exact), ending(exact, NO_LITERAL), literal_last(multi), ending(multi, NO_LITERAL)]
-    }
-
-    /// Whether route `i` can match a path whose segments have literal numbers `path`: the segment count, and the
-    /// literal segments (all of them without a wildcard; before the first and after the last one with one).
-    fn could_match(&self, i: usize, path: &[u16]) -> bool {
-        let Some(pattern) = self.patterns.get(i) else { return false };
-        let fits = |t: &Option<u16>, p: &u16| t.is_none_or(|t| t == *p);
-        match pattern.multi {
-            None => path.len() == pattern.literals.len() && pattern.literals.iter().zip(path).all(|(t, p)| fits(t, p)),
-            Some((head, tail)) => {
-                if path.len() < pattern.literals.len() {
-                    return false;
-                }
-                let template_tail = pattern.literals.get(pattern.literals.len() - tail..).unwrap_or_default();
-                let path_tail = path.get(path.len() - tail..).unwrap_or_default();
-                pattern.literals.iter().take(head).zip(path).all(|(t, p)| fits(t, p))
-                    && template_tail.iter().zip(path_tail).all(|(t, p)| fits(t, p))
-            }
-        }
-    }
-}
 
 pub(crate) fn find<'a: 'p, 'p>(
     routes: &'a [Route],
-    index: &RouteIndex,
+    trie: &RouteTrie,
     method: &str,
     path: &'p CanonicalPath,
     query: Option<&str>,
 ) -> Option<RouteMatch<'a, 'p>> {
-    let number = |s: &str| index.literals.get(s).copied().unwrap_or(NO_LITERAL);
-    let (mut texts, mut numbers) = ([""; STACK_SEGMENTS], [NO_LITERAL; STACK_SEGMENTS]);
-    let (long_texts, long_numbers): (Vec<&str>, Vec<u16>);
-    let (texts, numbers): (&[&str], &[u16]) = if path.len() <= STACK_SEGMENTS {
-        for ((text, n), segment) in texts.iter_mut().zip(numbers.iter_mut()).zip(path.segments()) {
-            (*text, *n) = (segment, number(segment));
+    let mut inline = [""; STACK_SEGMENTS];
+    let long: Vec<&str>;
+    let segments: &[&str] = if path.len() <= STACK_SEGMENTS {
+        for (slot, segment) in inline.iter_mut().zip(path.segments()) {
+            *slot = segment;
         }
-        (texts.get(..path.len()).unwrap_or_default(), numbers.get(..path.len()).unwrap_or_default())
+        inline.get(..path.len()).unwrap_or_default()
     } else {
-        long_texts = path.segments().collect();
-        long_numbers = long_texts.iter().map(|s| number(s)).collect();
-        (&long_texts, &long_numbers)
+        long = path.segments().collect();
+        &long
     };
-    let last = numbers.last().copied().unwrap_or(NO_LITERAL);
-    let mut among = Among::new(texts, query);
-    for run in index.candidates(method, path.len(), last) {
-        for &(_, i) in run {
-            if index.could_match(i, numbers)
-                && let Some(route) = routes.get(i)
-            {
-                among.consider(i, route);
-            }
-        }
-    }
-    among.best()
+    let route = routes.get(trie.find(routes, method, segments, path.has_decoded_slash(), query)?)?;
+    // The trie chose the route; its parameters are read the one way a template reads a path.
+    let (mut params, mut score) = (Params::new(), Score::new());
+    match_segments(&route.segments, segments, &mut params, &mut score).then_some(RouteMatch { route, params })
 }
 
+#[cfg(test)]
 /// The most specific of the routes considered (all of the request's method) that matches the path's `segments`;
 /// between equally specific ones, the first in the catalog, whatever order they come in.
 struct Among<'a, 'p, 's, 'q> {
@@ -357,6 +241,7 @@ struct Among<'a, 'p, 's, 'q> {
     score: Score,
 }
 
+#[cfg(test)]
 impl<'a: 'p, 'p, 's, 'q> Among<'a, 'p, 's, 'q> {
     fn new(segments: &'s [&'p str], query: Option<&'q str>) -> Self {
         Among { segments, query, best: None, params: Params::new(), score: Score::new() }
@@ -394,7 +279,7 @@ impl<'a: 'p, 'p, 's, 'q> Among<'a, 'p, 's, 'q> {
     }
 }
 
-fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
+pub(crate) fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
     let Some(query) = query else { return false };
     let mut found = None;
     for pair in query.split('&') {
@@ -503,7 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn the_index_finds_what_a_scan_of_every_route_finds() {
+    fn the_trie_finds_what_a_scan_of_every_route_finds() {
         let catalog = Catalog::builtin().unwrap();
         let routes = catalog.routes();
         let mut checked = 0;
@@ -514,20 +399,89 @@ mod tests {
             let literal_valued = instance(route).replace("x1", "members").replace("a/b", "projects/issues");
             for path in [path.clone(), canonical_path(&literal_valued).unwrap()] {
                 for method in ["GET", "POST", "PUT", "DELETE", route.method.as_str()] {
-                    let indexed = catalog.find(method, &path, query.as_deref()).map(|m| &m.route.template);
-                    let segments: Vec<&str> = path.segments().collect();
-                    let mut among = Among::new(&segments, query.as_deref());
-                    for (i, route) in routes.iter().enumerate().filter(|(_, r)| r.method == method) {
-                        among.consider(i, route);
-                    }
-                    let scanned = among.best().map(|m| &m.route.template);
-                    assert_eq!(indexed, scanned, "{method} {path:?}");
+                    let walked = catalog.find(method, &path, query.as_deref()).map(|m| m.route.template.as_str());
+                    assert_eq!(walked, scanned(&catalog, method, &path, query.as_deref()), "{method} {path:?}");
                     checked += 1;
                 }
             }
             assert!(catalog.find(&route.method, &path, query.as_deref()).is_some(), "{}", route.template);
         }
         assert!(checked > 500);
+    }
+
+    /// The scan's choice: every route of the method considered, the most specific kept.
+    fn scanned<'c>(catalog: &'c Catalog, method: &str, path: &CanonicalPath, query: Option<&str>) -> Option<&'c str> {
+        let segments: Vec<&str> = path.segments().collect();
+        let mut among = Among::new(&segments, query);
+        for (i, route) in catalog.routes().iter().enumerate().filter(|(_, r)| r.method == method) {
+            among.consider(i, route);
+        }
+        among.best().map(|m| m.route.template.as_str())
+    }
+
+    /// The shipped catalog and every word its templates hold (literals, suffixes, a value with each suffix).
+    fn catalog_and_words() -> &'static (Catalog, Vec<String>) {
+        static BOTH: std::sync::OnceLock<(Catalog, Vec<String>)> = std::sync::OnceLock::new();
+        BOTH.get_or_init(|| {
+            let catalog = Catalog::builtin().unwrap();
+            let mut words: Vec<String> = ["42", "g%2Fp", "a%2F.git", "x"].map(str::to_owned).to_vec();
+            for segment in catalog.routes().iter().flat_map(|r| &r.segments) {
+                match segment {
+                    Segment::Literal(lit) => words.push(lit.clone()),
+                    Segment::Param { suffix, .. } | Segment::Multi { suffix, .. } => {
+                        words.extend([format!("x{suffix}"), suffix.clone()]);
+                    }
+                }
+            }
+            words.sort();
+            words.dedup();
+            (catalog, words)
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// Paths made from a template, most segments kept, some replaced by another word of the catalog, doubled,
+        /// dropped or given a decoded `/`, sometimes lengthened: many match several templates, and wildcards take
+        /// many segments.
+        #[test]
+        fn the_trie_picks_what_the_scan_picks_on_paths_made_from_the_templates(
+            route in 0usize..10_000,
+            choices in proptest::collection::vec((0usize..14, 0usize..10_000), 12),
+            extra in proptest::collection::vec(0usize..10_000, 0..2),
+            method in 0usize..5,
+            query in 0usize..4,
+        ) {
+            let (catalog, words) = catalog_and_words();
+            let route = &catalog.routes()[route % catalog.routes().len()];
+            let mut raw = String::new();
+            let mut choices = choices.into_iter();
+            for segment in &route.segments {
+                let (how, word) = choices.next().unwrap_or((0, 0));
+                let word = &words[word % words.len()];
+                let own = match segment {
+                    Segment::Literal(lit) => lit.clone(),
+                    Segment::Param { suffix, .. } => format!("v{suffix}"),
+                    Segment::Multi { suffix, .. } => format!("a/b{suffix}"),
+                };
+                match how {
+                    0 => raw.push_str(&format!("/{word}")),
+                    1 => raw.push_str(&format!("/{word}/{own}")),
+                    2 => raw.push_str(&format!("/g%2Fp{own}")),
+                    3 => raw.push_str(&format!("/{own}/{own}")),
+                    4 => {}
+                    _ => raw.push_str(&format!("/{own}")),
+                }
+            }
+            for word in extra {
+                raw.push_str(&format!("/{}", words[word % words.len()]));
+            }
+            let Ok(path) = canonical_path(&raw) else { return Ok(()) };
+            let method = ["GET", "POST", "PUT", "DELETE", route.method.as_str()][method];
+            let query = [None, Some("service=git-upload-pack"), Some("service=git-receive-pack"), Some("a=b")][query];
+            let walked = catalog.find(method, &path, query).map(|m| m.route.template.as_str());
+            proptest::prop_assert_eq!(walked, scanned(catalog, method, &path, query), "{} {}", method, raw);
+        }
     }
 
     #[test]

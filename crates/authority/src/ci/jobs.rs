@@ -98,6 +98,7 @@ impl Authority {
         let lifetime = (request.timeout_s + TOKEN_GRACE_S).min(self.ci.max_token_lifetime_s);
         let expires = now.add_millis(lifetime * 1000);
         let scope = self.token_scope(&user, &project, level, permissions, mode).await?;
+        let generation = self.cache.generation();
         let job = self
             .store
             .insert_job(&NewJob {
@@ -123,6 +124,9 @@ impl Authority {
                 crate::StoreError::Conflict(_) => Error::invalid("pipeline_id", "is not a pipeline of this project"),
                 other => other.into(),
             })?;
+        // Its token is usually presented within seconds: the job is kept as the store wrote it, so that the token's
+        // first request reads nothing (unless a change was seen since the generation was read, as for any read).
+        self.facts.remember_job(generation, &job);
         let ring = self.key_ring().await?;
         let signer = ring.job_signer.clone().ok_or_else(|| Error::Internal(anyhow::anyhow!("no job token key")))?;
         let now_s = now.millis() / 1000;

@@ -1,0 +1,248 @@
+//! The route trie: which route a path matches, found by walking the templates' segments once per method.
+//!
+//! Each node is a position in some templates; its edges are their next segments (a literal, a `:param` with its
+//! suffix, a `*wildcard` with its suffix), and the routes whose templates end there hang from it. A route's rank
+//! is its place when every route is sorted from the most specific (literal before parameter before wildcard,
+//! segment by segment, then a query condition) to the least, the catalog's order between equals: the walk keeps
+//! the best-ranked route that matches, and skips a subtree whose best rank cannot beat it.
+//!
+//! **Invariant:** the walk picks the route a scan of every template of the method would pick (a test compares
+//! the two on every template of the catalog); it reads the path's text and allocates nothing.
+
+use crate::routes::{ENCODED_PATH_PARAMS, Route, Segment, query_has};
+
+/// The trie of every route, one root per method.
+#[derive(Debug, Default)]
+pub(crate) struct RouteTrie {
+    /// Each method's root node (a handful of methods: a scan).
+    methods: Vec<(Box<str>, u32)>,
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug)]
+struct Node {
+    /// Literal edges, sorted by length and then text, so that a search mostly compares lengths.
+    literals: Vec<(Box<str>, u32)>,
+    /// `:param` edges.
+    params: Vec<Edge>,
+    /// `*wildcard` edges.
+    multis: Vec<Edge>,
+    /// The routes whose template ends here, as (rank, route number), best rank first.
+    ends: Vec<(u32, usize)>,
+    /// The best rank of any route ending here or below.
+    best: u32,
+}
+
+#[derive(Debug)]
+struct Edge {
+    /// A literal the segment (the last one taken, for a wildcard) must end with; empty for none.
+    suffix: Box<str>,
+    /// Whether a decoded `/` may stand in the value: only in GitLab's URL-encoded path parameters.
+    slash: bool,
+    child: u32,
+}
+
+impl Node {
+    fn new() -> Node {
+        Node { literals: Vec::new(), params: Vec::new(), multis: Vec::new(), ends: Vec::new(), best: u32::MAX }
+    }
+
+    fn literal(&self, segment: &str) -> Option<u32> {
+        let key = (segment.len(), segment.as_bytes());
+        let found = self.literals.binary_search_by(|(text, _)| (text.len(), text.as_bytes()).cmp(&key)).ok()?;
+        self.literals.get(found).map(|(_, child)| *child)
+    }
+}
+
+/// A route's specificity, compared in order: 3 per literal, 2 per parameter, 1 per wildcard, then 1 for a query
+/// condition (the scores `match_segments` records).
+fn specificity(route: &Route) -> Vec<u8> {
+    let mut score: Vec<u8> = route
+        .segments
+        .iter()
+        .map(|segment| match segment {
+            Segment::Literal(_) => 3,
+            Segment::Param { .. } => 2,
+            Segment::Multi { .. } => 1,
+        })
+        .collect();
+    score.push(u8::from(route.query.is_some()));
+    score
+}
+
+impl RouteTrie {
+    pub(crate) fn new(routes: &[Route]) -> RouteTrie {
+        let mut order: Vec<usize> = (0..routes.len()).collect();
+        let scores: Vec<Vec<u8>> = routes.iter().map(specificity).collect();
+        order.sort_by(|a, b| scores.get(*b).cmp(&scores.get(*a)).then(a.cmp(b)));
+        let mut rank = vec![0u32; routes.len()];
+        for (place, i) in order.iter().enumerate() {
+            if let Some(slot) = rank.get_mut(*i) {
+                *slot = u32::try_from(place).unwrap_or(u32::MAX);
+            }
+        }
+        let mut trie = RouteTrie::default();
+        for (i, route) in routes.iter().enumerate() {
+            let rank = rank.get(i).copied().unwrap_or(u32::MAX);
+            let mut node = trie.root(&route.method);
+            for segment in &route.segments {
+                node = trie.child(node, segment);
+            }
+            if let Some(end) = trie.nodes.get_mut(node as usize) {
+                end.ends.push((rank, i));
+                end.ends.sort_unstable();
+            }
+        }
+        trie.rank_subtrees();
+        trie
+    }
+
+    fn add_node(&mut self) -> u32 {
+        self.nodes.push(Node::new());
+        u32::try_from(self.nodes.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn root(&mut self, method: &str) -> u32 {
+        if let Some((_, root)) = self.methods.iter().find(|(m, _)| **m == *method) {
+            return *root;
+        }
+        let root = self.add_node();
+        self.methods.push((method.into(), root));
+        root
+    }
+
+    /// The child of `node` along `segment`, made if it is new.
+    fn child(&mut self, node: u32, segment: &Segment) -> u32 {
+        let existing = self.nodes.get(node as usize).and_then(|n| match segment {
+            Segment::Literal(text) => n.literal(text),
+            Segment::Param { name, suffix } => {
+                let slash = suffix.is_empty() && ENCODED_PATH_PARAMS.contains(&name.as_str());
+                n.params.iter().find(|e| *e.suffix == **suffix && e.slash == slash).map(|e| e.child)
+            }
+            Segment::Multi { suffix, .. } => n.multis.iter().find(|e| *e.suffix == **suffix).map(|e| e.child),
+        });
+        if let Some(child) = existing {
+            return child;
+        }
+        let child = self.add_node();
+        if let Some(n) = self.nodes.get_mut(node as usize) {
+            match segment {
+                Segment::Literal(text) => {
+                    n.literals.push((text.as_str().into(), child));
+                    n.literals.sort_by(|(a, _), (b, _)| (a.len(), a.as_bytes()).cmp(&(b.len(), b.as_bytes())));
+                }
+                Segment::Param { name, suffix } => {
+                    let slash = suffix.is_empty() && ENCODED_PATH_PARAMS.contains(&name.as_str());
+                    n.params.push(Edge { suffix: suffix.as_str().into(), slash, child });
+                }
+                Segment::Multi { suffix, .. } => {
+                    n.multis.push(Edge { suffix: suffix.as_str().into(), slash: false, child });
+                }
+            }
+        }
+        child
+    }
+
+    /// Sets each node's best rank from its own routes and its children's (children are always made after their
+    /// parent, so a walk from the last node to the first sees every child before its parent).
+    fn rank_subtrees(&mut self) {
+        for i in (0..self.nodes.len()).rev() {
+            let Some(node) = self.nodes.get(i) else { continue };
+            let children =
+                node.literals.iter().map(|(_, c)| *c).chain(node.params.iter().chain(&node.multis).map(|e| e.child));
+            let below = children.filter_map(|c| self.nodes.get(c as usize)).map(|c| c.best).min();
+            let own = node.ends.first().map(|(rank, _)| *rank);
+            let best = own.into_iter().chain(below).min().unwrap_or(u32::MAX);
+            if let Some(node) = self.nodes.get_mut(i) {
+                node.best = best;
+            }
+        }
+    }
+
+    /// The number of the best-ranked route of `method` matching `segments` (and `query`); `slashed` tells
+    /// whether any segment holds a decoded `/`.
+    pub(crate) fn find(
+        &self,
+        routes: &[Route],
+        method: &str,
+        segments: &[&str],
+        slashed: bool,
+        query: Option<&str>,
+    ) -> Option<usize> {
+        let (_, root) = self.methods.iter().find(|(m, _)| **m == *method)?;
+        let mut walk = Walk { trie: self, routes, query, slashed, best: None };
+        walk.visit(*root, segments);
+        walk.best.map(|(_, route)| route)
+    }
+}
+
+struct Walk<'t, 'q> {
+    trie: &'t RouteTrie,
+    routes: &'t [Route],
+    query: Option<&'q str>,
+    /// Whether any segment of the path holds a decoded `/` (when none does, no segment is searched for one).
+    slashed: bool,
+    /// The best match so far: (rank, route number).
+    best: Option<(u32, usize)>,
+}
+
+impl Walk<'_, '_> {
+    fn beats_best(&self, rank: u32) -> bool {
+        self.best.is_none_or(|(best, _)| rank < best)
+    }
+
+    /// Whether some route at or below `node` could beat the best so far.
+    fn may_improve(&self, node: u32) -> bool {
+        self.trie.nodes.get(node as usize).is_some_and(|n| self.beats_best(n.best))
+    }
+
+    fn visit(&mut self, node: u32, path: &[&str]) {
+        let trie = self.trie;
+        let Some(node) = trie.nodes.get(node as usize) else { return };
+        if !self.beats_best(node.best) {
+            return;
+        }
+        let Some((segment, rest)) = path.split_first() else {
+            for &(rank, route) in &node.ends {
+                if !self.beats_best(rank) {
+                    break;
+                }
+                let condition = self.routes.get(route).map(|r| &r.query);
+                if condition.is_some_and(|q| q.as_ref().is_none_or(|(k, v)| query_has(self.query, k, v))) {
+                    self.best = Some((rank, route));
+                    break;
+                }
+            }
+            return;
+        };
+        if let Some(child) = node.literal(segment) {
+            self.visit(child, rest);
+        }
+        for edge in &node.params {
+            if !self.may_improve(edge.child) {
+                continue;
+            }
+            let value = segment.strip_suffix(&*edge.suffix).unwrap_or_default();
+            if !value.is_empty() && (edge.slash || !self.slashed || !value.contains('/')) {
+                self.visit(edge.child, rest);
+            }
+        }
+        if !node.multis.iter().any(|edge| self.may_improve(edge.child)) {
+            return;
+        }
+        // A wildcard joins the segments it takes with `/`: a decoded one inside them would read as another path.
+        let clean = if self.slashed { path.iter().take_while(|s| !s.contains('/')).count() } else { path.len() };
+        for edge in &node.multis {
+            if !self.may_improve(edge.child) {
+                continue;
+            }
+            for take in 1..=clean {
+                let (taken, rest) = path.split_at(take);
+                let Some(last) = taken.last().and_then(|last| last.strip_suffix(&*edge.suffix)) else { continue };
+                if take > 1 || !last.is_empty() {
+                    self.visit(edge.child, rest);
+                }
+            }
+        }
+    }
+}
