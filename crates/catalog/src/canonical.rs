@@ -16,71 +16,59 @@ use std::fmt;
 pub const MAX_PATH_LEN: usize = 4096;
 const MAX_SEGMENTS: usize = 128;
 
-/// Paths up to this long (decoded, without slashes) are kept inline, so that deciding one allocates nothing.
-const INLINE_TEXT: usize = 160;
+/// Paths up to this long (decoded, segments joined by `/`) are kept inline, so that deciding one allocates nothing.
+const INLINE_TEXT: usize = 192;
 
-/// The decoded segments' text: inline when short, on the heap otherwise.
+/// The decoded segments' text, joined by `/`: inline when short, on the heap otherwise.
 #[derive(Clone)]
 enum Text {
-    Inline { bytes: [u8; INLINE_TEXT], len: usize },
-    Heap(Vec<u8>),
+    Inline(arrayvec::ArrayString<INLINE_TEXT>),
+    Heap(String),
 }
 
 impl Text {
     fn with_capacity(capacity: usize) -> Text {
         if capacity <= INLINE_TEXT {
-            Text::Inline { bytes: [0; INLINE_TEXT], len: 0 }
+            Text::Inline(arrayvec::ArrayString::new())
         } else {
-            Text::Heap(Vec::with_capacity(capacity))
+            Text::Heap(String::with_capacity(capacity))
         }
     }
 
-    /// Appends the bytes of whole text (a segment): what it holds stays UTF-8.
-    fn push_bytes(&mut self, text: &[u8]) {
+    fn push_str(&mut self, text: &str) {
         match self {
-            Text::Inline { bytes, len } => match bytes.get_mut(*len..*len + text.len()) {
-                Some(slot) => {
-                    slot.copy_from_slice(text);
-                    *len += text.len();
-                }
-                None => {
-                    let mut heap = Vec::with_capacity(*len + text.len());
-                    heap.extend_from_slice(bytes.get(..*len).unwrap_or_default());
-                    heap.extend_from_slice(text);
+            Text::Inline(inline) => {
+                if inline.try_push_str(text).is_err() {
+                    let mut heap = String::with_capacity(inline.len() + text.len());
+                    heap.push_str(inline);
+                    heap.push_str(text);
                     *self = Text::Heap(heap);
                 }
-            },
-            Text::Heap(heap) => heap.extend_from_slice(text),
+            }
+            Text::Heap(heap) => heap.push_str(text),
         }
     }
 
-    /// Its length in bytes, without reading it as text.
     fn len(&self) -> usize {
-        match self {
-            Text::Inline { len, .. } => *len,
-            Text::Heap(heap) => heap.len(),
-        }
+        self.as_str().len()
     }
 
     fn as_str(&self) -> &str {
-        let bytes = match self {
-            Text::Inline { bytes, len } => bytes.get(..*len).unwrap_or_default(),
+        match self {
+            Text::Inline(inline) => inline,
             Text::Heap(heap) => heap,
-        };
-        // Whole segments of text were copied in, so the bytes are UTF-8.
-        std::str::from_utf8(bytes).unwrap_or_default()
+        }
     }
 }
 
-/// A path as a list of decoded segments, kept in one buffer (the hot path makes one path per request; a short one
-/// is kept inline).
+/// A path as a list of decoded segments, kept in one buffer joined by `/` (the hot path makes one path per
+/// request; a short one is kept inline, and a plain one is copied in at once).
 #[derive(Clone)]
 pub struct CanonicalPath {
     text: Text,
-    /// Where each of the first `len` segments ends in `text` (segment `i` starts where segment `i - 1` ends), kept
-    /// inline: `MAX_PATH_LEN` fits a `u16`, and `MAX_SEGMENTS` bounds the count.
-    ends: [u16; MAX_SEGMENTS],
-    len: usize,
+    /// Where each segment ends in `text`; segment `i` starts one byte (the `/` joining them) after segment
+    /// `i - 1` ends. `MAX_PATH_LEN` fits a `u16`, and `MAX_SEGMENTS` bounds the count.
+    ends: arrayvec::ArrayVec<u16, MAX_SEGMENTS>,
     /// Bit `i` is set when segment `i` holds a decoded `/` (`MAX_SEGMENTS` bits).
     slashed: u128,
 }
@@ -157,24 +145,38 @@ impl PathError {
 }
 
 impl CanonicalPath {
+    fn with_capacity(capacity: usize) -> CanonicalPath {
+        CanonicalPath { text: Text::with_capacity(capacity), ends: arrayvec::ArrayVec::new(), slashed: 0 }
+    }
+
+    /// Where segment `i` starts in the text.
+    fn start(&self, i: usize) -> usize {
+        match i.checked_sub(1) {
+            None => 0,
+            Some(before) => self.ends.get(before).map_or(0, |end| usize::from(*end) + 1),
+        }
+    }
+
     /// The decoded segments, in order.
     pub fn segments(&self) -> impl DoubleEndedIterator<Item = &str> + '_ {
-        let ends = self.ends();
         let text = self.text.as_str();
-        ends.iter().enumerate().map(move |(i, &end)| {
-            let start = if i == 0 { 0 } else { ends.get(i - 1).copied().unwrap_or(0) };
-            text.get(usize::from(start)..usize::from(end)).unwrap_or_default()
-        })
+        self.ends.iter().enumerate().map(move |(i, &end)| text.get(self.start(i)..usize::from(end)).unwrap_or_default())
+    }
+
+    /// Segments `first` to `last` (inclusive) joined by `/`, as a wildcard takes them: borrowed from the path.
+    pub fn span(&self, first: usize, last: usize) -> &str {
+        let end = self.ends.get(last).map_or(0, |end| usize::from(*end));
+        self.text.as_str().get(self.start(first)..end).unwrap_or_default()
     }
 
     /// The number of segments.
     pub fn len(&self) -> usize {
-        self.len
+        self.ends.len()
     }
 
     /// Whether the path is `/` alone.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.ends.is_empty()
     }
 
     /// Whether any segment holds a decoded `/`.
@@ -183,24 +185,19 @@ impl CanonicalPath {
     }
 
     fn ends(&self) -> &[u16] {
-        self.ends.get(..self.len).unwrap_or_default()
+        &self.ends
     }
 
     /// Appends a segment; the caller keeps within `MAX_SEGMENTS` and `MAX_PATH_LEN`.
     fn push(&mut self, segment: &str) {
         if segment.contains('/') {
-            self.slashed |= 1u128.checked_shl(u32::try_from(self.len).unwrap_or(u32::MAX)).unwrap_or(0);
+            self.slashed |= 1u128.checked_shl(u32::try_from(self.len()).unwrap_or(u32::MAX)).unwrap_or(0);
         }
-        self.push_plain(segment.as_bytes());
-    }
-
-    /// Appends a segment that holds no `/`, as the bytes of its text.
-    fn push_plain(&mut self, segment: &[u8]) {
-        self.text.push_bytes(segment);
-        if let Some(end) = self.ends.get_mut(self.len) {
-            *end = u16::try_from(self.text.len()).unwrap_or(u16::MAX);
-            self.len += 1;
+        if !self.ends.is_empty() {
+            self.text.push_str("/");
         }
+        self.text.push_str(segment);
+        let _ = self.ends.try_push(u16::try_from(self.text.len()).unwrap_or(u16::MAX));
     }
 }
 
@@ -229,8 +226,8 @@ fn spelled_plain(b: u8) -> bool {
 impl CanonicalPath {
     /// The length of the canonical spelling, without writing it.
     fn spelled_len(&self) -> usize {
-        let encoded: usize = self.text.as_str().bytes().map(|b| if spelled_plain(b) { 1 } else { 3 }).sum();
-        encoded + self.len.max(1)
+        let encoded: usize = self.segments().flat_map(str::bytes).map(|b| if spelled_plain(b) { 1 } else { 3 }).sum();
+        encoded + self.len().max(1)
     }
 }
 
@@ -281,31 +278,68 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath, PathError> {
     if raw.len() > MAX_PATH_LEN {
         return Err(PathError::TooLong);
     }
+    // Nearly every request spells its path plainly: no `%`, so nothing to decode, and no byte a check looks for
+    // (controls, `#`, backslash and non-ASCII are not plain). One pass finds that and its segments.
+    let mut path = CanonicalPath::with_capacity(raw.len());
+    match read_plain(raw, &mut path) {
+        Some(Ok(())) => return Ok(path),
+        Some(Err(refused)) => return Err(refused),
+        None => {}
+    }
     if raw.contains('#') {
         return Err(PathError::Fragment);
     }
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
-    // Nearly every request spells its path plainly: no `%`, so nothing to decode, and no byte a check looks for
-    // (controls, `#`, backslash and non-ASCII are not plain).
-    if raw.bytes().all(|b| b == b'/' || spelled_plain(b)) {
-        return plain_path(raw);
-    }
     decoded_path(raw)
 }
 
-/// A path with no byte to decode or refuse: its segments are taken as they are, dot segments still refused. Its
-/// spelling is at most as long as what arrived, so it needs no count either.
-fn plain_path(raw: &str) -> Result<CanonicalPath, PathError> {
-    let mut path = CanonicalPath { text: Text::with_capacity(raw.len()), ends: [0; MAX_SEGMENTS], len: 0, slashed: 0 };
-    // Split as bytes: `/` is ASCII, and so is every plain byte.
-    for segment in raw.as_bytes().split(|&b| b == b'/') {
+/// Reads into `path` a path with no byte to decode or refuse, in one pass over its bytes: its segments taken as
+/// they are, dot segments still refused; `None` when it starts otherwise than with `/` or holds a byte that is not
+/// plain (the decoding reader then reads it). Its spelling is at most as long as what arrived, so it needs no count
+/// either. Without an empty segment (nearly always), its text is what arrived after the first `/`, copied at once.
+fn read_plain(raw: &str, path: &mut CanonicalPath) -> Option<Result<(), PathError>> {
+    let body = raw.strip_prefix('/')?;
+    // The first refusal in the path's order, given only once every byte is known to be plain (a byte that is not
+    // leaves the path to the decoding reader, which refuses in its own order).
+    let (mut start, mut empty, mut refused) = (0, false, None);
+    for (i, &b) in body.as_bytes().iter().enumerate().chain([(body.len(), &b'/')]) {
+        if b != b'/' {
+            if !spelled_plain(b) {
+                return None;
+            }
+            continue;
+        }
+        match body.as_bytes().get(start..i).unwrap_or_default() {
+            b"" => empty = true,
+            b"." | b".." => _ = refused.get_or_insert(PathError::DotSegment),
+            _ if path.ends.try_push(u16::try_from(i).unwrap_or(u16::MAX)).is_err() => {
+                _ = refused.get_or_insert(PathError::TooLong);
+            }
+            _ => {}
+        }
+        start = i + 1;
+    }
+    if let Some(refused) = refused {
+        return Some(Err(refused));
+    }
+    if empty {
+        return Some(plain_path_with_empty_segments(body).map(|read| *path = read));
+    }
+    path.text.push_str(body);
+    Some(Ok(()))
+}
+
+/// A plain path with `//` or a trailing `/`: its segments pushed one by one, the empty ones dropped.
+fn plain_path_with_empty_segments(body: &str) -> Result<CanonicalPath, PathError> {
+    let mut path = CanonicalPath::with_capacity(body.len());
+    for segment in body.split('/') {
         match segment {
-            b"" => {}
-            b"." | b".." => return Err(PathError::DotSegment),
+            "" => {}
+            "." | ".." => return Err(PathError::DotSegment),
             _ if path.len() >= MAX_SEGMENTS => return Err(PathError::TooLong),
-            _ => path.push_plain(segment),
+            _ => path.push(segment),
         }
     }
     Ok(path)
@@ -313,7 +347,7 @@ fn plain_path(raw: &str) -> Result<CanonicalPath, PathError> {
 
 /// Any other path: each segment decoded and checked.
 fn decoded_path(raw: &str) -> Result<CanonicalPath, PathError> {
-    let mut path = CanonicalPath { text: Text::with_capacity(raw.len()), ends: [0; MAX_SEGMENTS], len: 0, slashed: 0 };
+    let mut path = CanonicalPath::with_capacity(raw.len());
     for raw_segment in raw.split('/') {
         let segment = decode(raw_segment)?;
         match &*segment {
@@ -510,7 +544,10 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn a_plain_path_reads_the_same_without_decoding(raw in "(/[a-z0-9._~-]{0,4}){0,140}") {
-            proptest::prop_assert_eq!(plain_path(&raw), decoded_path(&raw));
+            proptest::prop_assume!(!raw.is_empty());
+            let mut path = CanonicalPath::with_capacity(raw.len());
+            let plain = read_plain(&raw, &mut path).map(|read| read.map(|()| path));
+            proptest::prop_assert_eq!(plain, Some(decoded_path(&raw)));
         }
     }
 

@@ -5,7 +5,6 @@
 
 use crate::trie::RouteTrie;
 use crate::{CanonicalPath, PermSet};
-use std::borrow::Cow;
 
 /// Where a route's resource lives: the boundary its permissions are checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,13 +84,13 @@ pub struct Route {
     pub least_bundles: Vec<std::sync::Arc<str>>,
 }
 
-/// A named parameter taken from the path: borrowed from it, unless a wildcard joined several segments.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A named parameter taken from the path, borrowed from it (a wildcard's segments are joined there already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Param<'a> {
     /// The parameter's name in the template.
     pub name: &'a str,
     /// Its value as the path carries it.
-    pub value: Cow<'a, str>,
+    pub value: &'a str,
 }
 
 /// A route found for a path: the route (borrowed from the catalog) and its parameters (borrowed from the path).
@@ -109,96 +108,76 @@ pub const MAX_PARAMS: usize = 8;
 /// The most segments a template may have, for its specificity score, kept inline too.
 pub const MAX_TEMPLATE_SEGMENTS: usize = 32;
 
-/// A match's parameters, inline.
+/// A match's parameters, inline (nothing is initialized or allocated until a parameter is pushed).
 #[derive(Debug, Clone)]
 pub struct Params<'p> {
-    items: [Option<Param<'p>>; MAX_PARAMS],
-    len: usize,
+    items: arrayvec::ArrayVec<Param<'p>, MAX_PARAMS>,
 }
 
 impl<'p> Params<'p> {
     fn new() -> Params<'p> {
-        Params { items: [const { None }; MAX_PARAMS], len: 0 }
+        Params { items: arrayvec::ArrayVec::new() }
     }
 
     /// Adds a parameter; false when the template has more than [`MAX_PARAMS`] (no match then).
     fn push(&mut self, param: Param<'p>) -> bool {
-        let Some(slot) = self.items.get_mut(self.len) else { return false };
-        *slot = Some(param);
-        self.len += 1;
-        true
-    }
-
-    /// Replaces the value of parameter `index`.
-    fn set(&mut self, index: usize, value: Cow<'p, str>) {
-        if let Some(Some(param)) = self.items.get_mut(index) {
-            param.value = value;
-        }
+        self.items.try_push(param).is_ok()
     }
 
     fn truncate(&mut self, len: usize) {
-        while self.len > len {
-            self.len -= 1;
-            if let Some(slot) = self.items.get_mut(self.len) {
-                *slot = None;
-            }
-        }
+        self.items.truncate(len);
     }
 
     /// The parameters, in the path's order.
     pub fn iter(&self) -> impl Iterator<Item = &Param<'p>> {
-        self.items.iter().take(self.len).flatten()
+        self.items.iter()
     }
 
     /// How many there are.
     pub fn len(&self) -> usize {
-        self.len
+        self.items.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.items.is_empty()
     }
 }
 
 /// A match's specificity: 3 per literal, 2 per parameter, 1 per wildcard, then 1 for a query condition; compared
 /// in order.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Score {
-    items: [u8; MAX_TEMPLATE_SEGMENTS + 1],
-    len: usize,
+    items: arrayvec::ArrayVec<u8, { MAX_TEMPLATE_SEGMENTS + 1 }>,
 }
 
 impl Score {
     fn new() -> Score {
-        Score { items: [0; MAX_TEMPLATE_SEGMENTS + 1], len: 0 }
+        Score { items: arrayvec::ArrayVec::new() }
     }
 
     fn push(&mut self, value: u8) -> bool {
-        let Some(slot) = self.items.get_mut(self.len) else { return false };
-        *slot = value;
-        self.len += 1;
-        true
+        self.items.try_push(value).is_ok()
     }
 
     fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
+        self.items.truncate(len);
     }
 
     fn len(&self) -> usize {
-        self.len
+        self.items.len()
     }
 
     #[cfg(test)]
     fn as_slice(&self) -> &[u8] {
-        self.items.get(..self.len).unwrap_or_default()
+        &self.items
     }
 }
 
 impl RouteMatch<'_, '_> {
     /// The value of the parameter `name`, if the template has one.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|p| p.name == name).map(|p| &*p.value)
+        self.params.iter().find(|p| p.name == name).map(|p| p.value)
     }
 }
 
@@ -226,7 +205,7 @@ pub(crate) fn find<'a: 'p, 'p>(
     let route = routes.get(trie.find(routes, method, segments, path.has_decoded_slash(), query)?)?;
     // The trie chose the route; its parameters are read the one way a template reads a path.
     let (mut params, mut score) = (Params::new(), Score::new());
-    match_segments(&route.segments, segments, &mut params, &mut score).then_some(RouteMatch { route, params })
+    match_segments(&route.segments, segments, path, &mut params, &mut score).then_some(RouteMatch { route, params })
 }
 
 #[cfg(test)]
@@ -234,6 +213,7 @@ pub(crate) fn find<'a: 'p, 'p>(
 /// between equally specific ones, the first in the catalog, whatever order they come in.
 struct Among<'a, 'p, 's, 'q> {
     segments: &'s [&'p str],
+    path: &'p CanonicalPath,
     query: Option<&'q str>,
     best: Option<(Score, usize, RouteMatch<'a, 'p>)>,
     /// Reused across candidates: only a match that becomes the best keeps its own (inline: nothing is allocated).
@@ -243,8 +223,8 @@ struct Among<'a, 'p, 's, 'q> {
 
 #[cfg(test)]
 impl<'a: 'p, 'p, 's, 'q> Among<'a, 'p, 's, 'q> {
-    fn new(segments: &'s [&'p str], query: Option<&'q str>) -> Self {
-        Among { segments, query, best: None, params: Params::new(), score: Score::new() }
+    fn new(segments: &'s [&'p str], path: &'p CanonicalPath, query: Option<&'q str>) -> Self {
+        Among { segments, path, query, best: None, params: Params::new(), score: Score::new() }
     }
 
     /// Route `i` of the catalog, if it matches and is more specific than the best so far.
@@ -256,7 +236,7 @@ impl<'a: 'p, 'p, 's, 'q> Among<'a, 'p, 's, 'q> {
         }
         self.params.truncate(0);
         self.score.truncate(0);
-        if !match_segments(&route.segments, self.segments, &mut self.params, &mut self.score) {
+        if !match_segments(&route.segments, self.segments, self.path, &mut self.params, &mut self.score) {
             return;
         }
         // Routes with a query condition are more specific than the same path without one.
@@ -270,7 +250,7 @@ impl<'a: 'p, 'p, 's, 'q> Among<'a, 'p, 's, 'q> {
             }
         };
         if better {
-            self.best = Some((self.score, i, RouteMatch { route, params: self.params.clone() }));
+            self.best = Some((self.score.clone(), i, RouteMatch { route, params: self.params.clone() }));
         }
     }
 
@@ -300,9 +280,15 @@ pub(crate) fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
 /// path, a ref or tag name, and a package name (`@scope%2Fname`).
 pub const ENCODED_PATH_PARAMS: [&str; 5] = ["id", "file_path", "ref_name", "tag_name", "package_name"];
 
-/// Matches segments; `score` records, per template segment, 3 for a literal, 2 for a parameter, 1 for a
-/// multi-segment wildcard, so that the most specific template wins.
-fn match_segments<'a>(template: &'a [Segment], path: &[&'a str], params: &mut Params<'a>, score: &mut Score) -> bool {
+/// Matches segments (`path`, the last `path.len()` segments of `whole`); `score` records, per template segment, 3
+/// for a literal, 2 for a parameter, 1 for a multi-segment wildcard, so that the most specific template wins.
+fn match_segments<'a>(
+    template: &'a [Segment],
+    path: &[&'a str],
+    whole: &'a CanonicalPath,
+    params: &mut Params<'a>,
+    score: &mut Score,
+) -> bool {
     let Some((first, rest)) = template.split_first() else {
         return path.is_empty();
     };
@@ -312,19 +298,22 @@ fn match_segments<'a>(template: &'a [Segment], path: &[&'a str], params: &mut Pa
             if *seg != lit {
                 return false;
             }
-            score.push(3) && match_segments(rest, path_rest, params, score)
+            score.push(3) && match_segments(rest, path_rest, whole, params, score)
         }
         Segment::Param { name, suffix } => {
             let Some((seg, path_rest)) = path.split_first() else { return false };
             let value = if suffix.is_empty() { Some(*seg) } else { seg.strip_suffix(suffix.as_str()) };
             let Some(value) = value.filter(|v| !v.is_empty()) else { return false };
-            if value.contains('/') && !(suffix.is_empty() && ENCODED_PATH_PARAMS.contains(&name.as_str())) {
+            if whole.has_decoded_slash()
+                && value.contains('/')
+                && !(suffix.is_empty() && ENCODED_PATH_PARAMS.contains(&name.as_str()))
+            {
                 return false;
             }
             let mark = (params.len(), score.len());
-            if params.push(Param { name, value: Cow::Borrowed(value) })
+            if params.push(Param { name, value })
                 && score.push(2)
-                && match_segments(rest, path_rest, params, score)
+                && match_segments(rest, path_rest, whole, params, score)
             {
                 return true;
             }
@@ -333,31 +322,24 @@ fn match_segments<'a>(template: &'a [Segment], path: &[&'a str], params: &mut Pa
             false
         }
         Segment::Multi { name, suffix } => {
+            let at = whole.len() - path.len();
             // Longest first: the wildcard takes as much as the rest of the template allows.
             for take in (1..=path.len()).rev() {
                 let (taken, path_rest) = path.split_at(take);
                 // A wildcard joins segments with `/`: a decoded one inside them would read as another path.
-                if taken.iter().any(|segment| segment.contains('/')) {
+                if whole.has_decoded_slash() && taken.iter().any(|segment| segment.contains('/')) {
                     continue;
                 }
-                // The suffix ends the last segment taken; the joined value is built only once the whole template
-                // matched, so that trying a wildcard allocates nothing.
-                let Some((last, init)) = taken.split_last() else { continue };
-                let Some(last) = last.strip_suffix(suffix.as_str()) else { continue };
-                if init.is_empty() && last.is_empty() {
+                // The suffix ends the last segment taken; the segments are joined in the path's own text.
+                let Some(value) = whole.span(at, at + take - 1).strip_suffix(suffix.as_str()) else { continue };
+                if value.is_empty() {
                     continue;
                 }
                 let mark = (params.len(), score.len());
-                if params.push(Param { name, value: Cow::Borrowed("") })
+                if params.push(Param { name, value })
                     && score.push(1)
-                    && match_segments(rest, path_rest, params, score)
+                    && match_segments(rest, path_rest, whole, params, score)
                 {
-                    let mut value = init.join("/");
-                    if !init.is_empty() {
-                        value.push('/');
-                    }
-                    value.push_str(last);
-                    params.set(mark.0, Cow::Owned(value));
                     return true;
                 }
                 params.truncate(mark.0);
@@ -412,7 +394,7 @@ mod tests {
     /// The scan's choice: every route of the method considered, the most specific kept.
     fn scanned<'c>(catalog: &'c Catalog, method: &str, path: &CanonicalPath, query: Option<&str>) -> Option<&'c str> {
         let segments: Vec<&str> = path.segments().collect();
-        let mut among = Among::new(&segments, query);
+        let mut among = Among::new(&segments, path, query);
         for (i, route) in catalog.routes().iter().enumerate().filter(|(_, r)| r.method == method) {
             among.consider(i, route);
         }

@@ -9,6 +9,8 @@
 //! **Invariant:** the walk picks the route a scan of every template of the method would pick (a test compares
 //! the two on every template of the catalog); it reads the path's text and allocates nothing.
 
+use std::cmp::Ordering;
+
 use crate::routes::{ENCODED_PATH_PARAMS, Route, Segment, query_has};
 
 /// The trie of every route, one root per method.
@@ -21,8 +23,8 @@ pub(crate) struct RouteTrie {
 
 #[derive(Debug)]
 struct Node {
-    /// Literal edges, sorted by length and then text, so that a search mostly compares lengths.
-    literals: Vec<(Box<str>, u32)>,
+    /// Literal edges, sorted by [`Word`] and then text, so that a search mostly compares integers.
+    literals: Vec<(Word, Box<str>, u32)>,
     /// `:param` edges.
     params: Vec<Edge>,
     /// `*wildcard` edges.
@@ -48,9 +50,43 @@ impl Node {
     }
 
     fn literal(&self, segment: &str) -> Option<u32> {
-        let key = (segment.len(), segment.as_bytes());
-        let found = self.literals.binary_search_by(|(text, _)| (text.len(), text.as_bytes()).cmp(&key)).ok()?;
-        self.literals.get(found).map(|(_, child)| *child)
+        let key = Word::of(segment);
+        // Most nodes have a literal edge or two: compared in turn.
+        if self.literals.len() <= 4 {
+            let mut edges = self.literals.iter();
+            let found = edges.find(|(word, text, _)| *word == key && (key.whole() || **text == *segment));
+            return found.map(|(_, _, child)| *child);
+        }
+        let found = self
+            .literals
+            .binary_search_by(|(word, text, _)| {
+                // Equal words are equal texts when the word holds the whole text.
+                word.cmp(&key).then_with(|| if key.whole() { Ordering::Equal } else { (**text).cmp(segment) })
+            })
+            .ok()?;
+        self.literals.get(found).map(|(_, _, child)| *child)
+    }
+}
+
+/// A segment's length and its first eight bytes, as one ordered pair of integers: two literals of a node rarely
+/// share both, so that the search compares their text only at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Word(usize, u64);
+
+impl Word {
+    fn of(segment: &str) -> Word {
+        let bytes = segment.as_bytes();
+        // Eight bytes at once when there are as many (a fixed-size read), else byte by byte: no copy is called.
+        let head = match bytes.first_chunk::<8>() {
+            Some(head) => u64::from_be_bytes(*head),
+            None => bytes.iter().fold(0u64, |word, b| word << 8 | u64::from(*b)) << (8 * (8 - bytes.len())),
+        };
+        Word(segment.len(), head)
+    }
+
+    /// Whether it holds its segment's whole text.
+    fn whole(self) -> bool {
+        self.0 <= 8
     }
 }
 
@@ -128,8 +164,8 @@ impl RouteTrie {
         if let Some(n) = self.nodes.get_mut(node as usize) {
             match segment {
                 Segment::Literal(text) => {
-                    n.literals.push((text.as_str().into(), child));
-                    n.literals.sort_by(|(a, _), (b, _)| (a.len(), a.as_bytes()).cmp(&(b.len(), b.as_bytes())));
+                    n.literals.push((Word::of(text), text.as_str().into(), child));
+                    n.literals.sort_unstable();
                 }
                 Segment::Param { name, suffix } => {
                     let slash = suffix.is_empty() && ENCODED_PATH_PARAMS.contains(&name.as_str());
@@ -149,7 +185,7 @@ impl RouteTrie {
         for i in (0..self.nodes.len()).rev() {
             let Some(node) = self.nodes.get(i) else { continue };
             let children =
-                node.literals.iter().map(|(_, c)| *c).chain(node.params.iter().chain(&node.multis).map(|e| e.child));
+                node.literals.iter().map(|(_, _, c)| *c).chain(node.params.iter().chain(&node.multis).map(|e| e.child));
             let below = children.filter_map(|c| self.nodes.get(c as usize)).map(|c| c.best).min();
             let own = node.ends.first().map(|(rank, _)| *rank);
             let best = own.into_iter().chain(below).min().unwrap_or(u32::MAX);

@@ -1,9 +1,9 @@
 //! A cached decision allocates nothing (issue 22, goal 2): with every fact it needs in the cache,
-//! `Authority::decide_request` of a personal token, a fine-grained token (without route rules and with them)
-//! and a CI job token makes no heap allocation, counted by dhat's allocator in its testing mode (its own binary,
-//! so that no other test's threads allocate meanwhile). dhat counts every thread's allocations, so each case is
-//! measured several times and the fewest counted: the server's own background threads (the usage writer) can
-//! only add to a count.
+//! `Authority::decide_request` of a personal token, a fine-grained token (without route rules and with them), a CI
+//! job token and a deploy token's Git clone makes no heap allocation, counted by dhat's allocator in its testing
+//! mode (its own binary, so that no other test's threads allocate meanwhile). dhat counts every thread's
+//! allocations, so each case is measured several times and the fewest counted: the server's own background
+//! threads (the usage writer) can only add to a count.
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly on anything unexpected")]
 
@@ -37,6 +37,8 @@ struct World {
     /// A fine-grained token with route rules.
     ruled: String,
     job: String,
+    /// A project deploy token with `read_repository`.
+    deploy: String,
     project: i64,
 }
 
@@ -45,7 +47,7 @@ fn world() -> World {
     let dir = std::env::temp_dir().join(format!("tessera-allocations-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("a.db").display());
-    let (authority, personal, fine_grained, ruled, job, project) = rt.block_on(async {
+    let (authority, personal, fine_grained, ruled, job, deploy, project) = rt.block_on(async {
         let store = Arc::new(store::SqlStore::connect(&url, 4).await.unwrap());
         let config = AuthorityConfig {
             ci: authority::CiConfig::default(),
@@ -111,9 +113,16 @@ fn world() -> World {
             ..StartJob::default()
         };
         let job = authority.start_job(&ctx, &CiActor::Admin(Arc::new(admin.clone())), &start).await.unwrap().token;
-        (authority, personal, fine_grained, ruled, job, project.id)
+        let deploy = authority::CreateDeployToken {
+            name: Some("deploy".into()),
+            scopes: Some(vec!["read_repository".into()]),
+            ..authority::CreateDeployToken::default()
+        };
+        let source = MemberSource::Project(project.id);
+        let deploy = authority.create_deploy_token(&ctx, source, project.organization_id, 1, &deploy).await.unwrap();
+        (authority, personal, fine_grained, ruled, job, deploy.plaintext, project.id)
     });
-    World { rt, authority, personal, fine_grained, ruled, job, project }
+    World { rt, authority, personal, fine_grained, ruled, job, deploy, project }
 }
 
 /// The fewest allocations one decision of `request` made, once its facts are cached, over several tries.
@@ -138,7 +147,7 @@ fn allocations_of(w: &World, request: &Request<'_>) -> (bool, u64) {
 }
 
 #[test]
-fn a_cached_decision_allocates_nothing_for_a_personal_a_fine_grained_a_ruled_or_a_job_token() {
+fn a_cached_decision_allocates_nothing_for_a_personal_a_fine_grained_a_ruled_a_job_or_a_deploy_token() {
     let w = world();
     let _profiler = dhat::Profiler::builder().testing().build();
     let issues = format!("/api/v4/projects/{}/issues", w.project);
@@ -148,11 +157,15 @@ fn a_cached_decision_allocates_nothing_for_a_personal_a_fine_grained_a_ruled_or_
     let fine: &'static str = Box::leak(w.fine_grained.clone().into_boxed_str());
     let ruled: &'static str = Box::leak(w.ruled.clone().into_boxed_str());
     let job: &'static str = Box::leak(w.job.clone().into_boxed_str());
+    let deploy: &'static str = Box::leak(w.deploy.clone().into_boxed_str());
+    // A Git clone: its `*project.git` wildcard joins two segments, borrowed from the path's own text.
+    let clone = "/g/p.git/info/refs?service=git-upload-pack".to_owned();
     let cases = [
         ("personal", carried(personal, Channel::PrivateTokenHeader), "POST", &issues),
         ("fine-grained", carried(fine, Channel::PrivateTokenHeader), "POST", &issues),
         ("fine-grained with route rules", carried(ruled, Channel::PrivateTokenHeader), "POST", &issues),
         ("CI job", carried(job, Channel::JobTokenHeader), "GET", &releases),
+        ("deploy", carried(deploy, Channel::DeployTokenHeader), "GET", &clone),
     ];
     for (name, credential, method, target) in cases {
         let request = Request {
