@@ -183,7 +183,7 @@ impl Catalog {
         path: &'p CanonicalPath,
         query: Option<&str>,
     ) -> Option<RouteMatch<'a, 'p>> {
-        routes::find(&self.routes, &self.trie, method, path, query)
+        trie::find(&self.routes, &self.trie, method, path, query)
     }
 }
 

@@ -3,7 +3,6 @@
 //! **Invariant:** a path matches at most one route, the most specific; a path no template matches is an unknown
 //! route, denied.
 
-use crate::trie::RouteTrie;
 use crate::{CanonicalPath, PermSet};
 
 /// Where a route's resource lives: the boundary its permissions are checked against.
@@ -115,7 +114,7 @@ pub struct Params<'p> {
 }
 
 impl<'p> Params<'p> {
-    fn new() -> Params<'p> {
+    pub(crate) fn new() -> Params<'p> {
         Params { items: arrayvec::ArrayVec::new() }
     }
 
@@ -147,12 +146,12 @@ impl<'p> Params<'p> {
 /// A match's specificity: 3 per literal, 2 per parameter, 1 per wildcard, then 1 for a query condition; compared
 /// in order.
 #[derive(Debug, Clone)]
-struct Score {
+pub(crate) struct Score {
     items: arrayvec::ArrayVec<u8, { MAX_TEMPLATE_SEGMENTS + 1 }>,
 }
 
 impl Score {
-    fn new() -> Score {
+    pub(crate) fn new() -> Score {
         Score { items: arrayvec::ArrayVec::new() }
     }
 
@@ -179,33 +178,6 @@ impl RouteMatch<'_, '_> {
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|p| p.name == name).map(|p| p.value)
     }
-}
-
-/// Paths up to this many segments are split on the stack.
-const STACK_SEGMENTS: usize = 24;
-
-pub(crate) fn find<'a: 'p, 'p>(
-    routes: &'a [Route],
-    trie: &RouteTrie,
-    method: &str,
-    path: &'p CanonicalPath,
-    query: Option<&str>,
-) -> Option<RouteMatch<'a, 'p>> {
-    let mut inline = [""; STACK_SEGMENTS];
-    let long: Vec<&str>;
-    let segments: &[&str] = if path.len() <= STACK_SEGMENTS {
-        for (slot, segment) in inline.iter_mut().zip(path.segments()) {
-            *slot = segment;
-        }
-        inline.get(..path.len()).unwrap_or_default()
-    } else {
-        long = path.segments().collect();
-        &long
-    };
-    let route = routes.get(trie.find(routes, method, segments, path.has_decoded_slash(), query)?)?;
-    // The trie chose the route; its parameters are read the one way a template reads a path.
-    let (mut params, mut score) = (Params::new(), Score::new());
-    match_segments(&route.segments, segments, path, &mut params, &mut score).then_some(RouteMatch { route, params })
 }
 
 #[cfg(test)]
@@ -282,7 +254,7 @@ pub const ENCODED_PATH_PARAMS: [&str; 5] = ["id", "file_path", "ref_name", "tag_
 
 /// Matches segments (`path`, the last `path.len()` segments of `whole`); `score` records, per template segment, 3
 /// for a literal, 2 for a parameter, 1 for a multi-segment wildcard, so that the most specific template wins.
-fn match_segments<'a>(
+pub(crate) fn match_segments<'a>(
     template: &'a [Segment],
     path: &[&'a str],
     whole: &'a CanonicalPath,

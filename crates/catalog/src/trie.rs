@@ -11,7 +11,35 @@
 
 use std::cmp::Ordering;
 
-use crate::routes::{ENCODED_PATH_PARAMS, Route, Segment, query_has};
+use crate::CanonicalPath;
+use crate::routes::{ENCODED_PATH_PARAMS, Params, Route, RouteMatch, Score, Segment, match_segments, query_has};
+
+/// Paths up to this many segments are split on the stack.
+const STACK_SEGMENTS: usize = 24;
+
+pub(crate) fn find<'a: 'p, 'p>(
+    routes: &'a [Route],
+    trie: &RouteTrie,
+    method: &str,
+    path: &'p CanonicalPath,
+    query: Option<&str>,
+) -> Option<RouteMatch<'a, 'p>> {
+    let mut inline = [""; STACK_SEGMENTS];
+    let long: Vec<&str>;
+    let segments: &[&str] = if path.len() <= STACK_SEGMENTS {
+        for (slot, segment) in inline.iter_mut().zip(path.segments()) {
+            *slot = segment;
+        }
+        inline.get(..path.len()).unwrap_or_default()
+    } else {
+        long = path.segments().collect();
+        &long
+    };
+    let route = routes.get(trie.find(routes, method, segments, path.has_decoded_slash(), query)?)?;
+    // The trie chose the route; its parameters are read the one way a template reads a path.
+    let (mut params, mut score) = (Params::new(), Score::new());
+    match_segments(&route.segments, segments, path, &mut params, &mut score).then_some(RouteMatch { route, params })
+}
 
 /// The trie of every route, one root per method.
 #[derive(Debug, Default)]
