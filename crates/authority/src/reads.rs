@@ -61,6 +61,21 @@ impl Facts {
         self.read_through(&self.cache.tokens, &id, || id, false, || self.store.token(id)).await
     }
 
+    /// A token's allowlist rules, read from its text once and kept by its id (a token's rules never change: a
+    /// rotation makes a new token). `None` for a token without rules (nothing is made or kept for it).
+    pub(crate) fn rules_of(&self, token: &Token) -> Option<Arc<[policy::CompiledRule]>> {
+        if token.route_rules.is_empty() {
+            return None;
+        }
+        if let Some(rules) = self.cache.get(&self.cache.token_rules, &token.id) {
+            return Some(rules);
+        }
+        let generation = self.cache.generation();
+        let rules: Arc<[policy::CompiledRule]> = policy::compile_rules(&token.route_rules).into();
+        self.cache.keep(&self.cache.token_rules, generation, token.id, &token.id, rules.clone());
+        Some(rules)
+    }
+
     /// The token stored under one of `digests`, kept by id for the requests that follow.
     pub(crate) async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Arc<Token>>> {
         let generation = self.cache.generation();

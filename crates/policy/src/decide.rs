@@ -24,8 +24,9 @@ pub struct CredentialFacts<'a> {
     pub organization_id: i64,
     /// A fine-grained token's grants (its scopes are then `granular`); empty for any other.
     pub grants: &'a [Grant],
-    /// Allowlist rules: when any are set, a request must match one (see [`crate::RuleTarget`]).
-    pub rules: &'a [String],
+    /// Allowlist rules, read once when the token was loaded: when any are set, a request must match one (see
+    /// [`crate::RuleTarget`]).
+    pub rules: &'a [crate::CompiledRule],
     /// For a project or group access token, its project or group: it reaches no other group or project (a
     /// group's token: the group, its subgroups and their projects), and of the instance only what anyone may.
     pub bound: Option<MemberSource>,

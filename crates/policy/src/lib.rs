@@ -24,7 +24,8 @@ pub use decide::{
 pub use grants::{GrantError, Reach, applies, boundaries_of, bundles_of, creator_holds, granted, role_allows};
 pub use issue::{check_grant, scopes_beyond};
 pub use rules::{
-    MAX_RULE_LEN, MAX_RULES, RuleError, RuleSurface, RuleTarget, normalize_rule, rule_matches, within_rules,
+    CompiledRule, MAX_RULE_LEN, MAX_RULES, RuleError, RuleSurface, RuleTarget, compile_rules, normalize_rule,
+    rule_matches, within_rules,
 };
 pub use suggest::suggest_grants;
 

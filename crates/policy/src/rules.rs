@@ -166,9 +166,90 @@ pub fn rule_matches(rule: &str, target: &RuleTarget<'_>) -> bool {
     }
 }
 
+/// A normalised rule read once (when its token is loaded), so that asking it on every request reads no text:
+/// its methods as bits, its surface, and its path's segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompiledRule {
+    /// Bit `i` for `METHODS[i]`, and [`OTHER_METHODS`] too for `*`; none for a rule that cannot be read (it
+    /// matches nothing: rules only narrow).
+    methods: u8,
+    surface: RuleSurface,
+    parts: Box<[RulePart]>,
+}
+
+/// The bit `*` sets for methods outside `METHODS`.
+const OTHER_METHODS: u8 = 1 << METHODS.len();
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RulePart {
+    /// A segment matched exactly.
+    Literal(Box<str>),
+    /// `*`: any one segment.
+    One,
+    /// `**`: one or more segments, to the end.
+    Rest,
+}
+
+fn method_bit(method: &str) -> u8 {
+    METHODS.iter().position(|m| *m == method).map_or(OTHER_METHODS, |i| 1 << i)
+}
+
+impl CompiledRule {
+    /// Reads a rule as [`rule_matches`] does; one it cannot read matches nothing, and a method outside
+    /// `METHODS` (which [`normalize_rule`] never writes) is none (rules only narrow).
+    pub fn new(rule: &str) -> CompiledRule {
+        let Some((methods, path)) = rule.split_once(' ') else {
+            return CompiledRule { methods: 0, surface: RuleSurface::Api, parts: Box::new([]) };
+        };
+        let methods = methods.split(',').fold(0, |bits, m| match m {
+            "*" => bits | u8::MAX,
+            named => bits | METHODS.iter().position(|k| *k == named).map_or(0, |i| 1 << i),
+        });
+        let (surface, rest) = split_surface(path);
+        let parts = rest
+            .split('/')
+            .skip(1)
+            .map(|segment| match segment {
+                "*" => RulePart::One,
+                "**" => RulePart::Rest,
+                literal => RulePart::Literal(literal.into()),
+            })
+            .collect();
+        CompiledRule { methods, surface, parts }
+    }
+
+    /// Whether the rule matches the request, as [`rule_matches`] would answer for its text.
+    pub fn matches(&self, target: &RuleTarget<'_>) -> bool {
+        self.matches_method(target, method_bit(target.method))
+    }
+
+    /// As [`CompiledRule::matches`], the request's method already read as its bit.
+    fn matches_method(&self, target: &RuleTarget<'_>, method: u8) -> bool {
+        if self.methods & method == 0 || self.surface != target.surface {
+            return false;
+        }
+        let mut have = target.segments.iter();
+        for part in self.parts.iter() {
+            match (part, have.next()) {
+                (RulePart::Rest, Some(_)) => return true,
+                (RulePart::One, Some(_)) => {}
+                (RulePart::Literal(literal), Some(segment)) if **literal == **segment => {}
+                _ => return false,
+            }
+        }
+        have.next().is_none()
+    }
+}
+
+/// Reads a token's rules once.
+pub fn compile_rules(rules: &[String]) -> Vec<CompiledRule> {
+    rules.iter().map(|rule| CompiledRule::new(rule)).collect()
+}
+
 /// Whether a token with `rules` may make the request: no rules means no allowlist.
-pub fn within_rules(rules: &[String], target: &RuleTarget<'_>) -> bool {
-    rules.is_empty() || rules.iter().any(|rule| rule_matches(rule, target))
+pub fn within_rules(rules: &[CompiledRule], target: &RuleTarget<'_>) -> bool {
+    let method = method_bit(target.method);
+    rules.is_empty() || rules.iter().any(|rule| rule.matches_method(target, method))
 }
 
 #[cfg(test)]
@@ -234,6 +315,42 @@ mod tests {
     #[test]
     fn no_rules_is_no_allowlist() {
         assert!(within_rules(&[], &api("DELETE", &["projects", "1"])));
-        assert!(!within_rules(&["GET /user".to_owned()], &api("DELETE", &["projects", "1"])));
+        assert!(!within_rules(&compile_rules(&["GET /user".to_owned()]), &api("DELETE", &["projects", "1"])));
+    }
+
+    #[test]
+    fn a_rule_that_cannot_be_read_matches_nothing_once_compiled() {
+        let any = api("GET", &["user"]);
+        for unreadable in ["", "GET", "FETCH /user", "get /user"] {
+            assert!(!CompiledRule::new(unreadable).matches(&any), "{unreadable:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Rules and requests drawn from a few words, so that many match: the compiled rule answers as its text.
+        #[test]
+        fn a_compiled_rule_answers_as_its_text(
+            methods in proptest::collection::vec(0usize..7, 1..3),
+            rule_path in proptest::collection::vec(0usize..7, 0..5),
+            method in 0usize..6,
+            surface in 0usize..3,
+            path in proptest::collection::vec(0usize..5, 0..5),
+        ) {
+            const WORDS: [&str; 7] = ["projects", "42", "issues", "7", "g", "*", "**"];
+            const NAMES: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "*", "HEAD"];
+            let prefix = ["", "git:", "registry:"][surface % 3];
+            let rule_path: String = rule_path.iter().map(|w| format!("/{}", WORDS[*w])).collect();
+            let names: Vec<&str> = methods.iter().map(|m| NAMES[*m]).collect();
+            let Ok(rule) = normalize_rule(&format!("{} {prefix}{}", names.join(","), if rule_path.is_empty() { "/x" } else { &rule_path })) else {
+                return Ok(());
+            };
+            let segments: Vec<&str> = path.iter().map(|w| WORDS[*w]).collect();
+            let method = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"][method];
+            for surface in [RuleSurface::Api, RuleSurface::Git, RuleSurface::Registry] {
+                let target = RuleTarget { method, surface, segments: &segments };
+                proptest::prop_assert_eq!(CompiledRule::new(&rule).matches(&target), rule_matches(&rule, &target), "{}", rule);
+            }
+        }
     }
 }

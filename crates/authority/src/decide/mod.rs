@@ -75,6 +75,8 @@ impl Authority {
             Ok(admin_mode) => admin_mode,
             Err(refused) => return Ok(on.outcome(refused)),
         };
+        // Read once per token and kept; a token without rules has none to read.
+        let rules = principal.as_ref().and_then(|p| self.facts.rules_of(&p.token));
         let credential = principal
             .as_ref()
             .map(|p| CredentialFacts {
@@ -82,7 +84,7 @@ impl Authority {
                 active: true,
                 organization_id: p.token.organization_id,
                 grants: &p.token.grants,
-                rules: &p.token.route_rules,
+                rules: rules.as_deref().unwrap_or_default(),
                 bound: p.token.resource,
             })
             .or_else(|| {

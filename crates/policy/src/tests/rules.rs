@@ -4,7 +4,7 @@
 
 use super::*;
 
-fn rule_facts<'a>(rules: &'a [String], segments: &'a [&'a str], method: &'a str) -> Facts<'a> {
+fn rule_facts<'a>(rules: &'a [crate::CompiledRule], segments: &'a [&'a str], method: &'a str) -> Facts<'a> {
     Facts {
         job: None,
         deploy: None,
@@ -23,7 +23,7 @@ fn route_rules_narrow_a_token_to_the_requests_they_match() {
     let catalog = catalog();
     let path = canonical_path("/api/v4/projects/5/issues").expect("path");
     let route = catalog.find("GET", &path, None).expect("route").route;
-    let rules = vec!["GET /projects/5/**".to_owned()];
+    let rules = crate::compile_rules(&["GET /projects/5/**".to_owned()]);
     let facts = rule_facts(&rules, &["projects", "5", "issues"], "GET");
     assert!(authorize(catalog, route, true, &facts).allowed);
     let post = catalog.find("POST", &path, None).expect("route").route;
@@ -70,6 +70,7 @@ proptest! {
             if *w == 3 { segments.truncate(2); segments.push("**".to_owned()); }
             crate::normalize_rule(&format!("{} /{}", from.method, segments.join("/"))).ok()
         }).collect();
+        let rules = crate::compile_rules(&rules);
         let owned = concrete(route);
         let segments: Vec<&str> = owned.iter().map(String::as_str).collect();
         let facts = Facts {
