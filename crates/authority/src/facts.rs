@@ -60,8 +60,8 @@ pub struct FactCache {
     keys: PresentedKeys,
     presented: Cache<u128, Presented, UnitWeighter, AlreadyHashed>,
     pub(crate) tokens: Cache<i64, Option<Arc<Token>>>,
-    /// A token's allowlist rules, read once from its row's text (only tokens that have rules are here).
-    pub(crate) token_rules: Cache<i64, Arc<[policy::CompiledRule]>>,
+    /// A token's allowlist rules and grants, read once from its row (only tokens that have either are here).
+    pub(crate) token_compiled: Cache<i64, Arc<crate::reads::CompiledToken>>,
     pub(crate) deploy_tokens: Cache<i64, Option<Arc<DeployToken>>>,
     pub(crate) triggers: Cache<i64, Option<Arc<PipelineTrigger>>>,
     pub(crate) user_secrets: Cache<i64, Option<Arc<UserSecret>>>,
@@ -97,7 +97,7 @@ impl FactCache {
             keys: PresentedKeys::random(),
             presented: Cache::with(capacity, capacity as u64, UnitWeighter, AlreadyHashed, Default::default()),
             tokens: Cache::new(capacity),
-            token_rules: Cache::new(capacity),
+            token_compiled: Cache::new(capacity),
             deploy_tokens: Cache::new(capacity),
             triggers: Cache::new(capacity),
             user_secrets: Cache::new(capacity),
@@ -138,7 +138,7 @@ impl FactCache {
         match change {
             Change::Token(id) => {
                 self.tokens.remove(&id);
-                self.token_rules.remove(&id);
+                self.token_compiled.remove(&id);
             }
             Change::DeployToken(id) => {
                 self.deploy_tokens.remove(&id);
@@ -165,7 +165,7 @@ impl FactCache {
             Change::All => {
                 self.presented.clear();
                 self.tokens.clear();
-                self.token_rules.clear();
+                self.token_compiled.clear();
                 self.deploy_tokens.clear();
                 self.triggers.clear();
                 self.user_secrets.clear();
@@ -286,7 +286,7 @@ impl FactCache {
     pub fn len(&self) -> usize {
         self.presented.len()
             + self.tokens.len()
-            + self.token_rules.len()
+            + self.token_compiled.len()
             + self.deploy_tokens.len()
             + self.triggers.len()
             + self.user_secrets.len()

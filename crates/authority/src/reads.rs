@@ -19,6 +19,13 @@ use crate::facts::{FactCache, Levels, LevelsKey, LevelsQuery};
 use crate::store::{Store, StoreResult};
 
 /// The store's decision facts, read through the fact cache.
+/// What a decision asks of a token on every request, read once from its row: its allowlist rules and its grants.
+#[derive(Debug)]
+pub(crate) struct CompiledToken {
+    pub(crate) rules: Box<[policy::CompiledRule]>,
+    pub(crate) grants: Box<[policy::CompiledGrant]>,
+}
+
 pub(crate) struct Facts {
     store: Arc<dyn Store>,
     cache: Arc<FactCache>,
@@ -61,19 +68,22 @@ impl Facts {
         self.read_through(&self.cache.tokens, &id, || id, false, || self.store.token(id)).await
     }
 
-    /// A token's allowlist rules, read from its text once and kept by its id (a token's rules never change: a
-    /// rotation makes a new token). `None` for a token without rules (nothing is made or kept for it).
-    pub(crate) fn rules_of(&self, token: &Token) -> Option<Arc<[policy::CompiledRule]>> {
-        if token.route_rules.is_empty() {
+    /// A token's allowlist rules and grants, read from its row once and kept by its id (neither changes for an
+    /// id: a rotation makes a new token). `None` for a token with neither (nothing is made or kept for it).
+    pub(crate) fn compiled_of(&self, catalog: &catalog::Catalog, token: &Token) -> Option<Arc<CompiledToken>> {
+        if token.route_rules.is_empty() && token.grants.is_empty() {
             return None;
         }
-        if let Some(rules) = self.cache.get(&self.cache.token_rules, &token.id) {
-            return Some(rules);
+        if let Some(compiled) = self.cache.get(&self.cache.token_compiled, &token.id) {
+            return Some(compiled);
         }
         let generation = self.cache.generation();
-        let rules: Arc<[policy::CompiledRule]> = policy::compile_rules(&token.route_rules).into();
-        self.cache.keep(&self.cache.token_rules, generation, token.id, &token.id, rules.clone());
-        Some(rules)
+        let compiled = Arc::new(CompiledToken {
+            rules: policy::compile_rules(&token.route_rules).into(),
+            grants: policy::compile_grants(catalog, &token.grants).into(),
+        });
+        self.cache.keep(&self.cache.token_compiled, generation, token.id, &token.id, compiled.clone());
+        Some(compiled)
     }
 
     /// The token stored under one of `digests`, kept by id for the requests that follow.

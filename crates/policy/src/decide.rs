@@ -7,9 +7,9 @@
 //! **Invariant:** each layer can only deny; what no layer allows is denied.
 
 use catalog::{Catalog, PermSet, Route, Surface};
-use domain::{AccessLevel, Date, Grant, JobPolicies, MemberSource, Scope, Scopes, Visibility};
+use domain::{AccessLevel, Date, JobPolicies, MemberSource, Scope, Scopes, Visibility};
 
-use crate::grants::{Reach, granted};
+use crate::grants::{Reach, granted_compiled};
 pub use crate::reasons::{Layer, Reason};
 use crate::rules::{RuleTarget, within_rules};
 
@@ -22,8 +22,9 @@ pub struct CredentialFacts<'a> {
     pub active: bool,
     /// The organization it belongs to.
     pub organization_id: i64,
-    /// A fine-grained token's grants (its scopes are then `granular`); empty for any other.
-    pub grants: &'a [Grant],
+    /// A fine-grained token's grants (its scopes are then `granular`), read once when the token was loaded;
+    /// empty for any other.
+    pub grants: &'a [crate::CompiledGrant],
     /// Allowlist rules, read once when the token was loaded: when any are set, a request must match one (see
     /// [`crate::RuleTarget`]).
     pub rules: &'a [crate::CompiledRule],
@@ -445,7 +446,7 @@ pub fn authorize<'c>(catalog: &'c Catalog, route: &'c Route, safe: bool, facts: 
             held
         }
     };
-    if let Some(granted) = granted_here(catalog, route, facts) {
+    if let Some(granted) = granted_here(route, facts) {
         if !route.required.iter().any(|needed| granted.covers(needed)) {
             return Decision::deny(Layer::Scope, Reason::InsufficientGranularScope, route);
         }
@@ -553,7 +554,7 @@ fn job_refusal(route: &Route, job: &JobFacts) -> Option<(Layer, Reason)> {
 
 /// What a fine-grained token's grants give on this route's resource, or `None` when the credential is not a
 /// fine-grained token or the route is one any token may use on itself (show, revoke or rotate itself).
-fn granted_here(catalog: &Catalog, route: &Route, facts: &Facts<'_>) -> Option<PermSet> {
+fn granted_here(route: &Route, facts: &Facts<'_>) -> Option<PermSet> {
     let credential = facts.credential.filter(|c| c.scopes.is_granular())?;
     if matches!(route.surface, Surface::TokenSelf | Surface::TokenSelfRotate) {
         return None;
@@ -561,7 +562,7 @@ fn granted_here(catalog: &Catalog, route: &Route, facts: &Facts<'_>) -> Option<P
     let owner = facts.user.map_or(0, |u| u.id);
     let reach = facts.resource.reach();
     Some(
-        reach.map_or_else(PermSet::default, |reach| granted(catalog, credential.grants, owner, &reach, route.boundary)),
+        reach.map_or_else(PermSet::default, |reach| granted_compiled(credential.grants, owner, &reach, route.boundary)),
     )
 }
 

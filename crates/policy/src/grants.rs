@@ -40,18 +40,23 @@ pub enum Reach<'a> {
 
 /// Whether `grant`, held by a token of `owner_id`, applies at `reach`.
 pub fn applies(grant: &Grant, owner_id: i64, reach: &Reach<'_>) -> bool {
-    match (grant.access, reach) {
+    reaches(grant.access, grant.target, owner_id, reach)
+}
+
+/// Whether a grant of this access and target, held by a token of `owner_id`, applies at `reach`.
+fn reaches(access: GrantAccess, target: Option<GrantTarget>, owner_id: i64, reach: &Reach<'_>) -> bool {
+    match (access, reach) {
         (GrantAccess::AllMemberships, Reach::Project { .. } | Reach::Group { .. }) => true,
         (GrantAccess::AllMemberships, Reach::AllMemberships | Reach::PersonalProjects) => true,
         (GrantAccess::PersonalProjects, Reach::Project { owner_user_id, .. }) => *owner_user_id == Some(owner_id),
         (GrantAccess::PersonalProjects, Reach::PersonalProjects) => true,
-        (GrantAccess::SelectedMemberships, Reach::Project { id, groups, .. }) => match grant.target {
+        (GrantAccess::SelectedMemberships, Reach::Project { id, groups, .. }) => match target {
             Some(GrantTarget::Project(p)) => p == *id,
             Some(GrantTarget::Group(g)) => groups.contains(&g),
             None => false,
         },
         (GrantAccess::SelectedMemberships, Reach::Group { groups }) => {
-            grant.target.is_some_and(|t| matches!(t, GrantTarget::Group(g) if groups.contains(&g)))
+            target.is_some_and(|t| matches!(t, GrantTarget::Group(g) if groups.contains(&g)))
         }
         (GrantAccess::User, Reach::User) | (GrantAccess::Instance, Reach::Instance) => true,
         _ => false,
@@ -67,6 +72,64 @@ pub fn granted(catalog: &Catalog, grants: &[Grant], owner_id: i64, reach: &Reach
             if bundle.boundaries.contains(boundary) {
                 held = held.union(bundle.permissions);
             }
+        }
+    }
+    held
+}
+
+/// A fine-grained token's grant read once against the catalog (when its token is loaded): where it applies, and
+/// the raw permissions it gives on each kind of route, so that a request looks no bundle up by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompiledGrant {
+    access: GrantAccess,
+    target: Option<GrantTarget>,
+    /// The project a `selected_memberships` grant names, if it names one: the case asked most, compared first.
+    project: Option<i64>,
+    /// Per boundary, in `BoundarySet::ALL`'s order: the union of its bundles that apply there.
+    by_boundary: [PermSet; 4],
+}
+
+impl CompiledGrant {
+    /// Reads a grant as [`granted`] does: unknown bundle names give nothing.
+    pub fn new(catalog: &Catalog, grant: &Grant) -> CompiledGrant {
+        let mut by_boundary = [PermSet::default(); 4];
+        for (held, boundary) in by_boundary.iter_mut().zip(BoundarySet::ALL) {
+            for bundle in grant.permissions.iter().filter_map(|name| catalog.bundle(name)) {
+                if bundle.boundaries.contains(boundary) {
+                    *held = held.union(bundle.permissions);
+                }
+            }
+        }
+        let project = match (grant.access, grant.target) {
+            (GrantAccess::SelectedMemberships, Some(GrantTarget::Project(id))) => Some(id),
+            _ => None,
+        };
+        CompiledGrant { access: grant.access, target: grant.target, project, by_boundary }
+    }
+}
+
+/// Reads a token's grants once.
+pub fn compile_grants(catalog: &Catalog, grants: &[Grant]) -> Vec<CompiledGrant> {
+    grants.iter().map(|grant| CompiledGrant::new(catalog, grant)).collect()
+}
+
+/// What [`granted`] answers, from grants read once.
+pub fn granted_compiled(grants: &[CompiledGrant], owner_id: i64, reach: &Reach<'_>, boundary: Boundary) -> PermSet {
+    let Some(at) = BoundarySet::ALL.iter().position(|b| *b == boundary) else { return PermSet::default() };
+    let project = match reach {
+        Reach::Project { id, .. } => Some(*id),
+        _ => None,
+    };
+    let mut held = PermSet::default();
+    for grant in grants {
+        // A grant naming a project applies to that project alone: most of a token's grants are settled here.
+        let applies = match (grant.project, project) {
+            (Some(named), Some(asked)) => named == asked,
+            (Some(_), None) => false,
+            (None, _) => reaches(grant.access, grant.target, owner_id, reach),
+        };
+        if applies && let Some(given) = grant.by_boundary.get(at) {
+            held = held.union(*given);
         }
     }
     held

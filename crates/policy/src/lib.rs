@@ -21,7 +21,10 @@ pub use decide::{
     UserFacts, acting_admin, authorize, held_on, role_grants, scopes_allowing, sudo, token_rules_refusal,
     unknown_route,
 };
-pub use grants::{GrantError, Reach, applies, boundaries_of, bundles_of, creator_holds, granted, role_allows};
+pub use grants::{
+    CompiledGrant, GrantError, Reach, applies, boundaries_of, bundles_of, compile_grants, creator_holds, granted,
+    granted_compiled, role_allows,
+};
 pub use issue::{check_grant, scopes_beyond};
 pub use rules::{
     CompiledRule, MAX_RULE_LEN, MAX_RULES, RuleError, RuleSurface, RuleTarget, compile_rules, normalize_rule,

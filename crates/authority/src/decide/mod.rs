@@ -75,16 +75,16 @@ impl Authority {
             Ok(admin_mode) => admin_mode,
             Err(refused) => return Ok(on.outcome(refused)),
         };
-        // Read once per token and kept; a token without rules has none to read.
-        let rules = principal.as_ref().and_then(|p| self.facts.rules_of(&p.token));
+        // Read once per token and kept; a token without rules or grants has none to read.
+        let compiled = principal.as_ref().and_then(|p| self.facts.compiled_of(&self.catalog, &p.token));
         let credential = principal
             .as_ref()
             .map(|p| CredentialFacts {
                 scopes: p.token.scopes,
                 active: true,
                 organization_id: p.token.organization_id,
-                grants: &p.token.grants,
-                rules: rules.as_deref().unwrap_or_default(),
+                grants: compiled.as_ref().map(|c| &*c.grants).unwrap_or_default(),
+                rules: compiled.as_ref().map(|c| &*c.rules).unwrap_or_default(),
                 bound: p.token.resource,
             })
             .or_else(|| {

@@ -6,7 +6,9 @@
 use super::*;
 
 /// A fine-grained token of user 1 with these grants.
-fn fine(grants: &[Grant]) -> CredentialFacts<'_> {
+fn fine(grants: &[Grant]) -> CredentialFacts<'static> {
+    // Read once against the catalog, as the authority does when it loads the token (leaked: a test's few).
+    let grants = Box::leak(crate::compile_grants(catalog(), grants).into_boxed_slice());
     CredentialFacts { scopes: Scopes::granular(), active: true, organization_id: 1, grants, rules: &[], bound: None }
 }
 
@@ -152,6 +154,18 @@ proptest! {
             catalog::Boundary::Instance => ResourceFacts::Instance,
         };
         let user = UserFacts { id: 1, is_admin, external: false, active: true, service_account: false };
+        // Grants read once answer as grants read by name on each request.
+        let at = match resource {
+            ResourceFacts::Project { id, groups, owner_user_id, .. } => crate::Reach::Project { id, groups, owner_user_id },
+            ResourceFacts::Group { groups, .. } => crate::Reach::Group { groups },
+            ResourceFacts::OwnUser => crate::Reach::User,
+            _ => crate::Reach::Instance,
+        };
+        let compiled = crate::compile_grants(catalog, &grants);
+        prop_assert_eq!(
+            crate::granted_compiled(&compiled, 1, &at, route.boundary),
+            crate::granted(catalog, &grants, 1, &at, route.boundary)
+        );
         let with_token = Facts { job: None, deploy: None, trigger: None, credential: Some(fine(&grants)), user: Some(user), resource, admin_mode: false, names_caller: false , target: None};
         let safe = route.method == "GET";
         if authorize(catalog, route, safe, &with_token).allowed {
