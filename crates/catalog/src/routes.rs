@@ -3,7 +3,9 @@
 //! **Invariant:** a path matches at most one route, the most specific; a path no template matches is an unknown
 //! route, denied.
 
-use crate::{CanonicalPath, PermSet};
+#[cfg(test)]
+use crate::CanonicalPath;
+use crate::PermSet;
 
 /// Where a route's resource lives: the boundary its permissions are checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,10 +121,11 @@ impl<'p> Params<'p> {
     }
 
     /// Adds a parameter; false when the template has more than [`MAX_PARAMS`] (no match then).
-    fn push(&mut self, param: Param<'p>) -> bool {
+    pub(crate) fn push(&mut self, param: Param<'p>) -> bool {
         self.items.try_push(param).is_ok()
     }
 
+    #[cfg(test)]
     fn truncate(&mut self, len: usize) {
         self.items.truncate(len);
     }
@@ -143,6 +146,7 @@ impl<'p> Params<'p> {
     }
 }
 
+#[cfg(test)]
 /// A match's specificity: 3 per literal, 2 per parameter, 1 per wildcard, then 1 for a query condition; compared
 /// in order.
 #[derive(Debug, Clone)]
@@ -150,6 +154,7 @@ pub(crate) struct Score {
     items: arrayvec::ArrayVec<u8, { MAX_TEMPLATE_SEGMENTS + 1 }>,
 }
 
+#[cfg(test)]
 impl Score {
     pub(crate) fn new() -> Score {
         Score { items: arrayvec::ArrayVec::new() }
@@ -252,8 +257,10 @@ pub(crate) fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
 /// path, a ref or tag name, and a package name (`@scope%2Fname`).
 pub const ENCODED_PATH_PARAMS: [&str; 5] = ["id", "file_path", "ref_name", "tag_name", "package_name"];
 
-/// Matches segments (`path`, the last `path.len()` segments of `whole`); `score` records, per template segment, 3
-/// for a literal, 2 for a parameter, 1 for a multi-segment wildcard, so that the most specific template wins.
+#[cfg(test)]
+/// Matches segments (`path`, the last `path.len()` segments of `whole`) one template at a time: the scan's reading,
+/// which the tests hold the trie's walk to. `score` records, per template segment, 3 for a literal, 2 for a
+/// parameter, 1 for a multi-segment wildcard, so that the most specific template wins.
 pub(crate) fn match_segments<'a>(
     template: &'a [Segment],
     path: &[&'a str],
@@ -353,7 +360,7 @@ mod tests {
             let literal_valued = instance(route).replace("x1", "members").replace("a/b", "projects/issues");
             for path in [path.clone(), canonical_path(&literal_valued).unwrap()] {
                 for method in ["GET", "POST", "PUT", "DELETE", route.method.as_str()] {
-                    let walked = catalog.find(method, &path, query.as_deref()).map(|m| m.route.template.as_str());
+                    let walked = found(catalog.find(method, &path, query.as_deref()));
                     assert_eq!(walked, scanned(&catalog, method, &path, query.as_deref()), "{method} {path:?}");
                     checked += 1;
                 }
@@ -363,14 +370,23 @@ mod tests {
         assert!(checked > 500);
     }
 
+    /// A match as the tests compare it: the template and each parameter's name and value.
+    type Found<'c> = Option<(&'c str, Vec<(String, String)>)>;
+
+    fn found<'c>(m: Option<RouteMatch<'c, '_>>) -> Found<'c> {
+        m.map(|m| {
+            (m.route.template.as_str(), m.params.iter().map(|p| (p.name.to_owned(), p.value.to_owned())).collect())
+        })
+    }
+
     /// The scan's choice: every route of the method considered, the most specific kept.
-    fn scanned<'c>(catalog: &'c Catalog, method: &str, path: &CanonicalPath, query: Option<&str>) -> Option<&'c str> {
+    fn scanned<'c>(catalog: &'c Catalog, method: &str, path: &CanonicalPath, query: Option<&str>) -> Found<'c> {
         let segments: Vec<&str> = path.segments().collect();
         let mut among = Among::new(&segments, path, query);
         for (i, route) in catalog.routes().iter().enumerate().filter(|(_, r)| r.method == method) {
             among.consider(i, route);
         }
-        among.best().map(|m| m.route.template.as_str())
+        found(among.best())
     }
 
     /// The shipped catalog and every word its templates hold (literals, suffixes, a value with each suffix).
@@ -433,7 +449,7 @@ mod tests {
             let Ok(path) = canonical_path(&raw) else { return Ok(()) };
             let method = ["GET", "POST", "PUT", "DELETE", route.method.as_str()][method];
             let query = [None, Some("service=git-upload-pack"), Some("service=git-receive-pack"), Some("a=b")][query];
-            let walked = catalog.find(method, &path, query).map(|m| m.route.template.as_str());
+            let walked = found(catalog.find(method, &path, query));
             proptest::prop_assert_eq!(walked, scanned(catalog, method, &path, query), "{} {}", method, raw);
         }
     }

@@ -7,12 +7,16 @@
 //! the best-ranked route that matches, and skips a subtree whose best rank cannot beat it.
 //!
 //! **Invariant:** the walk picks the route a scan of every template of the method would pick (a test compares
-//! the two on every template of the catalog); it reads the path's text and allocates nothing.
+//! the two on every template of the catalog, parameters included); it reads the path's text and allocates
+//! nothing.
 
 use std::cmp::Ordering;
 
 use crate::CanonicalPath;
-use crate::routes::{ENCODED_PATH_PARAMS, Params, Route, RouteMatch, Score, Segment, match_segments, query_has};
+use crate::routes::{ENCODED_PATH_PARAMS, MAX_PARAMS, Param, Params, Route, RouteMatch, Segment, query_has};
+
+/// The values a walk took for the parameters of the templates it is in, in order.
+type Values<'p> = arrayvec::ArrayVec<&'p str, MAX_PARAMS>;
 
 /// Paths up to this many segments are split on the stack.
 const STACK_SEGMENTS: usize = 24;
@@ -35,10 +39,18 @@ pub(crate) fn find<'a: 'p, 'p>(
         long = path.segments().collect();
         &long
     };
-    let route = routes.get(trie.find(routes, method, segments, path.has_decoded_slash(), query)?)?;
-    // The trie chose the route; its parameters are read the one way a template reads a path.
-    let (mut params, mut score) = (Params::new(), Score::new());
-    match_segments(&route.segments, segments, path, &mut params, &mut score).then_some(RouteMatch { route, params })
+    let (route, values) = trie.find(routes, method, segments, path, query)?;
+    let route = routes.get(route)?;
+    // The walk kept the values in the template's order; the template names them.
+    let names = route.segments.iter().filter_map(|segment| match segment {
+        Segment::Literal(_) => None,
+        Segment::Param { name, .. } | Segment::Multi { name, .. } => Some(name.as_str()),
+    });
+    let mut params = Params::new();
+    for (name, value) in names.zip(values) {
+        params.push(Param { name, value });
+    }
+    Some(RouteMatch { route, params })
 }
 
 /// The trie of every route, one root per method.
@@ -223,36 +235,49 @@ impl RouteTrie {
         }
     }
 
-    /// The number of the best-ranked route of `method` matching `segments` (and `query`); `slashed` tells
-    /// whether any segment holds a decoded `/`.
-    pub(crate) fn find(
+    /// The number of the best-ranked route of `method` matching `segments` (those of `path`) and `query`, and
+    /// the values of its parameters, in the template's order.
+    pub(crate) fn find<'p>(
         &self,
         routes: &[Route],
         method: &str,
-        segments: &[&str],
-        slashed: bool,
+        segments: &[&'p str],
+        path: &'p CanonicalPath,
         query: Option<&str>,
-    ) -> Option<usize> {
+    ) -> Option<(usize, Values<'p>)> {
         let (_, root) = self.methods.iter().find(|(m, _)| **m == *method)?;
-        let mut walk = Walk { trie: self, routes, query, slashed, best: None };
+        let slashed = path.has_decoded_slash();
+        let mut walk = Walk { trie: self, routes, query, path, slashed, values: Values::new(), best: None };
         walk.visit(*root, segments);
-        walk.best.map(|(_, route)| route)
+        walk.best.map(|(_, route, values)| (route, values))
     }
 }
 
-struct Walk<'t, 'q> {
+struct Walk<'t, 'q, 'p> {
     trie: &'t RouteTrie,
     routes: &'t [Route],
     query: Option<&'q str>,
+    /// The whole path (a wildcard's value is a span of its text).
+    path: &'p CanonicalPath,
     /// Whether any segment of the path holds a decoded `/` (when none does, no segment is searched for one).
     slashed: bool,
-    /// The best match so far: (rank, route number).
-    best: Option<(u32, usize)>,
+    /// The values taken by the parameters on the way to the current node.
+    values: Values<'p>,
+    /// The best match so far: (rank, route number, its parameters' values).
+    best: Option<(u32, usize, Values<'p>)>,
 }
 
-impl Walk<'_, '_> {
+impl<'p> Walk<'_, '_, 'p> {
     fn beats_best(&self, rank: u32) -> bool {
-        self.best.is_none_or(|(best, _)| rank < best)
+        self.best.as_ref().is_none_or(|(best, _, _)| rank < *best)
+    }
+
+    /// Visits `child` with `value` taken by the parameter or wildcard leading to it.
+    fn visit_with(&mut self, child: u32, path: &[&'p str], value: &'p str) {
+        if self.values.try_push(value).is_ok() {
+            self.visit(child, path);
+            self.values.pop();
+        }
     }
 
     /// Whether some route at or below `node` could beat the best so far.
@@ -260,7 +285,7 @@ impl Walk<'_, '_> {
         self.trie.nodes.get(node as usize).is_some_and(|n| self.beats_best(n.best))
     }
 
-    fn visit(&mut self, node: u32, path: &[&str]) {
+    fn visit(&mut self, node: u32, path: &[&'p str]) {
         let trie = self.trie;
         let Some(node) = trie.nodes.get(node as usize) else { return };
         if !self.beats_best(node.best) {
@@ -273,7 +298,7 @@ impl Walk<'_, '_> {
                 }
                 let condition = self.routes.get(route).map(|r| &r.query);
                 if condition.is_some_and(|q| q.as_ref().is_none_or(|(k, v)| query_has(self.query, k, v))) {
-                    self.best = Some((rank, route));
+                    self.best = Some((rank, route, self.values.clone()));
                     break;
                 }
             }
@@ -288,7 +313,7 @@ impl Walk<'_, '_> {
             }
             let value = segment.strip_suffix(&*edge.suffix).unwrap_or_default();
             if !value.is_empty() && (edge.slash || !self.slashed || !value.contains('/')) {
-                self.visit(edge.child, rest);
+                self.visit_with(edge.child, rest, value);
             }
         }
         if !node.multis.iter().any(|edge| self.may_improve(edge.child)) {
@@ -296,15 +321,17 @@ impl Walk<'_, '_> {
         }
         // A wildcard joins the segments it takes with `/`: a decoded one inside them would read as another path.
         let clean = if self.slashed { path.iter().take_while(|s| !s.contains('/')).count() } else { path.len() };
+        let at = self.path.len() - path.len();
         for edge in &node.multis {
             if !self.may_improve(edge.child) {
                 continue;
             }
             for take in 1..=clean {
-                let (taken, rest) = path.split_at(take);
-                let Some(last) = taken.last().and_then(|last| last.strip_suffix(&*edge.suffix)) else { continue };
-                if take > 1 || !last.is_empty() {
-                    self.visit(edge.child, rest);
+                let rest = path.get(take..).unwrap_or_default();
+                // The segments taken, joined in the path's own text; the suffix ends the last of them.
+                let Some(value) = self.path.span(at, at + take - 1).strip_suffix(&*edge.suffix) else { continue };
+                if !value.is_empty() {
+                    self.visit_with(edge.child, rest, value);
                 }
             }
         }
