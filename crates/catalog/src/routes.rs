@@ -109,40 +109,48 @@ pub const MAX_PARAMS: usize = 8;
 /// The most segments a template may have, for its specificity score, kept inline too.
 pub const MAX_TEMPLATE_SEGMENTS: usize = 32;
 
-/// A match's parameters, inline (nothing is initialized or allocated until a parameter is pushed).
+/// A match's parameters: the values the path gave them, in the template's order, named by the template (inline:
+/// nothing is initialized or allocated until a value is pushed).
 #[derive(Debug, Clone)]
 pub struct Params<'p> {
-    items: arrayvec::ArrayVec<Param<'p>, MAX_PARAMS>,
+    /// The template's segments, which name its parameters.
+    template: &'p [Segment],
+    values: arrayvec::ArrayVec<&'p str, MAX_PARAMS>,
 }
 
 impl<'p> Params<'p> {
-    pub(crate) fn new() -> Params<'p> {
-        Params { items: arrayvec::ArrayVec::new() }
+    pub(crate) fn new(template: &'p [Segment], values: arrayvec::ArrayVec<&'p str, MAX_PARAMS>) -> Params<'p> {
+        Params { template, values }
     }
 
-    /// Adds a parameter; false when the template has more than [`MAX_PARAMS`] (no match then).
-    pub(crate) fn push(&mut self, param: Param<'p>) -> bool {
-        self.items.try_push(param).is_ok()
+    /// Adds a value; false when the template has more than [`MAX_PARAMS`] parameters (no match then).
+    #[cfg(test)]
+    fn push(&mut self, value: &'p str) -> bool {
+        self.values.try_push(value).is_ok()
     }
 
     #[cfg(test)]
     fn truncate(&mut self, len: usize) {
-        self.items.truncate(len);
+        self.values.truncate(len);
     }
 
     /// The parameters, in the path's order.
-    pub fn iter(&self) -> impl Iterator<Item = &Param<'p>> {
-        self.items.iter()
+    pub fn iter(&self) -> impl Iterator<Item = Param<'p>> + '_ {
+        let names = self.template.iter().filter_map(|segment| match segment {
+            Segment::Literal(_) => None,
+            Segment::Param { name, .. } | Segment::Multi { name, .. } => Some(name.as_str()),
+        });
+        names.zip(&self.values).map(|(name, value)| Param { name, value })
     }
 
     /// How many there are.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.values.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.values.is_empty()
     }
 }
 
@@ -201,7 +209,14 @@ struct Among<'a, 'p, 's, 'q> {
 #[cfg(test)]
 impl<'a: 'p, 'p, 's, 'q> Among<'a, 'p, 's, 'q> {
     fn new(segments: &'s [&'p str], path: &'p CanonicalPath, query: Option<&'q str>) -> Self {
-        Among { segments, path, query, best: None, params: Params::new(), score: Score::new() }
+        Among {
+            segments,
+            path,
+            query,
+            best: None,
+            params: Params::new(&[], arrayvec::ArrayVec::new()),
+            score: Score::new(),
+        }
     }
 
     /// Route `i` of the catalog, if it matches and is more specific than the best so far.
@@ -211,7 +226,7 @@ impl<'a: 'p, 'p, 's, 'q> Among<'a, 'p, 's, 'q> {
         {
             return;
         }
-        self.params.truncate(0);
+        self.params = Params::new(&route.segments, arrayvec::ArrayVec::new());
         self.score.truncate(0);
         if !match_segments(&route.segments, self.segments, self.path, &mut self.params, &mut self.score) {
             return;
@@ -290,17 +305,14 @@ pub(crate) fn match_segments<'a>(
                 return false;
             }
             let mark = (params.len(), score.len());
-            if params.push(Param { name, value })
-                && score.push(2)
-                && match_segments(rest, path_rest, whole, params, score)
-            {
+            if params.push(value) && score.push(2) && match_segments(rest, path_rest, whole, params, score) {
                 return true;
             }
             params.truncate(mark.0);
             score.truncate(mark.1);
             false
         }
-        Segment::Multi { name, suffix } => {
+        Segment::Multi { suffix, .. } => {
             let at = whole.len() - path.len();
             // Longest first: the wildcard takes as much as the rest of the template allows.
             for take in (1..=path.len()).rev() {
@@ -315,10 +327,7 @@ pub(crate) fn match_segments<'a>(
                     continue;
                 }
                 let mark = (params.len(), score.len());
-                if params.push(Param { name, value })
-                    && score.push(1)
-                    && match_segments(rest, path_rest, whole, params, score)
-                {
+                if params.push(value) && score.push(1) && match_segments(rest, path_rest, whole, params, score) {
                     return true;
                 }
                 params.truncate(mark.0);

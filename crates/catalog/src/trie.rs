@@ -13,7 +13,7 @@
 use std::cmp::Ordering;
 
 use crate::CanonicalPath;
-use crate::routes::{ENCODED_PATH_PARAMS, MAX_PARAMS, Param, Params, Route, RouteMatch, Segment, query_has};
+use crate::routes::{ENCODED_PATH_PARAMS, MAX_PARAMS, Params, Route, RouteMatch, Segment, query_has};
 
 /// The values a walk took for the parameters of the templates it is in, in order.
 type Values<'p> = arrayvec::ArrayVec<&'p str, MAX_PARAMS>;
@@ -42,14 +42,7 @@ pub(crate) fn find<'a: 'p, 'p>(
     let (route, values) = trie.find(routes, method, segments, path, query)?;
     let route = routes.get(route)?;
     // The walk kept the values in the template's order; the template names them.
-    let names = route.segments.iter().filter_map(|segment| match segment {
-        Segment::Literal(_) => None,
-        Segment::Param { name, .. } | Segment::Multi { name, .. } => Some(name.as_str()),
-    });
-    let mut params = Params::new();
-    for (name, value) in names.zip(values) {
-        params.push(Param { name, value });
-    }
+    let params = Params::new(&route.segments, values);
     Some(RouteMatch { route, params })
 }
 
