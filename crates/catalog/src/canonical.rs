@@ -348,8 +348,9 @@ fn plain_path_with_empty_segments(body: &str) -> Result<CanonicalPath, PathError
 /// Any other path: each segment decoded and checked.
 fn decoded_path(raw: &str) -> Result<CanonicalPath, PathError> {
     let mut path = CanonicalPath::with_capacity(raw.len());
+    let mut buffer = [0u8; DECODE_BUFFER];
     for raw_segment in raw.split('/') {
-        let segment = decode(raw_segment)?;
+        let segment = decode(raw_segment, &mut buffer)?;
         match &*segment {
             "" => {}
             "." | ".." => return Err(PathError::DotSegment),
@@ -379,26 +380,46 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// Decodes one segment; one without `%` is checked and borrowed as it is.
-fn decode(segment: &str) -> Result<std::borrow::Cow<'_, str>, PathError> {
-    let bytes = segment.as_bytes();
-    let text = if bytes.contains(&b'%') {
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while let Some(&b) = bytes.get(i) {
-            if b == b'%' {
-                let hi = bytes.get(i + 1).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
-                let lo = bytes.get(i + 2).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
-                out.push(hi << 4 | lo);
-                i += 3;
-            } else {
-                out.push(b);
-                i += 1;
-            }
+/// Segments up to this long are decoded on the stack (a decoded segment is never longer than it arrived).
+const DECODE_BUFFER: usize = 256;
+
+/// Hands each byte `bytes` stands for to `out`, its `%XX` escapes decoded.
+fn unescape(bytes: &[u8], mut out: impl FnMut(u8)) -> Result<(), PathError> {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hi = bytes.get(i + 1).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
+            let lo = bytes.get(i + 2).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
+            out(hi << 4 | lo);
+            i += 3;
+        } else {
+            out(b);
+            i += 1;
         }
-        std::borrow::Cow::Owned(String::from_utf8(out).map_err(|_| PathError::BadEncoding)?)
-    } else {
+    }
+    Ok(())
+}
+
+/// Decodes one segment, into `buffer` when it fits (so that a decision allocates nothing for it); one without
+/// `%` is checked and borrowed as it is.
+fn decode<'s>(segment: &'s str, buffer: &'s mut [u8; DECODE_BUFFER]) -> Result<std::borrow::Cow<'s, str>, PathError> {
+    let bytes = segment.as_bytes();
+    let text = if !bytes.contains(&b'%') {
         std::borrow::Cow::Borrowed(segment)
+    } else if bytes.len() <= DECODE_BUFFER {
+        let mut len = 0;
+        unescape(bytes, |b| {
+            if let Some(slot) = buffer.get_mut(len) {
+                *slot = b;
+                len += 1;
+            }
+        })?;
+        let decoded = buffer.get(..len).unwrap_or_default();
+        std::borrow::Cow::Borrowed(std::str::from_utf8(decoded).map_err(|_| PathError::BadEncoding)?)
+    } else {
+        let mut out = Vec::with_capacity(bytes.len());
+        unescape(bytes, |b| out.push(b))?;
+        std::borrow::Cow::Owned(String::from_utf8(out).map_err(|_| PathError::BadEncoding)?)
     };
     // One pass over the bytes; only text with non-ASCII characters is decoded to look for C1 controls.
     let (mut nul, mut control, mut fragment, mut backslash, mut slash) = (false, false, false, false, false);
@@ -549,6 +570,23 @@ mod tests {
             let plain = read_plain(&raw, &mut path).map(|read| read.map(|()| path));
             proptest::prop_assert_eq!(plain, Some(decoded_path(&raw)));
         }
+    }
+
+    #[test]
+    fn a_long_encoded_segment_decodes_as_a_short_one_does() {
+        for repeat in [1, 84, 85, 200] {
+            // 3 bytes an escape and 4 for `%2Fb`: up to 84 the segment fits the stack buffer, from 85 it is
+            // decoded on the heap.
+            let raw = format!("/a/{}%2Fb", "%41".repeat(repeat));
+            let path = canonical_path(&raw).unwrap();
+            assert_eq!(
+                path.segments().last().map(str::to_owned),
+                Some(format!("{}/b", "A".repeat(repeat))),
+                "{repeat}"
+            );
+            assert!(path.has_decoded_slash());
+        }
+        assert_eq!(canonical_path(&format!("/{}%C3", "%41".repeat(100))).err(), Some(PathError::BadEncoding));
     }
 
     #[test]

@@ -160,8 +160,10 @@ fn a_cached_decision_allocates_nothing_for_a_personal_a_fine_grained_a_ruled_a_j
     let deploy: &'static str = Box::leak(w.deploy.clone().into_boxed_str());
     // A Git clone: its `*project.git` wildcard joins two segments, borrowed from the path's own text.
     let clone = "/g/p.git/info/refs?service=git-upload-pack".to_owned();
+    let by_path = "/api/v4/projects/g%2Fp/issues".to_owned();
     let cases = [
         ("personal", carried(personal, Channel::PrivateTokenHeader), "POST", &issues),
+        ("personal, project named by its path", carried(personal, Channel::PrivateTokenHeader), "POST", &by_path),
         ("fine-grained", carried(fine, Channel::PrivateTokenHeader), "POST", &issues),
         ("fine-grained with route rules", carried(ruled, Channel::PrivateTokenHeader), "POST", &issues),
         ("CI job", carried(job, Channel::JobTokenHeader), "GET", &releases),

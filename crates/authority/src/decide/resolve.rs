@@ -11,7 +11,8 @@ use domain::{Project, User};
 use policy::{ResourceFacts, RuleSurface, UserFacts};
 
 use super::Resolved;
-use crate::{Authority, NamespaceRef, Result};
+use crate::directory::NamespaceKey;
+use crate::{Authority, Result};
 
 impl Authority {
     pub(super) async fn sudo_target(&self, who: &str) -> Result<Option<Arc<User>>> {
@@ -31,7 +32,7 @@ impl Authority {
             Boundary::Instance | Boundary::OwnUser => Ok(Resolved::None),
             Boundary::Group => {
                 let group = match found.param("id") {
-                    Some(id) => self.find_group(&NamespaceRef::parse(id)).await?,
+                    Some(id) => self.find_group_by(NamespaceKey::parse(id)).await?,
                     None => None,
                 };
                 let Some(group) = group else { return Ok(Resolved::None) };
@@ -43,7 +44,7 @@ impl Authority {
             }
             Boundary::Project => {
                 let project = if let Some(id) = found.param("id") {
-                    self.find_project(&NamespaceRef::parse(id)).await?
+                    self.find_project_by(NamespaceKey::parse(id)).await?
                 } else if let Some(path) = found.param("project") {
                     self.facts.project_by_path(path).await?
                 } else if let Some(name) = found.param("name") {

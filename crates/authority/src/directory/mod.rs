@@ -79,9 +79,33 @@ pub enum NamespaceRef {
 impl NamespaceRef {
     /// GitLab's `:id`: a number, or a URL-decoded full path such as `group/sub/project`.
     pub fn parse(s: &str) -> NamespaceRef {
+        match NamespaceKey::parse(s) {
+            NamespaceKey::Id(id) => NamespaceRef::Id(id),
+            NamespaceKey::Path(path) => NamespaceRef::Path(path.to_owned()),
+        }
+    }
+
+    fn key(&self) -> NamespaceKey<'_> {
+        match self {
+            NamespaceRef::Id(id) => NamespaceKey::Id(*id),
+            NamespaceRef::Path(path) => NamespaceKey::Path(path),
+        }
+    }
+}
+
+/// A [`NamespaceRef`] borrowed from the text it was read from (a decision's `:id`, read without copying it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NamespaceKey<'a> {
+    Id(i64),
+    Path(&'a str),
+}
+
+impl NamespaceKey<'_> {
+    /// As [`NamespaceRef::parse`].
+    pub(crate) fn parse(s: &str) -> NamespaceKey<'_> {
         match s.parse::<i64>() {
-            Ok(id) if !s.starts_with('+') && !s.starts_with('-') => NamespaceRef::Id(id),
-            _ => NamespaceRef::Path(s.trim_matches('/').to_owned()),
+            Ok(id) if !s.starts_with('+') && !s.starts_with('-') => NamespaceKey::Id(id),
+            _ => NamespaceKey::Path(s.trim_matches('/')),
         }
     }
 }
@@ -144,16 +168,24 @@ const MANAGE_OWNERS: &str = "manage_owners";
 
 impl Authority {
     pub async fn find_group(&self, r: &NamespaceRef) -> Result<Option<Arc<Group>>> {
-        Ok(match r {
-            NamespaceRef::Id(id) => self.facts.group(*id).await?,
-            NamespaceRef::Path(path) => self.facts.group_by_path(path).await?,
+        self.find_group_by(r.key()).await
+    }
+
+    pub(crate) async fn find_group_by(&self, key: NamespaceKey<'_>) -> Result<Option<Arc<Group>>> {
+        Ok(match key {
+            NamespaceKey::Id(id) => self.facts.group(id).await?,
+            NamespaceKey::Path(path) => self.facts.group_by_path(path).await?,
         })
     }
 
     pub async fn find_project(&self, r: &NamespaceRef) -> Result<Option<Arc<Project>>> {
-        Ok(match r {
-            NamespaceRef::Id(id) => self.facts.project(*id).await?,
-            NamespaceRef::Path(path) => self.facts.project_by_path(path).await?,
+        self.find_project_by(r.key()).await
+    }
+
+    pub(crate) async fn find_project_by(&self, key: NamespaceKey<'_>) -> Result<Option<Arc<Project>>> {
+        Ok(match key {
+            NamespaceKey::Id(id) => self.facts.project(id).await?,
+            NamespaceKey::Path(path) => self.facts.project_by_path(path).await?,
         })
     }
 
