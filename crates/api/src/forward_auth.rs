@@ -8,20 +8,14 @@
 //!
 //! **Invariant:** the answer is exactly the decision's: nothing here allows what `decide_request` refused.
 
-use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::header::IntoHeaderName;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use serde_json::json;
 
 use crate::AppState;
 use crate::error::{ApiResult, bad_request, unauthorized};
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/-/auth", any(forward_auth)).route("/-/auth/{*rest}", any(forward_auth))
-}
 
 const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
 const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
@@ -62,7 +56,7 @@ fn original<'r>(method: &'r Method, uri: &'r Uri, headers: &'r HeaderMap) -> Api
     }
 }
 
-async fn forward_auth(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
+pub(crate) async fn forward_auth(state: AppState, request: Request) -> ApiResult<Response> {
     let (parts, body) = request.into_parts();
     // A body a gateway forwards is ignored, but read so that the connection stays reusable.
     crate::auth::drain(body).await;

@@ -79,7 +79,6 @@ pub fn app(state: AppState) -> App {
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::decided));
     let routed = Router::new()
         .nest("/api/v4", api)
-        .merge(forward_auth::router())
         .merge(ci::public_router())
         .route("/-/health", axum::routing::get(health))
         .fallback(|| async { ApiError::RouteNotFound })
@@ -88,43 +87,84 @@ pub fn app(state: AppState) -> App {
     // The path is read once, before routing: the router, the decision and the handler all see its canonical
     // spelling, and a path without one is a 400 here as on every other way in.
     let rest = Router::new().fallback_service(routed).layer(axum::middleware::from_fn(one_reading));
-    let first = forward_auth::router().route("/-/health", axum::routing::get(health)).with_state(state);
-    App { first, rest }
+    let first = Router::new().route("/-/health", axum::routing::get(health)).with_state(state.clone());
+    App { first, rest, state }
 }
 
 /// The application as a service. Forward-auth is asked before every request a gateway lets through, so it is
-/// told apart by its path's first bytes and routed past every layer: it decides the path it is asked about
-/// (which the decision canonicalizes as every way in does) and reads a forwarded body only up to a cap. The
-/// health check, the trivial handler forward-auth is measured against, goes the same way. Everything else
-/// pays nothing for this and goes through the canonical-path reading and the router, where both are routed
-/// again for a spelling that only its canonical form routes.
+/// told apart by its path's first bytes and its handler called directly, past every layer and the router: it
+/// decides the path it is asked about (which the decision canonicalizes as every way in does) and reads a
+/// forwarded body only up to a cap. The health check, the trivial handler forward-auth is measured against, is
+/// answered the same way (a `GET` or `HEAD`; another method gets the router's 405). Everything else pays nothing
+/// for this and goes through the canonical-path reading and the router.
 #[derive(Clone)]
 pub struct App {
     first: Router,
     rest: Router,
+    state: AppState,
 }
 
 impl tower_service::Service<axum::extract::Request> for App {
     type Response = axum::response::Response;
     type Error = std::convert::Infallible;
-    type Future = axum::routing::future::RouteFuture<std::convert::Infallible>;
+    type Future = AppFuture;
 
     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
         std::task::Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        use axum::response::IntoResponse;
         let path = request.uri().path();
-        if path == "/-/health" || path == "/-/auth" || path.starts_with("/-/auth/") {
-            self.first.call(request)
+        let read = matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+        if path == "/-/auth" || path.starts_with("/-/auth/") {
+            // Asked before every request a gateway lets through: its handler is called without routing.
+            let state = self.state.clone();
+            let future = Box::pin(async move { forward_auth::forward_auth(state, request).await.into_response() });
+            AppFuture::Direct { future }
+        } else if path == "/-/health" && read {
+            AppFuture::Ready { response: Some(health_response()) }
+        } else if path == "/-/health" {
+            // Any other method: the router's answer (405, with the methods it takes).
+            AppFuture::Routed { future: self.first.call(request) }
         } else {
-            self.rest.call(request)
+            AppFuture::Routed { future: self.rest.call(request) }
         }
     }
 }
 
-async fn health() -> &'static str {
-    "GitLab OK"
+pin_project_lite::pin_project! {
+    /// What [`App`] answers with: the router's future, forward-auth's, or the health check's answer.
+    #[project = AppFutureProjection]
+    pub enum AppFuture {
+        Routed { #[pin] future: axum::routing::future::RouteFuture<std::convert::Infallible> },
+        Direct { future: std::pin::Pin<Box<dyn std::future::Future<Output = axum::response::Response> + Send>> },
+        Ready { response: Option<axum::response::Response> },
+    }
+}
+
+impl std::future::Future for AppFuture {
+    type Output = Result<axum::response::Response, std::convert::Infallible>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match self.project() {
+            AppFutureProjection::Routed { future } => future.poll(cx),
+            AppFutureProjection::Direct { future } => future.as_mut().poll(cx).map(Ok),
+            AppFutureProjection::Ready { response } => {
+                std::task::Poll::Ready(Ok(response.take().unwrap_or_else(health_response)))
+            }
+        }
+    }
+}
+
+/// The health check's answer (also what a future polled again after answering gives, which hyper never does).
+fn health_response() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    "GitLab OK".into_response()
+}
+
+async fn health() -> axum::response::Response {
+    health_response()
 }
 
 /// Rewrites a request's path to its canonical spelling (`//`, a trailing `/` and needless percent-encoding go),
