@@ -53,6 +53,13 @@ impl Equivalent<LevelsKey> for LevelsQuery<'_> {
 /// A user's levels on the sources asked about, shared.
 pub type Levels = Arc<[(MemberSource, AccessLevel)]>;
 
+/// What a decision asks of a token on every request, read once from its row: its allowlist rules and its grants.
+#[derive(Debug)]
+pub(crate) struct CompiledToken {
+    pub(crate) rules: Box<[policy::CompiledRule]>,
+    pub(crate) grants: Box<[policy::CompiledGrant]>,
+}
+
 /// The cached facts. One per process, filled by the cached reads and emptied by changes.
 pub struct FactCache {
     enabled: AtomicBool,
@@ -61,7 +68,7 @@ pub struct FactCache {
     presented: Cache<u128, Presented, UnitWeighter, AlreadyHashed>,
     pub(crate) tokens: Cache<i64, Option<Arc<Token>>>,
     /// A token's allowlist rules and grants, read once from its row (only tokens that have either are here).
-    pub(crate) token_compiled: Cache<i64, Arc<crate::reads::CompiledToken>>,
+    pub(crate) token_compiled: Cache<i64, Arc<CompiledToken>>,
     pub(crate) deploy_tokens: Cache<i64, Option<Arc<DeployToken>>>,
     pub(crate) triggers: Cache<i64, Option<Arc<PipelineTrigger>>>,
     pub(crate) user_secrets: Cache<i64, Option<Arc<UserSecret>>>,

@@ -15,17 +15,10 @@ use domain::{
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
 
-use crate::facts::{FactCache, Levels, LevelsKey, LevelsQuery};
+use crate::facts::{CompiledToken, FactCache, Levels, LevelsKey, LevelsQuery};
 use crate::store::{Store, StoreResult};
 
 /// The store's decision facts, read through the fact cache.
-/// What a decision asks of a token on every request, read once from its row: its allowlist rules and its grants.
-#[derive(Debug)]
-pub(crate) struct CompiledToken {
-    pub(crate) rules: Box<[policy::CompiledRule]>,
-    pub(crate) grants: Box<[policy::CompiledGrant]>,
-}
-
 pub(crate) struct Facts {
     store: Arc<dyn Store>,
     cache: Arc<FactCache>,
