@@ -66,9 +66,13 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
+        // Seconds and milliseconds apart: `as_millis` divides a u128, a library call on every decision.
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .map(|d| {
+                let seconds = i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 1000);
+                seconds.saturating_mul(1000).saturating_add(i64::from(d.subsec_millis()))
+            })
             .unwrap_or(0);
         Timestamp::from_millis(ms)
     }

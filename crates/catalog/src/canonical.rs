@@ -275,24 +275,50 @@ pub fn canonical_method(method: &str) -> std::borrow::Cow<'static, str> {
 
 /// Canonicalizes the path part of a request target (no query).
 pub fn canonical_path(raw: &str) -> Result<CanonicalPath, PathError> {
-    if raw.len() > MAX_PATH_LEN {
-        return Err(PathError::TooLong);
+    let mut path = CanonicalPath::default();
+    path.read(raw)?;
+    Ok(path)
+}
+
+impl Default for CanonicalPath {
+    /// `/`, to read a request's path into with [`CanonicalPath::read`].
+    fn default() -> CanonicalPath {
+        CanonicalPath::with_capacity(0)
     }
-    // Nearly every request spells its path plainly: no `%`, so nothing to decode, and no byte a check looks for
-    // (controls, `#`, backslash and non-ASCII are not plain). One pass finds that and its segments.
-    let mut path = CanonicalPath::with_capacity(raw.len());
-    match read_plain(raw, &mut path) {
-        Some(Ok(())) => return Ok(path),
-        Some(Err(refused)) => return Err(refused),
-        None => {}
+}
+
+impl CanonicalPath {
+    /// Reads `raw` into this path, in place: what [`canonical_path`] answers, without moving the path (a decision
+    /// keeps it in its own state). On an error the path is left empty or partly read: read it again or drop it.
+    pub fn read(&mut self, raw: &str) -> Result<(), PathError> {
+        if raw.len() > MAX_PATH_LEN {
+            return Err(PathError::TooLong);
+        }
+        self.clear(raw.len());
+        // Nearly every request spells its path plainly: no `%`, so nothing to decode, and no byte a check looks
+        // for (controls, `#`, backslash and non-ASCII are not plain). One pass finds that and its segments.
+        if let Some(read) = read_plain(raw, self) {
+            return read;
+        }
+        if raw.contains('#') {
+            return Err(PathError::Fragment);
+        }
+        if !raw.starts_with('/') {
+            return Err(PathError::NotAbsolute);
+        }
+        *self = decoded_path(raw)?;
+        Ok(())
     }
-    if raw.contains('#') {
-        return Err(PathError::Fragment);
+
+    /// Empties the path, its text ready for `capacity` bytes.
+    fn clear(&mut self, capacity: usize) {
+        match &mut self.text {
+            Text::Inline(inline) if capacity <= INLINE_TEXT => inline.clear(),
+            _ => self.text = Text::with_capacity(capacity),
+        }
+        self.ends.clear();
+        self.slashed = 0;
     }
-    if !raw.starts_with('/') {
-        return Err(PathError::NotAbsolute);
-    }
-    decoded_path(raw)
 }
 
 /// Reads into `path` a path with no byte to decode or refuse, in one pass over its bytes: its segments taken as
@@ -586,7 +612,7 @@ mod tests {
         #[test]
         fn a_plain_path_reads_the_same_without_decoding(raw in "(/[a-z0-9._~-]{0,4}){0,140}") {
             proptest::prop_assume!(!raw.is_empty());
-            let mut path = CanonicalPath::with_capacity(raw.len());
+            let mut path = CanonicalPath::default();
             let plain = read_plain(&raw, &mut path).map(|read| read.map(|()| path));
             proptest::prop_assert_eq!(plain, Some(decoded_path(&raw)));
         }
@@ -607,6 +633,16 @@ mod tests {
             assert!(path.has_decoded_slash());
         }
         assert_eq!(canonical_path(&format!("/{}%C3", "%41".repeat(100))).err(), Some(PathError::BadEncoding));
+    }
+
+    #[test]
+    fn a_path_read_in_place_again_is_what_a_new_one_reads() {
+        let (many, long) = (format!("/{}", "a/".repeat(150)), format!("/{}", "abcdefghij/".repeat(25)));
+        let mut path = CanonicalPath::default();
+        for raw in ["/api/v4/projects/1/issues", &many, &long, "/g%2Fp/x", "/a/../b", &long, "//a//b/", "/x"] {
+            let read = path.read(raw).map(|()| path.clone());
+            assert_eq!(read, canonical_path(raw), "{raw}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod resolve;
 
 use std::sync::Arc;
 
-use catalog::{Boundary, PathError, RouteMatch, Surface, canonical_method, canonical_path};
+use catalog::{Boundary, CanonicalPath, PathError, RouteMatch, Surface, canonical_method};
 use domain::{CredentialKind, Scope, Scopes, SecretHome, UsageBoundary, User, secret_home};
 use policy::{CredentialFacts, Facts, Layer, Reason, RuleTarget};
 
@@ -53,11 +53,13 @@ impl Authority {
             None => (request.target, None),
         };
         let method = canonical_method(request.method);
-        let path = match canonical_path(path) {
-            Ok(path) => path,
-            Err(e) => return Ok(Outcome::malformed(e)),
-        };
-        let Some(found) = self.catalog.find(&method, &path, query) else {
+        // Read in place: the path stays where the decision keeps it.
+        let mut canonical = CanonicalPath::default();
+        if let Err(e) = canonical.read(path) {
+            return Ok(Outcome::malformed(e));
+        }
+        let path = &canonical;
+        let Some(found) = self.catalog.find(&method, path, query) else {
             // No route took the decoded `/`: the path has no reading every way in shares.
             if path.has_decoded_slash() {
                 return Ok(Outcome::malformed(PathError::EncodedSlash));
@@ -132,7 +134,7 @@ impl Authority {
             Resolved::None => None,
         };
         // Made only for a token with rules: a request without any pays nothing for them.
-        let ruled = has_rules.then(|| rule_segments(&found, &path, resolved_id));
+        let ruled = has_rules.then(|| rule_segments(&found, path, resolved_id));
         let job_facts = match &job {
             Some(job) => Some(self.job_facts(job, &resource).await?),
             None => None,
