@@ -327,26 +327,27 @@ impl CanonicalPath {
 /// either. Without an empty segment (nearly always), its text is what arrived after the first `/`, copied at once.
 fn read_plain(raw: &str, path: &mut CanonicalPath) -> Option<Result<(), PathError>> {
     let body = raw.strip_prefix('/')?;
+    let bytes = body.as_bytes();
     // The first refusal in the path's order, given only once every byte is known to be plain (a byte that is not
     // leaves the path to the decoding reader, which refuses in its own order).
     let (mut start, mut empty, mut refused) = (0, false, None);
-    for (i, &b) in body.as_bytes().iter().enumerate().chain([(body.len(), &b'/')]) {
-        if b != b'/' {
-            if !spelled_plain(b) {
-                return None;
-            }
-            continue;
+    let mut segment_ends = |end: usize, start: usize| match bytes.get(start..end).unwrap_or_default() {
+        b"" => empty = true,
+        b"." | b".." => _ = refused.get_or_insert(PathError::DotSegment),
+        _ if path.ends.try_push(u16::try_from(end).unwrap_or(u16::MAX)).is_err() => {
+            _ = refused.get_or_insert(PathError::TooLong);
         }
-        match body.as_bytes().get(start..i).unwrap_or_default() {
-            b"" => empty = true,
-            b"." | b".." => _ = refused.get_or_insert(PathError::DotSegment),
-            _ if path.ends.try_push(u16::try_from(i).unwrap_or(u16::MAX)).is_err() => {
-                _ = refused.get_or_insert(PathError::TooLong);
-            }
-            _ => {}
+        _ => {}
+    };
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'/' {
+            segment_ends(i, start);
+            start = i + 1;
+        } else if !spelled_plain(b) {
+            return None;
         }
-        start = i + 1;
     }
+    segment_ends(bytes.len(), start);
     if let Some(refused) = refused {
         return Some(Err(refused));
     }
