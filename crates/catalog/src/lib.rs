@@ -11,6 +11,7 @@ mod canonical;
 mod parse;
 mod perms;
 mod routes;
+mod segments;
 mod trie;
 
 pub use bundles::{BoundarySet, Bundle};
@@ -18,6 +19,7 @@ pub use canonical::{CanonicalPath, PathError, canonical_method, canonical_path, 
 pub use parse::CatalogError;
 pub use perms::{PermSet, Permission};
 pub use routes::{Boundary, MAX_PARAMS, MAX_TEMPLATE_SEGMENTS, Param, Params, Route, RouteMatch, Segment, Surface};
+pub use segments::{INLINE_SEGMENTS, SegmentList};
 
 use domain::AccessLevel;
 

@@ -18,9 +18,6 @@ use crate::routes::{ENCODED_PATH_PARAMS, MAX_PARAMS, Params, Route, RouteMatch, 
 /// The values a walk took for the parameters of the templates it is in, in order.
 type Values<'p> = arrayvec::ArrayVec<&'p str, MAX_PARAMS>;
 
-/// Paths up to this many segments are split on the stack.
-const STACK_SEGMENTS: usize = 24;
-
 pub(crate) fn find<'a: 'p, 'p>(
     routes: &'a [Route],
     trie: &RouteTrie,
@@ -28,17 +25,8 @@ pub(crate) fn find<'a: 'p, 'p>(
     path: &'p CanonicalPath,
     query: Option<&str>,
 ) -> Option<RouteMatch<'a, 'p>> {
-    let mut inline = [""; STACK_SEGMENTS];
-    let long: Vec<&str>;
-    let segments: &[&str] = if path.len() <= STACK_SEGMENTS {
-        for (slot, segment) in inline.iter_mut().zip(path.segments()) {
-            *slot = segment;
-        }
-        inline.get(..path.len()).unwrap_or_default()
-    } else {
-        long = path.segments().collect();
-        &long
-    };
+    let segments = path.segment_list(0);
+    let segments = segments.as_slice();
     let (route, values) = trie.find(routes, method, segments, path, query)?;
     let route = routes.get(route)?;
     // The walk kept the values in the template's order; the template names them.
@@ -182,10 +170,13 @@ impl RouteTrie {
 
     /// The child of `node` along `segment`, made if it is new.
     fn child(&mut self, node: u32, segment: &Segment) -> u32 {
+        let slash = match segment {
+            Segment::Param { name, suffix } => suffix.is_empty() && ENCODED_PATH_PARAMS.contains(&name.as_str()),
+            Segment::Literal(_) | Segment::Multi { .. } => false,
+        };
         let existing = self.nodes.get(node as usize).and_then(|n| match segment {
             Segment::Literal(text) => n.literal(text),
-            Segment::Param { name, suffix } => {
-                let slash = suffix.is_empty() && ENCODED_PATH_PARAMS.contains(&name.as_str());
+            Segment::Param { suffix, .. } => {
                 n.params.iter().find(|e| *e.suffix == **suffix && e.slash == slash).map(|e| e.child)
             }
             Segment::Multi { suffix, .. } => n.multis.iter().find(|e| *e.suffix == **suffix).map(|e| e.child),
@@ -200,13 +191,8 @@ impl RouteTrie {
                     n.literals.push((Word::of(text), text.as_str().into(), child));
                     n.literals.sort_unstable();
                 }
-                Segment::Param { name, suffix } => {
-                    let slash = suffix.is_empty() && ENCODED_PATH_PARAMS.contains(&name.as_str());
-                    n.params.push(Edge { suffix: suffix.as_str().into(), slash, child });
-                }
-                Segment::Multi { suffix, .. } => {
-                    n.multis.push(Edge { suffix: suffix.as_str().into(), slash: false, child });
-                }
+                Segment::Param { suffix, .. } => n.params.push(Edge { suffix: suffix.as_str().into(), slash, child }),
+                Segment::Multi { suffix, .. } => n.multis.push(Edge { suffix: suffix.as_str().into(), slash, child }),
             }
         }
         child

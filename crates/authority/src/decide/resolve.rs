@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use catalog::{Boundary, RouteMatch};
+use catalog::{Boundary, RouteMatch, SegmentList};
 use domain::{Project, User};
 use policy::{ResourceFacts, RuleSurface, UserFacts};
 
@@ -75,57 +75,17 @@ impl Authority {
     }
 }
 
-/// How many segments of a ruled request are kept on the stack (a longer path has them on the heap).
-const RULE_SEGMENTS: usize = 24;
-
-/// The segments allowlist rules see: inline for a path of up to [`RULE_SEGMENTS`], so that a cached decision
-/// of a token with rules allocates nothing.
-#[expect(clippy::large_enum_variant, reason = "inline on purpose: boxing it would be the allocation it avoids")]
-pub(super) enum RuleSegments<'p> {
-    Inline([&'p str; RULE_SEGMENTS], usize),
-    Heap(Vec<&'p str>),
-}
-
-impl<'p> RuleSegments<'p> {
-    fn of(segments: impl Iterator<Item = &'p str>, len: usize) -> RuleSegments<'p> {
-        if len > RULE_SEGMENTS {
-            return RuleSegments::Heap(segments.collect());
-        }
-        let mut inline = [""; RULE_SEGMENTS];
-        let mut count = 0;
-        for (slot, segment) in inline.iter_mut().zip(segments) {
-            *slot = segment;
-            count += 1;
-        }
-        RuleSegments::Inline(inline, count)
-    }
-
-    pub(super) fn as_slice(&self) -> &[&'p str] {
-        match self {
-            RuleSegments::Inline(inline, len) => inline.get(..*len).unwrap_or_default(),
-            RuleSegments::Heap(heap) => heap,
-        }
-    }
-
-    fn get_mut(&mut self, i: usize) -> Option<&mut &'p str> {
-        match self {
-            RuleSegments::Inline(inline, len) => inline.get_mut(..*len).and_then(|s| s.get_mut(i)),
-            RuleSegments::Heap(heap) => heap.get_mut(i),
-        }
-    }
-}
-
 /// The request as allowlist rules see it: `/api/v4` (or `/v2` for the registry) left out, and the `:id` of a
 /// group or project route replaced by the id it resolved to, so that no alias of the path escapes a rule.
 pub(super) fn rule_segments<'p>(
     found: &RouteMatch<'_, '_>,
     path: &'p catalog::CanonicalPath,
     resolved_id: Option<&'p str>,
-) -> (RuleSurface, RuleSegments<'p>) {
+) -> (RuleSurface, SegmentList<'p>) {
     let mut head = path.segments();
     match (head.next(), head.next()) {
         (Some("api"), Some("v4")) => {
-            let mut segments = RuleSegments::of(path.segments().skip(2), path.len().saturating_sub(2));
+            let mut segments = path.segment_list(2);
             let names_id =
                 matches!(found.route.segments.get(3), Some(catalog::Segment::Param { name, .. }) if name == "id");
             if let (true, Some(id), Some(slot)) = (names_id, resolved_id, segments.get_mut(1)) {
@@ -133,8 +93,8 @@ pub(super) fn rule_segments<'p>(
             }
             (RuleSurface::Api, segments)
         }
-        (Some("v2"), _) => (RuleSurface::Registry, RuleSegments::of(path.segments().skip(1), path.len() - 1)),
-        _ => (RuleSurface::Git, RuleSegments::of(path.segments(), path.len())),
+        (Some("v2"), _) => (RuleSurface::Registry, path.segment_list(1)),
+        _ => (RuleSurface::Git, path.segment_list(0)),
     }
 }
 
@@ -185,20 +145,5 @@ pub(super) fn facts_of(boundary: Boundary, resource: &Resolved) -> ResourceFacts
             Boundary::OwnUser => ResourceFacts::OwnUser,
             Boundary::Group | Boundary::Project => ResourceFacts::Missing,
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn segments_past_the_inline_count_are_kept_whole() {
-        let many: Vec<String> = (0..40).map(|i| i.to_string()).collect();
-        for len in [0, 1, RULE_SEGMENTS, RULE_SEGMENTS + 1, 40] {
-            let segments = RuleSegments::of(many.iter().take(len).map(String::as_str), len);
-            let want: Vec<&str> = many.iter().take(len).map(String::as_str).collect();
-            assert_eq!(segments.as_slice(), want.as_slice());
-        }
     }
 }
