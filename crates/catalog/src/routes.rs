@@ -158,13 +158,13 @@ impl<'p> Params<'p> {
 /// A match's specificity: 3 per literal, 2 per parameter, 1 per wildcard, then 1 for a query condition; compared
 /// in order.
 #[derive(Debug, Clone)]
-pub(crate) struct Score {
+struct Score {
     items: arrayvec::ArrayVec<u8, { MAX_TEMPLATE_SEGMENTS + 1 }>,
 }
 
 #[cfg(test)]
 impl Score {
-    pub(crate) fn new() -> Score {
+    fn new() -> Score {
         Score { items: arrayvec::ArrayVec::new() }
     }
 
@@ -180,7 +180,6 @@ impl Score {
         self.items.len()
     }
 
-    #[cfg(test)]
     fn as_slice(&self) -> &[u8] {
         &self.items
     }
@@ -276,7 +275,7 @@ pub const ENCODED_PATH_PARAMS: [&str; 5] = ["id", "file_path", "ref_name", "tag_
 /// Matches segments (`path`, the last `path.len()` segments of `whole`) one template at a time: the scan's reading,
 /// which the tests hold the trie's walk to. `score` records, per template segment, 3 for a literal, 2 for a
 /// parameter, 1 for a multi-segment wildcard, so that the most specific template wins.
-pub(crate) fn match_segments<'a>(
+fn match_segments<'a>(
     template: &'a [Segment],
     path: &[&'a str],
     whole: &'a CanonicalPath,

@@ -28,7 +28,7 @@ pub use grants::{
 pub use issue::{check_grant, scopes_beyond};
 pub use rules::{
     CompiledRule, MAX_RULE_LEN, MAX_RULES, RuleError, RuleSurface, RuleTarget, compile_rules, normalize_rule,
-    rule_matches, within_rules,
+    within_rules,
 };
 pub use suggest::suggest_grants;
 

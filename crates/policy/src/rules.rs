@@ -134,9 +134,11 @@ fn split_surface(path: &str) -> (RuleSurface, &str) {
     }
 }
 
-/// Whether one normalised rule matches the request. A token may carry fifty rules, each asked on every request,
-/// so the rule is read as bytes (`,`, ` ` and `/` are ASCII: no character of UTF-8 text holds their byte).
-pub fn rule_matches(rule: &str, target: &RuleTarget<'_>) -> bool {
+/// Whether one normalised rule matches the request, read from its text: the reference a [`CompiledRule`] (what
+/// a decision asks) is held to by the tests. The rule is read as bytes (`,`, ` ` and `/` are ASCII: no character
+/// of UTF-8 text holds their byte).
+#[cfg(test)]
+fn rule_matches(rule: &str, target: &RuleTarget<'_>) -> bool {
     let Some(space) = rule.bytes().position(|b| b == b' ') else { return false };
     let (Some(methods), Some(path)) = (rule.get(..space), rule.get(space + 1..)) else { return false };
     let (methods, method) = (methods.as_bytes(), target.method.as_bytes());
@@ -195,7 +197,7 @@ fn method_bit(method: &str) -> u8 {
 }
 
 impl CompiledRule {
-    /// Reads a rule as [`rule_matches`] does; one it cannot read matches nothing, and a method outside
+    /// Reads a rule as `rule_matches` does; one it cannot read matches nothing, and a method outside
     /// `METHODS` (which [`normalize_rule`] never writes) is none (rules only narrow).
     pub fn new(rule: &str) -> CompiledRule {
         let Some((methods, path)) = rule.split_once(' ') else {
@@ -218,7 +220,7 @@ impl CompiledRule {
         CompiledRule { methods, surface, parts }
     }
 
-    /// Whether the rule matches the request, as [`rule_matches`] would answer for its text.
+    /// Whether the rule matches the request, as `rule_matches` would answer for its text.
     pub fn matches(&self, target: &RuleTarget<'_>) -> bool {
         self.matches_method(target, method_bit(target.method))
     }
