@@ -69,7 +69,7 @@ async fn create(State(state): State<AppState>, caller: Caller, params: Params) -
         organization_id: None,
         grants: authority::requested_grants(params.0.get("granular_scopes"))?,
         route_rules: params.list_exact("route_rules")?,
-        creator: Some(principal.token.clone()),
+        creator: Some(principal.token_row(&state).await?),
     };
     let issued =
         state.authority.create_resource_token(&caller.audit(), &principal.user, &resource, level, &request).await?;
@@ -125,7 +125,8 @@ async fn rotate(
     let principal = caller.require()?;
     let token = named_token(&state, &caller, &token_id).await?;
     let level = resource(&caller)?.creator_level;
-    let request = RotateToken { expires_at: params.str("expires_at")?, creator: Some(principal.token.clone()) };
+    let request =
+        RotateToken { expires_at: params.str("expires_at")?, creator: Some(principal.token_row(&state).await?) };
     let issued = state.authority.rotate_resource_token(&caller.audit(), &token, level, &request).await?;
     Ok(axum::Json(render(&state, &issued.token, Some(&issued.plaintext)).await?).into_response())
 }
@@ -153,7 +154,7 @@ async fn own_token(state: &AppState, caller: &Caller, id: &str, kind: Kind) -> A
         }
     };
     match principal.token.resource {
-        Some(own) if own == source => Ok(Token::clone(&principal.token)),
+        Some(own) if own == source => Ok(std::sync::Arc::unwrap_or_clone(principal.token_row(state).await?)),
         _ => Err(not_found("Token")),
     }
 }
@@ -177,7 +178,8 @@ async fn rotate_self(
 ) -> ApiResult<Response> {
     let principal = caller.require()?;
     let token = own_token(&state, &caller, &id, kind).await?;
-    let request = RotateToken { expires_at: params.str("expires_at")?, creator: Some(principal.token.clone()) };
+    let request =
+        RotateToken { expires_at: params.str("expires_at")?, creator: Some(principal.token_row(&state).await?) };
     let issued = state.authority.rotate_resource_token(&caller.audit(), &token, None, &request).await?;
     Ok(axum::Json(render(&state, &issued.token, Some(&issued.plaintext)).await?).into_response())
 }

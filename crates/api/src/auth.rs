@@ -39,7 +39,7 @@ pub(crate) const MAX_TARGET_LEN: usize = 8192;
 /// with the fact cache.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub token: Arc<domain::Token>,
+    pub token: domain::TokenFacts,
     pub owner: Arc<User>,
     pub user: Arc<User>,
 }
@@ -60,6 +60,14 @@ pub struct Caller {
     pub runner: Option<domain::Runner>,
     /// The pipeline trigger whose token the request carries, on the trigger route only.
     pub trigger: Option<Arc<domain::PipelineTrigger>>,
+}
+
+impl Principal {
+    /// The row of the token the request carries, read now (with its uses so far): what creating or rotating
+    /// with it checks (its rules and grants) and what `…/self` shows, which its cached facts do not hold.
+    pub async fn token_row(&self, state: &AppState) -> ApiResult<Arc<domain::Token>> {
+        state.authority.token(self.token.id).await?.map(Arc::new).ok_or(ApiError::Unauthorized)
+    }
 }
 
 impl Caller {

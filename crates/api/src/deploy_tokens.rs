@@ -47,7 +47,7 @@ async fn create(State(state): State<AppState>, caller: Caller, params: Params) -
         scopes: params.list("scopes")?,
         expires_at: params.str("expires_at")?,
         username: params.str("username")?,
-        creator: Some(principal.token.clone()),
+        creator: Some(principal.token_row(&state).await?),
     };
     let issued = state
         .authority

@@ -139,7 +139,8 @@ async fn create_organization(
 ) -> ApiResult<Response> {
     let request = authority::CreateOrganization { name: params.str("name")?, path: params.str("path")? };
     let principal = caller.require()?;
-    let founder = Some((&*principal.owner, &*principal.token));
+    let founding = principal.token_row(&state).await?;
+    let founder = Some((&*principal.owner, &*founding));
     let (organization, token) = state.authority.create_organization(&caller.audit(), &request, founder).await?;
     let mut body = entities::organization(&organization, &here.base);
     // The founder's first token there, shown once: no token of another organization can mint in this one.

@@ -146,7 +146,8 @@ async fn rotate_token(
     let principal = caller.require()?;
     let account = account_of(&state, &caller, &user_id).await?;
     let token = token_of(&state, &account, &token_id).await?;
-    let request = RotateToken { expires_at: params.str("expires_at")?, creator: Some(principal.token.clone()) };
+    let request =
+        RotateToken { expires_at: params.str("expires_at")?, creator: Some(principal.token_row(&state).await?) };
     let issued = state.authority.rotate_token(&caller.audit(), &token, &request).await?;
     let now = state.authority.now();
     Ok(axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false)).into_response())

@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn create_request(params: &Params, principal: &Principal) -> ApiResult<CreateToken> {
+async fn create_request(state: &AppState, params: &Params, principal: &Principal) -> ApiResult<CreateToken> {
     Ok(CreateToken {
         name: params.str("name")?,
         description: params.str("description")?,
@@ -41,7 +41,7 @@ fn create_request(params: &Params, principal: &Principal) -> ApiResult<CreateTok
         organization_id: params.int("organization_id")?,
         grants: granular_scopes(params)?,
         route_rules: params.list_exact("route_rules")?,
-        creator: Some(principal.token.clone()),
+        creator: Some(principal.token_row(state).await?),
     })
 }
 
@@ -69,7 +69,7 @@ pub(crate) async fn issue(
     impersonation: bool,
 ) -> ApiResult<Response> {
     let principal = caller.principal.as_ref().ok_or(ApiError::Unauthorized)?;
-    let request = create_request(params, principal)?;
+    let request = create_request(state, params, principal).await?;
     check_grant(principal, &request)?;
     let issued = state.authority.create_token(&caller.audit(), owner, &request, impersonation).await?;
     let now = state.authority.now();
@@ -162,7 +162,7 @@ pub(crate) fn token_filter(params: &Params, now: domain::Timestamp) -> ApiResult
 /// Non-administrators get the same 401 for someone else's token as for a missing one.
 async fn visible_token(state: &AppState, caller: &Caller, principal: &Principal, id: &str) -> ApiResult<Token> {
     if id == "self" {
-        return Ok(domain::Token::clone(&principal.token));
+        return Ok(std::sync::Arc::unwrap_or_clone(principal.token_row(state).await?));
     }
     let admin = caller.is_admin();
     let Ok(id) = id.parse::<i64>() else {
@@ -199,7 +199,8 @@ async fn rotate_token(
 ) -> ApiResult<Response> {
     let principal = caller.require()?;
     let token = visible_token(&state, &caller, principal, &id).await?;
-    let request = RotateToken { expires_at: params.str("expires_at")?, creator: Some(principal.token.clone()) };
+    let request =
+        RotateToken { expires_at: params.str("expires_at")?, creator: Some(principal.token_row(&state).await?) };
     let issued = state.authority.rotate_token(&caller.audit(), &token, &request).await?;
     let now = state.authority.now();
     Ok(axum::Json(entities::token(&issued.token, now, Some(&issued.plaintext), false)).into_response())

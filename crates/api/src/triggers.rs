@@ -55,7 +55,7 @@ async fn create(State(state): State<AppState>, caller: Caller, here: Here, param
             project,
             params.str("description")?.as_deref(),
             params.str("expires_at")?.as_deref(),
-            Some(&principal.token),
+            Some(&*principal.token_row(&state).await?),
         )
         .await?;
     let body = entity(&state, &here, &issued.trigger, Some(&issued.plaintext)).await?;

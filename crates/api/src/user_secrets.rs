@@ -68,8 +68,10 @@ async fn reset(
     kind: CredentialKind,
 ) -> ApiResult<Response> {
     let principal = caller.require()?;
-    let issued =
-        state.authority.reset_user_secret(&caller.audit(), &principal.user, kind, Some(&principal.token)).await?;
+    let issued = state
+        .authority
+        .reset_user_secret(&caller.audit(), &principal.user, kind, Some(&*principal.token_row(&state).await?))
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(entity(&issued.secret, Some(&issued.plaintext)))).into_response())
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::{
-    Channel, CredentialKind, DeployToken, PipelineTrigger, SecretHome, Timestamp, Token, TokenState, UserSecret,
+    Channel, CredentialKind, DeployToken, PipelineTrigger, SecretHome, Timestamp, TokenFacts, TokenState, UserSecret,
     secret_home,
 };
 
@@ -266,7 +266,7 @@ impl Authority {
         // A string is remembered only once its prefix and checksum passed (below), and the key is a keyed hash of
         // the whole string: a string the cache knows needs no second look at its format.
         let token = match self.cache.presented(key) {
-            Some(Some(id)) => self.facts.token(id).await?,
+            Some(Some(id)) => self.facts.token(&self.catalog, id).await?,
             Some(None) => None,
             None => {
                 if let Err(e) = ::tokens::check(presented, &self.pat_prefix) {
@@ -274,7 +274,7 @@ impl Authority {
                 }
                 let generation = self.cache.generation();
                 let digests = self.digester.candidates(presented);
-                let token = self.facts.token_by_digest(&digests).await?;
+                let token = self.facts.token_by_digest(&self.catalog, &digests).await?;
                 self.cache.remember_presented(generation, key, token.as_ref().map(|t| t.id));
                 token
             }
@@ -327,7 +327,7 @@ impl Authority {
         Ok(Ok(Authenticated { user, token, at: now }))
     }
 
-    async fn revoke_family_after_reuse(&self, ctx: &AuditContext, token: &Token, now: Timestamp) -> Result<()> {
+    async fn revoke_family_after_reuse(&self, ctx: &AuditContext, token: &TokenFacts, now: Timestamp) -> Result<()> {
         let revoked = self.store.revoke_family(token.id, now).await?;
         let ids = revoked.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         self.audit(
@@ -342,38 +342,47 @@ impl Authority {
     }
 
     /// Updates `last_used_at` (at most every 10 minutes) and the last five client addresses.
-    async fn record_use(&self, token: Arc<Token>, ip: Option<&str>, now: Timestamp) -> Result<Arc<Token>> {
-        let Some(ips) = next_use(token.last_used_at, &token.last_used_ips, ip, now) else { return Ok(token) };
-        let mut token = Token::clone(&token);
-        token.last_used_ips = ips;
-        token.last_used_at = Some(now);
-        self.usage.record_use(token.id, now, &token.last_used_ips).await?;
-        Ok(Arc::new(token))
+    async fn record_use(&self, token: TokenFacts, ip: Option<&str>, now: Timestamp) -> Result<TokenFacts> {
+        let new_address = || ip.is_some_and(|ip| domain::address_digest(ip) != token.last_address);
+        if !use_due(token.last_used_at, new_address, now) {
+            return Ok(token);
+        }
+        self.usage.record_use(token.id, now, ip).await?;
+        let last_address = ip.map_or(token.last_address, domain::address_digest);
+        Ok(TokenFacts { last_used_at: Some(now), last_address, ..token })
     }
 }
 
-/// When a use is to be written (the last one is older than 10 minutes, or it comes from a new address and the
-/// last one is older than a minute), the addresses to write, newest first; `None` when nothing is due.
-pub(crate) fn next_use(
-    last: Option<Timestamp>,
-    ips: &[String],
-    ip: Option<&str>,
-    now: Timestamp,
-) -> Option<Vec<String>> {
+/// Whether a use is to be written: the last one is older than 10 minutes, or it comes from a new address
+/// (`new_address`, asked only then) and the last one is older than a minute.
+fn use_due(last: Option<Timestamp>, new_address: impl FnOnce() -> bool, now: Timestamp) -> bool {
     let since = last.map(|at| now.millis() - at.millis());
     let stale = since.is_none_or(|ms| ms >= LAST_USED_INTERVAL_MS);
-    let new_ip = ip.is_some_and(|ip| ips.first().map(String::as_str) != Some(ip));
-    let ip_due = since.is_none_or(|ms| ms >= LAST_USED_IPS_INTERVAL_MS);
-    if !(stale || new_ip && ip_due) {
-        return None;
-    }
+    let address_due = since.is_none_or(|ms| ms >= LAST_USED_IPS_INTERVAL_MS);
+    stale || address_due && new_address()
+}
+
+/// The client addresses to keep after a use from `ip`: newest first, each once, at most five.
+pub(crate) fn merged_ips(ips: &[String], ip: Option<&str>) -> Vec<String> {
     let mut out = ips.to_vec();
     if let Some(ip) = ip {
         out.retain(|known| known != ip);
         out.insert(0, ip.to_owned());
         out.truncate(LAST_USED_IPS_KEPT);
     }
-    Some(out)
+    out
+}
+
+/// When a use is to be written (see [`use_due`]), the addresses to write, newest first; `None` when nothing is
+/// due.
+pub(crate) fn next_use(
+    last: Option<Timestamp>,
+    ips: &[String],
+    ip: Option<&str>,
+    now: Timestamp,
+) -> Option<Vec<String>> {
+    let new_address = || ip.is_some_and(|ip| ips.first().map(String::as_str) != Some(ip));
+    use_due(last, new_address, now).then(|| merged_ips(ips, ip))
 }
 
 #[cfg(test)]

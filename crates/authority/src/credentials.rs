@@ -77,11 +77,11 @@ impl Authority {
             }
             // Anything else is looked up as a user token, whatever its shape: the same work for every string.
             Some(SecretHome::TokenDigest | SecretHome::SshKey) | None => {
-                let Some(token) = self.facts.token_by_digest(&self.digester.candidates(presented)).await? else {
+                let Some(token) = self.store.token_by_digest(&self.digester.candidates(presented)).await? else {
                     return Ok(None);
                 };
                 let owner = self.facts.user(token.user_id).await?.ok_or(Error::NotFound("User"))?;
-                Ok(Some(Identified::UserToken(token, owner)))
+                Ok(Some(Identified::UserToken(Arc::new(token), owner)))
             }
         }
     }

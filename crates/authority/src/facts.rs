@@ -8,12 +8,13 @@
 //! down the cache is disabled (every read goes to storage), and it starts from empty when it comes back.
 
 use std::hash::{BuildHasher, Hash};
+use std::num::NonZeroI64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use domain::{
     AccessLevel, Date, DeployToken, Group, Job, JobPolicies, MemberSource, PipelineTrigger, Project, Settings, Token,
-    User, UserSecret,
+    TokenFacts, User, UserSecret,
 };
 use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, UnitWeighter};
@@ -25,7 +26,8 @@ use crate::store::{Change, ChangeListener};
 /// of the token its prefix's kind stores it as (a user token's, or a deploy token's), or nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Presented {
-    Known(i64),
+    /// Ids start at 1: the non-zero id makes this 8 bytes, not 16.
+    Known(NonZeroI64),
     Unknown,
 }
 
@@ -60,13 +62,24 @@ pub(crate) struct CompiledToken {
     pub(crate) grants: Box<[policy::CompiledGrant]>,
 }
 
+impl CompiledToken {
+    /// A token row's rules and grants, compiled.
+    pub(crate) fn of(catalog: &catalog::Catalog, token: &Token) -> CompiledToken {
+        CompiledToken {
+            rules: policy::compile_rules(&token.route_rules).into(),
+            grants: policy::compile_grants(catalog, &token.grants).into(),
+        }
+    }
+}
+
 /// The cached facts. One per process, filled by the cached reads and emptied by changes.
 pub struct FactCache {
     enabled: AtomicBool,
     generation: AtomicU64,
     keys: PresentedKeys,
     presented: Cache<u128, Presented, UnitWeighter, AlreadyHashed>,
-    pub(crate) tokens: Cache<i64, Option<Arc<Token>>>,
+    /// A user token's decision facts (inline: no row, no text).
+    pub(crate) tokens: Cache<i64, Option<TokenFacts>>,
     /// A token's allowlist rules and grants, read once from its row (only tokens that have either are here).
     pub(crate) token_compiled: Cache<i64, Arc<CompiledToken>>,
     pub(crate) deploy_tokens: Cache<i64, Option<Arc<DeployToken>>>,
@@ -98,7 +111,7 @@ impl FactCache {
     /// A cache holding at most `capacity` entries of each kind, disabled until [`FactCache::enable`].
     pub fn new(capacity: usize) -> FactCache {
         let capacity = capacity.max(16);
-        FactCache {
+        let cache = FactCache {
             enabled: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             keys: PresentedKeys::random(),
@@ -119,7 +132,12 @@ impl FactCache {
             allowlisted: Cache::new(capacity),
             job_tokens: Cache::with(capacity, capacity as u64, UnitWeighter, AlreadyHashed, Default::default()),
             keys_generation: AtomicU64::new(0),
-        }
+        };
+        // One entry of each per token: their tables are made at full size now (address space, touched as they
+        // fill) rather than grown by doubling, which would leave the copies' pages resident.
+        cache.presented.reserve(capacity);
+        cache.tokens.reserve(capacity);
+        cache
     }
 
     /// Starts serving from memory, from empty.
@@ -273,13 +291,18 @@ impl FactCache {
     /// `Some(Some(id))`: the string is the token `id`; `Some(None)`: no such token; `None`: not known yet.
     pub(crate) fn presented(&self, key: u128) -> Option<Option<i64>> {
         self.get(&self.presented, &key).map(|p| match p {
-            Presented::Known(id) => Some(id),
+            Presented::Known(id) => Some(id.get()),
             Presented::Unknown => None,
         })
     }
 
     pub(crate) fn remember_presented(&self, generation: u64, key: u128, token_id: Option<i64>) {
-        let value = token_id.map_or(Presented::Unknown, Presented::Known);
+        let value = match token_id.map(NonZeroI64::new) {
+            Some(Some(id)) => Presented::Known(id),
+            None => Presented::Unknown,
+            // No row has id 0; were one found, it is read by digest each time rather than remembered wrongly.
+            Some(None) => return,
+        };
         self.keep(&self.presented, generation, key, &key, value);
     }
 
@@ -287,6 +310,11 @@ impl FactCache {
     pub(crate) fn issued(&self, presented: &str) {
         let key = self.presented_key(presented);
         self.presented.remove(&key);
+    }
+
+    /// User tokens whose decision facts are held (the memory benchmark's count).
+    pub fn tokens_held(&self) -> usize {
+        self.tokens.len()
     }
 
     /// Entries held, per kind, for diagnostics and tests.

@@ -76,7 +76,7 @@ impl Authority {
 
     async fn inventory_item(&self, kind: CredentialKind, id: i64) -> Result<Option<InventoryItem>> {
         Ok(match kind.spec().secret {
-            domain::SecretHome::TokenDigest => self.facts.token(id).await?.map(InventoryItem::UserToken),
+            domain::SecretHome::TokenDigest => self.token(id).await?.map(|row| InventoryItem::UserToken(Arc::new(row))),
             domain::SecretHome::DeployDigest => self.facts.deploy_token(id).await?.map(InventoryItem::Deploy),
             domain::SecretHome::TriggerDigest => self.facts.trigger(id).await?.map(InventoryItem::Trigger),
             domain::SecretHome::UserSecretDigest => self.facts.user_secret(id).await?.map(InventoryItem::UserSecret),

@@ -34,7 +34,7 @@ impl Authority {
                 continue;
             }
             let digests = self.digester.candidates(word);
-            if self.facts.token_by_digest(&digests).await?.is_some() {
+            if self.facts.token_by_digest(&self.catalog, &digests).await?.is_some() {
                 return Ok(true);
             }
         }

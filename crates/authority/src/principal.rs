@@ -6,14 +6,15 @@
 
 use std::sync::Arc;
 
-use domain::{Job, JobPolicies, Project, Timestamp, Token, User};
+use domain::{Job, JobPolicies, Project, Timestamp, TokenFacts, User};
 use tokens::jwt::{self, JobTokenClaims};
 
 /// A token that passed authentication, with its owner as they are now (shared with the fact cache).
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub user: Arc<User>,
-    pub token: Arc<Token>,
+    /// The token's decision facts (its row, when a handler needs it, is `Authority::token`).
+    pub token: TokenFacts,
     /// When the token was checked: the request's time, read once.
     pub at: Timestamp,
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use domain::{
     AllowlistSource, Date, DeployToken, Group, Job, JobPolicies, MemberSource, PipelineTrigger, Project, Settings,
-    Timestamp, Token, User, UserSecret, nearest_allowed,
+    Timestamp, Token, TokenFacts, User, UserSecret, nearest_allowed,
 };
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
@@ -57,47 +57,66 @@ impl Facts {
         Ok(value)
     }
 
-    pub(crate) async fn token(&self, id: i64) -> StoreResult<Option<Arc<Token>>> {
-        self.read_through(&self.cache.tokens, &id, || id, false, || self.store.token(id)).await
+    /// A user token's decision facts: a hit copies ~100 bytes and touches no storage; a miss reads the row and
+    /// keeps its facts (and a restricted token's compiled rules and grants, from the same row).
+    pub(crate) async fn token(&self, catalog: &catalog::Catalog, id: i64) -> StoreResult<Option<TokenFacts>> {
+        if let Some(hit) = self.cache.get(&self.cache.tokens, &id) {
+            return Ok(hit);
+        }
+        let generation = self.cache.generation();
+        let row = self.store.token(id).await?;
+        Ok(row.map(|row| self.keep_token(catalog, generation, &row)))
     }
 
-    /// A token's allowlist rules and grants, read from its row once and kept by its id (neither changes for an
-    /// id: a rotation makes a new token). `None` for a token with neither (nothing is made or kept for it).
-    pub(crate) fn compiled_of(&self, catalog: &catalog::Catalog, token: &Token) -> Option<Arc<CompiledToken>> {
-        if token.route_rules.is_empty() && token.grants.is_empty() {
-            return None;
+    /// The decision facts of the token stored under one of `digests`, kept by id for the requests that follow.
+    pub(crate) async fn token_by_digest(
+        &self,
+        catalog: &catalog::Catalog,
+        digests: &[String],
+    ) -> StoreResult<Option<TokenFacts>> {
+        let generation = self.cache.generation();
+        let row = self.store.token_by_digest(digests).await?;
+        Ok(row.map(|row| self.keep_token(catalog, generation, &row)))
+    }
+
+    /// Keeps what a decision needs of a token's row, read at `generation`: its facts, and for a restricted token
+    /// its rules and grants compiled. The row itself is not kept.
+    fn keep_token(&self, catalog: &catalog::Catalog, generation: u64, row: &Token) -> TokenFacts {
+        let facts = TokenFacts::from(row);
+        if facts.restricted {
+            let compiled = Arc::new(CompiledToken::of(catalog, row));
+            self.cache.keep(&self.cache.token_compiled, generation, row.id, &row.id, compiled);
         }
+        self.cache.keep(&self.cache.tokens, generation, row.id, &row.id, Some(facts));
+        facts
+    }
+
+    /// A restricted token's allowlist rules and grants, compiled (neither changes for an id: a rotation makes a
+    /// new token): kept with its facts, read from its row again if they were evicted apart. `None` when the row
+    /// is gone.
+    pub(crate) async fn compiled_of(
+        &self,
+        catalog: &catalog::Catalog,
+        token: &TokenFacts,
+    ) -> StoreResult<Option<Arc<CompiledToken>>> {
         if let Some(compiled) = self.cache.get(&self.cache.token_compiled, &token.id) {
-            return Some(compiled);
+            return Ok(Some(compiled));
         }
         let generation = self.cache.generation();
-        let compiled = Arc::new(CompiledToken {
-            rules: policy::compile_rules(&token.route_rules).into(),
-            grants: policy::compile_grants(catalog, &token.grants).into(),
-        });
-        self.cache.keep(&self.cache.token_compiled, generation, token.id, &token.id, compiled.clone());
-        Some(compiled)
+        let Some(row) = self.store.token(token.id).await? else { return Ok(None) };
+        let compiled = Arc::new(CompiledToken::of(catalog, &row));
+        self.cache.keep(&self.cache.token_compiled, generation, row.id, &row.id, compiled.clone());
+        Ok(Some(compiled))
     }
 
-    /// The token stored under one of `digests`, kept by id for the requests that follow.
-    pub(crate) async fn token_by_digest(&self, digests: &[String]) -> StoreResult<Option<Arc<Token>>> {
-        let generation = self.cache.generation();
-        let token = self.store.token_by_digest(digests).await?.map(Arc::new);
-        if let Some(token) = &token {
-            self.cache.keep(&self.cache.tokens, generation, token.id, &token.id, Some(token.clone()));
-        }
-        Ok(token)
-    }
-
-    /// Puts a use into the cached copy of the token, if there is one. A use is not a decision fact: nothing is
-    /// announced for it.
-    pub(crate) fn note_use(&self, id: i64, last_used_at: Timestamp, ips: &[String]) {
+    /// Puts a use into the cached facts of the token, if they are cached. A use is not a decision fact: nothing
+    /// is announced for it.
+    pub(crate) fn note_use(&self, id: i64, last_used_at: Timestamp, address: Option<&str>) {
         let generation = self.cache.generation();
         if let Some(Some(cached)) = self.cache.get(&self.cache.tokens, &id) {
-            let mut token = Token::clone(&cached);
-            token.last_used_at = Some(last_used_at);
-            token.last_used_ips = ips.to_vec();
-            self.cache.keep(&self.cache.tokens, generation, id, &id, Some(Arc::new(token)));
+            let last_address = address.map_or(cached.last_address, domain::address_digest);
+            let token = TokenFacts { last_used_at: Some(last_used_at), last_address, ..cached };
+            self.cache.keep(&self.cache.tokens, generation, id, &id, Some(token));
         }
     }
 

@@ -414,9 +414,11 @@ impl Authority {
         Some((plaintext, new))
     }
 
+    /// A token's row as it is now, with the uses recorded so far (never cached: the fact cache keeps a token's
+    /// decision facts, not its row).
     pub async fn token(&self, id: i64) -> Result<Option<Token>> {
         self.usage.flush().await?;
-        Ok(self.facts.token(id).await?.map(std::sync::Arc::unwrap_or_clone))
+        Ok(self.store.token(id).await?)
     }
 
     pub async fn list_tokens(&self, filter: &TokenFilter, page: Page) -> Result<(Vec<Token>, i64)> {

@@ -42,7 +42,7 @@ type PendingExercises = HashMap<ExerciseKey, ExerciseTally, domain::Words>;
 pub struct UsageBuffer {
     store: Arc<dyn Store>,
     facts: Arc<Facts>,
-    /// Token uses not yet written: token id → last use and client addresses, newest use only.
+    /// Token uses not yet written: token id → last use and the client addresses seen since, newest first.
     pending_use: Mutex<HashMap<i64, (Timestamp, Vec<String>)>>,
     /// Exercised (assignable permission, boundary) pairs not yet written, tallied per token.
     pending_exercise: Mutex<PendingExercises>,
@@ -76,20 +76,31 @@ impl UsageBuffer {
         }
     }
 
-    /// Records a token's use (`last_used_at`, the last client addresses): the cached copy changes now, the row
-    /// now or, with a background writer attached, moments later.
-    pub async fn record_use(&self, id: i64, last_used_at: Timestamp, ips: &[String]) -> StoreResult<()> {
+    /// Records a token's use (`last_used_at`, the client address `ip`): the cached facts change now, the row now
+    /// or, with a background writer attached, moments later.
+    pub async fn record_use(&self, id: i64, last_used_at: Timestamp, ip: Option<&str>) -> StoreResult<()> {
+        self.facts.note_use(id, last_used_at, ip);
         let Some(wake) = self.writer.get() else {
-            self.store.touch_token(id, last_used_at, ips).await?;
-            self.facts.note_use(id, last_used_at, ips);
-            return Ok(());
+            let addresses: Vec<String> = ip.map(str::to_owned).into_iter().collect();
+            return self.write_use(id, last_used_at, &addresses).await;
         };
-        self.facts.note_use(id, last_used_at, ips);
         if let Ok(mut pending) = self.pending_use.lock() {
-            pending.insert(id, (last_used_at, ips.to_vec()));
+            let (at, addresses) = pending.entry(id).or_insert_with(|| (last_used_at, Vec::new()));
+            *at = last_used_at.max(*at);
+            *addresses = crate::auth::merged_ips(addresses, ip);
         }
         wake();
         Ok(())
+    }
+
+    /// Writes a token's last use: `addresses` (newest first) go before the ones its row holds, at most five kept.
+    /// The row's addresses are read here, not kept in memory: the cached facts hold no text.
+    async fn write_use(&self, id: i64, at: Timestamp, addresses: &[String]) -> StoreResult<()> {
+        let mut ips = self.store.token(id).await?.map(|row| row.last_used_ips).unwrap_or_default();
+        for address in addresses.iter().rev() {
+            ips = crate::auth::merged_ips(&ips, Some(address));
+        }
+        self.store.touch_token(id, at, &ips).await
     }
 
     /// Records that a token's allowed request exercised `permissions` at `boundary`: tallied in memory (no
@@ -191,8 +202,8 @@ impl UsageBuffer {
             Ok(mut pending) if !pending.is_empty() => std::mem::take(&mut *pending),
             _ => return first_error.map_or(Ok(()), Err),
         };
-        for (id, (at, ips)) in batch {
-            if let Err(e) = self.store.touch_token(id, at, &ips).await {
+        for (id, (at, addresses)) in batch {
+            if let Err(e) = self.write_use(id, at, &addresses).await {
                 tracing::warn!(token_id = id, error = ?e, "a token's last use could not be recorded");
                 first_error.get_or_insert(e);
             }

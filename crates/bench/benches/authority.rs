@@ -398,7 +398,8 @@ fn resident_bytes() -> Option<f64> {
 /// key and each token's record are cached), in two equal rounds; the growth of resident memory over the second
 /// round divided by its number of tokens. The first round brings SQLite's page cache and the allocator's pools
 /// to their working size, so that the second measures what one more cached token costs; the uses each round
-/// leaves in the write-behind buffer are written before it is read.
+/// leaves in the write-behind buffer are written before it is read, and the cache must still hold every token
+/// decided (none evicted).
 fn memory_per_cached_token(w: &World, count: usize) {
     let a = &w.node.authority;
     let alice = w.node.run(a.user(2)).ok().flatten().expect("alice");
@@ -415,7 +416,7 @@ fn memory_per_cached_token(w: &World, count: usize) {
                 w.node.run(a.create_token(&ctx, &alice, &request, false)).expect("token").plaintext
             })
             .collect();
-        let before = resident_bytes();
+        let (before, held) = (resident_bytes(), a.cache().tokens_held());
         for plaintext in &plaintexts {
             let credential = Presented { secret: plaintext, channel: Channel::PrivateTokenHeader, username: None };
             let request = Request {
@@ -431,6 +432,7 @@ fn memory_per_cached_token(w: &World, count: usize) {
         }
         // The uses wait in the write-behind buffer until the writer's next batch: written, they are no cached fact.
         w.node.rt.block_on(a.usage().flush()).expect("uses written");
+        assert_eq!(a.cache().tokens_held(), held + count, "every token decided is still cached");
         before.zip(resident_bytes()).map(|(before, after)| after - before)
     };
     let _warm_up = round(0);

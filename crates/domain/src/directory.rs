@@ -356,21 +356,12 @@ impl Token {
 
     /// GitLab's order: expired is reported before revoked.
     pub fn state(&self, now: Timestamp) -> TokenState {
-        if self.is_expired(now) {
-            return TokenState::Expired;
-        }
-        if self.revoked {
-            return TokenState::Revoked;
-        }
-        TokenState::Active
+        crate::token_facts::state(self.expires_at, self.revoked, now)
     }
 
     /// A token expires at 00:00 UTC of its expiry date.
     pub fn is_expired(&self, now: Timestamp) -> bool {
-        match self.expires_at {
-            Some(date) => date.start() <= now,
-            None => false,
-        }
+        self.state(now) == TokenState::Expired
     }
 
     /// Whether it may be used at `now`.

@@ -20,6 +20,7 @@ mod scope;
 mod ssh_keys;
 mod surface;
 mod time;
+mod token_facts;
 mod usage;
 mod user_secret;
 
@@ -48,6 +49,7 @@ pub use scope::{Scope, ScopeError, Scopes};
 pub use ssh_keys::{DeployKeyLink, SshKey};
 pub use surface::Surface;
 pub use time::{Date, Timestamp};
+pub use token_facts::{TokenFacts, address_digest};
 pub use usage::{TokenUsage, UsageBoundary};
 pub use user_secret::{UserSecret, incoming_email_token};
 

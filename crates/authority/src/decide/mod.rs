@@ -78,7 +78,14 @@ impl Authority {
             Err(refused) => return Ok(on.outcome(refused)),
         };
         // Read once per token and kept; a token without rules or grants has none to read.
-        let compiled = principal.as_ref().and_then(|p| self.facts.compiled_of(&self.catalog, &p.token));
+        let compiled = match &principal {
+            Some(p) if p.token.restricted => match self.facts.compiled_of(&self.catalog, &p.token).await? {
+                Some(compiled) => Some(compiled),
+                // Its row is gone: it is no credential.
+                None => return Ok(on.outcome(Refusal::BAD_CREDENTIAL)),
+            },
+            _ => None,
+        };
         let credential = principal
             .as_ref()
             .map(|p| CredentialFacts {

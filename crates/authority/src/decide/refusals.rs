@@ -16,7 +16,7 @@ impl Authority {
         &self,
         resource: &Resolved,
         surface: catalog::Surface,
-        token: &domain::Token,
+        token: &domain::TokenFacts,
     ) -> Result<Option<Reason>> {
         let root_id = match resource {
             Resolved::Group(group, _) if group.root_id() == group.id => {
@@ -47,7 +47,11 @@ pub fn token_rules(settings: &domain::Settings) -> TokenRules {
 }
 
 /// Whether the instance's rules refuse `token` on a route of `surface` now (see [`policy::token_rules_refusal`]).
-pub fn token_refusal(settings: &domain::Settings, surface: catalog::Surface, token: &domain::Token) -> Option<Reason> {
+pub fn token_refusal(
+    settings: &domain::Settings,
+    surface: catalog::Surface,
+    token: &domain::TokenFacts,
+) -> Option<Reason> {
     policy::token_rules_refusal(
         &token_rules(settings),
         surface,
@@ -68,7 +72,11 @@ fn group_token_rules(policy: &GroupTokenPolicy) -> TokenRules {
 }
 
 /// Whether a top-level group's token policy refuses `token` on its hierarchy, on a route of `surface`.
-pub fn group_refusal(policy: &GroupTokenPolicy, surface: catalog::Surface, token: &domain::Token) -> Option<Reason> {
+pub fn group_refusal(
+    policy: &GroupTokenPolicy,
+    surface: catalog::Surface,
+    token: &domain::TokenFacts,
+) -> Option<Reason> {
     group_rules_refusal(policy, surface, token.scopes, token.created_at.date(), token.expires_at)
 }
 

@@ -1,5 +1,5 @@
 //! The write-behind buffer of token uses over a real store: a read of a token waits for a use that the
-//! background writer has taken but not yet written.
+//! background writer has taken but not yet written, and a written use's address goes before the ones the row held.
 
 use std::sync::Arc;
 
@@ -35,11 +35,16 @@ async fn a_token_read_shows_a_use_that_the_background_writer_is_still_writing() 
     // empty queue and read the row before the write commits.
     for second in 0..100 {
         let at = now().add_millis(second * 1000);
-        usage.record_use(token.id, at, &[format!("10.0.0.{second}")]).await.unwrap();
+        let address = format!("10.0.0.{second}");
+        usage.record_use(token.id, at, Some(&address)).await.unwrap();
         let read = authority.token(token.id).await.unwrap().unwrap();
         assert_eq!(read.last_used_at, Some(at), "use {second}");
+        assert_eq!(read.last_used_ips.first(), Some(&address), "use {second}'s address comes first");
         assert_eq!(store.token(token.id).await.unwrap().unwrap().last_used_at, Some(at), "use {second} is stored");
     }
+    // The row keeps the five newest addresses, newest first, merged with what it held.
+    let ips = authority.token(token.id).await.unwrap().unwrap().last_used_ips;
+    assert_eq!(ips, (95..100).rev().map(|i| format!("10.0.0.{i}")).collect::<Vec<_>>());
     writer.abort();
     writer.await.ok();
     drop(authority);
