@@ -27,7 +27,7 @@ use crate::error::{ApiError, ApiResult};
 const PRIVATE_TOKEN: HeaderName = HeaderName::from_static("private-token");
 const JOB_TOKEN: HeaderName = HeaderName::from_static("job-token");
 const DEPLOY_TOKEN: HeaderName = HeaderName::from_static("deploy-token");
-const SUDO: HeaderName = HeaderName::from_static("sudo");
+pub(crate) const SUDO: HeaderName = HeaderName::from_static("sudo");
 
 /// The longest header value read as a credential; longer ones are refused as malformed.
 /// The longest credential read: CI job tokens are signed JWTs of a few kilobytes.
@@ -370,7 +370,12 @@ pub(crate) fn denied(outcome: &Outcome) -> ApiError {
 
 /// The `Sudo` header: the id or username of the user the request asks to act as.
 pub(crate) fn sudo(headers: &HeaderMap) -> ApiResult<Option<&str>> {
-    match headers.get(&SUDO) {
+    sudo_text(headers.get(&SUDO))
+}
+
+/// The text of a `Sudo` header's value, if one was sent.
+pub(crate) fn sudo_text(value: Option<&axum::http::HeaderValue>) -> ApiResult<Option<&str>> {
+    match value {
         None => Ok(None),
         Some(value) => value.to_str().map(Some).map_err(|_| crate::error::bad_request("Sudo is invalid")),
     }
@@ -409,28 +414,22 @@ pub(crate) fn credential<'a>(
         found = Some(Carried { secret, channel, username: username.map(str::to_owned) });
         Ok(())
     };
-    for (name, channel) in [
-        (&PRIVATE_TOKEN, Channel::PrivateTokenHeader),
-        (&JOB_TOKEN, Channel::JobTokenHeader),
-        (&DEPLOY_TOKEN, Channel::DeployTokenHeader),
-    ] {
-        for value in headers.get_all(name) {
-            offer(Cow::Borrowed(value.to_str().map_err(|_| ())?), channel, None)?;
-        }
-    }
-    for value in headers.get_all(header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| ())?;
-        let (scheme, rest) = value.split_once(' ').ok_or(())?;
-        if scheme.eq_ignore_ascii_case("bearer") {
-            offer(Cow::Borrowed(rest), Channel::Bearer, None)?;
-        } else if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| ())?;
-            let decoded = String::from_utf8(decoded).map_err(|_| ())?;
-            let (username, password) = decoded.split_once(':').ok_or(())?;
-            offer(Cow::Owned(password.to_owned()), Channel::basic(username), Some(username))?;
+    // One pass over the headers (no name hashed): a request carries a handful, and every credential header
+    // counts, repeated or not, since two credentials are refused whatever their order.
+    for (name, value) in headers {
+        let channel = if *name == PRIVATE_TOKEN {
+            Channel::PrivateTokenHeader
+        } else if *name == JOB_TOKEN {
+            Channel::JobTokenHeader
+        } else if *name == DEPLOY_TOKEN {
+            Channel::DeployTokenHeader
+        } else if *name == header::AUTHORIZATION {
+            authorization(value.to_str().map_err(|_| ())?, &mut offer)?;
+            continue;
         } else {
-            return Err(());
-        }
+            continue;
+        };
+        offer(Cow::Borrowed(value.to_str().map_err(|_| ())?), channel, None)?;
     }
     // Only a query that could name a token is decoded (`%` covers encoded names).
     for pairs in [query.map(str::as_bytes), form].into_iter().flatten() {
@@ -447,6 +446,24 @@ pub(crate) fn credential<'a>(
         }
     }
     Ok(found)
+}
+
+/// The credential of an `Authorization` value: a Bearer token, or a Basic password with its username.
+fn authorization<'a>(
+    value: &'a str,
+    offer: &mut impl FnMut(Cow<'a, str>, Channel, Option<&str>) -> Result<(), ()>,
+) -> Result<(), ()> {
+    let (scheme, rest) = value.split_once(' ').ok_or(())?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        offer(Cow::Borrowed(rest), Channel::Bearer, None)
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| ())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| ())?;
+        let (username, password) = decoded.split_once(':').ok_or(())?;
+        offer(Cow::Owned(password.to_owned()), Channel::basic(username), Some(username))
+    } else {
+        Err(())
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -26,21 +26,49 @@ const X_AUTH_TOKEN_TYPE: HeaderName = HeaderName::from_static("x-auth-token-type
 const X_AUTH_ORGANIZATION_ID: HeaderName = HeaderName::from_static("x-auth-organization-id");
 const X_AUTH_ANONYMOUS: HeaderName = HeaderName::from_static("x-auth-anonymous");
 
+/// The headers forward-auth reads besides the credential, found in one pass (no name hashed): the first
+/// `X-Original-Method`, `X-Original-URI` and `Sudo`.
+#[derive(Default)]
+struct Asked<'r> {
+    method: Option<&'r HeaderValue>,
+    uri: Option<&'r HeaderValue>,
+    sudo: Option<&'r HeaderValue>,
+}
+
+impl<'r> Asked<'r> {
+    fn of(headers: &'r HeaderMap) -> Asked<'r> {
+        let mut asked = Asked::default();
+        for (name, value) in headers {
+            let slot = if *name == X_ORIGINAL_METHOD {
+                &mut asked.method
+            } else if *name == X_ORIGINAL_URI {
+                &mut asked.uri
+            } else if *name == crate::auth::SUDO {
+                &mut asked.sudo
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        asked
+    }
+}
+
 /// The original request the gateway asks about: from the sub-path, from `X-Original-*`, or both if they agree.
 /// Borrowed from the request: nothing is copied.
-fn original<'r>(method: &'r Method, uri: &'r Uri, headers: &'r HeaderMap) -> ApiResult<(&'r str, &'r str)> {
+fn original<'r>(method: &'r Method, uri: &'r Uri, asked: &Asked<'r>) -> ApiResult<(&'r str, &'r str)> {
     let path_and_query = uri.path_and_query().map_or("", |pq| pq.as_str());
     let from_path = path_and_query
         .strip_prefix("/-/auth")
         .filter(|rest| !rest.is_empty() && *rest != "/" && !rest.starts_with('?') && !rest.starts_with("/?"))
         .map(|target| (method.as_str(), target));
-    let header_text = |name: &HeaderName| -> ApiResult<Option<&'r str>> {
-        match headers.get(name) {
+    let text = |name: &HeaderName, value: Option<&'r HeaderValue>| -> ApiResult<Option<&'r str>> {
+        match value {
             None => Ok(None),
             Some(v) => v.to_str().map(Some).map_err(|_| bad_request(format!("{name} is invalid"))),
         }
     };
-    let from_headers = match (header_text(&X_ORIGINAL_METHOD)?, header_text(&X_ORIGINAL_URI)?) {
+    let from_headers = match (text(&X_ORIGINAL_METHOD, asked.method)?, text(&X_ORIGINAL_URI, asked.uri)?) {
         (Some(m), Some(u)) => Some((m, u)),
         (None, Some(u)) => Some((method.as_str(), u)),
         (Some(_), None) => return Err(bad_request("X-Original-Method needs X-Original-URI")),
@@ -56,13 +84,53 @@ fn original<'r>(method: &'r Method, uri: &'r Uri, headers: &'r HeaderMap) -> Api
     }
 }
 
+/// The identity headers of an allowed answer, in the order [`identity_headers`] fills them.
+const IDENTITY: [HeaderName; 6] =
+    [X_AUTH_USER_ID, X_AUTH_USER, X_AUTH_TOKEN_ID, X_AUTH_TOKEN_TYPE, X_AUTH_ORGANIZATION_ID, X_AUTH_ANONYMOUS];
+const EMPTY: HeaderValue = HeaderValue::from_static("");
+
+/// Who an allowed request is, as the gateway is told.
+struct Identity<'a> {
+    /// `None` for a deploy token, which has no user.
+    user_id: Option<i64>,
+    user: &'a str,
+    token_id: i64,
+    token_type: &'static str,
+    organization_id: i64,
+}
+
+/// Every identity header, always set (empty when anonymous), so that a gateway copying them onto the upstream
+/// request overwrites whatever a client sent under the same names. Made by copying a map of the names made once
+/// and filling its values in order: no name is hashed per answer.
+fn identity_headers(who: Option<Identity<'_>>) -> HeaderMap {
+    static NAMES: std::sync::LazyLock<HeaderMap> =
+        std::sync::LazyLock::new(|| IDENTITY.into_iter().map(|name| (name, EMPTY)).collect());
+    let values = match who {
+        Some(who) => [
+            who.user_id.map_or(EMPTY, HeaderValue::from),
+            HeaderValue::from_str(who.user).unwrap_or(EMPTY),
+            HeaderValue::from(who.token_id),
+            HeaderValue::from_static(who.token_type),
+            HeaderValue::from(who.organization_id),
+            HeaderValue::from_static("false"),
+        ],
+        None => [EMPTY, EMPTY, EMPTY, EMPTY, EMPTY, HeaderValue::from_static("true")],
+    };
+    let mut headers = NAMES.clone();
+    for ((_, slot), value) in headers.iter_mut().zip(values) {
+        *slot = value;
+    }
+    headers
+}
+
 pub(crate) async fn forward_auth(state: AppState, request: Request) -> ApiResult<Response> {
     let (parts, body) = request.into_parts();
     // A body a gateway forwards is ignored, but read so that the connection stays reusable.
     crate::auth::drain(body).await;
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let connect = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>();
-    let (original_method, target) = original(method, uri, headers)?;
+    let asked = Asked::of(headers);
+    let (original_method, target) = original(method, uri, &asked)?;
     if !target.starts_with('/') || target.len() > crate::auth::MAX_TARGET_LEN {
         return Err(bad_request("the original URI must be an absolute path"));
     }
@@ -77,7 +145,7 @@ pub(crate) async fn forward_auth(state: AppState, request: Request) -> ApiResult
     let mut text = [0; ADDRESS_TEXT];
     let ip = connect.map(|c| address_text(c.0.ip(), &mut text));
     // A `Sudo` header reaches the upstream with the request, so the request is decided as the user it names.
-    let sudo = crate::auth::sudo(headers)?;
+    let sudo = crate::auth::sudo_text(asked.sudo)?;
     let request = authority::Request {
         credential: credential.as_ref().map(crate::auth::Carried::presented),
         method: original_method,
@@ -98,59 +166,45 @@ pub(crate) async fn forward_auth(state: AppState, request: Request) -> ApiResult
         return Ok(challenge(outcome.git, false));
     }
     if outcome.allowed {
-        let mut res = StatusCode::OK.into_response();
-        let h = res.headers_mut();
-        // Sized for the identity headers up front, so that filling it does not grow it twice.
-        h.reserve(8);
-        // Every identity header is always set (empty when anonymous), so that a gateway copying them onto the
-        // upstream request overwrites whatever a client sent under the same names.
-        match (&outcome.principal, outcome.user()) {
-            (Some(p), Some(user)) => {
-                h.insert(X_AUTH_USER_ID, HeaderValue::from(user.id));
-                put(h, X_AUTH_USER, &user.username);
-                h.insert(X_AUTH_TOKEN_ID, HeaderValue::from(p.token.id));
-                h.insert(X_AUTH_TOKEN_TYPE, HeaderValue::from_static(p.token.kind().name()));
-                h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(p.token.organization_id));
-                h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
-            }
+        let who = match (&outcome.principal, outcome.user()) {
+            (Some(p), Some(user)) => Some(Identity {
+                user_id: Some(user.id),
+                user: &user.username,
+                token_id: p.token.id,
+                token_type: p.token.kind().name(),
+                organization_id: p.token.organization_id,
+            }),
             // A job token: the token id is the job's, the user the one who triggered it.
             (None, Some(user)) if outcome.job.is_some() => {
                 let job = outcome.job.as_ref().map(|j| (j.job.id, j.project.organization_id)).unwrap_or_default();
-                h.insert(X_AUTH_USER_ID, HeaderValue::from(user.id));
-                put(h, X_AUTH_USER, &user.username);
-                h.insert(X_AUTH_TOKEN_ID, HeaderValue::from(job.0));
-                h.insert(X_AUTH_TOKEN_TYPE, HeaderValue::from_static("ci_job_token"));
-                h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(job.1));
-                h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
+                Some(Identity {
+                    user_id: Some(user.id),
+                    user: &user.username,
+                    token_id: job.0,
+                    token_type: "ci_job_token",
+                    organization_id: job.1,
+                })
             }
             // A feed token: its user, the token's id and type.
-            (None, Some(user)) if outcome.feed.is_some() => {
-                let id = outcome.feed.as_ref().map_or(0, |(secret, _)| secret.id);
-                h.insert(X_AUTH_USER_ID, HeaderValue::from(user.id));
-                put(h, X_AUTH_USER, &user.username);
-                h.insert(X_AUTH_TOKEN_ID, HeaderValue::from(id));
-                h.insert(X_AUTH_TOKEN_TYPE, HeaderValue::from_static("feed_token"));
-                h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(user.organization_id));
-                h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
-            }
+            (None, Some(user)) if outcome.feed.is_some() => Some(Identity {
+                user_id: Some(user.id),
+                user: &user.username,
+                token_id: outcome.feed.as_ref().map_or(0, |(secret, _)| secret.id),
+                token_type: "feed_token",
+                organization_id: user.organization_id,
+            }),
             // A deploy token has no user: the user id is empty, the user its username.
-            (None, None) if outcome.deploy.is_some() => {
-                let deploy = outcome.deploy.as_deref();
-                h.insert(X_AUTH_USER_ID, HeaderValue::from_static(""));
-                put(h, X_AUTH_USER, deploy.map_or("", |d| d.username.as_str()));
-                h.insert(X_AUTH_TOKEN_ID, HeaderValue::from(deploy.map_or(0, |d| d.id)));
-                h.insert(X_AUTH_TOKEN_TYPE, HeaderValue::from_static("deploy_token"));
-                h.insert(X_AUTH_ORGANIZATION_ID, HeaderValue::from(deploy.map_or(0, |d| d.organization_id)));
-                h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("false"));
-            }
-            _ => {
-                let empty = HeaderValue::from_static("");
-                for name in [X_AUTH_USER_ID, X_AUTH_USER, X_AUTH_TOKEN_ID, X_AUTH_TOKEN_TYPE, X_AUTH_ORGANIZATION_ID] {
-                    h.insert(name, empty.clone());
-                }
-                h.insert(X_AUTH_ANONYMOUS, HeaderValue::from_static("true"));
-            }
-        }
+            (None, None) if outcome.deploy.is_some() => outcome.deploy.as_deref().map(|deploy| Identity {
+                user_id: None,
+                user: &deploy.username,
+                token_id: deploy.id,
+                token_type: "deploy_token",
+                organization_id: deploy.organization_id,
+            }),
+            _ => None,
+        };
+        let mut res = Response::new(axum::body::Body::empty());
+        *res.headers_mut() = identity_headers(who);
         return Ok(res);
     }
     let body = json!({
@@ -258,7 +312,7 @@ mod tests {
         for (name, value) in headers {
             map.insert(*name, HeaderValue::from_str(value).ok()?);
         }
-        original(&method, &uri, &map).ok().map(|(m, t)| (m.to_owned(), t.to_owned()))
+        original(&method, &uri, &Asked::of(&map)).ok().map(|(m, t)| (m.to_owned(), t.to_owned()))
     }
 
     #[test]

@@ -38,7 +38,10 @@ fn an_allowed_request_gets_200_and_identity_headers_in_both_gateway_styles() {
         assert_eq!(reply.header("x-auth-user"), Some("dev"));
         assert_eq!(reply.header("x-auth-token-type"), Some("personal_access_token"));
         assert_eq!(reply.header("x-auth-organization-id"), Some("1"));
-        assert!(reply.header("x-auth-token-id").is_some());
+        assert_eq!(reply.header("x-auth-anonymous"), Some("false"));
+        let user_id = reply.header("x-auth-user-id").and_then(|id| id.parse::<i64>().ok());
+        assert!(user_id.is_some_and(|id| id > 1), "the user's id: {:?}", reply.header("x-auth-user-id"));
+        assert!(reply.header("x-auth-token-id").and_then(|id| id.parse::<i64>().ok()).is_some());
     }
 }
 
@@ -131,6 +134,10 @@ fn anonymous_requests_are_decided_as_for_an_anonymous_user() {
     let read = envoy(&app, "GET", &format!("/api/v4/projects/{pid}"), &[]);
     assert_eq!(read.status, 200);
     assert_eq!(read.header("x-auth-anonymous"), Some("true"));
+    // Every identity header is set, empty, so that a gateway copying them overwrites what a client sent.
+    for name in ["x-auth-user-id", "x-auth-user", "x-auth-token-id", "x-auth-token-type", "x-auth-organization-id"] {
+        assert_eq!(read.header(name), Some(""), "{name}");
+    }
     let write = envoy(&app, "POST", &format!("/api/v4/projects/{pid}/issues"), &[]);
     assert_eq!(write.status, 401);
     assert_eq!(write.header("www-authenticate"), Some("Bearer realm=\"The API\""));
