@@ -35,6 +35,23 @@ impl Text {
         }
     }
 
+    /// Appends a segment, after a `/` when `separated`: one room check for both.
+    fn push_segment(&mut self, separated: bool, segment: &str) {
+        if let Text::Inline(inline) = self
+            && inline.remaining_capacity() >= segment.len() + usize::from(separated)
+        {
+            if separated {
+                let _ = inline.try_push('/');
+            }
+            let _ = inline.try_push_str(segment);
+            return;
+        }
+        if separated {
+            self.push_str("/");
+        }
+        self.push_str(segment);
+    }
+
     fn push_str(&mut self, text: &str) {
         match self {
             Text::Inline(inline) => {
@@ -190,14 +207,30 @@ impl CanonicalPath {
 
     /// Appends a segment; the caller keeps within `MAX_SEGMENTS` and `MAX_PATH_LEN`.
     fn push(&mut self, segment: &str) {
-        if segment.contains('/') {
+        self.push_segment(segment, segment.contains('/'));
+    }
+
+    /// Appends a segment known to hold a decoded `/` (`slashed`) or not.
+    fn push_segment(&mut self, segment: &str, slashed: bool) {
+        if slashed {
             self.slashed |= 1u128.checked_shl(u32::try_from(self.len()).unwrap_or(u32::MAX)).unwrap_or(0);
         }
-        if !self.ends.is_empty() {
-            self.text.push_str("/");
-        }
-        self.text.push_str(segment);
+        self.text.push_segment(!self.ends.is_empty(), segment);
         let _ = self.ends.try_push(u16::try_from(self.text.len()).unwrap_or(u16::MAX));
+    }
+
+    /// Takes one decoded segment of a path being read: an empty one is dropped, a dot segment or one too many
+    /// refused.
+    fn take(&mut self, segment: &str, slashed: bool) -> Result<(), PathError> {
+        match segment {
+            "" => Ok(()),
+            "." | ".." => Err(PathError::DotSegment),
+            _ if self.len() >= MAX_SEGMENTS => Err(PathError::TooLong),
+            _ => {
+                self.push_segment(segment, slashed);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -306,8 +339,7 @@ impl CanonicalPath {
         if !raw.starts_with('/') {
             return Err(PathError::NotAbsolute);
         }
-        *self = decoded_path(raw)?;
-        Ok(())
+        decoded_path(raw, self)
     }
 
     /// Empties the path, its text ready for `capacity` bytes.
@@ -372,21 +404,26 @@ fn plain_path_with_empty_segments(body: &str) -> Result<CanonicalPath, PathError
     Ok(path)
 }
 
-/// Any other path: each segment decoded and checked.
-fn decoded_path(raw: &str) -> Result<CanonicalPath, PathError> {
-    let mut path = CanonicalPath::with_capacity(raw.len());
+/// Any other path, read into `path`: each segment decoded and checked, in one pass that finds the segments and
+/// which of them are plain (taken as they arrived; only the others are decoded).
+fn decoded_path(raw: &str, path: &mut CanonicalPath) -> Result<(), PathError> {
+    path.clear(raw.len());
     let mut buffer = [0u8; DECODE_BUFFER];
-    for raw_segment in parts(raw) {
-        let segment = decode(raw_segment, &mut buffer)?;
-        match &*segment {
-            "" => {}
-            "." | ".." => return Err(PathError::DotSegment),
-            _ => {
-                if path.len() >= MAX_SEGMENTS {
-                    return Err(PathError::TooLong);
+    let bytes = raw.as_bytes();
+    let (mut start, mut plain) = (0, true);
+    for end in 0..=bytes.len() {
+        match bytes.get(end) {
+            Some(b'/') | None => {
+                let raw_segment = raw.get(start..end).unwrap_or_default();
+                if plain {
+                    path.take(raw_segment, false)?;
+                } else {
+                    let segment = decode(raw_segment, &mut buffer)?;
+                    path.take(&segment, segment.contains('/'))?;
                 }
-                path.push(&segment);
+                (start, plain) = (end + 1, true);
             }
+            Some(&b) => plain &= spelled_plain(b),
         }
     }
     // The spelling every way in reads back must fit too (re-encoding can make it longer than what arrived), so
@@ -395,18 +432,7 @@ fn decoded_path(raw: &str) -> Result<CanonicalPath, PathError> {
     if raw.len() > MAX_PATH_LEN / 4 && path.spelled_len() > MAX_PATH_LEN {
         return Err(PathError::TooLong);
     }
-    Ok(path)
-}
-
-/// The parts of `raw` between its `/`s, as `str::split('/')` gives them, found by one plain loop over the bytes
-/// (segments are short: a search started for each costs more than it saves).
-fn parts(raw: &str) -> impl Iterator<Item = &str> {
-    let mut start = 0;
-    raw.bytes().enumerate().chain([(raw.len(), b'/')]).filter(|(_, b)| *b == b'/').map(move |(end, _)| {
-        let part = raw.get(start..end).unwrap_or_default();
-        start = end + 1;
-        part
-    })
+    Ok(())
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -604,6 +630,46 @@ mod tests {
         }
     }
 
+    /// The parts of `raw` between its `/`s, as `str::split('/')` gives them, found by one plain loop over the bytes.
+    fn parts(raw: &str) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        raw.bytes().enumerate().chain([(raw.len(), b'/')]).filter(|(_, b)| *b == b'/').map(move |(end, _)| {
+            let part = raw.get(start..end).unwrap_or_default();
+            start = end + 1;
+            part
+        })
+    }
+
+    /// The decoding reader as first written, segment by segment (split, then each part decoded and checked): the
+    /// reference the one-pass reader is held to.
+    fn reference_decoded_path(raw: &str) -> Result<CanonicalPath, PathError> {
+        let mut path = CanonicalPath::with_capacity(raw.len());
+        let mut buffer = [0u8; DECODE_BUFFER];
+        for raw_segment in parts(raw) {
+            let segment = decode(raw_segment, &mut buffer)?;
+            match &*segment {
+                "" => {}
+                "." | ".." => return Err(PathError::DotSegment),
+                _ if path.len() >= MAX_SEGMENTS => return Err(PathError::TooLong),
+                _ => path.push(&segment),
+            }
+        }
+        if raw.len() > MAX_PATH_LEN / 4 && path.spelled_len() > MAX_PATH_LEN {
+            return Err(PathError::TooLong);
+        }
+        Ok(path)
+    }
+
+    /// A read path with which of its segments hold a decoded `/` (equality compares only text and segments).
+    fn with_slashes(read: Result<CanonicalPath, PathError>) -> Result<(u128, CanonicalPath), PathError> {
+        read.map(|path| (path.slashed, path))
+    }
+
+    fn read_decoding(raw: &str) -> Result<CanonicalPath, PathError> {
+        let mut path = CanonicalPath::default();
+        decoded_path(raw, &mut path).map(|()| path)
+    }
+
     proptest::proptest! {
         #[test]
         fn parts_are_what_split_gives(raw in "[a/%]{0,12}") {
@@ -615,7 +681,21 @@ mod tests {
             proptest::prop_assume!(!raw.is_empty());
             let mut path = CanonicalPath::default();
             let plain = read_plain(&raw, &mut path).map(|read| read.map(|()| path));
-            proptest::prop_assert_eq!(plain, Some(decoded_path(&raw)));
+            proptest::prop_assert_eq!(plain, Some(read_decoding(&raw)));
+        }
+
+        #[test]
+        fn the_one_pass_decoding_reader_reads_as_the_reference_does(
+            raw in "(/([a.]{1,4}|%2[fFeE]|%41|%25|a%2[fF]a){0,4}){0,8}"
+        ) {
+            proptest::prop_assert_eq!(with_slashes(read_decoding(&raw)), with_slashes(reference_decoded_path(&raw)));
+        }
+
+        #[test]
+        fn the_one_pass_decoding_reader_refuses_as_the_reference_does(
+            raw in "(/([a.]{1,4}|%2[fFeE]|%41|%00|%0|%C3|%25|%23|#|%5[cC]|\\\\|\\.\\.|%e2%80%8b|%c2%85| ){0,5}){0,40}"
+        ) {
+            proptest::prop_assert_eq!(with_slashes(read_decoding(&raw)), with_slashes(reference_decoded_path(&raw)));
         }
     }
 
