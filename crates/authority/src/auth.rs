@@ -344,12 +344,11 @@ impl Authority {
     /// Updates `last_used_at` (at most every 10 minutes) and the last five client addresses.
     async fn record_use(&self, token: TokenFacts, ip: Option<&str>, now: Timestamp) -> Result<TokenFacts> {
         let new_address = || ip.is_some_and(|ip| domain::address_digest(ip) != token.last_address);
-        if !use_due(token.last_used_at, new_address, now) {
+        if !use_due(token.last_used_at(), new_address, now) {
             return Ok(token);
         }
         self.usage.record_use(token.id, now, ip).await?;
-        let last_address = ip.map_or(token.last_address, domain::address_digest);
-        Ok(TokenFacts { last_used_at: Some(now), last_address, ..token })
+        Ok(token.used(now, ip))
     }
 }
 

@@ -72,6 +72,9 @@ impl CompiledToken {
     }
 }
 
+/// The most token entries whose room is made when the cache is.
+const RESERVED_TOKENS: usize = 1_000_000;
+
 /// The cached facts. One per process, filled by the cached reads and emptied by changes.
 pub struct FactCache {
     enabled: AtomicBool,
@@ -134,9 +137,11 @@ impl FactCache {
             keys_generation: AtomicU64::new(0),
         };
         // One entry of each per token: their tables are made at full size now (address space, touched as they
-        // fill) rather than grown by doubling, which would leave the copies' pages resident.
-        cache.presented.reserve(capacity);
-        cache.tokens.reserve(capacity);
+        // fill) rather than grown by doubling, which would leave the copies' pages resident. Up to a million
+        // entries (~200 MB of address space for both): a larger cache grows past that as it fills.
+        let reserved = capacity.min(RESERVED_TOKENS);
+        cache.presented.reserve(reserved);
+        cache.tokens.reserve(reserved);
         cache
     }
 

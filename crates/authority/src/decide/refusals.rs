@@ -57,7 +57,7 @@ pub fn token_refusal(
         surface,
         token.scopes,
         token.created_at.date(),
-        token.expires_at,
+        token.expires_at(),
     )
 }
 
@@ -77,7 +77,7 @@ pub fn group_refusal(
     surface: catalog::Surface,
     token: &domain::TokenFacts,
 ) -> Option<Reason> {
-    group_rules_refusal(policy, surface, token.scopes, token.created_at.date(), token.expires_at)
+    group_rules_refusal(policy, surface, token.scopes, token.created_at.date(), token.expires_at())
 }
 
 /// [`group_refusal`] for a token described by its scopes and lifetime (one being created, say).
