@@ -20,7 +20,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use policy::Reason;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+#[cfg(test)]
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::AppState;
@@ -30,17 +32,13 @@ use domain::Channel;
 
 /// Requests one call may ask about.
 pub const MAX_REQUESTS: usize = 1000;
+/// About what one answer takes in JSON, to size a batch's buffer once.
+const ANSWER_BYTES: usize = 320;
 /// The body of one call: 1,000 requests of a token and a long path fit.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/internal/authorize", post(authorize))
-}
-
-/// A batch's answers, in the order asked.
-#[derive(Serialize)]
-struct Answers<'o> {
-    results: Vec<Answer<'o>>,
 }
 
 /// A batch, its text borrowed from the body where it holds no escape (a thousand requests are read without
@@ -104,8 +102,18 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
         }
         outcomes.push(outcome);
     }
-    let results = outcomes.iter().map(result).collect();
-    Ok((StatusCode::OK, axum::Json(Answers { results })).into_response())
+    // `{"results": [...]}`, written into one buffer sized for the batch (an answer is a few hundred bytes).
+    let mut body = Vec::with_capacity(outcomes.len().saturating_mul(ANSWER_BYTES));
+    body.extend_from_slice(b"{\"results\":[");
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        result(outcome).write_json(&mut body);
+    }
+    body.extend_from_slice(b"]}");
+    let json = [(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))];
+    Ok((StatusCode::OK, json, body).into_response())
 }
 
 fn parse(body: &[u8]) -> ApiResult<Batch<'_>> {
@@ -168,8 +176,10 @@ fn channel_of(asked: &Asked<'_>, secret: &str, authority: &authority::Authority)
     }
 }
 
-/// One answer, serialized as it is (a batch holds up to a thousand: no JSON tree is built for them).
-#[derive(Serialize)]
+/// One answer, written as JSON by [`Answer::write_json`] (a batch holds up to a thousand: no JSON tree is built
+/// for them, and no serializer escapes the words they are made of). Its derived serialization, in tests, is the
+/// reference the writer is held to.
+#[cfg_attr(test, derive(Serialize))]
 struct Answer<'o> {
     allowed: bool,
     status: u16,
@@ -184,6 +194,7 @@ struct Answer<'o> {
 /// The reason in words, then the detail when there is one.
 struct Reasons(&'static str, Option<&'static str>);
 
+#[cfg(test)]
 impl Serialize for Reasons {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
@@ -197,18 +208,110 @@ impl Serialize for Reasons {
 }
 
 /// Who an accepted credential is: a job's has its job and project, any other its token.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct Identity<'o> {
     user_id: Option<i64>,
     username: &'o str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     token_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     job_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     project_id: Option<i64>,
     token_type: &'static str,
     organization_id: i64,
+}
+
+impl Answer<'_> {
+    /// Appends this answer's JSON to `out`: what its derived serialization writes, field for field, written as
+    /// whole pieces (most of it is fixed text and words that need no escaping).
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if self.allowed {
+            b"{\"allowed\":true,\"status\":"
+        } else {
+            b"{\"allowed\":false,\"status\":"
+        });
+        number(out, self.status);
+        out.extend_from_slice(b",\"layer\":");
+        string(out, self.layer);
+        out.extend_from_slice(b",\"error\":");
+        optional(out, self.error, string);
+        out.extend_from_slice(b",\"required\":");
+        lists(out, self.required);
+        out.extend_from_slice(b",\"required_granular\":");
+        lists(out, self.required_granular);
+        out.extend_from_slice(b",\"reasons\":[");
+        string(out, self.reasons.0);
+        if let Some(detail) = self.reasons.1 {
+            out.push(b',');
+            string(out, detail);
+        }
+        out.extend_from_slice(b"],\"identity\":");
+        match &self.identity {
+            None => out.extend_from_slice(b"null"),
+            Some(who) => {
+                out.extend_from_slice(b"{\"user_id\":");
+                optional(out, who.user_id, number);
+                out.extend_from_slice(b",\"username\":");
+                string(out, who.username);
+                for (name, value) in [(&b",\"token_id\":"[..], who.token_id), (b",\"job_id\":", who.job_id)]
+                    .into_iter()
+                    .chain([(&b",\"project_id\":"[..], who.project_id)])
+                {
+                    if let Some(value) = value {
+                        out.extend_from_slice(name);
+                        number(out, value);
+                    }
+                }
+                out.extend_from_slice(b",\"token_type\":");
+                string(out, who.token_type);
+                out.extend_from_slice(b",\"organization_id\":");
+                number(out, who.organization_id);
+                out.push(b'}');
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// A JSON string: written as it is when no byte needs escaping (as for every name and code), else escaped by
+/// serde_json. JSON escapes only `"`, `\\` and bytes below 0x20; other text, UTF-8 included, stands as it is.
+fn string(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else if serde_json::to_writer(&mut *out, text).is_err() {
+        // Writing into a `Vec` cannot fail; were it to, the text is left out rather than half written.
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn number(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn optional<T>(out: &mut Vec<u8>, value: Option<T>, write: fn(&mut Vec<u8>, T)) {
+    match value {
+        Some(value) => write(out, value),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Alternatives of names: `[["a","b"],["c"]]`.
+fn lists(out: &mut Vec<u8>, alternatives: &[Vec<String>]) {
+    out.push(b'[');
+    for (i, names) in alternatives.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"[" } else { b",[" });
+        for (j, name) in names.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            string(out, name);
+        }
+        out.push(b']');
+    }
+    out.push(b']');
 }
 
 /// One answer. The identity of an accepted credential comes along so that a gateway need not ask twice.
@@ -294,6 +397,49 @@ fn error_name(outcome: &Outcome<'_>) -> Option<&'static str> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn written(answer: &Answer<'_>) -> String {
+        let mut out = Vec::new();
+        answer.write_json(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn an_answer_is_written_as_its_serialization_would_be_whatever_its_names_hold() {
+        let required = vec![vec!["read_issue".to_owned(), "create_issue".to_owned()], vec!["admin_issue".to_owned()]];
+        let granular = vec![vec!["issue:write".to_owned()]];
+        let identity = |username, user_id, token_id, job| Identity {
+            user_id,
+            username,
+            token_id,
+            job_id: job,
+            project_id: job.map(|j| j + 1),
+            token_type: "personal_access_token",
+            organization_id: 3,
+        };
+        let names =
+            ["dev", "", "say \"hi\"", "back\\slash", "tab\there", "\u{1}\u{1f}", "caf\u{e9} \u{7f} \u{2028}", "😀/"];
+        for (i, name) in names.into_iter().enumerate() {
+            for who in [
+                None,
+                Some(identity(name, Some(7), Some(12), None)),
+                Some(identity(name, Some(7), None, Some(40))),
+                Some(identity(name, None, Some(-1), None)),
+            ] {
+                let answer = Answer {
+                    allowed: i % 2 == 0,
+                    status: [200, 401, 403][i % 3],
+                    layer: "role",
+                    error: (i % 2 == 1).then_some("insufficient_scope"),
+                    required: if i % 3 == 0 { &required } else { &[] },
+                    required_granular: if i % 4 == 0 { &granular } else { &[] },
+                    reasons: Reasons("the role does not hold \"this\"", (i % 2 == 0).then_some(name)),
+                    identity: who,
+                };
+                assert_eq!(written(&answer), serde_json::to_string(&answer).unwrap(), "{name:?}");
+            }
+        }
+    }
 
     #[test]
     fn a_batch_over_the_limit_is_refused() {

@@ -43,6 +43,7 @@ fn an_administrator_gets_one_answer_per_request_in_order() {
         ]}),
     );
     assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
     let results = reply.body["results"].as_array().unwrap();
     assert_eq!(results.len(), 6);
     assert_eq!(results[0]["allowed"], true);
