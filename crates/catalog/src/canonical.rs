@@ -408,24 +408,25 @@ fn plain_path_with_empty_segments(body: &str) -> Result<CanonicalPath, PathError
 /// which of them are plain (taken as they arrived; only the others are decoded).
 fn decoded_path(raw: &str, path: &mut CanonicalPath) -> Result<(), PathError> {
     path.clear(raw.len());
-    let mut buffer = [0u8; DECODE_BUFFER];
-    let bytes = raw.as_bytes();
+    let mut buffer = arrayvec::ArrayVec::new();
+    let mut segment = |start: usize, end: usize, plain: bool| {
+        let raw_segment = raw.get(start..end).unwrap_or_default();
+        if plain {
+            return path.take(raw_segment, false);
+        }
+        let (segment, slashed) = decode(raw_segment, &mut buffer)?;
+        path.take(&segment, slashed)
+    };
     let (mut start, mut plain) = (0, true);
-    for end in 0..=bytes.len() {
-        match bytes.get(end) {
-            Some(b'/') | None => {
-                let raw_segment = raw.get(start..end).unwrap_or_default();
-                if plain {
-                    path.take(raw_segment, false)?;
-                } else {
-                    let segment = decode(raw_segment, &mut buffer)?;
-                    path.take(&segment, segment.contains('/'))?;
-                }
-                (start, plain) = (end + 1, true);
-            }
-            Some(&b) => plain &= spelled_plain(b),
+    for (i, &b) in raw.as_bytes().iter().enumerate() {
+        if b == b'/' {
+            segment(start, i, plain)?;
+            (start, plain) = (i + 1, true);
+        } else {
+            plain &= spelled_plain(b);
         }
     }
+    segment(start, raw.len(), plain)?;
     // The spelling every way in reads back must fit too (re-encoding can make it longer than what arrived), so
     // that a path refused as too long is refused on every way in, spelled either way. A spelling is at most four
     // times what arrived (three bytes a decoded byte, one `/` a segment): a short path needs no count.
@@ -447,78 +448,100 @@ fn hex(b: u8) -> Option<u8> {
 /// Segments up to this long are decoded on the stack (a decoded segment is never longer than it arrived).
 const DECODE_BUFFER: usize = 256;
 
-/// Hands each byte `bytes` stands for to `out`, its `%XX` escapes decoded.
-fn unescape(bytes: &[u8], mut out: impl FnMut(u8)) -> Result<(), PathError> {
-    let mut i = 0;
+/// Hands each byte `bytes` stands for to `out`, its `%XX` escapes decoded; answers whether there was one.
+fn unescape(bytes: &[u8], mut out: impl FnMut(u8)) -> Result<bool, PathError> {
+    let (mut i, mut escaped) = (0, false);
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
             let hi = bytes.get(i + 1).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
             let lo = bytes.get(i + 2).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
             out(hi << 4 | lo);
-            i += 3;
+            (i, escaped) = (i + 3, true);
         } else {
             out(b);
             i += 1;
         }
     }
-    Ok(())
+    Ok(escaped)
 }
 
-/// Decodes one segment, into `buffer` when it fits (so that a decision allocates nothing for it); one without
-/// `%` is checked and borrowed as it is.
-fn decode<'s>(segment: &'s str, buffer: &'s mut [u8; DECODE_BUFFER]) -> Result<std::borrow::Cow<'s, str>, PathError> {
-    let bytes = segment.as_bytes();
-    // A segment of plain bytes alone holds nothing to decode or refuse (no `%`, control, `#`, backslash or `/`).
-    if bytes.iter().all(|&b| spelled_plain(b)) {
-        return Ok(std::borrow::Cow::Borrowed(segment));
-    }
-    let text = if !bytes.contains(&b'%') {
-        std::borrow::Cow::Borrowed(segment)
-    } else if bytes.len() <= DECODE_BUFFER {
-        let mut len = 0;
-        unescape(bytes, |b| {
-            if let Some(slot) = buffer.get_mut(len) {
-                *slot = b;
-                len += 1;
-            }
-        })?;
-        let decoded = buffer.get(..len).unwrap_or_default();
-        std::borrow::Cow::Borrowed(std::str::from_utf8(decoded).map_err(|_| PathError::BadEncoding)?)
-    } else {
-        let mut out = Vec::with_capacity(bytes.len());
-        unescape(bytes, |b| out.push(b))?;
-        std::borrow::Cow::Owned(String::from_utf8(out).map_err(|_| PathError::BadEncoding)?)
-    };
-    // One pass over the bytes; only text with non-ASCII characters is decoded to look for C1 controls.
-    let (mut nul, mut control, mut fragment, mut backslash, mut slash) = (false, false, false, false, false);
-    for &b in text.as_bytes() {
+/// What a decoded segment holds that a check refuses (or, for non-ASCII text, may refuse), noted as it is
+/// decoded.
+#[derive(Default)]
+struct Held {
+    nul: bool,
+    control: bool,
+    fragment: bool,
+    backslash: bool,
+    slash: bool,
+    non_ascii: bool,
+}
+
+impl Held {
+    fn note(&mut self, b: u8) {
         match b {
-            0 => nul = true,
-            0x01..=0x1f | 0x7f => control = true,
-            b'#' => fragment = true,
-            b'\\' => backslash = true,
-            b'/' => slash = true,
+            0 => self.nul = true,
+            0x01..=0x1f | 0x7f => self.control = true,
+            b'#' => self.fragment = true,
+            b'\\' => self.backslash = true,
+            b'/' => self.slash = true,
+            0x80.. => self.non_ascii = true,
             _ => {}
         }
     }
-    if nul {
+}
+
+/// Decodes one segment that is not plain, in one pass that also notes what it holds: into `stack` when it fits
+/// (so that a decision allocates nothing for it), as it arrived when it has no escape. Answers the text and
+/// whether it holds a decoded `/`. Refusals come in one order: a bad escape or invalid UTF-8, then a NUL, a
+/// control character, a `#`, a backslash, then a decoded `/` beside an empty or dot part.
+fn decode<'s>(
+    segment: &'s str,
+    stack: &'s mut arrayvec::ArrayVec<u8, DECODE_BUFFER>,
+) -> Result<(std::borrow::Cow<'s, str>, bool), PathError> {
+    let bytes = segment.as_bytes();
+    let mut held = Held::default();
+    let text = if bytes.len() <= DECODE_BUFFER {
+        stack.clear();
+        let escaped = unescape(bytes, |b| {
+            held.note(b);
+            let _ = stack.try_push(b);
+        })?;
+        let decoded: &'s arrayvec::ArrayVec<u8, DECODE_BUFFER> = stack;
+        match escaped {
+            true => std::borrow::Cow::Borrowed(std::str::from_utf8(decoded).map_err(|_| PathError::BadEncoding)?),
+            false => std::borrow::Cow::Borrowed(segment),
+        }
+    } else {
+        let mut out = Vec::with_capacity(bytes.len());
+        let escaped = unescape(bytes, |b| {
+            held.note(b);
+            out.push(b);
+        })?;
+        match escaped {
+            true => std::borrow::Cow::Owned(String::from_utf8(out).map_err(|_| PathError::BadEncoding)?),
+            false => std::borrow::Cow::Borrowed(segment),
+        }
+    };
+    if held.nul {
         return Err(PathError::Nul);
     }
-    if control || (!text.is_ascii() && text.chars().any(char::is_control)) {
+    // Only text with non-ASCII characters is decoded to look for C1 controls.
+    if held.control || (held.non_ascii && text.chars().any(char::is_control)) {
         return Err(PathError::Control);
     }
-    if fragment {
+    if held.fragment {
         return Err(PathError::Fragment);
     }
-    if backslash {
+    if held.backslash {
         return Err(PathError::Backslash);
     }
     // A decoded `/` joins path parts: none of them may be empty or a dot segment, which a gateway that decodes
     // `%2F` before proxying would resolve.
-    if slash && text.split('/').any(|part| matches!(part, "" | "." | "..")) {
+    if held.slash && text.split('/').any(|part| matches!(part, "" | "." | "..")) {
         return Err(PathError::DotSegment);
     }
-    Ok(text)
+    Ok((text, held.slash))
 }
 
 #[cfg(test)]
@@ -640,13 +663,90 @@ mod tests {
         })
     }
 
+    /// Hands each byte `bytes` stands for to `out`, its `%XX` escapes decoded.
+    fn reference_unescape(bytes: &[u8], mut out: impl FnMut(u8)) -> Result<(), PathError> {
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if b == b'%' {
+                let hi = bytes.get(i + 1).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
+                let lo = bytes.get(i + 2).copied().and_then(hex).ok_or(PathError::BadEncoding)?;
+                out(hi << 4 | lo);
+                i += 3;
+            } else {
+                out(b);
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one segment, into `buffer` when it fits (so that a decision allocates nothing for it); one without
+    /// `%` is checked and borrowed as it is.
+    fn reference_decode<'s>(
+        segment: &'s str,
+        buffer: &'s mut [u8; DECODE_BUFFER],
+    ) -> Result<std::borrow::Cow<'s, str>, PathError> {
+        let bytes = segment.as_bytes();
+        // A segment of plain bytes alone holds nothing to decode or refuse (no `%`, control, `#`, backslash or `/`).
+        if bytes.iter().all(|&b| spelled_plain(b)) {
+            return Ok(std::borrow::Cow::Borrowed(segment));
+        }
+        let text = if !bytes.contains(&b'%') {
+            std::borrow::Cow::Borrowed(segment)
+        } else if bytes.len() <= DECODE_BUFFER {
+            let mut len = 0;
+            reference_unescape(bytes, |b| {
+                if let Some(slot) = buffer.get_mut(len) {
+                    *slot = b;
+                    len += 1;
+                }
+            })?;
+            let decoded = buffer.get(..len).unwrap_or_default();
+            std::borrow::Cow::Borrowed(std::str::from_utf8(decoded).map_err(|_| PathError::BadEncoding)?)
+        } else {
+            let mut out = Vec::with_capacity(bytes.len());
+            reference_unescape(bytes, |b| out.push(b))?;
+            std::borrow::Cow::Owned(String::from_utf8(out).map_err(|_| PathError::BadEncoding)?)
+        };
+        // One pass over the bytes; only text with non-ASCII characters is decoded to look for C1 controls.
+        let (mut nul, mut control, mut fragment, mut backslash, mut slash) = (false, false, false, false, false);
+        for &b in text.as_bytes() {
+            match b {
+                0 => nul = true,
+                0x01..=0x1f | 0x7f => control = true,
+                b'#' => fragment = true,
+                b'\\' => backslash = true,
+                b'/' => slash = true,
+                _ => {}
+            }
+        }
+        if nul {
+            return Err(PathError::Nul);
+        }
+        if control || (!text.is_ascii() && text.chars().any(char::is_control)) {
+            return Err(PathError::Control);
+        }
+        if fragment {
+            return Err(PathError::Fragment);
+        }
+        if backslash {
+            return Err(PathError::Backslash);
+        }
+        // A decoded `/` joins path parts: none of them may be empty or a dot segment, which a gateway that decodes
+        // `%2F` before proxying would resolve.
+        if slash && text.split('/').any(|part| matches!(part, "" | "." | "..")) {
+            return Err(PathError::DotSegment);
+        }
+        Ok(text)
+    }
+
     /// The decoding reader as first written, segment by segment (split, then each part decoded and checked): the
     /// reference the one-pass reader is held to.
     fn reference_decoded_path(raw: &str) -> Result<CanonicalPath, PathError> {
         let mut path = CanonicalPath::with_capacity(raw.len());
         let mut buffer = [0u8; DECODE_BUFFER];
         for raw_segment in parts(raw) {
-            let segment = decode(raw_segment, &mut buffer)?;
+            let segment = reference_decode(raw_segment, &mut buffer)?;
             match &*segment {
                 "" => {}
                 "." | ".." => return Err(PathError::DotSegment),
