@@ -117,7 +117,9 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
 }
 
 fn parse(body: &[u8]) -> ApiResult<Batch<'_>> {
-    let batch: Batch = serde_json::from_slice(body).map_err(|e| {
+    // Checked as UTF-8 once, whole: read as text, its strings are borrowed without each being checked again.
+    let body = std::str::from_utf8(body).map_err(|_| bad_request("the body must be UTF-8 JSON"))?;
+    let batch: Batch = serde_json::from_str(body).map_err(|e| {
         // serde's message names the field and position; it never echoes a credential.
         let what = e.to_string();
         let what = what.split(" at line").next().unwrap_or("invalid JSON").to_owned();
@@ -454,6 +456,7 @@ mod tests {
         assert!(parse(br#"{"requests": [{"method": "GET", "path": "api/v4/user"}]}"#).is_err());
         assert!(parse(br#"{"requests": [{"method": "G T", "path": "/"}]}"#).is_err());
         assert!(parse(br#"{"requests": []}"#).is_err());
+        assert!(parse(b"{\"requests\": [{\"method\": \"GET\", \"path\": \"/\xff\"}]}").is_err(), "not UTF-8");
         assert!(parse(br#"{"requests": [{"method": "GET", "path": "/", "credential": null}]}"#).is_ok());
     }
 }
