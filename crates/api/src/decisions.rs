@@ -279,7 +279,7 @@ impl Answer<'_> {
 /// A JSON string: written as it is when no byte needs escaping (as for every name and code), else escaped by
 /// serde_json. JSON escapes only `"`, `\\` and bytes below 0x20; other text, UTF-8 included, stands as it is.
 fn string(out: &mut Vec<u8>, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(text.as_bytes()) {
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');
@@ -287,6 +287,24 @@ fn string(out: &mut Vec<u8>, text: &str) {
         // Writing into a `Vec` cannot fail; were it to, the text is left out rather than half written.
         out.extend_from_slice(b"null");
     }
+}
+
+/// Whether JSON needs any byte of `bytes` escaped (`"`, `\\`, or below 0x20): eight bytes at a time, each word
+/// tested for a byte below 0x20 or equal to either with the bit tricks that find a zero byte (exact: a word
+/// without such a byte never tests positive, and one with it always does).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS != 0;
+    let holds = |word: u64, b: u8| below(word ^ (ONES * u64::from(b)), 1);
+    let mut words = bytes.chunks_exact(8);
+    for chunk in &mut words {
+        let word = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
+        if below(word, 0x20) || holds(word, b'"') || holds(word, b'\\') {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 fn number(out: &mut Vec<u8>, n: impl itoa::Integer) {
@@ -399,6 +417,23 @@ fn error_name(outcome: &Outcome<'_>) -> Option<&'static str> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_byte_json_escapes_is_found_at_every_place_of_a_word_and_no_other_byte_is() {
+        for place in 0..19 {
+            for byte in 0..=255u8 {
+                let mut text = vec![b'a'; 19];
+                text[place] = byte;
+                let escaped = byte < 0x20 || byte == b'"' || byte == b'\\';
+                assert_eq!(needs_escape(&text), escaped, "byte {byte:#x} at {place}");
+                // Beside bytes that stop a borrow in the word trick's subtraction: still exact.
+                text.iter_mut().filter(|b| **b == b'a').for_each(|b| *b = 0x20);
+                assert_eq!(needs_escape(&text), escaped, "byte {byte:#x} at {place}, among spaces");
+                text.iter_mut().filter(|b| **b == 0x20).for_each(|b| *b = 0xff);
+                assert_eq!(needs_escape(&text), escaped, "byte {byte:#x} at {place}, among 0xff");
+            }
+        }
+    }
 
     fn written(answer: &Answer<'_>) -> String {
         let mut out = Vec::new();
