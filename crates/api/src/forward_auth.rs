@@ -105,16 +105,35 @@ struct Identity<'a> {
 fn identity_headers(who: Option<Identity<'_>>) -> HeaderMap {
     static NAMES: std::sync::LazyLock<HeaderMap> =
         std::sync::LazyLock::new(|| IDENTITY.into_iter().map(|name| (name, EMPTY)).collect());
+    const FALSE: HeaderValue = HeaderValue::from_static("false");
+    const TRUE: HeaderValue = HeaderValue::from_static("true");
     let values = match who {
-        Some(who) => [
-            who.user_id.map_or(EMPTY, HeaderValue::from),
-            HeaderValue::from_str(who.user).unwrap_or(EMPTY),
-            HeaderValue::from(who.token_id),
-            HeaderValue::from_static(who.token_type),
-            HeaderValue::from(who.organization_id),
-            HeaderValue::from_static("false"),
-        ],
-        None => [EMPTY, EMPTY, EMPTY, EMPTY, EMPTY, HeaderValue::from_static("true")],
+        Some(who) => {
+            // The ids and the name are written into one buffer and each value is a slice of it: one allocation
+            // shared by the four, where a value made alone is an allocation each.
+            let mut text = Vec::with_capacity(60 + who.user.len());
+            let piece = |text: &mut Vec<u8>, bytes: &[u8]| {
+                let start = text.len();
+                text.extend_from_slice(bytes);
+                start..text.len()
+            };
+            let mut number = itoa::Buffer::new();
+            let user_id = piece(&mut text, who.user_id.map_or("", |id| number.format(id)).as_bytes());
+            let user = piece(&mut text, who.user.as_bytes());
+            let token_id = piece(&mut text, number.format(who.token_id).as_bytes());
+            let organization_id = piece(&mut text, number.format(who.organization_id).as_bytes());
+            let text = axum::body::Bytes::from(text);
+            let value = |range| HeaderValue::from_maybe_shared(text.slice(range)).unwrap_or(EMPTY);
+            [
+                value(user_id),
+                value(user),
+                value(token_id),
+                HeaderValue::from_static(who.token_type),
+                value(organization_id),
+                FALSE,
+            ]
+        }
+        None => [EMPTY, EMPTY, EMPTY, EMPTY, EMPTY, TRUE],
     };
     let mut headers = NAMES.clone();
     for ((_, slot), value) in headers.iter_mut().zip(values) {
