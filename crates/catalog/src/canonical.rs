@@ -205,7 +205,9 @@ impl CanonicalPath {
         &self.ends
     }
 
-    /// Appends a segment; the caller keeps within `MAX_SEGMENTS` and `MAX_PATH_LEN`.
+    /// Appends a segment; the caller keeps within `MAX_SEGMENTS` and `MAX_PATH_LEN` (the tests' reference reader
+    /// pushes this way).
+    #[cfg(test)]
     fn push(&mut self, segment: &str) {
         self.push_segment(segment, segment.contains('/'));
     }
@@ -384,24 +386,20 @@ fn read_plain(raw: &str, path: &mut CanonicalPath) -> Option<Result<(), PathErro
         return Some(Err(refused));
     }
     if empty {
-        return Some(plain_path_with_empty_segments(body).map(|read| *path = read));
+        return Some(plain_path_with_empty_segments(body, path));
     }
     path.text.push_str(body);
     Some(Ok(()))
 }
 
-/// A plain path with `//` or a trailing `/`: its segments pushed one by one, the empty ones dropped.
-fn plain_path_with_empty_segments(body: &str) -> Result<CanonicalPath, PathError> {
-    let mut path = CanonicalPath::with_capacity(body.len());
+/// A plain path with `//` or a trailing `/`, read into `path`: its segments taken one by one, the empty ones
+/// dropped.
+fn plain_path_with_empty_segments(body: &str, path: &mut CanonicalPath) -> Result<(), PathError> {
+    path.clear(body.len());
     for segment in body.split('/') {
-        match segment {
-            "" => {}
-            "." | ".." => return Err(PathError::DotSegment),
-            _ if path.len() >= MAX_SEGMENTS => return Err(PathError::TooLong),
-            _ => path.push(segment),
-        }
+        path.take(segment, false)?;
     }
-    Ok(path)
+    Ok(())
 }
 
 /// Any other path, read into `path`: each segment decoded and checked, in one pass that finds the segments and
