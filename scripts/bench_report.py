@@ -109,10 +109,16 @@ def goals_table(figures):
     if fg:
         rows.insert(3, fg)
     first_job = find(figures, "decide: a new CI job token's first request (RS256 verified)")
-    bare = find(figures, "a bare RS256 JWT verification (tokens::jwt::verify)")
+    bare = find(figures, "a bare RS256 JWT verification of a job token's claims (tokens::jwt::verify)")
+    short = find(figures, "a bare RS256 JWT verification of four short claims (tokens::jwt::verify)")
     if first_job and bare:
         ratio = first_job["p50_ns"] / bare["p50_ns"]
-        rows.insert(4, ("CI job token, first sight / bare RS256 verification, p50", f"{ratio:.2f}×", "≤ 1.2×", ratio <= 1.2))
+        label = "CI job token, first sight / bare RS256 verification of the same claims, p50"
+        rows.insert(4, (label, f"{ratio:.2f}×", "≤ 1.2×", ratio <= 1.2))
+    if first_job and short:
+        ratio = first_job["p50_ns"] / short["p50_ns"]
+        label = "(beside it) first sight / bare RS256 verification of four short claims, p50"
+        rows.insert(5, (label, f"{ratio:.2f}×", "–", None))
     memory = next((f for f in figures if f.get("name", "").startswith("resident memory per cached token")), None)
     if memory:
         rows.append(("resident memory per cached token", f"{memory['value']:.0f} bytes", "≤ 300 bytes", memory["value"] <= 300))
