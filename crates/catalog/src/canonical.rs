@@ -174,10 +174,29 @@ impl CanonicalPath {
         }
     }
 
+    /// The text, where segment `skip` starts in it, and where it and each segment after it end (for
+    /// `segment_list`, which finds each segment from where the one before it ended).
+    pub(crate) fn segments_from(&self, skip: usize) -> (&str, usize, &[u16]) {
+        (self.text.as_str(), self.start(skip), self.ends.get(skip..).unwrap_or_default())
+    }
+
     /// The decoded segments, in order.
     pub fn segments(&self) -> impl DoubleEndedIterator<Item = &str> + '_ {
         let text = self.text.as_str();
         self.ends.iter().enumerate().map(move |(i, &end)| text.get(self.start(i)..usize::from(end)).unwrap_or_default())
+    }
+
+    /// Segment `i`, if there is one.
+    #[inline]
+    pub fn segment(&self, i: usize) -> Option<&str> {
+        let end = usize::from(*self.ends.get(i)?);
+        self.text.as_str().get(self.start(i)..end)
+    }
+
+    /// Whether segment `i` holds a decoded `/`.
+    #[inline]
+    pub fn is_slashed(&self, i: usize) -> bool {
+        u32::try_from(i).ok().and_then(|i| self.slashed.checked_shr(i)).is_some_and(|bits| bits & 1 == 1)
     }
 
     /// Segments `first` to `last` (inclusive) joined by `/`, as a wildcard takes them: borrowed from the path.

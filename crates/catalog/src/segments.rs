@@ -11,31 +11,26 @@ pub const INLINE_SEGMENTS: usize = 24;
 /// Segments borrowed from a path, as a slice.
 #[expect(clippy::large_enum_variant, reason = "inline on purpose: boxing it would be the allocation it avoids")]
 pub enum SegmentList<'p> {
-    /// Up to [`INLINE_SEGMENTS`], and how many there are.
-    Inline([&'p str; INLINE_SEGMENTS], usize),
+    /// Up to [`INLINE_SEGMENTS`] (only the slots filled are written: nothing is zeroed first).
+    Inline(arrayvec::ArrayVec<&'p str, INLINE_SEGMENTS>),
     /// More.
     Heap(Vec<&'p str>),
 }
 
 impl<'p> SegmentList<'p> {
     /// The `len` segments `segments` yields.
+    #[inline]
     pub fn of(segments: impl Iterator<Item = &'p str>, len: usize) -> SegmentList<'p> {
         if len > INLINE_SEGMENTS {
             return SegmentList::Heap(segments.collect());
         }
-        let mut inline = [""; INLINE_SEGMENTS];
-        let mut count = 0;
-        for (slot, segment) in inline.iter_mut().zip(segments) {
-            *slot = segment;
-            count += 1;
-        }
-        SegmentList::Inline(inline, count)
+        SegmentList::Inline(segments.take(INLINE_SEGMENTS).collect())
     }
 
     /// The segments, in order.
     pub fn as_slice(&self) -> &[&'p str] {
         match self {
-            SegmentList::Inline(inline, len) => inline.get(..*len).unwrap_or_default(),
+            SegmentList::Inline(inline) => inline,
             SegmentList::Heap(heap) => heap,
         }
     }
@@ -43,16 +38,28 @@ impl<'p> SegmentList<'p> {
     /// Segment `i`, to replace it (allowlist rules see a project's resolved id in place of its path).
     pub fn get_mut(&mut self, i: usize) -> Option<&mut &'p str> {
         match self {
-            SegmentList::Inline(inline, len) => inline.get_mut(..*len).and_then(|s| s.get_mut(i)),
+            SegmentList::Inline(inline) => inline.get_mut(i),
             SegmentList::Heap(heap) => heap.get_mut(i),
         }
     }
 }
 
 impl CanonicalPath {
-    /// The path's segments after the first `skip`, as a list.
+    /// The path's segments after the first `skip`, as a list: each found from where the one before it ended.
+    #[inline]
     pub fn segment_list(&self, skip: usize) -> SegmentList<'_> {
-        SegmentList::of(self.segments().skip(skip), self.len().saturating_sub(skip))
+        let (text, mut start, ends) = self.segments_from(skip);
+        if ends.len() > INLINE_SEGMENTS {
+            return SegmentList::Heap(self.segments().skip(skip).collect());
+        }
+        let mut list = arrayvec::ArrayVec::new();
+        for &end in ends {
+            let end = usize::from(end);
+            // Within the inline count, checked above.
+            list.try_push(text.get(start..end).unwrap_or_default()).ok();
+            start = end + 1;
+        }
+        SegmentList::Inline(list)
     }
 }
 
@@ -67,6 +74,18 @@ mod tests {
             let segments = SegmentList::of(many.iter().take(len).map(String::as_str), len);
             let want: Vec<&str> = many.iter().take(len).map(String::as_str).collect();
             assert_eq!(segments.as_slice(), want.as_slice());
+        }
+    }
+
+    #[test]
+    fn a_list_holds_the_segments_the_path_iterates_past_any_skip_inline_or_not() {
+        for count in [0, 1, 3, INLINE_SEGMENTS, INLINE_SEGMENTS + 1, 30] {
+            let text: String = (0..count).map(|i| format!("/s{i}%2Fx")).collect();
+            let path = crate::canonical_path(if text.is_empty() { "/" } else { &text }).unwrap();
+            for skip in 0..=count + 1 {
+                let want: Vec<&str> = path.segments().skip(skip).collect();
+                assert_eq!(path.segment_list(skip).as_slice(), want.as_slice(), "{count} segments, {skip} skipped");
+            }
         }
     }
 

@@ -25,9 +25,7 @@ pub(crate) fn find<'a: 'p, 'p>(
     path: &'p CanonicalPath,
     query: Option<&str>,
 ) -> Option<RouteMatch<'a, 'p>> {
-    let segments = path.segment_list(0);
-    let segments = segments.as_slice();
-    let (route, values) = trie.find(routes, method, segments, path, query)?;
+    let (route, values) = trie.find(routes, method, path, query)?;
     let route = routes.get(route)?;
     // The walk kept the values in the template's order; the template names them.
     let params = Params::new(&route.segments, values);
@@ -214,20 +212,19 @@ impl RouteTrie {
         }
     }
 
-    /// The number of the best-ranked route of `method` matching `segments` (those of `path`) and `query`, and
-    /// the values of its parameters, in the template's order.
+    /// The number of the best-ranked route of `method` matching `path` and `query`, and the values of its
+    /// parameters, in the template's order.
     pub(crate) fn find<'p>(
         &self,
         routes: &[Route],
         method: &str,
-        segments: &[&'p str],
         path: &'p CanonicalPath,
         query: Option<&str>,
     ) -> Option<(usize, Values<'p>)> {
         let (_, root) = self.methods.iter().find(|(m, _)| **m == *method)?;
         let slashed = path.has_decoded_slash();
         let mut walk = Walk { trie: self, routes, query, path, slashed, values: Values::new(), best: None };
-        walk.visit(*root, segments);
+        walk.visit(*root, 0);
         walk.best.map(|(_, route, values)| (route, values))
     }
 }
@@ -236,7 +233,7 @@ struct Walk<'t, 'q, 'p> {
     trie: &'t RouteTrie,
     routes: &'t [Route],
     query: Option<&'q str>,
-    /// The whole path (a wildcard's value is a span of its text).
+    /// The whole path, whose segments the walk reads by index (a wildcard's value is a span of its text).
     path: &'p CanonicalPath,
     /// Whether any segment of the path holds a decoded `/` (when none does, no segment is searched for one).
     slashed: bool,
@@ -251,10 +248,10 @@ impl<'p> Walk<'_, '_, 'p> {
         self.best.as_ref().is_none_or(|(best, _, _)| rank < *best)
     }
 
-    /// Visits `child` with `value` taken by the parameter or wildcard leading to it.
-    fn visit_with(&mut self, child: u32, path: &[&'p str], value: &'p str) {
+    /// Visits `child` at segment `at` with `value` taken by the parameter or wildcard leading to it.
+    fn visit_with(&mut self, child: u32, at: usize, value: &'p str) {
         if self.values.try_push(value).is_ok() {
-            self.visit(child, path);
+            self.visit(child, at);
             self.values.pop();
         }
     }
@@ -264,13 +261,15 @@ impl<'p> Walk<'_, '_, 'p> {
         self.trie.nodes.get(node as usize).is_some_and(|n| self.beats_best(n.best))
     }
 
-    fn visit(&mut self, node: u32, path: &[&'p str]) {
+    /// Visits `node` with the path's segments from `at` on still to take.
+    fn visit(&mut self, node: u32, at: usize) {
         let trie = self.trie;
         let Some(node) = trie.nodes.get(node as usize) else { return };
         if !self.beats_best(node.best) {
             return;
         }
-        let Some((segment, rest)) = path.split_first() else {
+        let path = self.path;
+        let Some(segment) = path.segment(at) else {
             for &(rank, route) in &node.ends {
                 if !self.beats_best(rank) {
                     break;
@@ -283,6 +282,7 @@ impl<'p> Walk<'_, '_, 'p> {
             }
             return;
         };
+        let rest = at + 1;
         if let Some(child) = node.literal(segment) {
             self.visit(child, rest);
         }
@@ -299,18 +299,17 @@ impl<'p> Walk<'_, '_, 'p> {
             return;
         }
         // A wildcard joins the segments it takes with `/`: a decoded one inside them would read as another path.
-        let clean = if self.slashed { path.iter().take_while(|s| !s.contains('/')).count() } else { path.len() };
-        let at = self.path.len() - path.len();
+        let left = path.len() - at;
+        let clean = if self.slashed { (at..path.len()).take_while(|i| !path.is_slashed(*i)).count() } else { left };
         for edge in &node.multis {
             if !self.may_improve(edge.child) {
                 continue;
             }
             for take in 1..=clean {
-                let rest = path.get(take..).unwrap_or_default();
                 // The segments taken, joined in the path's own text; the suffix ends the last of them.
-                let Some(value) = self.path.span(at, at + take - 1).strip_suffix(&*edge.suffix) else { continue };
+                let Some(value) = path.span(at, at + take - 1).strip_suffix(&*edge.suffix) else { continue };
                 if !value.is_empty() {
-                    self.visit_with(edge.child, rest, value);
+                    self.visit_with(edge.child, at + take, value);
                 }
             }
         }

@@ -111,3 +111,25 @@ fn a_malformed_or_oversized_batch_is_a_400() {
     assert_eq!(full.status, 200, "{}", full.text);
     assert_eq!(full.body["results"].as_array().unwrap().len(), 1000);
 }
+
+#[test]
+fn a_body_past_the_batch_limit_is_a_bad_request_and_the_next_call_is_answered() {
+    let app = TestApp::spawn();
+    let (pid, dev, _) = setup(&app);
+    // A batch padded with whitespace to one byte past 4 MiB: refused as a whole, in GitLab's error shape.
+    let mut body = json!({"requests": []}).to_string().into_bytes();
+    body.resize(4 * 1024 * 1024 + 1, b' ');
+    let headers = [("PRIVATE-TOKEN", app.admin_token.as_str())];
+    let reply = app.raw("POST", "/api/v4/internal/authorize", &headers, Some(("application/json", &body)));
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(reply.body["error"].as_str().unwrap_or_default().contains("larger than"), "{}", reply.text);
+    // A batch just under the limit is read whole.
+    let mut body =
+        json!({"requests": [{"credential": dev, "method": "GET", "path": format!("/api/v4/projects/{pid}")}]})
+            .to_string()
+            .into_bytes();
+    body.resize(4 * 1024 * 1024, b' ');
+    let reply = app.raw("POST", "/api/v4/internal/authorize", &headers, Some(("application/json", &body)));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["results"][0]["allowed"], true);
+}
