@@ -30,7 +30,12 @@ cargo bench -p bench --no-run --quiet 2>&1 | grep -v "^ *Executable" || true
 binary() { ls -t "$CARGO_TARGET_DIR"/release/deps/"$1"-* | grep -v '\.d$' | head -n 1; }
 
 echo "== the in-process decision (authority)"
-"${pin[@]}" "$(binary authority)" --bench --warm-up-time 1 --measurement-time 2 \
+"${pin[@]}" env TESSERA_BENCH_SKIP="resident memory" "$(binary authority)" --bench --warm-up-time 1 \
+  --measurement-time 2 | tee -a "$raw" | grep -v '^BENCH '
+# What one more cached token costs, in a process of its own: the heap the benchmarks above leave behind (millions
+# of decisions, thousands of jobs started) is no part of it.
+echo "== resident memory per cached token (authority, a process of its own)"
+"${pin[@]}" env TESSERA_BENCH_ONLY="resident memory" "$(binary authority)" --bench "resident memory" \
   | tee -a "$raw" | grep -v '^BENCH '
 echo "== Tessera beside its peers (peers)"
 "${pin[@]}" "$(binary peers)" | tee -a "$raw" | grep -v '^BENCH '

@@ -8,7 +8,8 @@
 //! 20 rules within 0.2 µs of a legacy one; a CI job token ≤ 1.5 µs once its verification is cached; a cache miss
 //! on SQLite ≤ 50 µs. Last, the resident memory per cached token (goal: ≤ 300 bytes). Set
 //! `TESSERA_BENCH_NO_DISTRIBUTIONS` for criterion's estimates alone, `TESSERA_BENCH_ONLY=<part of a name>` for the
-//! distributions so named alone.
+//! distributions so named alone, `TESSERA_BENCH_SKIP=<part of a name>` for all but those (`scripts/bench.sh`
+//! measures the memory in a process of its own).
 
 #![expect(clippy::expect_used, reason = "a benchmark's setup fails loudly on anything unexpected")]
 

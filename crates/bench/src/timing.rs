@@ -19,6 +19,7 @@ pub struct Summary {
 /// (to profile one under valgrind, say).
 pub fn wanted(name: &str) -> bool {
     std::env::var("TESSERA_BENCH_ONLY").map_or(true, |only| name.contains(&only))
+        && std::env::var("TESSERA_BENCH_SKIP").map_or(true, |skip| !name.contains(&skip))
 }
 
 /// Times every call of `iterations` (after a warm-up of up to 10,000 calls), prints the distribution and
