@@ -189,8 +189,20 @@ impl CanonicalPath {
     /// Segment `i`, if there is one.
     #[inline]
     pub fn segment(&self, i: usize) -> Option<&str> {
+        let (start, end) = self.segment_bounds(i)?;
+        self.text.as_str().get(start..end)
+    }
+
+    /// Where segment `i` starts and ends in the text.
+    #[inline]
+    pub(crate) fn segment_bounds(&self, i: usize) -> Option<(usize, usize)> {
         let end = usize::from(*self.ends.get(i)?);
-        self.text.as_str().get(self.start(i)..end)
+        Some((self.start(i), end))
+    }
+
+    /// The segments joined by `/`, without the leading one (what parameters' values are spans of).
+    pub(crate) fn text(&self) -> &str {
+        self.text.as_str()
     }
 
     /// Whether segment `i` holds a decoded `/`.

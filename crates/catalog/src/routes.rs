@@ -109,24 +109,42 @@ pub const MAX_PARAMS: usize = 8;
 /// The most segments a template may have, for its specificity score, kept inline too.
 pub const MAX_TEMPLATE_SEGMENTS: usize = 32;
 
+/// Where a parameter's value lies in the path's text: every value is a span of it (a segment less its suffix, or
+/// the segments a wildcard takes), so that a match holds two small integers per value, not a borrowed string.
+pub(crate) type Span = (u16, u16);
+
 /// A match's parameters: the values the path gave them, in the template's order, named by the template (inline:
 /// nothing is initialized or allocated until a value is pushed).
 #[derive(Debug, Clone)]
 pub struct Params<'p> {
     /// The template's segments, which name its parameters.
     template: &'p [Segment],
-    values: arrayvec::ArrayVec<&'p str, MAX_PARAMS>,
+    /// The path's text, which the values are spans of.
+    text: &'p str,
+    values: arrayvec::ArrayVec<Span, MAX_PARAMS>,
 }
 
 impl<'p> Params<'p> {
-    pub(crate) fn new(template: &'p [Segment], values: arrayvec::ArrayVec<&'p str, MAX_PARAMS>) -> Params<'p> {
-        Params { template, values }
+    pub(crate) fn new(
+        template: &'p [Segment],
+        text: &'p str,
+        values: arrayvec::ArrayVec<Span, MAX_PARAMS>,
+    ) -> Params<'p> {
+        Params { template, text, values }
     }
 
-    /// Adds a value; false when the template has more than [`MAX_PARAMS`] parameters (no match then).
+    /// Adds a value, a span of the path's text; false when the template has more than [`MAX_PARAMS`] parameters
+    /// (no match then).
     #[cfg(test)]
     fn push(&mut self, value: &'p str) -> bool {
-        self.values.try_push(value).is_ok()
+        let start = value.as_ptr().addr().wrapping_sub(self.text.as_ptr().addr());
+        let span = (u16::try_from(start).unwrap_or(u16::MAX), u16::try_from(start + value.len()).unwrap_or(u16::MAX));
+        assert_eq!(
+            self.text.get(usize::from(span.0)..usize::from(span.1)),
+            Some(value),
+            "a value is a span of the path"
+        );
+        self.values.try_push(span).is_ok()
     }
 
     #[cfg(test)]
@@ -140,7 +158,11 @@ impl<'p> Params<'p> {
             Segment::Literal(_) => None,
             Segment::Param { name, .. } | Segment::Multi { name, .. } => Some(name.as_str()),
         });
-        names.zip(&self.values).map(|(name, value)| Param { name, value })
+        let text = self.text;
+        names.zip(&self.values).map(move |(name, &(start, end))| Param {
+            name,
+            value: text.get(usize::from(start)..usize::from(end)).unwrap_or_default(),
+        })
     }
 
     /// How many there are.
@@ -213,7 +235,7 @@ impl<'a: 'p, 'p, 's, 'q> Among<'a, 'p, 's, 'q> {
             path,
             query,
             best: None,
-            params: Params::new(&[], arrayvec::ArrayVec::new()),
+            params: Params::new(&[], path.text(), arrayvec::ArrayVec::new()),
             score: Score::new(),
         }
     }
@@ -225,7 +247,7 @@ impl<'a: 'p, 'p, 's, 'q> Among<'a, 'p, 's, 'q> {
         {
             return;
         }
-        self.params = Params::new(&route.segments, arrayvec::ArrayVec::new());
+        self.params = Params::new(&route.segments, self.path.text(), arrayvec::ArrayVec::new());
         self.score.truncate(0);
         if !match_segments(&route.segments, self.segments, self.path, &mut self.params, &mut self.score) {
             return;

@@ -13,10 +13,15 @@
 use std::cmp::Ordering;
 
 use crate::CanonicalPath;
-use crate::routes::{ENCODED_PATH_PARAMS, MAX_PARAMS, Params, Route, RouteMatch, Segment, query_has};
+use crate::routes::{ENCODED_PATH_PARAMS, MAX_PARAMS, Params, Route, RouteMatch, Segment, Span, query_has};
 
-/// The values a walk took for the parameters of the templates it is in, in order.
-type Values<'p> = arrayvec::ArrayVec<&'p str, MAX_PARAMS>;
+/// The values a walk took for the parameters of the templates it is in, in order, as spans of the path's text.
+type Values = arrayvec::ArrayVec<Span, MAX_PARAMS>;
+
+/// The span of `start..end` of the path's text (which `MAX_PATH_LEN` keeps within a `u16`).
+fn span(start: usize, end: usize) -> Span {
+    (u16::try_from(start).unwrap_or(u16::MAX), u16::try_from(end).unwrap_or(u16::MAX))
+}
 
 pub(crate) fn find<'a: 'p, 'p>(
     routes: &'a [Route],
@@ -28,7 +33,7 @@ pub(crate) fn find<'a: 'p, 'p>(
     let (route, values) = trie.find(routes, method, path, query)?;
     let route = routes.get(route)?;
     // The walk kept the values in the template's order; the template names them.
-    let params = Params::new(&route.segments, values);
+    let params = Params::new(&route.segments, path.text(), values);
     Some(RouteMatch { route, params })
 }
 
@@ -214,13 +219,13 @@ impl RouteTrie {
 
     /// The number of the best-ranked route of `method` matching `path` and `query`, and the values of its
     /// parameters, in the template's order.
-    pub(crate) fn find<'p>(
+    pub(crate) fn find(
         &self,
         routes: &[Route],
         method: &str,
-        path: &'p CanonicalPath,
+        path: &CanonicalPath,
         query: Option<&str>,
-    ) -> Option<(usize, Values<'p>)> {
+    ) -> Option<(usize, Values)> {
         let (_, root) = self.methods.iter().find(|(m, _)| **m == *method)?;
         let slashed = path.has_decoded_slash();
         let mut walk = Walk { trie: self, routes, query, path, slashed, values: Values::new(), best: None };
@@ -238,9 +243,9 @@ struct Walk<'t, 'q, 'p> {
     /// Whether any segment of the path holds a decoded `/` (when none does, no segment is searched for one).
     slashed: bool,
     /// The values taken by the parameters on the way to the current node.
-    values: Values<'p>,
+    values: Values,
     /// The best match so far: (rank, route number, its parameters' values).
-    best: Option<(u32, usize, Values<'p>)>,
+    best: Option<(u32, usize, Values)>,
 }
 
 impl<'p> Walk<'_, '_, 'p> {
@@ -249,7 +254,7 @@ impl<'p> Walk<'_, '_, 'p> {
     }
 
     /// Visits `child` at segment `at` with `value` taken by the parameter or wildcard leading to it.
-    fn visit_with(&mut self, child: u32, at: usize, value: &'p str) {
+    fn visit_with(&mut self, child: u32, at: usize, value: Span) {
         if self.values.try_push(value).is_ok() {
             self.visit(child, at);
             self.values.pop();
@@ -269,7 +274,7 @@ impl<'p> Walk<'_, '_, 'p> {
             return;
         }
         let path = self.path;
-        let Some(segment) = path.segment(at) else {
+        let Some((start, end)) = path.segment_bounds(at) else {
             for &(rank, route) in &node.ends {
                 if !self.beats_best(rank) {
                     break;
@@ -282,6 +287,7 @@ impl<'p> Walk<'_, '_, 'p> {
             }
             return;
         };
+        let segment = path.text().get(start..end).unwrap_or_default();
         let rest = at + 1;
         if let Some(child) = node.literal(segment) {
             self.visit(child, rest);
@@ -292,7 +298,7 @@ impl<'p> Walk<'_, '_, 'p> {
             }
             let value = segment.strip_suffix(&*edge.suffix).unwrap_or_default();
             if !value.is_empty() && (edge.slash || !self.slashed || !value.contains('/')) {
-                self.visit_with(edge.child, rest, value);
+                self.visit_with(edge.child, rest, span(start, start + value.len()));
             }
         }
         if !node.multis.iter().any(|edge| self.may_improve(edge.child)) {
@@ -309,7 +315,7 @@ impl<'p> Walk<'_, '_, 'p> {
                 // The segments taken, joined in the path's own text; the suffix ends the last of them.
                 let Some(value) = path.span(at, at + take - 1).strip_suffix(&*edge.suffix) else { continue };
                 if !value.is_empty() {
-                    self.visit_with(edge.child, at + take, value);
+                    self.visit_with(edge.child, at + take, span(start, start + value.len()));
                 }
             }
         }
