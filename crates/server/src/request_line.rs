@@ -160,29 +160,41 @@ impl Scanner {
 
     /// Handles a head that lies whole in `rest` (from its request line to its empty line): poisons a `#` in its
     /// target and moves to its body's framing. Returns its length, or `None` when the head goes on past `rest`.
+    /// Its lines are found with `memchr` and read once, for the end of the head and the framing headers both.
     fn whole_head(&mut self, rest: &mut [u8]) -> Option<usize> {
-        let line_end = rest.iter().position(|b| *b == b'\n')?;
-        let mut newline = line_end;
+        let mut newlines = memchr::memchr_iter(b'\n', rest);
+        let line_end = newlines.next()?;
+        let mut framing = Framing::default();
+        let mut start = line_end + 1;
         let end = loop {
-            match (rest.get(newline + 1), rest.get(newline + 2)) {
-                (Some(b'\n'), _) => break newline + 1,
-                (Some(b'\r'), Some(b'\n')) => break newline + 2,
-                (None, _) | (Some(b'\r'), None) => return None,
-                _ => newline += 1 + rest.get(newline + 1..)?.iter().position(|b| *b == b'\n')?,
+            let newline = newlines.next()?;
+            let line = rest.get(start..newline).unwrap_or_default();
+            // The empty line (`\n\n` or `\n\r\n`) ends the head.
+            if line.is_empty() || line == b"\r" {
+                break newline;
             }
+            if !framing.line(line) {
+                framing.malformed = true;
+            }
+            start = newline + 1;
         };
         if end >= MAX_HEAD {
             return None;
         }
         let line = rest.get_mut(..line_end)?;
-        if let Some(first) = line.iter().position(|b| *b == b' ') {
+        if let Some(first) = memchr::memchr(b' ', line) {
             let target = line.get_mut(first + 1..).unwrap_or_default();
-            let target_len = target.iter().position(|b| *b == b' ').unwrap_or(target.len());
-            for b in target.iter_mut().take(target_len).filter(|b| **b == b'#') {
-                *b = POISON;
+            let target_len = memchr::memchr(b' ', target).unwrap_or(target.len());
+            let target = target.get_mut(..target_len).unwrap_or_default();
+            let mut at = 0;
+            while let Some(hash) = target.get(at..).and_then(|t| memchr::memchr(b'#', t)) {
+                if let Some(b) = target.get_mut(at + hash) {
+                    *b = POISON;
+                }
+                at += hash + 1;
             }
         }
-        self.state = framing_of(rest.get(..=end)?);
+        self.state = framing.state();
         Some(end + 1)
     }
 
@@ -226,32 +238,57 @@ impl Scanner {
 
 /// What follows a complete head: its body's framing, from `Transfer-Encoding` and `Content-Length`.
 fn framing_of(head: &[u8]) -> State {
-    let (mut length, mut chunked, mut encoded) = (None::<u64>, false, false);
+    let mut framing = Framing::default();
     for line in head.split(|b| *b == b'\n').skip(1) {
+        if !framing.line(line) {
+            return State::PassThrough;
+        }
+    }
+    framing.state()
+}
+
+/// A head's framing headers, read line by line.
+#[derive(Debug, Default)]
+struct Framing {
+    length: Option<u64>,
+    chunked: bool,
+    encoded: bool,
+    /// Conflicting or malformed lengths: hyper refuses the request and closes.
+    malformed: bool,
+}
+
+impl Framing {
+    /// Reads one header line (its `\r` included or not); false when its `Content-Length` is malformed or
+    /// conflicts with an earlier one.
+    fn line(&mut self, line: &[u8]) -> bool {
         // Only those two names matter: any other line is passed over on its first byte.
         if !matches!(line.first(), Some(b'c' | b'C' | b't' | b'T')) {
-            continue;
+            return true;
         }
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = memchr::memchr(b':', line) else { return true };
         let (name, value) = line.split_at(colon);
         let value = std::str::from_utf8(value.get(1..).unwrap_or_default()).unwrap_or("").trim();
         if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            encoded = true;
-            chunked = value.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+            self.encoded = true;
+            self.chunked = value.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
         } else if name.eq_ignore_ascii_case(b"content-length") {
-            match (value.parse::<u64>(), length) {
-                (Ok(n), None) => length = Some(n),
+            match (value.parse::<u64>(), self.length) {
+                (Ok(n), None) => self.length = Some(n),
                 (Ok(n), Some(m)) if n == m => {}
-                // Conflicting or malformed lengths: hyper refuses the request and closes.
-                _ => return State::PassThrough,
+                _ => return false,
             }
         }
+        true
     }
-    match (encoded, chunked, length) {
-        (true, true, _) => State::ChunkSize { size: 0, extension: false, digits: false },
-        (true, false, _) => State::PassThrough,
-        (false, _, Some(n)) if n > 0 => State::Body(n),
-        _ => State::Head { request_line: true, spaces: 0 },
+
+    fn state(&self) -> State {
+        match (self.malformed, self.encoded, self.chunked, self.length) {
+            (true, ..) => State::PassThrough,
+            (false, true, true, _) => State::ChunkSize { size: 0, extension: false, digits: false },
+            (false, true, false, _) => State::PassThrough,
+            (false, false, _, Some(n)) if n > 0 => State::Body(n),
+            _ => State::Head { request_line: true, spaces: 0 },
+        }
     }
 }
 
