@@ -8,7 +8,7 @@
 //!
 //! **Invariant:** the answer is exactly the decision's: nothing here allows what `decide_request` refused.
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::header::IntoHeaderName;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -142,12 +142,16 @@ fn identity_headers(who: Option<Identity<'_>>) -> HeaderMap {
     headers
 }
 
-pub(crate) async fn forward_auth(state: AppState, request: Request) -> ApiResult<Response> {
+/// Forward-auth's answer to `request`, made on a connection from `peer`.
+pub(crate) async fn forward_auth(
+    state: AppState,
+    request: Request,
+    peer: Option<std::net::SocketAddr>,
+) -> ApiResult<Response> {
     let (parts, body) = request.into_parts();
     // A body a gateway forwards is ignored, but read so that the connection stays reusable.
     crate::auth::drain(body).await;
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
-    let connect = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>();
     let asked = Asked::of(headers);
     let (original_method, target) = original(method, uri, &asked)?;
     if !target.starts_with('/') || target.len() > crate::auth::MAX_TARGET_LEN {
@@ -162,7 +166,7 @@ pub(crate) async fn forward_auth(state: AppState, request: Request) -> ApiResult
         return Ok(challenge(false, true));
     };
     let mut text = [0; ADDRESS_TEXT];
-    let ip = connect.map(|c| address_text(c.0.ip(), &mut text));
+    let ip = peer.map(|peer| address_text(peer.ip(), &mut text));
     // A `Sudo` header reaches the upstream with the request, so the request is decided as the user it names.
     let sudo = crate::auth::sudo_text(asked.sudo)?;
     let request = authority::Request {

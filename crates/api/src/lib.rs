@@ -88,7 +88,39 @@ pub fn app(state: AppState) -> App {
     // spelling, and a path without one is a 400 here as on every other way in.
     let rest = Router::new().fallback_service(routed).layer(axum::middleware::from_fn(one_reading));
     let first = Router::new().route("/-/health", axum::routing::get(health)).with_state(state.clone());
-    App { first, rest, state }
+    App { first, rest, state, peer: None }
+}
+
+impl App {
+    /// The service that makes one `App` per connection, knowing the peer's address: forward-auth reads it from
+    /// its connection's `App`, and the routed requests find it as axum's `ConnectInfo`, inserted into theirs
+    /// alone (an extension inserted into every request costs a map and a box each).
+    pub fn into_make_service(self) -> MakeApp {
+        MakeApp(self)
+    }
+}
+
+/// Makes each connection's [`App`], with its peer's address.
+#[derive(Clone)]
+pub struct MakeApp(App);
+
+impl<L> tower_service::Service<axum::serve::IncomingStream<'_, L>> for MakeApp
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
+    type Response = App;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<App, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: axum::serve::IncomingStream<'_, L>) -> Self::Future {
+        let mut app = self.0.clone();
+        app.peer = Some(*stream.remote_addr());
+        std::future::ready(Ok(app))
+    }
 }
 
 /// The application as a service. Forward-auth is asked before every request a gateway lets through, so it is
@@ -102,6 +134,8 @@ pub struct App {
     first: Router,
     rest: Router,
     state: AppState,
+    /// The connection's peer, when the app was made for one ([`App::into_make_service`]).
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl tower_service::Service<axum::extract::Request> for App {
@@ -113,18 +147,24 @@ impl tower_service::Service<axum::extract::Request> for App {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+    fn call(&mut self, mut request: axum::extract::Request) -> Self::Future {
         use axum::response::IntoResponse;
         let path = request.uri().path();
         let read = matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD);
         if path == "/-/auth" || path.starts_with("/-/auth/") {
             // Asked before every request a gateway lets through: its handler is called without routing.
-            let state = self.state.clone();
-            let future = Box::pin(async move { forward_auth::forward_auth(state, request).await.into_response() });
-            AppFuture::Direct { future }
-        } else if path == "/-/health" && read {
-            AppFuture::Ready { response: Some(health_response()) }
-        } else if path == "/-/health" {
+            let (state, peer) = (self.state.clone(), self.peer);
+            let future =
+                Box::pin(async move { forward_auth::forward_auth(state, request, peer).await.into_response() });
+            return AppFuture::Direct { future };
+        }
+        if path == "/-/health" && read {
+            return AppFuture::Ready { response: Some(health_response()) };
+        }
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        }
+        if request.uri().path() == "/-/health" {
             // Any other method: the router's answer (405, with the methods it takes).
             AppFuture::Routed { future: self.first.call(request) }
         } else {

@@ -111,7 +111,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn authority::Clock>)
         notices: mailer,
         shell_secret: Arc::new(config::gitlab_shell_secret(config)?),
     };
-    let app = axum::ServiceExt::into_make_service_with_connect_info::<SocketAddr>(api::app(state));
+    let app = api::app(state).into_make_service();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let shutdown = async move {
