@@ -76,12 +76,14 @@ struct Asked<'b> {
 /// requests of a token and a project path is ~110 KB); a longer body grows the buffer as it comes.
 const PRESIZED_BODY_BYTES: usize = 256 * 1024;
 
-/// Reads a body of at most `limit` bytes into one buffer made at its announced length (up to
-/// [`PRESIZED_BODY_BYTES`]), so that a batch is not copied again each time a growing buffer doubles.
-async fn read_body(body: Body, announced: Option<usize>, limit: usize) -> Option<Vec<u8>> {
+/// Reads a body of at most `limit` bytes into one buffer made at its announced length (its `Content-Length`,
+/// as the body's size hint carries it, up to [`PRESIZED_BODY_BYTES`]), so that a batch is not copied again each
+/// time a growing buffer doubles.
+async fn read_body(mut body: Body, limit: usize) -> Option<Vec<u8>> {
+    use axum::body::HttpBody;
     use http_body_util::BodyExt;
-    let mut body = body;
-    let mut out = Vec::with_capacity(announced.unwrap_or(0).min(limit).min(PRESIZED_BODY_BYTES));
+    let announced = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+    let mut out = Vec::with_capacity(announced.min(limit).min(PRESIZED_BODY_BYTES));
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.ok()?.into_data() else { continue };
         if out.len().saturating_add(data.len()) > limit {
@@ -92,12 +94,8 @@ async fn read_body(body: Body, announced: Option<usize>, limit: usize) -> Option
     Some(out)
 }
 
-async fn authorize(State(state): State<AppState>, headers: axum::http::HeaderMap, body: Body) -> ApiResult<Response> {
-    let announced = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let body = read_body(body, announced, MAX_BATCH_BYTES)
+async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Response> {
+    let body = read_body(body, MAX_BATCH_BYTES)
         .await
         .ok_or_else(|| bad_request(format!("the body is larger than {MAX_BATCH_BYTES} bytes")))?;
     let batch = parse(&body)?;

@@ -18,15 +18,6 @@ pub enum SegmentList<'p> {
 }
 
 impl<'p> SegmentList<'p> {
-    /// The `len` segments `segments` yields.
-    #[inline]
-    pub fn of(segments: impl Iterator<Item = &'p str>, len: usize) -> SegmentList<'p> {
-        if len > INLINE_SEGMENTS {
-            return SegmentList::Heap(segments.collect());
-        }
-        SegmentList::Inline(segments.take(INLINE_SEGMENTS).collect())
-    }
-
     /// The segments, in order.
     pub fn as_slice(&self) -> &[&'p str] {
         match self {
@@ -66,16 +57,6 @@ impl CanonicalPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn segments_past_the_inline_count_are_kept_whole() {
-        let many: Vec<String> = (0..40).map(|i| i.to_string()).collect();
-        for len in [0, 1, INLINE_SEGMENTS, INLINE_SEGMENTS + 1, 40] {
-            let segments = SegmentList::of(many.iter().take(len).map(String::as_str), len);
-            let want: Vec<&str> = many.iter().take(len).map(String::as_str).collect();
-            assert_eq!(segments.as_slice(), want.as_slice());
-        }
-    }
 
     #[test]
     fn a_list_holds_the_segments_the_path_iterates_past_any_skip_inline_or_not() {

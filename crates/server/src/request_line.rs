@@ -173,9 +173,7 @@ impl Scanner {
             if line.is_empty() || line == b"\r" {
                 break newline;
             }
-            if !framing.line(line) {
-                framing.malformed = true;
-            }
+            framing.line(line);
             start = newline + 1;
         };
         if end >= MAX_HEAD {
@@ -185,13 +183,8 @@ impl Scanner {
         if let Some(first) = memchr::memchr(b' ', line) {
             let target = line.get_mut(first + 1..).unwrap_or_default();
             let target_len = memchr::memchr(b' ', target).unwrap_or(target.len());
-            let target = target.get_mut(..target_len).unwrap_or_default();
-            let mut at = 0;
-            while let Some(hash) = target.get(at..).and_then(|t| memchr::memchr(b'#', t)) {
-                if let Some(b) = target.get_mut(at + hash) {
-                    *b = POISON;
-                }
-                at += hash + 1;
+            for b in target.iter_mut().take(target_len).filter(|b| **b == b'#') {
+                *b = POISON;
             }
         }
         self.state = framing.state();
@@ -240,9 +233,7 @@ impl Scanner {
 fn framing_of(head: &[u8]) -> State {
     let mut framing = Framing::default();
     for line in head.split(|b| *b == b'\n').skip(1) {
-        if !framing.line(line) {
-            return State::PassThrough;
-        }
+        framing.line(line);
     }
     framing.state()
 }
@@ -258,14 +249,13 @@ struct Framing {
 }
 
 impl Framing {
-    /// Reads one header line (its `\r` included or not); false when its `Content-Length` is malformed or
-    /// conflicts with an earlier one.
-    fn line(&mut self, line: &[u8]) -> bool {
+    /// Reads one header line (its `\r` included or not).
+    fn line(&mut self, line: &[u8]) {
         // Only those two names matter: any other line is passed over on its first byte.
         if !matches!(line.first(), Some(b'c' | b'C' | b't' | b'T')) {
-            return true;
+            return;
         }
-        let Some(colon) = memchr::memchr(b':', line) else { return true };
+        let Some(colon) = memchr::memchr(b':', line) else { return };
         let (name, value) = line.split_at(colon);
         let value = std::str::from_utf8(value.get(1..).unwrap_or_default()).unwrap_or("").trim();
         if name.eq_ignore_ascii_case(b"transfer-encoding") {
@@ -275,10 +265,9 @@ impl Framing {
             match (value.parse::<u64>(), self.length) {
                 (Ok(n), None) => self.length = Some(n),
                 (Ok(n), Some(m)) if n == m => {}
-                _ => return false,
+                _ => self.malformed = true,
             }
         }
-        true
     }
 
     fn state(&self) -> State {
