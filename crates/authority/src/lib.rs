@@ -17,6 +17,7 @@ mod grants;
 mod hashing;
 mod inventory;
 mod listings;
+mod near;
 mod notices;
 mod pasted;
 mod principal;

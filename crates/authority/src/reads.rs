@@ -16,6 +16,7 @@ use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
 
 use crate::facts::{CompiledToken, FactCache, Levels, LevelsKey, LevelsQuery};
+use crate::near::{NearKey, Tier};
 use crate::store::{Store, StoreResult};
 
 /// The store's decision facts, read through the fact cache.
@@ -34,6 +35,27 @@ impl Facts {
     /// creates it: groups and projects).
     async fn read_through<K, Q, T, F>(
         &self,
+        tier: &Tier<K, Option<Arc<T>>>,
+        lookup: &Q,
+        key: impl Fn() -> K,
+        remember_missing: bool,
+        load: impl FnOnce() -> F,
+    ) -> StoreResult<Option<Arc<T>>>
+    where
+        K: Eq + Hash + Send,
+        Q: NearKey + Hash + Equivalent<K> + ?Sized,
+        T: Send + Sync,
+        F: Future<Output = StoreResult<Option<T>>>,
+    {
+        if let Some(hit) = self.cache.get_near(tier, lookup, &key) {
+            return Ok(hit);
+        }
+        self.load_through(&tier.shared, lookup, key, remember_missing, load).await
+    }
+
+    /// A miss: the fact loaded from the store and kept unless a change happened meanwhile.
+    async fn load_through<K, Q, T, F>(
+        &self,
         cache: &Cache<K, Option<Arc<T>>>,
         lookup: &Q,
         key: impl FnOnce() -> K,
@@ -45,9 +67,6 @@ impl Facts {
         Q: Hash + Equivalent<K> + ?Sized,
         F: Future<Output = StoreResult<Option<T>>>,
     {
-        if let Some(hit) = self.cache.get(cache, lookup) {
-            return Ok(hit);
-        }
         // The store's future is made only on a miss (making it boxes it), after the generation is read.
         let generation = self.cache.generation();
         let value = load().await?.map(Arc::new);
@@ -60,7 +79,7 @@ impl Facts {
     /// A user token's decision facts: a hit copies 88 bytes and touches no storage; a miss reads the row and
     /// keeps its facts (and a restricted token's compiled rules and grants, from the same row).
     pub(crate) async fn token(&self, catalog: &catalog::Catalog, id: i64) -> StoreResult<Option<TokenFacts>> {
-        if let Some(hit) = self.cache.get(&self.cache.tokens, &id) {
+        if let Some(hit) = self.cache.get_near(&self.cache.tokens, &id, || id) {
             return Ok(hit);
         }
         let generation = self.cache.generation();
@@ -85,9 +104,9 @@ impl Facts {
         let facts = TokenFacts::from(row);
         if facts.restricted {
             let compiled = Arc::new(CompiledToken::of(catalog, row));
-            self.cache.keep(&self.cache.token_compiled, generation, row.id, &row.id, compiled);
+            self.cache.keep(&self.cache.token_compiled.shared, generation, row.id, &row.id, compiled);
         }
-        self.cache.keep(&self.cache.tokens, generation, row.id, &row.id, Some(facts));
+        self.cache.keep(&self.cache.tokens.shared, generation, row.id, &row.id, Some(facts));
         facts
     }
 
@@ -99,13 +118,13 @@ impl Facts {
         catalog: &catalog::Catalog,
         token: &TokenFacts,
     ) -> StoreResult<Option<Arc<CompiledToken>>> {
-        if let Some(compiled) = self.cache.get(&self.cache.token_compiled, &token.id) {
+        if let Some(compiled) = self.cache.get_near(&self.cache.token_compiled, &token.id, || token.id) {
             return Ok(Some(compiled));
         }
         let generation = self.cache.generation();
         let Some(row) = self.store.token(token.id).await? else { return Ok(None) };
         let compiled = Arc::new(CompiledToken::of(catalog, &row));
-        self.cache.keep(&self.cache.token_compiled, generation, row.id, &row.id, compiled.clone());
+        self.cache.keep(&self.cache.token_compiled.shared, generation, row.id, &row.id, compiled.clone());
         Ok(Some(compiled))
     }
 
@@ -113,8 +132,8 @@ impl Facts {
     /// is announced for it.
     pub(crate) fn note_use(&self, id: i64, last_used_at: Timestamp, address: Option<&str>) {
         let generation = self.cache.generation();
-        if let Some(Some(cached)) = self.cache.get(&self.cache.tokens, &id) {
-            self.cache.keep(&self.cache.tokens, generation, id, &id, Some(cached.used(last_used_at, address)));
+        if let Some(Some(cached)) = self.cache.get(&self.cache.tokens.shared, &id) {
+            self.cache.replace(&self.cache.tokens, generation, id, Some(cached.used(last_used_at, address)));
         }
     }
 
@@ -125,9 +144,9 @@ impl Facts {
     /// Puts a use into the cached copy of a deploy token, if there is one (a use announces nothing).
     pub(crate) fn note_deploy_use(&self, id: i64, at: Timestamp, ips: Vec<String>) {
         let generation = self.cache.generation();
-        if let Some(Some(cached)) = self.cache.get(&self.cache.deploy_tokens, &id) {
+        if let Some(Some(cached)) = self.cache.get(&self.cache.deploy_tokens.shared, &id) {
             let token = DeployToken { last_used_at: Some(at), last_used_ips: ips, ..DeployToken::clone(&cached) };
-            self.cache.keep(&self.cache.deploy_tokens, generation, id, &id, Some(Arc::new(token)));
+            self.cache.replace(&self.cache.deploy_tokens, generation, id, Some(Arc::new(token)));
         }
     }
 
@@ -136,7 +155,7 @@ impl Facts {
         let generation = self.cache.generation();
         let token = self.store.deploy_token_by_digest(digests).await?.map(Arc::new);
         if let Some(token) = &token {
-            self.cache.keep(&self.cache.deploy_tokens, generation, token.id, &token.id, Some(token.clone()));
+            self.cache.keep(&self.cache.deploy_tokens.shared, generation, token.id, &token.id, Some(token.clone()));
         }
         Ok(token)
     }
@@ -150,7 +169,7 @@ impl Facts {
         let generation = self.cache.generation();
         let trigger = self.store.trigger_by_digest(digests).await?.map(Arc::new);
         if let Some(trigger) = &trigger {
-            self.cache.keep(&self.cache.triggers, generation, trigger.id, &trigger.id, Some(trigger.clone()));
+            self.cache.keep(&self.cache.triggers.shared, generation, trigger.id, &trigger.id, Some(trigger.clone()));
         }
         Ok(trigger)
     }
@@ -163,9 +182,9 @@ impl Facts {
     /// nothing).
     pub(crate) fn note_secret_use(&self, id: i64, at: Timestamp, ips: Vec<String>) {
         let generation = self.cache.generation();
-        if let Some(Some(cached)) = self.cache.get(&self.cache.user_secrets, &id) {
+        if let Some(Some(cached)) = self.cache.get(&self.cache.user_secrets.shared, &id) {
             let secret = UserSecret { last_used_at: Some(at), last_used_ips: ips, ..UserSecret::clone(&cached) };
-            self.cache.keep(&self.cache.user_secrets, generation, id, &id, Some(Arc::new(secret)));
+            self.cache.replace(&self.cache.user_secrets, generation, id, Some(Arc::new(secret)));
         }
     }
 
@@ -174,7 +193,7 @@ impl Facts {
         let generation = self.cache.generation();
         let secret = self.store.user_secret_by_digest(digests).await?.map(Arc::new);
         if let Some(secret) = &secret {
-            self.cache.keep(&self.cache.user_secrets, generation, secret.id, &secret.id, Some(secret.clone()));
+            self.cache.keep(&self.cache.user_secrets.shared, generation, secret.id, &secret.id, Some(secret.clone()));
         }
         Ok(secret)
     }
@@ -202,11 +221,17 @@ impl Facts {
     }
 
     pub(crate) async fn settings(&self) -> StoreResult<Arc<Settings>> {
-        if self.cache.is_enabled()
-            && let Ok(cached) = self.cache.settings.read()
-            && let Some(settings) = cached.as_ref()
-        {
-            return Ok(settings.clone());
+        if self.cache.is_enabled() {
+            let generation = self.cache.generation();
+            if let Some(copied) = self.cache.settings_near.get(&(), generation) {
+                return Ok(copied);
+            }
+            if let Ok(cached) = self.cache.settings.read()
+                && let Some(settings) = cached.as_ref()
+            {
+                self.cache.settings_near.put(&(), || (), generation, settings.clone());
+                return Ok(settings.clone());
+            }
         }
         let generation = self.cache.generation();
         let settings = Arc::new(self.store.settings().await?);
@@ -226,7 +251,7 @@ impl Facts {
 
     /// Keeps a job this node has just written, as a read made at `generation` would have.
     pub(crate) fn remember_job(&self, generation: u64, job: &Job) {
-        self.cache.keep(&self.cache.jobs, generation, job.id, &job.id, Some(Arc::new(job.clone())));
+        self.cache.keep(&self.cache.jobs.shared, generation, job.id, &job.id, Some(Arc::new(job.clone())));
     }
 
     /// What the allowlist of `target` lets jobs of `source` do there: the policies of the nearest entry naming
@@ -234,27 +259,27 @@ impl Facts {
     /// no entry names them.
     pub(crate) async fn allowlisted(&self, target: i64, source: &Project) -> StoreResult<Option<JobPolicies>> {
         let key = (target, source.id);
-        if let Some(hit) = self.cache.get(&self.cache.allowlisted, &key) {
+        if let Some(hit) = self.cache.get_near(&self.cache.allowlisted, &key, || key) {
             return Ok(hit);
         }
         let generation = self.cache.generation();
         let sources = AllowlistSource::of_project(source);
         let entries = self.store.allowlist_entries(target, &sources).await?;
         let nearest = nearest_allowed(&entries, &sources);
-        self.cache.keep(&self.cache.allowlisted, generation, key, &key, nearest);
+        self.cache.keep(&self.cache.allowlisted.shared, generation, key, &key, nearest);
         Ok(nearest)
     }
 
     /// The user's levels on `sources` today, shared.
     pub(crate) async fn levels(&self, user_id: i64, sources: &[MemberSource], today: Date) -> StoreResult<Levels> {
         let query = LevelsQuery { user_id, today, sources };
-        if let Some(levels) = self.cache.get(&self.cache.levels, &query) {
+        let key = || LevelsKey { user_id, today, sources: sources.into() };
+        if let Some(levels) = self.cache.get_near(&self.cache.levels, &query, key) {
             return Ok(levels);
         }
         let generation = self.cache.generation();
         let levels = Levels::from(self.store.member_levels(user_id, sources, today).await?);
-        let key = LevelsKey { user_id, today, sources: sources.into() };
-        self.cache.keep(&self.cache.levels, generation, key, &query, levels.clone());
+        self.cache.keep(&self.cache.levels.shared, generation, key(), &query, levels.clone());
         Ok(levels)
     }
 }
