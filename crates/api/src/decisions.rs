@@ -355,46 +355,16 @@ fn lists(out: &mut Vec<u8>, alternatives: &[Vec<String>]) {
 
 /// One answer. The identity of an accepted credential comes along so that a gateway need not ask twice.
 fn result<'o>(outcome: &'o authority::Outcome) -> Answer<'o> {
-    let token =
-        |user_id: Option<i64>, username: &'o str, token_id: i64, token_type: &'static str, organization_id| Identity {
-            user_id,
-            username,
-            token_id: Some(token_id),
-            job_id: None,
-            project_id: None,
-            token_type,
-            organization_id,
-        };
-    let identity = outcome
-        .principal
-        .as_ref()
-        .zip(outcome.user())
-        .map(|(p, user)| {
-            token(Some(user.id), &user.username, p.token.id, p.token.kind().name(), p.token.organization_id)
-        })
-        .or_else(|| {
-            outcome.job.as_ref().map(|j| Identity {
-                user_id: Some(j.user.id),
-                username: &j.user.username,
-                token_id: None,
-                job_id: Some(j.job.id),
-                project_id: Some(j.project.id),
-                token_type: domain::CredentialKind::CiJobToken.name(),
-                organization_id: j.project.organization_id,
-            })
-        })
-        .or_else(|| {
-            outcome.feed.as_ref().map(|(secret, user)| {
-                let kind = domain::CredentialKind::FeedToken.name();
-                token(Some(user.id), &user.username, secret.id, kind, user.organization_id)
-            })
-        })
-        .or_else(|| {
-            outcome.deploy.as_ref().map(|d| {
-                let kind = domain::CredentialKind::DeployToken.name();
-                token(None, &d.username, d.id, kind, d.organization_id)
-            })
-        });
+    // A job token is named by its job and project, any other by its token.
+    let identity = outcome.who().map(|who| Identity {
+        user_id: who.user_id,
+        username: who.username,
+        token_id: who.job.is_none().then_some(who.token_id),
+        job_id: who.job.map(|(job, _)| job),
+        project_id: who.job.map(|(_, project)| project),
+        token_type: who.kind.name(),
+        organization_id: who.organization_id,
+    });
     let status = match () {
         _ if outcome.allowed => 200,
         _ if outcome.bad_credential || outcome.needs_credential => 401,

@@ -189,43 +189,13 @@ pub(crate) async fn forward_auth(
         return Ok(challenge(outcome.git, false));
     }
     if outcome.allowed {
-        let who = match (&outcome.principal, outcome.user()) {
-            (Some(p), Some(user)) => Some(Identity {
-                user_id: Some(user.id),
-                user: &user.username,
-                token_id: p.token.id,
-                token_type: p.token.kind().name(),
-                organization_id: p.token.organization_id,
-            }),
-            // A job token: the token id is the job's, the user the one who triggered it.
-            (None, Some(user)) if outcome.job.is_some() => {
-                let job = outcome.job.as_ref().map(|j| (j.job.id, j.project.organization_id)).unwrap_or_default();
-                Some(Identity {
-                    user_id: Some(user.id),
-                    user: &user.username,
-                    token_id: job.0,
-                    token_type: "ci_job_token",
-                    organization_id: job.1,
-                })
-            }
-            // A feed token: its user, the token's id and type.
-            (None, Some(user)) if outcome.feed.is_some() => Some(Identity {
-                user_id: Some(user.id),
-                user: &user.username,
-                token_id: outcome.feed.as_ref().map_or(0, |(secret, _)| secret.id),
-                token_type: "feed_token",
-                organization_id: user.organization_id,
-            }),
-            // A deploy token has no user: the user id is empty, the user its username.
-            (None, None) if outcome.deploy.is_some() => outcome.deploy.as_deref().map(|deploy| Identity {
-                user_id: None,
-                user: &deploy.username,
-                token_id: deploy.id,
-                token_type: "deploy_token",
-                organization_id: deploy.organization_id,
-            }),
-            _ => None,
-        };
+        let who = outcome.who().map(|who| Identity {
+            user_id: who.user_id,
+            user: who.username,
+            token_id: who.token_id,
+            token_type: who.kind.name(),
+            organization_id: who.organization_id,
+        });
         let mut res = Response::new(axum::body::Body::empty());
         *res.headers_mut() = identity_headers(who);
         return Ok(res);

@@ -16,7 +16,7 @@ use catalog::{Boundary, CanonicalPath, PathError, RouteMatch, Surface, canonical
 use domain::{CredentialKind, Scope, Scopes, SecretHome, UsageBoundary, User, secret_home};
 use policy::{CredentialFacts, Facts, Layer, Reason, RuleTarget};
 
-pub use outcome::{Outcome, Presented, Request, Resolved};
+pub use outcome::{Outcome, Presented, Request, Resolved, Who};
 pub(crate) use refusals::group_rules_refusal;
 pub use refusals::{group_refusal, token_refusal, token_rules};
 pub(crate) use resolve::user_facts;

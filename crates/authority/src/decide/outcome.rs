@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use catalog::Boundary;
-use domain::{AccessLevel, Channel, Group, Project, Scope, User};
+use domain::{AccessLevel, Channel, CredentialKind, Group, Project, Scope, User};
 use policy::{Layer, Reason};
 
 use crate::Authenticated;
@@ -141,11 +141,59 @@ impl Outcome<'_> {
             .or(self.ssh.as_ref().and_then(|(_, user)| user.as_deref()))
     }
 
+    /// Who the accepted credential is, as every way in that answers for it tells it (forward-auth's identity
+    /// headers, the decision API's `identity`): a user token, a job token, a feed token or a deploy token.
+    /// `None` for an anonymous request and for credentials no answer names (triggers, SSH keys).
+    pub fn who(&self) -> Option<Who<'_>> {
+        let user = self.user();
+        if let (Some(principal), Some(user)) = (&self.principal, user) {
+            let kind = principal.token.kind();
+            return Some(Who::of_user(user, principal.token.id, kind, principal.token.organization_id));
+        }
+        if let (Some(job), Some(user)) = (&self.job, user) {
+            let organization_id = job.project.organization_id;
+            let who = Who::of_user(user, job.job.id, CredentialKind::CiJobToken, organization_id);
+            return Some(Who { job: Some((job.job.id, job.project.id)), ..who });
+        }
+        if let (Some((secret, _)), Some(user)) = (&self.feed, user) {
+            return Some(Who::of_user(user, secret.id, CredentialKind::FeedToken, user.organization_id));
+        }
+        self.deploy.as_deref().map(|deploy| Who {
+            user_id: None,
+            username: &deploy.username,
+            token_id: deploy.id,
+            job: None,
+            kind: CredentialKind::DeployToken,
+            organization_id: deploy.organization_id,
+        })
+    }
+
     /// The reasons, in words fit for a user.
     pub fn reasons(&self) -> Vec<&str> {
         let mut reasons = vec![self.reason.text()];
         reasons.extend(self.detail);
         reasons
+    }
+}
+
+/// Who an accepted credential is ([`Outcome::who`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Who<'o> {
+    /// `None` for a deploy token, which has no user.
+    pub user_id: Option<i64>,
+    /// The user's username, or a deploy token's.
+    pub username: &'o str,
+    /// The token's id; a job token's is its job's.
+    pub token_id: i64,
+    /// A job token's job and project.
+    pub job: Option<(i64, i64)>,
+    pub kind: CredentialKind,
+    pub organization_id: i64,
+}
+
+impl<'o> Who<'o> {
+    fn of_user(user: &'o User, token_id: i64, kind: CredentialKind, organization_id: i64) -> Who<'o> {
+        Who { user_id: Some(user.id), username: &user.username, token_id, job: None, kind, organization_id }
     }
 }
 

@@ -555,3 +555,33 @@ fn registries_take_a_job_token_as_basic_gitlab_ci_token_within_its_permissions()
     // Another project's registry without an allowlist entry.
     refused(&registry(&default, "GET", "/v2/other/deploy/manifests/latest"), "allowlist");
 }
+
+#[test]
+fn a_job_token_is_named_by_its_job_and_project_on_the_decision_api_and_by_its_job_in_forward_auth_headers() {
+    let ci = ci();
+    let (job, token) = ci.start(None);
+    let releases = format!("/api/v4/projects/{}/releases", ci.app_id);
+    let asked = json!({"requests": [{"credential": token, "method": "GET", "path": releases}]});
+    let decided = ci.app.post(&ci.app.admin_token, "/internal/authorize", asked);
+    assert_eq!(decided.status, 200, "{}", decided.text);
+    let identity = &decided.body["results"][0]["identity"];
+    assert_eq!(decided.body["results"][0]["allowed"], true, "{}", decided.text);
+    assert_eq!(
+        identity,
+        &json!({
+            "user_id": ci.dev,
+            "username": "dev",
+            "job_id": job,
+            "project_id": ci.app_id,
+            "token_type": "ci_job_token",
+            "organization_id": 1,
+        }),
+        "a job's identity names no token id"
+    );
+    let gated = ci.gate(&token, "GET", &releases);
+    assert_eq!(gated.status, 200, "{}", gated.text);
+    let headers = ["x-auth-user-id", "x-auth-user", "x-auth-token-id", "x-auth-token-type", "x-auth-organization-id"]
+        .map(|name| gated.header(name).map(str::to_owned));
+    let want = [ci.dev.to_string(), "dev".to_owned(), job.to_string(), "ci_job_token".to_owned(), "1".to_owned()];
+    assert_eq!(headers, want.map(Some));
+}
