@@ -413,7 +413,7 @@ fn bench(c: &mut Criterion) {
         },
     );
     if bench::timing::wanted("resident memory per cached token") {
-        memory_per_cached_token(&w, 50_000);
+        memory_per_cached_token(&w, 50_000, 100_000, 8);
     }
 }
 
@@ -425,18 +425,20 @@ fn resident_bytes() -> Option<f64> {
 }
 
 /// Resident memory per cached token: new tokens of one user decided once each (so that each presented string's
-/// key and each token's record are cached), in two equal rounds; the growth of resident memory over the second
-/// round divided by its number of tokens. The first round brings SQLite's page cache and the allocator's pools
-/// to their working size, so that the second measures what one more cached token costs; the uses each round
-/// leaves in the write-behind buffer are written before it is read, and the cache must still hold every token
-/// decided (none evicted).
-fn memory_per_cached_token(w: &World, count: usize) {
+/// key and each token's record are cached). A warm-up round brings SQLite's page cache and the allocator's pools
+/// to their working size; then `measured` more tokens are decided in `checkpoints` equal steps, resident memory
+/// read after each, and the figure is the least-squares slope of resident memory over tokens held. A single
+/// difference of two readings moves by tens of bytes a token from run to run with where the allocator happens to
+/// return freed pages to the system; the slope over several readings does not lean on any one of them. The uses
+/// each step leaves in the write-behind buffer are written before it is read, and the cache must still hold
+/// every token decided (none evicted). The single difference over the same tokens is printed beside it.
+fn memory_per_cached_token(w: &World, warm_up: usize, measured: usize, checkpoints: usize) {
     let a = &w.node.authority;
     let alice = w.node.run(a.user(2)).ok().flatten().expect("alice");
     let ctx = AuditContext::default();
     let target = format!("/api/v4/projects/{}/issues", w.project_id);
-    let round = |first: usize| {
-        let plaintexts: Vec<String> = (first..first + count)
+    let make = |first: usize, count: usize| -> Vec<String> {
+        (first..first + count)
             .map(|i| {
                 let request = CreateToken {
                     name: Some(format!("memory {i}")),
@@ -445,9 +447,10 @@ fn memory_per_cached_token(w: &World, count: usize) {
                 };
                 w.node.run(a.create_token(&ctx, &alice, &request, false)).expect("token").plaintext
             })
-            .collect();
-        let (before, held) = (resident_bytes(), a.cache().tokens_held());
-        for plaintext in &plaintexts {
+            .collect()
+    };
+    let decide_all = |plaintexts: &[String]| {
+        for plaintext in plaintexts {
             let credential = Presented { secret: plaintext, channel: Channel::PrivateTokenHeader, username: None };
             let request = Request {
                 credential: Some(credential),
@@ -462,15 +465,36 @@ fn memory_per_cached_token(w: &World, count: usize) {
         }
         // The uses wait in the write-behind buffer until the writer's next batch: written, they are no cached fact.
         w.node.rt.block_on(a.usage().flush()).expect("uses written");
-        assert_eq!(a.cache().tokens_held(), held + count, "every token decided is still cached");
-        before.zip(resident_bytes()).map(|(before, after)| after - before)
     };
-    let _warm_up = round(0);
-    let Some(grown) = round(count) else { return };
+    decide_all(&make(0, warm_up));
+    let step = measured / checkpoints.max(1);
+    // Every token is made before the first reading: making them is no part of what holding them costs.
+    let steps: Vec<Vec<String>> = (0..checkpoints).map(|c| make(warm_up + c * step, step)).collect();
+    let held_before = a.cache().tokens_held();
+    let Some(first) = resident_bytes() else { return };
+    let mut points = vec![(held_before as f64, first)];
+    for plaintexts in &steps {
+        decide_all(plaintexts);
+        let Some(now) = resident_bytes() else { return };
+        points.push((a.cache().tokens_held() as f64, now));
+    }
+    let held = a.cache().tokens_held() - held_before;
+    assert_eq!(held, step * checkpoints, "every token decided is still cached");
+    let n = points.len() as f64;
+    let (mean_x, mean_y) = (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
+    let covariance: f64 = points.iter().map(|(x, y)| (x - mean_x) * (y - mean_y)).sum();
+    let variance: f64 = points.iter().map(|(x, _)| (x - mean_x).powi(2)).sum();
     bench::timing::figure(
         SUITE,
-        &format!("resident memory per cached token ({count} more tokens)"),
-        grown / count as f64,
+        &format!("resident memory per cached token ({held} more tokens, slope over {checkpoints} readings)"),
+        covariance / variance,
+        "bytes",
+    );
+    let last = points.last().map_or(first, |p| p.1);
+    bench::timing::figure(
+        SUITE,
+        &format!("(beside it) memory per cached token, one difference of two readings over the same {held} tokens"),
+        (last - first) / held as f64,
         "bytes",
     );
 }
