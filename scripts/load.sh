@@ -2,9 +2,10 @@
 # Load test over HTTP on loopback: a release `tessera serve` on a fresh SQLite data directory holding
 # [tokens] seeded tokens (default 1,000,000), driven by wrk (installed from Debian if missing) with keep-alive
 # connections. Prints requests per second and latency percentiles for a trivial handler (the baseline, same
-# server, same run), forward-auth decisions, an authenticated REST call, a malformed token and a well-formed token
-# that was never issued, the decision API's batches of 1,000 requests, then forward-auth's throughput as a
-# fraction of the baseline's.
+# server, same run) and forward-auth decisions (the two alternating in three pairs of slices of half [seconds],
+# each figure the median slice), an authenticated REST call, a malformed token and a well-formed token that was
+# never issued, the decision API's batches of 1,000 requests, then forward-auth's throughput as a fraction of
+# the baseline's (the median of the pairs' ratios).
 # Usage: scripts/load.sh [seconds] [connections] [tokens]. The load generator shares the machine's cores, unless
 # PIN=1: then the server runs on core 0 and wrk (one thread) on core 1, so that neither takes the other's time.
 # Also measures a cold start: from launching the server on the seeded database to its first answered decision.
@@ -118,14 +119,45 @@ print("BENCH " + json.dumps(line))
 PY
 }
 rps() { awk '/Requests\/sec/ {print $2}' "$data_dir/last"; }
-echo "== baseline: a trivial handler on the same server (GET /-/health)"
-"${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency "$base/-/health" | figures "trivial handler (GET /-/health)"
-baseline=$(rps)
-echo "== forward-auth: allowed POST /api/v4/projects/root%2Fload/issues (decision through /-/auth, facts cached)"
-"${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency -H "PRIVATE-TOKEN: $token" -s /dev/stdin "$base/-/auth/api/v4/projects/root%2Fload/issues" <<'LUA' | figures "forward-auth (POST issues through /-/auth)"
-wrk.method = "POST"
-LUA
-allowed=$(rps)
+# The baseline and forward-auth alternate in short slices, and each figure is the median slice: on a machine
+# whose speed drifts (a shared VM's), two long runs one after the other compare two moments as much as two
+# handlers; pairs of slices taken side by side, and the median of their ratios, compare the handlers.
+pairs=3
+slice=$(( seconds >= 6 ? seconds / 2 : 3 ))
+printf 'wrk.method = "POST"\n' >"$data_dir/post.lua"
+echo "== baseline (a trivial handler on the same server, GET /-/health) and forward-auth (allowed POST"
+echo "   /api/v4/projects/root%2Fload/issues through /-/auth, facts cached), alternating: $pairs pairs of ${slice}s"
+for i in $(seq 1 "$pairs"); do
+  "${load_on[@]}" wrk -t$threads -c"$connections" -d"${slice}s" --latency "$base/-/health" >"$data_dir/health.$i"
+  "${load_on[@]}" wrk -t$threads -c"$connections" -d"${slice}s" --latency -H "PRIVATE-TOKEN: $token" \
+    -s "$data_dir/post.lua" "$base/-/auth/api/v4/projects/root%2Fload/issues" >"$data_dir/gate.$i"
+done
+python3 - "$connections" "$data_dir" "$pairs" >"$data_dir/pairs.out" <<'PY'
+import json, re, statistics, sys
+connections, data_dir, pairs = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+unit = {"us": 1e3, "ms": 1e6, "s": 1e9}
+def read(path):
+    text = open(path).read()
+    rps = re.search(r"Requests/sec:\s+([0-9.]+)", text)
+    if not rps or "Non-2xx" in text:
+        sys.exit(f"wrk's slice {path} has no throughput or has refusals:\n{text}")
+    shown = [l for l in text.splitlines() if re.match(r"^\s+(50|90|99)%", l) or "Requests/sec" in l]
+    quantiles = {f"p{q}_ns": float(v) * unit[u] for q, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([0-9.]+)(us|ms|s)\s*$", text, re.M)}
+    return float(rps.group(1)), shown, quantiles
+health = [read(f"{data_dir}/health.{i}") for i in range(1, pairs + 1)]
+gate = [read(f"{data_dir}/gate.{i}") for i in range(1, pairs + 1)]
+for label, slices in [("trivial handler (GET /-/health)", health), ("forward-auth (POST issues through /-/auth)", gate)]:
+    median = sorted(slices, key=lambda s: s[0])[len(slices) // 2]
+    print(f"== {label}: the median of {pairs} slices ({', '.join(f'{s[0]:.0f}' for s in slices)} requests/s)")
+    print("\n".join(median[1]))
+    print("BENCH " + json.dumps({"suite": "load", "name": label, "connections": connections, **median[2], "rps": median[0]}))
+ratios = [g[0] / h[0] for h, g in zip(health, gate)]
+ratio = statistics.median(ratios)
+with open(f"{data_dir}/ratio", "w") as out:
+    out.write(f"== forward-auth / trivial handler: {ratio:.2f}x, the median of {pairs} side-by-side pairs ({', '.join(f'{r:.2f}' for r in ratios)})\n")
+    out.write("BENCH " + json.dumps({"suite": "load", "name": "forward-auth / trivial handler", "value": ratio, "unit": "x"}) + "\n")
+PY
+cat "$data_dir/pairs.out"
 run "authenticated GET /api/v4/user (facts cached)" "PRIVATE-TOKEN: $token"
 run "malformed token (refused by prefix and checksum, no storage access)" "PRIVATE-TOKEN: glpat-not-a-token"
 run "well-formed unknown token (one lookup, then remembered as unknown)" "PRIVATE-TOKEN: $unknown"
@@ -154,5 +186,4 @@ if "Non-2xx" in text:
 print(f"   {rps * 1000:,.0f} decisions/s")
 print("BENCH " + json.dumps({"suite": "load", "name": "decision API, batches of 1,000", "value": rps * 1000, "unit": "decisions/s"}))
 PY
-python3 -c "import sys; b, a = float(sys.argv[1]), float(sys.argv[2]); print(f'== forward-auth / trivial handler: {a / b:.2f}x ({a:.0f} / {b:.0f} req/s)')" "$baseline" "$allowed"
-python3 -c "import json, sys; print('BENCH ' + json.dumps({'suite': 'load', 'name': 'forward-auth / trivial handler', 'value': float(sys.argv[2]) / float(sys.argv[1]), 'unit': 'x'}))" "$baseline" "$allowed"
+cat "$data_dir/ratio"
