@@ -183,10 +183,15 @@ impl FactCache {
     /// Forgets what `change` may have made stale. The store announces its own commits here; `server` brings
     /// the changes other nodes publish.
     pub fn forget(&self, change: Change) {
-        // Before: a fill that read storage before this change is not kept. After: a thread's copy of an entry
-        // removed here, taken while it was being removed, is not served (see `crate::near`).
+        self.removing(|| self.remove_for(change));
+    }
+
+    /// Runs `remove` between two moves of the generation. Before: a fill that read storage before the removal is
+    /// not kept. After: a thread's copy of an entry removed here, taken while it was being removed, is not served
+    /// (see `crate::near`).
+    fn removing(&self, remove: impl FnOnce()) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.remove_for(change);
+        remove();
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -378,9 +383,9 @@ impl FactCache {
     pub(crate) fn issued(&self, presented: &str) {
         let key = self.presented_key(presented);
         // As a change is forgotten: no thread keeps serving its copy of "unknown".
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.presented.shared.remove(&key);
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.removing(|| {
+            self.presented.shared.remove(&key);
+        });
     }
 
     /// User tokens whose decision facts are held (the memory benchmark's count).

@@ -13,7 +13,6 @@ use domain::{
     Timestamp, Token, TokenFacts, User, UserSecret, nearest_allowed,
 };
 use quick_cache::Equivalent;
-use quick_cache::sync::Cache;
 
 use crate::facts::{CompiledToken, FactCache, Levels, LevelsKey, LevelsQuery};
 use crate::near::{NearKey, Tier};
@@ -50,28 +49,11 @@ impl Facts {
         if let Some(hit) = self.cache.get_near(tier, lookup, &key) {
             return Ok(hit);
         }
-        self.load_through(&tier.shared, lookup, key, remember_missing, load).await
-    }
-
-    /// A miss: the fact loaded from the store and kept unless a change happened meanwhile.
-    async fn load_through<K, Q, T, F>(
-        &self,
-        cache: &Cache<K, Option<Arc<T>>>,
-        lookup: &Q,
-        key: impl FnOnce() -> K,
-        remember_missing: bool,
-        load: impl FnOnce() -> F,
-    ) -> StoreResult<Option<Arc<T>>>
-    where
-        K: Eq + Hash,
-        Q: Hash + Equivalent<K> + ?Sized,
-        F: Future<Output = StoreResult<Option<T>>>,
-    {
         // The store's future is made only on a miss (making it boxes it), after the generation is read.
         let generation = self.cache.generation();
         let value = load().await?.map(Arc::new);
         if value.is_some() || remember_missing {
-            self.cache.keep(cache, generation, key(), lookup, value.clone());
+            self.cache.keep(&tier.shared, generation, key(), lookup, value.clone());
         }
         Ok(value)
     }
