@@ -89,20 +89,10 @@ const IDENTITY: [HeaderName; 6] =
     [X_AUTH_USER_ID, X_AUTH_USER, X_AUTH_TOKEN_ID, X_AUTH_TOKEN_TYPE, X_AUTH_ORGANIZATION_ID, X_AUTH_ANONYMOUS];
 const EMPTY: HeaderValue = HeaderValue::from_static("");
 
-/// Who an allowed request is, as the gateway is told.
-struct Identity<'a> {
-    /// `None` for a deploy token, which has no user.
-    user_id: Option<i64>,
-    user: &'a str,
-    token_id: i64,
-    token_type: &'static str,
-    organization_id: i64,
-}
-
 /// Every identity header, always set (empty when anonymous), so that a gateway copying them onto the upstream
 /// request overwrites whatever a client sent under the same names. Made by copying a map of the names made once
 /// and filling its values in order: no name is hashed per answer.
-fn identity_headers(who: Option<Identity<'_>>) -> HeaderMap {
+fn identity_headers(who: Option<authority::Who<'_>>) -> HeaderMap {
     static NAMES: std::sync::LazyLock<HeaderMap> =
         std::sync::LazyLock::new(|| IDENTITY.into_iter().map(|name| (name, EMPTY)).collect());
     const FALSE: HeaderValue = HeaderValue::from_static("false");
@@ -111,7 +101,7 @@ fn identity_headers(who: Option<Identity<'_>>) -> HeaderMap {
         Some(who) => {
             // The ids and the name are written into one buffer and each value is a slice of it: one allocation
             // shared by the four, where a value made alone is an allocation each.
-            let mut text = Vec::with_capacity(60 + who.user.len());
+            let mut text = Vec::with_capacity(60 + who.username.len());
             let piece = |text: &mut Vec<u8>, bytes: &[u8]| {
                 let start = text.len();
                 text.extend_from_slice(bytes);
@@ -119,7 +109,7 @@ fn identity_headers(who: Option<Identity<'_>>) -> HeaderMap {
             };
             let mut number = itoa::Buffer::new();
             let user_id = piece(&mut text, who.user_id.map_or("", |id| number.format(id)).as_bytes());
-            let user = piece(&mut text, who.user.as_bytes());
+            let user = piece(&mut text, who.username.as_bytes());
             let token_id = piece(&mut text, number.format(who.token_id).as_bytes());
             let organization_id = piece(&mut text, number.format(who.organization_id).as_bytes());
             let text = axum::body::Bytes::from(text);
@@ -128,7 +118,7 @@ fn identity_headers(who: Option<Identity<'_>>) -> HeaderMap {
                 value(user_id),
                 value(user),
                 value(token_id),
-                HeaderValue::from_static(who.token_type),
+                HeaderValue::from_static(who.kind.name()),
                 value(organization_id),
                 FALSE,
             ]
@@ -189,15 +179,8 @@ pub(crate) async fn forward_auth(
         return Ok(challenge(outcome.git, false));
     }
     if outcome.allowed {
-        let who = outcome.who().map(|who| Identity {
-            user_id: who.user_id,
-            user: who.username,
-            token_id: who.token_id,
-            token_type: who.kind.name(),
-            organization_id: who.organization_id,
-        });
         let mut res = Response::new(axum::body::Body::empty());
-        *res.headers_mut() = identity_headers(who);
+        *res.headers_mut() = identity_headers(outcome.who());
         return Ok(res);
     }
     let body = json!({
