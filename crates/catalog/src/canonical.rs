@@ -367,6 +367,11 @@ impl CanonicalPath {
         if let Some(read) = read_plain(raw, self) {
             return read;
         }
+        // Next most often, a short path whose escapes stand for plain bytes or a `/` (`group%2Fproject`): decoded
+        // in one pass into one buffer. Anything else, and every refusal, is the decoding reader's.
+        if read_escaped(raw, self).is_some() {
+            return Ok(());
+        }
         if raw.contains('#') {
             return Err(PathError::Fragment);
         }
@@ -422,6 +427,85 @@ fn read_plain(raw: &str, path: &mut CanonicalPath) -> Option<Result<(), PathErro
     }
     path.text.push_str(body);
     Some(Ok(()))
+}
+
+/// Which bytes an escape may stand for in a path [`read_escaped`] reads: printable ASCII that no check looks at
+/// (`/` is told apart before this is asked).
+const DECODES_PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        plain[b] = CLASS[b] == 0;
+        b += 1;
+    }
+    plain
+};
+
+/// Reads into `path` a path of at most [`INLINE_TEXT`] bytes made of plain bytes, `/` and escapes that stand for
+/// a byte no check looks at or for a `/`: one pass over its bytes, each escape decoded where it stands, the
+/// segments joined in one stack buffer as they end. `None`, with `path` to be read again, for any other path
+/// (a byte or a decoded byte that a check looks at, non-ASCII text, an empty or dot part beside a decoded `/`, a
+/// dot segment, too many segments): the decoding reader reads those, and refuses in its own order. What it
+/// reads is what the decoding reader reads (the tests hold it to the reference): the same decoded text, segments
+/// and decoded `/`s, and too short for its spelling to be too long.
+fn read_escaped(raw: &str, path: &mut CanonicalPath) -> Option<()> {
+    let bytes = raw.strip_prefix('/')?.as_bytes();
+    if bytes.len() > INLINE_TEXT {
+        return None;
+    }
+    path.clear(bytes.len());
+    // The segments joined by `/`, each followed by its `/` as it ends; the last one's is dropped at the end.
+    let mut text = [0u8; INLINE_TEXT + 1];
+    let (mut len, mut start, mut slashed, mut i) = (0, 0, false, 0);
+    loop {
+        let b = bytes.get(i).copied();
+        match b {
+            None | Some(b'/') => {
+                let segment = text.get(start..len)?;
+                if slashed {
+                    if segment.split(|&b| b == b'/').any(|part| matches!(part, [] | [b'.'] | [b'.', b'.'])) {
+                        return None;
+                    }
+                    path.slashed |= 1u128.checked_shl(u32::try_from(path.ends.len()).ok()?)?;
+                }
+                match segment {
+                    [] => {}
+                    [b'.'] | [b'.', b'.'] => return None,
+                    _ => {
+                        path.ends.try_push(u16::try_from(len).ok()?).ok()?;
+                        *text.get_mut(len)? = b'/';
+                        len += 1;
+                        start = len;
+                    }
+                }
+                if b.is_none() {
+                    break;
+                }
+                (slashed, i) = (false, i + 1);
+            }
+            Some(b'%') => {
+                let hi = bytes.get(i + 1).copied().and_then(hex)?;
+                let lo = bytes.get(i + 2).copied().and_then(hex)?;
+                let decoded = hi << 4 | lo;
+                if decoded == b'/' {
+                    slashed = true;
+                } else if !DECODES_PLAIN[usize::from(decoded)] {
+                    return None;
+                }
+                *text.get_mut(len)? = decoded;
+                (len, i) = (len + 1, i + 3);
+            }
+            Some(b) if spelled_plain(b) => {
+                *text.get_mut(len)? = b;
+                (len, i) = (len + 1, i + 1);
+            }
+            Some(_) => return None,
+        }
+    }
+    // Every byte written is ASCII, so this is never refused.
+    let joined = std::str::from_utf8(text.get(..len.saturating_sub(1))?).ok()?;
+    path.text.push_str(joined);
+    Some(())
 }
 
 /// A plain path with `//` or a trailing `/`, read into `path`: its segments taken one by one, the empty ones
@@ -813,6 +897,12 @@ mod tests {
         read.map(|path| (path.slashed, path))
     }
 
+    /// What the reader of short escaped paths reads, or `None` where it leaves the path to the decoding reader.
+    fn read_escaped_only(raw: &str) -> Option<CanonicalPath> {
+        let mut path = CanonicalPath::default();
+        read_escaped(raw, &mut path).map(|()| path)
+    }
+
     fn read_decoding(raw: &str) -> Result<CanonicalPath, PathError> {
         let mut path = CanonicalPath::default();
         decoded_path(raw, &mut path).map(|()| path)
@@ -844,6 +934,46 @@ mod tests {
             raw in "(/([a.]{1,4}|%2[fFeE]|%41|%00|%0|%C3|%25|%23|#|%5[cC]|\\\\|\\.\\.|%e2%80%8b|%c2%85| ){0,5}){0,40}"
         ) {
             proptest::prop_assert_eq!(with_slashes(read_decoding(&raw)), with_slashes(reference_decoded_path(&raw)));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn a_short_escaped_path_reads_in_one_pass_as_the_reference_reads_it(
+            raw in "(/([a.]{1,4}|%2[fFeE]|%41|%25|%2[dD]|a%2[fF]a|%7[eE]|%40|~){0,4}){0,8}"
+        ) {
+            proptest::prop_assume!(raw.starts_with('/'));
+            let reference = reference_decoded_path(&raw);
+            match read_escaped_only(&raw) {
+                Some(read) => proptest::prop_assert_eq!(with_slashes(Ok(read)), with_slashes(reference)),
+                // Left to the decoding reader only when it is too long for one pass or has no reading.
+                None => proptest::prop_assert!(raw.len() > INLINE_TEXT + 1 || reference.is_err(), "{raw}"),
+            }
+        }
+
+        #[test]
+        fn a_path_the_one_pass_reader_takes_is_one_the_reference_reads_the_same(
+            raw in "(/([a.]{1,4}|%2[fFeE]|%41|%00|%0|%C3|%25|%23|#|%5[cC]|\\\\|\\.\\.|%e2%80%8b|%c2%85|%7[fF]|%1[fF]| ){0,5}){0,40}"
+        ) {
+            if let Some(read) = read_escaped_only(&raw) {
+                proptest::prop_assert_eq!(with_slashes(Ok(read)), with_slashes(reference_decoded_path(&raw)));
+            }
+            // Whichever reader reads it, a path reads as the reference does; a fragment anywhere is refused first.
+            proptest::prop_assume!(raw.starts_with('/'));
+            let reference = if raw.contains('#') { Err(PathError::Fragment) } else { reference_decoded_path(&raw) };
+            proptest::prop_assert_eq!(with_slashes(canonical_path(&raw)), with_slashes(reference));
+        }
+    }
+
+    #[test]
+    fn the_paths_forward_auth_and_the_decision_api_are_asked_about_most_are_read_in_one_pass() {
+        for raw in ["/api/v4/projects/root%2Fload/issues", "/api/v4/projects/g%2Fsub%2Fp/merge_requests/1", "/a%2Fb/"] {
+            assert_eq!(read_escaped_only(raw), Some(reference_decoded_path(raw).unwrap()), "{raw}");
+        }
+        for raw in ["/a%2F/b", "/a/%2E", "/caf%C3%A9", "/a%23b", "/a#b", "/a%2F..%2Fb"] {
+            assert_eq!(read_escaped_only(raw), None, "{raw}");
         }
     }
 
