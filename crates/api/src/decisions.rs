@@ -25,6 +25,8 @@ use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Value;
 
+mod reading;
+
 use crate::AppState;
 use crate::auth::{MAX_CREDENTIAL_LEN, MAX_TARGET_LEN};
 use crate::error::{ApiResult, bad_request};
@@ -51,6 +53,7 @@ struct Batch<'b> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields)]
 struct Asked<'b> {
     /// The credential to decide for; absent or null for an anonymous request.
@@ -103,6 +106,8 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
     // answer is a few hundred bytes); a bad request anywhere in the batch discards it.
     let mut out = Vec::with_capacity(batch.requests.len().saturating_mul(ANSWER_BYTES).saturating_add(16));
     out.extend_from_slice(b"{\"results\":[");
+    // Requests that present the same user token one after the other share its authentication.
+    let mut shared = authority::Batch::default();
     for (i, asked) in batch.requests.iter().enumerate() {
         let credential = asked.credential.as_deref().map(|secret| authority::Presented {
             secret,
@@ -119,7 +124,7 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
             served: false,
             ssh_key: None,
         };
-        let outcome = state.authority.decide_request(&request).await?;
+        let outcome = state.authority.decide_in_batch(&request, &mut shared).await?;
         // A path with no canonical form is a bad request here as on every other way in.
         if outcome.is_bad_request() {
             let detail = outcome.detail.unwrap_or("the path has no single reading");
@@ -138,12 +143,18 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
 fn parse(body: &[u8]) -> ApiResult<Batch<'_>> {
     // Checked as UTF-8 once, whole: read as text, its strings are borrowed without each being checked again.
     let body = std::str::from_utf8(body).map_err(|_| bad_request("the body must be UTF-8 JSON"))?;
-    let batch: Batch = serde_json::from_str(body).map_err(|e| {
-        // serde's message names the field and position; it never echoes a credential.
-        let what = e.to_string();
-        let what = what.split(" at line").next().unwrap_or("invalid JSON").to_owned();
-        bad_request(format!("the body must be {{\"requests\": [{{\"credential\", \"method\", \"path\"}}, …]}}: {what}"))
-    })?;
+    // The shape callers send is read in one pass; anything else, serde reads or refuses.
+    let batch = match reading::requests(body) {
+        Some(requests) => Batch { requests },
+        None => serde_json::from_str(body).map_err(|e| {
+            // serde's message names the field and position; it never echoes a credential.
+            let what = e.to_string();
+            let what = what.split(" at line").next().unwrap_or("invalid JSON").to_owned();
+            bad_request(format!(
+                "the body must be {{\"requests\": [{{\"credential\", \"method\", \"path\"}}, …]}}: {what}"
+            ))
+        })?,
+    };
     if batch.requests.is_empty() {
         return Err(bad_request("requests is empty"));
     }
@@ -308,22 +319,31 @@ fn string(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-/// Whether JSON needs any byte of `bytes` escaped (`"`, `\\`, or below 0x20): eight bytes at a time, each word
-/// tested for a byte below 0x20 or equal to either with the bit tricks that find a zero byte (exact: a word
-/// without such a byte never tests positive, and one with it always does).
+/// Whether JSON needs any byte of `bytes` escaped (`"`, `\\`, or below 0x20).
 fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS != 0;
+    first_to_escape(bytes).is_some()
+}
+
+/// Where the first byte of `bytes` that JSON escapes (`"`, `\\`, or below 0x20) stands: eight bytes at a time,
+/// each word tested for a byte below 0x20 or equal to either with the bit tricks that find a zero byte. A word's
+/// lowest flagged byte is exact (a borrow only runs towards higher bytes), so the words are read little-endian
+/// and the first flag found is the first such byte.
+fn first_to_escape(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
     let holds = |word: u64, b: u8| below(word ^ (ONES * u64::from(b)), 1);
     let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
     for chunk in &mut words {
-        let word = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
-        if below(word, 0x20) || holds(word, b'"') || holds(word, b'\\') {
-            return true;
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let flags = below(word, 0x20) | holds(word, b'"') | holds(word, b'\\');
+        if flags != 0 {
+            return Some(at + flags.trailing_zeros() as usize / 8);
         }
+        at += 8;
     }
-    words.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    words.remainder().iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\').map(|i| at + i)
 }
 
 fn number(out: &mut Vec<u8>, n: impl itoa::Integer) {
@@ -414,12 +434,23 @@ mod tests {
                 let mut text = vec![b'a'; 19];
                 text[place] = byte;
                 let escaped = byte < 0x20 || byte == b'"' || byte == b'\\';
+                let want = escaped.then_some(place);
+                assert_eq!(first_to_escape(&text), want, "byte {byte:#x} at {place}");
                 assert_eq!(needs_escape(&text), escaped, "byte {byte:#x} at {place}");
                 // Beside bytes that stop a borrow in the word trick's subtraction: still exact.
                 text.iter_mut().filter(|b| **b == b'a').for_each(|b| *b = 0x20);
-                assert_eq!(needs_escape(&text), escaped, "byte {byte:#x} at {place}, among spaces");
+                assert_eq!(first_to_escape(&text), want, "byte {byte:#x} at {place}, among spaces");
                 text.iter_mut().filter(|b| **b == 0x20).for_each(|b| *b = 0xff);
-                assert_eq!(needs_escape(&text), escaped, "byte {byte:#x} at {place}, among 0xff");
+                assert_eq!(first_to_escape(&text), want, "byte {byte:#x} at {place}, among 0xff");
+                // The first of two is found, whichever follows it.
+                for later in [0u8, b'"', b'\\', 0x1f] {
+                    let mut two = text.clone();
+                    if let Some(after) = two.get_mut(place + 1..) {
+                        after.fill(later);
+                    }
+                    let first = if escaped { Some(place) } else { (place + 1 < two.len()).then_some(place + 1) };
+                    assert_eq!(first_to_escape(&two), first, "byte {byte:#x} at {place}, then {later:#x}");
+                }
             }
         }
     }

@@ -41,6 +41,36 @@ struct Credentials {
     deploy_facts: Option<policy::DeployFacts>,
 }
 
+/// What the requests of one batch share (see [`Authority::decide_in_batch`]): the user token the last of them
+/// authenticated, as it was presented and as it was found. Only a success is kept: a failure is checked, and
+/// audited, each time.
+#[derive(Default)]
+pub struct Batch<'r> {
+    last: Option<Remembered<'r>>,
+}
+
+/// A user token presented, and its authentication.
+struct Remembered<'r> {
+    secret: &'r str,
+    channel: domain::Channel,
+    ip: Option<&'r str>,
+    /// Presented on a rotation path (where a revoked token's reuse revokes its family).
+    rotation: bool,
+    principal: Option<Authenticated>,
+}
+
+impl Batch<'_> {
+    /// The authentication of the token `presented` names, when the request before presented it the same way.
+    fn authenticated(&self, presented: &Remembered<'_>) -> Option<Authenticated> {
+        let last = self.last.as_ref()?;
+        let same = last.secret == presented.secret
+            && last.channel == presented.channel
+            && last.ip == presented.ip
+            && last.rotation == presented.rotation;
+        if same { last.principal.clone() } else { None }
+    }
+}
+
 /// A step of the flow: its facts, or the refusal that ends the decision (small, so that steps return it cheaply;
 /// the outcome is built once, from the route).
 type Step<T> = std::result::Result<T, Refusal>;
@@ -48,6 +78,14 @@ type Step<T> = std::result::Result<T, Refusal>;
 impl Authority {
     /// Decides one request, `Sudo` included.
     pub async fn decide_request(&self, request: &Request<'_>) -> Result<Outcome<'_>> {
+        self.decide_in_batch(request, &mut Batch::default()).await
+    }
+
+    /// Decides one request of a batch asked about at once (the decision API's): as [`Authority::decide_request`],
+    /// except that a user token the request before it authenticated, presented the same way, is taken as that
+    /// authentication found it. A batch is one call, decided as of when each token in it was first checked, as
+    /// one request is; a revocation that lands while it is decided is seen by the next call.
+    pub async fn decide_in_batch<'r>(&self, request: &Request<'r>, batch: &mut Batch<'r>) -> Result<Outcome<'_>> {
         let (path, query) = match request.target.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (request.target, None),
@@ -69,7 +107,7 @@ impl Authority {
         let route = found.route;
         let on = OnRoute { route, safe: method == "GET" };
         let Credentials { principal, job, deploy, trigger, feed, ssh, deploy_facts } =
-            match self.credential_of(request, &found, route).await? {
+            match self.credential_of(request, &found, route, batch).await? {
                 Ok(authenticated) => authenticated,
                 Err(refused) => return Ok(on.outcome(refused)),
             };
@@ -197,11 +235,12 @@ impl Authority {
 
     /// The credential presented, authenticated: a user token's principal, a CI job, or a deploy token. Any failure
     /// is the one refusal of a bad credential.
-    async fn credential_of(
+    async fn credential_of<'r>(
         &self,
-        request: &Request<'_>,
+        request: &Request<'r>,
         found: &RouteMatch<'_, '_>,
         route: &catalog::Route,
+        batch: &mut Batch<'r>,
     ) -> Result<Step<Credentials>> {
         if let Some(key_id) = request.ssh_key {
             return self.ssh_credentials(key_id, found, route).await;
@@ -222,7 +261,25 @@ impl Authority {
                 Err(_) => Err(Refusal::BAD_CREDENTIAL),
             },
             Some(SecretHome::TokenDigest) => {
-                match self.authenticate(credential, channel, request.ip, is_rotation(found)).await? {
+                let presented = Remembered {
+                    secret: credential,
+                    channel,
+                    ip: request.ip,
+                    rotation: is_rotation(found),
+                    principal: None,
+                };
+                let authenticated = match batch.authenticated(&presented) {
+                    Some(principal) => Ok(principal),
+                    None => {
+                        let authenticated =
+                            self.authenticate(credential, channel, request.ip, presented.rotation).await?;
+                        if let Ok(principal) = &authenticated {
+                            batch.last = Some(Remembered { principal: Some(principal.clone()), ..presented });
+                        }
+                        authenticated
+                    }
+                };
+                match authenticated {
                     // A user token reaches the surfaces its kind's row names, then by its scopes.
                     Ok(principal) if principal.token.kind().spec().reaches(route.surface) => {
                         Ok(Credentials { principal: Some(principal), ..Credentials::default() })
