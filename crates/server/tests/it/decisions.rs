@@ -133,3 +133,34 @@ fn a_body_past_the_batch_limit_is_a_bad_request_and_the_next_call_is_answered() 
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["results"][0]["allowed"], true);
 }
+
+#[test]
+fn a_token_presented_again_in_a_batch_is_still_judged_per_request_and_a_revocation_reaches_the_next_call() {
+    let app = TestApp::spawn();
+    let (pid, dev, rep) = setup(&app);
+    let deployments = format!("/api/v4/projects/{pid}/deployments");
+    let dev_id = app.get(&dev, "/personal_access_tokens/self").body["id"].as_i64().unwrap();
+    let batch = json!({"requests": [
+        {"credential": dev, "method": "POST", "path": deployments},
+        {"credential": dev, "method": "POST", "path": deployments},
+        {"credential": dev, "channel": "JOB-TOKEN", "method": "POST", "path": deployments},
+        {"credential": dev, "method": "POST", "path": deployments},
+        {"credential": rep, "method": "POST", "path": deployments},
+        {"credential": dev, "method": "DELETE", "path": format!("/api/v4/projects/{pid}")},
+        {"credential": dev, "method": "POST", "path": deployments},
+    ]});
+    let statuses = |reply: &Reply| -> Vec<u64> {
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.body["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect()
+    };
+    let first = ask(&app, &app.admin_token, batch.clone());
+    // Its wrong channel, another token and another route are each decided as they come.
+    assert_eq!(statuses(&first), [200, 200, 401, 200, 403, 403, 200]);
+    assert_eq!(first.body["results"][3]["identity"]["username"], "dev");
+    assert_eq!(first.body["results"][4]["identity"]["username"], "rep");
+
+    let revoked = app.call(&app.admin_token, "DELETE", &format!("/personal_access_tokens/{dev_id}"), None);
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    let second = ask(&app, &app.admin_token, batch);
+    assert_eq!(statuses(&second), [401, 401, 401, 401, 403, 401, 401]);
+}
