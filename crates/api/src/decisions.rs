@@ -108,6 +108,7 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
     out.extend_from_slice(b"{\"results\":[");
     // Requests that present the same user token one after the other share its authentication.
     let mut shared = authority::Batch::default();
+    let mut written = Written::default();
     for (i, asked) in batch.requests.iter().enumerate() {
         let credential = asked.credential.as_deref().map(|secret| authority::Presented {
             secret,
@@ -133,7 +134,7 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
         if i > 0 {
             out.push(b',');
         }
-        result(&outcome).write_json(&mut out);
+        result(&outcome).write_json(&mut out, &mut written);
     }
     out.extend_from_slice(b"]}");
     let json = [(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))];
@@ -254,10 +255,54 @@ struct Identity<'o> {
     organization_id: i64,
 }
 
+/// Where the answers written so far wrote the parts the answers of a batch most often share: the permissions
+/// of a route (many requests of one kind) and an identity (many requests of one credential). An answer whose part
+/// is the one written last copies its text.
+#[derive(Default)]
+struct Written {
+    /// The route's alternatives, told by where the catalog holds them (address and length), and where their text
+    /// stands.
+    lists: Option<(Place, Place, std::ops::Range<usize>)>,
+    /// The identity (its username kept apart) and where its text stands.
+    identity: Option<(IdentityKey, String, std::ops::Range<usize>)>,
+}
+
+/// Where a list is held: its address and length (two lists at one place are the same list).
+type Place = (usize, usize);
+
+fn place(list: &[Vec<String>]) -> Place {
+    (list.as_ptr().addr(), list.len())
+}
+
+/// An identity's fields but its username.
+#[derive(PartialEq)]
+struct IdentityKey(Option<i64>, Option<i64>, Option<i64>, Option<i64>, &'static str, i64);
+
+impl IdentityKey {
+    fn of(who: &Identity<'_>) -> IdentityKey {
+        IdentityKey(who.user_id, who.token_id, who.job_id, who.project_id, who.token_type, who.organization_id)
+    }
+}
+
+impl Written {
+    /// Whether `required` and `granular` are the lists written last, the same in memory.
+    fn has_lists(&self, required: &[Vec<String>], granular: &[Vec<String>]) -> Option<std::ops::Range<usize>> {
+        let (r, g, range) = self.lists.as_ref()?;
+        (*r == place(required) && *g == place(granular)).then(|| range.clone())
+    }
+
+    fn has_identity(&self, who: &Identity<'_>) -> Option<std::ops::Range<usize>> {
+        let (kept, username, range) = self.identity.as_ref()?;
+        let same = *kept == IdentityKey::of(who) && *username == who.username;
+        same.then(|| range.clone())
+    }
+}
+
 impl Answer<'_> {
     /// Appends this answer's JSON to `out`: what its derived serialization writes, field for field, written as
-    /// whole pieces (most of it is fixed text and words that need no escaping).
-    fn write_json(&self, out: &mut Vec<u8>) {
+    /// whole pieces (most of it is fixed text and words that need no escaping), the parts it shares with the
+    /// answer before it copied from there (`written`).
+    fn write_json(&self, out: &mut Vec<u8>, written: &mut Written) {
         out.extend_from_slice(if self.allowed {
             b"{\"allowed\":true,\"status\":"
         } else {
@@ -268,10 +313,17 @@ impl Answer<'_> {
         string(out, self.layer);
         out.extend_from_slice(b",\"error\":");
         optional(out, self.error, string);
-        out.extend_from_slice(b",\"required\":");
-        lists(out, self.required);
-        out.extend_from_slice(b",\"required_granular\":");
-        lists(out, self.required_granular);
+        match written.has_lists(self.required, self.required_granular) {
+            Some(range) => out.extend_from_within(range),
+            None => {
+                let start = out.len();
+                out.extend_from_slice(b",\"required\":");
+                lists(out, self.required);
+                out.extend_from_slice(b",\"required_granular\":");
+                lists(out, self.required_granular);
+                written.lists = Some((place(self.required), place(self.required_granular), start..out.len()));
+            }
+        }
         out.extend_from_slice(b",\"reasons\":[");
         string(out, self.reasons.0);
         if let Some(detail) = self.reasons.1 {
@@ -281,7 +333,9 @@ impl Answer<'_> {
         out.extend_from_slice(b"],\"identity\":");
         match &self.identity {
             None => out.extend_from_slice(b"null"),
+            Some(who) if let Some(range) = written.has_identity(who) => out.extend_from_within(range),
             Some(who) => {
+                let start = out.len();
                 out.extend_from_slice(b"{\"user_id\":");
                 optional(out, who.user_id, number);
                 out.extend_from_slice(b",\"username\":");
@@ -300,6 +354,7 @@ impl Answer<'_> {
                 out.extend_from_slice(b",\"organization_id\":");
                 number(out, who.organization_id);
                 out.push(b'}');
+                written.identity = Some((IdentityKey::of(who), who.username.to_owned(), start..out.len()));
             }
         }
         out.push(b'}');
@@ -457,8 +512,53 @@ mod tests {
 
     fn written(answer: &Answer<'_>) -> String {
         let mut out = Vec::new();
-        answer.write_json(&mut out);
+        answer.write_json(&mut out, &mut Written::default());
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn answers_written_one_after_another_copy_only_what_is_the_same() {
+        let (one, two) = (vec![vec!["read_issue".to_owned()]], vec![vec!["read_issue".to_owned()]]);
+        let (none, other): (Vec<Vec<String>>, _) = (vec![], vec![vec!["admin_issue".to_owned()]]);
+        let identity = |username, user_id, token_id| Identity {
+            user_id: Some(user_id),
+            username,
+            token_id: Some(token_id),
+            job_id: None,
+            project_id: None,
+            token_type: "personal_access_token",
+            organization_id: 1,
+        };
+        let answer = |required, granular, identity| Answer {
+            allowed: true,
+            status: 200,
+            layer: "role",
+            error: None,
+            required,
+            required_granular: granular,
+            reasons: Reasons("allowed", None),
+            identity,
+        };
+        let answers = [
+            answer(&one, &none, Some(identity("dev", 7, 12))),
+            answer(&one, &none, Some(identity("dev", 7, 12))),
+            // The same names elsewhere in memory, then the lists swapped: written anew.
+            answer(&two, &none, Some(identity("dev", 7, 12))),
+            answer(&other, &none, Some(identity("dev", 7, 12))),
+            answer(&none, &two, Some(identity("dev", 7, 12))),
+            answer(&none, &two, Some(identity("dev", 7, 13))),
+            answer(&none, &two, Some(identity("rep", 7, 13))),
+            answer(&other, &other, None),
+            answer(&other, &other, Some(identity("rep", 8, 13))),
+            answer(&other, &other, Some(identity("rep", 7, 13))),
+        ];
+        let (mut out, mut shared) = (Vec::new(), Written::default());
+        let mut alone = String::new();
+        for answer in &answers {
+            answer.write_json(&mut out, &mut shared);
+            alone.push_str(&serde_json::to_string(answer).unwrap());
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), alone);
     }
 
     #[test]
