@@ -44,9 +44,17 @@ struct Credentials {
 /// What the requests of one batch share (see [`Authority::decide_in_batch`]): the user token the last of them
 /// authenticated, as it was presented and as it was found. Only a success is kept: a failure is checked, and
 /// audited, each time.
-#[derive(Default)]
 pub struct Batch<'r> {
+    /// Whether its requests share anything (a request decided alone keeps nothing for the next).
+    shares: bool,
     last: Option<Remembered<'r>>,
+}
+
+impl Default for Batch<'_> {
+    /// A batch whose requests share their authentications.
+    fn default() -> Self {
+        Batch { shares: true, last: None }
+    }
 }
 
 /// A user token presented, and its authentication.
@@ -56,18 +64,31 @@ struct Remembered<'r> {
     ip: Option<&'r str>,
     /// Presented on a rotation path (where a revoked token's reuse revokes its family).
     rotation: bool,
-    principal: Option<Authenticated>,
+    principal: Authenticated,
 }
 
-impl Batch<'_> {
+impl<'r> Batch<'r> {
+    /// A request decided alone: nothing is kept.
+    fn alone() -> Self {
+        Batch { shares: false, last: None }
+    }
+
+    /// Keeps the authentication of the token `presented` names, for the next request.
+    fn keep(&mut self, presented: &Presented<'r>, ip: Option<&'r str>, rotation: bool, principal: &Authenticated) {
+        if self.shares {
+            let (secret, channel, principal) = (presented.secret, presented.channel, principal.clone());
+            self.last = Some(Remembered { secret, channel, ip, rotation, principal });
+        }
+    }
+
     /// The authentication of the token `presented` names, when the request before presented it the same way.
-    fn authenticated(&self, presented: &Remembered<'_>) -> Option<Authenticated> {
+    fn authenticated(&self, presented: &Presented<'_>, ip: Option<&str>, rotation: bool) -> Option<Authenticated> {
         let last = self.last.as_ref()?;
         let same = last.secret == presented.secret
             && last.channel == presented.channel
-            && last.ip == presented.ip
-            && last.rotation == presented.rotation;
-        if same { last.principal.clone() } else { None }
+            && last.ip == ip
+            && last.rotation == rotation;
+        same.then(|| last.principal.clone())
     }
 }
 
@@ -78,7 +99,7 @@ type Step<T> = std::result::Result<T, Refusal>;
 impl Authority {
     /// Decides one request, `Sudo` included.
     pub async fn decide_request(&self, request: &Request<'_>) -> Result<Outcome<'_>> {
-        self.decide_in_batch(request, &mut Batch::default()).await
+        self.decide_in_batch(request, &mut Batch::alone()).await
     }
 
     /// Decides one request of a batch asked about at once (the decision API's): as [`Authority::decide_request`],
@@ -261,20 +282,14 @@ impl Authority {
                 Err(_) => Err(Refusal::BAD_CREDENTIAL),
             },
             Some(SecretHome::TokenDigest) => {
-                let presented = Remembered {
-                    secret: credential,
-                    channel,
-                    ip: request.ip,
-                    rotation: is_rotation(found),
-                    principal: None,
-                };
-                let authenticated = match batch.authenticated(&presented) {
+                let presented = Presented { secret: credential, channel, username: None };
+                let rotation = is_rotation(found);
+                let authenticated = match batch.authenticated(&presented, request.ip, rotation) {
                     Some(principal) => Ok(principal),
                     None => {
-                        let authenticated =
-                            self.authenticate(credential, channel, request.ip, presented.rotation).await?;
+                        let authenticated = self.authenticate(credential, channel, request.ip, rotation).await?;
                         if let Ok(principal) = &authenticated {
-                            batch.last = Some(Remembered { principal: Some(principal.clone()), ..presented });
+                            batch.keep(&presented, request.ip, rotation, principal);
                         }
                         authenticated
                     }
