@@ -328,6 +328,32 @@ pub fn is_canonical(raw: &str) -> bool {
             && raw.split('/').skip(1).all(|segment| !matches!(segment, "" | "." | "..")))
 }
 
+/// A request target's path and query: split at its first `?`, found eight bytes at a time (a word's lowest byte
+/// equal to `?` is found exactly by the zero-byte trick, the words read little-endian).
+pub fn split_target(target: &str) -> (&str, Option<&str>) {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    let bytes = target.as_bytes();
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    let mut found = None;
+    for chunk in &mut words {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ (ONES * u64::from(b'?'));
+        let flags = word.wrapping_sub(ONES) & !word & HIGHS;
+        if flags != 0 {
+            found = Some(at + flags.trailing_zeros() as usize / 8);
+            break;
+        }
+        at += 8;
+    }
+    let found = found.or_else(|| words.remainder().iter().position(|&b| b == b'?').map(|i| at + i));
+    match found {
+        // `?` is ASCII: both sides are on character boundaries.
+        Some(i) => (target.get(..i).unwrap_or_default(), target.get(i + 1..)),
+        None => (target, None),
+    }
+}
+
 /// `HEAD` is `GET`; methods are upper case. Override headers are the caller's business: never pass them here.
 pub fn canonical_method(method: &str) -> std::borrow::Cow<'static, str> {
     const KNOWN: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -1028,6 +1054,32 @@ mod tests {
         for raw in ["/api/v4/projects/1/issues", &many, &long, "/g%2Fp/x", "/a/../b", &long, "//a//b/", "/x"] {
             let read = path.read(raw).map(|()| path.clone());
             assert_eq!(read, canonical_path(raw), "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_target_splits_at_its_first_question_mark_wherever_it_stands() {
+        for len in 0..20 {
+            for place in 0..=len {
+                let mut target = "a".repeat(len);
+                if place < len {
+                    target.replace_range(place..=place, "?");
+                    // A second `?`, and bytes a borrow could run through, after the first.
+                    target.push_str("?\u{0}\u{ff}");
+                }
+                let want = target.split_once('?').map_or((target.as_str(), None), |(p, q)| (p, Some(q)));
+                assert_eq!(split_target(&target), want, "{target:?}");
+            }
+        }
+        assert_eq!(split_target("/caf\u{e9}/x?\u{e9}=1"), ("/caf\u{e9}/x", Some("\u{e9}=1")));
+        assert_eq!(split_target("\u{ff}\u{3f}"), ("\u{ff}", Some("")));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_target_splits_as_split_once_splits_it(target in "[a?>\u{0}\u{bf}\u{10ffff}/]{0,40}") {
+            let want = target.split_once('?').map_or((target.as_str(), None), |(p, q)| (p, Some(q)));
+            proptest::prop_assert_eq!(split_target(&target), want);
         }
     }
 

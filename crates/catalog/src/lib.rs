@@ -15,7 +15,7 @@ mod segments;
 mod trie;
 
 pub use bundles::{BoundarySet, Bundle};
-pub use canonical::{CanonicalPath, PathError, canonical_method, canonical_path, is_canonical};
+pub use canonical::{CanonicalPath, PathError, canonical_method, canonical_path, is_canonical, split_target};
 pub use parse::CatalogError;
 pub use perms::{PermSet, Permission};
 pub use routes::{Boundary, MAX_PARAMS, MAX_TEMPLATE_SEGMENTS, Param, Params, Route, RouteMatch, Segment, Surface};

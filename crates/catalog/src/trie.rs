@@ -297,7 +297,8 @@ impl<'p> Walk<'_, '_, 'p> {
                 continue;
             }
             let value = segment.strip_suffix(&*edge.suffix).unwrap_or_default();
-            if !value.is_empty() && (edge.slash || !self.slashed || !value.contains('/')) {
+            // A suffix is template text, never a `/`: the value holds a decoded `/` when its segment does.
+            if !value.is_empty() && (edge.slash || !self.slashed || !path.is_slashed(at)) {
                 self.visit_with(edge.child, rest, span(start, start + value.len()));
             }
         }

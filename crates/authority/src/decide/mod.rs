@@ -107,10 +107,7 @@ impl Authority {
     /// authentication found it. A batch is one call, decided as of when each token in it was first checked, as
     /// one request is; a revocation that lands while it is decided is seen by the next call.
     pub async fn decide_in_batch<'r>(&self, request: &Request<'r>, batch: &mut Batch<'r>) -> Result<Outcome<'_>> {
-        let (path, query) = match request.target.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (request.target, None),
-        };
+        let (path, query) = catalog::split_target(request.target);
         let method = canonical_method(request.method);
         // Read in place: the path stays where the decision keeps it.
         let mut canonical = CanonicalPath::default();
