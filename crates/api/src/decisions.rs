@@ -379,26 +379,11 @@ fn needs_escape(bytes: &[u8]) -> bool {
     first_to_escape(bytes).is_some()
 }
 
-/// Where the first byte of `bytes` that JSON escapes (`"`, `\\`, or below 0x20) stands: eight bytes at a time,
-/// each word tested for a byte below 0x20 or equal to either with the bit tricks that find a zero byte. A word's
-/// lowest flagged byte is exact (a borrow only runs towards higher bytes), so the words are read little-endian
-/// and the first flag found is the first such byte.
+/// Where the first byte of `bytes` that JSON escapes (`"`, `\\`, or below 0x20) stands, found eight bytes at a time.
 fn first_to_escape(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
-    let holds = |word: u64, b: u8| below(word ^ (ONES * u64::from(b)), 1);
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut words {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let flags = below(word, 0x20) | holds(word, b'"') | holds(word, b'\\');
-        if flags != 0 {
-            return Some(at + flags.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    words.remainder().iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\').map(|i| at + i)
+    use domain::bytes::{below, equal, first_flagged};
+    let flags = |word| below(word, 0x20) | equal(word, b'"') | equal(word, b'\\');
+    first_flagged(bytes, flags, |b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 fn number(out: &mut Vec<u8>, n: impl itoa::Integer) {

@@ -328,26 +328,10 @@ pub fn is_canonical(raw: &str) -> bool {
             && raw.split('/').skip(1).all(|segment| !matches!(segment, "" | "." | "..")))
 }
 
-/// A request target's path and query: split at its first `?`, found eight bytes at a time (a word's lowest byte
-/// equal to `?` is found exactly by the zero-byte trick, the words read little-endian).
+/// A request target's path and query: split at its first `?`, found eight bytes at a time.
 pub fn split_target(target: &str) -> (&str, Option<&str>) {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    let bytes = target.as_bytes();
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    let mut found = None;
-    for chunk in &mut words {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ (ONES * u64::from(b'?'));
-        let flags = word.wrapping_sub(ONES) & !word & HIGHS;
-        if flags != 0 {
-            found = Some(at + flags.trailing_zeros() as usize / 8);
-            break;
-        }
-        at += 8;
-    }
-    let found = found.or_else(|| words.remainder().iter().position(|&b| b == b'?').map(|i| at + i));
-    match found {
+    use domain::bytes::{equal, first_flagged};
+    match first_flagged(target.as_bytes(), |word| equal(word, b'?'), |b| b == b'?') {
         // `?` is ASCII: both sides are on character boundaries.
         Some(i) => (target.get(..i).unwrap_or_default(), target.get(i + 1..)),
         None => (target, None),

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod access;
+pub mod bytes;
 mod ci;
 mod credential;
 mod deploy;
