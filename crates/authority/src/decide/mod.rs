@@ -57,13 +57,19 @@ impl Default for Batch<'_> {
     }
 }
 
-/// A user token presented, and its authentication.
-struct Remembered<'r> {
+/// How a user token was presented: a batch's requests share its authentication only when presented alike.
+#[derive(Clone, Copy, PartialEq)]
+struct Shown<'r> {
     secret: &'r str,
     channel: domain::Channel,
     ip: Option<&'r str>,
-    /// Presented on a rotation path (where a revoked token's reuse revokes its family).
+    /// On a rotation path (where a revoked token's reuse revokes its family).
     rotation: bool,
+}
+
+/// A user token presented, and its authentication.
+struct Remembered<'r> {
+    shown: Shown<'r>,
     principal: Authenticated,
 }
 
@@ -73,22 +79,17 @@ impl<'r> Batch<'r> {
         Batch { shares: false, last: None }
     }
 
-    /// Keeps the authentication of the token `presented` names, for the next request.
-    fn keep(&mut self, presented: &Presented<'r>, ip: Option<&'r str>, rotation: bool, principal: &Authenticated) {
+    /// Keeps the authentication of the token `shown`, for the next request.
+    fn keep(&mut self, shown: Shown<'r>, principal: &Authenticated) {
         if self.shares {
-            let (secret, channel, principal) = (presented.secret, presented.channel, principal.clone());
-            self.last = Some(Remembered { secret, channel, ip, rotation, principal });
+            self.last = Some(Remembered { shown, principal: principal.clone() });
         }
     }
 
-    /// The authentication of the token `presented` names, when the request before presented it the same way.
-    fn authenticated(&self, presented: &Presented<'_>, ip: Option<&str>, rotation: bool) -> Option<Authenticated> {
+    /// The authentication of the token `shown`, when the request before presented it alike.
+    fn authenticated(&self, shown: &Shown<'_>) -> Option<Authenticated> {
         let last = self.last.as_ref()?;
-        let same = last.secret == presented.secret
-            && last.channel == presented.channel
-            && last.ip == ip
-            && last.rotation == rotation;
-        same.then(|| last.principal.clone())
+        (last.shown == *shown).then(|| last.principal.clone())
     }
 }
 
@@ -279,14 +280,13 @@ impl Authority {
                 Err(_) => Err(Refusal::BAD_CREDENTIAL),
             },
             Some(SecretHome::TokenDigest) => {
-                let presented = Presented { secret: credential, channel, username: None };
-                let rotation = is_rotation(found);
-                let authenticated = match batch.authenticated(&presented, request.ip, rotation) {
+                let shown = Shown { secret: credential, channel, ip: request.ip, rotation: is_rotation(found) };
+                let authenticated = match batch.authenticated(&shown) {
                     Some(principal) => Ok(principal),
                     None => {
-                        let authenticated = self.authenticate(credential, channel, request.ip, rotation).await?;
+                        let authenticated = self.authenticate(credential, channel, request.ip, shown.rotation).await?;
                         if let Ok(principal) = &authenticated {
-                            batch.keep(&presented, request.ip, rotation, principal);
+                            batch.keep(shown, principal);
                         }
                         authenticated
                     }
