@@ -460,18 +460,6 @@ fn read_plain(raw: &str, path: &mut CanonicalPath) -> Plain {
     Plain::Read(Ok(()))
 }
 
-/// Which bytes an escape may stand for in a path [`read_escaped`] reads: printable ASCII that no check looks at
-/// (`/` is told apart before this is asked).
-const DECODES_PLAIN: [bool; 256] = {
-    let mut plain = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        plain[b] = CLASS[b] == 0;
-        b += 1;
-    }
-    plain
-};
-
 /// Reads into `path` a path of at most [`INLINE_TEXT`] bytes made of plain bytes, `/` and escapes that stand for
 /// a byte no check looks at or for a `/`: one pass over its bytes, each escape decoded where it stands, the
 /// segments joined in one stack buffer as they end. `None`, with `path` to be read again, for any other path
@@ -496,7 +484,7 @@ fn read_escaped(raw: &str, from: usize, path: &mut CanonicalPath) -> Option<()> 
             None | Some(b'/') => {
                 let segment = text.get(start..len)?;
                 if slashed {
-                    if segment.split(|&b| b == b'/').any(|part| matches!(part, [] | [b'.'] | [b'.', b'.'])) {
+                    if has_dot_part(segment) {
                         return None;
                     }
                     path.slashed |= 1u128.checked_shl(u32::try_from(path.ends.len()).ok()?)?;
@@ -522,7 +510,7 @@ fn read_escaped(raw: &str, from: usize, path: &mut CanonicalPath) -> Option<()> 
                 let decoded = hi << 4 | lo;
                 if decoded == b'/' {
                     slashed = true;
-                } else if !DECODES_PLAIN[usize::from(decoded)] {
+                } else if CLASS[usize::from(decoded)] != 0 {
                     return None;
                 }
                 *text.get_mut(len)? = decoded;
@@ -653,6 +641,12 @@ impl Held {
     }
 }
 
+/// Whether a decoded segment's parts between its decoded `/`s hold an empty or dot one. Split as bytes by a plain
+/// predicate: `str::split` takes the pattern machinery for a one-byte separator.
+fn has_dot_part(segment: &[u8]) -> bool {
+    segment.split(|&b| b == b'/').any(|part| matches!(part, [] | [b'.'] | [b'.', b'.']))
+}
+
 /// Decodes one segment that is not plain, in one pass that also notes what it holds: into `stack` when it fits
 /// (so that a decision allocates nothing for it), as it arrived when it has no escape. Answers the text and
 /// whether it holds a decoded `/`. Refusals come in one order: a bad escape or invalid UTF-8, then a NUL, a
@@ -701,9 +695,7 @@ fn decode<'s>(
     // A decoded `/` joins path parts: none of them may be empty or a dot segment, which a gateway that decodes
     // `%2F` before proxying would resolve.
     let slashed = held.holds(SLASH);
-    // Split as bytes by a plain predicate: `str::split` takes the pattern machinery for a one-byte separator.
-    let dotted = |part: &[u8]| matches!(part, [] | [b'.'] | [b'.', b'.']);
-    if slashed && text.as_bytes().split(|&b| b == b'/').any(dotted) {
+    if slashed && has_dot_part(text.as_bytes()) {
         return Err(PathError::DotSegment);
     }
     Ok((text, slashed))
