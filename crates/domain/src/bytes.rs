@@ -2,6 +2,9 @@
 //! bit tricks that find a zero byte. A word's lowest flagged byte is exact (a borrow of the subtraction runs only
 //! towards higher bytes, and may flag a byte above the first one wrongly), so the first flag found is the first
 //! byte sought.
+//!
+//! **Invariant:** [`first_flagged`] answers what a byte-by-byte search answers (a test holds it to one at every
+//! place, length and neighbour); only a word's lowest flag is ever read.
 
 const ONES: u64 = u64::from_le_bytes([0x01; 8]);
 const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
