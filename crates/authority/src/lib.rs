@@ -102,6 +102,8 @@ pub struct Authority {
     pat_prefix: ::tokens::Prefix,
     cell_id: u64,
     catalog: catalog::Catalog,
+    /// Each thread's readings of the request targets it decided last (`decide::Readings`).
+    readings: decide::Readings,
     clock: Arc<dyn Clock>,
     cache: Arc<FactCache>,
     unknown_audit: auth::AuditBudget,
@@ -127,6 +129,7 @@ impl Authority {
             pat_prefix: config.pat_prefix,
             cell_id: config.cell_id,
             catalog: config.catalog,
+            readings: decide::Readings::new(),
             clock,
             ci: config.ci,
             keys: std::sync::RwLock::new(None),

@@ -20,6 +20,7 @@ pub use parse::CatalogError;
 pub use perms::{PermSet, Permission};
 pub use routes::{Boundary, MAX_PARAMS, MAX_TEMPLATE_SEGMENTS, Param, Params, Route, RouteMatch, Segment, Surface};
 pub use segments::{INLINE_SEGMENTS, SegmentList};
+pub use trie::Located;
 
 use domain::AccessLevel;
 
@@ -186,6 +187,18 @@ impl Catalog {
         query: Option<&str>,
     ) -> Option<RouteMatch<'a, 'p>> {
         trie::find(&self.routes, &self.trie, method, path, query)
+    }
+
+    /// Where [`Catalog::find`] finds the route, kept without borrowing the path or the catalog, so that a reading
+    /// of a request's target can be kept and found again ([`Catalog::matched`]).
+    pub fn locate(&self, method: &str, path: &CanonicalPath, query: Option<&str>) -> Option<Located> {
+        trie::locate(&self.routes, &self.trie, method, path, query)
+    }
+
+    /// The match `located` stands for, with `path`, the path it was located for: what [`Catalog::find`] returned
+    /// then. (With another path its values are spans of the wrong text: never wrong in memory, always in meaning.)
+    pub fn matched<'a: 'p, 'p>(&'a self, located: &Located, path: &'p CanonicalPath) -> Option<RouteMatch<'a, 'p>> {
+        trie::matched(&self.routes, located, path)
     }
 }
 

@@ -30,10 +30,36 @@ pub(crate) fn find<'a: 'p, 'p>(
     path: &'p CanonicalPath,
     query: Option<&str>,
 ) -> Option<RouteMatch<'a, 'p>> {
+    matched(routes, &locate(routes, trie, method, path, query)?, path)
+}
+
+/// Where the route of a path was found, borrowing neither: the route's number and its parameters' spans of the
+/// path's text. Made into a [`RouteMatch`] again, with the path it was found for, by `Catalog::matched`.
+#[derive(Debug, Clone)]
+pub struct Located {
+    route: usize,
+    values: Values,
+}
+
+pub(crate) fn locate(
+    routes: &[Route],
+    trie: &RouteTrie,
+    method: &str,
+    path: &CanonicalPath,
+    query: Option<&str>,
+) -> Option<Located> {
     let (route, values) = trie.find(routes, method, path, query)?;
-    let route = routes.get(route)?;
+    Some(Located { route, values })
+}
+
+pub(crate) fn matched<'a: 'p, 'p>(
+    routes: &'a [Route],
+    located: &Located,
+    path: &'p CanonicalPath,
+) -> Option<RouteMatch<'a, 'p>> {
+    let route = routes.get(located.route)?;
     // The walk kept the values in the template's order; the template names them.
-    let params = Params::new(&route.segments, path.text(), values);
+    let params = Params::new(&route.segments, path.text(), located.values.clone());
     Some(RouteMatch { route, params })
 }
 

@@ -7,16 +7,18 @@
 //! [`Outcome`], and only `policy::authorize` can make it allowed.
 
 mod outcome;
+mod reading;
 mod refusals;
 mod resolve;
 
 use std::sync::Arc;
 
-use catalog::{Boundary, CanonicalPath, PathError, RouteMatch, Surface, canonical_method};
+use catalog::{Boundary, PathError, RouteMatch, Surface, canonical_method};
 use domain::{CredentialKind, Scope, Scopes, SecretHome, UsageBoundary, User, secret_home};
 use policy::{CredentialFacts, Facts, Layer, Reason, RuleTarget};
 
 pub use outcome::{Outcome, Presented, Request, Resolved, Who};
+pub(crate) use reading::Readings;
 pub(crate) use refusals::group_rules_refusal;
 pub use refusals::{group_refusal, token_refusal, token_rules};
 pub(crate) use resolve::user_facts;
@@ -108,15 +110,15 @@ impl Authority {
     /// authentication found it. A batch is one call, decided as of when each token in it was first checked, as
     /// one request is; a revocation that lands while it is decided is seen by the next call.
     pub async fn decide_in_batch<'r>(&self, request: &Request<'r>, batch: &mut Batch<'r>) -> Result<Outcome<'_>> {
-        let (path, query) = catalog::split_target(request.target);
         let method = canonical_method(request.method);
-        // Read in place: the path stays where the decision keeps it.
-        let mut canonical = CanonicalPath::default();
-        if let Err(e) = canonical.read(path) {
-            return Ok(Outcome::malformed(e));
-        }
-        let path = &canonical;
-        let Some(found) = self.catalog.find(&method, path, query) else {
+        // The path in its canonical spelling and its route: this thread's reading of the same target, if any.
+        let reading = self.readings.read(&self.catalog, request.method, &method, request.target);
+        let path = &reading.path;
+        let located = match &reading.found {
+            Ok(located) => located.as_ref(),
+            Err(e) => return Ok(Outcome::malformed(*e)),
+        };
+        let Some(found) = located.and_then(|located| self.catalog.matched(located, path)) else {
             // No route took the decoded `/`: the path has no reading every way in shares.
             if path.has_decoded_slash() {
                 return Ok(Outcome::malformed(PathError::EncodedSlash));
