@@ -84,52 +84,110 @@ fn original<'r>(method: &'r Method, uri: &'r Uri, asked: &Asked<'r>) -> ApiResul
     }
 }
 
+/// How many identity headers an allowed answer has.
+const IDENTITIES: usize = 6;
 /// The identity headers of an allowed answer, in the order [`identity_headers`] fills them.
-const IDENTITY: [HeaderName; 6] =
+const IDENTITY: [HeaderName; IDENTITIES] =
     [X_AUTH_USER_ID, X_AUTH_USER, X_AUTH_TOKEN_ID, X_AUTH_TOKEN_TYPE, X_AUTH_ORGANIZATION_ID, X_AUTH_ANONYMOUS];
 const EMPTY: HeaderValue = HeaderValue::from_static("");
 
 /// Every identity header, always set (empty when anonymous), so that a gateway copying them onto the upstream
-/// request overwrites whatever a client sent under the same names. Made by copying a map of the names made once
-/// and filling its values in order: no name is hashed per answer.
+/// request overwrites whatever a client sent under the same names. A gateway asks about the same credential
+/// again and again: the map this thread answered with last is copied when it shows the same identity (its
+/// values shared, a reference count each), and a map is made anew only for another identity.
 fn identity_headers(who: Option<authority::Who<'_>>) -> HeaderMap {
+    let Some(who) = who else {
+        return IDENTITY.into_iter().zip([EMPTY, EMPTY, EMPTY, EMPTY, EMPTY, TRUE]).collect();
+    };
+    LAST.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else { return map_of(&who) };
+        if let Some(made) = last.as_ref()
+            && made.shows(&who)
+        {
+            return made.headers.clone();
+        }
+        let headers = map_of(&who);
+        *last = Some(Made {
+            user_id: who.user_id,
+            username: who.username.into(),
+            token_id: who.token_id,
+            kind: who.kind,
+            organization_id: who.organization_id,
+            headers: headers.clone(),
+        });
+        headers
+    })
+}
+
+/// The identity headers' values, in [`IDENTITY`]'s order.
+type Values = [HeaderValue; IDENTITIES];
+
+const FALSE: HeaderValue = HeaderValue::from_static("false");
+const TRUE: HeaderValue = HeaderValue::from_static("true");
+
+/// An identity whose headers this thread answered with last, and those headers.
+struct Made {
+    user_id: Option<i64>,
+    username: Box<str>,
+    token_id: i64,
+    kind: domain::CredentialKind,
+    organization_id: i64,
+    headers: HeaderMap,
+}
+
+impl Made {
+    /// Whether the headers were made of every part of `who` they show.
+    fn shows(&self, who: &authority::Who<'_>) -> bool {
+        self.token_id == who.token_id
+            && self.user_id == who.user_id
+            && self.kind == who.kind
+            && self.organization_id == who.organization_id
+            && *self.username == *who.username
+    }
+}
+
+thread_local! {
+    /// The identity headers this thread answered with last.
+    static LAST: std::cell::RefCell<Option<Made>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The identity headers of `who`, made anew: a copy of a map of the names made once, its values filled in order
+/// (no name is hashed).
+fn map_of(who: &authority::Who<'_>) -> HeaderMap {
     static NAMES: std::sync::LazyLock<HeaderMap> =
         std::sync::LazyLock::new(|| IDENTITY.into_iter().map(|name| (name, EMPTY)).collect());
-    const FALSE: HeaderValue = HeaderValue::from_static("false");
-    const TRUE: HeaderValue = HeaderValue::from_static("true");
-    let values = match who {
-        Some(who) => {
-            // The ids and the name are written into one buffer and each value is a slice of it: one allocation
-            // shared by the four, where a value made alone is an allocation each.
-            let mut text = Vec::with_capacity(60 + who.username.len());
-            let piece = |text: &mut Vec<u8>, bytes: &[u8]| {
-                let start = text.len();
-                text.extend_from_slice(bytes);
-                start..text.len()
-            };
-            let mut number = itoa::Buffer::new();
-            let user_id = piece(&mut text, who.user_id.map_or("", |id| number.format(id)).as_bytes());
-            let user = piece(&mut text, who.username.as_bytes());
-            let token_id = piece(&mut text, number.format(who.token_id).as_bytes());
-            let organization_id = piece(&mut text, number.format(who.organization_id).as_bytes());
-            let text = axum::body::Bytes::from(text);
-            let value = |range| HeaderValue::from_maybe_shared(text.slice(range)).unwrap_or(EMPTY);
-            [
-                value(user_id),
-                value(user),
-                value(token_id),
-                HeaderValue::from_static(who.kind.name()),
-                value(organization_id),
-                FALSE,
-            ]
-        }
-        None => [EMPTY, EMPTY, EMPTY, EMPTY, EMPTY, TRUE],
-    };
     let mut headers = NAMES.clone();
-    for ((_, slot), value) in headers.iter_mut().zip(values) {
+    for ((_, slot), value) in headers.iter_mut().zip(values_of(who)) {
         *slot = value;
     }
     headers
+}
+
+/// The identity headers' values of `who`, written anew.
+fn values_of(who: &authority::Who<'_>) -> Values {
+    // The ids and the name are written into one buffer and each value is a slice of it: one allocation shared
+    // by the four, where a value made alone is an allocation each.
+    let mut text = Vec::with_capacity(60 + who.username.len());
+    let piece = |text: &mut Vec<u8>, bytes: &[u8]| {
+        let start = text.len();
+        text.extend_from_slice(bytes);
+        start..text.len()
+    };
+    let mut number = itoa::Buffer::new();
+    let user_id = piece(&mut text, who.user_id.map_or("", |id| number.format(id)).as_bytes());
+    let user = piece(&mut text, who.username.as_bytes());
+    let token_id = piece(&mut text, number.format(who.token_id).as_bytes());
+    let organization_id = piece(&mut text, number.format(who.organization_id).as_bytes());
+    let text = axum::body::Bytes::from(text);
+    let value = |range| HeaderValue::from_maybe_shared(text.slice(range)).unwrap_or(EMPTY);
+    [
+        value(user_id),
+        value(user),
+        value(token_id),
+        HeaderValue::from_static(who.kind.name()),
+        value(organization_id),
+        FALSE,
+    ]
 }
 
 /// Forward-auth's answer to `request`, made on a connection from `peer`.
@@ -280,6 +338,32 @@ mod tests {
             let mut text = [0; ADDRESS_TEXT];
             assert_eq!(address_text(ip, &mut text), ip.to_string());
         }
+    }
+
+    #[test]
+    fn identity_headers_copied_from_the_last_answer_are_those_of_the_identity_asked_about() {
+        let who = |username: &'static str, token_id: i64, organization_id: i64| authority::Who {
+            user_id: Some(7),
+            username,
+            token_id,
+            job: None,
+            kind: domain::CredentialKind::PersonalAccessToken,
+            organization_id,
+        };
+        let alice = who("alice", 3, 1);
+        let asked = [alice, alice, who("alicia", 3, 1), alice, who("alice", 4, 1), who("alice", 4, 2), alice];
+        let text = |headers: HeaderMap| -> Vec<(String, String)> {
+            let pairs = headers.iter().map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("?")));
+            pairs.map(|(name, value)| (name.to_owned(), value.to_owned())).collect()
+        };
+        for who in asked {
+            let fresh = IDENTITY.into_iter().zip(values_of(&who)).collect();
+            assert_eq!(text(identity_headers(Some(who))), text(fresh), "{} {}", who.username, who.token_id);
+        }
+        let anonymous = text(identity_headers(None));
+        let values: Vec<&str> = anonymous.iter().map(|(_, value)| value.as_str()).collect();
+        assert_eq!(values, ["", "", "", "", "", "true"]);
+        assert_eq!(anonymous.first().map(|(name, _)| name.as_str()), Some("x-auth-user-id"));
     }
 
     fn ask(method: &str, uri: &str, headers: &[(&'static str, &str)]) -> Option<(String, String)> {
