@@ -343,13 +343,18 @@ impl Authority {
 
     /// Updates `last_used_at` (at most every 10 minutes) and the last five client addresses.
     async fn record_use(&self, token: TokenFacts, ip: Option<&str>, now: Timestamp) -> Result<TokenFacts> {
-        let new_address = || ip.is_some_and(|ip| domain::address_digest(ip) != token.last_address);
-        if !use_due(token.last_used_at(), new_address, now) {
+        if !token_use_due(&token, ip, now) {
             return Ok(token);
         }
         self.usage.record_use(token.id, now, ip).await?;
         Ok(token.used(now, ip))
     }
+}
+
+/// Whether a use of `token` from `ip` at `now` is to be written (see [`use_due`]).
+pub(crate) fn token_use_due(token: &TokenFacts, ip: Option<&str>, now: Timestamp) -> bool {
+    let new_address = || ip.is_some_and(|ip| domain::address_digest(ip) != token.last_address);
+    use_due(token.last_used_at(), new_address, now)
 }
 
 /// Whether a use is to be written: the last one is older than 10 minutes, or it comes from a new address

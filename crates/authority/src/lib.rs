@@ -104,6 +104,8 @@ pub struct Authority {
     catalog: catalog::Catalog,
     /// Each thread's readings of the request targets it decided last (`decide::Readings`).
     readings: decide::Readings,
+    /// Each thread's allowed decisions of user tokens, served again while nothing they read has changed.
+    kept: decide::KeptDecisions,
     clock: Arc<dyn Clock>,
     cache: Arc<FactCache>,
     unknown_audit: auth::AuditBudget,
@@ -130,6 +132,7 @@ impl Authority {
             cell_id: config.cell_id,
             catalog: config.catalog,
             readings: decide::Readings::new(),
+            kept: decide::KeptDecisions::new(),
             clock,
             ci: config.ci,
             keys: std::sync::RwLock::new(None),

@@ -6,6 +6,7 @@
 //! **Invariant:** this is the one decision flow; each step either hands its facts on or returns a refused
 //! [`Outcome`], and only `policy::authorize` can make it allowed.
 
+mod kept;
 mod outcome;
 mod reading;
 mod refusals;
@@ -17,13 +18,16 @@ use catalog::{Boundary, PathError, RouteMatch, Surface, canonical_method};
 use domain::{CredentialKind, Scope, Scopes, SecretHome, UsageBoundary, User, secret_home};
 use policy::{CredentialFacts, Facts, Layer, Reason, RuleTarget};
 
+pub(crate) use kept::KeptDecisions;
 pub use outcome::{Outcome, Presented, Request, Resolved, Who};
 pub(crate) use reading::Readings;
 pub(crate) use refusals::group_rules_refusal;
 pub use refusals::{group_refusal, token_refusal, token_rules};
 pub(crate) use resolve::user_facts;
 
+use self::kept::{Asking, Decided};
 use self::outcome::{OnRoute, Refusal};
+use self::reading::Read;
 use self::resolve::{facts_of, is_rotation, rule_segments};
 use crate::principal::JobPrincipal;
 use crate::{Authenticated, Authority, Result};
@@ -110,6 +114,8 @@ impl Authority {
     /// authentication found it. A batch is one call, decided as of when each token in it was first checked, as
     /// one request is; a revocation that lands while it is decided is seen by the next call.
     pub async fn decide_in_batch<'r>(&self, request: &Request<'r>, batch: &mut Batch<'r>) -> Result<Outcome<'_>> {
+        // Read before any fact is: a decision kept by this thread is served only at the generation it was made at.
+        let generation = self.cache.generation();
         let method = canonical_method(request.method);
         // The path in its canonical spelling and its route: this thread's reading of the same target, if any.
         let reading = self.readings.read(&self.catalog, request.method, &method, request.target);
@@ -127,6 +133,12 @@ impl Authority {
         };
         let route = found.route;
         let on = OnRoute { route, safe: method == "GET" };
+        let asking = self.asking(request, &reading);
+        if let Some(asking) = &asking
+            && let Some(outcome) = self.kept_outcome(asking, generation, request, on)
+        {
+            return Ok(outcome);
+        }
         let Credentials { principal, job, deploy, trigger, feed, ssh, deploy_facts } =
             match self.credential_of(request, &found, route, batch).await? {
                 Ok(authenticated) => authenticated,
@@ -251,7 +263,84 @@ impl Authority {
         outcome.principal = principal;
         outcome.sudo = sudo;
         outcome.resource = resource;
+        if let Some(asking) = &asking {
+            self.keep_decision(asking, generation, &outcome);
+        }
         Ok(outcome)
+    }
+
+    /// What a request's kept decision is looked up by, when it could have one: a user token's string presented,
+    /// without `Sudo`, its target's reading kept, the fact cache enabled.
+    fn asking<'r>(&self, request: &Request<'r>, reading: &'r Read) -> Option<Asking<'r>> {
+        let Read::Kept(reading) = reading else { return None };
+        let presented = request.credential?;
+        if request.sudo.is_some() || request.ssh_key.is_some() || !self.cache.is_enabled() {
+            return None;
+        }
+        if presented.secret.len() > ::tokens::MAX_TOKEN_LEN
+            || secret_home(presented.secret, &self.pat_prefix.accepted) != Some(SecretHome::TokenDigest)
+        {
+            return None;
+        }
+        Some(Asking {
+            presented: self.cache.presented_key(presented.secret),
+            channel: presented.channel,
+            served: request.served,
+            ip: request.ip,
+            reading,
+        })
+    }
+
+    /// The decision this thread made of the same request at the generation `generation`, on the same day, made
+    /// again from it: its time is now, and a served request notes what it exercised. `None` when there is none,
+    /// or when the token's use is due to be written (the whole decision writes it).
+    fn kept_outcome<'a>(
+        &'a self,
+        asking: &Asking<'_>,
+        generation: u64,
+        request: &Request<'_>,
+        on: OnRoute<'a>,
+    ) -> Option<Outcome<'a>> {
+        let decided = self.kept.get(asking, generation)?;
+        let now = self.now();
+        if now.date() != decided.day || crate::auth::token_use_due(&decided.principal.token, request.ip, now) {
+            return None;
+        }
+        let principal =
+            Authenticated { user: Arc::clone(&decided.principal.user), token: decided.principal.token, at: now };
+        let mut outcome = on.refuse(decided.layer, decided.reason);
+        outcome.allowed = true;
+        outcome.admin = decided.admin;
+        outcome.resource = decided.resource.clone();
+        if request.served {
+            self.note_use_of(on.route, &outcome.resource, Some(&principal), None);
+        }
+        outcome.principal = Some(principal);
+        Some(outcome)
+    }
+
+    /// Keeps an allowed decision of a user token alone (no other credential, no `Sudo`), made of facts read after
+    /// `generation` was.
+    fn keep_decision(&self, asking: &Asking<'_>, generation: u64, outcome: &Outcome<'_>) {
+        let Some(principal) = &outcome.principal else { return };
+        let alone = outcome.job.is_none()
+            && outcome.deploy.is_none()
+            && outcome.trigger.is_none()
+            && outcome.feed.is_none()
+            && outcome.ssh.is_none()
+            && outcome.sudo.is_none();
+        if !outcome.allowed || !alone {
+            return;
+        }
+        let decided = Decided {
+            principal: principal.clone(),
+            resource: outcome.resource.clone(),
+            admin: outcome.admin,
+            layer: outcome.layer,
+            reason: outcome.reason,
+            day: principal.at.date(),
+        };
+        self.kept.put(asking, generation, decided);
     }
 
     /// The credential presented, authenticated: a user token's principal, a CI job, or a deploy token. Any failure

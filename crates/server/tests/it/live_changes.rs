@@ -234,3 +234,65 @@ fn a_deleted_project_is_denied_on_the_next_request() {
     assert_eq!(deleted.status, 202, "{}", deleted.text);
     assert_eq!(issues_status(&app, &app.base, &w), 403);
 }
+
+/// A request asked again and again (as a gateway asks) is answered from the decision its thread kept: it is made
+/// again whenever the day turns or anything it read changes, and each served one is still noted as a use.
+#[test]
+fn a_request_asked_again_is_decided_again_when_its_day_turns_or_anything_it_read_changes() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    // Each of the server's threads sees the request several times.
+    let again = |expected: u16, why: &str| {
+        for i in 0..6 {
+            assert_eq!(issues_status(&app, &app.base, &w), expected, "{why}, request {i}");
+        }
+    };
+    again(200, "a developer opens issues");
+    let usage = app.get(&app.admin_token, &format!("/personal_access_tokens/{}/usage", w.token_id));
+    let uses: i64 = usage.body["exercised"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no usage in {}", usage.text))
+        .iter()
+        .filter(|u| u["boundary"] == format!("project:{}", w.project_id).as_str())
+        .filter_map(|u| u["uses"].as_i64())
+        .max()
+        .unwrap_or(0);
+    assert_eq!(uses, 6, "every served request is noted: {}", usage.text);
+
+    let removed = app.call(&app.admin_token, "DELETE", &format!("/groups/{}/members/{}", w.group_id, w.user_id), None);
+    assert_eq!(removed.status, 204, "{}", removed.text);
+    again(403, "no member of the private project");
+    let members = format!("/groups/{}/members", w.group_id);
+    let added = app.post(&app.admin_token, &members, json!({"user_id": w.user_id, "access_level": 30}));
+    assert_eq!(added.status, 201, "{}", added.text);
+    again(200, "a developer again");
+
+    assert_eq!(app.post(&app.admin_token, &format!("/users/{}/block", w.user_id), json!({})).status, 201);
+    again(401, "a blocked user's token is no credential");
+    assert_eq!(app.post(&app.admin_token, &format!("/users/{}/unblock", w.user_id), json!({})).status, 201);
+    again(200, "unblocked");
+
+    // A token that expires tomorrow, asked about a second before midnight UTC and then a second after (too soon
+    // for its use to be written again, which would decide it again anyway).
+    let to_midnight = {
+        use authority::Clock;
+        86_400_000 - app.clock.now().millis().rem_euclid(86_400_000)
+    };
+    app.clock.offset_ms.fetch_add(to_midnight - 1000, std::sync::atomic::Ordering::SeqCst);
+    let tomorrow = app.clock_today().add_days(1).to_string();
+    let created = app.post(
+        &app.admin_token,
+        &format!("/users/{}/personal_access_tokens", w.user_id),
+        json!({"name": "short", "scopes": ["api"], "expires_at": tomorrow}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    let short = World { token: created.body["token"].as_str().unwrap_or_default().to_owned(), ..w };
+    let status = || issues_status(&app, &app.base, &short);
+    assert_eq!((0..6).map(|_| status()).collect::<Vec<_>>(), [200; 6]);
+    app.advance_seconds(2);
+    assert_eq!((0..6).map(|_| status()).collect::<Vec<_>>(), [401; 6], "expired at 00:00 UTC of its expiry date");
+
+    let revoked = app.call(&app.admin_token, "DELETE", &format!("/personal_access_tokens/{}", w.token_id), None);
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    again(401, "revoked");
+}
