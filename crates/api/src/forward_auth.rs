@@ -199,36 +199,87 @@ pub(crate) async fn forward_auth(
     let (parts, body) = request.into_parts();
     // A body a gateway forwards is ignored, but read so that the connection stays reusable.
     crate::auth::drain(body).await;
-    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
-    let asked = Asked::of(headers);
-    let (original_method, target) = original(method, uri, &asked)?;
-    if !target.starts_with('/') || target.len() > crate::auth::MAX_TARGET_LEN {
-        return Err(bad_request("the original URI must be an absolute path"));
-    }
-    let query = target.split_once('?').map(|(_, q)| q);
-    let mut credential = crate::auth::credential(headers, query, None);
-    if crate::auth::is_trigger_route(target.split_once('?').map_or(target, |(path, _)| path)) {
-        credential = crate::auth::with_trigger_token(credential, crate::auth::trigger_token(query, None, None));
-    }
-    let Ok(credential) = credential else {
-        return Ok(challenge(false, true));
+    let head = match Head::of(&parts.method, &parts.uri, &parts.headers)? {
+        Ok(head) => head,
+        Err(answer) => return Ok(answer),
     };
     let mut text = [0; ADDRESS_TEXT];
     let ip = peer.map(|peer| address_text(peer.ip(), &mut text));
-    // A `Sudo` header reaches the upstream with the request, so the request is decided as the user it names.
-    let sudo = crate::auth::sudo_text(asked.sudo)?;
-    let request = authority::Request {
-        credential: credential.as_ref().map(crate::auth::Carried::presented),
-        method: original_method,
-        target,
-        ip,
-        sudo,
-        served: true,
-        ssh_key: None,
+    let outcome = state.authority.decide_request(&head.request(ip)).await?;
+    answer(&outcome)
+}
+
+/// Forward-auth's answer to a request without a body, when it needs no waiting: its decision was kept
+/// (`Authority::decided_before`). `None`: answer it with [`forward_auth`].
+pub(crate) fn answer_at_once(
+    state: &AppState,
+    request: &Request,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<Response> {
+    use axum::body::HttpBody;
+    if !request.body().is_end_stream() {
+        return None;
+    }
+    let answer = match Head::of(request.method(), request.uri(), request.headers()) {
+        Ok(Ok(head)) => {
+            let mut text = [0; ADDRESS_TEXT];
+            let ip = peer.map(|peer| address_text(peer.ip(), &mut text));
+            answer(&state.authority.decided_before(&head.request(ip))?)
+        }
+        Ok(Err(answer)) => Ok(answer),
+        Err(error) => Err(error),
     };
-    let outcome = state.authority.decide_request(&request).await?;
+    Some(answer.into_response())
+}
+
+/// What forward-auth is asked, read from the request's head.
+struct Head<'r> {
+    method: &'r str,
+    target: &'r str,
+    credential: Option<crate::auth::Carried<'r>>,
+    sudo: Option<&'r str>,
+}
+
+impl<'r> Head<'r> {
+    /// The request's head read; `Ok(Err(answer))` when it is answered already (an unreadable credential's 401).
+    fn of(method: &'r Method, uri: &'r Uri, headers: &'r HeaderMap) -> ApiResult<Result<Head<'r>, Response>> {
+        let asked = Asked::of(headers);
+        let (method, target) = original(method, uri, &asked)?;
+        if !target.starts_with('/') || target.len() > crate::auth::MAX_TARGET_LEN {
+            return Err(bad_request("the original URI must be an absolute path"));
+        }
+        let (path, query) = catalog::split_target(target);
+        let mut credential = crate::auth::credential(headers, query, None);
+        if crate::auth::is_trigger_route(path) {
+            credential = crate::auth::with_trigger_token(credential, crate::auth::trigger_token(query, None, None));
+        }
+        let Ok(credential) = credential else {
+            return Ok(Err(challenge(false, true)));
+        };
+        // A `Sudo` header reaches the upstream with the request, so the request is decided as the user it names.
+        let sudo = crate::auth::sudo_text(asked.sudo)?;
+        Ok(Ok(Head { method, target, credential, sudo }))
+    }
+
+    /// The decision's request, from the client at `ip`.
+    fn request(&'r self, ip: Option<&'r str>) -> authority::Request<'r> {
+        authority::Request {
+            credential: self.credential.as_ref().map(crate::auth::Carried::presented),
+            method: self.method,
+            target: self.target,
+            ip,
+            sudo: self.sudo,
+            served: true,
+            ssh_key: None,
+        }
+    }
+}
+
+/// The answer to a decision: 200 with the identity headers, a 401 challenge, a 400, or a 403 naming what would
+/// allow it.
+fn answer(outcome: &authority::Outcome<'_>) -> ApiResult<Response> {
     if outcome.is_bad_request() {
-        return Err(crate::auth::denied(&outcome));
+        return Err(crate::auth::denied(outcome));
     }
     if outcome.bad_credential {
         return Ok(challenge(outcome.git, true));
@@ -244,7 +295,7 @@ pub(crate) async fn forward_auth(
     let body = json!({
         "allowed": false,
         "layer": outcome.layer.as_str(),
-        "error": crate::decisions::error_code(&outcome),
+        "error": crate::decisions::error_code(outcome),
         "required": outcome.required,
         "required_granular": outcome.bundles,
         "reasons": outcome.reasons(),

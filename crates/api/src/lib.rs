@@ -153,6 +153,10 @@ impl tower_service::Service<axum::extract::Request> for App {
         let read = matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD);
         if path == "/-/auth" || path.starts_with("/-/auth/") {
             // Asked before every request a gateway lets through: its handler is called without routing.
+            // A decision kept from before is answered at once, without a future.
+            if let Some(response) = forward_auth::answer_at_once(&self.state, &request, self.peer) {
+                return AppFuture::Ready { response: Some(response) };
+            }
             let (state, peer) = (self.state.clone(), self.peer);
             let future =
                 Box::pin(async move { forward_auth::forward_auth(state, request, peer).await.into_response() });

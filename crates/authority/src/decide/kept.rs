@@ -121,8 +121,13 @@ mod tests {
             Read::Made(_) => panic!("a short target's reading is kept"),
         };
         let (user, other) = (kept_reading("/api/v4/user"), kept_reading("/api/v4/projects"));
-        let asked =
-            Asking { presented: 7, channel: Channel::PrivateTokenHeader, served: true, ip: Some("10.0.0.1"), reading: &user };
+        let asked = Asking {
+            presented: 7,
+            channel: Channel::PrivateTokenHeader,
+            served: true,
+            ip: Some("10.0.0.1"),
+            reading: &user,
+        };
         let key = Asked {
             presented: 7,
             channel: Channel::PrivateTokenHeader,

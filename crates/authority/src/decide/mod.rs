@@ -109,6 +109,18 @@ impl Authority {
         self.decide_in_batch(request, &mut Batch::alone()).await
     }
 
+    /// The decision of `request` when it needs no waiting: the one this thread made of the same request before
+    /// and kept, while nothing it read has changed (see `decide::kept`); `None` otherwise (decide it then with
+    /// [`Authority::decide_request`], which looks here first).
+    pub fn decided_before(&self, request: &Request<'_>) -> Option<Outcome<'_>> {
+        let generation = self.cache.generation();
+        let method = canonical_method(request.method);
+        let reading = self.readings.read(&self.catalog, request.method, &method, request.target);
+        let asking = self.asking(request, &reading)?;
+        let found = self.catalog.matched(reading.found.as_ref().ok()?.as_ref()?, &reading.path)?;
+        self.kept_outcome(&asking, generation, request, OnRoute { route: found.route, safe: method == "GET" })
+    }
+
     /// Decides one request of a batch asked about at once (the decision API's): as [`Authority::decide_request`],
     /// except that a user token the request before it authenticated, presented the same way, is taken as that
     /// authentication found it. A batch is one call, decided as of when each token in it was first checked, as
