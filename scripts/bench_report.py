@@ -108,6 +108,16 @@ def goals_table(figures):
     fg = fine_grained_goal(figures)
     if fg:
         rows.insert(3, fg)
+    # Beside the goals: the same requests decided anew, after a change elsewhere (no kept decision, each thread's
+    # copies of the facts stale, the facts themselves still cached).
+    anew = find(figures, "decide anew: allowed, facts cached (a change elsewhere since)")
+    fine_anew = find(figures, "decide anew: fine-grained token (20 grants, 20 rules), facts cached (a change elsewhere since)")
+    if anew:
+        rows.insert(2, ("(beside it) cached decision decided anew after a change elsewhere, p50 / p99",
+                        f"{human(anew['p50_ns'])} / {human(anew['p99_ns'])}", "–", None))
+    if anew and fine_anew:
+        gap = fine_anew["p50_ns"] - anew["p50_ns"]
+        rows.insert(5, ("(beside it) fine-grained − legacy, both decided anew, p50", human(gap), "–", None))
     first_job = find(figures, "decide: a new CI job token's first request (RS256 verified)")
     bare = find(figures, "a bare RS256 JWT verification of a job token's claims (tokens::jwt::verify)")
     short = find(figures, "a bare RS256 JWT verification of four short claims (tokens::jwt::verify)")

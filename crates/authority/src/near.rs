@@ -108,6 +108,22 @@ impl<K: Send, V: Clone + Send> Near<K, V> {
         (copied.generation == generation && key.equivalent(&copied.key)).then(|| copied.value.clone())
     }
 
+    /// Renews this thread's copy of `key` in place, now made at `generation`, when it has one and `renew` (given
+    /// the value) says it did; false otherwise (then nothing changed).
+    pub(crate) fn renew<Q>(&self, key: &Q, generation: u64, renew: impl FnOnce(&mut V) -> bool) -> bool
+    where
+        Q: NearKey + Equivalent<K> + ?Sized,
+    {
+        let Some(table) = self.threads.get() else { return false };
+        let Ok(mut table) = table.try_borrow_mut() else { return false };
+        let Some(Some(copied)) = table.get_mut(key.slot()) else { return false };
+        if !key.equivalent(&copied.key) || !renew(&mut copied.value) {
+            return false;
+        }
+        copied.generation = generation;
+        true
+    }
+
     /// Keeps a copy of `value`, read from the shared cache after the generation `generation` was read. The key
     /// is made (`owned`) only when the slot holds another: a copy renewed at a new generation allocates nothing.
     pub(crate) fn put<Q>(&self, key: &Q, owned: impl FnOnce() -> K, generation: u64, value: V)
@@ -174,6 +190,23 @@ mod tests {
         assert_eq!(near.get(&other, 1), None, "another key in the same slot is no hit");
         near.put(&other, || other, 1, "other");
         assert_eq!((near.get(&other, 1), near.get(&7, 1)), (Some("other"), None));
+    }
+
+    #[test]
+    fn a_copy_is_renewed_in_place_only_for_its_key_and_only_when_its_value_says_so() {
+        let near: Near<i64, u32> = Near::new();
+        assert!(!near.renew(&7, 2, |_| true), "nothing to renew");
+        near.put(&7, || 7, 1, 70);
+        assert!(!near.renew(&7, 2, |_| false), "the value refused");
+        assert_eq!((near.get(&7, 1), near.get(&7, 2)), (Some(70), None));
+        assert!(near.renew(&7, 2, |value| {
+            *value = 71;
+            true
+        }));
+        assert_eq!((near.get(&7, 1), near.get(&7, 2)), (None, Some(71)));
+        let other = (8..).find(|k: &i64| k.slot() == 7i64.slot()).unwrap_or(8);
+        assert!(!near.renew(&other, 3, |_| true), "another key of the same slot");
+        assert_eq!(near.get(&7, 2), Some(71));
     }
 
     #[test]

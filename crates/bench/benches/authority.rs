@@ -313,6 +313,28 @@ fn bench(c: &mut Criterion) {
     distribution(SUITE, "decide: fine-grained token (20 grants, 20 rules), facts cached", 1_000_000, || {
         black_box(w.node.run(a.decide_request(&fine_request)).map(|o| o.allowed)).ok();
     });
+    // The same requests decided anew: after a change elsewhere (one that touches none of their facts), the facts
+    // are still cached but each thread's copies of them and the decision it kept are stale. The change is made
+    // untimed before each call.
+    let elsewhere = || a.cache().forget(Change::Token(i64::MAX));
+    distribution_after(
+        SUITE,
+        "decide anew: allowed, facts cached (a change elsewhere since)",
+        200_000,
+        elsewhere,
+        |()| {
+            black_box(w.node.run(a.decide_request(&hit)).map(|o| o.allowed)).ok();
+        },
+    );
+    distribution_after(
+        SUITE,
+        "decide anew: fine-grained token (20 grants, 20 rules), facts cached (a change elsewhere since)",
+        200_000,
+        elsewhere,
+        |()| {
+            black_box(w.node.run(a.decide_request(&fine_request)).map(|o| o.allowed)).ok();
+        },
+    );
     distribution(SUITE, "decide: project access token, facts cached", 1_000_000, || {
         black_box(w.node.run(a.decide_request(&bot_request)).map(|o| o.allowed)).ok();
     });

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use authority::{
-    Actor, AuditContext, Authority, AuthorityConfig, CiActor, CreateGroup, CreateProject, CreateToken, CreateUser,
-    MemberChange, Presented, Request, RequestedGrant, StartJob, SystemClock,
+    Actor, AuditContext, Authority, AuthorityConfig, Change, CiActor, CreateGroup, CreateProject, CreateToken,
+    CreateUser, MemberChange, Presented, Request, RequestedGrant, StartJob, SystemClock,
 };
 use domain::{AccessLevel, Channel, MemberSource};
 
@@ -125,8 +125,10 @@ fn world() -> World {
     World { rt, authority, personal, fine_grained, ruled, job, deploy, project }
 }
 
-/// The fewest allocations one decision of `request` made, once its facts are cached, over several tries.
-fn allocations_of(w: &World, request: &Request<'_>) -> (bool, u64) {
+/// The fewest allocations one decision of `request` made, once its facts are cached, over several tries; with
+/// `changed`, each one made after a change elsewhere (the facts are still cached, but each thread's copies of
+/// them and the decision it kept are stale: the request is decided anew).
+fn allocations_of(w: &World, request: &Request<'_>, changed: bool) -> (bool, u64) {
     let _runtime = w.rt.enter();
     for _ in 0..5 {
         if poll_once(w.authority.decide_request(request)).is_none() {
@@ -137,6 +139,9 @@ fn allocations_of(w: &World, request: &Request<'_>) -> (bool, u64) {
     for _ in 0..20 {
         // Let the usage writer drain what the decisions noted, so that its thread is idle while counting.
         std::thread::sleep(std::time::Duration::from_millis(5));
+        if changed {
+            w.authority.cache().forget(Change::Token(i64::MAX));
+        }
         let before = dhat::HeapStats::get().total_blocks;
         let outcome = poll_once(w.authority.decide_request(request)).expect("every fact is cached").unwrap();
         let after = dhat::HeapStats::get().total_blocks;
@@ -178,8 +183,11 @@ fn a_cached_decision_allocates_nothing_for_a_personal_a_fine_grained_a_ruled_a_j
             served: true,
             ..Request::default()
         };
-        let (allowed, allocations) = allocations_of(&w, &request);
-        assert!(allowed, "the {name} token's request must be allowed for this to mean anything");
-        assert_eq!(allocations, 0, "a cached decision of a {name} token allocated");
+        for changed in [false, true] {
+            let (allowed, allocations) = allocations_of(&w, &request, changed);
+            assert!(allowed, "the {name} token's request must be allowed for this to mean anything");
+            let again = if changed { ", decided anew after a change elsewhere," } else { "" };
+            assert_eq!(allocations, 0, "a cached decision of a {name} token{again} allocated");
+        }
     }
 }

@@ -94,8 +94,22 @@ impl KeptDecisions {
         self.kept.get(asking, generation)
     }
 
-    /// Keeps `decided`, made of facts read after `generation` was.
+    /// Keeps `decided`, made of facts read after `generation` was: in place of the thread's decision of the same
+    /// request when nothing holds that one (a request decided again allocates nothing), anew otherwise.
     pub(crate) fn put(&self, asking: &Asking<'_>, generation: u64, decided: Decided) {
+        let mut fresh = Some(decided);
+        let renewed = self.kept.renew(asking, generation, |kept| match (Arc::get_mut(kept), fresh.take()) {
+            (Some(kept), Some(decided)) => {
+                *kept = decided;
+                true
+            }
+            (None, decided) => {
+                fresh = decided;
+                false
+            }
+            (Some(_), None) => false,
+        });
+        let Some(decided) = fresh.filter(|_| !renewed) else { return };
         let owned = || Asked {
             presented: asking.presented,
             channel: asking.channel,
