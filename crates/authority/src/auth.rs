@@ -253,6 +253,18 @@ impl Authority {
         ip: Option<&str>,
         rotate_path: bool,
     ) -> Result<std::result::Result<Authenticated, AuthFailure>> {
+        self.authenticate_keyed(presented, None, channel, ip, rotate_path).await
+    }
+
+    /// As [`Authority::authenticate`], with the string's keyed hash when the caller made it already (`key`).
+    pub(crate) async fn authenticate_keyed(
+        &self,
+        presented: &str,
+        key: Option<u128>,
+        channel: Channel,
+        ip: Option<&str>,
+        rotate_path: bool,
+    ) -> Result<std::result::Result<Authenticated, AuthFailure>> {
         let malformed = |e: ::tokens::FormatError| {
             tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: not a token");
             Ok(Err(AuthFailure::Malformed))
@@ -262,7 +274,7 @@ impl Authority {
             return malformed(::tokens::FormatError::TooLong);
         }
         let now = self.now();
-        let key = self.cache.presented_key(presented);
+        let key = key.unwrap_or_else(|| self.cache.presented_key(presented));
         // A string is remembered only once its prefix and checksum passed (below), and the key is a keyed hash of
         // the whole string: a string the cache knows needs no second look at its format.
         let token = match self.cache.presented(key) {

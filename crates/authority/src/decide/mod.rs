@@ -152,7 +152,7 @@ impl Authority {
             return Ok(outcome);
         }
         let Credentials { principal, job, deploy, trigger, feed, ssh, deploy_facts } =
-            match self.credential_of(request, &found, route, batch).await? {
+            match self.credential_of(request, &found, route, batch, asking.map(|a| a.presented)).await? {
                 Ok(authenticated) => authenticated,
                 Err(refused) => return Ok(on.outcome(refused)),
             };
@@ -356,13 +356,15 @@ impl Authority {
     }
 
     /// The credential presented, authenticated: a user token's principal, a CI job, or a deploy token. Any failure
-    /// is the one refusal of a bad credential.
+    /// is the one refusal of a bad credential. `key`: the presented string's keyed hash, when it was made already
+    /// (to look up a kept decision).
     async fn credential_of<'r>(
         &self,
         request: &Request<'r>,
         found: &RouteMatch<'_, '_>,
         route: &catalog::Route,
         batch: &mut Batch<'r>,
+        key: Option<u128>,
     ) -> Result<Step<Credentials>> {
         if let Some(key_id) = request.ssh_key {
             return self.ssh_credentials(key_id, found, route).await;
@@ -387,7 +389,7 @@ impl Authority {
                 let authenticated = match batch.authenticated(&shown) {
                     Some(principal) => Ok(principal),
                     None => {
-                        let authenticated = self.authenticate(credential, channel, request.ip, shown.rotation).await?;
+                        let authenticated = self.authenticate_keyed(credential, key, channel, request.ip, shown.rotation).await?;
                         if let Ok(principal) = &authenticated {
                             batch.keep(shown, principal);
                         }
