@@ -296,3 +296,50 @@ fn a_request_asked_again_is_decided_again_when_its_day_turns_or_anything_it_read
     assert_eq!(revoked.status, 204, "{}", revoked.text);
     again(401, "revoked");
 }
+
+/// While the same request is asked again and again from several connections at once (its decision kept by each
+/// of the server's threads), no request sent after a revocation was answered is allowed.
+#[test]
+fn no_request_sent_after_a_revocation_is_answered_is_allowed_while_others_hammer_the_same_request() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let revoked_at = std::sync::OnceLock::new();
+    let (before, after) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut before, mut after) = (Vec::new(), Vec::new());
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let sent = std::time::Instant::now();
+                        let status = issues_status(&app, &app.base, &w);
+                        match revoked_at.get() {
+                            Some(at) if sent > *at => after.push(status),
+                            _ => before.push(status),
+                        }
+                    }
+                    (before, after)
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let revoked = app.call(&app.admin_token, "DELETE", &format!("/personal_access_tokens/{}", w.token_id), None);
+        assert_eq!(revoked.status, 204, "{}", revoked.text);
+        let _ = revoked_at.set(std::time::Instant::now());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let results: Vec<(Vec<u16>, Vec<u16>)> = workers.into_iter().filter_map(|w| w.join().ok()).collect();
+        let before: Vec<u16> = results.iter().flat_map(|(b, _)| b.iter().copied()).collect();
+        let after: Vec<u16> = results.iter().flat_map(|(_, a)| a.iter().copied()).collect();
+        (before, after)
+    });
+    assert!(before.iter().filter(|s| **s == 200).count() > 50, "the request was asked often before: {before:?}");
+    assert!(after.len() > 20, "and after: {}", after.len());
+    let allowed = after.iter().filter(|s| **s != 401).count();
+    assert_eq!(
+        allowed,
+        0,
+        "{allowed} of {} requests sent after the revocation was answered were not refused",
+        after.len()
+    );
+}
