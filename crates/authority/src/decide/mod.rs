@@ -389,7 +389,8 @@ impl Authority {
                 let authenticated = match batch.authenticated(&shown) {
                     Some(principal) => Ok(principal),
                     None => {
-                        let authenticated = self.authenticate_keyed(credential, key, channel, request.ip, shown.rotation).await?;
+                        let authenticated =
+                            self.authenticate_keyed(credential, key, channel, request.ip, shown.rotation).await?;
                         if let Ok(principal) = &authenticated {
                             batch.keep(shown, principal);
                         }
