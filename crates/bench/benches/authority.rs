@@ -6,7 +6,8 @@
 //! timing every call of a long run, since the goals (issue 22) are percentiles: with facts cached p50 ≤ 0.8 µs
 //! and p99 ≤ 1.5 µs; a malformed or unknown token rejected in ≤ 0.2 µs; a fine-grained token with 20 grants and
 //! 20 rules within 0.2 µs of a legacy one; a CI job token ≤ 1.5 µs once its verification is cached; a cache miss
-//! on SQLite ≤ 50 µs. Last, the resident memory per cached token (goal: ≤ 300 bytes). Set
+//! on SQLite ≤ 50 µs, on PostgreSQL on the same machine ≤ 300 µs (`TESSERA_BENCH_POSTGRES`, its administrator's
+//! URL, names the server; the local one by default). Last, the resident memory per cached token (goal: ≤ 300 bytes). Set
 //! `TESSERA_BENCH_NO_DISTRIBUTIONS` for criterion's estimates alone, `TESSERA_BENCH_ONLY=<part of a name>` for the
 //! distributions so named alone, `TESSERA_BENCH_SKIP=<part of a name>` for all but those (`scripts/bench.sh`
 //! measures the memory in a process of its own).
@@ -59,39 +60,7 @@ fn world() -> World {
         let ctx = AuditContext::default();
         let admin = authority.user(1).await.expect("admin").expect("admin exists");
         let admin = Actor { user: &admin, admin: true, organization_id: None };
-        let alice = authority
-            .create_user(
-                &ctx,
-                &CreateUser {
-                    username: Some("alice".to_owned()),
-                    email: Some("alice@example.com".to_owned()),
-                    name: Some("Alice".to_owned()),
-                    force_random_password: true,
-                    ..CreateUser::default()
-                },
-            )
-            .await
-            .expect("user");
-        let group = CreateGroup { name: Some("G".to_owned()), path: Some("g".to_owned()), ..CreateGroup::default() };
-        let group = authority.create_group(&ctx, admin, &group).await.expect("group");
-        let project = CreateProject {
-            name: Some("P".to_owned()),
-            path: Some("p".to_owned()),
-            namespace_id: Some(group.id),
-            ..CreateProject::default()
-        };
-        let project = authority.create_project(&ctx, admin, &project).await.expect("project");
-        let change = MemberChange { user_id: alice.id, access_level: AccessLevel::Developer, expires_at: None };
-        authority
-            .set_member(&ctx, admin, Some(AccessLevel::Owner), MemberSource::Group(group.id), &change, Some(false))
-            .await
-            .expect("membership");
-        let request = CreateToken {
-            name: Some("bench".to_owned()),
-            scopes: Some(vec!["api".to_owned()]),
-            ..CreateToken::default()
-        };
-        let issued = authority.create_token(&ctx, &alice, &request, false).await.expect("token");
+        let Developer { alice, group, project, request, issued } = developer(&authority).await;
         let job = start_job(&authority, alice.id, project.id).await;
         let resource = authority::TokenResource {
             source: MemberSource::Project(project.id),
@@ -176,6 +145,53 @@ fn world() -> World {
         malformed,
         project_id,
     }
+}
+
+/// Alice, a developer of group `g` and so of its project `g/p`, and her `api` token (`request` made it).
+struct Developer {
+    alice: domain::User,
+    group: domain::Group,
+    project: domain::Project,
+    request: CreateToken,
+    issued: authority::IssuedToken,
+}
+
+/// Makes [`Developer`]'s world on a bootstrapped node.
+async fn developer(authority: &Authority) -> Developer {
+    let ctx = AuditContext::default();
+    let admin = authority.user(1).await.expect("admin").expect("admin exists");
+    let admin = Actor { user: &admin, admin: true, organization_id: None };
+    let alice = authority
+        .create_user(
+            &ctx,
+            &CreateUser {
+                username: Some("alice".to_owned()),
+                email: Some("alice@example.com".to_owned()),
+                name: Some("Alice".to_owned()),
+                force_random_password: true,
+                ..CreateUser::default()
+            },
+        )
+        .await
+        .expect("user");
+    let group = CreateGroup { name: Some("G".to_owned()), path: Some("g".to_owned()), ..CreateGroup::default() };
+    let group = authority.create_group(&ctx, admin, &group).await.expect("group");
+    let project = CreateProject {
+        name: Some("P".to_owned()),
+        path: Some("p".to_owned()),
+        namespace_id: Some(group.id),
+        ..CreateProject::default()
+    };
+    let project = authority.create_project(&ctx, admin, &project).await.expect("project");
+    let change = MemberChange { user_id: alice.id, access_level: AccessLevel::Developer, expires_at: None };
+    authority
+        .set_member(&ctx, admin, Some(AccessLevel::Owner), MemberSource::Group(group.id), &change, Some(false))
+        .await
+        .expect("membership");
+    let request =
+        CreateToken { name: Some("bench".to_owned()), scopes: Some(vec!["api".to_owned()]), ..CreateToken::default() };
+    let issued = authority.create_token(&ctx, &alice, &request, false).await.expect("token");
+    Developer { alice, group, project, request, issued }
 }
 
 /// Starts a CI job of `user` on `project` with the default job-token permissions, as an administrator would
@@ -434,9 +450,58 @@ fn bench(c: &mut Criterion) {
             black_box(w.node.run(a.decide_request(&hit)).map(|o| o.allowed)).ok();
         },
     );
+    if bench::timing::wanted(POSTGRES_MISS) {
+        cache_miss_on_postgres();
+    }
     if bench::timing::wanted("resident memory per cached token") {
         memory_per_cached_token(&w, 50_000, 100_000, 8);
     }
+}
+
+const POSTGRES_MISS: &str = "decide: cache miss on PostgreSQL (every fact read)";
+
+/// The cache miss of the SQLite node above, on a node over a fresh database of the PostgreSQL server that
+/// `TESSERA_BENCH_POSTGRES` names (its administrator's URL; the machine's local server by default), dropped
+/// afterwards. Said and skipped when there is no server to reach.
+fn cache_miss_on_postgres() {
+    let url = std::env::var("TESSERA_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let node = match Node::postgres(&url) {
+        Ok(node) => node,
+        Err(e) => {
+            println!("{POSTGRES_MISS}: skipped, no PostgreSQL server at {url} ({e})");
+            return;
+        }
+    };
+    let a = node.authority.clone();
+    let _runtime = node.rt.enter();
+    let (token, target) = node.rt.block_on(async {
+        let Developer { project, issued, .. } = developer(&a).await;
+        (issued.plaintext, format!("/api/v4/projects/{}/issues", project.id))
+    });
+    let request = Request {
+        credential: Some(Presented { secret: &token, channel: Channel::PrivateTokenHeader, username: None }),
+        method: "POST",
+        target: &target,
+        ip: Some("10.0.0.1"),
+        served: true,
+        ..Request::default()
+    };
+    let allowed = node.run(a.decide_request(&request)).map(|o| o.allowed);
+    assert!(matches!(allowed, Ok(true)), "the PostgreSQL node's request must be allowed: {allowed:?}");
+    distribution_after(
+        SUITE,
+        POSTGRES_MISS,
+        2_000,
+        || a.cache().forget(Change::All),
+        |()| {
+            black_box(node.run(a.decide_request(&request)).map(|o| o.allowed)).ok();
+        },
+    );
+    distribution(SUITE, "one PostgreSQL read through the store (settings, not cached)", 2_000, || {
+        a.cache().forget(Change::Settings);
+        black_box(node.run(a.settings())).ok();
+    });
 }
 
 /// The resident memory of this process, in bytes (Linux's `/proc/self/statm`), or `None` elsewhere.

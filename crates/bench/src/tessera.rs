@@ -25,22 +25,51 @@ impl Drop for TempDir {
     }
 }
 
-/// A runtime and an authority over a fresh SQLite database, bootstrapped (user 1 is the administrator).
+/// A runtime and an authority over a fresh database (SQLite, or PostgreSQL with [`Node::postgres`]),
+/// bootstrapped (user 1 is the administrator).
 pub struct Node {
     pub rt: Runtime,
     pub authority: Arc<Authority>,
     pub dir: TempDir,
+    /// A PostgreSQL node's database, dropped with the node.
+    database: Option<store::testing::TestDatabase>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(database) = self.database.take() {
+            let _ = self.rt.block_on(database.drop_database());
+        }
+    }
 }
 
 impl Node {
     /// A new node named `name` (its database directory's name).
     pub fn new(name: &str) -> Node {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
         let dir = std::env::temp_dir().join(format!("tessera-bench-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-        let authority = rt.block_on(async {
-            let store = Arc::new(store::SqlStore::connect(&url, 4).await.expect("store"));
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let authority = rt.block_on(Node::authority(&url));
+        Node { rt, authority, dir: TempDir(dir), database: None }
+    }
+
+    /// A new node over a fresh database on the PostgreSQL server `admin_url` names (its administrator's URL),
+    /// dropped with the node; an error when the server cannot be reached.
+    pub fn postgres(admin_url: &str) -> Result<Node, String> {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build();
+        let rt = rt.map_err(|e| e.to_string())?;
+        let database = rt.block_on(store::testing::TestDatabase::create_on(Some(admin_url)));
+        let database = database.map_err(|e| format!("{e:#}"))?;
+        let authority = rt.block_on(Node::authority(&database.url));
+        let dir = TempDir(std::env::temp_dir().join(format!("tessera-bench-postgres-{}", std::process::id())));
+        Ok(Node { rt, authority, dir, database: Some(database) })
+    }
+
+    /// An authority over the database at `url`, as `tessera serve` runs one.
+    async fn authority(url: &str) -> Arc<Authority> {
+        {
+            let store = Arc::new(store::SqlStore::connect(url, 4).await.expect("store"));
             let config = AuthorityConfig {
                 ci: authority::CiConfig::default(),
                 digester: tokens::Digester::new(&[vec![7; 32]]).expect("digester"),
@@ -58,8 +87,7 @@ impl Node {
             authority.bootstrap("admin@example.com").await.expect("bootstrap");
             authority.prepare_signing_keys().await.expect("signing keys");
             authority
-        });
-        Node { rt, authority, dir: TempDir(dir) }
+        }
     }
 
     /// The administrator.

@@ -16,12 +16,19 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> anyhow::Result<TestDatabase> {
+        TestDatabase::create_on(std::env::var("TEST_DATABASE_URL").ok().as_deref()).await
+    }
+
+    /// A new database on the PostgreSQL server `admin_url` names (connected to as its administrator), or a
+    /// temporary SQLite file when it names none.
+    pub async fn create_on(admin_url: Option<&str>) -> anyhow::Result<TestDatabase> {
         sqlx::any::install_default_drivers();
         let mut random = [0u8; 8];
         getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("random source failed: {e}"))?;
         let name = format!("tessera_test_{}", random.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        match std::env::var("TEST_DATABASE_URL") {
-            Ok(admin_url) if admin_url.starts_with("postgres") => {
+        match admin_url {
+            Some(admin_url) if admin_url.starts_with("postgres") => {
+                let admin_url = admin_url.to_owned();
                 let mut conn = sqlx::AnyConnection::connect(&admin_url).await?;
                 sqlx::query(&format!("create database {name}")).execute(&mut conn).await?;
                 conn.close().await?;
