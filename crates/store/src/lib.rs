@@ -63,6 +63,10 @@ impl Backend {
 /// The sqlx-backed store.
 pub struct SqlStore {
     pool: AnyPool,
+    /// The pool reads go through. On PostgreSQL its connections are not pinged before each use, as the writing
+    /// pool's are (a round trip per read, on the hot path's misses); a read whose connection turns out to be gone
+    /// is tried again on another ([`connection_lost`]), which a write could not be. On SQLite, the one pool.
+    reads: AnyPool,
     backend: Backend,
     /// On a SQLite file, the in-thread reader for the hot path's point reads (see `point`).
     points: Option<PointReader>,
@@ -95,6 +99,15 @@ impl SqlStore {
             Backend::Postgres => options.connect(url).await,
         }
         .with_context(|| format!("cannot connect to the {backend:?} database"))?;
+        let reads = match backend {
+            Backend::Sqlite => pool.clone(),
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .test_before_acquire(false)
+                .connect(url)
+                .await
+                .with_context(|| format!("cannot connect to the {backend:?} database"))?,
+        };
         let migrator = match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
@@ -104,7 +117,7 @@ impl SqlStore {
             (Backend::Sqlite, Some(path)) => Some(PointReader::open(&path)?),
             _ => None,
         };
-        Ok(SqlStore { pool, backend, points, listeners: Listeners::default() })
+        Ok(SqlStore { pool, reads, backend, points, listeners: Listeners::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -113,14 +126,33 @@ impl SqlStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.reads.close().await;
     }
 
     async fn fetch_all(&self, sql: &Sql) -> StoreResult<Vec<AnyRow>> {
-        sql.query().fetch_all(&self.pool).await.map_err(db_error)
+        let mut tries = self.read_tries();
+        loop {
+            match sql.query().fetch_all(&self.reads).await {
+                Err(e) if connection_lost(&e) && tries > 1 => tries -= 1,
+                read => return read.map_err(db_error),
+            }
+        }
     }
 
     async fn fetch_optional(&self, sql: &Sql) -> StoreResult<Option<AnyRow>> {
-        sql.query().fetch_optional(&self.pool).await.map_err(db_error)
+        let mut tries = self.read_tries();
+        loop {
+            match sql.query().fetch_optional(&self.reads).await {
+                Err(e) if connection_lost(&e) && tries > 1 => tries -= 1,
+                read => return read.map_err(db_error),
+            }
+        }
+    }
+
+    /// How often a read is tried when its connection turns out to be gone: once more than the pool has
+    /// connections, each of which may be (every one is, after the server restarted).
+    fn read_tries(&self) -> u32 {
+        self.reads.options().get_max_connections() + 1
     }
 
     /// A lookup of at most one row by a unique key: in-thread on SQLite (see `point`), else through sqlx.
@@ -144,7 +176,7 @@ impl SqlStore {
     }
 
     async fn count(&self, sql: &Sql) -> StoreResult<i64> {
-        let row = sql.query().fetch_one(&self.pool).await.map_err(db_error)?;
+        let row = self.fetch_optional(sql).await?.ok_or_else(|| db_error(sqlx::Error::RowNotFound))?;
         row.try_get::<i64, _>(0).map_err(db_error)
     }
 
@@ -163,6 +195,17 @@ impl SqlStore {
         let rows = self.fetch_all(&count).await?;
         let items = rows.iter().map(map).collect::<StoreResult<Vec<_>>>()?;
         Ok((items, total))
+    }
+}
+
+/// Whether `e` says the connection was gone before the statement ran: the socket failed, or the server ended or
+/// refused the connection (SQLSTATE classes 08, connection exception, and 57P, operator intervention: a server
+/// shut down or restarted).
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 

@@ -94,3 +94,29 @@ fn both_backends_have_the_same_migrations() {
     };
     assert_eq!(names("sqlite"), names("postgres"));
 }
+
+/// PostgreSQL only (a SQLite file has no server to end its connections): reads are not preceded by a ping, so a
+/// read whose connections the server ended (as a restart does) is answered from a new one, and writes still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_after_the_server_ended_every_connection_is_answered() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = SqlStore::connect(&db.url, 4).await.unwrap();
+    if store.backend() == store::Backend::Postgres {
+        let id = store.insert_user(&new_user("alice")).await.unwrap().id;
+        // The reading pool's connections are opened and left idle.
+        let (a, b, c, d) = tokio::join!(store.user(id), store.user(id), store.user(id), store.user(id));
+        assert!([a, b, c, d].into_iter().all(|read| read.is_ok_and(|user| user.is_some())));
+        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+        let end = "select count(pg_terminate_backend(pid)) from pg_stat_activity \
+                   where datname = current_database() and pid <> pg_backend_pid()";
+        let ended: i64 = sqlx::query_scalar(end).fetch_one(&mut admin).await.unwrap();
+        assert!(ended >= 2, "the pools' connections were ended: {ended}");
+        sqlx::Connection::close(admin).await.unwrap();
+        for _ in 0..3 {
+            assert_eq!(store.user(id).await.unwrap().map(|u| u.username), Some("alice".to_owned()));
+        }
+        assert!(store.insert_user(&new_user("bob")).await.is_ok(), "a write after the restart");
+    }
+    store.close().await;
+    db.drop_database().await.unwrap();
+}
