@@ -151,12 +151,19 @@ impl Authority {
         {
             return Ok(outcome);
         }
-        let Credentials { principal, job, deploy, trigger, feed, ssh, deploy_facts } =
-            match self.credential_of(request, &found, route, batch, asking.map(|a| a.presented)).await? {
-                Ok(authenticated) => authenticated,
-                Err(refused) => return Ok(on.outcome(refused)),
-            };
-        let admin_mode = match self.instance_rules(principal.as_ref(), route).await? {
+        // The credential, the resource the route names and the instance's settings depend on nothing of each
+        // other: on a miss their reads go to storage at once, not one after the other. A refused credential
+        // ends the decision before anything else read is looked at (a storage error included).
+        let (credentials, named, settings) = tokio::join!(
+            self.credential_of(request, &found, route, batch, asking.map(|a| a.presented)),
+            self.named(&found),
+            self.facts.settings(),
+        );
+        let Credentials { principal, job, deploy, trigger, feed, ssh, deploy_facts } = match credentials? {
+            Ok(authenticated) => authenticated,
+            Err(refused) => return Ok(on.outcome(refused)),
+        };
+        let admin_mode = match instance_rules(principal.as_ref(), route, settings?) {
             Ok(admin_mode) => admin_mode,
             Err(refused) => return Ok(on.outcome(refused)),
         };
@@ -202,12 +209,13 @@ impl Authority {
             .or(ssh.as_ref().and_then(|(_, user)| user.as_deref()));
         // The request's day: read when its token was checked, so that the clock is read once.
         let today = principal.as_ref().map_or_else(|| self.now(), |p| p.at).date();
-        let resource = self.resolve(&found, acting, today).await?;
+        let named = named?;
         if let Some(principal) = &principal
-            && let Some(reason) = self.hierarchy_refusal(&resource, route.surface, &principal.token).await?
+            && let Some(reason) = refusals::hierarchy_refusal(&named, route.surface, &principal.token)
         {
             return Ok(on.refuse(Layer::Policy, reason));
         }
+        let resource = self.with_level(named.resource, acting, today).await?;
         let names_caller = match (found.param("user_id"), acting) {
             (Some(named), Some(user)) => named.parse::<i64>().is_ok_and(|id| id == user.id),
             _ => false,
@@ -495,19 +503,6 @@ impl Authority {
         }
     }
 
-    /// The instance's rules for tokens at use; when they let the token through, whether Admin Mode is on.
-    async fn instance_rules(&self, principal: Option<&Authenticated>, route: &catalog::Route) -> Result<Step<bool>> {
-        let Some(principal) = principal else { return Ok(Ok(false)) };
-        let settings = self.facts.settings().await?;
-        if let Some(reason) = token_refusal(&settings, route.surface, &principal.token) {
-            // A token past the allowed lifetime is a bad credential; the other rules refuse it by policy.
-            let lifetime = reason == Reason::LifetimeBeyondPolicy;
-            let layer = if lifetime { Layer::Credential } else { Layer::Policy };
-            return Ok(Err(Refusal { bad_credential: lifetime, ..Refusal::new(layer, reason) }));
-        }
-        Ok(Ok(settings.admin_mode))
-    }
-
     /// The user `Sudo` names, when the header is sent and the credential may use it.
     async fn sudo_of(
         &self,
@@ -563,4 +558,20 @@ impl Authority {
         };
         self.usage.record_exercise(principal.token.id, &route.least_bundles, boundary, principal.at);
     }
+}
+
+/// The instance's rules for tokens at use (`settings`); when they let the token through, whether Admin Mode is on.
+fn instance_rules(
+    principal: Option<&Authenticated>,
+    route: &catalog::Route,
+    settings: Arc<domain::Settings>,
+) -> Step<bool> {
+    let Some(principal) = principal else { return Ok(false) };
+    if let Some(reason) = token_refusal(&settings, route.surface, &principal.token) {
+        // A token past the allowed lifetime is a bad credential; the other rules refuse it by policy.
+        let lifetime = reason == Reason::LifetimeBeyondPolicy;
+        let layer = if lifetime { Layer::Credential } else { Layer::Policy };
+        return Err(Refusal { bad_credential: lifetime, ..Refusal::new(layer, reason) });
+    }
+    Ok(settings.admin_mode)
 }

@@ -8,31 +8,21 @@ use domain::GroupTokenPolicy;
 use policy::{Reason, TokenRules};
 
 use super::Resolved;
-use crate::{Authority, Result};
+use super::resolve::Named;
 
-impl Authority {
-    /// Whether the token policy of the top-level group above the resource refuses `token` there.
-    pub(super) async fn hierarchy_refusal(
-        &self,
-        resource: &Resolved,
-        surface: catalog::Surface,
-        token: &domain::TokenFacts,
-    ) -> Result<Option<Reason>> {
-        let root_id = match resource {
-            Resolved::Group(group, _) if group.root_id() == group.id => {
-                return Ok(group_refusal(&group.token_policy, surface, token));
-            }
-            Resolved::Group(group, _) => group.root_id(),
-            Resolved::Project(project, _) => match project.root_group_id() {
-                Some(id) => id,
-                None => return Ok(None),
-            },
-            Resolved::None => return Ok(None),
-        };
-        Ok(match self.facts.group(root_id).await? {
-            Some(root) => group_refusal(&root.token_policy, surface, token),
-            None => None,
-        })
+/// Whether the token policy of the top-level group above the resource `named` (the group itself, when it is a
+/// top-level one) refuses `token` there.
+pub(super) fn hierarchy_refusal(
+    named: &Named,
+    surface: catalog::Surface,
+    token: &domain::TokenFacts,
+) -> Option<Reason> {
+    match (&named.resource, &named.root) {
+        (Resolved::Group(group, _), _) if group.root_id() == group.id => {
+            group_refusal(&group.token_policy, surface, token)
+        }
+        (Resolved::Group(..) | Resolved::Project(..), Some(root)) => group_refusal(&root.token_policy, surface, token),
+        _ => None,
     }
 }
 

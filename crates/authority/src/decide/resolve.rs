@@ -11,6 +11,15 @@ use domain::{Project, User};
 use policy::{ResourceFacts, RuleSurface, UserFacts};
 
 use super::Resolved;
+
+/// What a route names, found: the resource (its level not yet asked) and the top-level group above it, if any.
+#[derive(Default)]
+pub(super) struct Named {
+    pub(super) resource: Resolved,
+    /// The top-level group whose token policy covers the resource (none for a top-level group itself, or for a
+    /// project in a user's namespace).
+    pub(super) root: Option<Arc<domain::Group>>,
+}
 use crate::directory::NamespaceKey;
 use crate::{Authority, Result};
 
@@ -22,25 +31,17 @@ impl Authority {
         })
     }
 
-    pub(super) async fn resolve(
-        &self,
-        found: &RouteMatch<'_, '_>,
-        user: Option<&User>,
-        today: domain::Date,
-    ) -> Result<Resolved> {
-        match found.route.boundary {
-            Boundary::Instance | Boundary::OwnUser => Ok(Resolved::None),
+    /// The group or project the route names, without the user's level, and the top-level group above it (whose
+    /// token policy the decision asks next), read one after the other while the credential is authenticated.
+    pub(super) async fn named(&self, found: &RouteMatch<'_, '_>) -> Result<Named> {
+        let named = match found.route.boundary {
+            Boundary::Instance | Boundary::OwnUser => Named::default(),
             Boundary::Group => {
                 let group = match found.param("id") {
                     Some(id) => self.find_group_by(NamespaceKey::parse(id)).await?,
                     None => None,
                 };
-                let Some(group) = group else { return Ok(Resolved::None) };
-                let level = match user {
-                    Some(user) => self.group_access_on(user, &group, today).await?,
-                    None => None,
-                };
-                Ok(Resolved::Group(group, level))
+                Named { resource: group.map_or(Resolved::None, |group| Resolved::Group(group, None)), root: None }
             }
             Boundary::Project => {
                 let project = if let Some(id) = found.param("id") {
@@ -52,17 +53,41 @@ impl Authority {
                 } else {
                     None
                 };
-                let Some(project) = project else { return Ok(Resolved::None) };
-                let level = match user {
-                    Some(user) => self.project_access_on(user, &project, today).await?,
-                    None => None,
-                };
-                Ok(Resolved::Project(project, level))
+                Named { resource: project.map_or(Resolved::None, |p| Resolved::Project(p, None)), root: None }
             }
-        }
+        };
+        let root_id = match &named.resource {
+            Resolved::Group(group, _) if group.root_id() != group.id => Some(group.root_id()),
+            Resolved::Project(project, _) => project.root_group_id(),
+            Resolved::Group(..) | Resolved::None => None,
+        };
+        let root = match root_id {
+            Some(id) => self.facts.group(id).await?,
+            None => None,
+        };
+        Ok(Named { root, ..named })
     }
 
-    /// A registry image name is a project path, possibly followed by an image name: the longest known prefix wins.
+    /// The resource `named`, with `user`'s level on it on the day `today`.
+    pub(super) async fn with_level(
+        &self,
+        named: Resolved,
+        user: Option<&User>,
+        today: domain::Date,
+    ) -> Result<Resolved> {
+        Ok(match (named, user) {
+            (Resolved::Group(group, _), Some(user)) => {
+                let level = self.group_access_on(user, &group, today).await?;
+                Resolved::Group(group, level)
+            }
+            (Resolved::Project(project, _), Some(user)) => {
+                let level = self.project_access_on(user, &project, today).await?;
+                Resolved::Project(project, level)
+            }
+            (named, _) => named,
+        })
+    }
+
     async fn longest_project_prefix(&self, name: &str) -> Result<Option<Arc<Project>>> {
         let parts: Vec<&str> = name.split('/').collect();
         for take in (1..=parts.len().min(21)).rev() {
