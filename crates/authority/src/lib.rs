@@ -106,6 +106,8 @@ pub struct Authority {
     readings: decide::Readings,
     /// Each thread's allowed decisions of user tokens, served again while nothing they read has changed.
     kept: decide::KeptDecisions,
+    /// The store's reads wait on a database server: a decision makes its independent reads at once.
+    overlap_reads: bool,
     clock: Arc<dyn Clock>,
     cache: Arc<FactCache>,
     unknown_audit: auth::AuditBudget,
@@ -121,6 +123,7 @@ impl Authority {
         let cache = Arc::new(FactCache::new(config.cache_capacity));
         store.announce_to(cache.clone());
         let facts = Arc::new(reads::Facts::new(store.clone(), cache.clone()));
+        let overlap_reads = store.reads_wait_on_a_server();
         Authority {
             usage: Arc::new(UsageBuffer::new(store.clone(), facts.clone())),
             facts,
@@ -133,6 +136,7 @@ impl Authority {
             catalog: config.catalog,
             readings: decide::Readings::new(),
             kept: decide::KeptDecisions::new(),
+            overlap_reads,
             clock,
             ci: config.ci,
             keys: std::sync::RwLock::new(None),

@@ -39,6 +39,10 @@ impl Changes for SqlStore {
             listeners.push(listener);
         }
     }
+
+    fn reads_wait_on_a_server(&self) -> bool {
+        self.backend == crate::Backend::Postgres
+    }
 }
 
 /// A write transaction. Statements run on it through `&mut *write`; [`Write::commit`] names what it changed.

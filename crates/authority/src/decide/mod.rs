@@ -152,16 +152,28 @@ impl Authority {
             return Ok(outcome);
         }
         // The credential, the resource the route names and the instance's settings depend on nothing of each
-        // other: on a miss their reads go to storage at once, not one after the other. A refused credential
-        // ends the decision before anything else read is looked at (a storage error included).
-        let (credentials, named, settings) = tokio::join!(
-            self.credential_of(request, &found, route, batch, asking.map(|a| a.presented)),
-            self.named(&found),
-            self.facts.settings(),
-        );
+        // other: when reads wait on a database server, they are made at once, not one after the other (on an
+        // embedded database a read is this thread's own work, and the resource and settings are read only once
+        // the credential is accepted, as a refusal needs neither). A refused credential ends the decision before
+        // anything else read is looked at, a storage error included.
+        let key = asking.map(|a| a.presented);
+        let (credentials, read) = if self.overlap_reads {
+            let (credentials, named, settings) = tokio::join!(
+                self.credential_of(request, &found, route, batch, key),
+                self.named(&found),
+                self.facts.settings(),
+            );
+            (credentials, Some((named, settings)))
+        } else {
+            (self.credential_of(request, &found, route, batch, key).await, None)
+        };
         let Credentials { principal, job, deploy, trigger, feed, ssh, deploy_facts } = match credentials? {
             Ok(authenticated) => authenticated,
             Err(refused) => return Ok(on.outcome(refused)),
+        };
+        let (named, settings) = match read {
+            Some(read) => read,
+            None => (self.named(&found).await, self.facts.settings().await),
         };
         let admin_mode = match instance_rules(principal.as_ref(), route, settings?) {
             Ok(admin_mode) => admin_mode,

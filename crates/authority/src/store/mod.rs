@@ -163,10 +163,16 @@ pub trait ChangeListener: Send + Sync {
     fn changed(&self, change: Change);
 }
 
-/// A store's side of the change protocol.
+/// A store's side of the change protocol, and how its reads are made.
 pub trait Changes: Send + Sync {
     /// From now on, `listener` hears every change this store commits, right after the commit.
     fn announce_to(&self, listener: Arc<dyn ChangeListener>);
+
+    /// Whether a read waits on another process (a database server), so that reads made at once overlap; a read
+    /// that is the caller's own work (an embedded database) gains nothing from it.
+    fn reads_wait_on_a_server(&self) -> bool {
+        false
+    }
 }
 
 /// Declares the umbrella trait over the aggregates' traits, and implements it for every type that has them all.
