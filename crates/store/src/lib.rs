@@ -130,29 +130,26 @@ impl SqlStore {
     }
 
     async fn fetch_all(&self, sql: &Sql) -> StoreResult<Vec<AnyRow>> {
-        let mut tries = self.read_tries();
-        loop {
-            match sql.query().fetch_all(&self.reads).await {
-                Err(e) if connection_lost(&e) && tries > 1 => tries -= 1,
-                read => return read.map_err(db_error),
-            }
-        }
+        self.read(|| sql.query().fetch_all(&self.reads)).await
     }
 
     async fn fetch_optional(&self, sql: &Sql) -> StoreResult<Option<AnyRow>> {
-        let mut tries = self.read_tries();
-        loop {
-            match sql.query().fetch_optional(&self.reads).await {
-                Err(e) if connection_lost(&e) && tries > 1 => tries -= 1,
-                read => return read.map_err(db_error),
-            }
-        }
+        self.read(|| sql.query().fetch_optional(&self.reads)).await
     }
 
-    /// How often a read is tried when its connection turns out to be gone: once more than the pool has
-    /// connections, each of which may be (every one is, after the server restarted).
-    fn read_tries(&self) -> u32 {
-        self.reads.options().get_max_connections() + 1
+    /// Runs a read on the reading pool, again when its connection turns out to be gone: at most once more than
+    /// the pool has connections, each of which may be (every one is, after the server restarted).
+    async fn read<T, F>(&self, read: impl Fn() -> F) -> StoreResult<T>
+    where
+        F: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut tries = self.reads.options().get_max_connections() + 1;
+        loop {
+            match read().await {
+                Err(e) if connection_lost(&e) && tries > 1 => tries -= 1,
+                done => return done.map_err(db_error),
+            }
+        }
     }
 
     /// A lookup of at most one row by a unique key: in-thread on SQLite (see `point`), else through sqlx.
