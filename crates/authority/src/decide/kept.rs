@@ -98,18 +98,18 @@ impl KeptDecisions {
     /// request when nothing holds that one (a request decided again allocates nothing), anew otherwise.
     pub(crate) fn put(&self, asking: &Asking<'_>, generation: u64, decided: Decided) {
         let mut fresh = Some(decided);
-        let renewed = self.kept.renew(asking, generation, |kept| match (Arc::get_mut(kept), fresh.take()) {
+        self.kept.renew(asking, generation, |kept| match (Arc::get_mut(kept), fresh.take()) {
             (Some(kept), Some(decided)) => {
                 *kept = decided;
                 true
             }
-            (None, decided) => {
+            (_, decided) => {
                 fresh = decided;
                 false
             }
-            (Some(_), None) => false,
         });
-        let Some(decided) = fresh.filter(|_| !renewed) else { return };
+        // Not renewed: kept anew.
+        let Some(decided) = fresh else { return };
         let owned = || Asked {
             presented: asking.presented,
             channel: asking.channel,

@@ -11,17 +11,16 @@ use domain::{Project, User};
 use policy::{ResourceFacts, RuleSurface, UserFacts};
 
 use super::Resolved;
+use crate::directory::NamespaceKey;
+use crate::{Authority, Result};
 
 /// What a route names, found: the resource (its level not yet asked) and the top-level group above it, if any.
-#[derive(Default)]
 pub(super) struct Named {
     pub(super) resource: Resolved,
     /// The top-level group whose token policy covers the resource (none for a top-level group itself, or for a
     /// project in a user's namespace).
     pub(super) root: Option<Arc<domain::Group>>,
 }
-use crate::directory::NamespaceKey;
-use crate::{Authority, Result};
 
 impl Authority {
     pub(super) async fn sudo_target(&self, who: &str) -> Result<Option<Arc<User>>> {
@@ -34,15 +33,14 @@ impl Authority {
     /// The group or project the route names, without the user's level, and the top-level group above it (whose
     /// token policy the decision asks next), read one after the other while the credential is authenticated.
     pub(super) async fn named(&self, found: &RouteMatch<'_, '_>) -> Result<Named> {
-        let named = match found.route.boundary {
-            Boundary::Instance | Boundary::OwnUser => Named::default(),
-            Boundary::Group => {
-                let group = match found.param("id") {
-                    Some(id) => self.find_group_by(NamespaceKey::parse(id)).await?,
-                    None => None,
-                };
-                Named { resource: group.map_or(Resolved::None, |group| Resolved::Group(group, None)), root: None }
-            }
+        let resource = match found.route.boundary {
+            Boundary::Instance | Boundary::OwnUser => None,
+            Boundary::Group => match found.param("id") {
+                Some(id) => {
+                    self.find_group_by(NamespaceKey::parse(id)).await?.map(|group| Resolved::Group(group, None))
+                }
+                None => None,
+            },
             Boundary::Project => {
                 let project = if let Some(id) = found.param("id") {
                     self.find_project_by(NamespaceKey::parse(id)).await?
@@ -53,10 +51,11 @@ impl Authority {
                 } else {
                     None
                 };
-                Named { resource: project.map_or(Resolved::None, |p| Resolved::Project(p, None)), root: None }
+                project.map(|project| Resolved::Project(project, None))
             }
         };
-        let root_id = match &named.resource {
+        let resource = resource.unwrap_or_default();
+        let root_id = match &resource {
             Resolved::Group(group, _) if group.root_id() != group.id => Some(group.root_id()),
             Resolved::Project(project, _) => project.root_group_id(),
             Resolved::Group(..) | Resolved::None => None,
@@ -65,7 +64,7 @@ impl Authority {
             Some(id) => self.facts.group(id).await?,
             None => None,
         };
-        Ok(Named { root, ..named })
+        Ok(Named { resource, root })
     }
 
     /// The resource `named`, with `user`'s level on it on the day `today`.
@@ -88,6 +87,7 @@ impl Authority {
         })
     }
 
+    /// A registry image name is a project path, possibly followed by an image name: the longest known prefix wins.
     async fn longest_project_prefix(&self, name: &str) -> Result<Option<Arc<Project>>> {
         let parts: Vec<&str> = name.split('/').collect();
         for take in (1..=parts.len().min(21)).rev() {
