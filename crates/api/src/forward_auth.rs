@@ -96,17 +96,15 @@ const EMPTY: HeaderValue = HeaderValue::from_static("");
 /// again and again: the map this thread answered with last is copied when it shows the same identity (its
 /// values shared, a reference count each), and a map is made anew only for another identity.
 fn identity_headers(who: Option<authority::Who<'_>>) -> HeaderMap {
-    let Some(who) = who else {
-        return IDENTITY.into_iter().zip([EMPTY, EMPTY, EMPTY, EMPTY, EMPTY, TRUE]).collect();
-    };
+    let Some(who) = who else { return map_of([EMPTY, EMPTY, EMPTY, EMPTY, EMPTY, TRUE]) };
     LAST.with(|last| {
-        let Ok(mut last) = last.try_borrow_mut() else { return map_of(&who) };
+        let Ok(mut last) = last.try_borrow_mut() else { return map_of(values_of(&who)) };
         if let Some(made) = last.as_ref()
             && made.shows(&who)
         {
             return made.headers.clone();
         }
-        let headers = map_of(&who);
+        let headers = map_of(values_of(&who));
         *last = Some(Made {
             user_id: who.user_id,
             username: who.username.into(),
@@ -151,13 +149,13 @@ thread_local! {
     static LAST: std::cell::RefCell<Option<Made>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The identity headers of `who`, made anew: a copy of a map of the names made once, its values filled in order
-/// (no name is hashed).
-fn map_of(who: &authority::Who<'_>) -> HeaderMap {
+/// The identity headers with `values`, made anew: a copy of a map of the names made once, its values filled in
+/// order (no name is hashed).
+fn map_of(values: Values) -> HeaderMap {
     static NAMES: std::sync::LazyLock<HeaderMap> =
         std::sync::LazyLock::new(|| IDENTITY.into_iter().map(|name| (name, EMPTY)).collect());
     let mut headers = NAMES.clone();
-    for ((_, slot), value) in headers.iter_mut().zip(values_of(who)) {
+    for ((_, slot), value) in headers.iter_mut().zip(values) {
         *slot = value;
     }
     headers
