@@ -68,26 +68,24 @@ impl Node {
 
     /// An authority over the database at `url`, as `tessera serve` runs one.
     async fn authority(url: &str) -> Arc<Authority> {
-        {
-            let store = Arc::new(store::SqlStore::connect(url, 4).await.expect("store"));
-            let config = AuthorityConfig {
-                ci: authority::CiConfig::default(),
-                digester: tokens::Digester::new(&[vec![7; 32]]).expect("digester"),
-                pat_prefix: tokens::Prefix::new("glpat-", None, "glpat-"),
-                cell_id: 1,
-                catalog: catalog::Catalog::builtin().expect("catalog"),
-                // Room for every token the benches decide, the memory bench's 100,000 included: a figure per
-                // cached token is only that if none was evicted.
-                cache_capacity: 1_000_000,
-            };
-            let authority = Arc::new(Authority::new(store, config, Arc::new(SystemClock)));
-            authority.cache().enable();
-            // As the server runs it: token uses are written off the request path.
-            server::spawn_usage_writer(&authority);
-            authority.bootstrap("admin@example.com").await.expect("bootstrap");
-            authority.prepare_signing_keys().await.expect("signing keys");
-            authority
-        }
+        let store = Arc::new(store::SqlStore::connect(url, 4).await.expect("store"));
+        let config = AuthorityConfig {
+            ci: authority::CiConfig::default(),
+            digester: tokens::Digester::new(&[vec![7; 32]]).expect("digester"),
+            pat_prefix: tokens::Prefix::new("glpat-", None, "glpat-"),
+            cell_id: 1,
+            catalog: catalog::Catalog::builtin().expect("catalog"),
+            // Room for every token the benches decide, the memory bench's 100,000 included: a figure per
+            // cached token is only that if none was evicted.
+            cache_capacity: 1_000_000,
+        };
+        let authority = Arc::new(Authority::new(store, config, Arc::new(SystemClock)));
+        authority.cache().enable();
+        // As the server runs it: token uses are written off the request path.
+        server::spawn_usage_writer(&authority);
+        authority.bootstrap("admin@example.com").await.expect("bootstrap");
+        authority.prepare_signing_keys().await.expect("signing keys");
+        authority
     }
 
     /// The administrator.
