@@ -187,6 +187,11 @@ impl Group {
     pub fn root_id(&self) -> i64 {
         self.traversal_ids.first().copied().unwrap_or(self.id)
     }
+
+    /// Where a user's membership gives access to the group: the group and each of its ancestors, root first.
+    pub fn member_sources(&self) -> impl Iterator<Item = MemberSource> + '_ {
+        self.traversal_ids.iter().map(|id| MemberSource::Group(*id))
+    }
 }
 
 /// The token policy of a top-level group, applied to every request on its hierarchy: legacy (scope-based) tokens
@@ -249,6 +254,13 @@ impl Project {
     /// The id of the top-level group the project sits under (`None` in a user's namespace).
     pub fn root_group_id(&self) -> Option<i64> {
         self.group_traversal_ids.first().copied()
+    }
+
+    /// Where a user's membership gives access to the project: each of its groups, root first, then the project
+    /// itself (the owner of a personal namespace has Owner without one).
+    pub fn member_sources(&self) -> impl Iterator<Item = MemberSource> + '_ {
+        let groups = self.group_traversal_ids.iter().map(|id| MemberSource::Group(*id));
+        groups.chain([MemberSource::Project(self.id)])
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod allowlists;
 mod audit;
+mod decision;
 mod deletions;
 mod deploy;
 mod feed;

@@ -10,7 +10,8 @@ use crate::SqlStore;
 use crate::rows::*;
 use crate::sql::{Arg, Sql};
 
-const MEMBER_COLUMNS: &str = "source_kind, source_id, user_id, access_level, expires_on, created_by, created_at";
+pub(crate) const MEMBER_COLUMNS: &str =
+    "source_kind, source_id, user_id, access_level, expires_on, created_by, created_at";
 
 #[async_trait]
 impl MemberStore for SqlStore {

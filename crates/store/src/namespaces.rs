@@ -15,12 +15,12 @@ use crate::sql::{Arg, Sql, like_pattern};
 use crate::write::Write;
 use crate::{SqlStore, db_error};
 
-const GROUP_COLUMNS: &str = "namespace_id, name, path, full_path, full_name, description, visibility, parent_id, \
+pub(crate) const GROUP_COLUMNS: &str = "namespace_id, name, path, full_path, full_name, description, visibility, parent_id, \
     traversal_ids, organization_id, created_at, fine_grained_tokens_only, fine_grained_tokens_only_after, \
     max_personal_access_token_lifetime";
-const PROJECT_FROM: &str = "from project p join namespace n on n.namespace_id = p.namespace_id \
+pub(crate) const PROJECT_FROM: &str = "from project p join namespace n on n.namespace_id = p.namespace_id \
     left join app_user o on o.namespace_id = n.namespace_id and n.kind = 'user'";
-const PROJECT_COLUMNS: &str = "p.project_id, p.namespace_id, p.name, p.path, p.full_path, p.full_name, p.description, \
+pub(crate) const PROJECT_COLUMNS: &str = "p.project_id, p.namespace_id, p.name, p.path, p.full_path, p.full_name, p.description, \
     p.visibility, p.organization_id, p.creator_id, p.created_at, p.updated_at, p.ci_inbound_enabled, \
     p.ci_job_token_legacy, p.ci_push_allowed, n.kind as namespace_kind, \
     n.traversal_ids as namespace_traversal_ids, o.user_id as owner_user_id";

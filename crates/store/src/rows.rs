@@ -39,6 +39,26 @@ impl Columns for rusqlite::Row<'_> {
     }
 }
 
+/// A record read as a JSON object (PostgreSQL's `row_to_json`), by column name as a row is: numbers are integers,
+/// strings text, `null` nothing, which is what every stored column is.
+pub(crate) struct JsonRecord(pub(crate) serde_json::Map<String, serde_json::Value>);
+
+impl Columns for JsonRecord {
+    fn column<T: Column>(&self, name: &str) -> StoreResult<T> {
+        use rusqlite::types::ValueRef;
+        let value = match self.0.get(name) {
+            None => return Err(bad("record's column", name)),
+            Some(serde_json::Value::Null) => ValueRef::Null,
+            Some(serde_json::Value::Number(n)) => {
+                ValueRef::Integer(n.as_i64().ok_or_else(|| bad(name, &n.to_string()))?)
+            }
+            Some(serde_json::Value::String(s)) => ValueRef::Text(s.as_bytes()),
+            Some(other) => return Err(bad(name, &other.to_string())),
+        };
+        T::column_result(value).map_err(|e| StoreError::Other(anyhow::anyhow!("column {name}: {e}")))
+    }
+}
+
 pub(crate) fn get<T: Column>(row: &impl Columns, column: &str) -> StoreResult<T> {
     row.column(column)
 }

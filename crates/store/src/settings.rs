@@ -14,11 +14,7 @@ use crate::{SqlStore, db_error};
 impl SettingsStore for SqlStore {
     async fn settings(&self) -> StoreResult<Settings> {
         let rows: Vec<SettingRow> = self.points(&Sql::new("select name, value from setting")).await?;
-        let mut settings = Settings::default();
-        for row in rows {
-            apply_setting(&mut settings, &row.name, &row.value);
-        }
-        Ok(settings)
+        Ok(settings_of(&rows))
     }
 
     async fn save_settings(&self, settings: &Settings) -> StoreResult<()> {
@@ -34,6 +30,15 @@ impl SettingsStore for SqlStore {
         tx.commit(&[Change::Settings]).await?;
         Ok(())
     }
+}
+
+/// The settings the stored rows give (a name not stored keeps its default).
+pub(crate) fn settings_of(rows: &[SettingRow]) -> Settings {
+    let mut settings = Settings::default();
+    for row in rows {
+        apply_setting(&mut settings, &row.name, &row.value);
+    }
+    settings
 }
 
 fn apply_setting(settings: &mut Settings, name: &str, value: &str) {

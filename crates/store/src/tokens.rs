@@ -12,7 +12,7 @@ use crate::sql::{Arg, Sql, like_pattern};
 use crate::write::Write;
 use crate::{SqlStore, b, db_error};
 
-const TOKEN_COLUMNS: &str = "token_id, user_id, name, description, scopes, impersonation, revoked, revoked_at, \
+pub(crate) const TOKEN_COLUMNS: &str = "token_id, user_id, name, description, scopes, impersonation, revoked, revoked_at, \
     expires_on, created_at, updated_at, last_used_at, last_used_ips, previous_token_id, organization_id, grants, route_rules, resource_kind, resource_id";
 
 #[async_trait]

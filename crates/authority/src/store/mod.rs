@@ -7,6 +7,7 @@
 
 mod audit;
 mod ci;
+mod decision;
 mod deploy;
 mod inventory;
 mod members;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 pub use audit::{AuditFilter, AuditStore};
 pub use ci::{AllowlistAdd, AllowlistStore, CiStore, NewJob, NewRunner, SigningKeyStore};
+pub use decision::{Asked, DecisionStore, Found, ResourceKey, TokenKey, one_by_one};
 pub use deploy::{DeployTokenFilter, DeployTokenStore, NewDeployToken};
 pub use inventory::InventoryStore;
 pub use members::MemberStore;
@@ -190,7 +192,7 @@ umbrella! {
     /// method atomic.
     Store: UserStore, NamespaceStore, MemberStore, TokenStore, DeployTokenStore, TriggerStore, UserSecretStore,
         NoticeStore, InventoryStore, SshKeyStore, SettingsStore, AuditStore, CiStore, AllowlistStore, SigningKeyStore, UsageStore,
-        Changes
+        DecisionStore, Changes
 }
 
 #[cfg(test)]

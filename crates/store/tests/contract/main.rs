@@ -1,7 +1,7 @@
 //! The store contract, run against SQLite, and against PostgreSQL when `TEST_DATABASE_URL` is set, by job: users,
-//! groups, members and settings; tokens; announced changes. Here are the helpers they share, and the contract of
-//! the store itself: both backends carry the same migrations, and a transaction that reads before it writes
-//! succeeds while other writes commit.
+//! groups, members and settings; tokens; a decision's facts read at once; announced changes. Here are the helpers
+//! they share, and the contract of the store itself: both backends carry the same migrations, and a transaction
+//! that reads before it writes succeeds while other writes commit.
 //!
 //! **Invariant:** every test runs the same on both backends; none is written for one of them only, except where
 //! the behaviour exists on one only (PostgreSQL's change feed).
@@ -9,6 +9,7 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly on anything unexpected")]
 
 mod changes;
+mod decision;
 mod directory;
 mod tokens;
 
