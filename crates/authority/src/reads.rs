@@ -14,9 +14,10 @@ use domain::{
 };
 use quick_cache::Equivalent;
 
+use crate::directory::Sources;
 use crate::facts::{CompiledToken, FactCache, Levels, LevelsKey, LevelsQuery};
 use crate::near::{NearKey, Tier};
-use crate::store::{Store, StoreResult};
+use crate::store::{Asked, ResourceKey, Store, StoreResult, TokenKey};
 
 /// The store's decision facts, read through the fact cache.
 pub(crate) struct Facts {
@@ -202,6 +203,75 @@ impl Facts {
         self.read_through(&self.cache.project_paths, path, || path.to_owned(), true, load).await
     }
 
+    /// Reads the facts of one decision at once (see [`crate::DecisionStore`]) and keeps each as its own read
+    /// would: the token (and, asked by digest, what the string whose key is `presented` is), its user, the group
+    /// or project by the key asked, the top-level group above it, the user's levels there on the day asked, and
+    /// the settings. The reads the decision makes next find them.
+    pub(crate) async fn read_at_once(
+        &self,
+        catalog: &catalog::Catalog,
+        asked: &Asked<'_>,
+        presented: u128,
+    ) -> StoreResult<()> {
+        let generation = self.cache.generation();
+        let found = self.store.decision_facts(asked).await?;
+        let cache = &self.cache;
+        if let Some(TokenKey::Digests(_)) = asked.token {
+            cache.remember_presented(generation, presented, found.token.as_ref().map(|t| t.id));
+        }
+        if let Some(token) = &found.token {
+            self.keep_token(catalog, generation, token);
+        }
+        let user_id = found.user.as_ref().map(|u| u.id);
+        if let Some(user) = found.user {
+            let id = user.id;
+            cache.keep(&cache.users.shared, generation, id, &id, Some(Arc::new(user)));
+        }
+        let sources = match (&found.project, &found.group) {
+            (Some(project), _) => Some(Sources::of(project.member_sources())),
+            (None, Some(group)) => Some(Sources::of(group.member_sources())),
+            (None, None) => None,
+        };
+        let (project, group) = (found.project.map(Arc::new), found.group.map(Arc::new));
+        // A resource not found is kept as missing, as its own read keeps it.
+        match asked.resource {
+            Some(ResourceKey::ProjectId(id)) => cache.keep(&cache.projects.shared, generation, id, &id, project),
+            Some(ResourceKey::ProjectPath(path)) => {
+                cache.keep(&cache.project_paths.shared, generation, path.to_owned(), path, project);
+            }
+            Some(ResourceKey::GroupId(id)) => cache.keep(&cache.groups.shared, generation, id, &id, group),
+            Some(ResourceKey::GroupPath(path)) => {
+                cache.keep(&cache.group_paths.shared, generation, path.to_owned(), path, group);
+            }
+            None => {}
+        }
+        if let Some(root) = found.root {
+            let id = root.id;
+            cache.keep(&cache.groups.shared, generation, id, &id, Some(Arc::new(root)));
+        }
+        if let (Some(user_id), Some(sources)) = (user_id, sources) {
+            let query = LevelsQuery { user_id, today: asked.today, sources: sources.as_slice() };
+            let key = LevelsKey { user_id, today: asked.today, sources: sources.as_slice().into() };
+            cache.keep(&cache.levels.shared, generation, key, &query, Levels::from(found.levels));
+        }
+        self.keep_settings(generation, Arc::new(found.settings));
+        Ok(())
+    }
+
+    /// Whether the token with id `id`, and the group or project by `resource`, are cached (a decision asking
+    /// about them reads nothing more of storage than their levels and settings).
+    pub(crate) fn holds(&self, id: i64, resource: Option<ResourceKey<'_>>) -> bool {
+        let cache = &self.cache;
+        let resource_held = match resource {
+            Some(ResourceKey::ProjectId(id)) => cache.get(&cache.projects.shared, &id).is_some(),
+            Some(ResourceKey::ProjectPath(path)) => cache.get(&cache.project_paths.shared, path).is_some(),
+            Some(ResourceKey::GroupId(id)) => cache.get(&cache.groups.shared, &id).is_some(),
+            Some(ResourceKey::GroupPath(path)) => cache.get(&cache.group_paths.shared, path).is_some(),
+            None => true,
+        };
+        resource_held && cache.get(&cache.tokens.shared, &id).is_some()
+    }
+
     pub(crate) async fn settings(&self) -> StoreResult<Arc<Settings>> {
         if self.cache.is_enabled() {
             let generation = self.cache.generation();
@@ -217,14 +287,19 @@ impl Facts {
         }
         let generation = self.cache.generation();
         let settings = Arc::new(self.store.settings().await?);
+        self.keep_settings(generation, settings.clone());
+        Ok(settings)
+    }
+
+    /// Keeps the settings read at `generation`, unless a change happened since.
+    fn keep_settings(&self, generation: u64, settings: Arc<Settings>) {
         if self.cache.is_enabled()
             && self.cache.generation() == generation
             && let Ok(mut cached) = self.cache.settings.write()
             && self.cache.generation() == generation
         {
-            *cached = Some(settings.clone());
+            *cached = Some(settings);
         }
-        Ok(settings)
     }
 
     pub(crate) async fn job(&self, id: i64) -> StoreResult<Option<Arc<Job>>> {

@@ -22,8 +22,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use authority::{
-    Actor, AuditContext, Authority, Change, CiActor, CreateGroup, CreateProject, CreateToken, CreateUser, MemberChange,
-    Presented, Request, RequestedGrant, StartJob,
+    Actor, Asked, AuditContext, Authority, Change, CiActor, CreateGroup, CreateProject, CreateToken, CreateUser,
+    DecisionStore, MemberChange, Presented, Request, RequestedGrant, ResourceKey, StartJob, TokenKey,
 };
 use bench::tessera::Node;
 use bench::timing::{distribution, distribution_after};
@@ -475,10 +475,11 @@ fn cache_miss_on_postgres() {
     };
     let a = node.authority.clone();
     let _runtime = node.rt.enter();
-    let (token, target) = node.rt.block_on(async {
+    let (token, project) = node.rt.block_on(async {
         let Developer { project, issued, .. } = developer(&a).await;
-        (issued.plaintext, format!("/api/v4/projects/{}/issues", project.id))
+        (issued.plaintext, project.id)
     });
+    let target = format!("/api/v4/projects/{project}/issues");
     let request = Request {
         credential: Some(Presented { secret: &token, channel: Channel::PrivateTokenHeader, username: None }),
         method: "POST",
@@ -498,6 +499,16 @@ fn cache_miss_on_postgres() {
             black_box(node.run(a.decide_request(&request)).map(|o| o.allowed)).ok();
         },
     );
+    // The store's read of the same facts at once, alone: what the decision costs beyond it is its own work.
+    let database = node.database.as_ref().map(|d| d.url.clone()).expect("a PostgreSQL node has its database");
+    let store = node.rt.block_on(store::SqlStore::connect(&database, 4)).expect("store");
+    let digests = tokens::Digester::new(&[vec![7; 32]]).expect("digester").candidates(&token);
+    let today = a.now().date();
+    let asked =
+        Asked { token: Some(TokenKey::Digests(&digests)), resource: Some(ResourceKey::ProjectId(project)), today };
+    distribution(SUITE, "one PostgreSQL read of a decision's facts at once (store)", 2_000, || {
+        black_box(node.run(store.decision_facts(&asked))).ok();
+    });
     distribution(SUITE, "one PostgreSQL read through the store (settings, not cached)", 2_000, || {
         a.cache().forget(Change::Settings);
         black_box(node.run(a.settings())).ok();

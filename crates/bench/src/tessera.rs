@@ -32,7 +32,7 @@ pub struct Node {
     pub authority: Arc<Authority>,
     pub dir: TempDir,
     /// A PostgreSQL node's database, dropped with the node.
-    database: Option<store::testing::TestDatabase>,
+    pub database: Option<store::testing::TestDatabase>,
 }
 
 impl Drop for Node {

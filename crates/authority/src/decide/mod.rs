@@ -6,6 +6,7 @@
 //! **Invariant:** this is the one decision flow; each step either hands its facts on or returns a refused
 //! [`Outcome`], and only `policy::authorize` can make it allowed.
 
+mod at_once;
 mod kept;
 mod outcome;
 mod reading;
@@ -156,7 +157,10 @@ impl Authority {
         // embedded database a read is this thread's own work, and the resource and settings are read only once
         // the credential is accepted, as a refusal needs neither). A refused credential ends the decision before
         // anything else read is looked at, a storage error included.
-        let key = asking.map(|a| a.presented);
+        let mut key = asking.map(|a| a.presented);
+        if self.overlap_reads {
+            key = self.read_at_once(request, &found, key).await?;
+        }
         let (credentials, read) = if self.overlap_reads {
             let (credentials, named, settings) = tokio::join!(
                 self.credential_of(request, &found, route, batch, key),

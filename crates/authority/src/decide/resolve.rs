@@ -12,7 +12,7 @@ use policy::{ResourceFacts, RuleSurface, UserFacts};
 
 use super::Resolved;
 use crate::directory::NamespaceKey;
-use crate::{Authority, Result};
+use crate::{Authority, ResourceKey, Result};
 
 /// What a route names, found: the resource (its level not yet asked) and the top-level group above it, if any.
 pub(super) struct Named {
@@ -33,26 +33,22 @@ impl Authority {
     /// The group or project the route names, without the user's level, and the top-level group above it (whose
     /// token policy the decision asks next), read one after the other while the credential is authenticated.
     pub(super) async fn named(&self, found: &RouteMatch<'_, '_>) -> Result<Named> {
-        let resource = match found.route.boundary {
-            Boundary::Instance | Boundary::OwnUser => None,
-            Boundary::Group => match found.param("id") {
-                Some(id) => {
-                    self.find_group_by(NamespaceKey::parse(id)).await?.map(|group| Resolved::Group(group, None))
-                }
-                None => None,
-            },
-            Boundary::Project => {
-                let project = if let Some(id) = found.param("id") {
-                    self.find_project_by(NamespaceKey::parse(id)).await?
-                } else if let Some(path) = found.param("project") {
-                    self.facts.project_by_path(path).await?
-                } else if let Some(name) = found.param("name") {
-                    self.longest_project_prefix(name).await?
-                } else {
-                    None
-                };
-                project.map(|project| Resolved::Project(project, None))
+        let resource = match resource_key(found) {
+            Some(ResourceKey::GroupId(id)) => self.facts.group(id).await?.map(|group| Resolved::Group(group, None)),
+            Some(ResourceKey::GroupPath(path)) => {
+                self.facts.group_by_path(path).await?.map(|group| Resolved::Group(group, None))
             }
+            Some(ResourceKey::ProjectId(id)) => self.facts.project(id).await?.map(|p| Resolved::Project(p, None)),
+            Some(ResourceKey::ProjectPath(path)) => {
+                self.facts.project_by_path(path).await?.map(|project| Resolved::Project(project, None))
+            }
+            // A registry image's name, which only its longest known prefix tells apart from the project's path.
+            None => match (found.route.boundary, found.param("name")) {
+                (Boundary::Project, Some(name)) => {
+                    self.longest_project_prefix(name).await?.map(|project| Resolved::Project(project, None))
+                }
+                _ => None,
+            },
         };
         let resource = resource.unwrap_or_default();
         let root_id = match &resource {
@@ -97,6 +93,27 @@ impl Authority {
             }
         }
         Ok(None)
+    }
+}
+
+/// How the group or project a route names is looked up: by its `:id` (an id, or a URL-encoded path), or by the
+/// path Git over HTTP names the project with. `None` for a route that names neither, and for a registry image's
+/// name (see `longest_project_prefix`).
+pub(super) fn resource_key<'a>(found: &'a RouteMatch<'_, '_>) -> Option<ResourceKey<'a>> {
+    match found.route.boundary {
+        Boundary::Instance | Boundary::OwnUser => None,
+        Boundary::Group => Some(match NamespaceKey::parse(found.param("id")?) {
+            NamespaceKey::Id(id) => ResourceKey::GroupId(id),
+            NamespaceKey::Path(path) => ResourceKey::GroupPath(path),
+        }),
+        Boundary::Project => match (found.param("id"), found.param("project")) {
+            (Some(id), _) => Some(match NamespaceKey::parse(id) {
+                NamespaceKey::Id(id) => ResourceKey::ProjectId(id),
+                NamespaceKey::Path(path) => ResourceKey::ProjectPath(path),
+            }),
+            (None, Some(path)) => Some(ResourceKey::ProjectPath(path)),
+            (None, None) => None,
+        },
     }
 }
 

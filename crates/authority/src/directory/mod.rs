@@ -120,7 +120,7 @@ fn parse_visibility(s: Option<&str>, default: Visibility) -> Result<Visibility> 
 }
 
 /// The membership sources of one group or project (itself and its ancestors, at most 21), kept on the stack.
-struct Sources {
+pub(crate) struct Sources {
     items: [MemberSource; 24],
     len: usize,
 }
@@ -128,6 +128,13 @@ struct Sources {
 impl Sources {
     fn new() -> Sources {
         Sources { items: [MemberSource::Group(0); 24], len: 0 }
+    }
+
+    /// The first 24 of `sources`.
+    pub(crate) fn of(sources: impl IntoIterator<Item = MemberSource>) -> Sources {
+        let mut kept = Sources::new();
+        kept.extend(sources);
+        kept
     }
 
     fn extend(&mut self, sources: impl IntoIterator<Item = MemberSource>) {
@@ -139,7 +146,7 @@ impl Sources {
         }
     }
 
-    fn as_slice(&self) -> &[MemberSource] {
+    pub(crate) fn as_slice(&self) -> &[MemberSource] {
         self.items.get(..self.len).unwrap_or_default()
     }
 }
@@ -196,8 +203,7 @@ impl Authority {
 
     /// [`Authority::group_access`] on the day `today` (a decision reads the clock once).
     pub(crate) async fn group_access_on(&self, user: &User, group: &Group, today: Date) -> Result<Option<AccessLevel>> {
-        let mut sources = Sources::new();
-        sources.extend(group.traversal_ids.iter().map(|id| MemberSource::Group(*id)));
+        let sources = Sources::of(group.member_sources());
         self.highest_level(user, sources.as_slice(), today).await
     }
 
@@ -217,9 +223,7 @@ impl Authority {
         if project.owner_user_id == Some(user.id) {
             return Ok(Some(AccessLevel::Owner));
         }
-        let mut sources = Sources::new();
-        sources.extend(project.group_traversal_ids.iter().map(|id| MemberSource::Group(*id)));
-        sources.extend([MemberSource::Project(project.id)]);
+        let sources = Sources::of(project.member_sources());
         self.highest_level(user, sources.as_slice(), today).await
     }
 
