@@ -48,7 +48,8 @@ fn statement(asked: &Asked<'_>) -> Sql {
         Some(TokenKey::Id(id)) => sql.push("token_id = ").int(id),
         None => sql.push("1 = 0"),
     };
-    sql.push("), pr as (select ").push(PROJECT_COLUMNS).push(" ").push(PROJECT_FROM).push(" where ");
+    // At most one, as the single read takes the first: the user and memberships are asked of its user id.
+    sql.push(" limit 1), pr as (select ").push(PROJECT_COLUMNS).push(" ").push(PROJECT_FROM).push(" where ");
     match asked.resource {
         Some(ResourceKey::ProjectId(id)) => sql.push("p.project_id = ").int(id),
         Some(ResourceKey::ProjectPath(path)) => sql.push("p.full_path_lower = ").text_arg(&path.to_lowercase()),
