@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use domain::{Job, JobPolicies, Project, Timestamp, TokenFacts, User};
-use tokens::jwt::{self, JobTokenClaims};
+use tokens::jwt::JobTokenClaims;
 
 /// A token that passed authentication, with its owner as they are now (shared with the fact cache).
 #[derive(Debug, Clone)]
@@ -59,33 +59,15 @@ pub struct JobPrincipal {
     pub at: Timestamp,
 }
 
-/// A job token's claims, with its scope read into project ids and policies.
+/// A job token's claims, its scope read into project ids and policies as it was verified.
 #[derive(Debug, Clone)]
 pub struct VerifiedJobToken {
     pub claims: JobTokenClaims,
-    /// Each project the token is bound to, with its policies there.
-    pub scope: Vec<(i64, JobPolicies)>,
 }
 
 impl VerifiedJobToken {
-    pub(crate) fn from_claims(claims: JobTokenClaims) -> Option<VerifiedJobToken> {
-        let mut scope: Vec<(i64, JobPolicies)> = Vec::new();
-        for (name, resources) in &claims.scope {
-            let mut policy = JobPolicies::NONE;
-            policy.insert(domain::JobPolicy::parse(name)?);
-            for gid in resources {
-                let id: i64 = gid.strip_prefix(jwt::PROJECT_GID_PREFIX)?.parse().ok()?;
-                match scope.iter_mut().find(|(p, _)| *p == id) {
-                    Some((_, set)) => *set = set.union(policy),
-                    None => scope.push((id, policy)),
-                }
-            }
-        }
-        Some(VerifiedJobToken { claims, scope })
-    }
-
     /// The policies the token is bound to on `project_id`.
     pub fn on(&self, project_id: i64) -> JobPolicies {
-        self.scope.iter().find(|(id, _)| *id == project_id).map_or(JobPolicies::NONE, |(_, p)| *p)
+        self.claims.scope.on(project_id)
     }
 }

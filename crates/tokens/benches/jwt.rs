@@ -4,7 +4,6 @@
 
 #![expect(clippy::expect_used, reason = "a benchmark's setup fails loudly on anything unexpected")]
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -13,11 +12,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tokens::jwt::{self, Algorithm, JobTokenClaims, SigningKey};
 
 fn claims() -> JobTokenClaims {
-    let project = |id: i64| format!("{}{id}", jwt::PROJECT_GID_PREFIX);
-    let mut scope = BTreeMap::new();
-    for policy in ["read_containers", "admin_containers", "read_packages", "admin_packages", "read_releases"] {
-        scope.insert(policy.to_owned(), vec![project(13), project(14)]);
-    }
+    let names = ["read_containers", "admin_containers", "read_packages", "admin_packages", "read_releases"];
+    let policies = domain::JobPolicies::parse_names(names).expect("known policies");
+    let scope = tokens::JobScope::new([(13, policies), (14, policies)]);
     JobTokenClaims {
         sub: format!("{}123456", jwt::JOB_GID_PREFIX),
         iss: "https://tessera.example.com".to_owned(),

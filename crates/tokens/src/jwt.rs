@@ -9,7 +9,6 @@
 //!
 //! **Invariant:** claims are read only after the signature verifies, with the algorithm its key is bound to.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use aws_lc_rs::encoding::AsDer;
@@ -459,7 +458,7 @@ pub struct JobTokenClaims {
     /// The user the job runs for.
     pub scoped_user_id: i64,
     /// Each permission (a job-token policy) and the global ids of the resources it is bound to.
-    pub scope: BTreeMap<String, Vec<String>>,
+    pub scope: crate::JobScope,
 }
 
 impl JobTokenClaims {
@@ -528,7 +527,7 @@ mod tests {
             cell_id: 1,
             organization_id: 1,
             scoped_user_id: 5,
-            scope: BTreeMap::from([("read_releases".into(), vec![format!("{PROJECT_GID_PREFIX}3")])]),
+            scope: crate::JobScope::new([(3, domain::JobPolicies::parse_names(["read_releases"]).expect("a policy"))]),
         }
     }
 

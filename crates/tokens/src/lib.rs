@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod digest;
+mod job_scope;
 pub mod jwt;
 mod routable;
 pub mod secrets;
@@ -17,4 +18,5 @@ pub mod shell;
 pub mod ssh;
 
 pub use digest::{DIGEST_KEY_LEN, Digester, DigesterError};
+pub use job_scope::JobScope;
 pub use routable::{FormatError, MAX_TOKEN_LEN, Prefix, RANDOM_BYTES, RoutingPayload, check, mint, parse};

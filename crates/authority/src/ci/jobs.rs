@@ -3,8 +3,6 @@
 //! **Invariant:** a job token never carries more than the job declared, within the triggering user's role on each
 //! project and each allowlist entry's policies.
 
-use std::collections::BTreeMap;
-
 use domain::{AccessLevel, Job, JobPolicies, JobStatus, JobTokenMode, Project, Runner, RunnerType, User};
 use tokens::jwt::{self, JobTokenClaims};
 
@@ -142,7 +140,7 @@ impl Authority {
             cell_id: self.cell_id,
             organization_id: project.organization_id,
             scoped_user_id: user.id,
-            scope: scope_claim(&scope),
+            scope: tokens::JobScope::new(scope.iter().copied()),
         };
         let token = signer.sign(&claims).map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
         let token = format!("{JOB_TOKEN_PREFIX}{token}");
@@ -342,15 +340,4 @@ fn validate_job(request: &StartJob) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The `scope` claim: each policy and the global ids of the projects it is bound to.
-fn scope_claim(scope: &[(i64, JobPolicies)]) -> BTreeMap<String, Vec<String>> {
-    let mut claim: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (project, policies) in scope {
-        for policy in policies.iter() {
-            claim.entry(policy.to_string()).or_default().push(format!("{}{project}", jwt::PROJECT_GID_PREFIX));
-        }
-    }
-    claim
 }
