@@ -215,6 +215,7 @@ impl Facts {
     ) -> StoreResult<()> {
         let generation = self.cache.generation();
         let found = self.store.decision_facts(asked).await?;
+        let sources = (found.project.is_some() || found.group.is_some()).then(|| Sources::of(found.member_sources()));
         let cache = &self.cache;
         if let Some(TokenKey::Digests(_)) = asked.token {
             cache.remember_presented(generation, presented, found.token.as_ref().map(|t| t.id));
@@ -227,11 +228,6 @@ impl Facts {
             let id = user.id;
             cache.keep(&cache.users.shared, generation, id, &id, Some(Arc::new(user)));
         }
-        let sources = match (&found.project, &found.group) {
-            (Some(project), _) => Some(Sources::of(project.member_sources())),
-            (None, Some(group)) => Some(Sources::of(group.member_sources())),
-            (None, None) => None,
-        };
         let (project, group) = (found.project.map(Arc::new), found.group.map(Arc::new));
         // A resource not found is kept as missing, as its own read keeps it.
         match asked.resource {

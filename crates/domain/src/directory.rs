@@ -188,6 +188,11 @@ impl Group {
         self.traversal_ids.first().copied().unwrap_or(self.id)
     }
 
+    /// The top-level group above this group: `None` for a top-level group itself.
+    pub fn top_level_above(&self) -> Option<i64> {
+        Some(self.root_id()).filter(|root| *root != self.id)
+    }
+
     /// Where a user's membership gives access to the group: the group and each of its ancestors, root first.
     pub fn member_sources(&self) -> impl Iterator<Item = MemberSource> + '_ {
         self.traversal_ids.iter().map(|id| MemberSource::Group(*id))

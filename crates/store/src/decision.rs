@@ -114,11 +114,9 @@ fn found_in(rows: &[AnyRow]) -> StoreResult<Found> {
     }
     // Only the resource's own sources (the statement names the groups by the traversal ids' text).
     // Memberships are the user's: none without a user found.
-    let sources: Vec<MemberSource> = match (&found.user, &found.project, &found.group) {
-        (None, _, _) => Vec::new(),
-        (Some(_), Some(project), _) => project.member_sources().collect(),
-        (Some(_), None, Some(group)) => group.member_sources().collect(),
-        (Some(_), None, None) => Vec::new(),
+    let sources: Vec<MemberSource> = match &found.user {
+        Some(_) => found.member_sources().collect(),
+        None => Vec::new(),
     };
     found.levels =
         members.into_iter().filter(|m| sources.contains(&m.source)).map(|m| (m.source, m.access_level)).collect();

@@ -77,7 +77,7 @@ impl<'de> Visitor<'de> for ScopeVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JobScope, A::Error> {
         let mut scope = JobScope::default();
-        while let Some(policy) = map.next_key_seed(PolicyName)? {
+        while let Some(policy) = map.next_key_seed(POLICY_NAME)? {
             let mut policies = JobPolicies::NONE;
             policies.insert(policy);
             map.next_value_seed(Projects { policies, scope: &mut scope })?;
@@ -86,26 +86,45 @@ impl<'de> Visitor<'de> for ScopeVisitor {
     }
 }
 
+/// A string read as what `parse` makes of it (`what` names it in errors), without keeping the string.
+struct Text<T> {
+    what: &'static str,
+    parse: fn(&str) -> Option<T>,
+}
+
 /// A policy's name, read as the policy.
-struct PolicyName;
+const POLICY_NAME: Text<JobPolicy> = Text { what: "a job-token policy's name", parse: JobPolicy::parse };
 
-impl<'de> DeserializeSeed<'de> for PolicyName {
-    type Value = JobPolicy;
+/// A project's global id (`gid://gitlab/Project/3`), read as its id.
+const PROJECT_GID: Text<i64> = Text { what: "a project's global id", parse: project_id };
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<JobPolicy, D::Error> {
+/// The id a project's global id names: digits only, as `+3` or ` 3` would parse as 3 and name the project in
+/// another spelling.
+fn project_id(gid: &str) -> Option<i64> {
+    let id = gid.strip_prefix(PROJECT_GID_PREFIX)?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id.parse().ok()
+}
+
+impl<'de, T> DeserializeSeed<'de> for Text<T> {
+    type Value = T;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
 
-impl Visitor<'_> for PolicyName {
-    type Value = JobPolicy;
+impl<T> Visitor<'_> for Text<T> {
+    type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a job-token policy's name")
+        f.write_str(self.what)
     }
 
-    fn visit_str<E: de::Error>(self, name: &str) -> Result<JobPolicy, E> {
-        JobPolicy::parse(name).ok_or_else(|| E::custom("not a job-token policy"))
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+        (self.parse)(text).ok_or_else(|| E::invalid_value(de::Unexpected::Str(text), &self))
     }
 }
 
@@ -131,38 +150,10 @@ impl<'de> Visitor<'de> for Projects<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(project) = seq.next_element_seed(ProjectGid)? {
+        while let Some(project) = seq.next_element_seed(PROJECT_GID)? {
             self.scope.add(project, self.policies);
         }
         Ok(())
-    }
-}
-
-/// A project's global id (`gid://gitlab/Project/3`), read as its id.
-struct ProjectGid;
-
-impl<'de> DeserializeSeed<'de> for ProjectGid {
-    type Value = i64;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<i64, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for ProjectGid {
-    type Value = i64;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a project's global id")
-    }
-
-    fn visit_str<E: de::Error>(self, gid: &str) -> Result<i64, E> {
-        let id = gid.strip_prefix(PROJECT_GID_PREFIX).ok_or_else(|| E::custom("not a project's global id"))?;
-        // Digits only: `+3` or ` 3` would parse as 3 and name the project in another spelling.
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(E::custom("not a project's global id"));
-        }
-        id.parse().map_err(|_| E::custom("not a project's global id"))
     }
 }
 

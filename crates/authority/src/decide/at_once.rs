@@ -7,7 +7,6 @@
 //! decision decides is read from the cache afterwards, never from here.
 
 use catalog::RouteMatch;
-use domain::{SecretHome, secret_home};
 
 use super::Request;
 use super::resolve::resource_key;
@@ -24,15 +23,7 @@ impl Authority {
         found: &RouteMatch<'_, '_>,
         key: Option<u128>,
     ) -> Result<Option<u128>> {
-        let Some(presented) = request.credential.filter(|_| request.ssh_key.is_none() && self.cache.is_enabled())
-        else {
-            return Ok(key);
-        };
-        if presented.secret.len() > ::tokens::MAX_TOKEN_LEN
-            || secret_home(presented.secret, &self.pat_prefix.accepted) != Some(SecretHome::TokenDigest)
-        {
-            return Ok(key);
-        }
+        let Some(presented) = self.user_token(request) else { return Ok(key) };
         let key = key.unwrap_or_else(|| self.cache.presented_key(presented.secret));
         let resource = resource_key(found);
         let digests;

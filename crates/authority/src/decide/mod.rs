@@ -157,11 +157,10 @@ impl Authority {
         // embedded database a read is this thread's own work, and the resource and settings are read only once
         // the credential is accepted, as a refusal needs neither). A refused credential ends the decision before
         // anything else read is looked at, a storage error included.
-        let mut key = asking.map(|a| a.presented);
-        if self.overlap_reads {
-            key = self.read_at_once(request, &found, key).await?;
-        }
+        let key = asking.map(|a| a.presented);
         let (credentials, read) = if self.overlap_reads {
+            // What is not cached of them is read in one round trip first (see `decide::at_once`).
+            let key = self.read_at_once(request, &found, key).await?;
             let (credentials, named, settings) = tokio::join!(
                 self.credential_of(request, &found, route, batch, key),
                 self.named(&found),
@@ -309,15 +308,10 @@ impl Authority {
     /// without `Sudo`, its target's reading kept, the fact cache enabled.
     fn asking<'r>(&self, request: &Request<'r>, reading: &'r Read) -> Option<Asking<'r>> {
         let Read::Kept(reading) = reading else { return None };
-        let presented = request.credential?;
-        if request.sudo.is_some() || request.ssh_key.is_some() || !self.cache.is_enabled() {
+        if request.sudo.is_some() {
             return None;
         }
-        if presented.secret.len() > ::tokens::MAX_TOKEN_LEN
-            || secret_home(presented.secret, &self.pat_prefix.accepted) != Some(SecretHome::TokenDigest)
-        {
-            return None;
-        }
+        let presented = self.user_token(request)?;
         Some(Asking {
             presented: self.cache.presented_key(presented.secret),
             channel: presented.channel,
@@ -325,6 +319,16 @@ impl Authority {
             ip: request.ip,
             reading,
         })
+    }
+
+    /// The user token a request presents, when the fact cache is enabled: a string of a user token's prefix, of
+    /// a token's length at most, and no SSH key.
+    fn user_token<'r>(&self, request: &Request<'r>) -> Option<Presented<'r>> {
+        let presented = request.credential?;
+        if request.ssh_key.is_some() || !self.cache.is_enabled() || presented.secret.len() > ::tokens::MAX_TOKEN_LEN {
+            return None;
+        }
+        (secret_home(presented.secret, &self.pat_prefix.accepted) == Some(SecretHome::TokenDigest)).then_some(presented)
     }
 
     /// The decision this thread made of the same request at the generation `generation`, on the same day, made

@@ -52,9 +52,9 @@ impl Authority {
         };
         let resource = resource.unwrap_or_default();
         let root_id = match &resource {
-            Resolved::Group(group, _) if group.root_id() != group.id => Some(group.root_id()),
+            Resolved::Group(group, _) => group.top_level_above(),
             Resolved::Project(project, _) => project.root_group_id(),
-            Resolved::Group(..) | Resolved::None => None,
+            Resolved::None => None,
         };
         let root = match root_id {
             Some(id) => self.facts.group(id).await?,

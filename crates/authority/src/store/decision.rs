@@ -56,6 +56,14 @@ pub struct Found {
     pub settings: Settings,
 }
 
+impl Found {
+    /// Where a membership gives access to the project or group found (none when neither was).
+    pub fn member_sources(&self) -> impl Iterator<Item = MemberSource> + '_ {
+        let project = self.project.iter().flat_map(|project| project.member_sources());
+        project.chain(self.group.iter().flat_map(|group| group.member_sources()))
+    }
+}
+
 /// Reads a decision's facts in one go.
 #[async_trait]
 pub trait DecisionStore: Send + Sync {
@@ -85,22 +93,20 @@ where
     };
     let root_id = match (&project, &group) {
         (Some(project), _) => project.root_group_id(),
-        (None, Some(group)) => Some(group.root_id()).filter(|root| *root != group.id),
+        (None, Some(group)) => group.top_level_above(),
         (None, None) => None,
     };
     let root = match root_id {
         Some(id) => store.group(id).await?,
         None => None,
     };
-    let sources: Vec<MemberSource> = match (&project, &group) {
-        (Some(project), _) => project.member_sources().collect(),
-        (None, Some(group)) => group.member_sources().collect(),
-        (None, None) => Vec::new(),
-    };
-    let levels = match &user {
-        Some(user) if !sources.is_empty() => store.member_levels(user.id, &sources, asked.today).await?,
-        _ => Vec::new(),
-    };
     let settings = store.settings().await?;
-    Ok(Found { token, user, project, group, root, levels, settings })
+    let mut found = Found { token, user, project, group, root, levels: Vec::new(), settings };
+    let sources: Vec<MemberSource> = found.member_sources().collect();
+    if let Some(user) = &found.user
+        && !sources.is_empty()
+    {
+        found.levels = store.member_levels(user.id, &sources, asked.today).await?;
+    }
+    Ok(found)
 }
