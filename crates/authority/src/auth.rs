@@ -58,6 +58,16 @@ impl AuditBudget {
 }
 
 impl Authority {
+    /// Audits that a string of no token of `entity`'s kind was presented from `ip` at `now`. The checksum is
+    /// public, so unknown tokens are cheap to make: at most a few a second are audited.
+    pub(crate) async fn audit_unknown(&self, entity: &str, ip: Option<&str>, now: Timestamp) -> Result<()> {
+        if self.unknown_audit.allow(now) {
+            let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
+            self.audit(&ctx, "authentication_failed", entity, 0, "unknown token", &[]).await?;
+        }
+        Ok(())
+    }
+
     /// The channel a string is presented through when none is named (the decision API's default): the usual
     /// one of the kind its prefix names, or `PRIVATE-TOKEN` for a string no kind claims.
     pub fn usual_channel(&self, presented: &str) -> Channel {
@@ -103,10 +113,7 @@ impl Authority {
         };
         let now = self.now();
         let Some(token) = token else {
-            if self.unknown_audit.allow(now) {
-                let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
-                self.audit(&ctx, "authentication_failed", kind.audit_entity, 0, "unknown token", &[]).await?;
-            }
+            self.audit_unknown(kind.audit_entity, ip, now).await?;
             return Ok(Err(AuthFailure::Unknown));
         };
         // GitLab's rule for Git and registry clients: a Basic username must be the deploy token's own.
@@ -160,9 +167,7 @@ impl Authority {
         // Made only for a failure: a cached success allocates nothing here.
         let ctx = || AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
         let Some(trigger) = trigger else {
-            if self.unknown_audit.allow(now) {
-                self.audit(&ctx(), "authentication_failed", kind.audit_entity, 0, "unknown token", &[]).await?;
-            }
+            self.audit_unknown(kind.audit_entity, ip, now).await?;
             return Ok(Err(AuthFailure::Unknown));
         };
         let owner = self.facts.user(trigger.owner_id).await?;
@@ -213,9 +218,7 @@ impl Authority {
         // Made only for a failure: a cached success allocates nothing here.
         let ctx = || AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
         let Some(secret) = secret.filter(|s| s.kind == kind) else {
-            if self.unknown_audit.allow(now) {
-                self.audit(&ctx(), "authentication_failed", spec.audit_entity, 0, "unknown token", &[]).await?;
-            }
+            self.audit_unknown(spec.audit_entity, ip, now).await?;
             return Ok(Err(AuthFailure::Unknown));
         };
         let user = self.facts.user(secret.user_id).await?;
@@ -292,12 +295,7 @@ impl Authority {
             }
         };
         let Some(token) = token else {
-            // The checksum is public, so unknown tokens are cheap to make: audit at most a few per second.
-            if self.unknown_audit.allow(now) {
-                let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
-                let entity = CredentialKind::PersonalAccessToken.spec().audit_entity;
-                self.audit(&ctx, "authentication_failed", entity, 0, "unknown token", &[]).await?;
-            }
+            self.audit_unknown(CredentialKind::PersonalAccessToken.spec().audit_entity, ip, now).await?;
             return Ok(Err(AuthFailure::Unknown));
         };
         let failure = match token.state(now) {

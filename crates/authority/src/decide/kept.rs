@@ -21,10 +21,11 @@ use domain::{Channel, Date};
 use policy::{Layer, Reason};
 use quick_cache::Equivalent;
 
-use super::outcome::Resolved;
+use super::Request;
+use super::outcome::{OnRoute, Outcome, Resolved};
 use super::reading::Reading;
-use crate::Authenticated;
 use crate::near::{Near, NearKey, fold};
+use crate::{Authenticated, Authority};
 
 /// An allowed decision of a user token, as it was made.
 pub(crate) struct Decided {
@@ -118,6 +119,60 @@ impl KeptDecisions {
             reading: Arc::clone(asking.reading),
         };
         self.kept.put(asking, owned, generation, Arc::new(decided));
+    }
+}
+
+impl Authority {
+    /// The decision this thread made of the same request at the generation `generation`, on the same day, made
+    /// again from it: its time is now, and a served request notes what it exercised. `None` when there is none,
+    /// or when the token's use is due to be written (the whole decision writes it).
+    pub(super) fn kept_outcome<'a>(
+        &'a self,
+        asking: &Asking<'_>,
+        generation: u64,
+        request: &Request<'_>,
+        on: OnRoute<'a>,
+    ) -> Option<Outcome<'a>> {
+        let decided = self.kept.get(asking, generation)?;
+        let now = self.now();
+        if now.date() != decided.day || crate::auth::token_use_due(&decided.principal.token, request.ip, now) {
+            return None;
+        }
+        let principal =
+            Authenticated { user: Arc::clone(&decided.principal.user), token: decided.principal.token, at: now };
+        let mut outcome = on.refuse(decided.layer, decided.reason);
+        outcome.allowed = true;
+        outcome.admin = decided.admin;
+        outcome.resource = decided.resource.clone();
+        if request.served {
+            self.note_use_of(on.route, &outcome.resource, Some(&principal), None);
+        }
+        outcome.principal = Some(principal);
+        Some(outcome)
+    }
+
+    /// Keeps an allowed decision of a user token alone (no other credential, no `Sudo`), made of facts read after
+    /// `generation` was.
+    pub(super) fn keep_decision(&self, asking: &Asking<'_>, generation: u64, outcome: &Outcome<'_>) {
+        let Some(principal) = &outcome.principal else { return };
+        let alone = outcome.job.is_none()
+            && outcome.deploy.is_none()
+            && outcome.trigger.is_none()
+            && outcome.feed.is_none()
+            && outcome.ssh.is_none()
+            && outcome.sudo.is_none();
+        if !outcome.allowed || !alone {
+            return;
+        }
+        let decided = Decided {
+            principal: principal.clone(),
+            resource: outcome.resource.clone(),
+            admin: outcome.admin,
+            layer: outcome.layer,
+            reason: outcome.reason,
+            day: principal.at.date(),
+        };
+        self.kept.put(asking, generation, decided);
     }
 }
 

@@ -26,7 +26,7 @@ pub(crate) use refusals::group_rules_refusal;
 pub use refusals::{group_refusal, token_refusal, token_rules};
 pub(crate) use resolve::user_facts;
 
-use self::kept::{Asking, Decided};
+use self::kept::Asking;
 use self::outcome::{OnRoute, Refusal};
 use self::reading::Read;
 use self::resolve::{facts_of, is_rotation, rule_segments};
@@ -147,10 +147,16 @@ impl Authority {
         let route = found.route;
         let on = OnRoute { route, safe: method == "GET" };
         let asking = self.asking(request, &reading);
-        if let Some(asking) = &asking
-            && let Some(outcome) = self.kept_outcome(asking, generation, request, on)
-        {
-            return Ok(outcome);
+        if let Some(asking) = &asking {
+            if let Some(outcome) = self.kept_outcome(asking, generation, request, on) {
+                return Ok(outcome);
+            }
+            // A string known to be no token: refused as `authenticate_keyed` refuses it, none of its steps taken.
+            if self.cache.presented(asking.presented) == Some(None) {
+                let entity = CredentialKind::PersonalAccessToken.spec().audit_entity;
+                self.audit_unknown(entity, request.ip, self.now()).await?;
+                return Ok(on.outcome(Refusal::BAD_CREDENTIAL));
+            }
         }
         // The credential, the resource the route names and the instance's settings depend on nothing of each
         // other: when reads wait on a database server, they are made at once, not one after the other (on an
@@ -329,58 +335,6 @@ impl Authority {
             return None;
         }
         (secret_home(presented.secret, &self.pat_prefix.accepted) == Some(SecretHome::TokenDigest)).then_some(presented)
-    }
-
-    /// The decision this thread made of the same request at the generation `generation`, on the same day, made
-    /// again from it: its time is now, and a served request notes what it exercised. `None` when there is none,
-    /// or when the token's use is due to be written (the whole decision writes it).
-    fn kept_outcome<'a>(
-        &'a self,
-        asking: &Asking<'_>,
-        generation: u64,
-        request: &Request<'_>,
-        on: OnRoute<'a>,
-    ) -> Option<Outcome<'a>> {
-        let decided = self.kept.get(asking, generation)?;
-        let now = self.now();
-        if now.date() != decided.day || crate::auth::token_use_due(&decided.principal.token, request.ip, now) {
-            return None;
-        }
-        let principal =
-            Authenticated { user: Arc::clone(&decided.principal.user), token: decided.principal.token, at: now };
-        let mut outcome = on.refuse(decided.layer, decided.reason);
-        outcome.allowed = true;
-        outcome.admin = decided.admin;
-        outcome.resource = decided.resource.clone();
-        if request.served {
-            self.note_use_of(on.route, &outcome.resource, Some(&principal), None);
-        }
-        outcome.principal = Some(principal);
-        Some(outcome)
-    }
-
-    /// Keeps an allowed decision of a user token alone (no other credential, no `Sudo`), made of facts read after
-    /// `generation` was.
-    fn keep_decision(&self, asking: &Asking<'_>, generation: u64, outcome: &Outcome<'_>) {
-        let Some(principal) = &outcome.principal else { return };
-        let alone = outcome.job.is_none()
-            && outcome.deploy.is_none()
-            && outcome.trigger.is_none()
-            && outcome.feed.is_none()
-            && outcome.ssh.is_none()
-            && outcome.sudo.is_none();
-        if !outcome.allowed || !alone {
-            return;
-        }
-        let decided = Decided {
-            principal: principal.clone(),
-            resource: outcome.resource.clone(),
-            admin: outcome.admin,
-            layer: outcome.layer,
-            reason: outcome.reason,
-            day: principal.at.date(),
-        };
-        self.kept.put(asking, generation, decided);
     }
 
     /// The credential presented, authenticated: a user token's principal, a CI job, or a deploy token. Any failure

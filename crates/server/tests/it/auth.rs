@@ -57,6 +57,33 @@ fn every_credential_failure_gets_the_same_401() {
 }
 
 #[test]
+fn a_string_known_to_be_no_token_is_the_same_401_each_time_and_its_attempts_are_audited_at_most_ten_a_second() {
+    let app = TestApp::spawn();
+    let payload = tokens::RoutingPayload { cell: Some(1), organization: Some(1), ..Default::default() };
+    let unknown = tokens::mint("glpat-", &[7; 16], &payload).unwrap();
+    // The first attempt looks the string up and remembers it as no token; the later ones are refused from that.
+    for _ in 0..8 {
+        assert_generic_401(&app.get(&unknown, "/user"));
+        let gate = app.raw("POST", "/-/auth/api/v4/projects/1/issues", &[("PRIVATE-TOKEN", &unknown)], None);
+        assert_eq!(gate.status, 401, "{}", gate.text);
+    }
+    let events = app.get(&app.admin_token, "/audit_events?per_page=100");
+    assert_eq!(events.status, 200, "{}", events.text);
+    assert!(!events.text.contains(&unknown), "{}", events.text);
+    let mut per_second = std::collections::BTreeMap::<String, usize>::new();
+    for event in events.body.as_array().unwrap() {
+        if event["event_name"] == "authentication_failed" && event["details"]["custom_message"] == "unknown token" {
+            assert_eq!(event["details"]["ip_address"], "127.0.0.1");
+            let second: String = event["created_at"].as_str().unwrap().chars().take(19).collect();
+            *per_second.entry(second).or_default() += 1;
+        }
+    }
+    // Sixteen attempts: the first ten of each second are audited, the rest counted in the process log alone.
+    assert!(per_second.values().all(|n| *n <= 10), "{per_second:?}");
+    assert!(per_second.values().sum::<usize>() >= 10, "{per_second:?}");
+}
+
+#[test]
 fn no_credential_on_a_protected_endpoint_is_a_401() {
     let app = TestApp::spawn();
     let reply = app.raw("GET", "/api/v4/user", &[], None);
