@@ -341,6 +341,12 @@ pub fn split_target(target: &str) -> (&str, Option<&str>) {
 /// `HEAD` is `GET`; methods are upper case. Override headers are the caller's business: never pass them here.
 pub fn canonical_method(method: &str) -> std::borrow::Cow<'static, str> {
     const KNOWN: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    // As clients send them, nearly always: known at once, without comparing regardless of case.
+    match method {
+        "GET" | "HEAD" => return std::borrow::Cow::Borrowed("GET"),
+        "POST" => return std::borrow::Cow::Borrowed("POST"),
+        _ => {}
+    }
     if method.eq_ignore_ascii_case("HEAD") {
         return std::borrow::Cow::Borrowed("GET");
     }
@@ -1063,5 +1069,16 @@ mod tests {
     fn head_is_get() {
         assert_eq!(canonical_method("head"), "GET");
         assert_eq!(canonical_method("post"), "POST");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_method_is_its_upper_case_spelling_and_head_is_get(method in "(?i)(get|head|post|put|patch|delete|options|[a-z]{1,8})") {
+            let want = match method.to_ascii_uppercase().as_str() {
+                "HEAD" => "GET".to_owned(),
+                upper => upper.to_owned(),
+            };
+            proptest::prop_assert_eq!(canonical_method(&method), want);
+        }
     }
 }
