@@ -33,6 +33,25 @@ pub(crate) struct AuditBudget {
 }
 
 impl AuditBudget {
+    /// Counts an attempt at `now` that is not to be audited, when this second's budget is spent already (a
+    /// flood): `true` then. Otherwise changes nothing and answers `false`, so that [`AuditBudget::allow`]
+    /// counts the attempt and starts a new second when one has begun.
+    pub(crate) fn take_unaudited(&self, now: Timestamp) -> bool {
+        let second = u64::try_from(now.millis() / 1000).unwrap_or(0) & 0xffff_ffff;
+        let mut current = self.window.load(Ordering::Relaxed);
+        loop {
+            let (seen_second, count) = (current >> 32, current & 0xffff_ffff);
+            if seen_second != second || count < UNKNOWN_AUDITS_PER_SECOND {
+                return false;
+            }
+            let next = (second << 32) | (count + 1).min(0xffff_ffff);
+            match self.window.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
     pub(crate) fn allow(&self, now: Timestamp) -> bool {
         let second = u64::try_from(now.millis() / 1000).unwrap_or(0) & 0xffff_ffff;
         let mut current = self.window.load(Ordering::Relaxed);
@@ -410,5 +429,21 @@ mod tests {
         let allowed = (0..50).filter(|_| budget.allow(second)).count();
         assert_eq!(allowed, UNKNOWN_AUDITS_PER_SECOND as usize);
         assert!(budget.allow(Timestamp::from_millis(6_000)), "a new second has a new budget");
+    }
+
+    #[test]
+    fn an_attempt_is_taken_unaudited_only_once_its_seconds_budget_is_spent_and_counts_as_allow_counts_it() {
+        let budget = AuditBudget::default();
+        let second = Timestamp::from_millis(5_000);
+        for _ in 0..UNKNOWN_AUDITS_PER_SECOND {
+            assert!(!budget.take_unaudited(second), "within the budget, an attempt is left to be audited");
+            assert!(budget.allow(second));
+        }
+        assert!(budget.take_unaudited(second));
+        assert!(budget.take_unaudited(Timestamp::from_millis(5_999)));
+        assert!(!budget.allow(second), "the attempts taken unaudited were counted");
+        assert!(!budget.take_unaudited(Timestamp::from_millis(6_000)), "a new second is begun by `allow` alone");
+        assert!(budget.allow(Timestamp::from_millis(6_000)));
+        assert_eq!(budget.window.load(Ordering::Relaxed) & 0xffff_ffff, 1);
     }
 }

@@ -111,7 +111,8 @@ impl Authority {
     }
 
     /// The decision of `request` when it needs no waiting: the one this thread made of the same request before
-    /// and kept, while nothing it read has changed (see `decide::kept`); `None` otherwise (decide it then with
+    /// and kept, while nothing it read has changed (see `decide::kept`), or the refusal of a string known to be
+    /// no token while a flood of them is refused unaudited; `None` otherwise (decide it then with
     /// [`Authority::decide_request`], which looks here first).
     pub fn decided_before(&self, request: &Request<'_>) -> Option<Outcome<'_>> {
         let generation = self.cache.generation();
@@ -119,7 +120,15 @@ impl Authority {
         let reading = self.readings.read(&self.catalog, request.method, &method, request.target);
         let asking = self.asking(request, &reading)?;
         let found = self.catalog.matched(reading.found.as_ref().ok()?.as_ref()?, &reading.path)?;
-        self.kept_outcome(&asking, generation, request, OnRoute { route: found.route, safe: method == "GET" })
+        let on = OnRoute { route: found.route, safe: method == "GET" };
+        if let Some(outcome) = self.kept_outcome(&asking, generation, request, on) {
+            return Some(outcome);
+        }
+        // As the whole decision refuses it, when this second's audited attempts are spent: an attempt to be
+        // audited is left to the whole decision, which writes the audit.
+        let unaudited =
+            self.cache.presented(asking.presented) == Some(None) && self.unknown_audit.take_unaudited(self.now());
+        unaudited.then(|| on.outcome(Refusal::BAD_CREDENTIAL))
     }
 
     /// Decides one request of a batch asked about at once (the decision API's): as [`Authority::decide_request`],

@@ -61,12 +61,23 @@ fn a_string_known_to_be_no_token_is_the_same_401_each_time_and_its_attempts_are_
     let app = TestApp::spawn();
     let payload = tokens::RoutingPayload { cell: Some(1), organization: Some(1), ..Default::default() };
     let unknown = tokens::mint("glpat-", &[7; 16], &payload).unwrap();
-    // The first attempt looks the string up and remembers it as no token; the later ones are refused from that.
+    // The first attempt looks the string up and remembers it as no token; the later ones are refused from that,
+    // and forward-auth's at once once this second's audited attempts are spent: each the same answer.
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("x:{unknown}")));
+    let (mut api, mut git) = (Vec::new(), Vec::new());
     for _ in 0..8 {
         assert_generic_401(&app.get(&unknown, "/user"));
         let gate = app.raw("POST", "/-/auth/api/v4/projects/1/issues", &[("PRIVATE-TOKEN", &unknown)], None);
-        assert_eq!(gate.status, 401, "{}", gate.text);
+        api.push((gate.status, gate.text.clone(), gate.header("www-authenticate").map(str::to_owned)));
+        let clone =
+            app.raw("GET", "/-/auth/g/p.git/info/refs?service=git-upload-pack", &[("Authorization", &basic)], None);
+        git.push((clone.status, clone.text.clone(), clone.header("www-authenticate").map(str::to_owned)));
     }
+    assert_eq!(api[0].0, 401, "{:?}", api[0]);
+    assert!(api.iter().all(|answer| *answer == api[0]), "{api:?}");
+    assert_eq!(git[0].0, 401, "{:?}", git[0]);
+    assert!(git[0].2.as_deref().is_some_and(|challenge| challenge.starts_with("Basic")), "{:?}", git[0]);
+    assert!(git.iter().all(|answer| *answer == git[0]), "{git:?}");
     let events = app.get(&app.admin_token, "/audit_events?per_page=100");
     assert_eq!(events.status, 200, "{}", events.text);
     assert!(!events.text.contains(&unknown), "{}", events.text);
@@ -78,7 +89,7 @@ fn a_string_known_to_be_no_token_is_the_same_401_each_time_and_its_attempts_are_
             *per_second.entry(second).or_default() += 1;
         }
     }
-    // Sixteen attempts: the first ten of each second are audited, the rest counted in the process log alone.
+    // Twenty-four attempts: the first ten of each second are audited, the rest counted in the process log alone.
     assert!(per_second.values().all(|n| *n <= 10), "{per_second:?}");
     assert!(per_second.values().sum::<usize>() >= 10, "{per_second:?}");
 }
