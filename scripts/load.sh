@@ -4,7 +4,7 @@
 # connections. Prints requests per second and latency percentiles for a trivial handler (the baseline, same
 # server, same run) and forward-auth decisions (the two alternating in three pairs of slices of half [seconds],
 # each figure the median slice), an authenticated REST call, a malformed token and a well-formed token that was
-# never issued, the decision API's batches of 1,000 requests, then forward-auth's throughput as a fraction of
+# never issued (over REST, and the latter through forward-auth too), the decision API's batches of 1,000 requests, then forward-auth's throughput as a fraction of
 # the baseline's (the median of the pairs' ratios).
 # Usage: scripts/load.sh [seconds] [connections] [tokens]. The load generator shares the machine's cores, unless
 # PIN=1: then the server runs on core 0 and wrk (one thread) on core 1, so that neither takes the other's time.
@@ -161,6 +161,10 @@ cat "$data_dir/pairs.out"
 run "authenticated GET /api/v4/user (facts cached)" "PRIVATE-TOKEN: $token"
 run "malformed token (refused by prefix and checksum, no storage access)" "PRIVATE-TOKEN: glpat-not-a-token"
 run "well-formed unknown token (one lookup, then remembered as unknown)" "PRIVATE-TOKEN: $unknown"
+# A gateway's flood of one unknown token: past the second's few audited attempts, refused at once.
+echo "== forward-auth: well-formed unknown token (a flood: refused at once once the audit budget is spent)"
+"${load_on[@]}" wrk -t$threads -c"$connections" -d"${seconds}s" --latency -H "PRIVATE-TOKEN: $unknown" \
+  -s "$data_dir/post.lua" "$base/-/auth/api/v4/projects/root%2Fload/issues" | figures "forward-auth: well-formed unknown token"
 echo "== decision API: batches of 1,000 requests (POST /api/v4/internal/authorize, 2 connections)"
 python3 - "$token" "$data_dir/batch.json" <<'PY'
 import json, sys
