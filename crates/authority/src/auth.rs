@@ -32,12 +32,17 @@ pub(crate) struct AuditBudget {
     window: AtomicU64,
 }
 
+/// The second `now` falls in, as [`AuditBudget`]'s window keeps it (its high 32 bits).
+fn window_second(now: Timestamp) -> u64 {
+    u64::try_from(now.millis() / 1000).unwrap_or(0) & 0xffff_ffff
+}
+
 impl AuditBudget {
     /// Counts an attempt at `now` that is not to be audited, when this second's budget is spent already (a
     /// flood): `true` then. Otherwise changes nothing and answers `false`, so that [`AuditBudget::allow`]
     /// counts the attempt and starts a new second when one has begun.
     pub(crate) fn take_unaudited(&self, now: Timestamp) -> bool {
-        let second = u64::try_from(now.millis() / 1000).unwrap_or(0) & 0xffff_ffff;
+        let second = window_second(now);
         let mut current = self.window.load(Ordering::Relaxed);
         loop {
             let (seen_second, count) = (current >> 32, current & 0xffff_ffff);
@@ -53,7 +58,7 @@ impl AuditBudget {
     }
 
     pub(crate) fn allow(&self, now: Timestamp) -> bool {
-        let second = u64::try_from(now.millis() / 1000).unwrap_or(0) & 0xffff_ffff;
+        let second = window_second(now);
         let mut current = self.window.load(Ordering::Relaxed);
         loop {
             let (seen_second, count) = (current >> 32, current & 0xffff_ffff);
