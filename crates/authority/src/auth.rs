@@ -82,14 +82,20 @@ impl AuditBudget {
 }
 
 impl Authority {
-    /// Audits that a string of no token of `entity`'s kind was presented from `ip` at `now`. The checksum is
-    /// public, so unknown tokens are cheap to make: at most a few a second are audited.
-    pub(crate) async fn audit_unknown(&self, entity: &str, ip: Option<&str>, now: Timestamp) -> Result<()> {
-        if self.unknown_audit.allow(now) {
+    /// Counts an attempt with a string of no token of `entity`'s kind, presented from `ip` at `now`, and answers
+    /// the audit entry to write when it is one of this second's few audited ones: the checksum is public, so
+    /// unknown tokens are cheap to make. Most of a flood is only counted, and has nothing to wait for.
+    pub(crate) fn audit_unknown<'a>(
+        &'a self,
+        entity: &'a str,
+        ip: Option<&'a str>,
+        now: Timestamp,
+    ) -> Option<impl Future<Output = Result<()>> + 'a> {
+        // The entry is only made when the future is awaited.
+        self.unknown_audit.allow(now).then_some(async move {
             let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
-            self.audit(&ctx, "authentication_failed", entity, 0, "unknown token", &[]).await?;
-        }
-        Ok(())
+            self.audit(&ctx, "authentication_failed", entity, 0, "unknown token", &[]).await
+        })
     }
 
     /// The channel a string is presented through when none is named (the decision API's default): the usual
@@ -137,7 +143,9 @@ impl Authority {
         };
         let now = self.now();
         let Some(token) = token else {
-            self.audit_unknown(kind.audit_entity, ip, now).await?;
+            if let Some(audit) = self.audit_unknown(kind.audit_entity, ip, now) {
+                audit.await?;
+            }
             return Ok(Err(AuthFailure::Unknown));
         };
         // GitLab's rule for Git and registry clients: a Basic username must be the deploy token's own.
@@ -191,7 +199,9 @@ impl Authority {
         // Made only for a failure: a cached success allocates nothing here.
         let ctx = || AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
         let Some(trigger) = trigger else {
-            self.audit_unknown(kind.audit_entity, ip, now).await?;
+            if let Some(audit) = self.audit_unknown(kind.audit_entity, ip, now) {
+                audit.await?;
+            }
             return Ok(Err(AuthFailure::Unknown));
         };
         let owner = self.facts.user(trigger.owner_id).await?;
@@ -242,7 +252,9 @@ impl Authority {
         // Made only for a failure: a cached success allocates nothing here.
         let ctx = || AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
         let Some(secret) = secret.filter(|s| s.kind == kind) else {
-            self.audit_unknown(spec.audit_entity, ip, now).await?;
+            if let Some(audit) = self.audit_unknown(spec.audit_entity, ip, now) {
+                audit.await?;
+            }
             return Ok(Err(AuthFailure::Unknown));
         };
         let user = self.facts.user(secret.user_id).await?;
@@ -319,7 +331,9 @@ impl Authority {
             }
         };
         let Some(token) = token else {
-            self.audit_unknown(CredentialKind::PersonalAccessToken.spec().audit_entity, ip, now).await?;
+            if let Some(audit) = self.audit_unknown(CredentialKind::PersonalAccessToken.spec().audit_entity, ip, now) {
+                audit.await?;
+            }
             return Ok(Err(AuthFailure::Unknown));
         };
         let failure = match token.state(now) {

@@ -163,7 +163,9 @@ impl Authority {
             // A string known to be no token: refused as `authenticate_keyed` refuses it, none of its steps taken.
             if self.cache.presented(asking.presented) == Some(None) {
                 let entity = CredentialKind::PersonalAccessToken.spec().audit_entity;
-                self.audit_unknown(entity, request.ip, self.now()).await?;
+                if let Some(audit) = self.audit_unknown(entity, request.ip, self.now()) {
+                    audit.await?;
+                }
                 return Ok(on.outcome(Refusal::BAD_CREDENTIAL));
             }
         }
