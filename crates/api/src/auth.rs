@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use authority::{Actor, AuditContext, Authenticated, Outcome, Presented, Request, Resolved};
+use authority::{Accepted, Actor, AuditContext, Authenticated, Outcome, Presented, Request, Resolved};
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
@@ -302,20 +302,16 @@ async fn decide(parts: &Parts, state: &AppState, carried: Result<Option<Carried<
     if !outcome.allowed {
         return Err(denied(&outcome));
     }
-    let principal = outcome.principal.map(|Authenticated { user: owner, token, .. }| Principal {
-        user: outcome.sudo.unwrap_or_else(|| owner.clone()),
-        token,
-        owner,
-    });
-    Ok(Caller {
-        principal,
-        ip,
-        admin: outcome.admin,
-        resource: outcome.resource,
-        job: outcome.job,
-        runner: None,
-        trigger: outcome.trigger.map(|(trigger, _)| trigger),
-    })
+    let (mut principal, mut job, mut trigger) = (None, None, None);
+    match outcome.credential {
+        Accepted::Token(Authenticated { user: owner, token, .. }) => {
+            principal = Some(Principal { user: outcome.sudo.unwrap_or_else(|| owner.clone()), token, owner });
+        }
+        Accepted::Job(accepted) => job = Some(accepted),
+        Accepted::Trigger(accepted, _) => trigger = Some(accepted),
+        Accepted::Nothing | Accepted::Deploy(_) | Accepted::Feed(..) | Accepted::Ssh(..) => {}
+    }
+    Ok(Caller { principal, ip, admin: outcome.admin, resource: outcome.resource, job, runner: None, trigger })
 }
 
 /// The organization the caller's credential belongs to (a job token's: its project's), by which every listing

@@ -5,7 +5,7 @@
 //! **Invariant:** the internal API answers nothing before the shell's signature is checked; `internal/allowed`
 //! answers only what the one decision flow decided for the Git route of the same repository and action.
 
-use authority::{AddSshKey, GitAction};
+use authority::{Accepted, AddSshKey, GitAction};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -229,14 +229,14 @@ async fn allowed(State(state): State<AppState>, headers: HeaderMap, params: Para
         authority::Resolved::Project(project, _) => (project.id, project.full_path.clone()),
         _ => return Ok(refused(StatusCode::NOT_FOUND, "The project you were looking for could not be found.")),
     };
-    let (gl_id, username, key_type) = match &outcome.ssh {
-        Some((key, Some(user))) => (
+    let (gl_id, username, key_type) = match &outcome.credential {
+        Accepted::Ssh(key, Some(user)) => (
             format!("user-{}", user.id),
             Some(user.username.clone()),
             if key.is_deploy_key() { "deploy_key" } else { "key" },
         ),
-        Some((key, None)) => (format!("key-{}", key.id), None, "deploy_key"),
-        None => return Ok(refused(StatusCode::FORBIDDEN, "access denied")),
+        Accepted::Ssh(key, None) => (format!("key-{}", key.id), None, "deploy_key"),
+        _ => return Ok(refused(StatusCode::FORBIDDEN, "access denied")),
     };
     Ok(axum::Json(json!({
         "status": true,

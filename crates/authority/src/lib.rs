@@ -37,7 +37,9 @@ use domain::Timestamp;
 pub use audit::AuditContext;
 pub use ci::{CiActor, CiConfig, JOB_TOKEN_PREFIX, StartJob, StartedJob, SuggestedEntry};
 pub use credentials::{Identified, LeakReport};
-pub use decide::{Batch, Outcome, Presented, Request, Resolved, Who, group_refusal, token_refusal, token_rules};
+pub use decide::{
+    Accepted, Batch, Outcome, Presented, Request, Resolved, Who, group_refusal, token_refusal, token_rules,
+};
 pub use deploy_tokens::{CreateDeployToken, IssuedDeployToken};
 pub use directory::{
     Actor, CreateGroup, CreateOrganization, CreateProject, CreateUser, MemberChange, NamespaceRef, hash_password,

@@ -22,7 +22,7 @@ use policy::{Layer, Reason};
 use quick_cache::Equivalent;
 
 use super::Request;
-use super::outcome::{OnRoute, Outcome, Resolved};
+use super::outcome::{Accepted, OnRoute, Outcome, Resolved};
 use super::reading::Reading;
 use crate::near::{Near, NearKey, fold};
 use crate::{Authenticated, Authority};
@@ -147,21 +147,15 @@ impl Authority {
         if request.served {
             self.note_use_of(on.route, &outcome.resource, Some(&principal), None);
         }
-        outcome.principal = Some(principal);
+        outcome.credential = Accepted::Token(principal);
         Some(outcome)
     }
 
     /// Keeps an allowed decision of a user token alone (no other credential, no `Sudo`), made of facts read after
     /// `generation` was.
     pub(super) fn keep_decision(&self, asking: &Asking<'_>, generation: u64, outcome: &Outcome<'_>) {
-        let Some(principal) = &outcome.principal else { return };
-        let alone = outcome.job.is_none()
-            && outcome.deploy.is_none()
-            && outcome.trigger.is_none()
-            && outcome.feed.is_none()
-            && outcome.ssh.is_none()
-            && outcome.sudo.is_none();
-        if !outcome.allowed || !alone {
+        let Accepted::Token(principal) = &outcome.credential else { return };
+        if !outcome.allowed || outcome.sudo.is_some() {
             return;
         }
         let decided = Decided {

@@ -20,7 +20,7 @@ use domain::{CredentialKind, Scope, Scopes, SecretHome, UsageBoundary, User, sec
 use policy::{CredentialFacts, Facts, Layer, Reason, RuleTarget};
 
 pub(crate) use kept::KeptDecisions;
-pub use outcome::{Outcome, Presented, Request, Resolved, Who};
+pub use outcome::{Accepted, Outcome, Presented, Request, Resolved, Who};
 pub(crate) use reading::Readings;
 pub(crate) use refusals::group_rules_refusal;
 pub use refusals::{group_refusal, token_refusal, token_rules};
@@ -33,19 +33,19 @@ use self::resolve::{facts_of, is_rotation, rule_segments};
 use crate::principal::JobPrincipal;
 use crate::{Authenticated, Authority, Result};
 
-/// The credential a request carries, authenticated: at most one of them is set.
+/// The credential a request carries, authenticated (a feed token is worth `read_api` on feed routes, which
+/// alone its kind reaches; a deploy key's reach is `deploy_facts`).
 #[derive(Default)]
 struct Credentials {
-    principal: Option<Authenticated>,
-    job: Option<JobPrincipal>,
-    deploy: Option<Arc<domain::DeployToken>>,
-    trigger: Option<(Arc<domain::PipelineTrigger>, Arc<User>)>,
-    /// A feed token and its user: worth `read_api` on feed routes, which alone its kind reaches.
-    feed: Option<(Arc<domain::UserSecret>, Arc<User>)>,
-    /// An SSH key, and its user (none for a deploy key, whose reach is `deploy_facts`).
-    ssh: Option<(Arc<domain::SshKey>, Option<Arc<User>>)>,
+    accepted: Accepted,
     /// What a deploy key reaches here (its enablement on the repository's project).
     deploy_facts: Option<policy::DeployFacts>,
+}
+
+impl From<Accepted> for Credentials {
+    fn from(accepted: Accepted) -> Credentials {
+        Credentials { accepted, deploy_facts: None }
+    }
 }
 
 /// What the requests of one batch share (see [`Authority::decide_in_batch`]): the user token the last of them
@@ -187,7 +187,7 @@ impl Authority {
         } else {
             (self.credential_of(request, &found, route, batch, key).await, None)
         };
-        let Credentials { principal, job, deploy, trigger, feed, ssh, deploy_facts } = match credentials? {
+        let Credentials { accepted, deploy_facts } = match credentials? {
             Ok(authenticated) => authenticated,
             Err(refused) => return Ok(on.outcome(refused)),
         };
@@ -195,12 +195,13 @@ impl Authority {
             Some(read) => read,
             None => (self.named(&found).await, self.facts.settings().await),
         };
-        let admin_mode = match instance_rules(principal.as_ref(), route, settings?) {
+        let principal = accepted.principal();
+        let admin_mode = match instance_rules(principal, route, settings?) {
             Ok(admin_mode) => admin_mode,
             Err(refused) => return Ok(on.outcome(refused)),
         };
         // Read once per token and kept; a token without rules or grants has none to read.
-        let compiled = match &principal {
+        let compiled = match principal {
             Some(p) if p.token.restricted => match self.facts.compiled_of(&self.catalog, &p.token).await? {
                 Some(compiled) => Some(compiled),
                 // Its row is gone: it is no credential.
@@ -209,7 +210,6 @@ impl Authority {
             _ => None,
         };
         let credential = principal
-            .as_ref()
             .map(|p| CredentialFacts {
                 scopes: p.token.scopes,
                 active: true,
@@ -218,31 +218,26 @@ impl Authority {
                 rules: compiled.as_ref().map(|c| &*c.rules).unwrap_or_default(),
                 bound: p.token.resource,
             })
-            .or_else(|| {
-                feed.as_ref().map(|(_, user)| CredentialFacts {
+            .or_else(|| match &accepted {
+                Accepted::Feed(_, user) => Some(CredentialFacts {
                     scopes: Scopes::from_iter([Scope::ReadApi]),
                     active: true,
                     organization_id: user.organization_id,
                     grants: &[],
                     rules: &[],
                     bound: None,
-                })
+                }),
+                _ => None,
             });
-        let sudo = match self.sudo_of(request, principal.as_ref(), credential.as_ref(), admin_mode).await? {
+        let sudo = match self.sudo_of(request, principal, credential.as_ref(), admin_mode).await? {
             Ok(sudo) => sudo,
             Err(refused) => return Ok(on.outcome(refused)),
         };
-        let acting = sudo
-            .as_deref()
-            .or(principal.as_ref().map(|p| &*p.user))
-            .or(job.as_ref().map(|j| &*j.user))
-            .or(trigger.as_ref().map(|(_, owner)| &**owner))
-            .or(feed.as_ref().map(|(_, user)| &**user))
-            .or(ssh.as_ref().and_then(|(_, user)| user.as_deref()));
+        let acting = sudo.as_deref().or(accepted.user());
         // The request's day: read when its token was checked, so that the clock is read once.
         let today = principal.as_ref().map_or_else(|| self.now(), |p| p.at).date();
         let named = named?;
-        if let Some(principal) = &principal
+        if let Some(principal) = principal
             && let Some(reason) = refusals::hierarchy_refusal(&named, route.surface, &principal.token)
         {
             return Ok(on.refuse(Layer::Policy, reason));
@@ -265,23 +260,28 @@ impl Authority {
         };
         // Made only for a token with rules: a request without any pays nothing for them.
         let ruled = has_rules.then(|| rule_segments(&found, path, resolved_id));
-        let job_facts = match &job {
+        let job = accepted.job();
+        let job_facts = match job {
             Some(job) => Some(self.job_facts(job, &resource).await?),
             None => None,
         };
         let facts = Facts {
             job: job_facts,
-            deploy: deploy_facts.or_else(|| {
-                deploy.as_ref().map(|d| policy::DeployFacts {
+            deploy: deploy_facts.or_else(|| match &accepted {
+                Accepted::Deploy(d) => Some(policy::DeployFacts {
                     kind: CredentialKind::DeployToken,
                     scopes: d.scopes,
                     resource: d.resource,
                     organization_id: d.organization_id,
-                })
+                }),
+                _ => None,
             }),
-            trigger: trigger
-                .as_ref()
-                .map(|(t, _)| policy::TriggerFacts { project_id: t.project_id, organization_id: t.organization_id }),
+            trigger: match &accepted {
+                Accepted::Trigger(t, _) => {
+                    Some(policy::TriggerFacts { project_id: t.project_id, organization_id: t.organization_id })
+                }
+                _ => None,
+            },
             credential,
             user: acting.map(user_facts),
             resource: facts_of(route.boundary, &resource),
@@ -295,24 +295,13 @@ impl Authority {
         };
         let decision = policy::authorize(&self.catalog, route, on.safe, &facts);
         if decision.allowed && request.served {
-            self.note_use_of(route, &resource, principal.as_ref(), job.as_ref());
+            self.note_use_of(route, &resource, principal, job);
         }
         let mut outcome = on.refuse(decision.layer, decision.reason);
         outcome.allowed = decision.allowed;
-        let anonymous = principal.is_none()
-            && job.is_none()
-            && deploy.is_none()
-            && trigger.is_none()
-            && feed.is_none()
-            && ssh.is_none();
-        outcome.needs_credential = !decision.allowed && anonymous;
-        outcome.job = job;
-        outcome.deploy = deploy;
-        outcome.trigger = trigger;
-        outcome.feed = feed;
-        outcome.ssh = ssh;
+        outcome.needs_credential = !decision.allowed && matches!(accepted, Accepted::Nothing);
         outcome.admin = policy::acting_admin(&facts);
-        outcome.principal = principal;
+        outcome.credential = accepted;
         outcome.sudo = sudo;
         outcome.resource = resource;
         if let Some(asking) = &asking {
@@ -374,7 +363,7 @@ impl Authority {
             // checked.
             Some(SecretHome::SignedJwt) if !CredentialKind::CiJobToken.spec().admits(channel) => wrong_channel(),
             Some(SecretHome::SignedJwt) => match self.authenticate_job(credential, request.ip).await? {
-                Ok(job) => Ok(Credentials { job: Some(job), ..Credentials::default() }),
+                Ok(job) => Ok(Accepted::Job(job).into()),
                 Err(_) => Err(Refusal::BAD_CREDENTIAL),
             },
             Some(SecretHome::TokenDigest) => {
@@ -393,7 +382,7 @@ impl Authority {
                 match authenticated {
                     // A user token reaches the surfaces its kind's row names, then by its scopes.
                     Ok(principal) if principal.token.kind().spec().reaches(route.surface) => {
-                        Ok(Credentials { principal: Some(principal), ..Credentials::default() })
+                        Ok(Accepted::Token(principal).into())
                     }
                     Ok(_) | Err(_) => Err(Refusal::BAD_CREDENTIAL),
                 }
@@ -402,7 +391,7 @@ impl Authority {
             Some(SecretHome::DeployDigest) => {
                 match self.authenticate_deploy(credential, channel, username, request.ip).await? {
                     Ok(deploy) if CredentialKind::DeployToken.spec().reaches(route.surface) => {
-                        Ok(Credentials { deploy: Some(deploy), ..Credentials::default() })
+                        Ok(Accepted::Deploy(deploy).into())
                     }
                     Ok(_) | Err(_) => Err(Refusal::BAD_CREDENTIAL),
                 }
@@ -410,7 +399,7 @@ impl Authority {
             Some(SecretHome::TriggerDigest) => {
                 match self.authenticate_trigger(credential, channel, request.ip).await? {
                     Ok(trigger) if CredentialKind::PipelineTriggerToken.spec().reaches(route.surface) => {
-                        Ok(Credentials { trigger: Some(trigger), ..Credentials::default() })
+                        Ok(Accepted::Trigger(trigger.0, trigger.1).into())
                     }
                     Ok(_) | Err(_) => Err(Refusal::BAD_CREDENTIAL),
                 }
@@ -423,7 +412,7 @@ impl Authority {
                     return Ok(Err(Refusal::BAD_CREDENTIAL));
                 }
                 match self.authenticate_user_secret(credential, kind, Some(channel), request.ip).await? {
-                    Ok(feed) => Ok(Credentials { feed: Some(feed), ..Credentials::default() }),
+                    Ok((secret, user)) => Ok(Accepted::Feed(secret, user).into()),
                     Err(_) => Err(Refusal::BAD_CREDENTIAL),
                 }
             }
@@ -478,12 +467,10 @@ impl Authority {
                 resource: domain::MemberSource::Project(link.map_or(0, |l| l.project_id)),
                 organization_id: project.map_or(0, |p| p.organization_id),
             };
-            return Ok(Ok(Credentials { ssh: Some((key, None)), deploy_facts: Some(facts), ..Credentials::default() }));
+            return Ok(Ok(Credentials { accepted: Accepted::Ssh(key, None), deploy_facts: Some(facts) }));
         };
         match self.facts.user(user_id).await? {
-            Some(user) if user.is_active() => {
-                Ok(Ok(Credentials { ssh: Some((key, Some(user))), ..Credentials::default() }))
-            }
+            Some(user) if user.is_active() => Ok(Ok(Accepted::Ssh(key, Some(user)).into())),
             _ => Ok(Err(Refusal::BAD_CREDENTIAL)),
         }
     }

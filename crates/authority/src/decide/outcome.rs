@@ -62,18 +62,8 @@ pub struct Outcome<'a> {
     pub required: &'a [Vec<String>],
     /// Alternatives of assignable permissions that would let a fine-grained token make the request.
     pub bundles: &'a [Vec<String>],
-    /// The authenticated principal, when a credential was presented and accepted.
-    pub principal: Option<Authenticated>,
-    /// The CI job, when the credential was an accepted job token (then `principal` is `None`).
-    pub job: Option<JobPrincipal>,
-    /// The deploy token, when the credential was an accepted one (then `principal` and `job` are `None`).
-    pub deploy: Option<Arc<domain::DeployToken>>,
-    /// The pipeline trigger and its owner, when the credential was an accepted trigger token.
-    pub trigger: Option<(Arc<domain::PipelineTrigger>, Arc<User>)>,
-    /// The feed token and its user, when the credential was an accepted feed token.
-    pub feed: Option<(Arc<domain::UserSecret>, Arc<User>)>,
-    /// The SSH key of a Git-over-SSH request, and its user (none for a deploy key).
-    pub ssh: Option<(Arc<domain::SshKey>, Option<Arc<User>>)>,
+    /// The credential presented, when it was accepted.
+    pub credential: Accepted,
     /// The user named by `Sudo`, whom the request acts as.
     pub sudo: Option<Arc<User>>,
     /// The request acts with administrator powers.
@@ -101,12 +91,7 @@ impl Outcome<'_> {
             detail: None,
             required: &[],
             bundles: &[],
-            principal: None,
-            job: None,
-            deploy: None,
-            trigger: None,
-            feed: None,
-            ssh: None,
+            credential: Accepted::Nothing,
             sudo: None,
             admin: false,
             resource: Resolved::None,
@@ -130,15 +115,9 @@ impl Outcome<'_> {
         self.reason == Reason::MalformedPath
     }
 
-    /// The user the request acts as: the one `Sudo` names, or the token's owner.
+    /// The user the request acts as: the one `Sudo` names, or the credential's.
     pub fn user(&self) -> Option<&User> {
-        self.sudo
-            .as_deref()
-            .or(self.principal.as_ref().map(|p| &*p.user))
-            .or(self.job.as_ref().map(|j| &*j.user))
-            .or(self.trigger.as_ref().map(|(_, owner)| &**owner))
-            .or(self.feed.as_ref().map(|(_, user)| &**user))
-            .or(self.ssh.as_ref().and_then(|(_, user)| user.as_deref()))
+        self.sudo.as_deref().or(self.credential.user())
     }
 
     /// Who the accepted credential is, as every way in that answers for it tells it (forward-auth's identity
@@ -146,26 +125,29 @@ impl Outcome<'_> {
     /// `None` for an anonymous request and for credentials no answer names (triggers, SSH keys).
     pub fn who(&self) -> Option<Who<'_>> {
         let user = self.user();
-        if let (Some(principal), Some(user)) = (&self.principal, user) {
-            let kind = principal.token.kind();
-            return Some(Who::of_user(user, principal.token.id, kind, principal.token.organization_id));
+        match (&self.credential, user) {
+            (Accepted::Token(principal), Some(user)) => {
+                let kind = principal.token.kind();
+                Some(Who::of_user(user, principal.token.id, kind, principal.token.organization_id))
+            }
+            (Accepted::Job(job), Some(user)) => {
+                let organization_id = job.project.organization_id;
+                let who = Who::of_user(user, job.job.id, CredentialKind::CiJobToken, organization_id);
+                Some(Who { job: Some((job.job.id, job.project.id)), ..who })
+            }
+            (Accepted::Feed(secret, _), Some(user)) => {
+                Some(Who::of_user(user, secret.id, CredentialKind::FeedToken, user.organization_id))
+            }
+            (Accepted::Deploy(deploy), _) => Some(Who {
+                user_id: None,
+                username: &deploy.username,
+                token_id: deploy.id,
+                job: None,
+                kind: CredentialKind::DeployToken,
+                organization_id: deploy.organization_id,
+            }),
+            _ => None,
         }
-        if let (Some(job), Some(user)) = (&self.job, user) {
-            let organization_id = job.project.organization_id;
-            let who = Who::of_user(user, job.job.id, CredentialKind::CiJobToken, organization_id);
-            return Some(Who { job: Some((job.job.id, job.project.id)), ..who });
-        }
-        if let (Some((secret, _)), Some(user)) = (&self.feed, user) {
-            return Some(Who::of_user(user, secret.id, CredentialKind::FeedToken, user.organization_id));
-        }
-        self.deploy.as_deref().map(|deploy| Who {
-            user_id: None,
-            username: &deploy.username,
-            token_id: deploy.id,
-            job: None,
-            kind: CredentialKind::DeployToken,
-            organization_id: deploy.organization_id,
-        })
     }
 
     /// The reasons, in words fit for a user.
@@ -173,6 +155,54 @@ impl Outcome<'_> {
         let mut reasons = vec![self.reason.text()];
         reasons.extend(self.detail);
         reasons
+    }
+}
+
+/// The credential a request presented, as it was accepted: one of a kind, or none (none was presented, or the
+/// decision ended before one was accepted).
+#[derive(Debug, Clone, Default)]
+pub enum Accepted {
+    #[default]
+    Nothing,
+    /// A user token (personal, impersonation, project or group access token), as authenticated.
+    Token(Authenticated),
+    /// A CI job token's job.
+    Job(JobPrincipal),
+    Deploy(Arc<domain::DeployToken>),
+    /// A pipeline trigger token's trigger, and its owner.
+    Trigger(Arc<domain::PipelineTrigger>, Arc<User>),
+    /// A feed token, and its user.
+    Feed(Arc<domain::UserSecret>, Arc<User>),
+    /// The SSH key of a Git-over-SSH request, and its user (none for a deploy key).
+    Ssh(Arc<domain::SshKey>, Option<Arc<User>>),
+}
+
+impl Accepted {
+    /// The user token, when the credential is one.
+    pub fn principal(&self) -> Option<&Authenticated> {
+        match self {
+            Accepted::Token(principal) => Some(principal),
+            _ => None,
+        }
+    }
+
+    /// The CI job, when the credential is its job token.
+    pub fn job(&self) -> Option<&JobPrincipal> {
+        match self {
+            Accepted::Job(job) => Some(job),
+            _ => None,
+        }
+    }
+
+    /// The user the credential acts as (none for a deploy token or a deploy key).
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Accepted::Nothing | Accepted::Deploy(_) => None,
+            Accepted::Token(principal) => Some(&principal.user),
+            Accepted::Job(job) => Some(&job.user),
+            Accepted::Trigger(_, user) | Accepted::Feed(_, user) => Some(user),
+            Accepted::Ssh(_, user) => user.as_deref(),
+        }
     }
 }
 
