@@ -195,6 +195,11 @@ impl Catalog {
         trie::locate(&self.routes, &self.trie, method, path, query)
     }
 
+    /// The route `located` stands for: [`Catalog::matched`]'s, without reading its parameters out of the path.
+    pub fn route_of(&self, located: &Located) -> Option<&Route> {
+        trie::route_of(&self.routes, located)
+    }
+
     /// The match `located` stands for, with `path`, the path it was located for: what [`Catalog::find`] returned
     /// then. (With another path its values are spans of the wrong text: never wrong in memory, always in meaning.)
     pub fn matched<'a: 'p, 'p>(&'a self, located: &Located, path: &'p CanonicalPath) -> Option<RouteMatch<'a, 'p>> {
@@ -318,6 +323,25 @@ mod tests {
             let params = route.template.split('/').filter(|s| s.starts_with([':', '*'])).count();
             assert!(params <= routes::MAX_PARAMS, "{}", route.template);
             assert!(route.segments.len() <= routes::MAX_TEMPLATE_SEGMENTS, "{}", route.template);
+        }
+    }
+
+    #[test]
+    fn the_route_a_place_stands_for_is_the_route_of_its_match() {
+        let catalog = catalog();
+        for (method, path, query) in [
+            ("GET", "/api/v4/projects/7/repository/tree", None),
+            ("GET", "/api/v4/projects/group%2Fsub%2Fproj/issues", None),
+            ("DELETE", "/api/v4/projects/1/environments/review_apps", None),
+            ("GET", "/api/v4/personal_access_tokens/self", None),
+            ("GET", "/group/proj.git/info/refs", Some("service=git-upload-pack")),
+        ] {
+            let canonical = canonical_path(path).unwrap();
+            let located = catalog.locate(method, &canonical, query).unwrap();
+            let matched = catalog.matched(&located, &canonical).unwrap();
+            let found = catalog.find(method, &canonical, query).unwrap();
+            assert!(std::ptr::eq(catalog.route_of(&located).unwrap(), matched.route), "{method} {path}");
+            assert!(std::ptr::eq(matched.route, found.route), "{method} {path}");
         }
     }
 

@@ -52,6 +52,10 @@ pub(crate) fn locate(
     Some(Located { route, values })
 }
 
+pub(crate) fn route_of<'a>(routes: &'a [Route], located: &Located) -> Option<&'a Route> {
+    routes.get(located.route)
+}
+
 pub(crate) fn matched<'a: 'p, 'p>(
     routes: &'a [Route],
     located: &Located,

@@ -119,8 +119,8 @@ impl Authority {
         let method = canonical_method(request.method);
         let reading = self.readings.read(&self.catalog, request.method, &method, request.target);
         let asking = self.asking(request, &reading)?;
-        let found = self.catalog.matched(reading.found.as_ref().ok()?.as_ref()?, &reading.path)?;
-        let on = OnRoute { route: found.route, safe: method == "GET" };
+        let route = self.catalog.route_of(reading.found.as_ref().ok()?.as_ref()?)?;
+        let on = OnRoute { route, safe: method == "GET" };
         if let Some(outcome) = self.kept_outcome(&asking, generation, request, on) {
             return Some(outcome);
         }
@@ -146,14 +146,14 @@ impl Authority {
             Ok(located) => located.as_ref(),
             Err(e) => return Ok(Outcome::malformed(*e)),
         };
-        let Some(found) = located.and_then(|located| self.catalog.matched(located, path)) else {
+        // The route alone first: a kept decision and a known non-token need none of its parameters.
+        let Some(route) = located.and_then(|located| self.catalog.route_of(located)) else {
             // No route took the decoded `/`: the path has no reading every way in shares.
             if path.has_decoded_slash() {
                 return Ok(Outcome::malformed(PathError::EncodedSlash));
             }
             return Ok(Outcome::refused(Layer::Route, Reason::UnknownRoute));
         };
-        let route = found.route;
         let on = OnRoute { route, safe: method == "GET" };
         let asking = self.asking(request, &reading);
         if let Some(asking) = &asking {
@@ -169,6 +169,10 @@ impl Authority {
                 return Ok(on.outcome(Refusal::BAD_CREDENTIAL));
             }
         }
+        // The same route, with its parameters read out of the path.
+        let Some(found) = located.and_then(|located| self.catalog.matched(located, path)) else {
+            return Ok(Outcome::refused(Layer::Route, Reason::UnknownRoute));
+        };
         // The credential, the resource the route names and the instance's settings depend on nothing of each
         // other: when reads wait on a database server, they are made at once, not one after the other (on an
         // embedded database a read is this thread's own work, and the resource and settings are read only once
