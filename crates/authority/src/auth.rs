@@ -25,6 +25,10 @@ const LAST_USED_IPS_KEPT: usize = 5;
 /// Unknown-token attempts written to the audit log per second at most; the rest are counted in the process log.
 const UNKNOWN_AUDITS_PER_SECOND: u64 = 10;
 
+/// A rare write a request may have to wait for, boxed so that the futures of the requests that do not make it
+/// stay small.
+pub(crate) type Write<'a> = std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
 /// A per-second budget of audit rows for unknown tokens.
 #[derive(Default)]
 pub(crate) struct AuditBudget {
@@ -85,17 +89,22 @@ impl Authority {
     /// Counts an attempt with a string of no token of `entity`'s kind, presented from `ip` at `now`, and answers
     /// the audit entry to write when it is one of this second's few audited ones: the checksum is public, so
     /// unknown tokens are cheap to make. Most of a flood is only counted, and has nothing to wait for.
+    ///
+    /// The write is boxed: it is rare (ten a second at most) and writes to storage anyway, and held inline it
+    /// would make every authentication's future, and so every decision's, a few hundred bytes larger.
     pub(crate) fn audit_unknown<'a>(
         &'a self,
         entity: &'a str,
         ip: Option<&'a str>,
         now: Timestamp,
-    ) -> Option<impl Future<Output = Result<()>> + 'a> {
-        // The entry is only made when the future is awaited.
-        self.unknown_audit.allow(now).then_some(async move {
+    ) -> Option<Write<'a>> {
+        if !self.unknown_audit.allow(now) {
+            return None;
+        }
+        Some(Box::pin(async move {
             let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
             self.audit(&ctx, "authentication_failed", entity, 0, "unknown token", &[]).await
-        })
+        }))
     }
 
     /// The channel a string is presented through when none is named (the decision API's default): the usual
