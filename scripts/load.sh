@@ -4,8 +4,8 @@
 # connections. Prints requests per second and latency percentiles for a trivial handler (the baseline, same
 # server, same run) and forward-auth decisions (the two alternating in three pairs of slices of half [seconds],
 # each figure the median slice), an authenticated REST call, a malformed token and a well-formed token that was
-# never issued (over REST, and the latter through forward-auth too), the decision API's batches of 1,000 requests, then forward-auth's throughput as a fraction of
-# the baseline's (the median of the pairs' ratios).
+# never issued (over REST, and the latter through forward-auth too), the decision API's batches of 1,000
+# requests, then forward-auth's throughput as a fraction of the baseline's (the median of the pairs' ratios).
 # Usage: scripts/load.sh [seconds] [connections] [tokens]. The load generator shares the machine's cores, unless
 # PIN=1: then the server runs on core 0 and wrk (one thread) on core 1, so that neither takes the other's time.
 # Also measures a cold start: from launching the server on the seeded database to its first answered decision.

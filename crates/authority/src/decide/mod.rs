@@ -239,7 +239,7 @@ impl Authority {
         };
         let acting = sudo.as_deref().or(accepted.user());
         // The request's day: read when its token was checked, so that the clock is read once.
-        let today = principal.as_ref().map_or_else(|| self.now(), |p| p.at).date();
+        let today = principal.map_or_else(|| self.now(), |p| p.at).date();
         let named = named?;
         if let Some(principal) = principal
             && let Some(reason) = refusals::hierarchy_refusal(&named, route.surface, &principal.token)
