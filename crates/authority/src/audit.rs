@@ -3,9 +3,17 @@
 //! **Invariant:** an audit entry never holds a secret: details are names, ids and reasons, never a presented
 //! string.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use domain::NewAuditEvent;
 
 use crate::{Authority, Result};
+
+/// A write a request may have to wait for on a rare path (an audit entry, a token's use), boxed so that the
+/// futures of the requests that do not make it stay small: every decision's future is moved whole, and one that
+/// held each rare write inline would be hundreds of bytes larger.
+pub(crate) type Write<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 
 /// Who did something, and from where.
 #[derive(Debug, Clone, Default)]
@@ -16,8 +24,9 @@ pub struct AuditContext {
 }
 
 impl Authority {
-    /// Records an event. `details` are extra JSON fields; callers never pass a secret.
-    pub(crate) async fn audit(
+    /// Records an event. `details` are extra JSON fields; callers never pass a secret. The entry is made now;
+    /// the write is boxed (see [`Write`]): it allocates beside a row written to storage.
+    pub(crate) fn audit(
         &self,
         ctx: &AuditContext,
         event_name: &str,
@@ -25,10 +34,12 @@ impl Authority {
         entity_id: i64,
         message: &str,
         extra: &[(&str, String)],
-    ) -> Result<()> {
+    ) -> Write<'_> {
         let event = self.audit_record(ctx, event_name, entity_type, entity_id, message, extra);
-        self.store.insert_audit_event(&event).await?;
-        Ok(())
+        Box::pin(async move {
+            self.store.insert_audit_event(&event).await?;
+            Ok(())
+        })
     }
 
     /// An event as `audit` records it, for a store write that commits it with the change it records.

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::{
-    Channel, CredentialKind, DeployToken, PipelineTrigger, SecretHome, Timestamp, TokenFacts, TokenState, UserSecret,
-    secret_home,
+    Channel, CredentialKind, DeployToken, PipelineTrigger, SecretHome, Timestamp, TokenFacts, TokenState, User,
+    UserSecret, secret_home,
 };
 
+use crate::audit::Write;
 use crate::principal::{AuthFailure, Authenticated};
 use crate::{AuditContext, Authority, Result};
 
@@ -24,10 +25,6 @@ const LAST_USED_IPS_INTERVAL_MS: i64 = 60 * 1000;
 const LAST_USED_IPS_KEPT: usize = 5;
 /// Unknown-token attempts written to the audit log per second at most; the rest are counted in the process log.
 const UNKNOWN_AUDITS_PER_SECOND: u64 = 10;
-
-/// A rare write a request may have to wait for, boxed so that the futures of the requests that do not make it
-/// stay small.
-pub(crate) type Write<'a> = std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 
 /// A per-second budget of audit rows for unknown tokens.
 #[derive(Default)]
@@ -90,21 +87,13 @@ impl Authority {
     /// the audit entry to write when it is one of this second's few audited ones: the checksum is public, so
     /// unknown tokens are cheap to make. Most of a flood is only counted, and has nothing to wait for.
     ///
-    /// The write is boxed: it is rare (ten a second at most) and writes to storage anyway, and held inline it
-    /// would make every authentication's future, and so every decision's, a few hundred bytes larger.
-    pub(crate) fn audit_unknown<'a>(
-        &'a self,
-        entity: &'a str,
-        ip: Option<&'a str>,
-        now: Timestamp,
-    ) -> Option<Write<'a>> {
+    /// The write is boxed, as every audit's is (see [`Write`]): a flood's refusals allocate nothing.
+    pub(crate) fn audit_unknown(&self, entity: &str, ip: Option<&str>, now: Timestamp) -> Option<Write<'_>> {
         if !self.unknown_audit.allow(now) {
             return None;
         }
-        Some(Box::pin(async move {
-            let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
-            self.audit(&ctx, "authentication_failed", entity, 0, "unknown token", &[]).await
-        }))
+        let ctx = AuditContext { ip_address: ip.map(str::to_owned), ..AuditContext::default() };
+        Some(self.audit(&ctx, "authentication_failed", entity, 0, "unknown token", &[]))
     }
 
     /// The channel a string is presented through when none is named (the decision API's default): the usual
@@ -339,7 +328,7 @@ impl Authority {
                 token
             }
         };
-        let Some(token) = token else {
+        let Some(mut token) = token else {
             if let Some(audit) = self.audit_unknown(CredentialKind::PersonalAccessToken.spec().audit_entity, ip, now) {
                 audit.await?;
             }
@@ -366,45 +355,56 @@ impl Authority {
             (None, Some(_)) => None,
         };
         if let Some(failure) = failure {
-            // Made only for a failure: a cached success allocates nothing here.
-            let ctx = AuditContext {
-                author_id: Some(token.user_id),
-                author_name: user.as_ref().map(|u| u.username.clone()),
-                ip_address: ip.map(str::to_owned),
-            };
-            let entity = token.kind().spec().audit_entity;
-            self.audit(&ctx, "authentication_failed", entity, token.id, failure.reason(), &[]).await?;
-            if failure == AuthFailure::Revoked && rotate_path && token.kind().spec().lifecycle.family_revocation {
-                self.revoke_family_after_reuse(&ctx, &token, now).await?;
-            }
+            self.token_refused(&token, user.as_deref(), failure, ip, rotate_path, now).await?;
             return Ok(Err(failure));
         }
         let Some(user) = user else { return Ok(Err(AuthFailure::Unknown)) };
-        let token = self.record_use(token, ip, now).await?;
+        // Its last use and address, at most every 10 minutes (a new address: every minute).
+        if token_use_due(&token, ip, now) {
+            self.record_use(token.id, ip, now).await?;
+            token = token.used(now, ip);
+        }
         Ok(Ok(Authenticated { user, token, at: now }))
     }
 
-    async fn revoke_family_after_reuse(&self, ctx: &AuditContext, token: &TokenFacts, now: Timestamp) -> Result<()> {
-        let revoked = self.store.revoke_family(token.id, now).await?;
-        let ids = revoked.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        self.audit(
-            ctx,
-            "personal_access_token_family_revoked",
-            token.kind().spec().audit_entity,
-            token.id,
-            "revoked token reused on a rotation path: its family was revoked",
-            &[("revoked_token_ids", ids)],
-        )
-        .await
+    /// What a known token's refused authentication writes: its audit entry and, for a revoked token reused on a
+    /// rotation path, its family's revocation. Boxed (see [`Write`]): made only for a failure, so that a cached
+    /// success allocates nothing and its future holds none of it.
+    fn token_refused<'a>(
+        &'a self,
+        token: &'a TokenFacts,
+        user: Option<&User>,
+        failure: AuthFailure,
+        ip: Option<&str>,
+        rotate_path: bool,
+        now: Timestamp,
+    ) -> Write<'a> {
+        let ctx = AuditContext {
+            author_id: Some(token.user_id),
+            author_name: user.map(|u| u.username.clone()),
+            ip_address: ip.map(str::to_owned),
+        };
+        let entity = token.kind().spec().audit_entity;
+        let audit = self.audit(&ctx, "authentication_failed", entity, token.id, failure.reason(), &[]);
+        let reused = failure == AuthFailure::Revoked && rotate_path && token.kind().spec().lifecycle.family_revocation;
+        Box::pin(async move {
+            audit.await?;
+            if reused {
+                let revoked = self.store.revoke_family(token.id, now).await?;
+                let ids = revoked.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+                let message = "revoked token reused on a rotation path: its family was revoked";
+                let event = "personal_access_token_family_revoked";
+                self.audit(&ctx, event, entity, token.id, message, &[("revoked_token_ids", ids)]).await?;
+            }
+            Ok(())
+        })
     }
 
-    /// Updates `last_used_at` (at most every 10 minutes) and the last five client addresses.
-    async fn record_use(&self, token: TokenFacts, ip: Option<&str>, now: Timestamp) -> Result<TokenFacts> {
-        if !token_use_due(&token, ip, now) {
-            return Ok(token);
-        }
-        self.usage.record_use(token.id, now, ip).await?;
-        Ok(token.used(now, ip))
+    /// Records a token's use (`last_used_at`, the client address). Boxed (see [`Write`]): it is due once in
+    /// minutes per token and allocates anyway (its pending entry and addresses), and held inline it would make
+    /// every authentication's future a few hundred bytes larger.
+    fn record_use<'a>(&'a self, id: i64, ip: Option<&'a str>, now: Timestamp) -> Write<'a> {
+        Box::pin(async move { Ok(self.usage.record_use(id, now, ip).await?) })
     }
 }
 
