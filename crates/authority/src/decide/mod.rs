@@ -51,17 +51,9 @@ impl From<Accepted> for Credentials {
 /// What the requests of one batch share (see [`Authority::decide_in_batch`]): the user token the last of them
 /// authenticated, as it was presented and as it was found. Only a success is kept: a failure is checked, and
 /// audited, each time.
+#[derive(Default)]
 pub struct Batch<'r> {
-    /// Whether its requests share anything (a request decided alone keeps nothing for the next).
-    shares: bool,
     last: Option<Remembered<'r>>,
-}
-
-impl Default for Batch<'_> {
-    /// A batch whose requests share their authentications.
-    fn default() -> Self {
-        Batch { shares: true, last: None }
-    }
 }
 
 /// How a user token was presented: a batch's requests share its authentication only when presented alike.
@@ -81,16 +73,9 @@ struct Remembered<'r> {
 }
 
 impl<'r> Batch<'r> {
-    /// A request decided alone: nothing is kept.
-    fn alone() -> Self {
-        Batch { shares: false, last: None }
-    }
-
     /// Keeps the authentication of the token `shown`, for the next request.
     fn keep(&mut self, shown: Shown<'r>, principal: &Authenticated) {
-        if self.shares {
-            self.last = Some(Remembered { shown, principal: principal.clone() });
-        }
+        self.last = Some(Remembered { shown, principal: principal.clone() });
     }
 
     /// The authentication of the token `shown`, when the request before presented it alike.
@@ -106,8 +91,11 @@ type Step<T> = std::result::Result<T, Refusal>;
 
 impl Authority {
     /// Decides one request, `Sudo` included.
-    pub async fn decide_request(&self, request: &Request<'_>) -> Result<Outcome<'_>> {
-        self.decide_in_batch(request, &mut Batch::alone()).await
+    ///
+    /// Both this and [`Authority::decide_in_batch`] answer the one decision's future itself, not one of their own
+    /// around it: a decision's future is moved whole wherever it goes, and a wrapper would be one more move of it.
+    pub fn decide_request<'a>(&'a self, request: &Request<'_>) -> impl Future<Output = Result<Outcome<'a>>> + Send {
+        self.decide(request, None)
     }
 
     /// The decision of `request` when it needs no waiting: the one this thread made of the same request before
@@ -135,7 +123,16 @@ impl Authority {
     /// except that a user token the request before it authenticated, presented the same way, is taken as that
     /// authentication found it. A batch is one call, decided as of when each token in it was first checked, as
     /// one request is; a revocation that lands while it is decided is seen by the next call.
-    pub async fn decide_in_batch<'r>(&self, request: &Request<'r>, batch: &mut Batch<'r>) -> Result<Outcome<'_>> {
+    pub fn decide_in_batch<'a, 'r>(
+        &'a self,
+        request: &Request<'r>,
+        batch: &mut Batch<'r>,
+    ) -> impl Future<Output = Result<Outcome<'a>>> + Send {
+        self.decide(request, Some(batch))
+    }
+
+    /// The decision: of a request alone (`batch`: `None`), or of one of a batch.
+    async fn decide<'r>(&self, request: &Request<'r>, batch: Option<&mut Batch<'r>>) -> Result<Outcome<'_>> {
         // Read before any fact is: a decision kept by this thread is served only at the generation it was made at.
         let generation = self.cache.generation();
         let method = canonical_method(request.method);
@@ -251,8 +248,13 @@ impl Authority {
             (Some(named), Some(user)) => named.parse::<i64>().is_ok_and(|id| id == user.id),
             _ => false,
         };
+        let job = accepted.job();
+        let job_facts = match job {
+            Some(job) => Some(self.job_facts(job, &resource).await?),
+            None => None,
+        };
         // Allowlist rules see the request's segments with the group or project id resolved (only built for a
-        // token that has rules).
+        // token that has rules), after the last wait: the decision's future holds none of it.
         let has_rules = credential.is_some_and(|c| !c.rules.is_empty());
         // The id is written on the stack, so that a ruled decision allocates nothing.
         let mut id_text = itoa::Buffer::new();
@@ -264,11 +266,6 @@ impl Authority {
         };
         // Made only for a token with rules: a request without any pays nothing for them.
         let ruled = has_rules.then(|| rule_segments(&found, path, resolved_id));
-        let job = accepted.job();
-        let job_facts = match job {
-            Some(job) => Some(self.job_facts(job, &resource).await?),
-            None => None,
-        };
         let facts = Facts {
             job: job_facts,
             deploy: deploy_facts.or_else(|| match &accepted {
@@ -349,7 +346,7 @@ impl Authority {
         request: &Request<'r>,
         found: &RouteMatch<'_, '_>,
         route: &catalog::Route,
-        batch: &mut Batch<'r>,
+        batch: Option<&mut Batch<'r>>,
         key: Option<u128>,
     ) -> Result<Step<Credentials>> {
         if let Some(key_id) = request.ssh_key {
@@ -372,12 +369,12 @@ impl Authority {
             },
             Some(SecretHome::TokenDigest) => {
                 let shown = Shown { secret: credential, channel, ip: request.ip, rotation: is_rotation(found) };
-                let authenticated = match batch.authenticated(&shown) {
+                let authenticated = match batch.as_ref().and_then(|batch| batch.authenticated(&shown)) {
                     Some(principal) => Ok(principal),
                     None => {
                         let authenticated =
                             self.authenticate_keyed(credential, key, channel, request.ip, shown.rotation).await?;
-                        if let Ok(principal) = &authenticated {
+                        if let (Some(batch), Ok(principal)) = (batch, &authenticated) {
                             batch.keep(shown, principal);
                         }
                         authenticated
