@@ -125,7 +125,11 @@ async fn authorize(State(state): State<AppState>, body: Body) -> ApiResult<Respo
             served: false,
             ssh_key: None,
         };
-        let outcome = state.authority.decide_in_batch(&request, &mut shared).await?;
+        // A decision this thread kept (or a flood's refusal) needs no future; anything else is decided whole.
+        let outcome = match state.authority.decided_before(&request) {
+            Some(outcome) => outcome,
+            None => state.authority.decide_in_batch(&request, &mut shared).await?,
+        };
         // A path with no canonical form is a bad request here as on every other way in.
         if outcome.is_bad_request() {
             let detail = outcome.detail.unwrap_or("the path has no single reading");
