@@ -103,25 +103,19 @@ impl<K: Send, V: Clone + Send> Near<K, V> {
     where
         Q: NearKey + Equivalent<K> + ?Sized,
     {
-        let table = self.threads.get()?.try_borrow().ok()?;
-        let copied = table.get(key.slot())?.as_ref()?;
-        (copied.generation == generation && key.equivalent(&copied.key)).then(|| copied.value.clone())
+        self.with(key, generation, V::clone)
     }
 
-    /// Renews this thread's copy of `key` in place, now made at `generation`, when it has one and `renew` (given
-    /// the value) says it did; false otherwise (then nothing changed).
-    pub(crate) fn renew<Q>(&self, key: &Q, generation: u64, renew: impl FnOnce(&mut V) -> bool) -> bool
+    /// What `read` makes of this thread's copy of `key`'s value, read in place, if it was copied at
+    /// `generation`. The thread's copies of this kind are borrowed meanwhile: a copy `read` would keep of the
+    /// same kind is not kept.
+    pub(crate) fn with<Q, R>(&self, key: &Q, generation: u64, read: impl FnOnce(&V) -> R) -> Option<R>
     where
         Q: NearKey + Equivalent<K> + ?Sized,
     {
-        let Some(table) = self.threads.get() else { return false };
-        let Ok(mut table) = table.try_borrow_mut() else { return false };
-        let Some(Some(copied)) = table.get_mut(key.slot()) else { return false };
-        if !key.equivalent(&copied.key) || !renew(&mut copied.value) {
-            return false;
-        }
-        copied.generation = generation;
-        true
+        let table = self.threads.get()?.try_borrow().ok()?;
+        let copied = table.get(key.slot())?.as_ref()?;
+        (copied.generation == generation && key.equivalent(&copied.key)).then(|| read(&copied.value))
     }
 
     /// Keeps a copy of `value`, read from the shared cache after the generation `generation` was read. The key
@@ -193,20 +187,15 @@ mod tests {
     }
 
     #[test]
-    fn a_copy_is_renewed_in_place_only_for_its_key_and_only_when_its_value_says_so() {
-        let near: Near<i64, u32> = Near::new();
-        assert!(!near.renew(&7, 2, |_| true), "nothing to renew");
-        near.put(&7, || 7, 1, 70);
-        assert!(!near.renew(&7, 2, |_| false), "the value refused");
-        assert_eq!((near.get(&7, 1), near.get(&7, 2)), (Some(70), None));
-        assert!(near.renew(&7, 2, |value| {
-            *value = 71;
-            true
-        }));
-        assert_eq!((near.get(&7, 1), near.get(&7, 2)), (None, Some(71)));
-        let other = (8..).find(|k: &i64| k.slot() == 7i64.slot()).unwrap_or(8);
-        assert!(!near.renew(&other, 3, |_| true), "another key of the same slot");
-        assert_eq!(near.get(&7, 2), Some(71));
+    fn a_copy_is_read_in_place_only_at_its_generation_and_for_its_key() {
+        let near: Near<i64, String> = Near::new();
+        near.put(&7, || 7, 1, "seven".to_owned());
+        assert_eq!(near.with(&7, 1, |v| v.len()), Some(5));
+        assert_eq!(near.with(&7, 2, |v| v.len()), None, "the generation moved");
+        assert_eq!(near.with(&8, 1, |v| v.len()), None, "another key");
+        // While one copy is read, the copies of its kind are borrowed: one kept meanwhile is not.
+        near.with(&7, 1, |_| near.put(&7, || 7, 1, "other".to_owned()));
+        assert_eq!(near.get(&7, 1).as_deref(), Some("seven"));
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::near::{Near, NearKey, fold};
 use crate::{Authenticated, Authority};
 
 /// An allowed decision of a user token, as it was made.
+#[derive(Clone)]
 pub(crate) struct Decided {
     /// The token and its user, as they were authenticated (the time is each request's own).
     pub(crate) principal: Authenticated,
@@ -80,9 +81,9 @@ impl NearKey for Asking<'_> {
     }
 }
 
-/// Each thread's kept decisions.
+/// Each thread's kept decisions, each read in place (no reference count taken and dropped per request).
 pub(crate) struct KeptDecisions {
-    kept: Near<Asked, Arc<Decided>>,
+    kept: Near<Asked, Decided>,
 }
 
 impl KeptDecisions {
@@ -90,27 +91,14 @@ impl KeptDecisions {
         KeptDecisions { kept: Near::new() }
     }
 
-    /// This thread's decision of the request `asking`, kept at `generation`.
-    pub(crate) fn get(&self, asking: &Asking<'_>, generation: u64) -> Option<Arc<Decided>> {
-        self.kept.get(asking, generation)
+    /// What `read` makes of this thread's decision of the request `asking`, kept at `generation`.
+    pub(crate) fn with<R>(&self, asking: &Asking<'_>, generation: u64, read: impl FnOnce(&Decided) -> R) -> Option<R> {
+        self.kept.with(asking, generation, read)
     }
 
     /// Keeps `decided`, made of facts read after `generation` was: in place of the thread's decision of the same
-    /// request when nothing holds that one (a request decided again allocates nothing), anew otherwise.
+    /// request (a request decided again allocates nothing), anew otherwise.
     pub(crate) fn put(&self, asking: &Asking<'_>, generation: u64, decided: Decided) {
-        let mut fresh = Some(decided);
-        self.kept.renew(asking, generation, |kept| match (Arc::get_mut(kept), fresh.take()) {
-            (Some(kept), Some(decided)) => {
-                *kept = decided;
-                true
-            }
-            (_, decided) => {
-                fresh = decided;
-                false
-            }
-        });
-        // Not renewed: kept anew.
-        let Some(decided) = fresh else { return };
         let owned = || Asked {
             presented: asking.presented,
             channel: asking.channel,
@@ -118,7 +106,7 @@ impl KeptDecisions {
             ip: asking.ip.map(Box::from),
             reading: Arc::clone(asking.reading),
         };
-        self.kept.put(asking, owned, generation, Arc::new(decided));
+        self.kept.put(asking, owned, generation, decided);
     }
 }
 
@@ -133,17 +121,20 @@ impl Authority {
         request: &Request<'_>,
         on: OnRoute<'a>,
     ) -> Option<Outcome<'a>> {
-        let decided = self.kept.get(asking, generation)?;
-        let now = self.now();
-        if now.date() != decided.day || crate::auth::token_use_due(&decided.principal.token, request.ip, now) {
-            return None;
-        }
-        let principal =
-            Authenticated { user: Arc::clone(&decided.principal.user), token: decided.principal.token, at: now };
-        let mut outcome = on.refuse(decided.layer, decided.reason);
+        // Read in place; what the outcome takes of it is copied out.
+        let (principal, resource, layer, reason, admin) = self.kept.with(asking, generation, |decided| {
+            let now = self.now();
+            if now.date() != decided.day || crate::auth::token_use_due(&decided.principal.token, request.ip, now) {
+                return None;
+            }
+            let principal =
+                Authenticated { user: Arc::clone(&decided.principal.user), token: decided.principal.token, at: now };
+            Some((principal, decided.resource.clone(), decided.layer, decided.reason, decided.admin))
+        })??;
+        let mut outcome = on.refuse(layer, reason);
         outcome.allowed = true;
-        outcome.admin = decided.admin;
-        outcome.resource = decided.resource.clone();
+        outcome.admin = admin;
+        outcome.resource = resource;
         if request.served {
             self.note_use_of(on.route, &outcome.resource, Some(&principal), None);
         }
