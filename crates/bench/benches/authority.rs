@@ -61,7 +61,7 @@ fn world() -> World {
         let admin = authority.user(1).await.expect("admin").expect("admin exists");
         let admin = Actor { user: &admin, admin: true, organization_id: None };
         let Developer { alice, group, project, request, issued } = developer(&authority).await;
-        let job = start_job(&authority, alice.id, project.id).await;
+        let (job, _) = start_job(&authority, alice.id, project.id).await;
         let resource = authority::TokenResource {
             source: MemberSource::Project(project.id),
             organization_id: project.organization_id,
@@ -195,8 +195,8 @@ async fn developer(authority: &Authority) -> Developer {
 }
 
 /// Starts a CI job of `user` on `project` with the default job-token permissions, as an administrator would
-/// through the internal CI API, and answers its job token (RS256, the default).
-async fn start_job(authority: &Authority, user: i64, project: i64) -> String {
+/// through the internal CI API, and answers its job token (RS256, the default) and the job's id.
+async fn start_job(authority: &Authority, user: i64, project: i64) -> (String, i64) {
     let admin = authority.user(1).await.expect("admin").expect("admin exists");
     let request = StartJob {
         project_id: project,
@@ -208,7 +208,7 @@ async fn start_job(authority: &Authority, user: i64, project: i64) -> String {
     };
     let started =
         authority.start_job(&AuditContext::default(), &CiActor::Admin(Arc::new(admin)), &request).await.expect("job");
-    started.token
+    (started.token, started.job.id)
 }
 
 fn bench(c: &mut Criterion) {
@@ -404,7 +404,7 @@ fn bench(c: &mut Criterion) {
     // as on a node that is serving: starting a job signs its token, and that work alone would leave the caches
     // warm for the verification and cold for the rest of the decision.
     let started_while_serving = || {
-        let token = w.node.run(start_job(a, alice.id, w.project_id));
+        let (token, _) = w.node.run(start_job(a, alice.id, w.project_id));
         black_box(w.node.run(a.decide_request(&job_request)).map(|o| o.allowed)).ok();
         token
     };
@@ -483,9 +483,10 @@ fn cache_miss_on_postgres() {
     };
     let a = node.authority.clone();
     let _runtime = node.rt.enter();
-    let (token, project) = node.rt.block_on(async {
-        let Developer { project, issued, .. } = developer(&a).await;
-        (issued.plaintext, project.id)
+    let (token, project, user, (job_token, job)) = node.rt.block_on(async {
+        let Developer { alice, project, issued, .. } = developer(&a).await;
+        let job = start_job(&a, alice.id, project.id).await;
+        (issued.plaintext, project.id, alice.id, job)
     });
     let target = format!("/api/v4/projects/{project}/issues");
     let request = Request {
@@ -505,6 +506,31 @@ fn cache_miss_on_postgres() {
         || a.cache().forget(Change::All),
         |()| {
             black_box(node.run(a.decide_request(&request)).map(|o| o.allowed)).ok();
+        },
+    );
+    // A CI job token's miss: every fact its decision reads is forgotten (its job, user, project and top-level
+    // group, the user's level, the settings), not the signing keys nor its verification (a node that serves has
+    // the keys; a token's first sight on a node is timed on SQLite above).
+    let releases = format!("/api/v4/projects/{project}/releases");
+    let job_request = Request {
+        credential: Some(Presented { secret: &job_token, channel: Channel::JobTokenHeader, username: None }),
+        method: "GET",
+        target: &releases,
+        ..request
+    };
+    let allowed = node.run(a.decide_request(&job_request)).map(|o| o.allowed);
+    assert!(matches!(allowed, Ok(true)), "the PostgreSQL node's job request must be allowed: {allowed:?}");
+    distribution_after(
+        SUITE,
+        "decide: CI job token, cache miss on PostgreSQL (every fact read, its signature checked before)",
+        2_000,
+        || {
+            for change in [Change::Job(job), Change::User(user), Change::Directory, Change::Settings] {
+                a.cache().forget(change);
+            }
+        },
+        |()| {
+            black_box(node.run(a.decide_request(&job_request)).map(|o| o.allowed)).ok();
         },
     );
     // The store's read of the same facts at once, alone: what the decision costs beyond it is its own work.
