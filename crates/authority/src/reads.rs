@@ -204,7 +204,8 @@ impl Facts {
     }
 
     /// Reads the facts of one decision at once (see [`crate::DecisionStore`]) and keeps each as its own read
-    /// would: the token (and, asked by digest, what the string whose key is `presented` is), its user, the group
+    /// would: the token (and, asked by digest, what the string whose key is `presented` is) or the CI job and its
+    /// project, the user, the group
     /// or project by the key asked, the top-level group above it, the user's levels there on the day asked, and
     /// the settings. The reads the decision makes next find them.
     pub(crate) async fn read_at_once(
@@ -222,6 +223,15 @@ impl Facts {
         }
         if let Some(token) = &found.token {
             self.keep_token(catalog, generation, token);
+        }
+        // A job not found is not kept as missing, as its own read does not keep it.
+        if let Some(job) = found.job {
+            let id = job.id;
+            cache.keep(&cache.jobs.shared, generation, id, &id, Some(Arc::new(job)));
+        }
+        if let Some(project) = found.job_project {
+            let id = project.id;
+            cache.keep(&cache.projects.shared, generation, id, &id, Some(Arc::new(project)));
         }
         let user_id = found.user.as_ref().map(|u| u.id);
         if let Some(user) = found.user {
@@ -257,15 +267,24 @@ impl Facts {
     /// Whether the token with id `id`, and the group or project by `resource`, are cached (a decision asking
     /// about them reads nothing more of storage than their levels and settings).
     pub(crate) fn holds(&self, id: i64, resource: Option<ResourceKey<'_>>) -> bool {
+        self.holds_resource(resource) && self.cache.get(&self.cache.tokens.shared, &id).is_some()
+    }
+
+    /// Whether the group or project by `resource` is cached (no resource: nothing to hold).
+    pub(crate) fn holds_resource(&self, resource: Option<ResourceKey<'_>>) -> bool {
         let cache = &self.cache;
-        let resource_held = match resource {
+        match resource {
             Some(ResourceKey::ProjectId(id)) => cache.get(&cache.projects.shared, &id).is_some(),
             Some(ResourceKey::ProjectPath(path)) => cache.get(&cache.project_paths.shared, path).is_some(),
             Some(ResourceKey::GroupId(id)) => cache.get(&cache.groups.shared, &id).is_some(),
             Some(ResourceKey::GroupPath(path)) => cache.get(&cache.group_paths.shared, path).is_some(),
             None => true,
-        };
-        resource_held && cache.get(&cache.tokens.shared, &id).is_some()
+        }
+    }
+
+    /// Whether the job with id `id` is cached.
+    pub(crate) fn holds_job(&self, id: i64) -> bool {
+        self.cache.get(&self.cache.jobs.shared, &id).is_some()
     }
 
     pub(crate) async fn settings(&self) -> StoreResult<Arc<Settings>> {

@@ -1,6 +1,6 @@
 //! A decision's facts in one statement (see `authority::DecisionStore`). On PostgreSQL every read is a round
 //! trip to the server, and the reads a decision makes on a miss depend on each other in a chain of three (the
-//! token, then its user and the memberships; the project, then its top-level group); this asks for all of them
+//! token or the CI job, then its user and the memberships; the project, then its top-level group); this asks for all of them
 //! at once. Each record keeps its own columns and mapping: the statement is the union of one branch per record,
 //! each row a `part` naming the record and the record as a JSON object, read by column name as a row is. On
 //! SQLite a read is this thread's own work, and the records are read one by one.
@@ -12,9 +12,10 @@ use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use authority::{Asked, DecisionStore, Found, ResourceKey, StoreResult, TokenKey, one_by_one};
-use domain::{Group, Member, MemberSource, Project, Token, User};
+use domain::{Group, Job, Member, MemberSource, Project, Token, User};
 use sqlx::any::AnyRow;
 
+use crate::jobs::JOB_COLUMNS;
 use crate::members::MEMBER_COLUMNS;
 use crate::namespaces::{GROUP_COLUMNS, PROJECT_COLUMNS, PROJECT_FROM};
 use crate::rows::{FromRow, JsonRecord, SettingRow, bad, get};
@@ -37,8 +38,9 @@ impl DecisionStore for SqlStore {
     }
 }
 
-/// The one statement: the records asked about first (`d`, the day; `t`, the token; `pr`, the project; `gr`, the
-/// group; `tr`, the traversal ids of whichever was found), then the branches, whose text is always the same.
+/// The one statement: the records asked about first (`d`, the day; `t`, the token; `j`, the job; `pr`, the
+/// project; `gr`, the group; `tr`, the traversal ids of whichever was found), then the branches, whose text is
+/// always the same.
 fn statement(asked: &Asked<'_>) -> Sql {
     let mut sql = Sql::new("with d as (select cast(");
     sql.int(asked.today.days()).push(" as bigint) as today), t as (select ");
@@ -46,10 +48,16 @@ fn statement(asked: &Asked<'_>) -> Sql {
     match asked.token {
         Some(TokenKey::Digests(digests)) => sql.push("token_digest in ").text_list(digests),
         Some(TokenKey::Id(id)) => sql.push("token_id = ").int(id),
-        None => sql.push("1 = 0"),
+        Some(TokenKey::Job(_)) | None => sql.push("1 = 0"),
     };
-    // At most one, as the single read takes the first: the user and memberships are asked of its user id.
-    sql.push(" limit 1), pr as (select ").push(PROJECT_COLUMNS).push(" ").push(PROJECT_FROM).push(" where ");
+    // At most one, as the single read takes the first: the user and memberships are asked of its user id (or of
+    // the job's, `j`).
+    sql.push(" limit 1), j as (select ").push(JOB_COLUMNS).push(" from ci_job where ");
+    match asked.token {
+        Some(TokenKey::Job(id)) => sql.push("job_id = ").int(id),
+        _ => sql.push("1 = 0"),
+    };
+    sql.push("), pr as (select ").push(PROJECT_COLUMNS).push(" ").push(PROJECT_FROM).push(" where ");
     match asked.resource {
         Some(ResourceKey::ProjectId(id)) => sql.push("p.project_id = ").int(id),
         Some(ResourceKey::ProjectPath(path)) => sql.push("p.full_path_lower = ").text_arg(&path.to_lowercase()),
@@ -70,12 +78,17 @@ fn statement(asked: &Asked<'_>) -> Sql {
     sql
 }
 
-/// The statement's branches, one per part: each row is a part's name and its record as a JSON object.
+/// The statement's branches, one per part: each row is a part's name and its record as a JSON object. The user is
+/// the token's or the job's (at most one of them is asked).
 fn branches() -> String {
+    let user = "coalesce((select user_id from t), (select user_id from j))";
     format!(
         "select 't' as part, cast(row_to_json(t) as text) as record from t \
+         union all select 'j', cast(row_to_json(j) as text) from j \
+         union all select 'q', cast(row_to_json(q) as text) from (select {PROJECT_COLUMNS} {PROJECT_FROM} \
+             where p.project_id = (select project_id from j)) q \
          union all select 'u', cast(row_to_json(u) as text) from (select {USER_COLUMNS} from app_user \
-             where user_id = (select user_id from t)) u \
+             where user_id = {user}) u \
          union all select 'p', cast(row_to_json(pr) as text) from pr \
          union all select 'g', cast(row_to_json(gr) as text) from gr \
          union all select 'r', cast(row_to_json(r) as text) from (select {GROUP_COLUMNS} from namespace \
@@ -83,7 +96,7 @@ fn branches() -> String {
              and namespace_id = cast(nullif(split_part((select ids from tr), '/', 2), '') as bigint) \
              and namespace_id <> coalesce((select namespace_id from gr), 0)) r \
          union all select 'm', cast(row_to_json(m) as text) from (select {MEMBER_COLUMNS} from member \
-             where user_id = (select user_id from t) \
+             where user_id = {user} \
              and (expires_on is null or expires_on > (select today from d)) \
              and ((source_kind = 'project' and source_id = (select project_id from pr)) \
              or (source_kind = 'group' and source_id = any(cast(string_to_array(trim(both '/' from \
@@ -103,6 +116,8 @@ fn found_in(rows: &[AnyRow]) -> StoreResult<Found> {
         let record = serde_json::from_str(&record).map(JsonRecord).map_err(|_| bad("record", &part))?;
         match part.as_str() {
             "t" => found.token = Some(Token::from_row(&record)?),
+            "j" => found.job = Some(Job::from_row(&record)?),
+            "q" => found.job_project = Some(Project::from_row(&record)?),
             "u" => found.user = Some(User::from_row(&record)?),
             "p" => found.project = Some(Project::from_row(&record)?),
             "g" => found.group = Some(Group::from_row(&record)?),

@@ -11,7 +11,7 @@ use crate::rows::*;
 use crate::sql::{Arg, Sql};
 use crate::{SqlStore, b, bits, db_error};
 
-const JOB_COLUMNS: &str = "job_id, pipeline_id, project_id, user_id, name, ref, ref_protected, timeout_s, status, \
+pub(crate) const JOB_COLUMNS: &str = "job_id, pipeline_id, project_id, user_id, name, ref, ref_protected, timeout_s, status, \
     permissions, declared, legacy, runner_id, created_at, finished_at, token_expires_at";
 
 #[async_trait]

@@ -21,26 +21,14 @@ impl Authority {
         ip: Option<&str>,
     ) -> Result<std::result::Result<JobPrincipal, AuthFailure>> {
         let now = self.now();
-        let Some(jwt_text) = presented.strip_prefix(JOB_TOKEN_PREFIX) else { return Ok(Err(AuthFailure::Malformed)) };
-        let key = self.cache.presented_key(presented);
-        let verified = match self.cache.verified_job_token(key) {
-            Some(verified) => verified,
-            None => {
-                let generation = self.cache.generation();
-                let ring = self.key_ring().await?;
-                let verified = jwt::verify::<JobTokenClaims>(jwt_text, &ring.job_verifiers)
-                    .and_then(|claims| self.check_claims(claims))
-                    .map(Arc::new);
-                match verified {
-                    Ok(verified) => {
-                        self.cache.remember_job_token(generation, key, verified.clone());
-                        verified
-                    }
-                    Err(e) => {
-                        tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: job token refused");
-                        return Ok(Err(AuthFailure::Malformed));
-                    }
-                }
+        if !presented.starts_with(JOB_TOKEN_PREFIX) {
+            return Ok(Err(AuthFailure::Malformed));
+        }
+        let verified = match self.verified_job(presented).await? {
+            Ok(verified) => verified,
+            Err(e) => {
+                tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: job token refused");
+                return Ok(Err(AuthFailure::Malformed));
             }
         };
         let claims = &verified.claims;
@@ -90,6 +78,28 @@ impl Authority {
             return Ok(Err(AuthFailure::Unknown));
         };
         Ok(Ok(JobPrincipal { job, user, project, claims: verified, at: now }))
+    }
+
+    /// A job token's checked claims (its signature, issuer, audience, cell and version), kept by the keyed hash of
+    /// the string once checked; its times are checked at each use. `Err`: why it is refused, for the log.
+    pub(crate) async fn verified_job(
+        &self,
+        presented: &str,
+    ) -> Result<std::result::Result<Arc<VerifiedJobToken>, jwt::JwtError>> {
+        let Some(jwt_text) = presented.strip_prefix(JOB_TOKEN_PREFIX) else { return Ok(Err(jwt::JwtError::Malformed)) };
+        let key = self.cache.presented_key(presented);
+        if let Some(verified) = self.cache.verified_job_token(key) {
+            return Ok(Ok(verified));
+        }
+        let generation = self.cache.generation();
+        let ring = self.key_ring().await?;
+        let verified =
+            jwt::verify::<JobTokenClaims>(jwt_text, &ring.job_verifiers).and_then(|claims| self.check_claims(claims));
+        Ok(verified.map(|verified| {
+            let verified = Arc::new(verified);
+            self.cache.remember_job_token(generation, key, verified.clone());
+            verified
+        }))
     }
 
     fn check_claims(&self, claims: JobTokenClaims) -> std::result::Result<VerifiedJobToken, jwt::JwtError> {

@@ -26,6 +26,7 @@ pub(crate) use refusals::group_rules_refusal;
 pub use refusals::{group_refusal, token_refusal, token_rules};
 pub(crate) use resolve::user_facts;
 
+use self::at_once::Prepared;
 use self::kept::Asking;
 use self::outcome::{OnRoute, Refusal};
 use self::reading::Read;
@@ -178,15 +179,16 @@ impl Authority {
         let key = asking.map(|a| a.presented);
         let (credentials, read) = if self.overlap_reads {
             // What is not cached of them is read in one round trip first (see `decide::at_once`).
-            let key = self.read_at_once(request, &found, key).await?;
+            let prepared = self.read_at_once(request, &found, key).await?;
             let (credentials, named, settings) = tokio::join!(
-                self.credential_of(request, &found, route, batch, key),
+                self.credential_of(request, &found, route, batch, prepared),
                 self.named(&found),
                 self.facts.settings(),
             );
             (credentials, Some((named, settings)))
         } else {
-            (self.credential_of(request, &found, route, batch, key).await, None)
+            let prepared = Prepared { key, job_refused: false };
+            (self.credential_of(request, &found, route, batch, prepared).await, None)
         };
         let Credentials { accepted, deploy_facts } = match credentials? {
             Ok(authenticated) => authenticated,
@@ -339,16 +341,17 @@ impl Authority {
     }
 
     /// The credential presented, authenticated: a user token's principal, a CI job, or a deploy token. Any failure
-    /// is the one refusal of a bad credential. `key`: the presented string's keyed hash, when it was made already
-    /// (to look up a kept decision).
+    /// is the one refusal of a bad credential. `prepared`: what was learnt of it before (the presented string's
+    /// keyed hash, when it was made already; a job token refused as its facts were read at once).
     async fn credential_of<'r>(
         &self,
         request: &Request<'r>,
         found: &RouteMatch<'_, '_>,
         route: &catalog::Route,
         batch: Option<&mut Batch<'r>>,
-        key: Option<u128>,
+        prepared: Prepared,
     ) -> Result<Step<Credentials>> {
+        let key = prepared.key;
         if let Some(key_id) = request.ssh_key {
             return self.ssh_credentials(key_id, found, route).await;
         }
@@ -363,6 +366,8 @@ impl Authority {
             // A job token's channels are known from its prefix: a wrong one is refused before any signature is
             // checked.
             Some(SecretHome::SignedJwt) if !CredentialKind::CiJobToken.spec().admits(channel) => wrong_channel(),
+            // Refused, and logged, as its facts were about to be read at once: not checked a second time.
+            Some(SecretHome::SignedJwt) if prepared.job_refused => Err(Refusal::BAD_CREDENTIAL),
             Some(SecretHome::SignedJwt) => match self.authenticate_job(credential, request.ip).await? {
                 Ok(job) => Ok(Accepted::Job(job).into()),
                 Err(_) => Err(Refusal::BAD_CREDENTIAL),

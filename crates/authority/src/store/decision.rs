@@ -1,5 +1,6 @@
-//! The facts one decision reads, asked of storage at once: a user token and its user, the group or project a
-//! route names with the top-level group above it, the user's memberships there, and the instance's settings. On
+//! The facts one decision reads, asked of storage at once: a user token and its user (or a CI job, its project and
+//! its user), the group or project a route names with the top-level group above it, the user's memberships there,
+//! and the instance's settings. On
 //! a database server each separate read is a round trip, and several of them depend on each other (the user on
 //! the token, the top-level group on the project, the memberships on both); read together they are one.
 //!
@@ -7,9 +8,9 @@
 //! same keys ([`one_by_one`] is that definition, and what an embedded database runs); it writes nothing.
 
 use async_trait::async_trait;
-use domain::{AccessLevel, Date, Group, MemberSource, Project, Settings, Token, User};
+use domain::{AccessLevel, Date, Group, Job, MemberSource, Project, Settings, Token, User};
 
-use super::{MemberStore, NamespaceStore, SettingsStore, StoreResult, TokenStore, UserStore};
+use super::{CiStore, MemberStore, NamespaceStore, SettingsStore, StoreResult, TokenStore, UserStore};
 
 /// How the decision's user token is looked up.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +19,9 @@ pub enum TokenKey<'a> {
     Digests(&'a [String]),
     /// By id, the presented string being known already.
     Id(i64),
+    /// A CI job token's job, by the id its checked claims name: the job, its project and its user are read, and
+    /// the memberships asked are that user's.
+    Job(i64),
 }
 
 /// How the group or project a route names is looked up (a path regardless of case, as the single reads do).
@@ -42,7 +46,11 @@ pub struct Asked<'a> {
 #[derive(Debug, Default, PartialEq)]
 pub struct Found {
     pub token: Option<Token>,
-    /// The token's user.
+    /// The CI job asked about ([`TokenKey::Job`]).
+    pub job: Option<Job>,
+    /// The job's own project.
+    pub job_project: Option<Project>,
+    /// The token's user, or the job's.
     pub user: Option<User>,
     /// The project asked about (by a project key).
     pub project: Option<Project>,
@@ -50,7 +58,7 @@ pub struct Found {
     pub group: Option<Group>,
     /// The top-level group above the project or group found, when that is not the group itself.
     pub root: Option<Group>,
-    /// The token's user's memberships among the resource's [`member_sources`](Project::member_sources), unexpired
+    /// The user's memberships among the resource's [`member_sources`](Project::member_sources), unexpired
     /// on the day asked, in no particular order: empty unless both the user and the resource were found.
     pub levels: Vec<(MemberSource, AccessLevel)>,
     pub settings: Settings,
@@ -73,15 +81,20 @@ pub trait DecisionStore: Send + Sync {
 /// What [`DecisionStore::decision_facts`] answers, read one fact after the other through the aggregates' reads.
 pub async fn one_by_one<S>(store: &S, asked: &Asked<'_>) -> StoreResult<Found>
 where
-    S: TokenStore + UserStore + NamespaceStore + MemberStore + SettingsStore + ?Sized,
+    S: TokenStore + UserStore + NamespaceStore + MemberStore + SettingsStore + CiStore + ?Sized,
 {
-    let token = match asked.token {
-        Some(TokenKey::Digests(digests)) => store.token_by_digest(digests).await?,
-        Some(TokenKey::Id(id)) => store.token(id).await?,
+    let (token, job) = match asked.token {
+        Some(TokenKey::Digests(digests)) => (store.token_by_digest(digests).await?, None),
+        Some(TokenKey::Id(id)) => (store.token(id).await?, None),
+        Some(TokenKey::Job(id)) => (None, store.job(id).await?),
+        None => (None, None),
+    };
+    let job_project = match &job {
+        Some(job) => store.project(job.project_id).await?,
         None => None,
     };
-    let user = match &token {
-        Some(token) => store.user(token.user_id).await?,
+    let user = match token.as_ref().map(|t| t.user_id).or(job.as_ref().map(|j| j.user_id)) {
+        Some(id) => store.user(id).await?,
         None => None,
     };
     let (project, group) = match asked.resource {
@@ -101,7 +114,7 @@ where
         None => None,
     };
     let settings = store.settings().await?;
-    let mut found = Found { token, user, project, group, root, levels: Vec::new(), settings };
+    let mut found = Found { token, job, job_project, user, project, group, root, levels: Vec::new(), settings };
     let sources: Vec<MemberSource> = found.member_sources().collect();
     if let Some(user) = &found.user
         && !sources.is_empty()

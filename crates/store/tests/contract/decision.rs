@@ -1,11 +1,11 @@
 //! A decision's facts read at once: the same as the single reads give for the same keys, whatever is found or
-//! missing, and only the token's user's unexpired memberships on the resource's own sources.
+//! missing, and only the token's (or the CI job's) user's unexpired memberships on the resource's own sources.
 //!
 //! **Invariant:** `decision_facts` answers what `authority::one_by_one` answers, on both backends.
 
 use authority::{
-    Asked, DecisionStore, Found, MemberStore, NamespaceStore, NewGroup, NewProject, ResourceKey, SettingsStore,
-    TokenKey, TokenStore, UserStore, one_by_one,
+    Asked, CiStore, DecisionStore, Found, MemberStore, NamespaceStore, NewGroup, NewProject, ResourceKey,
+    SettingsStore, TokenKey, TokenStore, UserStore, one_by_one,
 };
 use domain::{AccessLevel, Date, Group, Member, MemberSource, Settings, Visibility};
 use store::SqlStore;
@@ -108,6 +108,33 @@ async fn a_decisions_facts_read_at_once_are_those_the_single_reads_give() {
         assert_eq!((together.project.as_ref().map(|p| p.id), together.root.is_none()), (Some(own.id), true));
         assert!(together.levels.is_empty());
 
+        // A CI job of bob's on his own project, asked about on `app`: the job, its project, bob and bob's
+        // membership on `app`; another project of the job's own is read beside the resource asked.
+        let job = authority::NewJob {
+            pipeline_id: None,
+            project_id: own.id,
+            user_id: bob.id,
+            name: "build".to_owned(),
+            git_ref: "main".to_owned(),
+            ref_protected: true,
+            timeout_s: 600,
+            permissions: domain::JobPolicies::default_for_jobs(),
+            declared: true,
+            mode: domain::JobTokenMode::LowPrivilege,
+            runner_id: None,
+            created_at: now(),
+            token_expires_at: now().add_millis(900_000),
+        };
+        let job = store.insert_job(&job).await.unwrap();
+        let asked =
+            Asked { token: Some(TokenKey::Job(job.id)), resource: Some(ResourceKey::ProjectId(project.id)), today };
+        let (together, apart) = both(&store, asked).await;
+        assert_eq!(together, apart);
+        assert_eq!(together.job.as_ref(), Some(&job));
+        assert_eq!(together.job_project.as_ref().map(|p| p.id), Some(own.id));
+        assert_eq!((together.token.is_none(), together.user.as_ref().map(|u| u.id)), (true, Some(bob.id)));
+        assert_eq!(together.levels, vec![(MemberSource::Project(project.id), AccessLevel::Owner)]);
+
         // Nothing found: no token, no user, no resource, no memberships; the settings all the same.
         let unknown = ["nobody".to_owned()];
         for asked in [
@@ -115,10 +142,12 @@ async fn a_decisions_facts_read_at_once_are_those_the_single_reads_give() {
             Asked { token: None, resource: Some(ResourceKey::ProjectPath("top/sub/app")), today },
             Asked { token: by_digest, resource: None, today },
             Asked { token: Some(TokenKey::Id(999)), resource: Some(ResourceKey::GroupId(top.id)), today },
+            Asked { token: Some(TokenKey::Job(999)), resource: Some(ResourceKey::ProjectId(project.id)), today },
         ] {
             let (together, apart) = both(&store, asked).await;
             assert_eq!(together, apart, "{asked:?}");
             assert!(together.levels.is_empty(), "{asked:?}");
+            assert_eq!((together.job.is_none(), together.job_project.is_none()), (true, true), "{asked:?}");
             assert_eq!(together.settings, settings);
         }
         store
