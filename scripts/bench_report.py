@@ -24,6 +24,7 @@ GOALS = [
     ("cache miss on SQLite, p50", "decide: cache miss on SQLite (every fact read)", "p50_ns", "<=", 50_000, "ns"),
     ("cache miss on PostgreSQL (same machine), p50", "decide: cache miss on PostgreSQL (every fact read)", "p50_ns", "<=", 300_000, "ns"),
     ("cache miss on PostgreSQL, CI job token, p50", "decide: CI job token, cache miss on PostgreSQL (every fact read, its signature checked before)", "p50_ns", "<=", 300_000, "ns"),
+    ("cache miss on PostgreSQL, deploy token clone, p50", "decide: deploy token clone, cache miss on PostgreSQL (every fact read)", "p50_ns", "<=", 300_000, "ns"),
     ("forward-auth / trivial handler", "forward-auth / trivial handler", "value", ">=", 0.8, "x"),
     ("forward-auth p99 at 64 connections", "forward-auth (POST issues through /-/auth)", "p99_ns", "<=", 1_000_000, "ns"),
     ("decision API, batches of 1,000", "decision API, batches of 1,000", "value", ">=", 1_000_000, "decisions/s"),

@@ -483,10 +483,18 @@ fn cache_miss_on_postgres() {
     };
     let a = node.authority.clone();
     let _runtime = node.rt.enter();
-    let (token, project, user, (job_token, job)) = node.rt.block_on(async {
+    let (token, project, user, (job_token, job), deploy_token) = node.rt.block_on(async {
         let Developer { alice, project, issued, .. } = developer(&a).await;
         let job = start_job(&a, alice.id, project.id).await;
-        (issued.plaintext, project.id, alice.id, job)
+        let deploy = authority::CreateDeployToken {
+            name: Some("deploy".to_owned()),
+            scopes: Some(vec!["read_repository".to_owned()]),
+            ..authority::CreateDeployToken::default()
+        };
+        let source = MemberSource::Project(project.id);
+        let ctx = AuditContext::default();
+        let deploy = a.create_deploy_token(&ctx, source, project.organization_id, 1, &deploy).await.expect("deploy");
+        (issued.plaintext, project.id, alice.id, job, deploy.plaintext)
     });
     let target = format!("/api/v4/projects/{project}/issues");
     let request = Request {
@@ -531,6 +539,24 @@ fn cache_miss_on_postgres() {
         },
         |()| {
             black_box(node.run(a.decide_request(&job_request)).map(|o| o.allowed)).ok();
+        },
+    );
+    // A deploy token's clone: the token, the project by its path, its top-level group, the settings.
+    let deploy_request = Request {
+        credential: Some(Presented { secret: &deploy_token, channel: Channel::DeployTokenHeader, username: None }),
+        method: "GET",
+        target: "/g/p.git/info/refs?service=git-upload-pack",
+        ..request
+    };
+    let allowed = node.run(a.decide_request(&deploy_request)).map(|o| o.allowed);
+    assert!(matches!(allowed, Ok(true)), "the PostgreSQL node's clone must be allowed: {allowed:?}");
+    distribution_after(
+        SUITE,
+        "decide: deploy token clone, cache miss on PostgreSQL (every fact read)",
+        2_000,
+        || a.cache().forget(Change::All),
+        |()| {
+            black_box(node.run(a.decide_request(&deploy_request)).map(|o| o.allowed)).ok();
         },
     );
     // The store's read of the same facts at once, alone: what the decision costs beyond it is its own work.
