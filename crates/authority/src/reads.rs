@@ -205,9 +205,8 @@ impl Facts {
 
     /// Reads the facts of one decision at once (see [`crate::DecisionStore`]) and keeps each as its own read
     /// would: the token (and, asked by digest, what the string whose key is `presented` is) or the CI job and its
-    /// project, the user, the group
-    /// or project by the key asked, the top-level group above it, the user's levels there on the day asked, and
-    /// the settings. The reads the decision makes next find them.
+    /// project, the user, the group or project by the key asked, the top-level group above it, the user's levels
+    /// there on the day asked, and the settings. The reads the decision makes next find them.
     pub(crate) async fn read_at_once(
         &self,
         catalog: &catalog::Catalog,

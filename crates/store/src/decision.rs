@@ -1,9 +1,9 @@
 //! A decision's facts in one statement (see `authority::DecisionStore`). On PostgreSQL every read is a round
 //! trip to the server, and the reads a decision makes on a miss depend on each other in a chain of three (the
-//! token or the CI job, then its user and the memberships; the project, then its top-level group); this asks for all of them
-//! at once. Each record keeps its own columns and mapping: the statement is the union of one branch per record,
-//! each row a `part` naming the record and the record as a JSON object, read by column name as a row is. On
-//! SQLite a read is this thread's own work, and the records are read one by one.
+//! token or the CI job, then its user and the memberships; the project, then its top-level group); this asks for
+//! all of them at once. Each record keeps its own columns and mapping: the statement is the union of one branch
+//! per record, each row a `part` naming the record and the record as a JSON object, read by column name as a row
+//! is. On SQLite a read is this thread's own work, and the records are read one by one.
 //!
 //! **Invariant:** the statement answers what the single reads answer for the same keys (the contract tests run
 //! both on both backends); values are bound as parameters, never spliced into the text.

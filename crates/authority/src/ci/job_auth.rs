@@ -24,13 +24,7 @@ impl Authority {
         if !presented.starts_with(JOB_TOKEN_PREFIX) {
             return Ok(Err(AuthFailure::Malformed));
         }
-        let verified = match self.verified_job(presented).await? {
-            Ok(verified) => verified,
-            Err(e) => {
-                tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: job token refused");
-                return Ok(Err(AuthFailure::Malformed));
-            }
-        };
+        let Some(verified) = self.verified_job(presented, ip).await? else { return Ok(Err(AuthFailure::Malformed)) };
         let claims = &verified.claims;
         if let Err(e) =
             jwt::check_times(claims.times(), now.millis() / 1000, JWT_LEEWAY_S, self.ci.max_token_lifetime_s)
@@ -81,25 +75,33 @@ impl Authority {
     }
 
     /// A job token's checked claims (its signature, issuer, audience, cell and version), kept by the keyed hash of
-    /// the string once checked; its times are checked at each use. `Err`: why it is refused, for the log.
+    /// the string once checked; its times are checked at each use. `None`: refused (and logged, presented from
+    /// `ip`).
     pub(crate) async fn verified_job(
         &self,
         presented: &str,
-    ) -> Result<std::result::Result<Arc<VerifiedJobToken>, jwt::JwtError>> {
-        let Some(jwt_text) = presented.strip_prefix(JOB_TOKEN_PREFIX) else { return Ok(Err(jwt::JwtError::Malformed)) };
+        ip: Option<&str>,
+    ) -> Result<Option<Arc<VerifiedJobToken>>> {
+        let refused = |e: jwt::JwtError| {
+            tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: job token refused");
+            Ok(None)
+        };
+        let Some(jwt_text) = presented.strip_prefix(JOB_TOKEN_PREFIX) else { return refused(jwt::JwtError::Malformed) };
         let key = self.cache.presented_key(presented);
         if let Some(verified) = self.cache.verified_job_token(key) {
-            return Ok(Ok(verified));
+            return Ok(Some(verified));
         }
         let generation = self.cache.generation();
         let ring = self.key_ring().await?;
-        let verified =
-            jwt::verify::<JobTokenClaims>(jwt_text, &ring.job_verifiers).and_then(|claims| self.check_claims(claims));
-        Ok(verified.map(|verified| {
-            let verified = Arc::new(verified);
-            self.cache.remember_job_token(generation, key, verified.clone());
-            verified
-        }))
+        match jwt::verify::<JobTokenClaims>(jwt_text, &ring.job_verifiers).and_then(|claims| self.check_claims(claims))
+        {
+            Ok(verified) => {
+                let verified = Arc::new(verified);
+                self.cache.remember_job_token(generation, key, verified.clone());
+                Ok(Some(verified))
+            }
+            Err(e) => refused(e),
+        }
     }
 
     fn check_claims(&self, claims: JobTokenClaims) -> std::result::Result<VerifiedJobToken, jwt::JwtError> {

@@ -79,12 +79,8 @@ impl Authority {
         ip: Option<&str>,
         found: &RouteMatch<'_, '_>,
     ) -> Result<Prepared> {
-        let verified = match self.verified_job(presented).await? {
-            Ok(verified) => verified,
-            Err(e) => {
-                tracing::info!(reason = %e, ip = ip.unwrap_or("-"), "authentication failed: job token refused");
-                return Ok(Prepared { key: None, job_refused: true });
-            }
+        let Some(verified) = self.verified_job(presented, ip).await? else {
+            return Ok(Prepared { key: None, job_refused: true });
         };
         let resource = resource_key(found);
         let Some(job_id) = verified.claims.job_id() else { return Ok(Prepared::default()) };

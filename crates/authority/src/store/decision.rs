@@ -1,8 +1,8 @@
 //! The facts one decision reads, asked of storage at once: a user token and its user (or a CI job, its project and
 //! its user), the group or project a route names with the top-level group above it, the user's memberships there,
-//! and the instance's settings. On
-//! a database server each separate read is a round trip, and several of them depend on each other (the user on
-//! the token, the top-level group on the project, the memberships on both); read together they are one.
+//! and the instance's settings. On a database server each separate read is a round trip, and several of them
+//! depend on each other (the user on the token, the top-level group on the project, the memberships on both); read
+//! together they are one.
 //!
 //! **Invariant:** what [`DecisionStore::decision_facts`] answers is what the aggregates' own reads answer for the
 //! same keys ([`one_by_one`] is that definition, and what an embedded database runs); it writes nothing.
