@@ -505,17 +505,21 @@ fn cache_miss_on_postgres() {
         served: true,
         ..Request::default()
     };
-    let allowed = node.run(a.decide_request(&request)).map(|o| o.allowed);
-    assert!(matches!(allowed, Ok(true)), "the PostgreSQL node's request must be allowed: {allowed:?}");
-    distribution_after(
-        SUITE,
-        POSTGRES_MISS,
-        2_000,
-        || a.cache().forget(Change::All),
-        |()| {
-            black_box(node.run(a.decide_request(&request)).map(|o| o.allowed)).ok();
-        },
-    );
+    // Each request allowed once, then timed with the facts `forget` names forgotten before each call (untimed).
+    let miss = |name: &str, request: &Request<'_>, forget: &[Change]| {
+        let allowed = node.run(a.decide_request(request)).map(|o| o.allowed);
+        assert!(matches!(allowed, Ok(true)), "the PostgreSQL node's request must be allowed ({name}): {allowed:?}");
+        distribution_after(
+            SUITE,
+            name,
+            2_000,
+            || forget.iter().for_each(|change| a.cache().forget(*change)),
+            |()| {
+                black_box(node.run(a.decide_request(request)).map(|o| o.allowed)).ok();
+            },
+        );
+    };
+    miss(POSTGRES_MISS, &request, &[Change::All]);
     // A CI job token's miss: every fact its decision reads is forgotten (its job, user, project and top-level
     // group, the user's level, the settings), not the signing keys nor its verification (a node that serves has
     // the keys; a token's first sight on a node is timed on SQLite above).
@@ -526,20 +530,10 @@ fn cache_miss_on_postgres() {
         target: &releases,
         ..request
     };
-    let allowed = node.run(a.decide_request(&job_request)).map(|o| o.allowed);
-    assert!(matches!(allowed, Ok(true)), "the PostgreSQL node's job request must be allowed: {allowed:?}");
-    distribution_after(
-        SUITE,
+    miss(
         "decide: CI job token, cache miss on PostgreSQL (every fact read, its signature checked before)",
-        2_000,
-        || {
-            for change in [Change::Job(job), Change::User(user), Change::Directory, Change::Settings] {
-                a.cache().forget(change);
-            }
-        },
-        |()| {
-            black_box(node.run(a.decide_request(&job_request)).map(|o| o.allowed)).ok();
-        },
+        &job_request,
+        &[Change::Job(job), Change::User(user), Change::Directory, Change::Settings],
     );
     // A deploy token's clone: the token, the project by its path, its top-level group, the settings.
     let deploy_request = Request {
@@ -548,17 +542,7 @@ fn cache_miss_on_postgres() {
         target: "/g/p.git/info/refs?service=git-upload-pack",
         ..request
     };
-    let allowed = node.run(a.decide_request(&deploy_request)).map(|o| o.allowed);
-    assert!(matches!(allowed, Ok(true)), "the PostgreSQL node's clone must be allowed: {allowed:?}");
-    distribution_after(
-        SUITE,
-        "decide: deploy token clone, cache miss on PostgreSQL (every fact read)",
-        2_000,
-        || a.cache().forget(Change::All),
-        |()| {
-            black_box(node.run(a.decide_request(&deploy_request)).map(|o| o.allowed)).ok();
-        },
-    );
+    miss("decide: deploy token clone, cache miss on PostgreSQL (every fact read)", &deploy_request, &[Change::All]);
     // The store's read of the same facts at once, alone: what the decision costs beyond it is its own work.
     let database = node.database.as_ref().map(|d| d.url.clone()).expect("a PostgreSQL node has its database");
     let store = node.rt.block_on(store::SqlStore::connect(&database, 4)).expect("store");

@@ -13,7 +13,7 @@ use domain::{AccessLevel, Member, MemberSource, Settings, Visibility};
 use store::SqlStore;
 use store::testing::TestDatabase;
 
-use super::{new_group, new_token, new_user, now, with_store};
+use super::{new_group, new_job, new_token, new_user, now, with_store};
 
 /// Records what a store announces.
 #[derive(Default)]
@@ -52,22 +52,7 @@ async fn every_committed_ci_write_announces_what_it_changed() {
         let source = store.insert_project(&project("source")).await.unwrap();
         let heard = Arc::new(Heard::default());
         store.announce_to(heard.clone());
-        let job = authority::NewJob {
-            pipeline_id: None,
-            project_id: source.id,
-            user_id: alice.id,
-            name: "build".to_owned(),
-            git_ref: "main".to_owned(),
-            ref_protected: false,
-            timeout_s: 600,
-            permissions: domain::JobPolicies::default_for_jobs(),
-            declared: false,
-            mode: domain::JobTokenMode::LowPrivilege,
-            runner_id: None,
-            created_at: now(),
-            token_expires_at: now().add_millis(900_000),
-        };
-        let job = store.insert_job(&job).await.unwrap();
+        let job = store.insert_job(&new_job(source.id, alice.id)).await.unwrap();
         assert_eq!(heard.take(), [], "a new job replaces no cached fact");
         store.finish_job(job.id, domain::JobStatus::Success, now()).await.unwrap();
         assert_eq!(heard.take(), [Change::Job(job.id)]);

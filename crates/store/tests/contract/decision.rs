@@ -10,7 +10,7 @@ use authority::{
 use domain::{AccessLevel, Date, Group, Member, MemberSource, Settings, Visibility};
 use store::SqlStore;
 
-use super::{new_group, new_token, new_user, now, with_store};
+use super::{new_group, new_job, new_token, new_user, now, with_store};
 
 async fn member(store: &SqlStore, source: MemberSource, user_id: i64, level: AccessLevel, expires: Option<&str>) {
     let member = Member {
@@ -110,21 +110,7 @@ async fn a_decisions_facts_read_at_once_are_those_the_single_reads_give() {
 
         // A CI job of bob's on his own project, asked about on `app`: the job, its project, bob and bob's
         // membership on `app`; another project of the job's own is read beside the resource asked.
-        let job = authority::NewJob {
-            pipeline_id: None,
-            project_id: own.id,
-            user_id: bob.id,
-            name: "build".to_owned(),
-            git_ref: "main".to_owned(),
-            ref_protected: true,
-            timeout_s: 600,
-            permissions: domain::JobPolicies::default_for_jobs(),
-            declared: true,
-            mode: domain::JobTokenMode::LowPrivilege,
-            runner_id: None,
-            created_at: now(),
-            token_expires_at: now().add_millis(900_000),
-        };
+        let job = authority::NewJob { ref_protected: true, declared: true, ..new_job(own.id, bob.id) };
         let job = store.insert_job(&job).await.unwrap();
         let asked =
             Asked { token: Some(TokenKey::Job(job.id)), resource: Some(ResourceKey::ProjectId(project.id)), today };

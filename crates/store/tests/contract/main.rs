@@ -32,6 +32,25 @@ fn new_token(user_id: i64, digest: &str, previous: Option<i64>) -> NewToken {
     store::testing::new_token(user_id, digest, previous, now())
 }
 
+/// A job of `user_id` on `project_id`, running, with the default permissions.
+fn new_job(project_id: i64, user_id: i64) -> authority::NewJob {
+    authority::NewJob {
+        pipeline_id: None,
+        project_id,
+        user_id,
+        name: "build".to_owned(),
+        git_ref: "main".to_owned(),
+        ref_protected: false,
+        timeout_s: 600,
+        permissions: domain::JobPolicies::default_for_jobs(),
+        declared: false,
+        mode: domain::JobTokenMode::LowPrivilege,
+        runner_id: None,
+        created_at: now(),
+        token_expires_at: now().add_millis(900_000),
+    }
+}
+
 fn new_group(path: &str) -> NewGroup {
     NewGroup {
         name: path.to_uppercase(),
